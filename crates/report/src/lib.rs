@@ -1,0 +1,172 @@
+//! Turn whatever a DMARC reporter sends into typed aggregate reports.
+//!
+//! Input is bytes (or a seekable reader for large files): an RFC 5322 message, a gzip, zlib
+//! or zip archive, or plain XML — detected from the content, never from a name. Output goes
+//! to a [`Sink`] as a stream: a [`ReportHeader`], then one [`Record`] at a time, then a
+//! [`ReportTrailer`]. A store can insert while the decompressor is still running, so memory
+//! stays bounded however large the report is.
+//!
+//! # Layout
+//! - [`model`]: the report types, named after RFC 7489 / RFC 9990.
+//! - `mime`: finds candidate attachments in a message (any depth, base64/QP, odd headers).
+//! - `container`: gzip (multi-member, trailing junk, nested), zlib, zip — all size-capped.
+//! - `xml`: the streaming, namespace-agnostic, lenient-where-safe report parser.
+//!
+//! # Invariants
+//! - No I/O of its own, no clock, no global state: bytes in, values out.
+//! - Never panics, whatever the input; every size and depth is capped by [`Limits`].
+//! - No DTD processing and no entity expansion beyond the five predefined XML entities.
+//!
+//! # Example
+//! ```
+//! let xml = br#"<feedback><report_metadata><org_name>example.net</org_name>
+//!   <email>dmarc@example.net</email><report_id>42</report_id>
+//!   <date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>
+//!   <policy_published><domain>example.com</domain><p>none</p></policy_published>
+//!   <record><row><source_ip>192.0.2.1</source_ip><count>3</count>
+//!   <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated></row>
+//!   <identifiers><header_from>example.com</header_from></identifiers>
+//!   <auth_results><dkim><domain>example.com</domain><result>pass</result></dkim></auth_results></record></feedback>"#;
+//! let reports = ruadb_report::parse_reports(xml, &ruadb_report::Limits::default());
+//! let report = reports[0].as_ref().unwrap();
+//! assert_eq!(report.header.metadata.report_id, "42");
+//! assert_eq!(report.records[0].count, 3);
+//! ```
+
+mod container;
+mod error;
+mod mime;
+pub mod model;
+mod xml;
+
+use std::io::{Read, Seek};
+use std::ops::ControlFlow;
+
+pub use error::{Container, Error};
+pub use model::*;
+
+/// Caps that keep hostile input from exhausting memory or time.
+///
+/// The defaults fit the largest real reports with a wide margin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes one document may expand to after decompression (default 256 MiB).
+    pub max_decompressed_bytes: u64,
+    /// Members read from one zip archive (default 1,000).
+    pub max_zip_members: usize,
+    /// Containers inside containers, e.g. gzip of gzip (default 4).
+    pub max_container_nesting: usize,
+    /// Element nesting depth in XML (default 64; a report needs 6).
+    pub max_xml_depth: usize,
+    /// MIME parts in one message (default 1,000).
+    pub max_mime_parts: usize,
+    /// Multipart nesting depth in one message (default 16).
+    pub max_mime_depth: usize,
+    /// Bytes of a message read into memory (default 32 MiB; report mail is rarely above 1 MiB).
+    pub max_message_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_decompressed_bytes: 256 * 1024 * 1024,
+            max_zip_members: 1_000,
+            max_container_nesting: 4,
+            max_xml_depth: 64,
+            max_mime_parts: 1_000,
+            max_mime_depth: 16,
+            max_message_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Receives reports as they are read.
+///
+/// For each document the reader calls either `begin_report`, `record`* and `end_report`, or
+/// `report_failed`; `report_failed` may also follow `begin_report` and some records, in which
+/// case everything since `begin_report` must be discarded. Returning [`ControlFlow::Break`]
+/// stops reading the input (e.g. the store hit a fatal database error).
+pub trait Sink {
+    /// A report's metadata and policy were read; its records follow.
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()>;
+    /// One record of the current report.
+    fn record(&mut self, record: Record) -> ControlFlow<()>;
+    /// The current report ended well.
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()>;
+    /// A document (named by its member or attachment name, if any) yielded no report, or the
+    /// whole input held none (`member` is then `None`).
+    fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
+}
+
+/// Reads every report in `input` (a message, archive or XML document) into `sink`.
+pub fn read_reports(input: &[u8], limits: &Limits, sink: &mut dyn Sink) {
+    container::read_bytes(input, limits, sink);
+}
+
+/// Like [`read_reports`], for a seekable reader such as a file: archives and XML are streamed
+/// from it, so a large input is never held in memory whole. Only a message (which must be
+/// decoded as a whole) is read into memory, up to [`Limits::max_message_bytes`].
+pub fn read_reports_from<R: Read + Seek>(input: R, limits: &Limits, sink: &mut dyn Sink) {
+    container::read_seekable(input, limits, sink);
+}
+
+/// A failed document: the member or attachment name, if any, and why.
+#[derive(Debug)]
+pub struct Failure {
+    /// The archive member or attachment name.
+    pub member: Option<String>,
+    /// What is wrong.
+    pub error: Error,
+}
+
+/// Collects every report in `input` in memory. For callers that need neither streaming nor
+/// bounded memory (tests, small tools).
+pub fn parse_reports(input: &[u8], limits: &Limits) -> Vec<Result<AggregateReport, Failure>> {
+    let mut collector = Collector::default();
+    read_reports(input, limits, &mut collector);
+    collector.results
+}
+
+/// A [`Sink`] that keeps whole reports in memory.
+#[derive(Debug, Default)]
+pub struct Collector {
+    /// Reports and failures in input order.
+    pub results: Vec<Result<AggregateReport, Failure>>,
+    current: Option<AggregateReport>,
+}
+
+impl Sink for Collector {
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        self.current = Some(AggregateReport {
+            member: member.map(str::to_owned),
+            header: header.clone(),
+            records: Vec::new(),
+            trailer: ReportTrailer::default(),
+        });
+        ControlFlow::Continue(())
+    }
+
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        if let Some(report) = &mut self.current {
+            report.records.push(record);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
+        if let Some(mut report) = self.current.take() {
+            report.trailer = trailer;
+            self.results.push(Ok(report));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
+        self.current = None;
+        self.results.push(Err(Failure {
+            member: member.map(str::to_owned),
+            error,
+        }));
+        ControlFlow::Continue(())
+    }
+}

@@ -1,0 +1,361 @@
+//! The typed DMARC aggregate report.
+//!
+//! Names follow the RFC vocabulary (`ReportMetadata`, `PolicyPublished`, `Record`) but fields
+//! get readable names; the XML element each one comes from is in its doc comment. The serde
+//! names are the JSON contract of `ruadb parse` and must not change.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Which specification the XML follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// RFC 7489 (and the pre-RFC drafts): no namespace, or `http://dmarc.org/dmarc-xml/0.1`.
+    Rfc7489,
+    /// RFC 9990 (DMARCbis): namespace `urn:ietf:params:xml:ns:dmarc-2.0`, or an RFC 9990-only
+    /// element (`generator`, `np`, `testing`, `discovery_method`) in an unqualified document.
+    Rfc9990,
+}
+
+impl Format {
+    /// The value used in JSON output and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Rfc7489 => "rfc7489",
+            Format::Rfc9990 => "rfc9990",
+        }
+    }
+}
+
+/// Something tolerated while reading: the data was kept, but a person may want to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Warning(pub String);
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<T: Into<String>> From<T> for Warning {
+    fn from(message: T) -> Self {
+        Warning(message.into())
+    }
+}
+
+/// Everything a report says before its first `<record>`: metadata and published policy.
+///
+/// The streaming parser hands this to the [`crate::Sink`] before any record, so a store can
+/// insert the report row first and its records as they arrive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportHeader {
+    /// Which specification the document follows.
+    pub format: Format,
+    /// `<version>`, as written (RFC 7489 reports mostly omit it).
+    pub version: Option<String>,
+    /// `<report_metadata>`.
+    pub metadata: ReportMetadata,
+    /// `<policy_published>`.
+    pub policy: PolicyPublished,
+}
+
+/// `<report_metadata>`: who reported, which report, which period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportMetadata {
+    /// `<org_name>`: the reporting organisation. May be empty: some reporters send `<org_name/>`.
+    pub org_name: String,
+    /// `<email>`: the reporter's contact address (may be empty).
+    pub email: String,
+    /// `<extra_contact_info>`.
+    pub extra_contact_info: Option<String>,
+    /// `<report_id>`: unique per reporter and policy domain (not across reporters).
+    pub report_id: String,
+    /// `<date_range><begin>`: unix seconds, UTC.
+    pub begin: i64,
+    /// `<date_range><end>`: unix seconds, UTC.
+    pub end: i64,
+    /// `<error>` elements (RFC 7489 allows several; RFC 9990 at most one).
+    pub errors: Vec<String>,
+    /// `<generator>` (RFC 9990): the software that wrote the report.
+    pub generator: Option<String>,
+}
+
+/// `<policy_published>`: the DMARC record the reporter saw in DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyPublished {
+    /// `<domain>`: the policy domain, lowercased.
+    pub domain: String,
+    /// `<adkim>`: DKIM alignment mode (absent means relaxed).
+    #[serde(rename = "adkim")]
+    pub dkim_alignment: Option<AlignmentMode>,
+    /// `<aspf>`: SPF alignment mode (absent means relaxed).
+    #[serde(rename = "aspf")]
+    pub spf_alignment: Option<AlignmentMode>,
+    /// `<p>`: policy for the domain itself.
+    #[serde(rename = "p")]
+    pub policy: Option<Policy>,
+    /// `<sp>`: policy for subdomains. Absent or empty means "same as p".
+    #[serde(rename = "sp")]
+    pub subdomain_policy: Option<Policy>,
+    /// `<np>` (RFC 9990): policy for non-existent subdomains.
+    #[serde(rename = "np")]
+    pub nonexistent_subdomain_policy: Option<Policy>,
+    /// `<pct>` (RFC 7489 only; removed by RFC 9990): percentage of mail the policy applies to.
+    #[serde(rename = "pct")]
+    pub percent: Option<u8>,
+    /// `<fo>`: failure-reporting options, as written.
+    #[serde(rename = "fo")]
+    pub failure_options: Option<String>,
+    /// `<testing>` (RFC 9990): the `t=` tag.
+    pub testing: Option<Testing>,
+    /// `<discovery_method>` (RFC 9990): how the policy record was found.
+    pub discovery_method: Option<DiscoveryMethod>,
+}
+
+/// One `<record>`: one source IP with one set of identifiers and authentication results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// `<row><source_ip>`, parsed (canonical form when printed).
+    pub source_ip: IpAddr,
+    /// `<row><count>`: messages this row stands for.
+    pub count: u64,
+    /// `<row><policy_evaluated><disposition>`.
+    pub disposition: Disposition,
+    /// `<row><policy_evaluated><dkim>`: the reporter's verdict on DKIM alignment.
+    pub dkim: Option<Verdict>,
+    /// `<row><policy_evaluated><spf>`: the reporter's verdict on SPF alignment.
+    pub spf: Option<Verdict>,
+    /// `<row><policy_evaluated><reason>`: why the reporter overrode the policy.
+    pub reasons: Vec<PolicyOverrideReason>,
+    /// `<identifiers><header_from>`, lowercased (may be empty).
+    pub header_from: String,
+    /// `<identifiers><envelope_from>`, lowercased.
+    pub envelope_from: Option<String>,
+    /// `<identifiers><envelope_to>`, lowercased.
+    pub envelope_to: Option<String>,
+    /// `<auth_results><dkim>`, in document order.
+    pub dkim_results: Vec<DkimAuthResult>,
+    /// `<auth_results><spf>`, in document order.
+    pub spf_results: Vec<SpfAuthResult>,
+    /// Record-level extension elements (RFC 9990), kept as raw XML.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+}
+
+/// `<reason>` inside `<policy_evaluated>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyOverrideReason {
+    /// `<type>`.
+    #[serde(rename = "type")]
+    pub kind: PolicyOverride,
+    /// `<comment>`.
+    pub comment: Option<String>,
+}
+
+/// One `<auth_results><dkim>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DkimAuthResult {
+    /// `<domain>`: the signing domain (`d=`), lowercased.
+    pub domain: String,
+    /// `<selector>` (`s=`).
+    pub selector: Option<String>,
+    /// `<result>`.
+    pub result: DkimResult,
+    /// `<human_result>`.
+    pub human_result: Option<String>,
+    /// The `lang` attribute of `<human_result>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub human_result_lang: Option<String>,
+}
+
+/// One `<auth_results><spf>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpfAuthResult {
+    /// `<domain>`: the checked domain, lowercased.
+    pub domain: String,
+    /// `<scope>`: `mfrom` or `helo` (absent in most reports; means mfrom).
+    pub scope: Option<SpfScope>,
+    /// `<result>`.
+    pub result: SpfResult,
+    /// `<human_result>`.
+    pub human_result: Option<String>,
+    /// The `lang` attribute of `<human_result>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub human_result_lang: Option<String>,
+}
+
+/// What the parser produced besides the header and the records, known at the end of a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReportTrailer {
+    /// Report-level `<extension>` elements (RFC 9990), kept as raw XML.
+    pub extensions: Vec<String>,
+    /// Everything tolerated while reading this report.
+    pub warnings: Vec<Warning>,
+}
+
+/// A whole report in memory: what [`crate::parse_reports`] collects for callers that do not
+/// need streaming.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AggregateReport {
+    /// The name of the archive member or attachment the report came from, if it had one.
+    pub member: Option<String>,
+    /// Metadata and published policy.
+    pub header: ReportHeader,
+    /// Every record that could be read.
+    pub records: Vec<Record>,
+    /// Extensions and warnings.
+    pub trailer: ReportTrailer,
+}
+
+/// Defines a string-valued enum read leniently from XML: trimmed, case-insensitive, with
+/// aliases, and with unknown values preserved in `Unknown` rather than rejected.
+macro_rules! xml_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $text:literal $(| $alias:literal)* ),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value not in the specification, kept as written (trimmed, lowercased).
+            Unknown(String),
+        }
+
+        impl $name {
+            /// Reads an XML value: surrounding whitespace and case are ignored.
+            pub fn from_xml(raw: &str) -> Self {
+                let value = raw.trim().to_ascii_lowercase();
+                match value.as_str() {
+                    $( $text $(| $alias)* => $name::$variant, )+
+                    _ => $name::Unknown(value),
+                }
+            }
+
+            /// The canonical (specification) spelling.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $text, )+
+                    $name::Unknown(value) => value,
+                }
+            }
+
+            /// Whether the value is one the specification does not list.
+            pub fn is_unknown(&self) -> bool {
+                matches!(self, $name::Unknown(_))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+xml_enum! {
+    /// `adkim` / `aspf`.
+    AlignmentMode { Relaxed = "r", Strict = "s" }
+}
+
+xml_enum! {
+    /// `p`, `sp`, `np`.
+    Policy { None = "none", Quarantine = "quarantine", Reject = "reject" }
+}
+
+xml_enum! {
+    /// `<policy_evaluated><disposition>`. `pass` is RFC 9990's "no action, passed DMARC".
+    Disposition { None = "none", Quarantine = "quarantine", Reject = "reject", Pass = "pass" }
+}
+
+xml_enum! {
+    /// `<policy_evaluated><dkim>` / `<spf>`: the reporter's aligned verdict.
+    Verdict { Pass = "pass", Fail = "fail" }
+}
+
+xml_enum! {
+    /// `<reason><type>`. `forwarded` and `sampled_out` are RFC 7489 only,
+    /// `policy_test_mode` is RFC 9990 only.
+    PolicyOverride {
+        Forwarded = "forwarded",
+        SampledOut = "sampled_out",
+        TrustedForwarder = "trusted_forwarder",
+        MailingList = "mailing_list",
+        LocalPolicy = "local_policy",
+        PolicyTestMode = "policy_test_mode",
+        Other = "other",
+    }
+}
+
+xml_enum! {
+    /// `<auth_results><dkim><result>`.
+    DkimResult {
+        None = "none",
+        Pass = "pass",
+        Fail = "fail",
+        Policy = "policy",
+        Neutral = "neutral",
+        TempError = "temperror",
+        PermError = "permerror",
+    }
+}
+
+xml_enum! {
+    /// `<auth_results><spf><result>`. The parser maps `hardfail` (not in any specification,
+    /// sent by some reporters) to `Fail` with a warning.
+    SpfResult {
+        None = "none",
+        Pass = "pass",
+        Fail = "fail",
+        SoftFail = "softfail",
+        Policy = "policy",
+        Neutral = "neutral",
+        TempError = "temperror",
+        PermError = "permerror",
+    }
+}
+
+xml_enum! {
+    /// `<auth_results><spf><scope>`.
+    SpfScope { Mfrom = "mfrom", Helo = "helo" }
+}
+
+xml_enum! {
+    /// `<policy_published><testing>` (RFC 9990).
+    Testing { No = "n", Yes = "y" }
+}
+
+xml_enum! {
+    /// `<policy_published><discovery_method>` (RFC 9990).
+    DiscoveryMethod { Psl = "psl", TreeWalk = "treewalk" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_are_trimmed_and_case_insensitive() {
+        assert_eq!(DkimResult::from_xml(" PASS\n"), DkimResult::Pass);
+        assert_eq!(Disposition::from_xml("Quarantine"), Disposition::Quarantine);
+        assert_eq!(SpfResult::from_xml("SoftFail"), SpfResult::SoftFail);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_preserved() {
+        let value = SpfResult::from_xml(" Unknown ");
+        assert_eq!(value, SpfResult::Unknown("unknown".into()));
+        assert_eq!(value.as_str(), "unknown");
+        assert!(value.is_unknown());
+    }
+}
