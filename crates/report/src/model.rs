@@ -228,11 +228,15 @@ macro_rules! xml_enum {
         impl $name {
             /// Reads an XML value: surrounding whitespace and case are ignored.
             pub fn from_xml(raw: &str) -> Self {
-                let value = raw.trim().to_ascii_lowercase();
-                match value.as_str() {
-                    $( $text $(| $alias)* => $name::$variant, )+
-                    _ => $name::Unknown(value),
-                }
+                // Compared in place: this runs for every record, and only unknown values
+                // need an allocation.
+                let value = raw.trim();
+                $(
+                    if value.eq_ignore_ascii_case($text) $(|| value.eq_ignore_ascii_case($alias))* {
+                        return $name::$variant;
+                    }
+                )+
+                $name::Unknown(value.to_ascii_lowercase())
             }
 
             /// The canonical (specification) spelling.

@@ -1,0 +1,398 @@
+//! The byte layer under the XML reader: whatever the reporter wrote, quick-xml sees UTF-8.
+//!
+//! quick-xml (0.42) requires UTF-8 and rejects a whole document for one bad byte, while real
+//! reports come with a BOM, whitespace before the declaration, a declared `windows-1252`, or
+//! a stray Latin-1 byte in a value. [`Input`] sits between the decompressed bytes and the XML
+//! reader and fixes all of that while streaming:
+//!
+//! - strips a UTF-8 BOM and whitespace before the first `<`; refuses UTF-16 (BOM) clearly;
+//! - reads the `encoding` of the XML declaration: the labels that mean windows-1252 to every
+//!   mail client (`windows-1252`, `iso-8859-1`, `latin1`, `us-ascii`, … as in the WHATWG
+//!   encoding standard) are transcoded; everything else is read as UTF-8;
+//! - replaces invalid UTF-8 sequences with U+FFFD and counts them;
+//! - caps the bytes of a single XML token, so one endless text node or comment cannot grow
+//!   the reader's buffer without bound;
+//! - turns errors of the reader below (such as the decompression cap) into [`Error`]s the
+//!   parser can hand on unchanged.
+//!
+//! Valid input is passed through without copying: only chunks that need rewriting go through
+//! the internal buffer.
+
+use crate::Error;
+use std::io::{self, BufRead, Read};
+
+/// Bytes handed to the XML reader per call; bounds how much is validated ahead of use.
+const CHUNK: usize = 64 * 1024;
+
+/// Largest XML token (tag, text run, comment, DTD) read into memory. Real tokens are a few
+/// hundred bytes; a report value is capped much lower by the parser.
+pub(super) const MAX_TOKEN_BYTES: u64 = 1024 * 1024;
+
+/// Longest XML declaration looked at for an `encoding` attribute.
+const MAX_DECLARATION: usize = 1024;
+
+/// How bytes at or above 0x80 are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoding {
+    Utf8,
+    Windows1252,
+}
+
+/// A [`BufRead`] that yields valid UTF-8 for any input. See the module documentation.
+pub(super) struct Input<R> {
+    inner: R,
+    decoding: Decoding,
+    /// Rewritten bytes not yet consumed (`pending..`); empty when passing through.
+    rewritten: Vec<u8>,
+    pending: usize,
+    /// Bytes at the front of `inner`'s buffer already known to need no rewriting.
+    clean: usize,
+    started: bool,
+    /// Bytes consumed since the parser started the current token.
+    token_bytes: u64,
+    replaced: u64,
+    failure: Option<Error>,
+    note: Option<String>,
+}
+
+impl<R: BufRead> Input<R> {
+    pub(super) fn new(inner: R) -> Self {
+        Input {
+            inner,
+            decoding: Decoding::Utf8,
+            rewritten: Vec::new(),
+            pending: 0,
+            clean: 0,
+            started: false,
+            token_bytes: 0,
+            replaced: 0,
+            failure: None,
+            note: None,
+        }
+    }
+
+    /// Called by the parser before each token, so the cap applies per token.
+    pub(super) fn start_token(&mut self) {
+        self.token_bytes = 0;
+    }
+
+    /// The error behind the last `io::Error` this reader returned, if it made one.
+    pub(super) fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
+    }
+
+    /// What was tolerated while decoding: replaced bytes, an unsupported encoding label.
+    pub(super) fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        let replaced = (self.replaced > 0).then(|| {
+            format!(
+                "{} invalid UTF-8 byte sequence{} replaced with U+FFFD",
+                self.replaced,
+                if self.replaced == 1 { "" } else { "s" }
+            )
+        });
+        self.note.iter().cloned().chain(replaced)
+    }
+
+    fn fail(&mut self, error: Error) -> io::Error {
+        fail(&mut self.failure, error)
+    }
+
+    /// Handles what comes before the first markup: BOM, whitespace, the declaration.
+    fn start(&mut self) -> io::Result<()> {
+        self.started = true;
+        let head = self.peek(4)?;
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            self.inner.consume(3);
+        } else if head.starts_with(b"\xFE\xFF") || head.starts_with(b"\xFF\xFE") {
+            return Err(self.fail(Error::Xml {
+                offset: 0,
+                reason: "the document is UTF-16 encoded; DMARC reports are read as UTF-8 or \
+                         an 8-bit encoding"
+                    .into(),
+            }));
+        }
+        loop {
+            let available = self.fill_inner()?;
+            let spaces = available
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            let all = spaces == available.len();
+            self.inner.consume(spaces);
+            if !all || spaces == 0 {
+                break;
+            }
+        }
+        self.read_declaration()
+    }
+
+    /// Reads an XML declaration, if there is one, to pick the decoding. Its bytes are kept in
+    /// `rewritten` for the XML reader.
+    fn read_declaration(&mut self) -> io::Result<()> {
+        const OPEN: &[u8] = b"<?xml";
+        let mut declaration = Vec::new();
+        loop {
+            let available = self.fill_inner()?;
+            if available.is_empty() {
+                break;
+            }
+            let matched = declaration.len().min(OPEN.len());
+            if declaration.len() < OPEN.len() {
+                // Still inside `<?xml`: take one byte at a time until it matches or not.
+                let byte = available[0];
+                if byte != OPEN[matched] {
+                    break;
+                }
+                declaration.push(byte);
+                self.inner.consume(1);
+                continue;
+            }
+            let room = MAX_DECLARATION.saturating_sub(declaration.len());
+            let (take, done) = match available.iter().take(room).position(|&b| b == b'>') {
+                Some(end) => (end + 1, true),
+                None => (available.len().min(room), room <= available.len()),
+            };
+            declaration.extend_from_slice(&available[..take]);
+            self.inner.consume(take);
+            if done {
+                break;
+            }
+        }
+        if declaration.len() >= OPEN.len() {
+            self.choose_decoding(&declaration);
+        }
+        self.rewritten.clear();
+        self.pending = 0;
+        self.decode_into_rewritten(&declaration);
+        Ok(())
+    }
+
+    fn choose_decoding(&mut self, declaration: &[u8]) {
+        let Some(label) = encoding_label(declaration) else {
+            return;
+        };
+        let label = label.trim().to_ascii_lowercase();
+        match label.as_str() {
+            "utf-8" | "utf8" | "unicode-1-1-utf-8" => {}
+            "windows-1252" | "cp1252" | "x-cp1252" | "iso-8859-1" | "iso8859-1" | "iso88591"
+            | "iso_8859-1" | "iso-ir-100" | "latin1" | "latin-1" | "l1" | "ibm819" | "cp819"
+            | "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso-8859-15" | "iso8859-15" | "latin9" => {
+                // WHATWG maps all of these to windows-1252; ISO-8859-15 differs in 8 rarely
+                // used code points, which is closer than reading the bytes as UTF-8.
+                self.decoding = Decoding::Windows1252;
+            }
+            "utf-16" | "utf-16le" | "utf-16be" | "ucs-2" => {
+                self.note = Some(format!(
+                    "declared encoding {label:?} does not match the 8-bit content; read as UTF-8"
+                ));
+            }
+            _ => {
+                self.note = Some(format!(
+                    "declared encoding {label:?} is not supported; read as UTF-8"
+                ));
+            }
+        }
+    }
+
+    fn fill_inner(&mut self) -> io::Result<&[u8]> {
+        fill(&mut self.inner, &mut self.failure)
+    }
+
+    /// Up to `n` bytes from the start of the input, without consuming them (fewer only at the
+    /// end of the input or when the reader below hands out smaller pieces).
+    fn peek(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let available = self.fill_inner()?;
+        Ok(available[..available.len().min(n)].to_vec())
+    }
+
+    fn decode_into_rewritten(&mut self, bytes: &[u8]) {
+        match self.decoding {
+            Decoding::Windows1252 => {
+                for &byte in bytes {
+                    push_windows_1252(&mut self.rewritten, byte);
+                }
+            }
+            Decoding::Utf8 => {
+                let text = String::from_utf8_lossy(bytes);
+                let found = text.matches('\u{FFFD}').count() as u64;
+                self.replaced += found.saturating_sub(bytes_replacement_chars(bytes));
+                self.rewritten.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+
+    /// Refills `rewritten` (or finds clean bytes in `inner`) when both are used up.
+    fn refill(&mut self) -> io::Result<()> {
+        self.rewritten.clear();
+        self.pending = 0;
+        let available = fill(&mut self.inner, &mut self.failure)?;
+        let chunk = &available[..available.len().min(CHUNK)];
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match self.decoding {
+            Decoding::Utf8 => match std::str::from_utf8(chunk) {
+                Ok(_) => self.clean = chunk.len(),
+                Err(e) if e.valid_up_to() > 0 => self.clean = e.valid_up_to(),
+                Err(e) => match e.error_len() {
+                    Some(bad) => {
+                        self.inner.consume(bad);
+                        self.rewritten.extend_from_slice("\u{FFFD}".as_bytes());
+                        self.replaced += 1;
+                    }
+                    None => self.complete_sequence()?,
+                },
+            },
+            Decoding::Windows1252 => {
+                let ascii = chunk.iter().take_while(|b| b.is_ascii()).count();
+                if ascii > 0 {
+                    self.clean = ascii;
+                } else {
+                    let take = chunk.len().min(CHUNK / 3);
+                    for &byte in &chunk[..take] {
+                        push_windows_1252(&mut self.rewritten, byte);
+                    }
+                    self.inner.consume(take);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The buffer below ends inside a multi-byte UTF-8 sequence: collect its continuation
+    /// bytes from the next read, decoding what was collected (or U+FFFD when the sequence
+    /// breaks off).
+    fn complete_sequence(&mut self) -> io::Result<()> {
+        let available = self.fill_inner()?;
+        let mut sequence: Vec<u8> = available[..available.len().min(4)].to_vec();
+        let width = match sequence.first() {
+            Some(0xC0..=0xDF) => 2,
+            Some(0xE0..=0xEF) => 3,
+            _ => 4,
+        };
+        sequence.truncate(width);
+        let mut from_here = sequence.len();
+        // The partial bytes are everything up to the end of the buffer below.
+        self.inner.consume(from_here);
+        while from_here < width {
+            let next = self.fill_inner()?;
+            match next.first() {
+                Some(&byte) if byte & 0xC0 == 0x80 => {
+                    sequence.push(byte);
+                    self.inner.consume(1);
+                    from_here += 1;
+                }
+                _ => break,
+            }
+        }
+        self.decode_into_rewritten(&sequence);
+        Ok(())
+    }
+}
+
+/// Records `error` as the reason for the `io::Error` handed to the XML reader.
+fn fail(failure: &mut Option<Error>, error: Error) -> io::Error {
+    let message = error.to_string();
+    *failure = Some(error);
+    io::Error::other(message)
+}
+
+/// `inner.fill_buf()`, retrying interruptions and keeping the reason of a failure.
+fn fill<'a, R: BufRead>(inner: &'a mut R, failure: &mut Option<Error>) -> io::Result<&'a [u8]> {
+    loop {
+        match inner.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(failure, super::error_from_io(e))),
+        }
+    }
+    inner.fill_buf()
+}
+
+/// U+FFFD characters already present in the input (not replacements made by us).
+fn bytes_replacement_chars(bytes: &[u8]) -> u64 {
+    bytes
+        .windows(3)
+        .filter(|w| *w == "\u{FFFD}".as_bytes())
+        .count() as u64
+}
+
+/// The value of `encoding="…"` in an XML declaration.
+fn encoding_label(declaration: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(declaration);
+    let at = text.find("encoding")?;
+    let rest = text[at + "encoding".len()..].trim_start();
+    let rest = rest.strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    let end = value.find(quote)?;
+    Some(value[..end].to_owned())
+}
+
+/// windows-1252 code points for 0x80–0x9F; the rest of 0x80–0xFF is Latin-1.
+const WINDOWS_1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
+    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+];
+
+fn push_windows_1252(out: &mut Vec<u8>, byte: u8) {
+    if byte.is_ascii() {
+        out.push(byte);
+        return;
+    }
+    let c = match byte {
+        0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(byte - 0x80)],
+        _ => char::from(byte),
+    };
+    let mut utf8 = [0; 4];
+    out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+}
+
+impl<R: BufRead> Read for Input<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Input<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("input already failed"));
+        }
+        if self.token_bytes > MAX_TOKEN_BYTES {
+            return Err(self.fail(Error::Limit {
+                what: "bytes in one XML tag, text or comment",
+                limit: MAX_TOKEN_BYTES,
+            }));
+        }
+        if !self.started {
+            self.start()?;
+        }
+        if self.pending >= self.rewritten.len() && self.clean == 0 {
+            self.refill()?;
+        }
+        if self.pending < self.rewritten.len() {
+            return Ok(&self.rewritten[self.pending..]);
+        }
+        let clean = self.clean;
+        let available = self.fill_inner()?;
+        Ok(&available[..clean.min(available.len())])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.token_bytes = self.token_bytes.saturating_add(amount as u64);
+        if self.pending < self.rewritten.len() {
+            self.pending = (self.pending + amount).min(self.rewritten.len());
+        } else {
+            let amount = amount.min(self.clean);
+            self.clean -= amount;
+            self.inner.consume(amount);
+        }
+    }
+}
