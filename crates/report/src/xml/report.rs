@@ -539,7 +539,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         let no_count = matches!(count, Found::Absent | Found::Empty | Found::Good(0));
         if no_ip && no_count {
             self.notes
-                .record("dropped as placeholders (no <source_ip>, <count> 0 or missing)");
+                .record("dropped: placeholder without <source_ip>, <count> 0 or missing");
             return None;
         }
         match source_ip {
