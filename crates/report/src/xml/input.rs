@@ -97,12 +97,15 @@ impl<R: BufRead> Input<R> {
         fail(&mut self.failure, error)
     }
 
-    /// Handles what comes before the first markup: BOM, whitespace, the declaration.
+    /// Handles what comes before the first markup: BOM, whitespace, the declaration. Reads
+    /// byte by byte where needed, so it works whatever piece sizes the reader below hands out.
     fn start(&mut self) -> io::Result<()> {
+        const OPEN: &[u8] = b"<?xml";
         self.started = true;
-        let head = self.peek(4)?;
+        let mut head = Vec::new();
+        self.take(&mut head, 4)?;
         if head.starts_with(b"\xEF\xBB\xBF") {
-            self.inner.consume(3);
+            head.drain(..3);
         } else if head.starts_with(b"\xFE\xFF") || head.starts_with(b"\xFF\xFE") {
             return Err(self.fail(Error::Xml {
                 offset: 0,
@@ -111,59 +114,83 @@ impl<R: BufRead> Input<R> {
                     .into(),
             }));
         }
-        loop {
+        let spaces = head.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        head.drain(..spaces);
+        while head.is_empty() {
             let available = self.fill_inner()?;
             let spaces = available
                 .iter()
                 .take_while(|b| b.is_ascii_whitespace())
                 .count();
-            let all = spaces == available.len();
+            let end = available.is_empty() || spaces < available.len();
             self.inner.consume(spaces);
-            if !all || spaces == 0 {
+            if end {
                 break;
             }
         }
-        self.read_declaration()
+        // Read on while this may be, or is, an XML declaration, up to its `>`.
+        loop {
+            let more = if head.len() < OPEN.len() {
+                OPEN.starts_with(&head)
+            } else {
+                head.starts_with(OPEN) && !head.contains(&b'>') && head.len() < MAX_DECLARATION
+            };
+            if !more || self.take(&mut head, 1)? == 0 {
+                break;
+            }
+        }
+        if head.starts_with(OPEN) {
+            self.choose_decoding(&head);
+        }
+        if self.decoding == Decoding::Utf8 {
+            self.complete_utf8(&mut head)?;
+        }
+        self.rewritten.clear();
+        self.pending = 0;
+        self.decode_into_rewritten(&head);
+        Ok(())
     }
 
-    /// Reads an XML declaration, if there is one, to pick the decoding. Its bytes are kept in
-    /// `rewritten` for the XML reader.
-    fn read_declaration(&mut self) -> io::Result<()> {
-        const OPEN: &[u8] = b"<?xml";
-        let mut declaration = Vec::new();
-        loop {
+    /// Moves up to `n` bytes from the reader below to `out`; returns how many.
+    fn take(&mut self, out: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+        let mut taken = 0;
+        while taken < n {
             let available = self.fill_inner()?;
             if available.is_empty() {
                 break;
             }
-            let matched = declaration.len().min(OPEN.len());
-            if declaration.len() < OPEN.len() {
-                // Still inside `<?xml`: take one byte at a time until it matches or not.
-                let byte = available[0];
-                if byte != OPEN[matched] {
-                    break;
+            let k = available.len().min(n - taken);
+            out.extend_from_slice(&available[..k]);
+            self.inner.consume(k);
+            taken += k;
+        }
+        Ok(taken)
+    }
+
+    /// When `bytes` ends inside a multi-byte UTF-8 sequence, moves its continuation bytes
+    /// from the reader below (as many as follow, up to the sequence's length).
+    fn complete_utf8(&mut self, bytes: &mut Vec<u8>) -> io::Result<()> {
+        let Err(e) = std::str::from_utf8(bytes) else {
+            return Ok(());
+        };
+        if e.error_len().is_some() {
+            return Ok(());
+        }
+        let start = e.valid_up_to();
+        let width = match bytes.get(start) {
+            Some(0xC0..=0xDF) => 2,
+            Some(0xE0..=0xEF) => 3,
+            _ => 4,
+        };
+        while bytes.len() - start < width {
+            match self.fill_inner()?.first() {
+                Some(&byte) if byte & 0xC0 == 0x80 => {
+                    bytes.push(byte);
+                    self.inner.consume(1);
                 }
-                declaration.push(byte);
-                self.inner.consume(1);
-                continue;
-            }
-            let room = MAX_DECLARATION.saturating_sub(declaration.len());
-            let (take, done) = match available.iter().take(room).position(|&b| b == b'>') {
-                Some(end) => (end + 1, true),
-                None => (available.len().min(room), room <= available.len()),
-            };
-            declaration.extend_from_slice(&available[..take]);
-            self.inner.consume(take);
-            if done {
-                break;
+                _ => break,
             }
         }
-        if declaration.len() >= OPEN.len() {
-            self.choose_decoding(&declaration);
-        }
-        self.rewritten.clear();
-        self.pending = 0;
-        self.decode_into_rewritten(&declaration);
         Ok(())
     }
 
@@ -196,13 +223,6 @@ impl<R: BufRead> Input<R> {
 
     fn fill_inner(&mut self) -> io::Result<&[u8]> {
         fill(&mut self.inner, &mut self.failure)
-    }
-
-    /// Up to `n` bytes from the start of the input, without consuming them (fewer only at the
-    /// end of the input or when the reader below hands out smaller pieces).
-    fn peek(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        let available = self.fill_inner()?;
-        Ok(available[..available.len().min(n)].to_vec())
     }
 
     fn decode_into_rewritten(&mut self, bytes: &[u8]) {
@@ -240,7 +260,13 @@ impl<R: BufRead> Input<R> {
                         self.rewritten.extend_from_slice("\u{FFFD}".as_bytes());
                         self.replaced += 1;
                     }
-                    None => self.complete_sequence()?,
+                    None => {
+                        // The buffer below ends inside a sequence: join it with the next.
+                        let mut sequence = chunk.to_vec();
+                        self.inner.consume(sequence.len());
+                        self.complete_utf8(&mut sequence)?;
+                        self.decode_into_rewritten(&sequence);
+                    }
                 },
             },
             Decoding::Windows1252 => {
@@ -256,36 +282,6 @@ impl<R: BufRead> Input<R> {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// The buffer below ends inside a multi-byte UTF-8 sequence: collect its continuation
-    /// bytes from the next read, decoding what was collected (or U+FFFD when the sequence
-    /// breaks off).
-    fn complete_sequence(&mut self) -> io::Result<()> {
-        let available = self.fill_inner()?;
-        let mut sequence: Vec<u8> = available[..available.len().min(4)].to_vec();
-        let width = match sequence.first() {
-            Some(0xC0..=0xDF) => 2,
-            Some(0xE0..=0xEF) => 3,
-            _ => 4,
-        };
-        sequence.truncate(width);
-        let mut from_here = sequence.len();
-        // The partial bytes are everything up to the end of the buffer below.
-        self.inner.consume(from_here);
-        while from_here < width {
-            let next = self.fill_inner()?;
-            match next.first() {
-                Some(&byte) if byte & 0xC0 == 0x80 => {
-                    sequence.push(byte);
-                    self.inner.consume(1);
-                    from_here += 1;
-                }
-                _ => break,
-            }
-        }
-        self.decode_into_rewritten(&sequence);
         Ok(())
     }
 }

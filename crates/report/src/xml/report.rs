@@ -180,7 +180,7 @@ fn domain(value: &str) -> String {
 }
 
 /// An integer, also accepted as a float with a fraction (`1361404799.0`, truncated).
-fn integer(value: &str) -> Option<i64> {
+pub(super) fn integer(value: &str) -> Option<i64> {
     if let Ok(n) = value.parse::<i64>() {
         return Some(n);
     }

@@ -1,13 +1,188 @@
-//! Unit tests of the XML layer: one rule per test, on small documents.
+//! Unit tests of the XML layer: one rule per test, on small documents, plus robustness
+//! checks over every fixture (truncations, byte flips, tiny read buffers).
 
 use super::*;
-use crate::{AggregateReport, Collector, Failure};
-use std::path::Path;
+use crate::{AggregateReport, Collector, Failure, Format, Record, ReportHeader, ReportTrailer};
+use std::cell::Cell;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+fn parse_with(reader: impl BufRead, limits: &Limits) -> Vec<Result<AggregateReport, Failure>> {
+    let mut collector = Collector::default();
+    let _ = parse_document(reader, Some("member.xml"), limits, &mut collector);
+    collector.results
+}
 
 fn parse(xml: &[u8]) -> Vec<Result<AggregateReport, Failure>> {
-    let mut collector = Collector::default();
-    let _ = parse_document(xml, Some("member.xml"), &Limits::default(), &mut collector);
-    collector.results
+    parse_with(xml, &Limits::default())
+}
+
+fn report(xml: &str) -> AggregateReport {
+    match parse(xml.as_bytes()).pop() {
+        Some(Ok(report)) => report,
+        other => panic!("expected a report, got {other:?}"),
+    }
+}
+
+fn error(xml: &[u8]) -> String {
+    match parse(xml).pop() {
+        Some(Err(failure)) => failure.error.to_string(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn warnings(report: &AggregateReport) -> Vec<&str> {
+    report
+        .trailer
+        .warnings
+        .iter()
+        .map(|w| w.0.as_str())
+        .collect()
+}
+
+const METADATA: &str = "<report_metadata><org_name>example.net</org_name>\
+    <email>d@example.net</email><report_id>r1</report_id>\
+    <date_range><begin>1700006400</begin><end>1700092799</end></date_range></report_metadata>";
+const POLICY: &str = "<policy_published><domain>example.com</domain><p>none</p></policy_published>";
+
+fn record(ip: &str, count: &str) -> String {
+    format!(
+        "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+         <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>\
+         <identifiers><header_from>example.com</header_from></identifiers><auth_results>\
+         <dkim><domain>example.com</domain><result>pass</result></dkim></auth_results></record>"
+    )
+}
+
+/// A report with the standard metadata and policy around `body`.
+fn with_records(body: &str) -> String {
+    format!("<feedback>{METADATA}{POLICY}{body}</feedback>")
+}
+
+fn fixtures() -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reports");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "xml"))
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() > 30, "fixtures not found in {}", dir.display());
+    files
+}
+
+/// A sink that checks the call protocol: per document, either `begin_report`, `record`*,
+/// `end_report`, or `report_failed` (possibly after `begin_report` and records).
+#[derive(Default)]
+struct ProtocolSink {
+    open: bool,
+    outcomes: usize,
+    records: usize,
+}
+
+impl Sink for ProtocolSink {
+    fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
+        assert!(!self.open, "begin_report twice");
+        self.open = true;
+        ControlFlow::Continue(())
+    }
+    fn record(&mut self, _: Record) -> ControlFlow<()> {
+        assert!(self.open, "record outside a report");
+        self.records += 1;
+        ControlFlow::Continue(())
+    }
+    fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+        assert!(self.open, "end_report without begin_report");
+        self.open = false;
+        self.outcomes += 1;
+        ControlFlow::Continue(())
+    }
+    fn report_failed(&mut self, _: Option<&str>, _: Error) -> ControlFlow<()> {
+        self.open = false;
+        self.outcomes += 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Parses `bytes` and checks that exactly one outcome was reported (and nothing panicked).
+fn assert_one_outcome(bytes: &[u8], what: &str) {
+    let mut sink = ProtocolSink::default();
+    let flow = parse_document(bytes, None, &Limits::default(), &mut sink);
+    assert_eq!(flow, ControlFlow::Continue(()), "{what}");
+    assert_eq!(sink.outcomes, 1, "{what}");
+    assert!(!sink.open, "{what}");
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn every_prefix_of_every_fixture_yields_one_outcome() {
+    for (path, bytes) in fixtures() {
+        let step = if bytes.len() > 1500 { 3 } else { 1 };
+        for end in (0..bytes.len()).step_by(step) {
+            assert_one_outcome(&bytes[..end], &format!("{} cut at {end}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn random_byte_flips_yield_one_outcome() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    const INTERESTING: &[u8] = b"<>/&;#x\"'=!?-[] \n\x00\x80\xC3\xE9\xEF\xFF";
+    for (path, bytes) in fixtures() {
+        for round in 0..150 {
+            let mut mutated = bytes.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(mutated.len().max(1));
+                let value = if rng.below(2) == 0 {
+                    INTERESTING[rng.below(INTERESTING.len())]
+                } else {
+                    rng.next() as u8
+                };
+                if let Some(byte) = mutated.get_mut(at) {
+                    *byte = value;
+                }
+            }
+            assert_one_outcome(&mutated, &format!("{} round {round}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn tiny_read_buffers_give_the_same_result() {
+    for (path, bytes) in fixtures() {
+        let whole = format!("{:?}", parse(&bytes));
+        for capacity in [1, 2, 3, 5, 7, 64] {
+            let chunked = parse_with(
+                BufReader::with_capacity(capacity, &bytes[..]),
+                &Limits::default(),
+            );
+            assert_eq!(
+                format!("{chunked:?}"),
+                whole,
+                "{} capacity {capacity}",
+                path.display()
+            );
+        }
+    }
 }
 
 #[test]
@@ -80,4 +255,315 @@ fn corpus_plain_xml_matches_expected() {
         checked += 1;
     }
     assert!(checked > 50, "only {checked} files checked");
+}
+
+#[test]
+fn integers_accept_float_looking_epochs() {
+    use super::report::integer;
+    assert_eq!(integer("1361404799"), Some(1_361_404_799));
+    assert_eq!(integer("1361404799.0"), Some(1_361_404_799));
+    assert_eq!(integer("1361404799.999"), Some(1_361_404_799));
+    assert_eq!(integer("-5"), Some(-5));
+    assert_eq!(integer("1.5e3"), None);
+    assert_eq!(integer(".5"), None);
+    assert_eq!(integer("5."), Some(5));
+    assert_eq!(integer(""), None);
+    assert_eq!(integer("2023-11-15"), None);
+}
+
+#[test]
+fn windows_1252_bytes_are_decoded_with_the_c1_table() {
+    let mut xml = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?>".to_vec();
+    xml.extend_from_slice(with_records(&record("192.0.2.1", "1")).as_bytes());
+    let at = xml.windows(11).position(|w| w == b"example.net").unwrap();
+    xml.splice(at..at + 11, *b"\x80\x92\x9F\xE9\xFF");
+    assert_eq!(
+        parse(&xml)[0].as_ref().unwrap().header.metadata.org_name,
+        "€’Ÿéÿ"
+    );
+}
+
+#[test]
+fn unsupported_declared_encoding_is_read_as_utf8_with_a_warning() {
+    let xml = format!(
+        "<?xml version='1.0' encoding='Shift_JIS'?>{}",
+        with_records(&record("192.0.2.1", "1"))
+    );
+    let report = report(&xml);
+    assert_eq!(
+        warnings(&report),
+        ["declared encoding \"shift_jis\" is not supported; read as UTF-8"]
+    );
+}
+
+#[test]
+fn format_is_rfc9990_by_namespace_or_by_element() {
+    let plain = report(&with_records(&record("192.0.2.1", "1")));
+    assert_eq!(plain.header.format, Format::Rfc7489);
+
+    let namespaced = with_records(&record("192.0.2.1", "1")).replacen(
+        "<feedback>",
+        "<d:feedback xmlns:d=\"urn:ietf:params:xml:ns:dmarc-2.0\">",
+        1,
+    );
+    let namespaced = namespaced.replace("</feedback>", "</d:feedback>");
+    assert_eq!(report(&namespaced).header.format, Format::Rfc9990);
+
+    let generator = with_records(&record("192.0.2.1", "1"))
+        .replace("</report_id>", "</report_id><generator>x 1.0</generator>");
+    let generator = report(&generator);
+    assert_eq!(generator.header.format, Format::Rfc9990);
+    assert_eq!(
+        generator.header.metadata.generator.as_deref(),
+        Some("x 1.0")
+    );
+}
+
+#[test]
+fn records_before_the_header_are_held_back_within_a_bound() {
+    let early = record("192.0.2.1", "1");
+    let ok = format!("<feedback>{early}{METADATA}{early}{POLICY}{early}</feedback>");
+    assert_eq!(report(&ok).records.len(), 3);
+
+    let many = early.repeat(5_001);
+    let too_many = format!("<feedback>{many}{METADATA}{POLICY}</feedback>");
+    assert_eq!(
+        error(too_many.as_bytes()),
+        "records before <report_metadata> and <policy_published> exceeds the limit of 5000"
+    );
+}
+
+#[test]
+fn records_are_streamed_before_the_document_is_read_to_the_end() {
+    /// Counts the bytes handed to the parser.
+    struct Counting<'a> {
+        inner: &'a [u8],
+        consumed: Rc<Cell<usize>>,
+    }
+    impl Read for Counting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(out)?;
+            self.consumed.set(self.consumed.get() + n);
+            Ok(n)
+        }
+    }
+    struct Watch {
+        consumed: Rc<Cell<usize>>,
+        at_begin: usize,
+        at_records: Vec<usize>,
+    }
+    impl Sink for Watch {
+        fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
+            self.at_begin = self.consumed.get();
+            ControlFlow::Continue(())
+        }
+        fn record(&mut self, _: Record) -> ControlFlow<()> {
+            self.at_records.push(self.consumed.get());
+            ControlFlow::Continue(())
+        }
+        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+            ControlFlow::Continue(())
+        }
+        fn report_failed(&mut self, _: Option<&str>, error: Error) -> ControlFlow<()> {
+            panic!("{error}")
+        }
+    }
+    let xml = with_records(&record("192.0.2.1", "1").repeat(2_000));
+    let consumed = Rc::new(Cell::new(0));
+    let reader = BufReader::with_capacity(
+        4096,
+        Counting {
+            inner: xml.as_bytes(),
+            consumed: consumed.clone(),
+        },
+    );
+    let mut watch = Watch {
+        consumed,
+        at_begin: 0,
+        at_records: Vec::new(),
+    };
+    let _ = parse_document(reader, None, &Limits::default(), &mut watch);
+    assert_eq!(watch.at_records.len(), 2_000);
+    assert!(
+        watch.at_begin < 8192,
+        "begin_report after {} bytes",
+        watch.at_begin
+    );
+    assert!(watch.at_records[0] < 8192);
+    assert!(watch.at_records[1_000] < xml.len() / 2 + 8192);
+}
+
+#[test]
+fn a_break_from_the_sink_stops_reading() {
+    #[derive(Default)]
+    struct StopAtFirstRecord {
+        calls: Vec<&'static str>,
+    }
+    impl Sink for StopAtFirstRecord {
+        fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
+            self.calls.push("begin");
+            ControlFlow::Continue(())
+        }
+        fn record(&mut self, _: Record) -> ControlFlow<()> {
+            self.calls.push("record");
+            ControlFlow::Break(())
+        }
+        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+            self.calls.push("end");
+            ControlFlow::Continue(())
+        }
+        fn report_failed(&mut self, _: Option<&str>, _: Error) -> ControlFlow<()> {
+            self.calls.push("failed");
+            ControlFlow::Continue(())
+        }
+    }
+    let xml = with_records(&record("192.0.2.1", "1").repeat(3));
+    let mut sink = StopAtFirstRecord::default();
+    let flow = parse_document(xml.as_bytes(), None, &Limits::default(), &mut sink);
+    assert_eq!(flow, ControlFlow::Break(()));
+    assert_eq!(sink.calls, ["begin", "record"]);
+}
+
+#[test]
+fn io_errors_carrying_a_crate_error_are_unwrapped() {
+    let error = error_from_io(io::Error::other(Error::TooLarge { limit: 10 }));
+    assert!(matches!(error, Error::TooLarge { limit: 10 }), "{error:?}");
+    let error = error_from_io(io::Error::new(io::ErrorKind::UnexpectedEof, "short"));
+    assert!(matches!(error, Error::Io(_)), "{error:?}");
+}
+
+#[test]
+fn a_reader_failing_mid_document_fails_the_report_with_its_error() {
+    /// Hands out `data`, then fails as the decompression cap does.
+    struct Capped<'a>(&'a [u8]);
+    impl Read for Capped<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other(Error::TooLarge { limit: 100 }));
+            }
+            self.0.read(out)
+        }
+    }
+    let xml = with_records(&record("192.0.2.1", "1").repeat(50));
+    let half = &xml.as_bytes()[..xml.len() / 2];
+    let results = parse_with(BufReader::new(Capped(half)), &Limits::default());
+    match &results[..] {
+        [Err(failure)] => assert!(
+            matches!(failure.error, Error::TooLarge { limit: 100 }),
+            "{:?}",
+            failure.error
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn depth_is_capped_by_the_limit() {
+    let xml = with_records(&record("192.0.2.1", "1"));
+    // feedback > record > auth_results > dkim > result: 5 levels.
+    let five = Limits {
+        max_xml_depth: 5,
+        ..Limits::default()
+    };
+    assert!(parse_with(xml.as_bytes(), &five)[0].is_ok());
+    let four = Limits {
+        max_xml_depth: 4,
+        ..Limits::default()
+    };
+    match &parse_with(xml.as_bytes(), &four)[0] {
+        Err(failure) => assert!(matches!(failure.error, Error::Limit { limit: 4, .. })),
+        Ok(_) => panic!("parsed beyond the depth limit"),
+    }
+}
+
+#[test]
+fn a_huge_value_or_token_is_refused_without_reading_it_whole() {
+    let long_name = "x".repeat(70_000);
+    let xml =
+        with_records(&record("192.0.2.1", "1")).replace("example.net<", &format!("{long_name}<"));
+    assert_eq!(
+        error(xml.as_bytes()),
+        "bytes in one XML value exceeds the limit of 65536"
+    );
+
+    let comment = format!("<!--{}-->", "y".repeat(2 << 20));
+    let xml =
+        with_records(&record("192.0.2.1", "1")).replace(METADATA, &format!("{comment}{METADATA}"));
+    assert_eq!(
+        error(xml.as_bytes()),
+        "bytes in one XML tag, text or comment exceeds the limit of 1048576"
+    );
+}
+
+#[test]
+fn elements_nested_in_a_value_are_skipped_with_a_warning() {
+    let xml = with_records(&record("192.0.2.1", "1")).replace(
+        "<org_name>example.net</org_name>",
+        "<org_name>exa<b>bold</b>mple</org_name>",
+    );
+    let report = report(&xml);
+    assert_eq!(report.header.metadata.org_name, "example");
+    assert_eq!(warnings(&report), ["elements inside <org_name> ignored"]);
+}
+
+#[test]
+fn repeated_singletons_fail_but_repeatable_elements_do_not() {
+    let twice_begin = with_records("").replace(
+        "<begin>1700006400</begin>",
+        "<begin>1</begin><begin>2</begin>",
+    );
+    assert!(error(twice_begin.as_bytes()).starts_with("invalid <begin> value \"2\""));
+    let twice_policy = with_records("").replace(POLICY, &POLICY.repeat(2));
+    assert!(error(twice_policy.as_bytes()).starts_with("invalid <policy_published>"));
+    let twice_ip =
+        record("192.0.2.1", "1").replace("<count>", "<source_ip>192.0.2.2</source_ip><count>");
+    assert!(error(with_records(&twice_ip).as_bytes()).starts_with("invalid <source_ip>"));
+
+    let repeated_results = record("192.0.2.1", "1").replace(
+        "</auth_results>",
+        "<dkim><domain>example.org</domain><result>fail</result></dkim>\
+         <spf><domain>example.org</domain><result>pass</result></spf>\
+         <spf><domain>example.net</domain><result>fail</result></spf></auth_results>",
+    );
+    let record = &report(&with_records(&repeated_results)).records[0];
+    assert_eq!(record.dkim_results.len(), 2);
+    assert_eq!(record.spf_results.len(), 2);
+}
+
+#[test]
+fn documents_without_a_report_say_why() {
+    assert_eq!(
+        error(b"<feedback/>"),
+        "required element <report_metadata> is missing or empty"
+    );
+    assert_eq!(
+        error(format!("<feedback>{METADATA}</feedback>").as_bytes()),
+        "required element <policy_published> is missing or empty"
+    );
+    assert_eq!(
+        error(b"  \n\t "),
+        "XML error at byte 0: no XML element found: empty or not an XML document"
+    );
+    assert!(error(b"{\"organization-name\": \"x\"}").contains("not an XML document"));
+    assert!(error(b"<html><body>hello</body></html>").contains("root element is <html>"));
+}
+
+#[test]
+fn values_are_trimmed_lowercased_and_canonical() {
+    let xml = with_records(
+        &record(" 2001:DB8::0:1 ", " 7 ")
+            .replace(
+                "<header_from>example.com",
+                "<header_from> Mail.Example.COM ",
+            )
+            .replace(
+                "<domain>example.com</domain>",
+                "<domain>\n  Example.Com\n</domain>",
+            ),
+    );
+    let record = &report(&xml).records[0];
+    assert_eq!(record.source_ip.to_string(), "2001:db8::1");
+    assert_eq!(record.count, 7);
+    assert_eq!(record.header_from, "mail.example.com");
+    assert_eq!(record.dkim_results[0].domain, "example.com");
 }
