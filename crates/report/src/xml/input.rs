@@ -15,13 +15,13 @@
 //! - turns errors of the reader below (such as the decompression cap) into [`Error`]s the
 //!   parser can hand on unchanged.
 //!
-//! Valid input is passed through without copying: only chunks that need rewriting go through
-//! the internal buffer.
+//! Bytes are copied once, in chunks, into an internal buffer where they are checked (and
+//! rewritten where needed), so the XML reader's many small `fill_buf` calls stay trivial.
 
 use crate::Error;
 use std::io::{self, BufRead, Read};
 
-/// Bytes handed to the XML reader per call; bounds how much is validated ahead of use.
+/// Bytes taken from the reader below per refill.
 const CHUNK: usize = 64 * 1024;
 
 /// Largest XML token (tag, text run, comment, DTD) read into memory. Real tokens are a few
@@ -42,11 +42,13 @@ enum Decoding {
 pub(super) struct Input<R> {
     inner: R,
     decoding: Decoding,
-    /// Rewritten bytes not yet consumed (`pending..`); empty when passing through.
-    rewritten: Vec<u8>,
-    pending: usize,
-    /// Bytes at the front of `inner`'s buffer already known to need no rewriting.
-    clean: usize,
+    /// Checked bytes; `buf[pos..]` is not consumed yet.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The start of a UTF-8 sequence cut by the end of the last chunk.
+    carry: Vec<u8>,
+    /// Reused for chunks that need rewriting.
+    scratch: Vec<u8>,
     started: bool,
     /// Bytes consumed since the parser started the current token.
     token_bytes: u64,
@@ -60,9 +62,10 @@ impl<R: BufRead> Input<R> {
         Input {
             inner,
             decoding: Decoding::Utf8,
-            rewritten: Vec::new(),
-            pending: 0,
-            clean: 0,
+            buf: Vec::with_capacity(CHUNK + 8),
+            pos: 0,
+            carry: Vec::new(),
+            scratch: Vec::new(),
             started: false,
             token_bytes: 0,
             replaced: 0,
@@ -95,6 +98,10 @@ impl<R: BufRead> Input<R> {
 
     fn fail(&mut self, error: Error) -> io::Error {
         fail(&mut self.failure, error)
+    }
+
+    fn fill_inner(&mut self) -> io::Result<&[u8]> {
+        fill(&mut self.inner, &mut self.failure)
     }
 
     /// Handles what comes before the first markup: BOM, whitespace, the declaration. Reads
@@ -142,12 +149,7 @@ impl<R: BufRead> Input<R> {
         if head.starts_with(OPEN) {
             self.choose_decoding(&head);
         }
-        if self.decoding == Decoding::Utf8 {
-            self.complete_utf8(&mut head)?;
-        }
-        self.rewritten.clear();
-        self.pending = 0;
-        self.decode_into_rewritten(&head);
+        self.decode(&head);
         Ok(())
     }
 
@@ -165,33 +167,6 @@ impl<R: BufRead> Input<R> {
             taken += k;
         }
         Ok(taken)
-    }
-
-    /// When `bytes` ends inside a multi-byte UTF-8 sequence, moves its continuation bytes
-    /// from the reader below (as many as follow, up to the sequence's length).
-    fn complete_utf8(&mut self, bytes: &mut Vec<u8>) -> io::Result<()> {
-        let Err(e) = std::str::from_utf8(bytes) else {
-            return Ok(());
-        };
-        if e.error_len().is_some() {
-            return Ok(());
-        }
-        let start = e.valid_up_to();
-        let width = match bytes.get(start) {
-            Some(0xC0..=0xDF) => 2,
-            Some(0xE0..=0xEF) => 3,
-            _ => 4,
-        };
-        while bytes.len() - start < width {
-            match self.fill_inner()?.first() {
-                Some(&byte) if byte & 0xC0 == 0x80 => {
-                    bytes.push(byte);
-                    self.inner.consume(1);
-                }
-                _ => break,
-            }
-        }
-        Ok(())
     }
 
     fn choose_decoding(&mut self, declaration: &[u8]) {
@@ -221,69 +196,98 @@ impl<R: BufRead> Input<R> {
         }
     }
 
-    fn fill_inner(&mut self) -> io::Result<&[u8]> {
-        fill(&mut self.inner, &mut self.failure)
-    }
-
-    fn decode_into_rewritten(&mut self, bytes: &[u8]) {
+    /// Appends `raw` to `buf` as valid UTF-8. A UTF-8 sequence cut at the end of `raw` is
+    /// kept in `carry` for the next chunk.
+    fn decode(&mut self, raw: &[u8]) {
         match self.decoding {
             Decoding::Windows1252 => {
-                for &byte in bytes {
-                    push_windows_1252(&mut self.rewritten, byte);
+                if raw.is_ascii() {
+                    self.buf.extend_from_slice(raw);
+                } else {
+                    for &byte in raw {
+                        push_windows_1252(&mut self.buf, byte);
+                    }
                 }
             }
             Decoding::Utf8 => {
-                let text = String::from_utf8_lossy(bytes);
-                let found = text.matches('\u{FFFD}').count() as u64;
-                self.replaced += found.saturating_sub(bytes_replacement_chars(bytes));
-                self.rewritten.extend_from_slice(text.as_bytes());
+                let cut = incomplete_tail(raw);
+                let (whole, rest) = raw.split_at(raw.len() - cut);
+                self.push_utf8(whole);
+                self.carry.extend_from_slice(rest);
             }
         }
     }
 
-    /// Refills `rewritten` (or finds clean bytes in `inner`) when both are used up.
-    fn refill(&mut self) -> io::Result<()> {
-        self.rewritten.clear();
-        self.pending = 0;
-        let available = fill(&mut self.inner, &mut self.failure)?;
-        let chunk = &available[..available.len().min(CHUNK)];
-        if chunk.is_empty() {
-            return Ok(());
+    /// Appends `bytes` to `buf`, replacing invalid sequences with U+FFFD.
+    fn push_utf8(&mut self, bytes: &[u8]) {
+        if std::str::from_utf8(bytes).is_ok() {
+            self.buf.extend_from_slice(bytes);
+            return;
         }
-        match self.decoding {
-            Decoding::Utf8 => match std::str::from_utf8(chunk) {
-                Ok(_) => self.clean = chunk.len(),
-                Err(e) if e.valid_up_to() > 0 => self.clean = e.valid_up_to(),
-                Err(e) => match e.error_len() {
-                    Some(bad) => {
-                        self.inner.consume(bad);
-                        self.rewritten.extend_from_slice("\u{FFFD}".as_bytes());
-                        self.replaced += 1;
-                    }
-                    None => {
-                        // The buffer below ends inside a sequence: join it with the next.
-                        let mut sequence = chunk.to_vec();
-                        self.inner.consume(sequence.len());
-                        self.complete_utf8(&mut sequence)?;
-                        self.decode_into_rewritten(&sequence);
-                    }
-                },
-            },
-            Decoding::Windows1252 => {
-                let ascii = chunk.iter().take_while(|b| b.is_ascii()).count();
-                if ascii > 0 {
-                    self.clean = ascii;
-                } else {
-                    let take = chunk.len().min(CHUNK / 3);
-                    for &byte in &chunk[..take] {
-                        push_windows_1252(&mut self.rewritten, byte);
-                    }
-                    self.inner.consume(take);
+        for chunk in bytes.utf8_chunks() {
+            self.buf.extend_from_slice(chunk.valid().as_bytes());
+            if !chunk.invalid().is_empty() {
+                self.buf.extend_from_slice("\u{FFFD}".as_bytes());
+                self.replaced += 1;
+            }
+        }
+    }
+
+    /// Takes the next chunk from the reader below into `buf`.
+    fn refill(&mut self) -> io::Result<()> {
+        self.buf.clear();
+        self.pos = 0;
+        while self.buf.is_empty() {
+            let available = fill(&mut self.inner, &mut self.failure)?;
+            if available.is_empty() {
+                // A sequence cut by the end of the input can never be completed.
+                if !self.carry.is_empty() {
+                    self.carry.clear();
+                    self.buf.extend_from_slice("\u{FFFD}".as_bytes());
+                    self.replaced += 1;
+                }
+                return Ok(());
+            }
+            let k = available.len().min(CHUNK);
+            if self.carry.is_empty() && self.decoding == Decoding::Utf8 {
+                // The common case: valid UTF-8, copied once.
+                let chunk = &available[..k];
+                let (whole, rest) = chunk.split_at(k - incomplete_tail(chunk));
+                if std::str::from_utf8(whole).is_ok() {
+                    self.buf.extend_from_slice(whole);
+                    self.carry.extend_from_slice(rest);
+                    self.inner.consume(k);
+                    continue;
                 }
             }
+            let mut raw = std::mem::take(&mut self.scratch);
+            raw.clear();
+            raw.append(&mut self.carry);
+            raw.extend_from_slice(&available[..k]);
+            self.inner.consume(k);
+            self.decode(&raw);
+            self.scratch = raw;
         }
         Ok(())
     }
+}
+
+/// The length of a UTF-8 sequence cut off at the end of `bytes` (0 when none is).
+fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xC0 == 0x80 {
+            continue;
+        }
+        let width = match byte {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 1,
+        };
+        return if width > back { back } else { 0 };
+    }
+    0
 }
 
 /// Records `error` as the reason for the `io::Error` handed to the XML reader.
@@ -303,14 +307,6 @@ fn fill<'a, R: BufRead>(inner: &'a mut R, failure: &mut Option<Error>) -> io::Re
         }
     }
     inner.fill_buf()
-}
-
-/// U+FFFD characters already present in the input (not replacements made by us).
-fn bytes_replacement_chars(bytes: &[u8]) -> u64 {
-    bytes
-        .windows(3)
-        .filter(|w| *w == "\u{FFFD}".as_bytes())
-        .count() as u64
 }
 
 /// The value of `encoding="…"` in an XML declaration.
@@ -357,10 +353,29 @@ impl<R: BufRead> Read for Input<R> {
 }
 
 impl<R: BufRead> BufRead for Input<R> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.buf.len() {
+            self.fill_slow()?;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    #[inline]
+    fn consume(&mut self, amount: usize) {
+        self.token_bytes = self.token_bytes.saturating_add(amount as u64);
+        self.pos = (self.pos + amount).min(self.buf.len());
+    }
+}
+
+impl<R: BufRead> Input<R> {
+    /// The buffer is used up: check the token cap, then take the next chunk.
+    #[cold]
+    fn fill_slow(&mut self) -> io::Result<()> {
         if self.failure.is_some() {
             return Err(io::Error::other("input already failed"));
         }
+        // Checked per chunk: a token never holds more than the cap plus one chunk.
         if self.token_bytes > MAX_TOKEN_BYTES {
             return Err(self.fail(Error::Limit {
                 what: "bytes in one XML tag, text or comment",
@@ -368,27 +383,13 @@ impl<R: BufRead> BufRead for Input<R> {
             }));
         }
         if !self.started {
+            self.buf.clear();
+            self.pos = 0;
             self.start()?;
+            if !self.buf.is_empty() {
+                return Ok(());
+            }
         }
-        if self.pending >= self.rewritten.len() && self.clean == 0 {
-            self.refill()?;
-        }
-        if self.pending < self.rewritten.len() {
-            return Ok(&self.rewritten[self.pending..]);
-        }
-        let clean = self.clean;
-        let available = self.fill_inner()?;
-        Ok(&available[..clean.min(available.len())])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.token_bytes = self.token_bytes.saturating_add(amount as u64);
-        if self.pending < self.rewritten.len() {
-            self.pending = (self.pending + amount).min(self.rewritten.len());
-        } else {
-            let amount = amount.min(self.clean);
-            self.clean -= amount;
-            self.inner.consume(amount);
-        }
+        self.refill()
     }
 }

@@ -296,6 +296,9 @@ impl<R: BufRead> Events<R> {
                     if self.collecting {
                         self.text.push_str(&text);
                         check_value_length(&self.text)?;
+                    } else if self.capture.is_none() {
+                        // Whitespace between elements: nobody is waiting for it.
+                        continue;
                     }
                     return Ok(Ev::Text);
                 }

@@ -689,10 +689,11 @@ impl<R: BufRead> ReportReader<'_, R> {
                 Tag::HeaderFrom | Tag::EnvelopeFrom | Tag::EnvelopeTo => {
                     let value = domain(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
+                    let value = Some(value).filter(|v| !v.is_empty());
                     match tag {
-                        Tag::HeaderFrom => record.header_from = value,
-                        Tag::EnvelopeFrom => record.envelope_from = optional(&value),
-                        _ => record.envelope_to = optional(&value),
+                        Tag::HeaderFrom => record.header_from = value.unwrap_or_default(),
+                        Tag::EnvelopeFrom => record.envelope_from = value,
+                        _ => record.envelope_to = value,
                     }
                 }
                 _ => self.unknown_in_record(tag, empty, "identifiers")?,
