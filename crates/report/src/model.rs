@@ -118,7 +118,8 @@ pub struct PolicyPublished {
 /// One `<record>`: one source IP with one set of identifiers and authentication results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Record {
-    /// `<row><source_ip>`, parsed (canonical form when printed).
+    /// `<row><source_ip>`, parsed (canonical form when printed; an IPv4-mapped IPv6
+    /// address such as `::ffff:192.0.2.1` is read as the IPv4 address).
     pub source_ip: IpAddr,
     /// `<row><count>`: messages this row stands for.
     pub count: u64,
