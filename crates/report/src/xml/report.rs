@@ -517,12 +517,14 @@ impl<R: BufRead> ReportReader<'_, R> {
                     self.auth_results(&mut draft.record, empty)?;
                 }
                 // RFC 9990 allows any element after the results: record-level extensions.
-                _ => match self.ev.capture(empty)? {
+                Tag::Other | Tag::Extension | Tag::Extensions => match self.ev.capture(empty)? {
                     Some(xml) => draft.record.extensions.push(xml),
                     None => self
                         .notes
                         .record("with an extension larger than 64 KiB dropped"),
                 },
+                // A known element in the wrong place.
+                _ => self.unknown_in_record(tag, empty, "record")?,
             }
         }
         Ok(self.check_record(draft))

@@ -567,3 +567,21 @@ fn values_are_trimmed_lowercased_and_canonical() {
     assert_eq!(record.header_from, "mail.example.com");
     assert_eq!(record.dkim_results[0].domain, "example.com");
 }
+
+#[test]
+fn unknown_record_children_are_kept_as_extensions_and_misplaced_ones_skipped() {
+    let body = record("192.0.2.1", "1").replace(
+        "</auth_results>",
+        "</auth_results><x:note a=\"1\">k &amp; v<y/></x:note><count>9</count>",
+    );
+    let report = report(&with_records(&body));
+    assert_eq!(
+        report.records[0].extensions,
+        ["<x:note a=\"1\">k &amp; v<y/></x:note>"]
+    );
+    assert_eq!(report.records[0].count, 1);
+    assert_eq!(
+        warnings(&report),
+        ["1 record with unknown element <count> in <record> skipped"]
+    );
+}
