@@ -8,4 +8,16 @@ bash scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The IMAP tests talk to a real Dovecot on 127.0.0.1; a server this run starts is stopped at the end.
+if ! bash scripts/imap-test-server.sh status >/dev/null 2>&1; then
+    trap 'bash scripts/imap-test-server.sh stop >/dev/null' EXIT
+fi
+if bash scripts/imap-test-server.sh start >/dev/null; then
+    eval "$(bash scripts/imap-test-server.sh env)"
+elif [ "${CI:-}" = true ]; then
+    echo "check: the IMAP test server did not start (reason above)" >&2
+    exit 1
+else
+    echo "check: the IMAP test server did not start (reason above); the IMAP tests will skip" >&2
+fi
 INSTA_UPDATE=no cargo test --workspace --locked
