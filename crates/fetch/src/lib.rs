@@ -1,1 +1,31 @@
-//! placeholder
+//! IMAP access to the mailbox that receives `rua=` reports.
+//!
+//! This crate knows nothing of XML or SQL. It connects (implicit TLS or STARTTLS, certificates
+//! verified, optional private CA, timeouts on every socket operation), selects a mailbox, lists
+//! UIDs above a cursor, fetches raw messages with `BODY.PEEK[]` (so nothing is marked read), and
+//! applies keep / seen / move / delete to the UIDs the caller says are safely stored.
+//!
+//! ```no_run
+//! use ruadb_fetch::{Config, PostAction, Secret, Session};
+//!
+//! let config = Config::new("imap.example.com", "dmarc@example.com", Secret::new("…"));
+//! let mut session = Session::connect(&config)?;
+//! let state = session.select(&config.mailbox)?;
+//! let uids = session.uids_after(0)?;
+//! for chunk in uids.chunks(config.batch_size) {
+//!     let messages = session.fetch(chunk)?;
+//!     // … store `messages` and commit, then:
+//!     session.apply(&PostAction::Seen, chunk)?;
+//! }
+//! session.logout()?;
+//! # let _ = state;
+//! # Ok::<(), ruadb_fetch::FetchError>(())
+//! ```
+
+mod config;
+mod error;
+mod session;
+
+pub use config::{AfterIngest, Config, Secret, TlsMode};
+pub use error::FetchError;
+pub use session::{FetchedMessage, MailboxState, PostAction, Session};
