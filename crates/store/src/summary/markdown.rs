@@ -1,0 +1,311 @@
+//! The Markdown summary: the same content as the text, with tables.
+
+use super::text::{
+    display_org, no_reports_line, percent, plural, point_change, previous_name, relative_change,
+    sparkline, thousands,
+};
+use super::{BASELINE_WEEKS, DomainSummary, Summary};
+use std::fmt::Write as _;
+
+/// Renders the summary as GitHub-flavoured Markdown.
+pub fn render_markdown(summary: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# DMARC summary for {}\n", summary.period);
+    let _ = writeln!(
+        out,
+        "Compared with the {} ({}) and, for new sources and silent reporters, the {} weeks \
+         before ({}).",
+        previous_name(&summary.period),
+        summary.previous_period,
+        BASELINE_WEEKS,
+        summary.baseline
+    );
+    if summary.domains.is_empty() {
+        let _ = writeln!(out, "\n**{}**", escape(&no_reports_line("any domain")));
+    }
+    for domain in &summary.domains {
+        render_domain(&mut out, summary, domain);
+    }
+    out
+}
+
+fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
+    let _ = writeln!(out, "\n## {}\n", escape(&domain.domain));
+    if domain.reports == 0 {
+        let _ = writeln!(out, "**{}**", escape(&no_reports_line(&domain.domain)));
+    } else {
+        render_totals(out, summary, domain);
+    }
+    if !domain.advice.is_empty() {
+        let _ = writeln!(out, "\n### What to do\n");
+        for advice in &domain.advice {
+            let _ = writeln!(out, "- {}", escape(advice));
+        }
+    }
+    if !domain.sources.is_empty() {
+        let _ = writeln!(out, "\n### Sources\n");
+        let _ = writeln!(
+            out,
+            "| Class | Source IP | Messages | DMARC pass | DKIM | SPF | New |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---|---|---|");
+        for source in &domain.sources {
+            let dkim: Vec<String> = source
+                .dkim
+                .iter()
+                .map(|dkim| match &dkim.selector {
+                    Some(selector) => format!("d={} s={} {}", dkim.domain, selector, dkim.result),
+                    None => format!("d={} {}", dkim.domain, dkim.result),
+                })
+                .collect();
+            let spf: Vec<String> = source
+                .spf
+                .iter()
+                .map(|spf| format!("{} {}", spf.domain, spf.result))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                source.classification,
+                escape(&source.source_ip),
+                thousands(source.messages),
+                source.dmarc_pass_rate.map(percent).unwrap_or_default(),
+                escape(&dkim.join(", ")),
+                escape(&spf.join(", ")),
+                if source.new { "new" } else { "" }
+            );
+        }
+    }
+    if domain.reports > 0 {
+        let _ = writeln!(out, "\n### New sources\n");
+        if domain.baseline_reports == 0 {
+            let _ = writeln!(
+                out,
+                "No reports in the {BASELINE_WEEKS} weeks before to compare with."
+            );
+        } else if domain.new_sources.is_empty() {
+            let _ = writeln!(
+                out,
+                "None: every source was seen in the {BASELINE_WEEKS} weeks before."
+            );
+        } else {
+            let _ = writeln!(out, "| Source IP | Class | Messages |\n|---|---|---:|");
+            for source in &domain.new_sources {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    escape(&source.source_ip),
+                    source.classification,
+                    thousands(source.messages)
+                );
+            }
+        }
+        let _ = writeln!(out, "\n### Top failing sources\n");
+        if domain.top_failing.is_empty() {
+            let _ = writeln!(out, "None: every message passed DMARC.");
+        } else {
+            let _ = writeln!(
+                out,
+                "| Source IP | Class | Failing | Messages |\n|---|---|---:|---:|"
+            );
+            for source in &domain.top_failing {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    escape(&source.source_ip),
+                    source.classification,
+                    thousands(source.failing),
+                    thousands(source.messages)
+                );
+            }
+        }
+    }
+    if !domain.reporters.is_empty() {
+        let _ = writeln!(out, "\n### Reporters\n");
+        let _ = writeln!(out, "| Reporter | Reports | Messages |\n|---|---:|---:|");
+        for reporter in &domain.reporters {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                escape(&display_org(&reporter.org)),
+                thousands(reporter.reports),
+                thousands(reporter.messages)
+            );
+        }
+    }
+    if !domain.silent_reporters.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Silent reporters\n\nSent reports in the {BASELINE_WEEKS} weeks before, none in \
+             this period.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Reporter | Reports before | Last covering |\n|---|---:|---|"
+        );
+        for reporter in &domain.silent_reporters {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                escape(&display_org(&reporter.org)),
+                thousands(reporter.reports),
+                reporter.last_seen
+            );
+        }
+    }
+}
+
+fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
+    let previous = &domain.previous;
+    let _ = writeln!(
+        out,
+        "| | This period | {} | Change |",
+        capitalised(previous_name(&summary.period))
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    let change = if previous.messages == 0 {
+        String::new()
+    } else {
+        relative_change(domain.messages, previous.messages)
+    };
+    let _ = writeln!(
+        out,
+        "| Messages | {} | {} | {change} |",
+        thousands(domain.messages),
+        thousands(previous.messages)
+    );
+    let rates = [
+        (
+            "DMARC pass",
+            domain.dmarc_pass_rate,
+            previous.dmarc_pass_rate,
+        ),
+        (
+            "SPF aligned",
+            domain.spf_aligned_rate,
+            previous.spf_aligned_rate,
+        ),
+        (
+            "DKIM aligned",
+            domain.dkim_aligned_rate,
+            previous.dkim_aligned_rate,
+        ),
+    ];
+    for (label, now, before) in rates {
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} |",
+            now.map(percent).unwrap_or_default(),
+            before.map(percent).unwrap_or_default(),
+            point_change(now, before)
+        );
+    }
+    let dispositions = [
+        ("none", domain.dispositions.none, previous.dispositions.none),
+        (
+            "quarantine",
+            domain.dispositions.quarantine,
+            previous.dispositions.quarantine,
+        ),
+        (
+            "reject",
+            domain.dispositions.reject,
+            previous.dispositions.reject,
+        ),
+    ];
+    for (label, now, before) in dispositions {
+        let _ = writeln!(
+            out,
+            "| Disposition {label} | {} | {} | |",
+            thousands(now),
+            thousands(before)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| Reports | {} | {} | |",
+        thousands(domain.reports),
+        thousands(previous.reports)
+    );
+    let volumes: Vec<u64> = domain.daily.iter().map(|day| day.messages).collect();
+    if let (Some(first), Some(last)) = (domain.daily.first(), domain.daily.last()) {
+        let _ = writeln!(
+            out,
+            "\nDaily volume, {} to {}: `{}`",
+            first.day,
+            last.day,
+            sparkline(&volumes)
+        );
+    }
+    if let Some(policy) = &domain.policy {
+        let _ = write!(out, "\nPublished policy: `{}`", policy.current.tags());
+        if policy.changed {
+            let _ = write!(out, " **(changed)**");
+        }
+        let _ = writeln!(out);
+        if policy.changed {
+            let _ = writeln!(
+                out,
+                "\n| Policy seen | Reports | From | To |\n|---|---:|---|---|"
+            );
+            if let Some(before) = &policy.before {
+                let _ = writeln!(out, "| `{}` (before this period) | | | |", before.tags());
+            }
+            for seen in &policy.seen {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} |",
+                    seen.policy.tags(),
+                    seen.reports,
+                    seen.first_seen,
+                    seen.last_seen
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} {} from {} {}.",
+        thousands(domain.reports),
+        plural(domain.reports, "report", "reports"),
+        domain.reporters.len(),
+        plural(domain.reporters.len() as u64, "reporter", "reporters")
+    );
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Escapes text from reports so that it cannot break a table or turn into markup.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_keeps_tables_intact() {
+        assert_eq!(escape("a|b"), "a\\|b");
+        assert_eq!(escape("<script>"), "\\<script\\>");
+        assert_eq!(escape("line\nbreak"), "line break");
+        assert_eq!(escape("example.com"), "example.com");
+    }
+}

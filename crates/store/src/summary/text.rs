@@ -1,0 +1,567 @@
+//! The plain-text summary: 80 columns, meant to be mailed by cron.
+
+use super::period::{DAY, format_weekday};
+use super::{BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, Summary};
+use crate::classify::Classification;
+use std::fmt::Write as _;
+
+/// The widest line the text summary writes.
+pub const WIDTH: usize = 80;
+/// The sparkline never gets wider than this; longer periods are bucketed.
+const SPARKLINE_MAX: usize = 56;
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Renders the summary as plain text, no line longer than [`WIDTH`] characters.
+pub fn render_text(summary: &Summary) -> String {
+    let mut out = Text::default();
+    out.line(&format!("DMARC summary for {}", summary.period));
+    out.wrap(
+        "",
+        "",
+        &format!(
+            "Compared with the {} ({}) and, for new sources and silent reporters, the {} \
+             weeks before ({}).",
+            previous_name(&summary.period),
+            summary.previous_period,
+            BASELINE_WEEKS,
+            summary.baseline
+        ),
+    );
+    if summary.domains.is_empty() {
+        out.blank();
+        out.wrap("", "", &no_reports_line("any domain"));
+    }
+    for domain in &summary.domains {
+        out.blank();
+        render_domain(&mut out, summary, domain);
+    }
+    out.finish()
+}
+
+/// The line shown when nothing arrived, so that a broken pipeline is noticed.
+pub(crate) fn no_reports_line(what: &str) -> String {
+    format!(
+        "No reports received for {what} in this period. If mail was sent, check that the \
+         rua= mailbox still receives reports and that `ruadb fetch` runs."
+    )
+}
+
+fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
+    let name = clean(&domain.domain);
+    out.line(&name);
+    out.line(&"=".repeat(name.chars().count().min(WIDTH)));
+    if domain.reports == 0 {
+        out.wrap("", "", &no_reports_line(&name));
+    } else {
+        render_totals(out, summary, domain);
+    }
+    if !domain.advice.is_empty() {
+        out.blank();
+        out.line("What to do");
+        for advice in &domain.advice {
+            out.wrap("  - ", "    ", advice);
+        }
+    }
+    if !domain.sources.is_empty() {
+        render_sources(out, domain);
+    }
+    if domain.reports > 0 {
+        render_new_and_failing(out, domain);
+    }
+    if !domain.reporters.is_empty() {
+        out.blank();
+        out.line("Reporters");
+        let width = column_width(domain.reporters.iter().map(|r| display_org(&r.org)), 12, 40);
+        for reporter in &domain.reporters {
+            out.line(&format!(
+                "  {:<width$} {:>6} {:<7} {:>11} messages",
+                fit(&display_org(&reporter.org), width),
+                thousands(reporter.reports),
+                plural(reporter.reports, "report", "reports"),
+                thousands(reporter.messages),
+            ));
+        }
+    }
+    if !domain.silent_reporters.is_empty() {
+        out.blank();
+        out.wrap(
+            "",
+            "",
+            &format!(
+                "Silent reporters (sent reports in the {BASELINE_WEEKS} weeks before, none in \
+                 this period)"
+            ),
+        );
+        let width = column_width(
+            domain.silent_reporters.iter().map(|r| display_org(&r.org)),
+            12,
+            40,
+        );
+        for reporter in &domain.silent_reporters {
+            out.line(&format!(
+                "  {:<width$} {:>6} {:<7} last covering {}",
+                fit(&display_org(&reporter.org), width),
+                thousands(reporter.reports),
+                plural(reporter.reports, "report", "reports"),
+                reporter.last_seen
+            ));
+        }
+    }
+}
+
+fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
+    let previous = &domain.previous;
+    let previous_name = previous_name(&summary.period);
+    let messages_change = if previous.messages == 0 {
+        format!("(no mail in the {previous_name})")
+    } else {
+        format!(
+            "{} ({previous_name}: {})",
+            relative_change(domain.messages, previous.messages),
+            thousands(previous.messages)
+        )
+    };
+    out.line(&format!(
+        "  Messages      {:>8}  {messages_change}",
+        thousands(domain.messages)
+    ));
+    let rates = [
+        (
+            "DMARC pass",
+            domain.dmarc_pass_rate,
+            previous.dmarc_pass_rate,
+        ),
+        (
+            "SPF aligned",
+            domain.spf_aligned_rate,
+            previous.spf_aligned_rate,
+        ),
+        (
+            "DKIM aligned",
+            domain.dkim_aligned_rate,
+            previous.dkim_aligned_rate,
+        ),
+    ];
+    for (label, now, before) in rates {
+        out.line(&format!(
+            "  {label:<13} {:>8}  {}",
+            now.map(percent).unwrap_or_else(|| "-".to_owned()),
+            point_change(now, before)
+        ));
+    }
+    out.wrap(
+        "  Dispositions  ",
+        "                ",
+        &dispositions(domain, previous, previous_name),
+    );
+    if let Some(line) = sparkline_line(&domain.daily) {
+        out.wrap("  Daily         ", "                ", &line);
+    }
+    out.line(&format!(
+        "  Reports       {:>8}  from {} {}",
+        thousands(domain.reports),
+        domain.reporters.len(),
+        plural(domain.reporters.len() as u64, "reporter", "reporters")
+    ));
+    if let Some(policy) = &domain.policy {
+        let mut text = clean(&policy.current.tags());
+        if policy.changed {
+            let seen: Vec<String> = policy
+                .seen
+                .iter()
+                .map(|seen| {
+                    format!(
+                        "{} ({} to {}, {} {})",
+                        clean(&seen.policy.tags()),
+                        seen.first_seen,
+                        seen.last_seen,
+                        seen.reports,
+                        plural(seen.reports, "report", "reports")
+                    )
+                })
+                .collect();
+            let before = policy
+                .before
+                .as_ref()
+                .map(|before| format!("; before: {}", clean(&before.tags())))
+                .unwrap_or_default();
+            text = format!("{text}. CHANGED: seen {}{before}", seen.join(", then "));
+        }
+        out.wrap("  Policy        ", "                ", &text);
+    }
+}
+
+fn dispositions(domain: &DomainSummary, previous: &PeriodTotals, previous_name: &str) -> String {
+    let now = &domain.dispositions;
+    let mut text = format!(
+        "none {}, quarantine {}, reject {}",
+        thousands(now.none),
+        thousands(now.quarantine),
+        thousands(now.reject)
+    );
+    if previous.messages > 0 {
+        let before = &previous.dispositions;
+        let _ = write!(
+            text,
+            " ({previous_name}: none {}, quarantine {}, reject {})",
+            thousands(before.none),
+            thousands(before.quarantine),
+            thousands(before.reject)
+        );
+    }
+    text
+}
+
+fn render_sources(out: &mut Text, domain: &DomainSummary) {
+    out.blank();
+    out.line("Sources");
+    let width = column_width(domain.sources.iter().map(|s| s.source_ip.clone()), 15, 39);
+    for class in Classification::ALL {
+        let sources: Vec<_> = domain
+            .sources
+            .iter()
+            .filter(|s| s.classification == class)
+            .collect();
+        if sources.is_empty() {
+            continue;
+        }
+        let messages: u64 = sources.iter().map(|s| s.messages).sum();
+        out.line(&format!(
+            "  {class}: {} {}, {} messages",
+            sources.len(),
+            plural(sources.len() as u64, "source", "sources"),
+            thousands(messages)
+        ));
+        for source in sources {
+            out.line(&format!(
+                "    {:<width$} {:>9} msgs {:>7} pass{}",
+                fit(&source.source_ip, width),
+                thousands(source.messages),
+                source
+                    .dmarc_pass_rate
+                    .map(percent)
+                    .unwrap_or_else(|| "-".to_owned()),
+                if source.new { "  NEW" } else { "" }
+            ));
+            let mut details = Vec::new();
+            if !source.dkim.is_empty() {
+                let dkim: Vec<String> = source
+                    .dkim
+                    .iter()
+                    .map(|dkim| match &dkim.selector {
+                        Some(selector) => {
+                            format!("d={} s={} {}", dkim.domain, selector, dkim.result)
+                        }
+                        None => format!("d={} {}", dkim.domain, dkim.result),
+                    })
+                    .collect();
+                details.push(format!("DKIM {}", dkim.join(", ")));
+            }
+            if !source.spf.is_empty() {
+                let spf: Vec<String> = source
+                    .spf
+                    .iter()
+                    .map(|spf| format!("{} {}", spf.domain, spf.result))
+                    .collect();
+                details.push(format!("SPF {}", spf.join(", ")));
+            }
+            if details.is_empty() {
+                details.push("no DKIM or SPF results reported".to_owned());
+            }
+            out.wrap("      ", "      ", &clean(&details.join("; ")));
+        }
+    }
+}
+
+fn render_new_and_failing(out: &mut Text, domain: &DomainSummary) {
+    out.blank();
+    out.line(&format!(
+        "New sources (not seen in the {BASELINE_WEEKS} weeks before)"
+    ));
+    if domain.baseline_reports == 0 {
+        out.line("  (no reports in those weeks to compare with)");
+    } else if domain.new_sources.is_empty() {
+        out.line("  none");
+    }
+    let width = column_width(
+        domain.new_sources.iter().map(|s| s.source_ip.clone()),
+        15,
+        39,
+    );
+    for source in &domain.new_sources {
+        out.line(&format!(
+            "  {:<width$} {:<15} {:>9} messages",
+            fit(&source.source_ip, width),
+            source.classification.as_str(),
+            thousands(source.messages)
+        ));
+    }
+    out.blank();
+    out.line("Top failing sources");
+    if domain.top_failing.is_empty() {
+        out.line("  none: every message passed DMARC");
+    }
+    let width = column_width(
+        domain.top_failing.iter().map(|s| s.source_ip.clone()),
+        15,
+        39,
+    );
+    for source in &domain.top_failing {
+        out.line(&format!(
+            "  {:<width$} {:<15} {:>9} of {} fail",
+            fit(&source.source_ip, width),
+            source.classification.as_str(),
+            thousands(source.failing),
+            thousands(source.messages)
+        ));
+    }
+}
+
+fn sparkline_line(daily: &[DailyVolume]) -> Option<String> {
+    let first = daily.first()?;
+    let last = daily.last()?;
+    let bucket = daily.len().div_ceil(SPARKLINE_MAX).max(1);
+    let volumes: Vec<u64> = daily
+        .chunks(bucket)
+        .map(|chunk| chunk.iter().map(|day| day.messages).sum())
+        .collect();
+    let peak = daily.iter().max_by_key(|day| day.messages)?;
+    let unit = if bucket == 1 {
+        String::new()
+    } else {
+        format!(", one mark per {bucket} days")
+    };
+    let label = |day: &str| {
+        let at = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .map(|time| time.and_utc().timestamp());
+        match at {
+            Some(at) => format!("{} {}", format_weekday(at), day),
+            None => day.to_owned(),
+        }
+    };
+    Some(format!(
+        "{}  {} to {}{unit}; peak {} on {}",
+        sparkline(&volumes),
+        label(&first.day),
+        label(&last.day),
+        thousands(peak.messages),
+        label(&peak.day)
+    ))
+}
+
+/// `▁▃█·`: one bar per value, scaled to the largest; `·` for zero.
+pub(crate) fn sparkline(values: &[u64]) -> String {
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&value| {
+            if value == 0 || max == 0 {
+                return '·';
+            }
+            // Any non-zero value gets at least the lowest bar.
+            let level = (value as u128 * BARS.len() as u128).div_ceil(max as u128) as usize;
+            BARS[level.clamp(1, BARS.len()) - 1]
+        })
+        .collect()
+}
+
+/// "previous week" for a week, "previous period" otherwise.
+pub(crate) fn previous_name(period: &Period) -> &'static str {
+    if period.len() == 7 * DAY && period.iso_week_label().is_some() {
+        "previous week"
+    } else {
+        "previous period"
+    }
+}
+
+/// `12,345`.
+pub(crate) fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `98.5%` from a rate between 0 and 1.
+pub(crate) fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// `+12.5%`, `-3.0%`, `±0.0%` against `before` (which is not 0).
+pub(crate) fn relative_change(now: u64, before: u64) -> String {
+    let change = (now as f64 - before as f64) / before as f64 * 100.0;
+    signed(change, "%")
+}
+
+/// `+1.2 pts` between two rates, or an empty string when one is missing.
+pub(crate) fn point_change(now: Option<f64>, before: Option<f64>) -> String {
+    match (now, before) {
+        (Some(now), Some(before)) => signed((now - before) * 100.0, " pts"),
+        _ => String::new(),
+    }
+}
+
+fn signed(value: f64, unit: &str) -> String {
+    let rounded = (value * 10.0).round() / 10.0;
+    if rounded == 0.0 {
+        format!("±0.0{unit}")
+    } else {
+        format!("{rounded:+.1}{unit}")
+    }
+}
+
+pub(crate) fn plural(count: u64, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
+}
+
+/// The org name, or a stand-in for reporters that send an empty `<org_name/>`.
+pub(crate) fn display_org(org: &str) -> String {
+    if org.trim().is_empty() {
+        "(no org_name)".to_owned()
+    } else {
+        clean(org)
+    }
+}
+
+/// Replaces control characters (from reporter-supplied text) so they cannot disturb a terminal
+/// or a mail.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Cuts `text` to `width` characters, marking the cut with `…`.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn column_width(values: impl Iterator<Item = String>, min: usize, max: usize) -> usize {
+    values
+        .map(|value| value.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(min, max)
+}
+
+/// Lines being written, never wider than [`WIDTH`].
+#[derive(Default)]
+struct Text {
+    lines: Vec<String>,
+}
+
+impl Text {
+    fn line(&mut self, line: &str) {
+        let line = clean(line);
+        let trimmed = line.trim_end();
+        if trimmed.chars().count() <= WIDTH {
+            self.lines.push(trimmed.to_owned());
+        } else {
+            self.wrap("", "  ", trimmed);
+        }
+    }
+
+    fn blank(&mut self) {
+        self.lines.push(String::new());
+    }
+
+    /// Word-wraps `text` to [`WIDTH`]; a word longer than a whole line is split.
+    fn wrap(&mut self, first_indent: &str, indent: &str, text: &str) {
+        let indent_len = indent.chars().count();
+        let mut current = first_indent.to_owned();
+        let mut len = first_indent.chars().count();
+        let mut empty = true;
+        for word in clean(text).split_whitespace() {
+            let mut word: Vec<char> = word.chars().collect();
+            while !word.is_empty() {
+                let needed = word.len() + usize::from(!empty);
+                if len + needed <= WIDTH {
+                    if !empty {
+                        current.push(' ');
+                    }
+                    current.extend(word.drain(..));
+                    len += needed;
+                    empty = false;
+                    continue;
+                }
+                if empty {
+                    let room = WIDTH.saturating_sub(len).max(1).min(word.len());
+                    current.extend(word.drain(..room));
+                }
+                self.lines
+                    .push(std::mem::replace(&mut current, indent.to_owned()));
+                len = indent_len;
+                empty = true;
+            }
+        }
+        if !empty {
+            self.lines.push(current);
+        }
+    }
+
+    fn finish(self) -> String {
+        let mut out = self.lines.join("\n");
+        out.push('\n');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_peak() {
+        assert_eq!(sparkline(&[0, 1, 4, 8]), "·▁▄█");
+        assert_eq!(sparkline(&[1, 1000]), "▁█");
+        assert_eq!(sparkline(&[0, 0]), "··");
+        assert_eq!(sparkline(&[5]), "█");
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(percent(0.9876), "98.8%");
+        assert_eq!(relative_change(110, 100), "+10.0%");
+        assert_eq!(relative_change(50, 100), "-50.0%");
+        assert_eq!(relative_change(100, 100), "±0.0%");
+        assert_eq!(point_change(Some(0.95), Some(0.9)), "+5.0 pts");
+        assert_eq!(point_change(Some(0.95), None), "");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_line_within_80_columns() {
+        let mut text = Text::default();
+        let long_word = "x".repeat(200);
+        text.wrap(
+            "  - ",
+            "    ",
+            &format!("short words then {long_word} and more words after it"),
+        );
+        text.line(&"y".repeat(120));
+        text.wrap("", "", "a\u{7}bell");
+        let out = text.finish();
+        for line in out.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line:?}");
+        }
+        let joined: String = out.split_whitespace().collect::<Vec<_>>().join("");
+        assert!(joined.contains(&long_word), "no characters lost");
+        assert!(out.contains("a?bell"), "control characters replaced");
+        assert!(out.starts_with("  - short words then"));
+    }
+}
