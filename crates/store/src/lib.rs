@@ -1,1 +1,174 @@
-//! placeholder
+//! SQLite store of DMARC aggregate reports.
+//!
+//! Reports stream in from [`ruadb_report`] and are written as they arrive, with DMARC
+//! alignment recomputed per record ([`alignment`]). The database is plain SQLite with stable
+//! views (`record_outcomes`, `source_daily`, `reporter_daily`, …) documented in the README.
+//!
+//! # Layout
+//! - `migrate`: the embedded migrations from `sql/migrations/`, tracked in `PRAGMA user_version`.
+//! - `ingest`: [`Batch`] (one transaction, a savepoint per input) and the storing `Sink`.
+//! - [`alignment`]: RFC 7489 section 3.1 identifier alignment with the Public Suffix List.
+//! - `content_hash`: what makes two reports with the same key duplicates rather than a conflict.
+//! - `raw`: the original input bytes, compressed in chunks, for `reparse`.
+//! - `query`: read-only SQL, the per-source aggregate, totals, IMAP cursors.
+//!
+//! # Invariants
+//! - Ingest is idempotent: the same bytes are a no-op, the same report is stored once.
+//! - An input is stored whole or not at all.
+//! - No clock reads: times are passed in ([`StoreOptions::now`]).
+//!
+//! # Example
+//! ```
+//! use ruadb_store::{MessageSource, Store, StoreOptions};
+//! let mut store = Store::open_in_memory(StoreOptions::default())?;
+//! let xml = br#"<feedback><report_metadata><org_name>example.net</org_name>
+//!   <email>dmarc@example.net</email><report_id>42</report_id>
+//!   <date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>
+//!   <policy_published><domain>example.com</domain><p>none</p></policy_published>
+//!   <record><row><source_ip>192.0.2.1</source_ip><count>3</count>
+//!   <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated></row>
+//!   <identifiers><header_from>example.com</header_from></identifiers>
+//!   <auth_results><dkim><domain>example.com</domain><result>pass</result></dkim></auth_results></record></feedback>"#;
+//! let mut batch = store.begin_batch()?;
+//! let outcome = batch.ingest_bytes(xml, &MessageSource::Stdin)?;
+//! batch.commit()?;
+//! assert_eq!((outcome.reports_new, outcome.records), (1, 1));
+//! assert_eq!(store.totals()?.message_count, 3);
+//! # Ok::<(), ruadb_store::StoreError>(())
+//! ```
+
+pub mod alignment;
+mod content_hash;
+mod error;
+mod ingest;
+mod migrate;
+mod query;
+mod raw;
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use ingest::{Batch, ImapCursor, IngestTally, InputFailure, MessageOutcome, MessageSource};
+pub use migrate::SCHEMA_VERSION;
+pub use query::{QueryRow, SourceFilter, SourceRow, Totals, Value};
+
+/// How a [`Store`] behaves.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Policy domains accepted (a listed domain also accepts its subdomains); `None` accepts
+    /// every domain. Reports for other domains are counted in `rejected_reports`, not stored.
+    pub domains: Option<Vec<String>>,
+    /// Parser limits.
+    pub limits: ruadb_report::Limits,
+    /// How long to wait for another writer before failing with [`StoreError::Busy`]
+    /// (default 5 s).
+    pub busy_timeout: Duration,
+    /// The time (unix seconds) stamped on newly stored messages as `ingested_at`; the library
+    /// never reads the clock, so `None` (the default) stores NULL.
+    pub now: Option<i64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            domains: None,
+            limits: ruadb_report::Limits::default(),
+            busy_timeout: Duration::from_secs(5),
+            now: None,
+        }
+    }
+}
+
+/// A connection to a ruadb database.
+pub struct Store {
+    connection: Connection,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.connection.path())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// SQLite page cache per connection, in KiB (negative `cache_size` means KiB). Large enough
+/// for the working set of one batch's indexes, small enough for the 64 MiB memory budget.
+const CACHE_KIB: i64 = 16 * 1024;
+
+impl Store {
+    /// Opens the database at `path` for reading and writing, creating it (and its directory)
+    /// if missing, and applies pending migrations.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let connection = Connection::open(path)?;
+        Store::set_up(connection, options, true)
+    }
+
+    /// Opens a private in-memory database (tests, dry runs).
+    pub fn open_in_memory(options: StoreOptions) -> Result<Store, StoreError> {
+        Store::set_up(Connection::open_in_memory()?, options, false)
+    }
+
+    /// Opens an existing database read-only (for `ruadb sql`, `sources`, `summary`).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.to_owned()));
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let options = StoreOptions::default();
+        connection.busy_timeout(options.busy_timeout)?;
+        connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        migrate::check_read_only(&connection)?;
+        Ok(Store {
+            connection,
+            options,
+        })
+    }
+
+    fn set_up(
+        mut connection: Connection,
+        options: StoreOptions,
+        wal: bool,
+    ) -> Result<Store, StoreError> {
+        connection.busy_timeout(options.busy_timeout)?;
+        if wal {
+            // WAL lets readers (`ruadb sql`) run while an ingest writes.
+            let mode: String =
+                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Migration(format!(
+                    "cannot switch the database to WAL mode (got {mode})"
+                )));
+            }
+        }
+        // NORMAL is durable across application crashes in WAL mode; only an OS crash or power
+        // loss may lose the last transactions (never corrupt the database).
+        connection.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};"
+        ))?;
+        connection.set_prepared_statement_cache_capacity(32);
+        migrate::migrate(&mut connection)?;
+        Ok(Store {
+            connection,
+            options,
+        })
+    }
+
+    /// The options this store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+}

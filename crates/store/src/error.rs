@@ -1,0 +1,57 @@
+//! Why a store operation failed.
+
+use std::path::PathBuf;
+
+/// A database failure. Bad *input* is never a `StoreError`: it is reported in
+/// [`crate::MessageOutcome`] and recorded in `ingest_errors`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the write lock past the busy timeout.
+    #[error("another ruadb is writing to the database; try again or use --wait")]
+    Busy,
+    /// The database file, its directory or the file system is read-only.
+    #[error("the database is read-only: {0}")]
+    ReadOnly(String),
+    /// The disk (or a quota) is full.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    /// The database to read does not exist.
+    #[error("no database at {0}; run `ruadb ingest` first")]
+    NotFound(PathBuf),
+    /// The schema is newer than this build, or older and the connection is read-only.
+    #[error("{0}")]
+    Migration(String),
+    /// A statement that would write was given where only reading is allowed.
+    #[error("only read-only SQL is allowed here (SELECT, WITH, read-only PRAGMA)")]
+    NotReadOnly,
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    /// Reading an input or creating the database directory failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let code = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => failure.code,
+            _ => return StoreError::Sqlite(error),
+        };
+        match code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy,
+            ErrorCode::ReadOnly => StoreError::ReadOnly(error.to_string()),
+            ErrorCode::DiskFull => StoreError::DiskFull(error.to_string()),
+            _ => StoreError::Sqlite(error),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether waiting and retrying could succeed.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Busy)
+    }
+}

@@ -1,0 +1,852 @@
+//! Ingest: a [`Batch`] is one write transaction; each input is stored inside a savepoint
+//! (whole or not at all) by a [`ruadb_report::Sink`] that writes reports as they stream in.
+
+use crate::alignment;
+use crate::content_hash::ContentHasher;
+use crate::raw::{RawReader, RawWriter};
+use crate::{Store, StoreError, StoreOptions};
+use ruadb_report::{AlignmentMode, Record, ReportHeader, ReportTrailer, Sink};
+use rusqlite::{
+    CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::io::{self, Read, Seek};
+use std::ops::ControlFlow;
+
+/// Where an input came from, stored with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageSource {
+    /// A file (or a message inside an mbox or Maildir at that path).
+    File {
+        /// The path as given.
+        path: String,
+    },
+    /// Standard input.
+    Stdin,
+    /// A message fetched from an IMAP mailbox.
+    Imap {
+        /// The account (user@host) it was fetched with.
+        account: String,
+        /// The mailbox name.
+        mailbox: String,
+        /// The mailbox's UIDVALIDITY at fetch time.
+        uidvalidity: u32,
+        /// The message's UID.
+        uid: u32,
+    },
+}
+
+/// Where `ruadb fetch` stopped in one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapCursor {
+    /// The mailbox's UIDVALIDITY when `last_uid` was stored; a change invalidates the cursor.
+    pub uidvalidity: u32,
+    /// The highest UID whose message is stored.
+    pub last_uid: u32,
+}
+
+/// What storing one input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageOutcome {
+    /// The same bytes (sha256) were stored before: nothing was written. `errors` and
+    /// `rejected_domains` then repeat what was recorded the first time, so a bad input is
+    /// named on every run.
+    pub already_stored: bool,
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports whose (org_name, report_id, policy_domain) was stored before with the same content.
+    pub duplicates: u64,
+    /// Reports whose key was stored before with other content: the first is kept, this one
+    /// is noted in `report_conflicts` and not counted.
+    pub conflicts: u64,
+    /// Records stored.
+    pub records: u64,
+    /// The policy domain of each report refused because it is not in `domains`.
+    pub rejected_domains: Vec<String>,
+    /// Documents that yielded no report (one entry with `member: None` when the input as a
+    /// whole held none).
+    pub errors: Vec<InputFailure>,
+}
+
+impl MessageOutcome {
+    /// Whether the input held at least one report (new, duplicate or conflict).
+    pub fn has_report(&self) -> bool {
+        self.reports_new + self.duplicates + self.conflicts > 0
+    }
+}
+
+/// One document that yielded no report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputFailure {
+    /// The archive member or attachment name, if any.
+    pub member: Option<String>,
+    /// Why, in words a postmaster can act on.
+    pub message: String,
+}
+
+/// Counts over many inputs: the tally line of `ruadb ingest` / `ruadb fetch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestTally {
+    /// Inputs seen (including ones already stored).
+    pub messages: u64,
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports already stored with the same content.
+    pub duplicates: u64,
+    /// Reports already stored with other content (kept once).
+    pub conflicts: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Documents that yielded no report, plus rejected reports.
+    pub errors: u64,
+    /// Reports refused because their policy domain is not configured (also in `errors`).
+    pub rejected: u64,
+}
+
+impl IngestTally {
+    /// Adds one input's outcome.
+    pub fn add(&mut self, outcome: &MessageOutcome) {
+        self.messages += 1;
+        self.reports_new += outcome.reports_new;
+        self.duplicates += outcome.duplicates;
+        self.conflicts += outcome.conflicts;
+        self.records += outcome.records;
+        let rejected = outcome.rejected_domains.len() as u64;
+        self.rejected += rejected;
+        self.errors += outcome.errors.len() as u64 + rejected;
+    }
+}
+
+/// One write transaction (`BEGIN IMMEDIATE`). Dropped without [`Batch::commit`], it rolls back.
+pub struct Batch<'s> {
+    transaction: Transaction<'s>,
+    options: &'s StoreOptions,
+}
+
+impl Store {
+    /// Starts a write transaction. Fails with [`StoreError::Busy`] if another writer holds
+    /// the lock past the busy timeout.
+    pub fn begin_batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(Batch {
+            transaction,
+            options: &self.options,
+        })
+    }
+
+    /// Re-parses every stored input with the current parser and domain list, rebuilding all
+    /// reports, records, errors and rejections in one transaction. Messages and IMAP cursors
+    /// are kept. Each input is decompressed into memory for parsing.
+    pub fn reparse(&mut self) -> Result<IngestTally, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Leaves first: a parent row's delete then finds no child rows to check.
+        transaction.execute_batch(
+            "DELETE FROM dkim_results; DELETE FROM spf_results; DELETE FROM reasons;
+             DELETE FROM report_warnings; DELETE FROM records; DELETE FROM report_conflicts;
+             DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
+        )?;
+        let message_ids = transaction
+            .prepare("SELECT id FROM messages ORDER BY id")?
+            .query_map([], |row| row.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tally = IngestTally::default();
+        let mut bytes = Vec::new();
+        for message_id in message_ids {
+            bytes.clear();
+            RawReader::new(&transaction, message_id)
+                .read_to_end(&mut bytes)
+                .map_err(|error| {
+                    StoreError::Migration(format!(
+                        "stored input of message {message_id} cannot be read back: {error}"
+                    ))
+                })?;
+            let outcome = parse_into(&transaction, &self.options, message_id, |sink, limits| {
+                ruadb_report::read_reports(&bytes, limits, sink);
+            })?;
+            tally.add(&outcome);
+        }
+        transaction.commit()?;
+        Ok(tally)
+    }
+}
+
+impl Batch<'_> {
+    /// Stores one input (a message, archive or XML file) inside a savepoint: everything or
+    /// nothing. Bad input is not an `Err`: it is reported in the outcome and recorded in
+    /// `ingest_errors` (with the raw bytes, so `reparse` can retry it after a parser fix).
+    /// `Err` means the database failed; the caller should stop.
+    pub fn ingest_bytes(
+        &mut self,
+        bytes: &[u8],
+        source: &MessageSource,
+    ) -> Result<MessageOutcome, StoreError> {
+        let sha256 = Sha256::digest(bytes);
+        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
+            return already_stored(&self.transaction, message_id);
+        }
+        let connection: &Connection = &self.transaction;
+        let options = self.options;
+        with_savepoint(connection, "message", || {
+            let message_id =
+                insert_message(connection, options, &sha256, bytes.len() as u64, source)?;
+            let mut raw = RawWriter::new(connection, message_id);
+            raw.write_all(bytes)?;
+            raw.finish()?;
+            parse_into(connection, options, message_id, |sink, limits| {
+                ruadb_report::read_reports(bytes, limits, sink);
+            })
+        })
+    }
+
+    /// Like [`Batch::ingest_bytes`], reading from a seekable reader (from its start) so that a
+    /// large input is never held in memory whole. A read error is reported in the outcome and
+    /// nothing is stored.
+    pub fn ingest_reader<R: Read + Seek>(
+        &mut self,
+        mut reader: R,
+        source: &MessageSource,
+    ) -> Result<MessageOutcome, StoreError> {
+        let (sha256, size) = match hash_reader(&mut reader) {
+            Ok(hashed) => hashed,
+            Err(error) => return Ok(read_failure(&error)),
+        };
+        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
+            return already_stored(&self.transaction, message_id);
+        }
+        let connection: &Connection = &self.transaction;
+        let options = self.options;
+        let mut read_error = None;
+        let outcome = with_savepoint(connection, "message", || {
+            let message_id = insert_message(connection, options, &sha256, size, source)?;
+            let mut raw = RawWriter::new(connection, message_id);
+            if let Err(error) = copy_into(&mut reader, &mut raw) {
+                read_error = Some(error);
+                return Err(StoreError::Io(io::Error::other(
+                    "input changed while reading",
+                )));
+            }
+            raw.finish()?;
+            if let Err(error) = reader.rewind() {
+                read_error = Some(error);
+                return Err(StoreError::Io(io::Error::other("input not seekable")));
+            }
+            parse_into(connection, options, message_id, |sink, limits| {
+                ruadb_report::read_reports_from(&mut reader, limits, sink);
+            })
+        });
+        match read_error {
+            Some(error) => Ok(read_failure(&error)),
+            None => outcome,
+        }
+    }
+
+    /// Advances the IMAP cursor for (account, mailbox) in this transaction, so it is only
+    /// stored together with the messages it covers.
+    pub fn set_imap_cursor(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        cursor: ImapCursor,
+    ) -> Result<(), StoreError> {
+        self.transaction
+            .prepare_cached(
+                "INSERT INTO imap_cursors (account, mailbox, uidvalidity, last_uid)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, mailbox)
+                 DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            )?
+            .execute(params![
+                account,
+                mailbox,
+                cursor.uidvalidity,
+                cursor.last_uid
+            ])?;
+        Ok(())
+    }
+
+    /// Commits everything stored in this batch.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.transaction.commit()?;
+        Ok(())
+    }
+}
+
+fn read_failure(error: &io::Error) -> MessageOutcome {
+    MessageOutcome {
+        errors: vec![InputFailure {
+            member: None,
+            message: format!("read error: {error}"),
+        }],
+        ..MessageOutcome::default()
+    }
+}
+
+fn hash_reader<R: Read + Seek>(reader: &mut R) -> io::Result<([u8; 32], u64)> {
+    reader.rewind()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    reader.rewind()?;
+    Ok((hasher.finalize().into(), size))
+}
+
+/// Copies the reader into the raw store. An `Err` is a read error; database errors are
+/// surfaced through `RawWriter` as `io::Error::other` and re-raised by the caller's `finish`.
+fn copy_into<R: Read>(reader: &mut R, raw: &mut RawWriter<'_>) -> io::Result<()> {
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        raw.write_all(&buffer[..n]).map_err(io::Error::other)?;
+    }
+}
+
+/// Runs `body` inside `SAVEPOINT name`: released on success, rolled back on error.
+fn with_savepoint<T>(
+    connection: &Connection,
+    name: &str,
+    body: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    connection.execute_batch(&format!("SAVEPOINT {name}"))?;
+    match body() {
+        Ok(value) => {
+            connection.execute_batch(&format!("RELEASE {name}"))?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The original error matters more than a failure to roll back (which leaves the
+            // whole transaction to be rolled back by the caller anyway).
+            let _ = connection.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            Err(error)
+        }
+    }
+}
+
+fn find_message(
+    connection: &Connection,
+    sha256: &impl AsRef<[u8]>,
+) -> Result<Option<i64>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT id FROM messages WHERE sha256 = ?1")?
+        .query_row([sha256.as_ref()], |row| row.get(0))
+        .optional()?)
+}
+
+/// The outcome of an input stored before: its recorded failures and rejections, nothing new.
+fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOutcome, StoreError> {
+    let errors = connection
+        .prepare_cached(
+            "SELECT member, error FROM ingest_errors WHERE message_id = ?1 ORDER BY id",
+        )?
+        .query_map([message_id], |row| {
+            Ok(InputFailure {
+                member: row.get(0)?,
+                message: row.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let rejected_domains = connection
+        .prepare_cached(
+            "SELECT policy_domain FROM rejected_reports WHERE message_id = ?1 ORDER BY id",
+        )?
+        .query_map([message_id], |row| row.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MessageOutcome {
+        already_stored: true,
+        rejected_domains,
+        errors,
+        ..MessageOutcome::default()
+    })
+}
+
+fn insert_message(
+    connection: &Connection,
+    options: &StoreOptions,
+    sha256: &impl AsRef<[u8]>,
+    size: u64,
+    source: &MessageSource,
+) -> Result<i64, StoreError> {
+    let (kind, path, account, mailbox, uidvalidity, uid) = match source {
+        MessageSource::File { path } => ("file", Some(path.as_str()), None, None, None, None),
+        MessageSource::Stdin => ("stdin", None, None, None, None, None),
+        MessageSource::Imap {
+            account,
+            mailbox,
+            uidvalidity,
+            uid,
+        } => (
+            "imap",
+            None,
+            Some(account.as_str()),
+            Some(mailbox.as_str()),
+            Some(*uidvalidity),
+            Some(*uid),
+        ),
+    };
+    connection
+        .prepare_cached(
+            "INSERT INTO messages (sha256, size, source_kind, path, imap_account, imap_mailbox,
+                                   imap_uidvalidity, imap_uid, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            sha256.as_ref(),
+            i64::try_from(size).unwrap_or(i64::MAX),
+            kind,
+            path,
+            account,
+            mailbox,
+            uidvalidity,
+            uid,
+            options.now
+        ])?;
+    Ok(connection.last_insert_rowid())
+}
+
+/// Runs the parser (`read`) into a [`StoreSink`] for one stored message.
+fn parse_into(
+    connection: &Connection,
+    options: &StoreOptions,
+    message_id: i64,
+    read: impl FnOnce(&mut dyn Sink, &ruadb_report::Limits),
+) -> Result<MessageOutcome, StoreError> {
+    let mut sink = StoreSink::new(connection, options, message_id)?;
+    read(&mut sink, &options.limits);
+    sink.finish()
+}
+
+const INSERT_RECORD: &str = "INSERT INTO records (report, source_ip, message_count, disposition,
+    dkim_evaluated, spf_evaluated, header_from, envelope_from, envelope_to, dkim_aligned,
+    spf_aligned, dmarc_pass, reporter_disagrees, extensions)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+const INSERT_DKIM: &str = "INSERT INTO dkim_results (record, domain, selector, result, human_result) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_SPF: &str = "INSERT INTO spf_results (record, domain, scope, result, human_result) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_REASON: &str = "INSERT INTO reasons (record, type, comment) VALUES (?1, ?2, ?3)";
+
+/// The per-record statements, prepared once per message.
+struct RecordStatements<'c> {
+    record: CachedStatement<'c>,
+    dkim: CachedStatement<'c>,
+    spf: CachedStatement<'c>,
+    reason: CachedStatement<'c>,
+    /// Reused for the canonical text of each source IP.
+    ip_text: String,
+}
+
+/// What happens to the report being read.
+enum Target {
+    /// New: its rows are being written inside `SAVEPOINT report`.
+    Store { report_row: i64 },
+    /// Its key is stored already: only hashed, to tell a duplicate from a conflict.
+    Compare {
+        kept_report: i64,
+        kept_hash: Vec<u8>,
+    },
+    /// Its policy domain is not accepted.
+    Reject {
+        org_name: String,
+        report_id: String,
+        policy_domain: String,
+    },
+}
+
+struct CurrentReport {
+    target: Target,
+    member: Option<String>,
+    hasher: ContentHasher,
+    dkim_mode: Option<AlignmentMode>,
+    spf_mode: Option<AlignmentMode>,
+    records: u64,
+    messages: u64,
+}
+
+/// Writes one message's reports as the parser streams them.
+struct StoreSink<'c> {
+    connection: &'c Connection,
+    options: &'c StoreOptions,
+    message_id: i64,
+    statements: RecordStatements<'c>,
+    current: Option<CurrentReport>,
+    outcome: MessageOutcome,
+    documents: u64,
+    fatal: Option<StoreError>,
+}
+
+impl<'c> StoreSink<'c> {
+    fn new(
+        connection: &'c Connection,
+        options: &'c StoreOptions,
+        message_id: i64,
+    ) -> Result<Self, StoreError> {
+        Ok(StoreSink {
+            connection,
+            options,
+            message_id,
+            statements: RecordStatements {
+                record: connection.prepare_cached(INSERT_RECORD)?,
+                dkim: connection.prepare_cached(INSERT_DKIM)?,
+                spf: connection.prepare_cached(INSERT_SPF)?,
+                reason: connection.prepare_cached(INSERT_REASON)?,
+                ip_text: String::with_capacity(64),
+            },
+            current: None,
+            outcome: MessageOutcome::default(),
+            documents: 0,
+            fatal: None,
+        })
+    }
+
+    fn finish(mut self) -> Result<MessageOutcome, StoreError> {
+        if let Some(error) = self.fatal.take() {
+            return Err(error);
+        }
+        if self.current.is_some() {
+            // The parser promises end_report or report_failed after begin_report; if it broke
+            // that promise, treat the unfinished report as failed rather than keep half of it.
+            self.fail_current()?;
+            self.record_failure(None, "the report ended unexpectedly".to_owned())?;
+        }
+        if self.documents == 0 {
+            self.record_failure(None, "no DMARC aggregate report found".to_owned())?;
+        }
+        Ok(self.outcome)
+    }
+
+    fn accepts(&self, policy_domain: &str) -> bool {
+        let Some(domains) = &self.options.domains else {
+            return true;
+        };
+        let policy_domain = policy_domain.trim_end_matches('.');
+        domains.iter().any(|accepted| {
+            let accepted = accepted.trim().trim_end_matches('.');
+            policy_domain.eq_ignore_ascii_case(accepted)
+                || policy_domain.len() > accepted.len()
+                    && policy_domain.as_bytes()[policy_domain.len() - accepted.len() - 1] == b'.'
+                    && policy_domain[policy_domain.len() - accepted.len()..]
+                        .eq_ignore_ascii_case(accepted)
+        })
+    }
+
+    fn begin(&mut self, member: Option<&str>, header: &ReportHeader) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            self.fail_current()?;
+        }
+        self.documents += 1;
+        let metadata = &header.metadata;
+        let policy = &header.policy;
+        let mut hasher = ContentHasher::default();
+        hasher.header(header);
+        let target =
+            if !self.accepts(&policy.domain) {
+                Target::Reject {
+                    org_name: metadata.org_name.clone(),
+                    report_id: metadata.report_id.clone(),
+                    policy_domain: policy.domain.clone(),
+                }
+            } else if let Some((kept_report, kept_hash)) = self
+                .connection
+                .prepare_cached(
+                    "SELECT id, content_hash FROM reports
+                 WHERE org_name = ?1 AND report_id = ?2 AND policy_domain = ?3",
+                )?
+                .query_row(
+                    params![metadata.org_name, metadata.report_id, policy.domain],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?
+            {
+                Target::Compare {
+                    kept_report,
+                    kept_hash,
+                }
+            } else {
+                self.connection.execute_batch("SAVEPOINT report")?;
+                let errors = (!metadata.errors.is_empty())
+                    .then(|| serde_json::to_string(&metadata.errors).unwrap_or_default());
+                self.connection
+                .prepare_cached(
+                    "INSERT INTO reports (message_id, member, org_name, email, extra_contact_info,
+                        report_id, policy_domain, begin_utc, end_utc, format, version, generator,
+                        errors, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,
+                        content_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, x'')",
+                )?
+                .execute(params![
+                    self.message_id,
+                    member,
+                    metadata.org_name,
+                    metadata.email,
+                    metadata.extra_contact_info,
+                    metadata.report_id,
+                    policy.domain,
+                    metadata.begin,
+                    metadata.end,
+                    header.format.as_str(),
+                    header.version,
+                    metadata.generator,
+                    errors,
+                    policy.dkim_alignment.as_ref().map(|mode| mode.as_str()),
+                    policy.spf_alignment.as_ref().map(|mode| mode.as_str()),
+                    policy.policy.as_ref().map(|value| value.as_str()),
+                    policy.subdomain_policy.as_ref().map(|value| value.as_str()),
+                    policy.nonexistent_subdomain_policy.as_ref().map(|value| value.as_str()),
+                    policy.percent,
+                    policy.failure_options,
+                    policy.testing.as_ref().map(|value| value.as_str()),
+                    policy.discovery_method.as_ref().map(|value| value.as_str()),
+                ])?;
+                Target::Store {
+                    report_row: self.connection.last_insert_rowid(),
+                }
+            };
+        self.current = Some(CurrentReport {
+            target,
+            member: member.map(str::to_owned),
+            hasher,
+            dkim_mode: policy.dkim_alignment.clone(),
+            spf_mode: policy.spf_alignment.clone(),
+            records: 0,
+            messages: 0,
+        });
+        Ok(())
+    }
+
+    fn end(&mut self, trailer: &ReportTrailer) -> Result<(), StoreError> {
+        let Some(mut current) = self.current.take() else {
+            return Ok(());
+        };
+        current.hasher.strings(&trailer.extensions);
+        let content_hash = current.hasher.finish();
+        let record_count = i64::try_from(current.records).unwrap_or(i64::MAX);
+        let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
+        match current.target {
+            Target::Store { report_row } => {
+                let extensions = (!trailer.extensions.is_empty())
+                    .then(|| serde_json::to_string(&trailer.extensions).unwrap_or_default());
+                self.connection
+                    .prepare_cached(
+                        "UPDATE reports SET content_hash = ?2, record_count = ?3,
+                         message_total = ?4, extensions = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        report_row,
+                        content_hash,
+                        record_count,
+                        message_total,
+                        extensions
+                    ])?;
+                let mut insert_warning = self.connection.prepare_cached(
+                    "INSERT INTO report_warnings (report, warning) VALUES (?1, ?2)",
+                )?;
+                for warning in &trailer.warnings {
+                    insert_warning.execute(params![report_row, warning.0])?;
+                }
+                self.connection.execute_batch("RELEASE report")?;
+                self.outcome.reports_new += 1;
+                self.outcome.records += current.records;
+            }
+            Target::Compare {
+                kept_report,
+                kept_hash,
+            } => {
+                if kept_hash.as_slice() == content_hash.as_slice() {
+                    self.outcome.duplicates += 1;
+                } else {
+                    self.connection
+                        .prepare_cached(
+                            "INSERT INTO report_conflicts (kept_report, message_id, member,
+                                content_hash, record_count, message_total)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![
+                            kept_report,
+                            self.message_id,
+                            current.member,
+                            content_hash,
+                            record_count,
+                            message_total
+                        ])?;
+                    self.outcome.conflicts += 1;
+                }
+            }
+            Target::Reject {
+                org_name,
+                report_id,
+                policy_domain,
+            } => {
+                self.connection
+                    .prepare_cached(
+                        "INSERT INTO rejected_reports (message_id, member, org_name, report_id,
+                            policy_domain) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        self.message_id,
+                        current.member,
+                        org_name,
+                        report_id,
+                        policy_domain
+                    ])?;
+                self.outcome.rejected_domains.push(policy_domain);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the report being read and everything written for it.
+    fn fail_current(&mut self) -> Result<(), StoreError> {
+        if let Some(CurrentReport {
+            target: Target::Store { .. },
+            ..
+        }) = self.current.take()
+        {
+            self.connection
+                .execute_batch("ROLLBACK TO report; RELEASE report")?;
+        }
+        Ok(())
+    }
+
+    fn record_failure(&mut self, member: Option<&str>, message: String) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO ingest_errors (message_id, member, error) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![self.message_id, member, message])?;
+        self.outcome.errors.push(InputFailure {
+            member: member.map(str::to_owned),
+            message,
+        });
+        Ok(())
+    }
+
+    /// Turns a database error into a stop: kept for `finish`, which returns it.
+    fn check(&mut self, result: Result<(), StoreError>) -> ControlFlow<()> {
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.fatal = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl Sink for StoreSink<'_> {
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        let result = self.begin(member, header);
+        self.check(result)
+    }
+
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        let Some(current) = &mut self.current else {
+            return ControlFlow::Continue(());
+        };
+        current.hasher.record(&record);
+        current.records += 1;
+        current.messages = current.messages.saturating_add(record.count);
+        let Target::Store { report_row } = current.target else {
+            return ControlFlow::Continue(());
+        };
+        let alignment = alignment::evaluate(
+            &record,
+            current.dkim_mode.as_ref(),
+            current.spf_mode.as_ref(),
+        );
+        let result = insert_record(&mut self.statements, report_row, &record, alignment);
+        self.check(result)
+    }
+
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
+        let result = self.end(&trailer);
+        self.check(result)
+    }
+
+    fn report_failed(
+        &mut self,
+        member: Option<&str>,
+        error: ruadb_report::Error,
+    ) -> ControlFlow<()> {
+        self.documents += 1;
+        let result = self
+            .fail_current()
+            .and_then(|()| self.record_failure(member, error.to_string()));
+        self.check(result)
+    }
+}
+
+fn insert_record(
+    statements: &mut RecordStatements<'_>,
+    report_row: i64,
+    record: &Record,
+    alignment: alignment::Alignment,
+) -> Result<(), StoreError> {
+    statements.ip_text.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(statements.ip_text, "{}", record.source_ip);
+    let dkim_evaluated = record.dkim.as_ref().map(|verdict| verdict.as_str());
+    let spf_evaluated = record.spf.as_ref().map(|verdict| verdict.as_str());
+    let disagrees = dkim_evaluated.is_some_and(|verdict| (verdict == "pass") != alignment.dkim)
+        || spf_evaluated.is_some_and(|verdict| (verdict == "pass") != alignment.spf);
+    let extensions = (!record.extensions.is_empty())
+        .then(|| serde_json::to_string(&record.extensions).unwrap_or_default());
+    let record_row = statements.record.insert(params![
+        report_row,
+        statements.ip_text,
+        i64::try_from(record.count).unwrap_or(i64::MAX),
+        record.disposition.as_str(),
+        dkim_evaluated,
+        spf_evaluated,
+        record.header_from,
+        record.envelope_from,
+        record.envelope_to,
+        alignment.dkim,
+        alignment.spf,
+        alignment.dmarc_pass(),
+        disagrees,
+        extensions,
+    ])?;
+    for dkim in &record.dkim_results {
+        statements.dkim.execute(params![
+            record_row,
+            dkim.domain,
+            dkim.selector,
+            dkim.result.as_str(),
+            dkim.human_result
+        ])?;
+    }
+    for spf in &record.spf_results {
+        statements.spf.execute(params![
+            record_row,
+            spf.domain,
+            spf.scope.as_ref().map(|scope| scope.as_str()),
+            spf.result.as_str(),
+            spf.human_result
+        ])?;
+    }
+    for reason in &record.reasons {
+        statements
+            .reason
+            .execute(params![record_row, reason.kind.as_str(), reason.comment])?;
+    }
+    Ok(())
+}
