@@ -1,9 +1,714 @@
-//! Container detection and bounded decompression (to be written).
-use crate::{Limits, Sink};
-use std::io::{Read, Seek};
+//! Container detection and bounded decompression.
+//!
+//! Every document is recognised by its first bytes, never by a name: gzip (`1f 8b`), zlib
+//! (`78` with a valid header checksum), zip (`PK\3\4`, or `PK\5\6` for an empty archive), an
+//! RFC 5322 message (the first line is a header field), or XML (`<` after an optional BOM and
+//! whitespace). Containers nest — a message holding a zip holding a gzip — up to
+//! [`Limits::max_container_nesting`].
+//!
+//! Decompressed data flows through readers into the XML parser; nothing holds a whole
+//! document. Every decompressor's output is counted against one budget per input
+//! ([`Limits::max_decompressed_bytes`]), so a zip or gzip bomb stops with
+//! [`Error::TooLarge`] after reading no more than the cap. Only messages are held in memory
+//! (they must be decoded as a whole), up to [`Limits::max_message_bytes`]; a zip found inside
+//! a stream (e.g. a gzip of a zip) is buffered too, within the decompression budget.
+//!
+//! Member names: a zip member or a message attachment is named by its file name; nested names
+//! are joined with `/` (`report.zip/report.xml`, or `outer.zip/inner.zip/report.xml`). A zip
+//! member with an empty name is called `member N`, an attachment without a file name
+//! `part N` (its MIME part number, e.g. `part 1.2`). gzip and zlib layers add no name.
 
+use crate::error::Container;
+use crate::mime;
+use crate::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, Warning};
+use std::cell::{Cell, RefCell};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+
+/// Bytes looked at to recognise a document.
+const PEEK_BYTES: usize = 1024;
+
+/// Buffer between a decompressor and the next layer.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// Trailing bytes after a gzip stream that are counted for the warning; beyond that the
+/// warning says "at least".
+const MAX_TRAILING_COUNTED: u64 = 1024 * 1024;
+
+/// The end of a zip archive holds the end-of-central-directory record within this many bytes
+/// (22 bytes of record plus a comment of at most 65,535).
+const ZIP_TAIL_BYTES: u64 = 22 + 65_535;
+
+/// Reads every report in `input`, held in memory.
 pub(crate) fn read_bytes(input: &[u8], limits: &Limits, sink: &mut dyn Sink) {
-    let _ = crate::xml::parse_document(input, None, limits, sink);
+    let shared = Shared::new(limits);
+    let mut reader = Reader {
+        shared: &shared,
+        sink,
+    };
+    let _ = reader.slice(input, None, 0);
 }
 
-pub(crate) fn read_seekable<R: Read + Seek>(_input: R, _limits: &Limits, _sink: &mut dyn Sink) {}
+/// Reads every report in a seekable `input`: a zip is read through `Seek`, a message into
+/// memory (bounded), anything else is streamed.
+pub(crate) fn read_seekable<R: Read + Seek>(mut input: R, limits: &Limits, sink: &mut dyn Sink) {
+    let shared = Shared::new(limits);
+    let mut reader = Reader {
+        shared: &shared,
+        sink,
+    };
+    let head = match peek_seekable(&mut input) {
+        Ok(head) => head,
+        Err(error) => {
+            let _ = reader.fail(None, Error::Io(error));
+            return;
+        }
+    };
+    let _ = match detect(&head) {
+        Some(Container::Zip) => reader.zip(BufReader::new(input), None, 0),
+        Some(Container::Message) => match read_bounded(&mut input, limits.max_message_bytes) {
+            Ok(message) => reader.message(&message, None, 0),
+            Err(error) => reader.fail(None, error),
+        },
+        _ => reader.stream(&mut BufReader::with_capacity(BUFFER_BYTES, input), None, 0),
+    };
+}
+
+/// Reads the first bytes of `input` and seeks back to where it started.
+fn peek_seekable<R: Read + Seek>(input: &mut R) -> io::Result<Vec<u8>> {
+    let start = input.stream_position()?;
+    let mut head = Vec::with_capacity(PEEK_BYTES);
+    input
+        .by_ref()
+        .take(PEEK_BYTES as u64)
+        .read_to_end(&mut head)?;
+    input.seek(SeekFrom::Start(start))?;
+    Ok(head)
+}
+
+/// What the first bytes of a document say it is; `None` for none of the known formats.
+pub(crate) fn detect(head: &[u8]) -> Option<Container> {
+    match head {
+        [0x1f, 0x8b, ..] => Some(Container::Gzip),
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Some(Container::Zip),
+        // zlib: deflate with a 32 KiB window (`78`), no preset dictionary, and the header
+        // checksum RFC 1950 requires — text starting with `x` almost never passes it.
+        [cmf @ 0x78, flg, ..]
+            if (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 && flg & 0x20 == 0 =>
+        {
+            Some(Container::Zlib)
+        }
+        _ if looks_like_xml(head) => Some(Container::Xml),
+        _ if looks_like_message(head) => Some(Container::Message),
+        _ => None,
+    }
+}
+
+/// `<` after an optional BOM and whitespace. A UTF-16 BOM counts too, so that the XML
+/// parser can say clearly why it refuses the document.
+fn looks_like_xml(head: &[u8]) -> bool {
+    if head.starts_with(b"\xFE\xFF") || head.starts_with(b"\xFF\xFE") {
+        return true;
+    }
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+}
+
+/// The first line is a header field (`Name: value`), after an optional mbox `From ` line.
+fn looks_like_message(head: &[u8]) -> bool {
+    let mut lines = head.split(|&b| b == b'\n');
+    let mut first = lines.next().unwrap_or_default();
+    if first.starts_with(b"From ") {
+        first = lines.next().unwrap_or_default();
+    }
+    let Some(colon) = first.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    // Field names are printable ASCII without spaces (RFC 5322 section 2.2).
+    colon > 0 && first[..colon].iter().all(|&b| (33..=126).contains(&b))
+}
+
+/// A short, printable description of what the data starts with.
+fn describe_start(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "the data is empty".into();
+    }
+    let shown: String = head
+        .iter()
+        .take(16)
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect();
+    format!(
+        "the data is neither XML, a message, nor a gzip, zlib or zip archive (it starts with \"{shown}\")"
+    )
+}
+
+/// State shared by every layer of one input: the decompression budget and the warnings of
+/// the document being read.
+struct Shared<'l> {
+    limits: &'l Limits,
+    decompressed: Cell<u64>,
+    warnings: RefCell<Vec<String>>,
+}
+
+impl<'l> Shared<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        Shared {
+            limits,
+            decompressed: Cell::new(0),
+            warnings: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn warn(&self, warning: String) {
+        self.warnings.borrow_mut().push(warning);
+    }
+
+    fn too_large(&self) -> Error {
+        Error::TooLarge {
+            limit: self.limits.max_decompressed_bytes,
+        }
+    }
+
+    /// Whether `more` bytes still fit the budget.
+    fn fits(&self, more: u64) -> bool {
+        self.decompressed.get().saturating_add(more) <= self.limits.max_decompressed_bytes
+    }
+}
+
+/// Walks one input and feeds the sink.
+struct Reader<'s, 'l> {
+    shared: &'s Shared<'l>,
+    sink: &'s mut dyn Sink,
+}
+
+impl Reader<'_, '_> {
+    fn fail(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
+        self.sink.report_failed(member, error)
+    }
+
+    /// Fails when entering one more container would exceed the nesting cap.
+    fn enter(&self, depth: usize) -> Result<usize, Error> {
+        let limit = self.shared.limits.max_container_nesting;
+        if depth >= limit {
+            return Err(Error::Limit {
+                what: "containers nested in each other",
+                limit: limit as u64,
+            });
+        }
+        Ok(depth + 1)
+    }
+
+    /// A document held in memory.
+    fn slice(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> ControlFlow<()> {
+        match detect(data) {
+            Some(Container::Zip) => self.zip(Cursor::new(data), member, depth),
+            Some(Container::Message) => self.message(data, member, depth),
+            _ => self.stream(&mut &*data, member, depth),
+        }
+    }
+
+    /// A document read from a stream.
+    fn stream(
+        &mut self,
+        input: &mut dyn BufRead,
+        member: Option<&str>,
+        depth: usize,
+    ) -> ControlFlow<()> {
+        let mut head = Vec::with_capacity(PEEK_BYTES);
+        if let Err(error) = input.take(PEEK_BYTES as u64).read_to_end(&mut head) {
+            return self.fail(member, from_io(error, None));
+        }
+        let Some(kind) = detect(&head) else {
+            return self.fail(member, Error::UnknownContent(describe_start(&head)));
+        };
+        let mut input = Cursor::new(head).chain(input);
+        let shared = self.shared;
+        match kind {
+            Container::Xml => self.xml(&mut input, member, depth),
+            Container::Gzip => {
+                let depth = match self.enter(depth) {
+                    Ok(depth) => depth,
+                    Err(error) => return self.fail(member, error),
+                };
+                let gzip = Decompressed::new(GzipMembers::new(&mut input, shared), shared);
+                self.stream(
+                    &mut BufReader::with_capacity(BUFFER_BYTES, gzip),
+                    member,
+                    depth,
+                )
+            }
+            Container::Zlib => {
+                let depth = match self.enter(depth) {
+                    Ok(depth) => depth,
+                    Err(error) => return self.fail(member, error),
+                };
+                let zlib = Decompressed::new(
+                    Labelled::new(
+                        flate2::bufread::ZlibDecoder::new(&mut input),
+                        Container::Zlib,
+                    ),
+                    shared,
+                );
+                self.stream(
+                    &mut BufReader::with_capacity(BUFFER_BYTES, zlib),
+                    member,
+                    depth,
+                )
+            }
+            // A zip needs to seek, a message to be decoded whole: hold them in memory. Both
+            // were decompressed (the input itself is handled before it gets here), so the
+            // decompression budget already bounds them.
+            Container::Zip => match read_bounded(&mut input, u64::MAX) {
+                Ok(data) => self.zip(Cursor::new(data), member, depth),
+                Err(error) => self.fail(member, error),
+            },
+            Container::Message => match read_bounded(&mut input, shared.limits.max_message_bytes) {
+                Ok(data) => self.message(&data, member, depth),
+                Err(error) => self.fail(member, error),
+            },
+        }
+    }
+
+    /// One XML document. Container warnings (e.g. trailing data after a gzip stream) are
+    /// added to the report's warnings, so `end_report` waits until the document's layers
+    /// have been read to their end.
+    fn xml(
+        &mut self,
+        input: &mut dyn BufRead,
+        member: Option<&str>,
+        depth: usize,
+    ) -> ControlFlow<()> {
+        self.shared.warnings.borrow_mut().clear();
+        let mut deferred = DeferredEnd {
+            sink: &mut *self.sink,
+            trailer: None,
+        };
+        crate::xml::parse_document(&mut *input, member, self.shared.limits, &mut deferred)?;
+        let Some(mut trailer) = deferred.trailer.take() else {
+            return ControlFlow::Continue(());
+        };
+        if depth > 0 {
+            // Read the layers below to their end: that checks the gzip/zip checksums and
+            // finds trailing data. The report itself is complete, so a problem here is only
+            // worth a warning.
+            if let Err(error) = io::copy(input, &mut io::sink()) {
+                self.shared.warn(format!(
+                    "after the end of the report: {}",
+                    from_io(error, None)
+                ));
+            }
+        }
+        let warnings = self.shared.warnings.take();
+        trailer.warnings.extend(warnings.into_iter().map(Warning));
+        self.sink.end_report(trailer)
+    }
+
+    fn zip<R: Read + Seek>(
+        &mut self,
+        mut input: R,
+        member: Option<&str>,
+        depth: usize,
+    ) -> ControlFlow<()> {
+        let depth = match self.enter(depth) {
+            Ok(depth) => depth,
+            Err(error) => return self.fail(member, error),
+        };
+        let limit = self.shared.limits.max_zip_members;
+        // Refuse an archive with too many members before the zip reader builds its index.
+        if let Some(members) = zip_member_count(&mut input)
+            && members > limit as u64
+        {
+            return self.fail(member, zip_limit(limit));
+        }
+        let mut archive = match zip::ZipArchive::new(input) {
+            Ok(archive) => archive,
+            Err(error) => return self.fail(member, corrupt(Container::Zip, &error)),
+        };
+        if archive.len() > limit {
+            return self.fail(member, zip_limit(limit));
+        }
+        let mut documents = 0usize;
+        let mut skipped = 0usize;
+        let shared = self.shared;
+        for index in 0..archive.len() {
+            let listed_name = archive
+                .name_for_index(index)
+                .and_then(Result::ok)
+                .map(|name| name.into_owned())
+                .unwrap_or_default();
+            if listed_name.ends_with('/') || is_metadata(&listed_name) {
+                skipped += 1;
+                continue;
+            }
+            let mut file = match archive.by_index(index) {
+                Ok(file) => file,
+                Err(error) => {
+                    let name = join(member, &zip_member_name(&listed_name, index));
+                    documents += 1;
+                    self.fail(Some(&name), corrupt(Container::Zip, &error))?;
+                    continue;
+                }
+            };
+            let raw_name = String::from_utf8_lossy(file.name_raw()).into_owned();
+            if file.is_dir() || is_metadata(&raw_name) {
+                skipped += 1;
+                continue;
+            }
+            documents += 1;
+            let name = join(member, &zip_member_name(&raw_name, index));
+            // The declared size can lie, but when it is already over the budget there is no
+            // point in starting.
+            if !shared.fits(file.size()) {
+                self.fail(Some(&name), shared.too_large())?;
+                continue;
+            }
+            let data = Decompressed::new(Labelled::new(&mut file, Container::Zip), shared);
+            self.stream(
+                &mut BufReader::with_capacity(BUFFER_BYTES, data),
+                Some(&name),
+                depth,
+            )?;
+        }
+        if documents == 0 {
+            let what = if skipped == 0 {
+                "the zip archive is empty".to_owned()
+            } else {
+                format!(
+                    "the zip archive holds only directories and macOS metadata ({skipped} entries)"
+                )
+            };
+            return self.fail(member, Error::NoReport(what));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A message: every attachment that holds an archive or XML is read; a message without
+    /// any fails with [`Error::NoReport`], naming what it holds.
+    fn message(&mut self, data: &[u8], member: Option<&str>, depth: usize) -> ControlFlow<()> {
+        match self.attachments(data, member, depth)? {
+            Ok(_) => ControlFlow::Continue(()),
+            Err(error) => self.fail(member, error),
+        }
+    }
+
+    /// Reads the report candidates of a message. `Ok(n)` with n > 0 when some were read,
+    /// `Err` when none were found (naming what was there) or the message is malformed.
+    fn attachments(
+        &mut self,
+        data: &[u8],
+        member: Option<&str>,
+        depth: usize,
+    ) -> ControlFlow<(), Result<usize, Error>> {
+        let depth = match self.enter(depth) {
+            Ok(depth) => depth,
+            Err(error) => return ControlFlow::Continue(Err(error)),
+        };
+        let parts = match mime::leaf_parts(data, self.shared.limits) {
+            Ok(parts) => parts,
+            Err(error) => return ControlFlow::Continue(Err(error)),
+        };
+        let mut candidates = 0usize;
+        let mut seen = Vec::new();
+        for part in &parts {
+            let body = part.decoded();
+            let name = join(member, &part.display_name());
+            let kind = detect(&body);
+            let candidate = match kind {
+                Some(Container::Gzip | Container::Zlib | Container::Zip) => true,
+                Some(Container::Xml) => !part.is_html() && !looks_like_html(&body),
+                Some(Container::Message) => part.is_message(),
+                None => false,
+            };
+            if !candidate {
+                seen.push(part.describe(body.len()));
+                continue;
+            }
+            if kind == Some(Container::Message) {
+                // A forwarded message: its reports count, its lack of them does not.
+                match self.attachments(&body, Some(&name), depth)? {
+                    Ok(count) => candidates += count,
+                    Err(error) => seen.push(format!("{} ({error})", part.describe(body.len()))),
+                }
+                continue;
+            }
+            candidates += 1;
+            self.slice(&body, Some(&name), depth)?;
+        }
+        if candidates == 0 {
+            let what = if seen.is_empty() {
+                "the message has no parts".to_owned()
+            } else {
+                format!(
+                    "the message holds no archive or XML attachment; it has {}",
+                    seen.join(", ")
+                )
+            };
+            return ControlFlow::Continue(Err(Error::NoReport(what)));
+        }
+        ControlFlow::Continue(Ok(candidates))
+    }
+}
+
+/// `<!doctype html` or `<html` at the start: a mail body, not a report.
+fn looks_like_html(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let head: Vec<u8> = body[start..]
+        .iter()
+        .take(14)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
+/// Joins a nested member name to its parent's.
+fn join(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        Some(parent) => format!("{parent}/{name}"),
+        None => name.to_owned(),
+    }
+}
+
+fn zip_member_name(name: &str, index: usize) -> String {
+    if name.is_empty() {
+        format!("member {}", index + 1)
+    } else {
+        name.to_owned()
+    }
+}
+
+/// macOS archive metadata: the `__MACOSX/` folder and AppleDouble `._name` files.
+fn is_metadata(name: &str) -> bool {
+    name.starts_with("__MACOSX/")
+        || name.contains("/__MACOSX/")
+        || name
+            .rsplit('/')
+            .next()
+            .is_some_and(|base| base.starts_with("._"))
+}
+
+fn zip_limit(limit: usize) -> Error {
+    Error::Limit {
+        what: "members in one zip archive",
+        limit: limit as u64,
+    }
+}
+
+fn corrupt(format: Container, error: &dyn std::fmt::Display) -> Error {
+    Error::Corrupt {
+        format,
+        reason: error.to_string(),
+    }
+}
+
+/// The member count in a zip archive's end-of-central-directory record, if it can be found.
+/// A ZIP64 archive with more than 65,534 members says `0xFFFF` here, which is over any
+/// sensible cap anyway.
+fn zip_member_count<R: Read + Seek>(input: &mut R) -> Option<u64> {
+    let start = input.stream_position().ok()?;
+    let end = input.seek(SeekFrom::End(0)).ok()?;
+    let tail_start = end.saturating_sub(ZIP_TAIL_BYTES).max(start);
+    input.seek(SeekFrom::Start(tail_start)).ok()?;
+    let mut tail = Vec::new();
+    let read = input.by_ref().take(end - tail_start).read_to_end(&mut tail);
+    input.seek(SeekFrom::Start(start)).ok()?;
+    read.ok()?;
+    // The last signature whose comment length reaches exactly to the end.
+    (0..tail.len().saturating_sub(21)).rev().find_map(|at| {
+        let record = &tail[at..];
+        let comment = u16::from_le_bytes([record[20], record[21]]) as usize;
+        (record.starts_with(b"PK\x05\x06") && record.len() == 22 + comment)
+            .then(|| u64::from(u16::from_le_bytes([record[10], record[11]])))
+    })
+}
+
+/// Reads `input` to its end into memory, refusing more than `limit` bytes.
+fn read_bounded(input: &mut dyn Read, limit: u64) -> Result<Vec<u8>, Error> {
+    let mut data = Vec::new();
+    input
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|error| from_io(error, None))?;
+    if data.len() as u64 > limit {
+        return Err(Error::Limit {
+            what: "bytes of a message",
+            limit,
+        });
+    }
+    Ok(data)
+}
+
+/// The crate's [`Error`] behind an I/O error: one raised by a layer below (a cap, a corrupt
+/// stream) is passed on unchanged; any other is a corrupt `format` if known, else I/O.
+fn from_io(error: io::Error, format: Option<Container>) -> Error {
+    match crate::xml::error_from_io(error) {
+        Error::Io(error) => match format {
+            Some(format) => corrupt(format, &error),
+            None => Error::Io(error),
+        },
+        error => error,
+    }
+}
+
+/// Turns the I/O errors of a decoder into [`Error::Corrupt`] for its format (errors from
+/// the layers below pass unchanged).
+struct Labelled<R> {
+    inner: R,
+    format: Container,
+}
+
+impl<R> Labelled<R> {
+    fn new(inner: R, format: Container) -> Self {
+        Labelled { inner, format }
+    }
+}
+
+impl<R: Read> Read for Labelled<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|error| io::Error::other(from_io(error, Some(self.format))))
+    }
+}
+
+/// Counts decompressed bytes against the input's budget and fails with
+/// [`Error::TooLarge`] once it is spent.
+struct Decompressed<'s, 'l, R> {
+    inner: R,
+    shared: &'s Shared<'l>,
+}
+
+impl<'s, 'l, R> Decompressed<'s, 'l, R> {
+    fn new(inner: R, shared: &'s Shared<'l>) -> Self {
+        Decompressed { inner, shared }
+    }
+}
+
+impl<R: Read> Read for Decompressed<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Never ask for more than the budget allows (plus one byte, to notice going over),
+        // so even a single huge read cannot overshoot.
+        let left = self
+            .shared
+            .limits
+            .max_decompressed_bytes
+            .saturating_sub(self.shared.decompressed.get())
+            .saturating_add(1);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..want])?;
+        let total = self.shared.decompressed.get().saturating_add(read as u64);
+        self.shared.decompressed.set(total);
+        if total > self.shared.limits.max_decompressed_bytes {
+            return Err(io::Error::other(self.shared.too_large()));
+        }
+        Ok(read)
+    }
+}
+
+/// A gzip stream of one or more members. Data after the last member that is not another
+/// member (seen in real mail: a stray CRLF) ends the stream with a warning.
+struct GzipMembers<'a, 's, 'l> {
+    decoder: Option<flate2::bufread::GzDecoder<Box<dyn BufRead + 'a>>>,
+    shared: &'s Shared<'l>,
+}
+
+impl<'a, 's, 'l> GzipMembers<'a, 's, 'l> {
+    fn new(input: impl BufRead + 'a, shared: &'s Shared<'l>) -> Self {
+        GzipMembers {
+            decoder: Some(flate2::bufread::GzDecoder::new(Box::new(input))),
+            shared,
+        }
+    }
+
+    /// After a member: starts the next one, or notes what trails the stream.
+    fn next_member(&mut self, mut input: Box<dyn BufRead + 'a>) -> io::Result<()> {
+        let mut magic = [0u8; 2];
+        let got = read_up_to(&mut input, &mut magic)?;
+        if got == 0 {
+            return Ok(());
+        }
+        let input: Box<dyn BufRead + 'a> =
+            Box::new(Cursor::new(magic[..got].to_vec()).chain(input));
+        if magic[..got] == [0x1f, 0x8b] {
+            self.decoder = Some(flate2::bufread::GzDecoder::new(input));
+            return Ok(());
+        }
+        let trailing = io::copy(&mut input.take(MAX_TRAILING_COUNTED), &mut io::sink())?;
+        let amount = if trailing >= MAX_TRAILING_COUNTED {
+            format!("at least {trailing}")
+        } else {
+            trailing.to_string()
+        };
+        self.shared.warn(format!(
+            "{amount} byte{} of trailing data after the gzip stream ignored",
+            if trailing == 1 { "" } else { "s" }
+        ));
+        Ok(())
+    }
+}
+
+impl Read for GzipMembers<'_, '_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = &mut self.decoder else {
+                return Ok(0);
+            };
+            let read = decoder
+                .read(buf)
+                .map_err(|error| io::Error::other(from_io(error, Some(Container::Gzip))))?;
+            if read > 0 || buf.is_empty() {
+                return Ok(read);
+            }
+            if let Some(decoder) = self.decoder.take() {
+                self.next_member(decoder.into_inner())
+                    .map_err(|error| io::Error::other(from_io(error, Some(Container::Gzip))))?;
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+fn read_up_to(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// Passes everything to the sink but holds `end_report` back, so that warnings found after
+/// the document's end can still be added.
+struct DeferredEnd<'a> {
+    sink: &'a mut dyn Sink,
+    trailer: Option<ReportTrailer>,
+}
+
+impl Sink for DeferredEnd<'_> {
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        self.sink.begin_report(member, header)
+    }
+
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.sink.record(record)
+    }
+
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
+        self.trailer = Some(trailer);
+        ControlFlow::Continue(())
+    }
+
+    fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
+        self.trailer = None;
+        self.sink.report_failed(member, error)
+    }
+}
