@@ -185,6 +185,8 @@ impl Session {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
+        let mut wanted = uids.to_vec();
+        wanted.sort_unstable();
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
@@ -195,7 +197,7 @@ impl Session {
             .filter_map(|fetch| {
                 let uid = fetch.uid?;
                 let body = fetch.body()?;
-                uids.binary_search(&uid).is_ok().then(|| FetchedMessage {
+                wanted.binary_search(&uid).is_ok().then(|| FetchedMessage {
                     uid,
                     bytes: body.to_vec(),
                 })

@@ -1,0 +1,4 @@
+//! Helpers shared by the IMAP tests (and included by path from the CLI tests).
+
+pub mod mail;
+pub mod server;
