@@ -1,1 +1,60 @@
-fn main() {}
+//! `ruadb`: the command-line glue over `ruadb-report`, `ruadb-store` and `ruadb-fetch`.
+//!
+//! # Layout
+//! - `cli`: the clap types (the `--help` text lives in their doc comments).
+//! - `config`: the TOML file and the resolved settings (database path, domains, limits, IMAP).
+//! - `context`: the one place that reads the clock and the environment.
+//! - `inputs`: files, directories, mbox, Maildir and stdin turned into named inputs.
+//! - `cmd`: one module per subcommand, each with `Args` and `run`.
+
+mod cli;
+mod cmd;
+mod config;
+mod context;
+mod inputs;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, beyond "it failed" (which is an `Err` and exit status 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Success,
+    /// Some inputs failed; the others were handled.
+    PartialFailure,
+}
+
+impl Outcome {
+    /// `PartialFailure` when `failed`, else `Success`.
+    pub fn from_failures(failed: bool) -> Outcome {
+        if failed {
+            Outcome::PartialFailure
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(&cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::PartialFailure) => ExitCode::from(1),
+        // A closed pipe (`ruadb parse … | head`) is how the reader says "enough".
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ruadb: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,37 @@
+//! The command line: global options and the subcommand list.
+//!
+//! Adding a subcommand: a variant here, a `mod` line and a match arm in `cmd/mod.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// Turn DMARC aggregate reports into SQLite and answers.
+#[derive(Debug, Parser)]
+#[command(name = "ruadb", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/ruadb/config.toml when it exists.
+    #[arg(long, global = true, env = "RUADB_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// SQLite database. Default: `db` from the configuration, else
+    /// $XDG_DATA_HOME/ruadb/ruadb.sqlite.
+    #[arg(long, global = true, env = "RUADB_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the reports found in files without storing anything.
+    Parse(cmd::parse::Args),
+}

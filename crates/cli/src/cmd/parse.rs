@@ -1,0 +1,323 @@
+//! `ruadb parse`: print the reports found in inputs, store nothing.
+//!
+//! JSON Lines (`--format json`) is the stable contract: one object per report, one error
+//! object per document that yielded none. Each report is written as soon as it ends, so a
+//! directory of any size is processed in bounded memory.
+
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use ruadb_report::{Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink};
+
+use crate::Outcome;
+use crate::context::Context;
+use crate::inputs::{self, Opened};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format: `text` (one summary line per report) or `json` (JSON Lines).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Files or directories (searched recursively); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    let stdout = io::stdout().lock();
+    let mut printer = Printer {
+        out: io::BufWriter::new(stdout),
+        format: args.format,
+        failed: false,
+    };
+    inputs::for_each_input(&args.paths, &mut |input| {
+        match input {
+            Ok(input) => printer.input(&input.name, input.open(), &context.config.limits)?,
+            Err(failure) => printer.failure(
+                &failure.name,
+                None,
+                &format!("cannot read: {}", failure.error),
+            )?,
+        }
+        // Flushed per input so that output keeps pace with a slow walk.
+        printer.out.flush().context("cannot write to stdout")
+    })?;
+    printer.out.flush().context("cannot write to stdout")?;
+    Ok(Outcome::from_failures(printer.failed))
+}
+
+struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    failed: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn input(
+        &mut self,
+        name: &str,
+        opened: io::Result<Opened<'_>>,
+        limits: &Limits,
+    ) -> anyhow::Result<()> {
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(error) => return self.failure(name, None, &format!("cannot read: {error}")),
+        };
+        let mut sink = ReportWriter {
+            source: name,
+            format: self.format,
+            out: &mut self.out,
+            current: None,
+            seen_anything: false,
+            failed: false,
+            write_error: None,
+        };
+        match opened {
+            Opened::Bytes(bytes) => ruadb_report::read_reports(&bytes, limits, &mut sink),
+            Opened::Stream(reader) => ruadb_report::read_reports_from(reader, limits, &mut sink),
+        }
+        if let Some(error) = sink.write_error {
+            return Err(error).context("cannot write to stdout");
+        }
+        self.failed |= sink.failed;
+        if !sink.seen_anything {
+            self.failure(name, None, "no DMARC aggregate report found")?;
+        }
+        Ok(())
+    }
+
+    fn failure(&mut self, source: &str, member: Option<&str>, error: &str) -> anyhow::Result<()> {
+        self.failed = true;
+        write_failure(&mut self.out, self.format, source, member, error)
+            .context("cannot write to stdout")
+    }
+}
+
+/// JSON: an error object on stdout (part of the contract). Text: a line on stderr, so that
+/// stdout holds only reports.
+fn write_failure(
+    out: &mut impl Write,
+    format: Format,
+    source: &str,
+    member: Option<&str>,
+    error: &str,
+) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            let object = ErrorObject {
+                source,
+                member,
+                error,
+            };
+            serde_json::to_writer(&mut *out, &object)?;
+            writeln!(out)
+        }
+        Format::Text => {
+            match member {
+                Some(member) => eprintln!("{source}: {member}: {error}"),
+                None => eprintln!("{source}: {error}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `{"source","member","error"}` of the `ruadb parse` contract.
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    source: &'a str,
+    member: Option<&'a str>,
+    error: &'a str,
+}
+
+/// The part of a report object before `records`, in contract key order.
+#[derive(Serialize)]
+struct ReportHead<'a> {
+    source: &'a str,
+    member: Option<&'a str>,
+    format: &'a str,
+    org_name: &'a str,
+    email: &'a str,
+    report_id: &'a str,
+    begin: i64,
+    end: i64,
+    policy: &'a PolicyPublished,
+}
+
+/// The report being read: JSON text so far (or text-format tallies). Kept until the report
+/// ends because a report can still fail after some records (e.g. truncated XML), and then
+/// nothing of it may be printed.
+struct CurrentReport {
+    json: Vec<u8>,
+    records: u64,
+    messages: u64,
+    header: ReportHeader,
+    member: Option<String>,
+}
+
+/// A [`Sink`] printing each report when it ends.
+struct ReportWriter<'a, W: Write> {
+    source: &'a str,
+    format: Format,
+    out: &'a mut W,
+    current: Option<CurrentReport>,
+    /// Whether a report or a failure was seen: an input that yields neither is a failure.
+    seen_anything: bool,
+    failed: bool,
+    write_error: Option<io::Error>,
+}
+
+impl<W: Write> ReportWriter<'_, W> {
+    /// Keeps the first write error and stops reading: the output is gone (e.g. a closed pipe).
+    fn stop_on_error(&mut self, result: io::Result<()>) -> ControlFlow<()> {
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.write_error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn begin_json(&self, member: Option<&str>, header: &ReportHeader) -> io::Result<Vec<u8>> {
+        let head = ReportHead {
+            source: self.source,
+            member,
+            format: header.format.as_str(),
+            org_name: &header.metadata.org_name,
+            email: &header.metadata.email,
+            report_id: &header.metadata.report_id,
+            begin: header.metadata.begin,
+            end: header.metadata.end,
+            policy: &header.policy,
+        };
+        let mut json = serde_json::to_vec(&head)?;
+        // Reopen the object (drop its `}`) to stream the records into it.
+        json.pop();
+        json.extend_from_slice(br#","records":["#);
+        Ok(json)
+    }
+
+    fn write_text(&mut self, report: &CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
+        let metadata = &report.header.metadata;
+        let source = match &report.member {
+            Some(member) => format!("{} [{member}]", self.source),
+            None => self.source.to_owned(),
+        };
+        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        writeln!(
+            self.out,
+            "{source}: {org} report {id} for {domain}, {begin} to {end}, {records}, {messages} ({format})",
+            org = if metadata.org_name.is_empty() {
+                "(no org_name)"
+            } else {
+                &metadata.org_name
+            },
+            id = metadata.report_id,
+            domain = report.header.policy.domain,
+            begin = utc(metadata.begin),
+            end = utc(metadata.end),
+            records = plural(report.records, "record"),
+            messages = plural(report.messages, "message"),
+            format = report.header.format.as_str(),
+        )?;
+        for warning in &trailer.warnings {
+            writeln!(self.out, "  warning: {warning}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, report: CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                let mut json = report.json;
+                json.extend_from_slice(br#"],"warnings":"#);
+                serde_json::to_writer(&mut json, &trailer.warnings)?;
+                json.extend_from_slice(b"}\n");
+                self.out.write_all(&json)
+            }
+            Format::Text => self.write_text(&report, trailer),
+        }
+    }
+}
+
+fn utc(seconds: i64) -> String {
+    match chrono::DateTime::from_timestamp(seconds, 0) {
+        Some(time) => time.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        None => seconds.to_string(),
+    }
+}
+
+impl<W: Write> Sink for ReportWriter<'_, W> {
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        let json = match self.format {
+            Format::Json => match self.begin_json(member, header) {
+                Ok(json) => json,
+                Err(error) => return self.stop_on_error(Err(error)),
+            },
+            Format::Text => Vec::new(),
+        };
+        self.current = Some(CurrentReport {
+            json,
+            records: 0,
+            messages: 0,
+            header: header.clone(),
+            member: member.map(str::to_owned),
+        });
+        ControlFlow::Continue(())
+    }
+
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        let Some(report) = &mut self.current else {
+            return ControlFlow::Continue(());
+        };
+        if self.format == Format::Json {
+            if report.records > 0 {
+                report.json.push(b',');
+            }
+            if let Err(error) = serde_json::to_writer(&mut report.json, &record) {
+                return self.stop_on_error(Err(error.into()));
+            }
+        }
+        report.records += 1;
+        report.messages = report.messages.saturating_add(record.count);
+        ControlFlow::Continue(())
+    }
+
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
+        let Some(report) = self.current.take() else {
+            return ControlFlow::Continue(());
+        };
+        self.seen_anything = true;
+        let written = self.finish(report, &trailer);
+        self.stop_on_error(written)
+    }
+
+    fn report_failed(
+        &mut self,
+        member: Option<&str>,
+        error: ruadb_report::Error,
+    ) -> ControlFlow<()> {
+        self.current = None;
+        self.seen_anything = true;
+        self.failed = true;
+        let written = write_failure(
+            self.out,
+            self.format,
+            self.source,
+            member,
+            &error.to_string(),
+        );
+        self.stop_on_error(written)
+    }
+}

@@ -1,0 +1,113 @@
+//! What a command needs from the outside world, read once: the clock, the environment, the
+//! configuration, whether stderr is a terminal.
+//!
+//! This is the only module that reads the clock or environment variables (clap's `env`
+//! attributes aside), so every command is a function of its `Context` and can be tested by
+//! building one.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+
+/// The resolved settings and facts about the environment, passed to every command.
+#[derive(Debug)]
+pub struct Context {
+    /// Now, in unix seconds (UTC).
+    pub now: i64,
+    /// The configuration (defaults when no file was found).
+    pub config: Config,
+    /// Whether stderr is a terminal (progress display).
+    pub stderr_is_terminal: bool,
+    /// `RUADB_IMAP_PASSWORD`, for IMAP accounts without `password_file`/`password_command`.
+    pub imap_password: Option<ruadb_fetch::Secret>,
+    db_path: Option<PathBuf>,
+}
+
+impl Context {
+    /// Reads the clock, the environment and the configuration file.
+    ///
+    /// An explicitly named configuration file (`--config`, `RUADB_CONFIG`) must exist; the
+    /// default one (`$XDG_CONFIG_HOME/ruadb/config.toml`) is read only when it does.
+    pub fn from_environment(global: &GlobalArgs) -> anyhow::Result<Context> {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one clock read of the program; everything else receives `now`"
+        )]
+        let now = chrono::Utc::now().timestamp();
+
+        let home = env_path("HOME");
+        let config = match &global.config {
+            Some(path) => Config::load(path, home.as_deref())?,
+            None => match default_config_path(home.as_deref()) {
+                Some(path) if path.is_file() => Config::load(&path, home.as_deref())?,
+                _ => Config::default(),
+            },
+        };
+        let db_path = global
+            .db
+            .clone()
+            .or_else(|| config.db.clone())
+            .or_else(|| default_db_path(home.as_deref()));
+
+        Ok(Context {
+            now,
+            config,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            imap_password: std::env::var("RUADB_IMAP_PASSWORD")
+                .ok()
+                .filter(|password| !password.is_empty())
+                .map(ruadb_fetch::Secret::new),
+            db_path,
+        })
+    }
+
+    /// The database file: `--db` / `RUADB_DB`, else `db` from the configuration, else
+    /// `$XDG_DATA_HOME/ruadb/ruadb.sqlite` (`~/.local/share/ruadb/ruadb.sqlite`).
+    pub fn db_path(&self) -> anyhow::Result<&Path> {
+        match &self.db_path {
+            Some(path) => Ok(path),
+            None => bail!(
+                "no database path: pass --db, set RUADB_DB, or set `db` in the configuration (neither XDG_DATA_HOME nor HOME is set)"
+            ),
+        }
+    }
+
+    /// The database path, failing with a clear message when the file does not exist yet
+    /// (read-only commands must not create an empty database).
+    pub fn existing_db_path(&self) -> anyhow::Result<&Path> {
+        let path = self.db_path()?;
+        if !path.is_file() {
+            bail!(
+                "database {} does not exist; run `ruadb ingest` or `ruadb fetch` first",
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+}
+
+/// A non-empty environment variable as a path (XDG says empty means unset).
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+/// XDG base directories must be absolute; a relative value is ignored, as the spec says.
+fn xdg_dir(variable: &str, home: Option<&Path>, fallback: &str) -> Option<PathBuf> {
+    env_path(variable)
+        .filter(|path| path.is_absolute())
+        .or_else(|| home.map(|home| home.join(fallback)))
+}
+
+fn default_config_path(home: Option<&Path>) -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", home, ".config").map(|dir| dir.join("ruadb").join("config.toml"))
+}
+
+fn default_db_path(home: Option<&Path>) -> Option<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", home, ".local/share").map(|dir| dir.join("ruadb").join("ruadb.sqlite"))
+}

@@ -1,0 +1,322 @@
+//! Command-line paths → named inputs: files, directories, mbox files, Maildirs and stdin.
+//!
+//! - A directory is walked recursively in byte order of the names, so runs are repeatable.
+//!   Hidden entries (names starting with `.`) are skipped while walking: editor backups,
+//!   `.DS_Store`, Maildir++ subfolders. A hidden path named on the command line is read.
+//! - A Maildir (a directory with `cur/` and `new/`) is read from `cur/` and `new/` only;
+//!   `tmp/` holds deliveries still being written.
+//! - A file (or stdin) that starts with `From ` is an mbox: it is split into messages, each
+//!   named `PATH#N` (N from 1), with `>From ` lines unescaped (mboxrd).
+//! - `-` is stdin, named `-`.
+//!
+//! Inputs are produced one at a time, so a huge directory or mbox is never held in memory.
+
+use std::borrow::Cow;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One thing to read reports from.
+#[derive(Debug)]
+pub struct Input {
+    /// How messages and errors name it: the path, `PATH#N` for mbox message N, `-` for stdin.
+    pub name: String,
+    /// Where its bytes are.
+    pub content: Content,
+}
+
+/// Where an input's bytes are.
+#[derive(Debug)]
+pub enum Content {
+    /// A regular file, read (or streamed) by the consumer.
+    File(PathBuf),
+    /// Bytes already read: an mbox message or stdin.
+    Bytes(Vec<u8>),
+}
+
+/// Files at least this large are streamed from disk instead of read into memory.
+const STREAM_FROM_BYTES: u64 = 8 * 1024 * 1024;
+
+/// An input ready to read: small ones as bytes, large files as a buffered seekable reader.
+pub enum Opened<'a> {
+    /// The whole input in memory.
+    Bytes(Cow<'a, [u8]>),
+    /// A large file, to be streamed.
+    Stream(BufReader<File>),
+}
+
+impl Input {
+    /// Opens the input; large files are not read here but handed over as a reader.
+    pub fn open(&self) -> io::Result<Opened<'_>> {
+        match &self.content {
+            Content::Bytes(bytes) => Ok(Opened::Bytes(Cow::Borrowed(bytes))),
+            Content::File(path) => {
+                let mut file = File::open(path)?;
+                if file.metadata()?.len() >= STREAM_FROM_BYTES {
+                    Ok(Opened::Stream(BufReader::new(file)))
+                } else {
+                    let mut bytes = Vec::new();
+                    file.read_to_end(&mut bytes)?;
+                    Ok(Opened::Bytes(Cow::Owned(bytes)))
+                }
+            }
+        }
+    }
+}
+
+/// An input that could not be read at all.
+#[derive(Debug)]
+pub struct InputError {
+    /// The input's name, as for [`Input::name`].
+    pub name: String,
+    /// Why.
+    pub error: io::Error,
+}
+
+/// Calls `on_input` for every input under `paths`, in order. An unreadable path is handed
+/// over as an `Err` and the walk goes on; an `Err` from `on_input` stops it.
+pub fn for_each_input(
+    paths: &[PathBuf],
+    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for path in paths {
+        if path.as_os_str() == "-" {
+            read_stdin(on_input)?;
+        } else {
+            visit_path(path, on_input)?;
+        }
+    }
+    Ok(())
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn read_stdin(
+    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    if let Err(error) = io::stdin().lock().read_to_end(&mut bytes) {
+        return on_input(Err(InputError {
+            name: "-".to_owned(),
+            error,
+        }));
+    }
+    if bytes.starts_with(MBOX_SEPARATOR) {
+        split_mbox(io::Cursor::new(bytes), "-", on_input)
+    } else {
+        on_input(Ok(Input {
+            name: "-".to_owned(),
+            content: Content::Bytes(bytes),
+        }))
+    }
+}
+
+fn visit_path(
+    path: &Path,
+    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let failed = |error| {
+        Err(InputError {
+            name: display(path),
+            error,
+        })
+    };
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => return on_input(failed(error)),
+    };
+    if metadata.is_dir() {
+        return visit_directory(path, on_input);
+    }
+    if !metadata.is_file() {
+        return on_input(failed(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file or directory",
+        )));
+    }
+    match starts_with_mbox_separator(path) {
+        Ok(true) => match File::open(path) {
+            Ok(file) => split_mbox(BufReader::new(file), &display(path), on_input),
+            Err(error) => on_input(failed(error)),
+        },
+        Ok(false) => on_input(Ok(Input {
+            name: display(path),
+            content: Content::File(path.to_owned()),
+        })),
+        Err(error) => on_input(failed(error)),
+    }
+}
+
+fn visit_directory(
+    dir: &Path,
+    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut names = match read_dir_names(dir) {
+        Ok(names) => names,
+        Err(error) => {
+            return on_input(Err(InputError {
+                name: display(dir),
+                error,
+            }));
+        }
+    };
+    let is_maildir = ["cur", "new"]
+        .iter()
+        .all(|sub| names.iter().any(|name| name == sub) && dir.join(sub).is_dir());
+    if is_maildir {
+        names.retain(|name| name == "cur" || name == "new");
+    }
+    for name in names {
+        visit_path(&dir.join(name), on_input)?;
+    }
+    Ok(())
+}
+
+/// Entry names of `dir` without hidden ones, sorted by bytes.
+fn read_dir_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if !name.as_encoded_bytes().starts_with(b".") {
+            names.push(name);
+        }
+    }
+    names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    Ok(names)
+}
+
+const MBOX_SEPARATOR: &[u8] = b"From ";
+
+fn starts_with_mbox_separator(path: &Path) -> io::Result<bool> {
+    let mut head = [0u8; MBOX_SEPARATOR.len()];
+    let mut file = File::open(path)?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(&head[..filled] == MBOX_SEPARATOR)
+}
+
+/// Splits an mbox into messages named `name#N`. A `From ` line starts a message when it is
+/// the first line or follows an empty line; the empty line before it belongs to the format,
+/// not to the message.
+fn split_mbox(
+    mut reader: impl BufRead,
+    name: &str,
+    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut number = 0usize;
+    let mut message: Option<Vec<u8>> = None;
+    let mut previous_was_empty = true;
+    let mut line = Vec::new();
+    let message_input = |number: usize, bytes: Vec<u8>| {
+        Ok(Input {
+            name: format!("{name}#{number}"),
+            content: Content::Bytes(without_final_line_break(bytes)),
+        })
+    };
+    loop {
+        line.clear();
+        let read = match reader.read_until(b'\n', &mut line) {
+            Ok(read) => read,
+            Err(error) => {
+                return on_input(Err(InputError {
+                    name: format!("{name}#{}", number + 1),
+                    error,
+                }));
+            }
+        };
+        if read == 0 {
+            break;
+        }
+        if previous_was_empty && line.starts_with(MBOX_SEPARATOR) {
+            if let Some(done) = message.take() {
+                on_input(message_input(number, done))?;
+            }
+            number += 1;
+            message = Some(Vec::new());
+            previous_was_empty = false;
+            continue;
+        }
+        previous_was_empty = line == b"\n" || line == b"\r\n";
+        if let Some(current) = &mut message {
+            current.extend_from_slice(unescape_from_line(&line));
+        }
+    }
+    if let Some(done) = message.take() {
+        on_input(message_input(number, done))?;
+    }
+    Ok(())
+}
+
+/// The line break before the next `From ` line is part of the separator.
+fn without_final_line_break(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.ends_with(b"\r\n") {
+        bytes.truncate(bytes.len() - 2);
+    } else if bytes.ends_with(b"\n") {
+        bytes.truncate(bytes.len() - 1);
+    }
+    bytes
+}
+
+/// mboxrd: `>From `, `>>From `… lose one `>`.
+fn unescape_from_line(line: &[u8]) -> &[u8] {
+    let quotes = line.iter().take_while(|&&byte| byte == b'>').count();
+    if quotes > 0 && line[quotes..].starts_with(MBOX_SEPARATOR) {
+        &line[1..]
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        split_mbox(io::Cursor::new(text.as_bytes()), "box", &mut |input| {
+            let input = input.unwrap();
+            let Content::Bytes(bytes) = input.content else {
+                panic!("mbox messages are bytes")
+            };
+            out.push((input.name, String::from_utf8(bytes).unwrap()));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn mbox_is_split_on_from_lines_after_empty_lines() {
+        let messages = split(
+            "From a@example.net Mon Nov 16 00:00:00 2026\nSubject: one\n\nbody\nFrom here on, not a separator\n\nFrom b@example.net Tue Nov 17 00:00:00 2026\nSubject: two\n\n>From escaped\n>>From twice\n",
+        );
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    "box#1".to_owned(),
+                    "Subject: one\n\nbody\nFrom here on, not a separator\n".to_owned()
+                ),
+                (
+                    "box#2".to_owned(),
+                    "Subject: two\n\nFrom escaped\n>From twice".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_mbox_is_split() {
+        let messages = split("From x\r\nA: 1\r\n\r\nFrom y\r\nB: 2\r\n");
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].1, "A: 1\r\n");
+        assert_eq!(messages[1].1, "B: 2");
+    }
+}
