@@ -185,6 +185,8 @@ struct Reader<'s, 'l> {
 
 impl Reader<'_, '_> {
     fn fail(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
+        // Warnings gathered for this document go with it.
+        self.shared.warnings.take();
         self.sink.report_failed(member, error)
     }
 
@@ -280,14 +282,16 @@ impl Reader<'_, '_> {
         member: Option<&str>,
         depth: usize,
     ) -> ControlFlow<()> {
-        self.shared.warnings.borrow_mut().clear();
         let mut deferred = DeferredEnd {
             sink: &mut *self.sink,
             trailer: None,
         };
-        crate::xml::parse_document(&mut *input, member, self.shared.limits, &mut deferred)?;
-        let Some(mut trailer) = deferred.trailer.take() else {
-            return ControlFlow::Continue(());
+        let flow =
+            crate::xml::parse_document(&mut *input, member, self.shared.limits, &mut deferred);
+        let trailer = deferred.trailer.take();
+        let Some(mut trailer) = trailer.filter(|_| flow.is_continue()) else {
+            self.shared.warnings.take();
+            return flow;
         };
         if depth > 0 {
             // Read the layers below to their end: that checks the gzip/zip checksums and
