@@ -38,12 +38,14 @@
 //! ```
 
 pub mod alignment;
+pub mod classify;
 mod content_hash;
 mod error;
 mod ingest;
 mod migrate;
 mod query;
 mod raw;
+pub mod summary;
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! Reading: arbitrary read-only SQL, the per-source aggregate, totals and IMAP cursors.
 
+use crate::classify::Classification;
 use crate::ingest::ImapCursor;
 use crate::{Store, StoreError};
 use rusqlite::types::ValueRef;
@@ -62,6 +63,8 @@ pub struct SourceRow {
     pub first_seen: i64,
     /// Latest report end (unix seconds).
     pub last_seen: i64,
+    /// The class carrying most of the source's messages (see [`crate::classify`]).
+    pub classification: Classification,
 }
 
 /// Row counts of the main tables.
@@ -84,7 +87,7 @@ pub struct Totals {
 }
 
 /// The filter of [`Store::sources`] as SQL over `rep` (reports) with parameters ?1..?3.
-const SOURCE_FILTER: &str = "(?1 IS NULL OR rep.policy_domain = ?1)
+pub(crate) const SOURCE_FILTER: &str = "(?1 IS NULL OR rep.policy_domain = ?1)
     AND (?2 IS NULL OR rep.begin_utc >= ?2) AND (?3 IS NULL OR rep.begin_utc < ?3)";
 
 impl Store {
@@ -155,6 +158,8 @@ impl Store {
                 reporters: Vec::new(),
                 first_seen: row.get(6)?,
                 last_seen: row.get(7)?,
+                // Every row has records, so `source_classes` below sets the real class.
+                classification: Classification::Unauthenticated,
             });
         }
         // The lists are gathered into sets first, then sorted into the rows.
@@ -185,6 +190,13 @@ impl Store {
             row.dkim_domains = dkim.into_iter().collect();
             row.spf_domains = spf.into_iter().collect();
             row.reporters = reporters.into_iter().collect();
+        }
+        let classes = self.source_classes(filter)?;
+        for row in &mut rows {
+            let key = (row.policy_domain.clone(), row.source_ip.clone());
+            if let Some(class) = classes.get(&key) {
+                row.classification = *class;
+            }
         }
         Ok(rows)
     }

@@ -49,8 +49,7 @@ impl Store {
         filter: &SourceFilter,
     ) -> Result<HashMap<(String, String), Classification>, StoreError> {
         let selection = Selection {
-            condition: "(?1 IS NULL OR rep.policy_domain = ?1) \
-                        AND (?2 IS NULL OR rep.begin_utc >= ?2) AND (?3 IS NULL OR rep.begin_utc < ?3)",
+            condition: crate::query::SOURCE_FILTER,
             params: vec![&filter.domain, &filter.since, &filter.until],
         };
         let data = self.load(&selection)?;

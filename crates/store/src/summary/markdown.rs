@@ -1,8 +1,8 @@
 //! The Markdown summary: the same content as the text, with tables.
 
 use super::text::{
-    display_org, no_reports_line, percent, plural, point_change, previous_name, relative_change,
-    sparkline, thousands,
+    comparison_line, display_org, no_reports_line, percent, plural, point_change, previous_name,
+    relative_change, sparkline, thousands,
 };
 use super::{BASELINE_WEEKS, DomainSummary, Summary};
 use std::fmt::Write as _;
@@ -11,15 +11,7 @@ use std::fmt::Write as _;
 pub fn render_markdown(summary: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# DMARC summary for {}\n", summary.period);
-    let _ = writeln!(
-        out,
-        "Compared with the {} ({}) and, for new sources and silent reporters, the {} weeks \
-         before ({}).",
-        previous_name(&summary.period),
-        summary.previous_period,
-        BASELINE_WEEKS,
-        summary.baseline
-    );
+    let _ = writeln!(out, "{}", escape(&comparison_line(summary)));
     if summary.domains.is_empty() {
         let _ = writeln!(out, "\n**{}**", escape(&no_reports_line("any domain")));
     }

@@ -519,7 +519,7 @@ fn summarise_domain(domain: &str, windows: &Windows, data: &Dataset) -> DomainSu
         advice_lines.push(line);
     }
     let mut by_volume: Vec<&SourceAggregate> = sources.iter().collect();
-    by_volume.sort_by(|a, b| b.summary.messages.cmp(&a.summary.messages));
+    by_volume.sort_by_key(|source| std::cmp::Reverse(source.summary.messages));
     advice_lines.extend(
         by_volume
             .iter()
@@ -618,9 +618,9 @@ fn daily(data: &Dataset, domain: &str, period: Period) -> Vec<DailyVolume> {
 #[derive(Debug, Clone)]
 pub(crate) struct SourceAggregate {
     pub summary: SourceSummary,
-    /// Domains with an SPF pass (scope mfrom), for the advice.
+    /// Domains with an SPF pass (scope mfrom) in misaligned records, for the advice.
     pub spf_pass_domains: BTreeSet<String>,
-    /// Domains with a DKIM pass, for the advice.
+    /// Domains with a DKIM pass in misaligned records, for the advice.
     pub dkim_pass_domains: BTreeSet<String>,
 }
 
@@ -665,12 +665,16 @@ fn aggregate_sources<'a>(
         if record.dkim_aligned {
             source.dkim_aligned += record.messages;
         }
-        source
-            .tally
-            .add(classify_record(&record.facts), record.messages);
+        let class = classify_record(&record.facts);
+        source.tally.add(class, record.messages);
         source.dkim.extend(record.dkim.iter().cloned());
         source.spf.extend(record.spf.iter().cloned());
         source.reporters.insert(report.org.clone());
+        // The advice names what passed in the misaligned mail only: a pass in the source's
+        // aligned mail is aligned by definition.
+        if class != Classification::Misaligned {
+            continue;
+        }
         for spf in record.spf.iter().filter(|spf| spf.result == "pass") {
             source.spf_pass_domains.insert(spf.domain.clone());
         }

@@ -248,14 +248,6 @@ pub fn format_day(at: i64) -> String {
     }
 }
 
-/// `Mon` for the day containing `at`.
-pub fn format_weekday(at: i64) -> String {
-    match DateTime::from_timestamp(at, 0) {
-        Some(time) => time.format("%a").to_string(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,15 +277,25 @@ mod tests {
         let w01 = Period::iso_week(2021, 1).unwrap();
         assert_eq!(w01.start, at("2021-01-04T00:00:00Z"));
         assert_eq!(w01.previous(), w53);
-        // 2026 has 52 weeks; 2027-W01 starts in December 2026.
-        assert_eq!(Period::iso_week(2026, 53), None);
-        let w52 = Period::iso_week(2026, 52).unwrap();
-        assert_eq!(w52.start, at("2026-12-21T00:00:00Z"));
-        assert_eq!(Period::iso_week(2027, 1).unwrap().previous(), w52);
+        // 2025 has 52 weeks; 2026 (which starts on a Thursday) has 53, the last one ending
+        // in January 2027.
+        assert_eq!(Period::iso_week(2025, 53), None);
         assert_eq!(
-            Period::iso_week(2027, 1).unwrap().start,
-            at("2026-12-28T00:00:00Z")
+            Period::iso_week(2026, 1).unwrap().start,
+            at("2025-12-29T00:00:00Z")
         );
+        let w53 = Period::iso_week(2026, 53).unwrap();
+        assert_eq!(w53.start, at("2026-12-28T00:00:00Z"));
+        let next = Period::iso_week(2027, 1).unwrap();
+        assert_eq!(next.start, at("2027-01-04T00:00:00Z"));
+        assert_eq!(next.previous(), w53);
+        assert_eq!(
+            Period::last_complete_week(at("2027-01-04T08:00:00Z"))
+                .iso_week_label()
+                .as_deref(),
+            Some("2026-W53")
+        );
+        let w53 = Period::iso_week(2020, 53).unwrap();
         // A week starting in one calendar year is labelled with its ISO year.
         assert_eq!(w53.iso_week_label().as_deref(), Some("2020-W53"));
         assert_eq!(
@@ -314,7 +316,7 @@ mod tests {
         );
         assert_eq!("2021-W1".parse(), Ok(Period::iso_week(2021, 1).unwrap()));
         for bad in [
-            "2026-W54", "2026-W53", "2026-W00", "2026-47", "26-W47", "2026-W", "", "2026-W4x",
+            "2026-W54", "2025-W53", "2026-W00", "2026-47", "26-W47", "2026-W", "", "2026-W4x",
         ] {
             assert_eq!(
                 bad.parse::<Period>(),
@@ -421,7 +423,6 @@ mod tests {
         let days = week.days();
         assert_eq!(days.len(), 7);
         assert_eq!(format_day(days[0]), "2026-11-16");
-        assert_eq!(format_weekday(days[0]), "Mon");
         assert_eq!(format_day(days[6]), "2026-11-22");
     }
 }

@@ -1,1 +1,247 @@
+//! Unit tests of the advice rules and of `compute` on hand-built data. The end-to-end tests
+//! over a real database are in `crates/store/tests/summary.rs`.
 
+use super::*;
+
+fn source(ip: &str, class: Classification, messages: u64, dmarc_pass: u64) -> SourceAggregate {
+    SourceAggregate {
+        summary: SourceSummary {
+            source_ip: ip.to_owned(),
+            messages,
+            dmarc_pass,
+            dmarc_pass_rate: rate(dmarc_pass, messages),
+            spf_aligned: 0,
+            dkim_aligned: dmarc_pass,
+            classification: class,
+            advice: None,
+            new: false,
+            dkim: Vec::new(),
+            spf: Vec::new(),
+            reporters: Vec::new(),
+        },
+        spf_pass_domains: BTreeSet::new(),
+        dkim_pass_domains: BTreeSet::new(),
+    }
+}
+
+fn names(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+fn policy(p: &str) -> PublishedPolicy {
+    PublishedPolicy {
+        p: Some(p.to_owned()),
+        ..PublishedPolicy::default()
+    }
+}
+
+fn week() -> Period {
+    Period::iso_week(2026, 47).unwrap()
+}
+
+#[test]
+fn misaligned_advice_names_what_passed() {
+    let mut esp = source("203.0.113.7", Classification::Misaligned, 10, 0);
+    esp.spf_pass_domains = names(&["bounce.esp.example.net"]);
+    esp.dkim_pass_domains = names(&["esp.example.net"]);
+    assert_eq!(
+        advice::for_source("example.com", &esp, Some("none")).unwrap(),
+        "203.0.113.7 — SPF passes for bounce.esp.example.net and DKIM passes for \
+         esp.example.net, neither aligned with example.com: set a custom return-path under \
+         example.com or sign with d=example.com"
+    );
+
+    esp.dkim_pass_domains.clear();
+    assert_eq!(
+        advice::for_source("example.com", &esp, None).unwrap(),
+        "203.0.113.7 — SPF passes for bounce.esp.example.net, not aligned with example.com, \
+         and no DKIM signature passes: set a custom return-path under example.com or sign \
+         with d=example.com"
+    );
+
+    esp.spf_pass_domains.clear();
+    esp.dkim_pass_domains = names(&[
+        "a.example.net",
+        "b.example.net",
+        "c.example.net",
+        "d.example.net",
+    ]);
+    assert_eq!(
+        advice::for_source("example.com", &esp, None).unwrap(),
+        "203.0.113.7 — DKIM passes for a.example.net, b.example.net, c.example.net and 1 \
+         more, not aligned with example.com, and SPF does not pass: sign with d=example.com, \
+         or set a custom return-path under example.com and add this sender to its SPF record"
+    );
+}
+
+#[test]
+fn unauthenticated_advice_depends_on_the_policy() {
+    let spoofer = source("198.51.100.9", Classification::Unauthenticated, 3, 0);
+    assert_eq!(
+        advice::for_source("example.com", &spoofer, Some("none")).unwrap(),
+        "198.51.100.9 — no SPF or DKIM pass: if this is yours, add it to SPF or sign it with \
+         DKIM; if not, it is spoofing that p=reject would stop"
+    );
+    assert!(
+        advice::for_source("example.com", &spoofer, Some("reject"))
+            .unwrap()
+            .ends_with("your p=reject already asks receivers to refuse it")
+    );
+}
+
+#[test]
+fn no_advice_for_aligned_forwarded_or_silent_sources() {
+    for class in [Classification::Aligned, Classification::Forwarded] {
+        assert_eq!(
+            advice::for_source("example.com", &source("192.0.2.1", class, 9, 0), None),
+            None
+        );
+    }
+    let empty = source("192.0.2.1", Classification::Unauthenticated, 0, 0);
+    assert_eq!(advice::for_source("example.com", &empty, None), None);
+}
+
+#[test]
+fn readiness_needs_98_percent_of_own_mail() {
+    let window = week().trailing_weeks(4);
+    // 98 of 100 own messages aligned: exactly the threshold.
+    let sources = [
+        source("192.0.2.1", Classification::Aligned, 98, 98),
+        source("192.0.2.2", Classification::Misaligned, 2, 0),
+        source("198.51.100.1", Classification::Forwarded, 500, 0),
+        source("203.0.113.1", Classification::Unauthenticated, 10, 0),
+    ];
+    let readiness = advice::readiness(window, &sources, Some(&policy("none"))).unwrap();
+    assert_eq!((readiness.own_messages, readiness.own_aligned), (100, 98));
+    assert_eq!(readiness.ready_for.as_deref(), Some("quarantine"));
+    // Forwarded mail is not what p=reject would reject; the spoofing is.
+    assert_eq!(readiness.would_reject, 12);
+    assert_eq!(readiness.messages, 610);
+    assert!(
+        advice::for_readiness(&readiness)
+            .unwrap()
+            .starts_with("Ready for p=quarantine: 98.0%")
+    );
+
+    // Under p=quarantine the next step is p=reject.
+    let readiness = advice::readiness(window, &sources, Some(&policy("quarantine"))).unwrap();
+    assert_eq!(readiness.ready_for.as_deref(), Some("reject"));
+
+    // 97 of 100 is not enough.
+    let sources = [
+        source("192.0.2.1", Classification::Aligned, 97, 97),
+        source("192.0.2.2", Classification::Misaligned, 3, 0),
+    ];
+    let readiness = advice::readiness(window, &sources, Some(&policy("none"))).unwrap();
+    assert_eq!(readiness.ready_for, None);
+    assert!(
+        advice::for_readiness(&readiness)
+            .unwrap()
+            .starts_with("Not ready to go beyond p=none: 97.0%")
+    );
+    // Already at p=reject but misaligned: say that receivers refuse real mail.
+    let readiness = advice::readiness(window, &sources, Some(&policy("reject"))).unwrap();
+    assert!(
+        advice::for_readiness(&readiness)
+            .unwrap()
+            .starts_with("p=reject is published but")
+    );
+}
+
+#[test]
+fn readiness_says_nothing_without_own_mail_or_at_a_healthy_reject() {
+    let window = week().trailing_weeks(4);
+    let spoofing = [source(
+        "203.0.113.1",
+        Classification::Unauthenticated,
+        10,
+        0,
+    )];
+    let readiness = advice::readiness(window, &spoofing, Some(&policy("none"))).unwrap();
+    assert_eq!(readiness.own_aligned_rate, None);
+    assert_eq!(advice::for_readiness(&readiness), None);
+    let healthy = [source("192.0.2.1", Classification::Aligned, 10, 10)];
+    let readiness = advice::readiness(window, &healthy, Some(&policy("reject"))).unwrap();
+    assert_eq!(readiness.ready_for, None);
+    assert_eq!(advice::for_readiness(&readiness), None);
+    assert_eq!(advice::readiness(window, &[], None), None);
+}
+
+fn report(org: &str, domain: &str, begin: i64, p: &str) -> ReportRow {
+    ReportRow {
+        org: org.to_owned(),
+        domain: domain.to_owned(),
+        begin,
+        end: begin + period::DAY - 1,
+        policy: policy(p),
+    }
+}
+
+fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> RecordRow {
+    RecordRow {
+        report,
+        source_ip: ip.to_owned(),
+        messages,
+        disposition: "none".to_owned(),
+        dmarc_pass: facts.dmarc_pass,
+        spf_aligned: false,
+        dkim_aligned: facts.dmarc_pass,
+        facts,
+        dkim: Vec::new(),
+        spf: Vec::new(),
+    }
+}
+
+#[test]
+fn new_sources_need_a_baseline() {
+    let aligned = RecordFacts {
+        dmarc_pass: true,
+        ..RecordFacts::default()
+    };
+    let start = week().start;
+    let mut data = Dataset {
+        reports: vec![report("r.example", "example.com", start, "none")],
+        records: vec![record(0, "192.0.2.1", 5, aligned)],
+    };
+    // First week in the database: nothing is "new", there is nothing to compare with.
+    let summary = compute(week(), None, &data);
+    assert_eq!(summary.domains[0].baseline_reports, 0);
+    assert!(summary.domains[0].new_sources.is_empty());
+    assert!(render_text(&summary).contains("(no reports in those weeks to compare with)"));
+
+    data.reports.push(report(
+        "r.example",
+        "example.com",
+        start - 3 * period::DAY,
+        "none",
+    ));
+    data.records.push(record(1, "192.0.2.2", 5, aligned));
+    let summary = compute(week(), None, &data);
+    let new: Vec<&str> = summary.domains[0]
+        .new_sources
+        .iter()
+        .map(|s| s.source_ip.as_str())
+        .collect();
+    assert_eq!(new, ["192.0.2.1"]);
+    assert_eq!(summary.domains[0].previous.messages, 5);
+}
+
+#[test]
+fn domains_are_those_with_reports_now_or_in_the_baseline() {
+    let start = week().start;
+    let data = Dataset {
+        reports: vec![
+            report("r.example", "b.example", start, "none"),
+            report("r.example", "a.example", start - 20 * period::DAY, "none"),
+            report("r.example", "old.example", start - 60 * period::DAY, "none"),
+        ],
+        records: Vec::new(),
+    };
+    let summary = compute(week(), None, &data);
+    let domains: Vec<&str> = summary.domains.iter().map(|d| d.domain.as_str()).collect();
+    assert_eq!(domains, ["a.example", "b.example"]);
+    let a = &summary.domains[0];
+    assert_eq!(a.reports, 0);
+    assert_eq!(a.silent_reporters.len(), 1);
+    assert!(render_markdown(&summary).contains("No reports received for a.example"));
+}

@@ -1,6 +1,6 @@
 //! The plain-text summary: 80 columns, meant to be mailed by cron.
 
-use super::period::{DAY, format_weekday};
+use super::period::DAY;
 use super::{BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, Summary};
 use crate::classify::Classification;
 use std::fmt::Write as _;
@@ -15,18 +15,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub fn render_text(summary: &Summary) -> String {
     let mut out = Text::default();
     out.line(&format!("DMARC summary for {}", summary.period));
-    out.wrap(
-        "",
-        "",
-        &format!(
-            "Compared with the {} ({}) and, for new sources and silent reporters, the {} \
-             weeks before ({}).",
-            previous_name(&summary.period),
-            summary.previous_period,
-            BASELINE_WEEKS,
-            summary.baseline
-        ),
-    );
+    out.wrap("", "", &comparison_line(summary));
     if summary.domains.is_empty() {
         out.blank();
         out.wrap("", "", &no_reports_line("any domain"));
@@ -36,6 +25,19 @@ pub fn render_text(summary: &Summary) -> String {
         render_domain(&mut out, summary, domain);
     }
     out.finish()
+}
+
+/// What the changes and "new"/"silent" are measured against.
+pub(crate) fn comparison_line(summary: &Summary) -> String {
+    let previous = &summary.previous_period;
+    let previous = previous
+        .iso_week_label()
+        .unwrap_or_else(|| previous.to_string());
+    format!(
+        "Changes are against {previous}; new sources and silent reporters against the {} \
+         weeks before, {}.",
+        BASELINE_WEEKS, summary.baseline
+    )
 }
 
 /// The line shown when nothing arrived, so that a broken pipeline is noticed.
@@ -99,7 +101,7 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
         );
         for reporter in &domain.silent_reporters {
             out.line(&format!(
-                "  {:<width$} {:>6} {:<7} last covering {}",
+                "  {:<width$} {:>6} {:<7} last report {}",
                 fit(&display_org(&reporter.org), width),
                 thousands(reporter.reports),
                 plural(reporter.reports, "report", "reports"),
@@ -164,30 +166,36 @@ fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
         plural(domain.reporters.len() as u64, "reporter", "reporters")
     ));
     if let Some(policy) = &domain.policy {
-        let mut text = clean(&policy.current.tags());
+        let changed = if policy.changed { " (CHANGED)" } else { "" };
+        out.wrap(
+            "  Policy        ",
+            "                ",
+            &format!("{}{changed}", policy.current.tags()),
+        );
         if policy.changed {
-            let seen: Vec<String> = policy
-                .seen
-                .iter()
-                .map(|seen| {
-                    format!(
+            if let Some(before) = policy.before.as_ref().filter(|before| {
+                policy
+                    .seen
+                    .first()
+                    .is_none_or(|first| first.policy != **before)
+            }) {
+                out.wrap("    before:     ", "                ", &before.tags());
+            }
+            for seen in &policy.seen {
+                out.wrap(
+                    "    seen:       ",
+                    "                ",
+                    &format!(
                         "{} ({} to {}, {} {})",
-                        clean(&seen.policy.tags()),
+                        seen.policy.tags(),
                         seen.first_seen,
                         seen.last_seen,
                         seen.reports,
                         plural(seen.reports, "report", "reports")
-                    )
-                })
-                .collect();
-            let before = policy
-                .before
-                .as_ref()
-                .map(|before| format!("; before: {}", clean(&before.tags())))
-                .unwrap_or_default();
-            text = format!("{text}. CHANGED: seen {}{before}", seen.join(", then "));
+                    ),
+                );
+            }
         }
-        out.wrap("  Policy        ", "                ", &text);
     }
 }
 
@@ -331,15 +339,11 @@ fn sparkline_line(daily: &[DailyVolume]) -> Option<String> {
     } else {
         format!(", one mark per {bucket} days")
     };
+    // `Mon 16 Nov`: short enough for one line, unambiguous across months.
     let label = |day: &str| {
-        let at = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .ok()
-            .and_then(|date| date.and_hms_opt(0, 0, 0))
-            .map(|time| time.and_utc().timestamp());
-        match at {
-            Some(at) => format!("{} {}", format_weekday(at), day),
-            None => day.to_owned(),
-        }
+        chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map(|date| date.format("%a %-d %b").to_string())
+            .unwrap_or_else(|_| day.to_owned())
     };
     Some(format!(
         "{}  {} to {}{unit}; peak {} on {}",
@@ -381,7 +385,7 @@ pub(crate) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -1,0 +1,427 @@
+//! The weekly summary on a database built from `fixtures/summary/`: two domains over five
+//! weeks (2026-W44 to 2026-W48) with a source of every class, a report straddling each end of
+//! 2026-W47, a policy change, a silent reporter and one domain ready for p=quarantine.
+//! `fixtures/summary/README.md` describes each file.
+
+use ruadb_store::classify::Classification;
+use ruadb_store::summary::{Period, Summary, render_markdown, render_text};
+use ruadb_store::{MessageSource, SourceFilter, Store, StoreOptions};
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/summary")
+}
+
+fn ingest(store: &mut Store, name: &str, bytes: &[u8]) {
+    let mut batch = store.begin_batch().unwrap();
+    let outcome = batch
+        .ingest_bytes(
+            bytes,
+            &MessageSource::File {
+                path: name.to_owned(),
+            },
+        )
+        .unwrap();
+    batch.commit().unwrap();
+    assert!(outcome.errors.is_empty(), "{name}: {:?}", outcome.errors);
+    assert_eq!(outcome.reports_new, 1, "{name}");
+}
+
+fn fixture_store() -> Store {
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "xml"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 11);
+    for path in paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        ingest(&mut store, &name, &std::fs::read(&path).unwrap());
+    }
+    store
+}
+
+fn w47() -> Period {
+    "2026-W47".parse().unwrap()
+}
+
+fn w47_summary() -> Summary {
+    fixture_store().summary(w47(), None).unwrap()
+}
+
+fn domain<'a>(summary: &'a Summary, name: &str) -> &'a ruadb_store::summary::DomainSummary {
+    summary
+        .domains
+        .iter()
+        .find(|domain| domain.domain == name)
+        .unwrap()
+}
+
+fn class_of(summary: &Summary, domain_name: &str, ip: &str) -> Classification {
+    let domain = domain(summary, domain_name);
+    domain
+        .sources
+        .iter()
+        .find(|source| source.source_ip == ip)
+        .unwrap_or_else(|| panic!("{ip} not in {domain_name}"))
+        .classification
+}
+
+#[test]
+fn text_snapshot() {
+    let text = render_text(&w47_summary());
+    insta::assert_snapshot!("w47_text", text);
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!("w47_markdown", render_markdown(&w47_summary()));
+}
+
+#[test]
+fn json_snapshot() {
+    let json = serde_json::to_string_pretty(&w47_summary()).unwrap();
+    insta::assert_snapshot!("w47_json", json);
+}
+
+#[test]
+fn text_fits_80_columns() {
+    let mut store = fixture_store();
+    // Reporter-supplied names far wider than a line, and an IPv6 source.
+    let long_org = format!("{}.example", "very-long-reporter-name".repeat(6));
+    let long_domain = format!("{}.example.com", "sub".repeat(40));
+    let xml = format!(
+        r#"<feedback><report_metadata><org_name>{long_org}</org_name><email>x@example.net</email>
+        <report_id>wide</report_id><date_range><begin>1795219200</begin><end>1795305599</end>
+        </date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p>
+        </policy_published><record><row><source_ip>2001:db8:ffff:ffff:ffff:ffff:ffff:ffff</source_ip>
+        <count>1234567</count><policy_evaluated><disposition>none</disposition></policy_evaluated></row>
+        <identifiers><header_from>example.com</header_from></identifiers><auth_results>
+        <dkim><domain>{long_domain}</domain><selector>{long_domain}</selector><result>pass</result></dkim>
+        <spf><domain>{long_domain}</domain><result>pass</result></spf></auth_results></record></feedback>"#
+    );
+    ingest(&mut store, "wide.xml", xml.as_bytes());
+    for period in [
+        w47(),
+        "2026-W44".parse().unwrap(),
+        Period::iso_week(2026, 49).unwrap(),
+    ] {
+        let text = render_text(&store.summary(period, None).unwrap());
+        assert!(text.contains("very-long-reporter-name") || period != w47());
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{} chars: {line:?}",
+                line.chars().count()
+            );
+        }
+    }
+}
+
+#[test]
+fn each_fixture_source_gets_its_class() {
+    let summary = w47_summary();
+    assert_eq!(
+        class_of(&summary, "example.com", "192.0.2.10"),
+        Classification::Aligned
+    );
+    // DKIM by example.com present but failing: our signature broken by a list.
+    assert_eq!(
+        class_of(&summary, "example.com", "198.51.100.20"),
+        Classification::Forwarded
+    );
+    // Reporter reason mailing_list.
+    assert_eq!(
+        class_of(&summary, "example.com", "198.51.100.21"),
+        Classification::Forwarded
+    );
+    assert_eq!(
+        class_of(&summary, "example.com", "203.0.113.7"),
+        Classification::Misaligned
+    );
+    assert_eq!(
+        class_of(&summary, "example.com", "203.0.113.66"),
+        Classification::Unauthenticated
+    );
+    // 4 aligned and 4 misaligned messages: the tie goes to the later class.
+    assert_eq!(
+        class_of(&summary, "example.com", "2001:db8::25"),
+        Classification::Misaligned
+    );
+    assert_eq!(
+        class_of(&summary, "example.org", "198.51.100.40"),
+        Classification::Misaligned
+    );
+}
+
+#[test]
+fn totals_and_changes() {
+    let summary = w47_summary();
+    let com = domain(&summary, "example.com");
+    // 80 (Sunday-Monday report) + 350+25+7+3+12+4 (Tuesday) + 300+2+20+8+4 (Thursday).
+    assert_eq!(com.messages, 815);
+    assert_eq!(com.dmarc_pass, 80 + 350 + 4 + 300);
+    assert_eq!(com.reports, 3);
+    assert_eq!(com.previous.messages, 320 + 18 + 6 + 100 + 4);
+    assert_eq!(com.previous.dispositions.quarantine, 4);
+    assert_eq!(com.daily.len(), 7);
+    assert_eq!(
+        com.daily[0].messages, 80,
+        "Monday holds the report whose midpoint is Monday"
+    );
+    assert_eq!(com.daily[1].messages, 401);
+    assert_eq!(
+        com.daily.iter().map(|day| day.messages).sum::<u64>(),
+        com.messages
+    );
+}
+
+#[test]
+fn a_report_spanning_two_weeks_is_counted_once_by_its_midpoint() {
+    let store = fixture_store();
+    let w47 = store.summary(w47(), Some("example.com")).unwrap();
+    let w48 = store
+        .summary("2026-W48".parse().unwrap(), Some("example.com"))
+        .unwrap();
+    let w47 = &w47.domains[0];
+    let w48 = &w48.domains[0];
+    // Sunday 12:00 to Monday 12:00 belongs to W48 only.
+    assert!(
+        !w47.sources
+            .iter()
+            .any(|source| source.source_ip == "203.0.113.99")
+    );
+    assert_eq!(w48.messages, 999 + 500);
+    assert_eq!(w48.reports, 1);
+    // Sunday 18:00 to Monday 18:00 (W46/W47) belongs to W47 only.
+    let w46 = store
+        .summary("2026-W46".parse().unwrap(), Some("example.com"))
+        .unwrap();
+    assert_eq!(w46.domains[0].messages, 320 + 18 + 6 + 100 + 4);
+    assert_eq!(w47.previous.messages, w46.domains[0].messages);
+}
+
+#[test]
+fn advice_for_misaligned_and_unauthenticated_sources() {
+    let summary = w47_summary();
+    let com = domain(&summary, "example.com");
+    let advice_of = |ip: &str| {
+        com.sources
+            .iter()
+            .find(|source| source.source_ip == ip)
+            .unwrap()
+            .advice
+            .clone()
+    };
+    assert_eq!(
+        advice_of("203.0.113.7").as_deref(),
+        Some(
+            "203.0.113.7 — SPF passes for bounce.mailer.example.net and DKIM passes for \
+             mailer.example.net, neither aligned with example.com: set a custom return-path \
+             under example.com or sign with d=example.com"
+        )
+    );
+    assert_eq!(
+        advice_of("2001:db8::25").as_deref(),
+        Some(
+            "2001:db8::25 — SPF passes for crm.example.net, not aligned with example.com, \
+             and no DKIM signature passes: set a custom return-path under example.com or sign \
+             with d=example.com"
+        )
+    );
+    assert_eq!(
+        advice_of("203.0.113.66").as_deref(),
+        Some(
+            "203.0.113.66 — no SPF or DKIM pass: if this is yours, add it to SPF or sign it \
+             with DKIM; if not, it is spoofing that p=reject would stop"
+        )
+    );
+    assert_eq!(advice_of("192.0.2.10"), None);
+    assert_eq!(advice_of("198.51.100.20"), None);
+    // The advice list repeats the source advice after the readiness line, largest first.
+    assert!(
+        com.advice[0].starts_with("Not ready to go beyond p=none: "),
+        "{}",
+        com.advice[0]
+    );
+    assert_eq!(com.advice[1], advice_of("203.0.113.7").unwrap());
+    assert_eq!(com.advice.len(), 4);
+}
+
+#[test]
+fn readiness_for_quarantine() {
+    let summary = w47_summary();
+    let org = domain(&summary, "example.org");
+    let readiness = org.readiness.as_ref().unwrap();
+    // W44 to W47: 500 + 480 + 510 aligned, 2 + 3 misaligned own mail, 6 unauthenticated.
+    assert_eq!(readiness.own_messages, 1495);
+    assert_eq!(readiness.own_aligned, 1490);
+    assert_eq!(readiness.would_reject, 2 + 3 + 6);
+    assert_eq!(readiness.ready_for.as_deref(), Some("quarantine"));
+    assert_eq!(
+        org.advice[0],
+        "Ready for p=quarantine: 99.7% of your own mail was aligned over 2026-10-26 to \
+         2026-11-22 (1,495 messages from your own sources); p=reject would have rejected 0.7% \
+         of all mail (11 messages; forwarded mail excluded)."
+    );
+    let com = domain(&summary, "example.com");
+    let readiness = com.readiness.as_ref().unwrap();
+    assert_eq!(readiness.ready_for, None);
+    assert!(readiness.own_aligned_rate.unwrap() < 0.98);
+    // Forwarded mail (198.51.100.20/21) is not counted as what p=reject would reject.
+    assert_eq!(
+        readiness.would_reject,
+        4 + 2 + 20 + 18 + 25 + 20 + 12 + 8 + 4
+    );
+}
+
+#[test]
+fn new_sources_silent_reporters_and_reporters() {
+    let summary = w47_summary();
+    let com = domain(&summary, "example.com");
+    let new: Vec<&str> = com
+        .new_sources
+        .iter()
+        .map(|source| source.source_ip.as_str())
+        .collect();
+    assert_eq!(new, ["198.51.100.21", "2001:db8::25", "203.0.113.66"]);
+    assert_eq!(com.silent_reporters.len(), 1);
+    assert_eq!(com.silent_reporters[0].org, "silent.example.net");
+    assert_eq!(com.silent_reporters[0].last_seen, "2026-11-04");
+    let reporters: Vec<(&str, u64, u64)> = com
+        .reporters
+        .iter()
+        .map(|reporter| (reporter.org.as_str(), reporter.reports, reporter.messages))
+        .collect();
+    assert_eq!(
+        reporters,
+        [("mail.example.org", 2, 735), ("inbox.example.net", 1, 80)]
+    );
+    let failing: Vec<(&str, u64)> = com
+        .top_failing
+        .iter()
+        .map(|source| (source.source_ip.as_str(), source.failing))
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            ("203.0.113.7", 45),
+            ("203.0.113.66", 20),
+            ("198.51.100.20", 7),
+            ("2001:db8::25", 4),
+            ("198.51.100.21", 3)
+        ]
+    );
+}
+
+#[test]
+fn published_policy_and_its_change() {
+    let summary = w47_summary();
+    let policy = domain(&summary, "example.com").policy.as_ref().unwrap();
+    assert!(policy.changed);
+    assert_eq!(
+        policy.current.tags(),
+        "p=none sp=quarantine pct=100 adkim=r aspf=r"
+    );
+    assert_eq!(
+        policy.before.as_ref().unwrap().tags(),
+        "p=none pct=100 adkim=r aspf=r"
+    );
+    let seen: Vec<(String, u64)> = policy
+        .seen
+        .iter()
+        .map(|seen| (seen.policy.tags(), seen.reports))
+        .collect();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, 2);
+    assert!(
+        !domain(&summary, "example.org")
+            .policy
+            .as_ref()
+            .unwrap()
+            .changed
+    );
+}
+
+#[test]
+fn a_week_without_reports_says_so() {
+    let store = fixture_store();
+    let summary = store
+        .summary(Period::iso_week(2026, 50).unwrap(), Some("example.com"))
+        .unwrap();
+    let com = &summary.domains[0];
+    assert_eq!((com.reports, com.messages), (0, 0));
+    assert_eq!(com.policy, None);
+    let text = render_text(&summary);
+    assert!(
+        text.contains("No reports received for example.com in this period."),
+        "{text}"
+    );
+    // W50's baseline (W46-W49) still has the reporters that went quiet.
+    assert_eq!(com.silent_reporters.len(), 2);
+    // Without --domain, a period far from any report lists no domain and says so too.
+    let summary = store
+        .summary(Period::iso_week(2027, 20).unwrap(), None)
+        .unwrap();
+    assert!(summary.domains.is_empty());
+    assert!(render_text(&summary).contains("No reports received for any domain"));
+    assert!(render_markdown(&summary).contains("No reports received for any domain"));
+}
+
+#[test]
+fn json_keys_follow_the_documented_schema() {
+    let json = serde_json::to_value(w47_summary()).unwrap();
+    assert_eq!(json["period"]["start"], "2026-11-16T00:00:00Z");
+    assert_eq!(json["period"]["end"], "2026-11-23T00:00:00Z");
+    let domain = &json["domains"][0];
+    for key in [
+        "domain",
+        "messages",
+        "dmarc_pass",
+        "dmarc_pass_rate",
+        "spf_aligned",
+        "dkim_aligned",
+        "sources",
+        "new_sources",
+        "reporters",
+        "silent_reporters",
+        "policy",
+    ] {
+        assert!(domain.get(key).is_some(), "missing {key}");
+    }
+    let source = &domain["sources"][0];
+    for key in [
+        "source_ip",
+        "messages",
+        "dmarc_pass",
+        "classification",
+        "advice",
+    ] {
+        assert!(source.get(key).is_some(), "missing sources[].{key}");
+    }
+    assert_eq!(domain["policy"]["p"], "none");
+}
+
+#[test]
+fn sources_carry_their_class() {
+    let store = fixture_store();
+    let rows = store
+        .sources(&SourceFilter {
+            domain: Some("example.com".to_owned()),
+            since: Some(w47().start),
+            until: Some(w47().end),
+        })
+        .unwrap();
+    let class = |ip: &str| {
+        rows.iter()
+            .find(|row| row.source_ip == ip)
+            .unwrap()
+            .classification
+    };
+    assert_eq!(class("192.0.2.10"), Classification::Aligned);
+    assert_eq!(class("198.51.100.20"), Classification::Forwarded);
+    assert_eq!(class("203.0.113.7"), Classification::Misaligned);
+    assert_eq!(class("203.0.113.66"), Classification::Unauthenticated);
+}
