@@ -199,13 +199,14 @@ mod tests {
         let strict = Some(&AlignmentMode::Strict);
         let relaxed = Some(&AlignmentMode::Relaxed);
         // (record, adkim, aspf, dkim aligned, spf aligned)
-        let cases: Vec<(
+        type Case<'m> = (
             Record,
-            Option<&AlignmentMode>,
-            Option<&AlignmentMode>,
+            Option<&'m AlignmentMode>,
+            Option<&'m AlignmentMode>,
             bool,
             bool,
-        )> = vec![
+        );
+        let cases: Vec<Case<'_>> = vec![
             (
                 record(
                     "example.com",

@@ -1,0 +1,894 @@
+//! Ingest on real SQLite files: idempotence, dedupe, conflicts, rejected domains, atomicity,
+//! reparse, the view contract, locking, and the real-world corpus when present.
+
+use ruadb_store::{
+    ImapCursor, MessageOutcome, MessageSource, SourceFilter, Store, StoreError, StoreOptions,
+    Totals, Value,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reports")
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+}
+
+fn source(name: &str) -> MessageSource {
+    MessageSource::File {
+        path: name.to_owned(),
+    }
+}
+
+fn ingest_one(store: &mut Store, bytes: &[u8], name: &str) -> MessageOutcome {
+    let mut batch = store.begin_batch().unwrap();
+    let outcome = batch.ingest_bytes(bytes, &source(name)).unwrap();
+    batch.commit().unwrap();
+    outcome
+}
+
+/// Every fixture, sorted by name, as (name, bytes).
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A report with `records` rows of (ip, count, dkim domain, spf domain), all DKIM/SPF pass.
+fn report_xml(
+    org: &str,
+    report_id: &str,
+    domain: &str,
+    records: &[(&str, u64, &str, &str)],
+) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
+         <email>noreply@{org}</email><report_id>{report_id}</report_id>\
+         <date_range><begin>1700006400</begin><end>1700092799</end></date_range>\
+         </report_metadata><policy_published><domain>{domain}</domain><adkim>r</adkim>\
+         <aspf>s</aspf><p>none</p></policy_published>"
+    );
+    for (ip, count, dkim, spf) in records {
+        xml.push_str(&format!(
+            "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+             <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>\
+             </row><identifiers><header_from>{domain}</header_from><envelope_from>{spf}</envelope_from>\
+             </identifiers><auth_results><dkim><domain>{dkim}</domain><selector>s1</selector>\
+             <result>pass</result></dkim><spf><domain>{spf}</domain><result>pass</result></spf>\
+             </auth_results></record>"
+        ));
+    }
+    xml.push_str("</feedback>");
+    xml
+}
+
+fn scalar(store: &Store, sql: &str) -> Value {
+    let mut value = Value::Null;
+    store
+        .query(sql, &mut |row| {
+            value = row[0].clone();
+            Ok(())
+        })
+        .unwrap();
+    value
+}
+
+fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
+    let mut rows = Vec::new();
+    store
+        .query(sql, &mut |row| {
+            rows.push(row.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
+#[test]
+fn fixtures_ingested_twice_change_no_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/ruadb.sqlite");
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    let files = fixtures();
+    let mut first = ruadb_store::IngestTally::default();
+    let mut batch = store.begin_batch().unwrap();
+    for (name, bytes) in &files {
+        let outcome = batch.ingest_bytes(bytes, &source(name)).unwrap();
+        assert!(!outcome.already_stored, "{name}");
+        // Fixtures named err-* are the ones that yield no report.
+        assert_eq!(
+            outcome.has_report(),
+            outcome.errors.is_empty(),
+            "{name}: {outcome:?}"
+        );
+        if name.starts_with("err-") {
+            assert!(!outcome.errors.is_empty(), "{name} should fail");
+        }
+        first.add(&outcome);
+    }
+    batch.commit().unwrap();
+    let totals = store.totals().unwrap();
+    assert_eq!(totals.messages, files.len() as u64);
+    assert_eq!(totals.reports, first.reports_new);
+    assert_eq!(totals.records, first.records);
+    assert_eq!(totals.ingest_errors, first.errors);
+    assert!(first.reports_new > 10 && first.records > 10, "{first:?}");
+    drop(store);
+
+    // A second run on a reopened file: every input is known, nothing changes, and the failed
+    // inputs are named again.
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    let mut second = ruadb_store::IngestTally::default();
+    let mut batch = store.begin_batch().unwrap();
+    for (name, bytes) in &files {
+        let outcome = batch.ingest_bytes(bytes, &source(name)).unwrap();
+        assert!(outcome.already_stored, "{name}");
+        second.add(&outcome);
+    }
+    batch.commit().unwrap();
+    assert_eq!(store.totals().unwrap(), totals);
+    assert_eq!(
+        (second.reports_new, second.records, second.errors),
+        (0, 0, first.errors)
+    );
+}
+
+#[test]
+fn same_report_in_other_bytes_is_a_duplicate_and_other_content_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    let original = report_xml(
+        "example.net",
+        "r1",
+        "example.com",
+        &[("192.0.2.1", 5, "example.com", "example.com")],
+    );
+    let outcome = ingest_one(&mut store, original.as_bytes(), "a.xml");
+    assert_eq!((outcome.reports_new, outcome.records), (1, 1));
+    let before = store.totals().unwrap();
+
+    // Same report, different bytes (reformatted): a duplicate, nothing stored.
+    let reformatted = original.replace("><", ">\n<");
+    let outcome = ingest_one(&mut store, reformatted.as_bytes(), "b.xml");
+    assert_eq!(
+        (outcome.reports_new, outcome.duplicates, outcome.conflicts),
+        (0, 1, 0)
+    );
+    let after = store.totals().unwrap();
+    assert_eq!(
+        (after.reports, after.records, after.message_count),
+        (before.reports, before.records, 5)
+    );
+
+    // Same key, different count: a conflict; the first report is kept and nothing is added.
+    let changed = report_xml(
+        "example.net",
+        "r1",
+        "example.com",
+        &[("192.0.2.1", 7, "example.com", "example.com")],
+    );
+    let outcome = ingest_one(&mut store, changed.as_bytes(), "c.xml");
+    assert_eq!(
+        (outcome.reports_new, outcome.duplicates, outcome.conflicts),
+        (0, 0, 1)
+    );
+    let after = store.totals().unwrap();
+    assert_eq!(
+        (
+            after.reports,
+            after.records,
+            after.message_count,
+            after.conflicts
+        ),
+        (1, 1, 5, 1)
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT c.record_count, c.message_total, r.report_id FROM report_conflicts c JOIN reports r ON r.id = c.kept_report"
+        ),
+        vec![vec![
+            Value::Integer(1),
+            Value::Integer(7),
+            Value::Text("r1".into())
+        ]]
+    );
+
+    // Another reporter may reuse the report id: a different key, stored.
+    let other_org = report_xml(
+        "example.org",
+        "r1",
+        "example.com",
+        &[("192.0.2.1", 2, "example.com", "example.com")],
+    );
+    assert_eq!(
+        ingest_one(&mut store, other_org.as_bytes(), "d.xml").reports_new,
+        1
+    );
+    assert_eq!(store.totals().unwrap().message_count, 7);
+}
+
+#[test]
+fn unlisted_policy_domains_are_rejected_and_counted() {
+    let options = StoreOptions {
+        domains: Some(vec!["Example.com.".to_owned()]),
+        ..StoreOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db"), options).unwrap();
+    let listed = report_xml(
+        "example.net",
+        "1",
+        "example.com",
+        &[("192.0.2.1", 1, "example.com", "example.com")],
+    );
+    let subdomain = report_xml(
+        "example.net",
+        "2",
+        "mail.example.com",
+        &[("192.0.2.1", 1, "example.com", "example.com")],
+    );
+    let unlisted = report_xml(
+        "example.net",
+        "3",
+        "example.org",
+        &[("192.0.2.1", 4, "example.org", "example.org")],
+    );
+    let lookalike = report_xml(
+        "example.net",
+        "4",
+        "badexample.com",
+        &[("192.0.2.1", 4, "example.org", "example.org")],
+    );
+    assert_eq!(
+        ingest_one(&mut store, listed.as_bytes(), "1").reports_new,
+        1
+    );
+    assert_eq!(
+        ingest_one(&mut store, subdomain.as_bytes(), "2").reports_new,
+        1
+    );
+    let outcome = ingest_one(&mut store, unlisted.as_bytes(), "3");
+    assert_eq!((outcome.reports_new, outcome.records), (0, 0));
+    assert_eq!(outcome.rejected_domains, vec!["example.org".to_owned()]);
+    let outcome = ingest_one(&mut store, lookalike.as_bytes(), "4");
+    assert_eq!(outcome.rejected_domains, vec!["badexample.com".to_owned()]);
+    let mut tally = ruadb_store::IngestTally::default();
+    tally.add(&outcome);
+    assert_eq!((tally.errors, tally.rejected), (1, 1));
+
+    let totals = store.totals().unwrap();
+    assert_eq!(
+        (totals.reports, totals.message_count, totals.rejected),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT policy_domain, reports FROM rejected_domains ORDER BY 1"
+        ),
+        vec![
+            vec![Value::Text("badexample.com".into()), Value::Integer(1)],
+            vec![Value::Text("example.org".into()), Value::Integer(1)],
+        ]
+    );
+    // The same input again is named again.
+    assert_eq!(
+        ingest_one(&mut store, unlisted.as_bytes(), "3").rejected_domains,
+        vec!["example.org".to_owned()]
+    );
+}
+
+#[test]
+fn a_report_failing_mid_stream_leaves_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    // Two complete records, then the document breaks off: the parser has already streamed
+    // records to the store when it finds out.
+    let full = report_xml(
+        "example.net",
+        "cut",
+        "example.com",
+        &[
+            ("192.0.2.1", 1, "example.com", "example.com"),
+            ("192.0.2.2", 2, "example.com", "example.com"),
+            ("192.0.2.3", 3, "example.com", "example.com"),
+        ],
+    );
+    let cut = &full[..full.rfind("<record>").unwrap() + "<record><row><source_ip>19".len()];
+    let outcome = ingest_one(&mut store, cut.as_bytes(), "cut.xml");
+    assert_eq!(
+        (outcome.reports_new, outcome.records),
+        (0, 0),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+    let totals = store.totals().unwrap();
+    assert_eq!(
+        totals,
+        Totals {
+            messages: 1,
+            ingest_errors: 1,
+            ..Totals::default()
+        },
+    );
+    for table in [
+        "reports",
+        "records",
+        "dkim_results",
+        "spf_results",
+        "reasons",
+        "report_warnings",
+    ] {
+        assert_eq!(
+            scalar(&store, &format!("SELECT COUNT(*) FROM {table}")),
+            Value::Integer(0),
+            "{table}"
+        );
+    }
+    // The raw bytes are kept, so a later parser can retry; the whole report still ingests.
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM raw_inputs"),
+        Value::Integer(1)
+    );
+    let outcome = ingest_one(&mut store, full.as_bytes(), "full.xml");
+    assert_eq!((outcome.reports_new, outcome.records), (1, 3));
+}
+
+#[test]
+fn a_dropped_batch_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    let xml = report_xml(
+        "example.net",
+        "1",
+        "example.com",
+        &[("192.0.2.1", 1, "example.com", "example.com")],
+    );
+    {
+        let mut batch = store.begin_batch().unwrap();
+        batch.ingest_bytes(xml.as_bytes(), &source("x")).unwrap();
+        batch
+            .set_imap_cursor(
+                "a@example.com",
+                "INBOX",
+                ImapCursor {
+                    uidvalidity: 9,
+                    last_uid: 42,
+                },
+            )
+            .unwrap();
+        // Dropped without commit, as after a crash.
+    }
+    assert_eq!(store.totals().unwrap(), Totals::default());
+    assert_eq!(store.imap_cursor("a@example.com", "INBOX").unwrap(), None);
+
+    let mut batch = store.begin_batch().unwrap();
+    batch
+        .set_imap_cursor(
+            "a@example.com",
+            "INBOX",
+            ImapCursor {
+                uidvalidity: 9,
+                last_uid: 42,
+            },
+        )
+        .unwrap();
+    batch
+        .set_imap_cursor(
+            "a@example.com",
+            "INBOX",
+            ImapCursor {
+                uidvalidity: 9,
+                last_uid: 43,
+            },
+        )
+        .unwrap();
+    batch.commit().unwrap();
+    assert_eq!(
+        Store::open_read_only(&path)
+            .unwrap()
+            .imap_cursor("a@example.com", "INBOX")
+            .unwrap(),
+        Some(ImapCursor {
+            uidvalidity: 9,
+            last_uid: 43
+        })
+    );
+}
+
+#[test]
+fn alignment_is_recomputed_and_disagreement_flagged() {
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    // adkim=r, aspf=s. Record 1: all aligned. Record 2: DKIM d= is a subdomain (aligned under
+    // r), SPF a subdomain (not aligned under s). Record 3: third-party DKIM and SPF: fails,
+    // though the reporter says pass.
+    let xml = report_xml(
+        "example.net",
+        "align",
+        "example.com",
+        &[
+            ("192.0.2.1", 1, "example.com", "example.com"),
+            ("192.0.2.2", 2, "mail.example.com", "bounce.example.com"),
+            ("2001:db8::1", 4, "esp.example.org", "esp.example.org"),
+        ],
+    );
+    ingest_one(&mut store, xml.as_bytes(), "align.xml");
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT source_ip, dkim_aligned, spf_aligned, dmarc_pass, reporter_disagrees FROM record_outcomes ORDER BY message_count"
+        ),
+        vec![
+            vec![
+                Value::Text("192.0.2.1".into()),
+                Value::Integer(1),
+                Value::Integer(1),
+                Value::Integer(1),
+                Value::Integer(0)
+            ],
+            vec![
+                Value::Text("192.0.2.2".into()),
+                Value::Integer(1),
+                Value::Integer(0),
+                Value::Integer(1),
+                Value::Integer(1)
+            ],
+            vec![
+                Value::Text("2001:db8::1".into()),
+                Value::Integer(0),
+                Value::Integer(0),
+                Value::Integer(0),
+                Value::Integer(1)
+            ],
+        ]
+    );
+    let sources = store.sources(&SourceFilter::default()).unwrap();
+    assert_eq!(sources.len(), 3);
+    assert_eq!(sources[0].source_ip, "2001:db8::1");
+    assert_eq!(
+        sources[0].dkim_domains,
+        vec!["esp.example.org:s1".to_owned()]
+    );
+    assert_eq!(sources[0].spf_domains, vec!["esp.example.org".to_owned()]);
+    assert_eq!(sources[0].reporters, vec!["example.net".to_owned()]);
+    assert_eq!((sources[0].messages, sources[0].dmarc_pass), (4, 0));
+    assert_eq!(
+        (
+            sources[1].messages,
+            sources[1].dkim_aligned,
+            sources[1].spf_aligned
+        ),
+        (2, 2, 0)
+    );
+    assert_eq!(
+        (sources[0].first_seen, sources[0].last_seen),
+        (1700006400, 1700092799)
+    );
+    let filtered = |domain: Option<&str>, since: Option<i64>, until: Option<i64>| {
+        store
+            .sources(&SourceFilter {
+                domain: domain.map(str::to_owned),
+                since,
+                until,
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(filtered(Some("example.com"), None, None), 3);
+    assert_eq!(filtered(Some("example.org"), None, None), 0);
+    assert_eq!(filtered(None, Some(1700006400), Some(1700006401)), 3);
+    assert_eq!(filtered(None, Some(1700006401), None), 0);
+    assert_eq!(filtered(None, None, Some(1700006400)), 0);
+
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT day, source_ip, messages, dmarc_pass, dkim_aligned, spf_aligned FROM source_daily ORDER BY source_ip"
+        ),
+        vec![
+            vec![
+                Value::Text("2023-11-15".into()),
+                Value::Text("192.0.2.1".into()),
+                Value::Integer(1),
+                Value::Integer(1),
+                Value::Integer(1),
+                Value::Integer(1)
+            ],
+            vec![
+                Value::Text("2023-11-15".into()),
+                Value::Text("192.0.2.2".into()),
+                Value::Integer(2),
+                Value::Integer(2),
+                Value::Integer(2),
+                Value::Integer(0)
+            ],
+            vec![
+                Value::Text("2023-11-15".into()),
+                Value::Text("2001:db8::1".into()),
+                Value::Integer(4),
+                Value::Integer(0),
+                Value::Integer(0),
+                Value::Integer(0)
+            ],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT policy_domain, day, report_org, reports, messages, dmarc_pass FROM reporter_daily"
+        ),
+        vec![vec![
+            Value::Text("example.com".into()),
+            Value::Text("2023-11-15".into()),
+            Value::Text("example.net".into()),
+            Value::Integer(1),
+            Value::Integer(7),
+            Value::Integer(3),
+        ]]
+    );
+}
+
+/// The documented view columns are a contract: this fails if one is renamed or dropped.
+#[test]
+fn view_columns_are_stable() {
+    let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "record_outcomes",
+            &[
+                "report_org",
+                "report_id",
+                "policy_domain",
+                "begin_utc",
+                "end_utc",
+                "source_ip",
+                "message_count",
+                "disposition",
+                "dkim_evaluated",
+                "spf_evaluated",
+                "header_from",
+                "envelope_from",
+                "dkim_aligned",
+                "spf_aligned",
+                "dmarc_pass",
+            ],
+        ),
+        (
+            "source_daily",
+            &[
+                "policy_domain",
+                "day",
+                "source_ip",
+                "messages",
+                "dmarc_pass",
+                "dkim_aligned",
+                "spf_aligned",
+            ],
+        ),
+        (
+            "reporter_daily",
+            &[
+                "policy_domain",
+                "day",
+                "report_org",
+                "reports",
+                "messages",
+                "dmarc_pass",
+            ],
+        ),
+        (
+            "dkim_outcomes",
+            &[
+                "report_org",
+                "policy_domain",
+                "begin_utc",
+                "source_ip",
+                "message_count",
+                "dkim_domain",
+                "dkim_selector",
+                "dkim_result",
+            ],
+        ),
+        (
+            "spf_outcomes",
+            &[
+                "report_org",
+                "policy_domain",
+                "begin_utc",
+                "source_ip",
+                "message_count",
+                "spf_domain",
+                "spf_scope",
+                "spf_result",
+            ],
+        ),
+    ];
+    for (view, columns) in expected {
+        let actual = store
+            .query(&format!("SELECT * FROM {view}"), &mut |_| Ok(()))
+            .unwrap();
+        // The contract columns come first, in this order, for the three documented views.
+        if ["record_outcomes", "source_daily", "reporter_daily"].contains(view) {
+            assert_eq!(&actual[..columns.len()], *columns, "{view}");
+        }
+        for column in *columns {
+            assert!(
+                actual.iter().any(|name| name == column),
+                "{view} lacks {column}: {actual:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reparse_rebuilds_the_same_data_and_applies_the_current_domain_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let only_example_com = StoreOptions {
+        domains: Some(vec!["example.com".to_owned()]),
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(&path, only_example_com).unwrap();
+    let mut batch = store.begin_batch().unwrap();
+    for (name, bytes) in fixtures() {
+        batch.ingest_bytes(&bytes, &source(&name)).unwrap();
+    }
+    let other = report_xml(
+        "example.net",
+        "o",
+        "example.org",
+        &[("192.0.2.9", 9, "example.org", "example.org")],
+    );
+    batch
+        .ingest_bytes(other.as_bytes(), &source("other"))
+        .unwrap();
+    batch
+        .set_imap_cursor(
+            "a",
+            "INBOX",
+            ImapCursor {
+                uidvalidity: 1,
+                last_uid: 5,
+            },
+        )
+        .unwrap();
+    batch.commit().unwrap();
+
+    let snapshot = |store: &Store| {
+        rows(store, "SELECT * FROM record_outcomes ORDER BY report_org, report_id, policy_domain, record_rowid")
+            .into_iter()
+            .map(|mut row| {
+                row.truncate(17); // without the row ids, which reparse renumbers
+                row
+            })
+            .collect::<Vec<_>>()
+    };
+    let before_rows = snapshot(&store);
+    let before = store.totals().unwrap();
+    let tally = store.reparse().unwrap();
+    assert_eq!(snapshot(&store), before_rows);
+    assert_eq!(store.totals().unwrap(), before);
+    assert_eq!(
+        (tally.reports_new, tally.records),
+        (before.reports, before.records)
+    );
+    assert_eq!(tally.rejected, 1);
+    drop(store);
+
+    // With example.org now accepted, its report appears; messages and cursors are untouched.
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    store.reparse().unwrap();
+    let after = store.totals().unwrap();
+    assert_eq!(
+        (after.messages, after.reports, after.rejected),
+        (before.messages, before.reports + 1, 0)
+    );
+    assert_eq!(after.message_count, before.message_count + 9);
+    assert_eq!(
+        store.imap_cursor("a", "INBOX").unwrap(),
+        Some(ImapCursor {
+            uidvalidity: 1,
+            last_uid: 5
+        })
+    );
+}
+
+#[test]
+fn a_second_writer_gets_busy_and_readers_are_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StoreError::NotFound(_))
+    ));
+    let mut first = Store::open(&path, StoreOptions::default()).unwrap();
+    let mut second = Store::open(
+        &path,
+        StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let batch = first.begin_batch().unwrap();
+    let error = second.begin_batch().map(|_| ()).unwrap_err();
+    assert!(error.is_busy(), "{error:?}");
+    assert!(
+        error.to_string().contains("another ruadb is writing"),
+        "{error}"
+    );
+    batch.commit().unwrap();
+    second.begin_batch().unwrap().commit().unwrap();
+
+    let reader = Store::open_read_only(&path).unwrap();
+    assert!(matches!(
+        reader.query("DELETE FROM messages", &mut |_| Ok(())),
+        Err(StoreError::NotReadOnly)
+    ));
+    assert!(matches!(
+        first.query(
+            "INSERT INTO imap_cursors VALUES ('a', 'b', 1, 2)",
+            &mut |_| Ok(())
+        ),
+        Err(StoreError::NotReadOnly)
+    ));
+    let columns = reader.query("SELECT 1 AS one, 'x' AS two, NULL AS three", &mut |row| {
+        assert_eq!(
+            row,
+            [Value::Integer(1), Value::Text("x".into()), Value::Null]
+        );
+        Ok(())
+    });
+    assert_eq!(columns.unwrap(), ["one", "two", "three"]);
+}
+
+#[test]
+fn ingest_reader_matches_ingest_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = report_xml(
+        "example.net",
+        "reader",
+        "example.com",
+        &[
+            ("192.0.2.1", 1, "example.com", "example.com"),
+            ("192.0.2.2", 2, "example.com", "example.com"),
+        ],
+    );
+    let file = dir.path().join("report.xml");
+    std::fs::write(&file, &xml).unwrap();
+    let mut store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    let mut batch = store.begin_batch().unwrap();
+    let outcome = batch
+        .ingest_reader(std::fs::File::open(&file).unwrap(), &source("report.xml"))
+        .unwrap();
+    assert_eq!(
+        (outcome.reports_new, outcome.records),
+        (1, 2),
+        "{outcome:?}"
+    );
+    // The same bytes through the other entry point are the same message.
+    assert!(
+        batch
+            .ingest_bytes(xml.as_bytes(), &source("again"))
+            .unwrap()
+            .already_stored
+    );
+    batch.commit().unwrap();
+    // The stored raw bytes reparse to the same report.
+    let tally = store.reparse().unwrap();
+    assert_eq!((tally.reports_new, tally.records), (1, 2));
+}
+
+/// `record_outcomes` totals equal the sums in the corpus's `expected.json` for every valid
+/// file, and a second ingest changes nothing.
+#[test]
+fn corpus_totals_match_expected() {
+    let corpus = corpus_dir();
+    let Ok(expected) = std::fs::read(corpus.join("expected.json")) else {
+        eprintln!("skipped: no corpus at {}", corpus.display());
+        return;
+    };
+    let expected: serde_json::Value = serde_json::from_slice(&expected).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+
+    // Expected sums per report key. The same report may come in several files (e.g. .xml and
+    // .xml.gz) and must be counted once; a key arriving again with other sums is a conflict,
+    // and the first one ingested is kept.
+    let mut keys = std::collections::BTreeMap::new();
+    let (mut repeats, mut differing, mut tally) = (0, 0, ruadb_store::IngestTally::default());
+    let mut batch = store.begin_batch().unwrap();
+    for entry in expected.as_array().unwrap() {
+        if entry["expected_error"].as_bool() != Some(false) {
+            continue;
+        }
+        let file = entry["file"].as_str().unwrap();
+        let bytes = std::fs::read(corpus.join(file)).unwrap();
+        let outcome = batch.ingest_bytes(&bytes, &source(file)).unwrap();
+        tally.add(&outcome);
+        let reports = entry["reports"].as_array().unwrap();
+        assert_eq!(
+            (outcome.reports_new + outcome.duplicates + outcome.conflicts) as usize,
+            reports.len(),
+            "{file}: {outcome:?}"
+        );
+        for report in reports {
+            let key = (
+                report["org_name"].as_str().unwrap().to_owned(),
+                report["report_id"].as_str().unwrap().to_owned(),
+                report["policy_domain"].as_str().unwrap().to_lowercase(),
+            );
+            let sums = (
+                report["records"].as_u64().unwrap(),
+                report["count_sum"].as_u64().unwrap(),
+            );
+            match keys.get(&key) {
+                None => {
+                    keys.insert(key, sums);
+                }
+                Some(first) => {
+                    repeats += 1;
+                    differing += u64::from(*first != sums);
+                }
+            }
+        }
+    }
+    batch.commit().unwrap();
+    let expected_records: u64 = keys.values().map(|(records, _)| records).sum();
+    let expected_count: u64 = keys.values().map(|(_, count)| count).sum();
+    let totals = store.totals().unwrap();
+    assert_eq!(totals.reports, keys.len() as u64);
+    assert_eq!(tally.duplicates + tally.conflicts, repeats);
+    assert!(
+        totals.conflicts >= differing,
+        "{totals:?}, {differing} differing"
+    );
+    // The oracle counts placeholder records (no source_ip, count 0), which the parser drops
+    // with a warning.
+    assert_eq!(
+        (
+            scalar(
+                &store,
+                "SELECT (SELECT COUNT(*) FROM record_outcomes) + (SELECT COUNT(*) \
+                 FROM report_warnings WHERE warning LIKE '%placeholder%')"
+            ),
+            scalar(&store, "SELECT SUM(message_count) FROM record_outcomes")
+        ),
+        (
+            Value::Integer(expected_records as i64),
+            Value::Integer(expected_count as i64)
+        )
+    );
+
+    let mut batch = store.begin_batch().unwrap();
+    for entry in expected.as_array().unwrap() {
+        if entry["expected_error"].as_bool() != Some(false) {
+            continue;
+        }
+        let file = entry["file"].as_str().unwrap();
+        let bytes = std::fs::read(corpus.join(file)).unwrap();
+        assert!(
+            batch
+                .ingest_bytes(&bytes, &source(file))
+                .unwrap()
+                .already_stored
+        );
+    }
+    batch.commit().unwrap();
+    let again = store.totals().unwrap();
+    assert_eq!(
+        (again.reports, again.records, again.message_count),
+        (totals.reports, totals.records, totals.message_count)
+    );
+}
