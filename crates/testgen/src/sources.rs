@@ -82,7 +82,7 @@ impl Scenario {
             return 1;
         }
         let top = match self {
-            Scenario::Aligned => 5_000,
+            Scenario::Aligned => 1_000,
             Scenario::EspAligned | Scenario::EspMisaligned => 2_000,
             Scenario::Forwarded => 50,
             Scenario::Spoofed => 20,

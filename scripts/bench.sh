@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Measures ruadb on synthetic corpora from ruadb-testgen and appends the results to
+# bench/results.md:
+#   - `ruadb parse --format json` and `ruadb ingest` (fresh database), separately, on a
+#     10,000- and a 50,000-report corpus: wall time, reports/s, records/s, MB/s, peak RSS;
+#   - `ruadb summary` and `ruadb sources` on a database of at least 5 million records.
+#
+# Corpora and the large database are cached under target/bench-corpus, keyed by seed and size
+# (the database is rebuilt when the ruadb binary is newer than it).
+#
+# Environment: SEED (default 1), SIZES (default "10000 50000"), BIG_REPORTS (default 200000;
+# 0 skips the large database), RESULTS (default bench/results.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEED=${SEED:-1}
+SIZES=${SIZES:-"10000 50000"}
+BIG_REPORTS=${BIG_REPORTS:-200000}
+RESULTS=${RESULTS:-bench/results.md}
+CACHE=target/bench-corpus
+RUADB=target/release/ruadb
+TESTGEN=target/release/ruadb-testgen
+# The week 2025-W03 lies inside the generated period (2025-01-06 to 2025-02-02).
+SUMMARY_WEEK=2025-W03
+
+# GNU time gives the peak RSS of a child; Debian ships it as the package `time`.
+if [ ! -x /usr/bin/time ]; then
+    echo "bench: installing GNU time" >&2
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get install -y -qq time >/dev/null
+    else
+        sudo apt-get install -y -qq time >/dev/null
+    fi
+fi
+
+cargo build --release -q -p ruadb -p ruadb-testgen
+mkdir -p "$CACHE" "$(dirname "$RESULTS")"
+
+json_field() { # FILE KEY: the first integer value of "KEY" in a JSON file
+    sed -n "s/.*\"$2\": *\([0-9][0-9]*\).*/\1/p" "$1" | head -n1
+}
+
+corpus() { # REPORTS: prints the corpus directory, generating it once
+    local dir="$CACHE/seed$SEED-reports$1"
+    if [ ! -f "$dir.json" ]; then
+        rm -rf "$dir"
+        echo "bench: generating $1 reports (seed $SEED) in $dir" >&2
+        "$TESTGEN" corpus --reports "$1" --seed "$SEED" --public-ips --out "$dir" >"$dir.json.part"
+        mv "$dir.json.part" "$dir.json"
+    fi
+    echo "$dir"
+}
+
+CONFIG="$CACHE/bench-config.toml"
+printf 'domains = ["example.com", "example.org", "example.net"]\n' >"$CONFIG"
+
+# measure LOG CMD...: runs CMD under GNU time; sets WALL (seconds) and RSS_MIB.
+measure() {
+    local log=$1
+    shift
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>"$log.err" || {
+        echo "bench: command failed (exit $?): $*" >&2
+        tail -n 5 "$log.err" >&2
+        return 1
+    }
+    end=$(date +%s.%N)
+    WALL=$(echo "$start $end" | awk '{ printf "%.2f", $2 - $1 }')
+    RSS_MIB=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log.time")
+}
+
+rate() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.0f", $1 / $2; else print "-" }'; }
+
+ROWS=()
+declare -A RECORDS_PER_SECOND
+for size in $SIZES; do
+    dir=$(corpus "$size")
+    reports=$(json_field "$dir.json" reports)
+    records=$(json_field "$dir.json" records)
+    bytes=$(json_field "$dir.json" bytes)
+    mb=$(echo "$bytes" | awk '{ printf "%.1f", $1 / 1e6 }')
+
+    # Warm the page cache so both commands read from memory.
+    cat "$dir"/* >/dev/null
+
+    measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
+    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+
+    db="$CACHE/ingest-$size.sqlite"
+    rm -f "$db" "$db-wal" "$db-shm"
+    measure "$CACHE/ingest-$size" "$RUADB" --config "$CONFIG" --db "$db" ingest --json "$dir"
+    stored=$(json_field "$CACHE/ingest-$size.out" reports_new)
+    stored_records=$(json_field "$CACHE/ingest-$size.out" records)
+    if [ "$stored" != "$reports" ] || [ "$stored_records" != "$records" ]; then
+        echo "bench: WARNING: ingest stored $stored reports / $stored_records records, corpus has $reports / $records" >&2
+    fi
+    RECORDS_PER_SECOND[$size]=$(rate "$records" "$WALL")
+    ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+done
+
+QUERY_ROWS=()
+if [ "$BIG_REPORTS" -gt 0 ]; then
+    dir=$(corpus "$BIG_REPORTS")
+    big_db="$CACHE/big-seed$SEED-reports$BIG_REPORTS.sqlite"
+    if [ ! -f "$big_db" ] || [ "$RUADB" -nt "$big_db" ]; then
+        rm -f "$big_db" "$big_db-wal" "$big_db-shm"
+        echo "bench: ingesting $BIG_REPORTS reports into $big_db" >&2
+        measure "$CACHE/ingest-big" "$RUADB" --config "$CONFIG" --db "$big_db" ingest --json "$dir"
+        records=$(json_field "$dir.json" records)
+        QUERY_ROWS+=("| ingest $BIG_REPORTS reports | $records | $WALL | $RSS_MIB |")
+    fi
+    big_records=$("$RUADB" --db "$big_db" sql "SELECT COUNT(*) FROM record_outcomes" | tail -n1 | tr -dc '0-9')
+    measure "$CACHE/summary" "$RUADB" --config "$CONFIG" --db "$big_db" summary --week "$SUMMARY_WEEK"
+    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK\` | $big_records | $WALL | $RSS_MIB |")
+    measure "$CACHE/summary-json" "$RUADB" --config "$CONFIG" --db "$big_db" summary --week "$SUMMARY_WEEK" --format json
+    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK --format json\` | $big_records | $WALL | $RSS_MIB |")
+    measure "$CACHE/sources" "$RUADB" --config "$CONFIG" --db "$big_db" sources --domain example.com
+    QUERY_ROWS+=("| \`ruadb sources --domain example.com\` ($(wc -l <"$CACHE/sources.out") lines) | $big_records | $WALL | $RSS_MIB |")
+    measure "$CACHE/sql" "$RUADB" --db "$big_db" sql "SELECT COUNT(*), SUM(message_count) FROM record_outcomes WHERE dmarc_pass = 0"
+    QUERY_ROWS+=("| \`ruadb sql\` full scan of record_outcomes | $big_records | $WALL | $RSS_MIB |")
+fi
+
+{
+    echo
+    echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo
+    echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM. Seed $SEED."
+    echo
+    echo "| corpus (reports) | command | reports | records | input MB | wall s | reports/s | records/s | MB/s | peak RSS MiB |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${ROWS[@]}"
+    sizes=($SIZES)
+    if [ "${#sizes[@]}" -ge 2 ]; then
+        first=${sizes[0]}
+        last=${sizes[${#sizes[@]}-1]}
+        echo
+        echo "Ingest records/s at $last reports vs $first: $(echo "${RECORDS_PER_SECOND[$last]} ${RECORDS_PER_SECOND[$first]}" | awk '{ printf "%.2f", $1 / $2 }') (1.00 = linear)."
+    fi
+    if [ "${#QUERY_ROWS[@]}" -gt 0 ]; then
+        echo
+        echo "| on the large database | records | wall s | peak RSS MiB |"
+        echo "|---|---:|---:|---:|"
+        printf '%s\n' "${QUERY_ROWS[@]}"
+    fi
+} | tee -a "$RESULTS"
