@@ -34,4 +34,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Print the reports found in files without storing anything.
     Parse(cmd::parse::Args),
+    /// Store reports from files, directories, mbox files, Maildirs or stdin.
+    Ingest(cmd::ingest::Args),
+    /// Run a read-only SQL query against the database.
+    Sql(cmd::sql::Args),
+    /// Per sending source (IP): volume, DMARC pass and alignment rates, what it signs with.
+    Sources(cmd::sources::Args),
+    /// Rebuild every stored report from its raw input (after an upgrade).
+    Reparse(cmd::reparse::Args),
 }

@@ -290,6 +290,7 @@ pub struct Config {
     /// Parser limits after the `[limits]` overrides.
     pub limits: ruadb_report::Limits,
     /// `[imap]` / `[[imap]]`, in file order.
+    #[allow(dead_code, reason = "read by `ruadb fetch`")]
     pub imap: Vec<ImapAccount>,
 }
 

@@ -23,6 +23,8 @@ pub struct Input {
     pub name: String,
     /// Where its bytes are.
     pub content: Content,
+    /// Whether it was read from stdin.
+    pub stdin: bool,
 }
 
 /// Where an input's bytes are.
@@ -104,11 +106,12 @@ fn read_stdin(
         }));
     }
     if bytes.starts_with(MBOX_SEPARATOR) {
-        split_mbox(io::Cursor::new(bytes), "-", on_input)
+        split_mbox(io::Cursor::new(bytes), "-", true, on_input)
     } else {
         on_input(Ok(Input {
             name: "-".to_owned(),
             content: Content::Bytes(bytes),
+            stdin: true,
         }))
     }
 }
@@ -138,12 +141,13 @@ fn visit_path(
     }
     match starts_with_mbox_separator(path) {
         Ok(true) => match File::open(path) {
-            Ok(file) => split_mbox(BufReader::new(file), &display(path), on_input),
+            Ok(file) => split_mbox(BufReader::new(file), &display(path), false, on_input),
             Err(error) => on_input(failed(error)),
         },
         Ok(false) => on_input(Ok(Input {
             name: display(path),
             content: Content::File(path.to_owned()),
+            stdin: false,
         })),
         Err(error) => on_input(failed(error)),
     }
@@ -208,6 +212,7 @@ fn starts_with_mbox_separator(path: &Path) -> io::Result<bool> {
 fn split_mbox(
     mut reader: impl BufRead,
     name: &str,
+    stdin: bool,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut number = 0usize;
@@ -218,6 +223,7 @@ fn split_mbox(
         Ok(Input {
             name: format!("{name}#{number}"),
             content: Content::Bytes(without_final_line_break(bytes)),
+            stdin,
         })
     };
     loop {
@@ -280,14 +286,19 @@ mod tests {
 
     fn split(text: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        split_mbox(io::Cursor::new(text.as_bytes()), "box", &mut |input| {
-            let input = input.unwrap();
-            let Content::Bytes(bytes) = input.content else {
-                panic!("mbox messages are bytes")
-            };
-            out.push((input.name, String::from_utf8(bytes).unwrap()));
-            Ok(())
-        })
+        split_mbox(
+            io::Cursor::new(text.as_bytes()),
+            "box",
+            false,
+            &mut |input| {
+                let input = input.unwrap();
+                let Content::Bytes(bytes) = input.content else {
+                    panic!("mbox messages are bytes")
+                };
+                out.push((input.name, String::from_utf8(bytes).unwrap()));
+                Ok(())
+            },
+        )
         .unwrap();
         out
     }

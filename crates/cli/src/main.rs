@@ -6,12 +6,14 @@
 //! - `context`: the one place that reads the clock and the environment.
 //! - `inputs`: files, directories, mbox, Maildir and stdin turned into named inputs.
 //! - `cmd`: one module per subcommand, each with `Args` and `run`.
+//! - `render`: tables, CSV and JSON for query output.
 
 mod cli;
 mod cmd;
 mod config;
 mod context;
 mod inputs;
+mod render;
 
 use std::process::ExitCode;
 

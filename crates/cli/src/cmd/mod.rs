@@ -1,6 +1,10 @@
 //! One module per subcommand: `Args` (clap) and `run(&Args, &Context) -> Result<Outcome>`.
 
+pub mod ingest;
 pub mod parse;
+pub mod reparse;
+pub mod sources;
+pub mod sql;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -11,5 +15,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     let context = Context::from_environment(&cli.global)?;
     match &cli.command {
         Command::Parse(args) => parse::run(args, &context),
+        Command::Ingest(args) => ingest::run(args, &context),
+        Command::Sql(args) => sql::run(args, &context),
+        Command::Sources(args) => sources::run(args, &context),
+        Command::Reparse(args) => reparse::run(args, &context),
     }
 }

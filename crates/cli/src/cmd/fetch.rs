@@ -1,0 +1,359 @@
+//! `ruadb fetch`: poll the `rua=` mailbox(es) from `[imap]` and store what arrived.
+//!
+//! Safe to run from cron every few minutes for years:
+//! - one run at a time (a lock file next to the database; a second run exits cleanly or, with
+//!   `--wait`, waits);
+//! - messages are read with `BODY.PEEK[]`, stored in batches of `batch_size`, and the cursor
+//!   (UIDVALIDITY + last UID) advances in the same transaction as the data;
+//! - the post-ingest action (seen / move / delete) runs only after that transaction commits,
+//!   so a crash or a lost connection never loses a report; at worst a message is fetched again
+//!   and recognised as already stored (sha256), never counted twice.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+
+use ruadb_fetch::{FetchError, PostAction, Secret, Session};
+use ruadb_store::{
+    ImapCursor, IngestTally, MessageOutcome, MessageSource, Store,
+};
+
+use crate::Outcome;
+use crate::config::{AfterIngest, ImapAccount, TlsMode};
+use crate::cmd::ingest;
+use crate::context::Context;
+
+/// The environment variable read when an account has neither `password_file` nor
+/// `password_command`.
+const PASSWORD_VARIABLE: &str = "RUADB_IMAP_PASSWORD";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fetch and parse, but store nothing and change nothing on the server.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the tally as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// If another `ruadb fetch` is running, wait for it instead of exiting.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    let accounts = &context.config.imap;
+    if accounts.is_empty() {
+        bail!(
+            "no [imap] section in the configuration; `ruadb fetch` needs host, username and a password source"
+        );
+    }
+    let db_path = context.db_path()?;
+    let Some(_lock) = acquire_lock(db_path, args.wait)? else {
+        eprintln!(
+            "ruadb: another `ruadb fetch` is running on {}; nothing to do (use --wait to wait for it)",
+            db_path.display()
+        );
+        return Ok(Outcome::Success);
+    };
+    let mut store = open_store(db_path, context, args)?;
+
+    let mut run = Run {
+        tally: IngestTally::default(),
+        inputs_failed: false,
+        dry_run: args.dry_run,
+    };
+    let mut result = Ok(());
+    for account in accounts {
+        result = run.account(account, &mut store, context);
+        if result.is_err() {
+            break;
+        }
+    }
+    let verb = if args.dry_run { "fetched (dry run, nothing stored)" } else { "fetched" };
+    ingest::print_tally(verb, &run.tally, args.json)?;
+    result?;
+    Ok(Outcome::from_failures(run.inputs_failed || run.tally.errors > 0))
+}
+
+struct Run {
+    tally: IngestTally,
+    inputs_failed: bool,
+    dry_run: bool,
+}
+
+impl Run {
+    fn account(
+        &mut self,
+        account: &ImapAccount,
+        store: &mut Store,
+        context: &Context,
+    ) -> anyhow::Result<()> {
+        let config = fetch_config(account, context)?;
+        let mailbox = account.mailbox.as_str();
+        if account.tls == TlsMode::None {
+            eprintln!(
+                "ruadb: warning: {}@{} uses tls = \"none\": the password and the reports cross the network unencrypted",
+                account.username, account.host
+            );
+        }
+        let mut session = Session::connect(&config)?;
+        let state = session.select(mailbox)?;
+        let key = config.account();
+        let cursor = store.imap_cursor(&key, mailbox)?;
+        let resume_after = match cursor {
+            Some(cursor) if cursor.uidvalidity == state.uidvalidity => cursor.last_uid,
+            Some(cursor) => {
+                eprintln!(
+                    "ruadb: {mailbox} on {}: UIDVALIDITY changed ({} -> {}); rescanning, messages already stored are recognised and not counted again",
+                    account.host, cursor.uidvalidity, state.uidvalidity
+                );
+                0
+            }
+            None => 0,
+        };
+        // With move and delete the mailbox is a queue: whatever is still in it is unfinished
+        // (e.g. a post-action cut short by a lost connection), so it is scanned from the start.
+        // Stored messages are recognised by their hash.
+        let scan_after = match account.after_ingest {
+            AfterIngest::Move | AfterIngest::Delete => 0,
+            AfterIngest::Keep | AfterIngest::Seen => resume_after,
+        };
+        let (with_report, without_report) = post_actions(account);
+        let uids = session.uids_after(scan_after)?;
+        let batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
+        for chunk in uids.chunks(batch_size.max(1)) {
+            let stored_before = self.tally.messages;
+            let step = self.batch(
+                &mut session,
+                store,
+                chunk,
+                &Place {
+                    key: &key,
+                    mailbox,
+                    uidvalidity: state.uidvalidity,
+                    resume_after,
+                },
+            );
+            let (stored, no_report) = step.map_err(|error| {
+                interrupted(error, self.tally.messages - stored_before, self.dry_run)
+            })?;
+            if self.dry_run {
+                continue;
+            }
+            session
+                .apply(&with_report, &stored)
+                .and_then(|()| session.apply(&without_report, &no_report))
+                .map_err(|error| {
+                    anyhow!(
+                        "{error}; the messages are stored, their post-ingest action ({}) is retried on the next run",
+                        account_action_name(account.after_ingest)
+                    )
+                })?;
+        }
+        // Logging out is a courtesy; everything that matters is committed.
+        let _ = session.logout();
+        Ok(())
+    }
+
+    /// Fetches and stores one batch in one transaction with the cursor; returns the UIDs whose
+    /// message held a report and those that did not.
+    fn batch(
+        &mut self,
+        session: &mut Session,
+        store: &mut Store,
+        uids: &[u32],
+        place: &Place<'_>,
+    ) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
+        let messages = session.fetch(uids)?;
+        let mut batch = store.begin_batch()?;
+        let mut with_report = Vec::new();
+        let mut without_report = Vec::new();
+        for message in &messages {
+            let source = MessageSource::Imap {
+                account: place.key.to_owned(),
+                mailbox: place.mailbox.to_owned(),
+                uidvalidity: place.uidvalidity,
+                uid: message.uid,
+            };
+            let outcome = batch.ingest_bytes(&message.bytes, &source)?;
+            self.tally.add(&outcome);
+            self.name_failures(place.mailbox, message.uid, &outcome);
+            if holds_report(&outcome) {
+                with_report.push(message.uid);
+            } else {
+                without_report.push(message.uid);
+            }
+        }
+        // UIDs missing from the answer were expunged meanwhile: nothing to store for them.
+        let last_uid = uids.iter().copied().max().unwrap_or(0).max(place.resume_after);
+        batch.set_imap_cursor(
+            place.key,
+            place.mailbox,
+            ImapCursor {
+                uidvalidity: place.uidvalidity,
+                last_uid,
+            },
+        )?;
+        if self.dry_run {
+            // Dropping the batch rolls it back.
+            drop(batch);
+        } else {
+            batch.commit()?;
+        }
+        Ok((with_report, without_report))
+    }
+
+    fn name_failures(&mut self, mailbox: &str, uid: u32, outcome: &MessageOutcome) {
+        for failure in &outcome.errors {
+            self.inputs_failed = true;
+            match &failure.member {
+                Some(member) => eprintln!("ruadb: {mailbox} uid {uid}: {member}: {}", failure.message),
+                None => eprintln!("ruadb: {mailbox} uid {uid}: {}", failure.message),
+            }
+        }
+        for domain in &outcome.rejected_domains {
+            self.inputs_failed = true;
+            eprintln!(
+                "ruadb: {mailbox} uid {uid}: report for {domain} rejected: not in `domains`"
+            );
+        }
+    }
+}
+
+/// Where a batch comes from and where the cursor stood.
+struct Place<'a> {
+    key: &'a str,
+    mailbox: &'a str,
+    uidvalidity: u32,
+    resume_after: u32,
+}
+
+/// Whether a message's reports are in the database. A message stored on an earlier run says
+/// nothing about its reports in its outcome except its failures: one without a whole-message
+/// failure and without rejected reports held a report.
+fn holds_report(outcome: &MessageOutcome) -> bool {
+    if outcome.already_stored {
+        outcome.errors.iter().all(|failure| failure.member.is_some())
+            && outcome.rejected_domains.is_empty()
+    } else {
+        outcome.has_report()
+    }
+}
+
+/// The actions for messages with and without a stored report. Mail without a report is never
+/// deleted: in move and delete mode it is set aside in `invalid_mailbox`, so that the source
+/// mailbox only ever holds unprocessed mail.
+fn post_actions(account: &ImapAccount) -> (PostAction, PostAction) {
+    let invalid = PostAction::Move(account.invalid_mailbox.clone());
+    match account.after_ingest {
+        AfterIngest::Keep => (PostAction::Keep, PostAction::Keep),
+        AfterIngest::Seen => (PostAction::Seen, PostAction::Seen),
+        AfterIngest::Move => (PostAction::Move(account.archive_mailbox.clone()), invalid),
+        AfterIngest::Delete => (PostAction::Delete, invalid),
+    }
+}
+
+fn account_action_name(action: AfterIngest) -> &'static str {
+    match action {
+        AfterIngest::Keep => "keep",
+        AfterIngest::Seen => "seen",
+        AfterIngest::Move => "move",
+        AfterIngest::Delete => "delete",
+    }
+}
+
+/// The message for a run cut short: what is committed stays, and the next run resumes.
+fn interrupted(error: anyhow::Error, in_this_batch: u64, dry_run: bool) -> anyhow::Error {
+    let connection_lost = error
+        .downcast_ref::<FetchError>()
+        .is_some_and(FetchError::is_connection_failure);
+    if connection_lost && !dry_run {
+        anyhow!(
+            "{error}; earlier batches are stored, this batch ({in_this_batch} messages read) was not, and the next run resumes there"
+        )
+    } else {
+        error
+    }
+}
+
+fn fetch_config(account: &ImapAccount, context: &Context) -> anyhow::Result<ruadb_fetch::Config> {
+    let password = if let Some(path) = &account.password_file {
+        Secret::from_file(path)?
+    } else if let Some(command) = &account.password_command {
+        Secret::from_command(command)?
+    } else if let Some(value) = context.env_var(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
+        Secret::new(value)
+    } else {
+        bail!(
+            "no IMAP password for {}@{}: set password_file or password_command in [imap], or {PASSWORD_VARIABLE}",
+            account.username,
+            account.host
+        );
+    };
+    let mut config = ruadb_fetch::Config::new(account.host.clone(), account.username.clone(), password);
+    config.port = account.port();
+    config.tls = match account.tls {
+        TlsMode::Implicit => ruadb_fetch::TlsMode::Implicit,
+        TlsMode::Starttls => ruadb_fetch::TlsMode::Starttls,
+        TlsMode::None => ruadb_fetch::TlsMode::None,
+    };
+    config.allow_plaintext = account.allow_plaintext;
+    config.ca_file.clone_from(&account.ca_file);
+    config.mailbox.clone_from(&account.mailbox);
+    config.after_ingest = match account.after_ingest {
+        AfterIngest::Keep => ruadb_fetch::AfterIngest::Keep,
+        AfterIngest::Seen => ruadb_fetch::AfterIngest::Seen,
+        AfterIngest::Move => ruadb_fetch::AfterIngest::Move,
+        AfterIngest::Delete => ruadb_fetch::AfterIngest::Delete,
+    };
+    config.archive_mailbox.clone_from(&account.archive_mailbox);
+    config.invalid_mailbox.clone_from(&account.invalid_mailbox);
+    config.batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
+    config.timeout = Duration::from_secs(account.timeout_secs);
+    Ok(config)
+}
+
+/// A dry run on an existing database stores into it and rolls back (so duplicates are
+/// recognised); without a database it uses a throwaway in-memory one rather than create a file.
+fn open_store(db_path: &Path, context: &Context, args: &Args) -> anyhow::Result<Store> {
+    let options = ingest::store_options(context, args.wait);
+    let store = if args.dry_run && !db_path.exists() {
+        Store::open_in_memory(options)
+    } else {
+        Store::open(db_path, options)
+    };
+    store.with_context(|| format!("cannot open database {}", db_path.display()))
+}
+
+/// An exclusive lock on `<database>.fetch.lock`, held until the returned file is dropped
+/// (also when the process dies: the kernel releases it). `None` when another run holds it and
+/// `wait` is false.
+fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".fetch.lock");
+    let path = PathBuf::from(name);
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    if wait {
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        return Ok(Some(file));
+    }
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `ruadb ingest`: store the reports in files, directories, mbox files, Maildirs or stdin.
+//!
+//! Inputs are stored in batches of [`BATCH_INPUTS`] (one transaction each, a savepoint per
+//! input inside it), so a crash loses at most the batch in flight and one bad input never
+//! rolls back another. Overlapping runs: a second writer waits up to 5 s for the lock and
+//! then stops with a message (exit 2); `--wait` makes it wait up to [`WAIT_TIMEOUT`].
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use ruadb_store::{IngestTally, MessageOutcome, MessageSource, Store, StoreOptions};
+
+use crate::Outcome;
+use crate::context::Context;
+use crate::inputs::{self, Content, Input, InputError, Opened};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories (searched recursively), mbox files, Maildirs; `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the tally as one JSON object on stdout (keys: messages, reports_new, duplicates,
+    /// conflicts, records, errors, rejected).
+    #[arg(long)]
+    pub json: bool,
+    /// If another ruadb is writing to the database, wait for it (up to an hour) instead of
+    /// giving up after 5 seconds.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Inputs stored per transaction: large enough to amortise the commit, small enough that a
+/// concurrent reader or writer gets a turn and a crash loses little.
+const BATCH_INPUTS: usize = 500;
+/// In-memory input bytes (mbox messages, stdin) collected before a batch is written.
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// How long `--wait` waits for another writer.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    let mut store = open_store(context, args.wait)?;
+    let mut report = Reporter::new(context);
+    let mut pending: Vec<Result<Input, InputError>> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let walked = inputs::for_each_input(&args.paths, &mut |input| {
+        if let Ok(Input {
+            content: Content::Bytes(bytes),
+            ..
+        }) = &input
+        {
+            pending_bytes += bytes.len();
+        }
+        pending.push(input);
+        if pending.len() >= BATCH_INPUTS || pending_bytes >= BATCH_BYTES {
+            pending_bytes = 0;
+            store_batch(&mut store, &mut pending, &mut report)?;
+        }
+        Ok(())
+    });
+    let result = walked.and_then(|()| store_batch(&mut store, &mut pending, &mut report));
+    report.finish(args.json)?;
+    result?;
+    Ok(Outcome::from_failures(report.tally.errors > 0))
+}
+
+/// The store options of a writing command: domains, limits and the clock from the context;
+/// the lock wait from `--wait`. Warns once when `domains` is not configured.
+pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
+    if context.config.domains.is_none() {
+        eprintln!(
+            "ruadb: warning: `domains` is not set in the configuration, so reports for any policy domain are accepted"
+        );
+    }
+    let mut options = StoreOptions {
+        domains: context.config.domains.clone(),
+        limits: context.config.limits.clone(),
+        now: Some(context.now),
+        ..StoreOptions::default()
+    };
+    if wait {
+        options.busy_timeout = WAIT_TIMEOUT;
+    }
+    options
+}
+
+/// Opens (creating if needed) the database for writing.
+pub fn open_store(context: &Context, wait: bool) -> anyhow::Result<Store> {
+    let path = context.db_path()?;
+    Store::open(path, store_options(context, wait))
+        .with_context(|| format!("cannot open database {}", path.display()))
+}
+
+/// Stores `pending` in one transaction and empties it. Database errors are fatal.
+fn store_batch(
+    store: &mut Store,
+    pending: &mut Vec<Result<Input, InputError>>,
+    report: &mut Reporter,
+) -> anyhow::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut batch = store.begin_batch().context("cannot start writing")?;
+    let mut batch_tally = IngestTally::default();
+    for input in pending.drain(..) {
+        let outcome = match input {
+            Ok(input) => {
+                let source = if input.stdin {
+                    MessageSource::Stdin
+                } else {
+                    MessageSource::File {
+                        path: input.name.clone(),
+                    }
+                };
+                let stored = match input.open() {
+                    Ok(Opened::Bytes(bytes)) => batch.ingest_bytes(&bytes, &source),
+                    Ok(Opened::Stream(reader)) => batch.ingest_reader(reader, &source),
+                    Err(error) => Ok(unreadable(&error)),
+                };
+                let outcome = stored.with_context(|| format!("{}: cannot store", input.name))?;
+                report.input(&input.name, &outcome);
+                outcome
+            }
+            Err(InputError { name, error }) => {
+                let outcome = unreadable(&error);
+                report.input(&name, &outcome);
+                outcome
+            }
+        };
+        batch_tally.add(&outcome);
+    }
+    batch.commit().context("cannot commit")?;
+    report.committed(&batch_tally);
+    Ok(())
+}
+
+fn unreadable(error: &io::Error) -> MessageOutcome {
+    MessageOutcome {
+        errors: vec![ruadb_store::InputFailure {
+            member: None,
+            message: format!("cannot read: {error}"),
+        }],
+        ..MessageOutcome::default()
+    }
+}
+
+/// Names failed inputs on stderr, shows progress on a terminal, and prints the final tally.
+/// Shared by the commands that store (`ingest`, `fetch`, `reparse`).
+pub struct Reporter {
+    /// What has been committed.
+    pub tally: IngestTally,
+    /// Inputs handled so far, committed or not (for the progress display).
+    seen: u64,
+    progress: bool,
+    progress_shown: bool,
+}
+
+impl Reporter {
+    /// A reporter; progress is shown only when stderr is a terminal.
+    pub fn new(context: &Context) -> Reporter {
+        Reporter {
+            tally: IngestTally::default(),
+            seen: 0,
+            progress: context.stderr_is_terminal,
+            progress_shown: false,
+        }
+    }
+
+    /// Names what went wrong with one input: `NAME: MEMBER: reason`.
+    pub fn input(&mut self, name: &str, outcome: &MessageOutcome) {
+        self.seen += 1;
+        if !outcome.errors.is_empty() || !outcome.rejected_domains.is_empty() {
+            self.clear_progress();
+        }
+        for failure in &outcome.errors {
+            match &failure.member {
+                Some(member) => eprintln!("{name}: {member}: {}", failure.message),
+                None => eprintln!("{name}: {}", failure.message),
+            }
+        }
+        for domain in &outcome.rejected_domains {
+            eprintln!(
+                "{name}: report for policy domain {domain} rejected: not listed in `domains`"
+            );
+        }
+        if self.progress && self.seen.is_multiple_of(25) {
+            eprint!(
+                "\r{} inputs, {} new reports…",
+                self.seen, self.tally.reports_new
+            );
+            self.progress_shown = true;
+        }
+    }
+
+    /// Adds a committed batch to the tally.
+    pub fn committed(&mut self, batch: &IngestTally) {
+        let tally = &mut self.tally;
+        tally.messages += batch.messages;
+        tally.reports_new += batch.reports_new;
+        tally.duplicates += batch.duplicates;
+        tally.conflicts += batch.conflicts;
+        tally.records += batch.records;
+        tally.errors += batch.errors;
+        tally.rejected += batch.rejected;
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            eprint!("\r\x1b[K");
+            self.progress_shown = false;
+        }
+    }
+
+    /// Prints the tally line on stderr and, with `json`, the tally object on stdout.
+    pub fn finish(&mut self, json: bool) -> anyhow::Result<()> {
+        self.clear_progress();
+        print_tally("ingested", &self.tally, json)
+    }
+}
+
+/// `VERB N messages: R new reports, D duplicates, C conflicts, K records, E errors` on
+/// stderr; with `json` also the tally as one JSON object on stdout.
+pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Result<()> {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    eprintln!(
+        "{verb} {}: {}, {}, {}, {}, {}",
+        plural(tally.messages, "message", "messages"),
+        plural(tally.reports_new, "new report", "new reports"),
+        plural(tally.duplicates, "duplicate", "duplicates"),
+        plural(tally.conflicts, "conflict", "conflicts"),
+        plural(tally.records, "record", "records"),
+        plural(tally.errors, "error", "errors"),
+    );
+    if json {
+        let mut stdout = io::stdout().lock();
+        serde_json::to_writer(&mut stdout, tally)?;
+        writeln!(stdout).context("cannot write to stdout")?;
+    }
+    Ok(())
+}

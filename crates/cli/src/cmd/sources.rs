@@ -1,0 +1,172 @@
+//! `ruadb sources`: per sending source (policy domain, IP) over a period: volume, DMARC pass
+//! and alignment rates, what it signs and passes SPF with, who reported it, and its class.
+
+use std::io::{self, Write};
+
+use anyhow::{Context as _, bail};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use ruadb_store::{SourceFilter, SourceRow, Store, Value};
+
+use crate::Outcome;
+use crate::context::Context;
+use crate::render::{self, TableFormat};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this policy domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Only reports beginning on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub since: Option<NaiveDate>,
+    /// Only reports beginning on or before this day (YYYY-MM-DD, UTC; the day is included).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub until: Option<NaiveDate>,
+    /// Output format: an aligned `table`, RFC 4180 `csv`, or `json` (an array of objects).
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+fn parse_day(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|error| format!("expected a date as YYYY-MM-DD: {error}"))
+}
+
+/// Midnight UTC starting `day`, in unix seconds.
+fn day_start(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map_or(0, |time| time.and_utc().timestamp())
+}
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && until < since
+    {
+        bail!("--until {until} is before --since {since}");
+    }
+    let filter = SourceFilter {
+        domain: args
+            .domain
+            .as_deref()
+            .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase()),
+        since: args.since.map(day_start),
+        until: args.until.and_then(|day| day.succ_opt()).map(day_start),
+    };
+    let path = context.existing_db_path()?;
+    let store = Store::open_read_only(path)
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+    let sources = store.sources(&filter)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let written = match args.format {
+        TableFormat::Json => write_json(&mut out, &sources),
+        format => {
+            let (columns, rows) = table(&sources);
+            render::write_rows(&mut out, format, &columns, &rows)
+        }
+    };
+    written
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    Ok(Outcome::Success)
+}
+
+/// Share of `messages`, in percent with one decimal.
+fn percent(part: u64, messages: u64) -> f64 {
+    if messages == 0 {
+        return 0.0;
+    }
+    (part as f64 * 1000.0 / messages as f64).round() / 10.0
+}
+
+fn day(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
+        || seconds.to_string(),
+        |time| time.format("%Y-%m-%d").to_string(),
+    )
+}
+
+fn table(sources: &[SourceRow]) -> (Vec<String>, Vec<Vec<Value>>) {
+    let columns = [
+        "domain",
+        "source_ip",
+        "messages",
+        "pass %",
+        "spf aligned %",
+        "dkim aligned %",
+        "dkim domains:selectors",
+        "spf domains",
+        "reporters",
+        "first seen",
+        "last seen",
+        "class",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let count = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    let rows = sources
+        .iter()
+        .map(|source| {
+            vec![
+                Value::Text(source.policy_domain.clone()),
+                Value::Text(source.source_ip.clone()),
+                count(source.messages),
+                Value::Real(percent(source.dmarc_pass, source.messages)),
+                Value::Real(percent(source.spf_aligned, source.messages)),
+                Value::Real(percent(source.dkim_aligned, source.messages)),
+                Value::Text(source.dkim_domains.join(" ")),
+                Value::Text(source.spf_domains.join(" ")),
+                Value::Text(source.reporters.join(", ")),
+                Value::Text(day(source.first_seen)),
+                Value::Text(day(source.last_seen)),
+                Value::Text(source.classification.as_str().to_owned()),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// A source in JSON: the store's row (counts, lists, unix seconds, class) plus the rates.
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    #[serde(flatten)]
+    row: &'a SourceRow,
+    dmarc_pass_pct: f64,
+    spf_aligned_pct: f64,
+    dkim_aligned_pct: f64,
+}
+
+fn write_json(out: &mut impl Write, sources: &[SourceRow]) -> io::Result<()> {
+    let objects: Vec<SourceJson<'_>> = sources
+        .iter()
+        .map(|row| SourceJson {
+            row,
+            dmarc_pass_pct: percent(row.dmarc_pass, row.messages),
+            spf_aligned_pct: percent(row.spf_aligned, row.messages),
+            dkim_aligned_pct: percent(row.dkim_aligned, row.messages),
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &objects)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_rounds_to_one_decimal() {
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(2, 3), 66.7);
+        assert_eq!(percent(0, 0), 0.0);
+        assert_eq!(percent(5, 5), 100.0);
+    }
+
+    #[test]
+    fn days_are_utc_midnights_and_until_includes_its_day() {
+        let day = parse_day("2026-11-16").unwrap();
+        assert_eq!(day_start(day), 1_763_251_200);
+        assert!(parse_day("16/11/2026").is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! `ruadb summary`: the weekly summary, meant to be mailed by cron.
+//!
+//! The period defaults to the last complete ISO week (UTC) at the context's `now`; everything
+//! else is `Store::summary`, a pure function of the database and the period.
+
+use std::io::{self, Write};
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+
+use ruadb_store::Store;
+use ruadb_store::summary::{Period, Summary, render_markdown, render_text};
+
+use crate::Outcome;
+use crate::context::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// ISO week to summarise, e.g. 2026-W47. Default: the last complete week (UTC).
+    #[arg(long, value_name = "YYYY-Www", conflicts_with_all = ["since", "until"])]
+    pub week: Option<String>,
+    /// First day of a custom period (YYYY-MM-DD, UTC, included). Needs --until.
+    #[arg(long, value_name = "DATE", requires = "until")]
+    pub since: Option<NaiveDate>,
+    /// First day after a custom period (YYYY-MM-DD, UTC, not included). Needs --since.
+    #[arg(long, value_name = "DATE", requires = "since")]
+    pub until: Option<NaiveDate>,
+    /// Only this policy domain (listed even when no report arrived for it).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Output format: `text` (80 columns, for mail), `markdown` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    let period = period(args, context.now)?;
+    let path = context.existing_db_path()?;
+    let store = Store::open_read_only(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let summary = summarise(&store, period, args.domain.as_deref(), context.config.domains.as_deref())?;
+    let output = match args.format {
+        Format::Text => render_text(&summary),
+        Format::Markdown => render_markdown(&summary),
+        Format::Json => {
+            let mut json = serde_json::to_string_pretty(&summary)?;
+            json.push('\n');
+            json
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    Ok(Outcome::Success)
+}
+
+/// The period the arguments name: `--week`, `--since`/`--until`, or the last complete week.
+fn period(args: &Args, now: i64) -> anyhow::Result<Period> {
+    if let Some(week) = &args.week {
+        return Ok(week.parse()?);
+    }
+    match (args.since, args.until) {
+        (Some(since), Some(until)) => Ok(Period::from_dates(since, until)?),
+        // clap's `requires` makes one without the other unreachable; say so anyway.
+        (Some(_), None) | (None, Some(_)) => anyhow::bail!("--since and --until go together"),
+        (None, None) => Ok(Period::last_complete_week(now)),
+    }
+}
+
+/// The summary for `domain`, or for every domain with reports plus every configured domain:
+/// a configured domain that received nothing is listed with "no reports received", which is
+/// how a broken pipeline gets noticed.
+fn summarise(
+    store: &Store,
+    period: Period,
+    domain: Option<&str>,
+    configured: Option<&[String]>,
+) -> anyhow::Result<Summary> {
+    let mut summary = store
+        .summary(period, domain)
+        .context("cannot compute the summary")?;
+    if domain.is_some() {
+        return Ok(summary);
+    }
+    for name in configured.unwrap_or_default() {
+        if summary.domains.iter().any(|listed| listed.domain == *name) {
+            continue;
+        }
+        let quiet = store
+            .summary(period, Some(name))
+            .context("cannot compute the summary")?;
+        summary.domains.extend(quiet.domains);
+    }
+    summary.domains.sort_by(|a, b| a.domain.cmp(&b.domain));
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(week: Option<&str>, since: Option<&str>, until: Option<&str>) -> Args {
+        Args {
+            week: week.map(str::to_owned),
+            since: since.map(|day| day.parse().unwrap()),
+            until: until.map(|day| day.parse().unwrap()),
+            domain: None,
+            format: Format::Text,
+        }
+    }
+
+    #[test]
+    fn the_default_is_the_last_complete_week() {
+        // Monday 2026-11-23 07:00 UTC: the week that just ended is 2026-W47.
+        let now = 1_795_417_200;
+        let period = period(&args(None, None, None), now).unwrap();
+        assert_eq!(period.iso_week_label().as_deref(), Some("2026-W47"));
+    }
+
+    #[test]
+    fn week_and_dates_are_honoured() {
+        let week = period(&args(Some("2020-W53"), None, None), 0).unwrap();
+        assert_eq!(week, Period::iso_week(2020, 53).unwrap());
+        let days = period(&args(None, Some("2026-11-01"), Some("2026-12-01")), 0).unwrap();
+        assert_eq!(days.len(), 30 * 86_400);
+        let error = period(&args(Some("2026-W60"), None, None), 0).unwrap_err();
+        assert!(error.to_string().contains("not an ISO week"), "{error}");
+        assert!(period(&args(None, Some("2026-11-02"), Some("2026-11-01")), 0).is_err());
+    }
+
+    #[test]
+    fn clap_refuses_week_with_dates() {
+        use clap::Parser;
+        let parsed = crate::cli::Cli::try_parse_from([
+            "ruadb", "summary", "--week", "2026-W47", "--since", "2026-11-01", "--until",
+            "2026-11-08",
+        ]);
+        assert!(parsed.is_err());
+        let parsed = crate::cli::Cli::try_parse_from(["ruadb", "summary", "--since", "2026-11-01"]);
+        assert!(parsed.is_err(), "--since needs --until");
+        let parsed = crate::cli::Cli::try_parse_from([
+            "ruadb", "summary", "--week", "2026-W47", "--format", "markdown",
+        ]);
+        assert!(parsed.is_ok());
+    }
+}
