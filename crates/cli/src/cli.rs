@@ -42,4 +42,6 @@ pub enum Command {
     Sources(cmd::sources::Args),
     /// Rebuild every stored report from its raw input (after an upgrade).
     Reparse(cmd::reparse::Args),
+    /// The summary of a week (default: the last complete ISO week) for a mail from cron.
+    Summary(cmd::summary::Args),
 }

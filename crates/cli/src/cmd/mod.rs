@@ -5,6 +5,7 @@ pub mod parse;
 pub mod reparse;
 pub mod sources;
 pub mod sql;
+pub mod summary;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
@@ -19,5 +20,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Sql(args) => sql::run(args, &context),
         Command::Sources(args) => sources::run(args, &context),
         Command::Reparse(args) => reparse::run(args, &context),
+        Command::Summary(args) => summary::run(args, &context),
     }
 }

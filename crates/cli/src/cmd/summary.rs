@@ -43,9 +43,14 @@ pub enum Format {
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let period = period(args, context.now)?;
     let path = context.existing_db_path()?;
-    let store = Store::open_read_only(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let summary = summarise(&store, period, args.domain.as_deref(), context.config.domains.as_deref())?;
+    let store =
+        Store::open_read_only(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let summary = summarise(
+        &store,
+        period,
+        args.domain.as_deref(),
+        context.config.domains.as_deref(),
+    )?;
     let output = match args.format {
         Format::Text => render_text(&summary),
         Format::Markdown => render_markdown(&summary),
@@ -141,7 +146,13 @@ mod tests {
     fn clap_refuses_week_with_dates() {
         use clap::Parser;
         let parsed = crate::cli::Cli::try_parse_from([
-            "ruadb", "summary", "--week", "2026-W47", "--since", "2026-11-01", "--until",
+            "ruadb",
+            "summary",
+            "--week",
+            "2026-W47",
+            "--since",
+            "2026-11-01",
+            "--until",
             "2026-11-08",
         ]);
         assert!(parsed.is_err());
