@@ -36,6 +36,8 @@ pub enum Command {
     Parse(cmd::parse::Args),
     /// Store reports from files, directories, mbox files, Maildirs or stdin.
     Ingest(cmd::ingest::Args),
+    /// Fetch new report mail from the IMAP mailbox(es) in `[imap]` and store it.
+    Fetch(cmd::fetch::Args),
     /// Run a read-only SQL query against the database.
     Sql(cmd::sql::Args),
     /// Per sending source (IP): volume, DMARC pass and alignment rates, what it signs with.

@@ -11,23 +11,16 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use ruadb_fetch::{FetchError, PostAction, Secret, Session};
-use ruadb_store::{
-    ImapCursor, IngestTally, MessageOutcome, MessageSource, Store,
-};
+use ruadb_fetch::{FetchError, PostAction, Session};
+use ruadb_store::{ImapCursor, IngestTally, MessageOutcome, MessageSource, Store};
 
 use crate::Outcome;
-use crate::config::{AfterIngest, ImapAccount, TlsMode};
 use crate::cmd::ingest;
+use crate::config::{AfterIngest, ImapAccount, TlsMode};
 use crate::context::Context;
-
-/// The environment variable read when an account has neither `password_file` nor
-/// `password_command`.
-const PASSWORD_VARIABLE: &str = "RUADB_IMAP_PASSWORD";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -71,10 +64,20 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
             break;
         }
     }
-    let verb = if args.dry_run { "fetched (dry run, nothing stored)" } else { "fetched" };
+    // A run that failed before touching any message says so in one line, without a tally.
+    if result.is_err() && run.tally.messages == 0 {
+        return result.map(|()| Outcome::Success);
+    }
+    let verb = if args.dry_run {
+        "fetched (dry run, nothing stored)"
+    } else {
+        "fetched"
+    };
     ingest::print_tally(verb, &run.tally, args.json)?;
     result?;
-    Ok(Outcome::from_failures(run.inputs_failed || run.tally.errors > 0))
+    Ok(Outcome::from_failures(
+        run.inputs_failed || run.tally.errors > 0,
+    ))
 }
 
 struct Run {
@@ -90,7 +93,7 @@ impl Run {
         store: &mut Store,
         context: &Context,
     ) -> anyhow::Result<()> {
-        let config = fetch_config(account, context)?;
+        let config = account.fetch_config(context.imap_password.as_ref())?;
         let mailbox = account.mailbox.as_str();
         if account.tls == TlsMode::None {
             eprintln!(
@@ -187,7 +190,12 @@ impl Run {
             }
         }
         // UIDs missing from the answer were expunged meanwhile: nothing to store for them.
-        let last_uid = uids.iter().copied().max().unwrap_or(0).max(place.resume_after);
+        let last_uid = uids
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(place.resume_after);
         batch.set_imap_cursor(
             place.key,
             place.mailbox,
@@ -209,15 +217,15 @@ impl Run {
         for failure in &outcome.errors {
             self.inputs_failed = true;
             match &failure.member {
-                Some(member) => eprintln!("ruadb: {mailbox} uid {uid}: {member}: {}", failure.message),
+                Some(member) => {
+                    eprintln!("ruadb: {mailbox} uid {uid}: {member}: {}", failure.message)
+                }
                 None => eprintln!("ruadb: {mailbox} uid {uid}: {}", failure.message),
             }
         }
         for domain in &outcome.rejected_domains {
             self.inputs_failed = true;
-            eprintln!(
-                "ruadb: {mailbox} uid {uid}: report for {domain} rejected: not in `domains`"
-            );
+            eprintln!("ruadb: {mailbox} uid {uid}: report for {domain} rejected: not in `domains`");
         }
     }
 }
@@ -235,7 +243,10 @@ struct Place<'a> {
 /// failure and without rejected reports held a report.
 fn holds_report(outcome: &MessageOutcome) -> bool {
     if outcome.already_stored {
-        outcome.errors.iter().all(|failure| failure.member.is_some())
+        outcome
+            .errors
+            .iter()
+            .all(|failure| failure.member.is_some())
             && outcome.rejected_domains.is_empty()
     } else {
         outcome.has_report()
@@ -278,43 +289,6 @@ fn interrupted(error: anyhow::Error, in_this_batch: u64, dry_run: bool) -> anyho
     }
 }
 
-fn fetch_config(account: &ImapAccount, context: &Context) -> anyhow::Result<ruadb_fetch::Config> {
-    let password = if let Some(path) = &account.password_file {
-        Secret::from_file(path)?
-    } else if let Some(command) = &account.password_command {
-        Secret::from_command(command)?
-    } else if let Some(value) = context.env_var(PASSWORD_VARIABLE).filter(|value| !value.is_empty()) {
-        Secret::new(value)
-    } else {
-        bail!(
-            "no IMAP password for {}@{}: set password_file or password_command in [imap], or {PASSWORD_VARIABLE}",
-            account.username,
-            account.host
-        );
-    };
-    let mut config = ruadb_fetch::Config::new(account.host.clone(), account.username.clone(), password);
-    config.port = account.port();
-    config.tls = match account.tls {
-        TlsMode::Implicit => ruadb_fetch::TlsMode::Implicit,
-        TlsMode::Starttls => ruadb_fetch::TlsMode::Starttls,
-        TlsMode::None => ruadb_fetch::TlsMode::None,
-    };
-    config.allow_plaintext = account.allow_plaintext;
-    config.ca_file.clone_from(&account.ca_file);
-    config.mailbox.clone_from(&account.mailbox);
-    config.after_ingest = match account.after_ingest {
-        AfterIngest::Keep => ruadb_fetch::AfterIngest::Keep,
-        AfterIngest::Seen => ruadb_fetch::AfterIngest::Seen,
-        AfterIngest::Move => ruadb_fetch::AfterIngest::Move,
-        AfterIngest::Delete => ruadb_fetch::AfterIngest::Delete,
-    };
-    config.archive_mailbox.clone_from(&account.archive_mailbox);
-    config.invalid_mailbox.clone_from(&account.invalid_mailbox);
-    config.batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
-    config.timeout = Duration::from_secs(account.timeout_secs);
-    Ok(config)
-}
-
 /// A dry run on an existing database stores into it and rolls back (so duplicates are
 /// recognised); without a database it uses a throwaway in-memory one rather than create a file.
 fn open_store(db_path: &Path, context: &Context, args: &Args) -> anyhow::Result<Store> {
@@ -334,7 +308,10 @@ fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
     let mut name = db_path.as_os_str().to_owned();
     name.push(".fetch.lock");
     let path = PathBuf::from(name);
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create directory {}", parent.display()))?;
     }

@@ -1,0 +1,667 @@
+//! `ruadb fetch` end to end against the loopback Dovecot (`scripts/imap-test-server.sh`): the
+//! real binary, a real database, mail seeded with IMAP APPEND, the mailbox checked afterwards.
+
+#[path = "../../fetch/tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ruadb_fetch::Session;
+use ruadb_store::{Store, Totals};
+use serde_json::Value;
+use support::mail::{Packing, non_report_message, report_message};
+use support::server::{TestServer, fresh_user};
+
+const RUADB: &str = env!("CARGO_BIN_EXE_ruadb");
+
+struct Fixture {
+    server: TestServer,
+    user: String,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(test: &str) -> Option<Fixture> {
+        let server = TestServer::from_env(test)?;
+        Some(Fixture {
+            server,
+            user: fresh_user(test),
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("ruadb.sqlite")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Writes the configuration: the test server on `port` (implicit TLS, the test CA),
+    /// `domains = ["example.com"]`, plus `imap_lines` (e.g. `after_ingest = "move"`).
+    fn configure_port(&self, port: u16, imap_lines: &str) {
+        let text = format!(
+            "db = {db:?}\ndomains = [\"example.com\"]\n\n[imap]\nhost = {host:?}\nport = {port}\n\
+             username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{imap_lines}\n",
+            db = self.db().display().to_string(),
+            host = self.server.host,
+            user = self.user,
+            ca = self.server.ca_file.display().to_string(),
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    fn configure(&self, imap_lines: &str) {
+        self.configure_port(self.server.port_tls, imap_lines);
+    }
+
+    fn session(&self) -> Session {
+        Session::connect(&self.server.config(&self.user)).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(RUADB);
+        command
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("fetch")
+            .args(args)
+            .env("RUADB_IMAP_PASSWORD", &self.server.password)
+            .env_remove("RUADB_DB")
+            .env_remove("RUADB_CONFIG");
+        command
+    }
+
+    fn fetch(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `ruadb fetch --json`; returns (exit code, tally, stderr).
+    fn fetch_json(&self) -> (i32, Value, String) {
+        let output = self.fetch(&["--json"]);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let tally = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|error| panic!("no JSON tally ({error}): {stdout}\nstderr: {stderr}"));
+        (output.status.code().unwrap_or(-1), tally, stderr)
+    }
+
+    fn totals(&self) -> Totals {
+        Store::open_read_only(&self.db()).unwrap().totals().unwrap()
+    }
+
+    /// Message counts of mailboxes, as the server sees them.
+    fn counts(&self, mailboxes: &[&str]) -> Vec<u32> {
+        let mut session = self.session();
+        let counts = mailboxes
+            .iter()
+            .map(|mailbox| match session.select(mailbox) {
+                Ok(state) => state.exists,
+                Err(ruadb_fetch::FetchError::NoMailbox { .. }) => 0,
+                Err(error) => panic!("{mailbox}: {error}"),
+            })
+            .collect();
+        session.logout().unwrap();
+        counts
+    }
+}
+
+/// Five report mails (gzip, zip, XML, odd MIME, bare gzip; 3+1+2+5+4 = 15 messages reported)
+/// and one mail without a report.
+fn seed_mixed(session: &mut Session, mailbox: &str) {
+    let reports = [
+        (Packing::Gzip, "google.com", "r1", "192.0.2.1", 3),
+        (Packing::Zip, "outlook.com", "r2", "198.51.100.7", 1),
+        (Packing::Xml, "yahoo.com", "r3", "203.0.113.9", 2),
+        (Packing::OddMime, "mail.ru", "r4", "192.0.2.44", 5),
+        (Packing::BareGzip, "example.net", "r5", "198.51.100.200", 4),
+    ];
+    for (packing, org, id, ip, count) in reports {
+        session
+            .append(
+                mailbox,
+                &report_message(packing, org, id, "example.com", ip, count),
+            )
+            .unwrap();
+    }
+    session
+        .append(mailbox, &non_report_message("question"))
+        .unwrap();
+}
+
+fn seed_reports(session: &mut Session, mailbox: &str, prefix: &str, count: u32) {
+    for index in 0..count {
+        let packing = [Packing::Gzip, Packing::Zip, Packing::Xml][index as usize % 3];
+        let ip = format!("203.0.113.{}", index % 250 + 1);
+        let message = report_message(
+            packing,
+            "example.net",
+            &format!("{prefix}-{index}"),
+            "example.com",
+            &ip,
+            index % 5 + 1,
+        );
+        session.append(mailbox, &message).unwrap();
+    }
+}
+
+/// Sum of `index % 5 + 1` over `0..count`: the message count `seed_reports` reports.
+fn seeded_message_count(count: u32) -> u64 {
+    (0..count).map(|index| u64::from(index % 5 + 1)).sum()
+}
+
+fn number(tally: &Value, key: &str) -> u64 {
+    tally[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {tally}"))
+}
+
+fn assert_mixed_totals(fixture: &Fixture) {
+    let totals = fixture.totals();
+    assert_eq!(totals.messages, 6);
+    assert_eq!(totals.reports, 5);
+    assert_eq!(totals.records, 5);
+    assert_eq!(totals.message_count, 15);
+}
+
+#[test]
+fn keep_stores_everything_once_and_leaves_the_mailbox_alone() {
+    let Some(fixture) = Fixture::new("cli-keep") else {
+        return;
+    };
+    fixture.configure("batch_size = 2");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    // The mail without a report is named and makes the run "partly failed", as in `ingest`.
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(number(&tally, "messages"), 6, "{tally}");
+    assert_eq!(number(&tally, "reports_new"), 5);
+    assert_eq!(number(&tally, "records"), 5);
+    assert_eq!(number(&tally, "errors"), 1);
+    assert!(stderr.contains("INBOX uid 6:"), "{stderr}");
+    assert!(
+        stderr.contains("fetched 6 messages: 5 new reports"),
+        "{stderr}"
+    );
+    assert_mixed_totals(&fixture);
+
+    session.select("INBOX").unwrap();
+    let uids = session.uids_after(0).unwrap();
+    assert_eq!(uids.len(), 6);
+    let flags = session.flags(&uids).unwrap();
+    assert!(
+        flags
+            .iter()
+            .all(|(_, flags)| !flags.iter().any(|flag| flag == "\\Seen")),
+        "{flags:?}"
+    );
+
+    // The cursor makes the second run a no-op.
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(number(&tally, "messages"), 0, "{tally}");
+    assert_mixed_totals(&fixture);
+
+    // New mail after that: only it is fetched.
+    seed_reports(&mut session, "INBOX", "later", 3);
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 3));
+    assert_eq!(fixture.totals().reports, 8);
+}
+
+#[test]
+fn seen_marks_stored_messages() {
+    let Some(fixture) = Fixture::new("cli-seen") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"seen\"");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "reports_new")), (1, 5));
+    assert_mixed_totals(&fixture);
+    session.select("INBOX").unwrap();
+    let uids = session.uids_after(0).unwrap();
+    assert_eq!(uids.len(), 6);
+    let flags = session.flags(&uids).unwrap();
+    assert!(
+        flags
+            .iter()
+            .all(|(_, flags)| flags.iter().any(|flag| flag == "\\Seen")),
+        "{flags:?}"
+    );
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+}
+
+#[test]
+fn move_archives_reports_and_sets_aside_the_rest() {
+    let Some(fixture) = Fixture::new("cli-move") else {
+        return;
+    };
+    fixture
+        .configure("after_ingest = \"move\"\narchive_mailbox = \"Archive/dmarc\"\nbatch_size = 4");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+    session.logout().unwrap();
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(number(&tally, "reports_new"), 5);
+    assert_mixed_totals(&fixture);
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive/dmarc", "Invalid"]),
+        vec![0, 5, 1]
+    );
+
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+    assert_mixed_totals(&fixture);
+}
+
+#[test]
+fn delete_removes_stored_messages_only() {
+    let Some(fixture) = Fixture::new("cli-delete") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"delete\"\ninvalid_mailbox = \"NoReport\"");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+    session.logout().unwrap();
+
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "reports_new")), (1, 5));
+    assert_mixed_totals(&fixture);
+    // Mail without a report is never deleted: it is set aside.
+    assert_eq!(fixture.counts(&["INBOX", "NoReport"]), vec![0, 1]);
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+}
+
+#[test]
+fn uidvalidity_change_rescans_without_double_counting() {
+    let Some(fixture) = Fixture::new("cli-uidvalidity") else {
+        return;
+    };
+    fixture.configure("mailbox = \"Reports\"");
+    let mut session = fixture.session();
+    session.ensure_mailbox("Reports").unwrap();
+    seed_reports(&mut session, "Reports", "uv", 4);
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "reports_new")), (0, 4));
+
+    // The mailbox is recreated (as after a server migration): same mail, new UIDVALIDITY,
+    // UIDs from 1 again, plus one new report.
+    session.select("INBOX").unwrap();
+    session.delete_mailbox("Reports").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    session.ensure_mailbox("Reports").unwrap();
+    seed_reports(&mut session, "Reports", "uv", 5);
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("UIDVALIDITY changed"), "{stderr}");
+    assert_eq!(number(&tally, "messages"), 5, "{tally}");
+    assert_eq!(number(&tally, "reports_new"), 1, "{tally}");
+    let totals = fixture.totals();
+    assert_eq!(totals.reports, 5);
+    assert_eq!(totals.message_count, seeded_message_count(5));
+
+    let (_, tally, _) = fixture.fetch_json();
+    assert_eq!(number(&tally, "messages"), 0);
+}
+
+/// A TCP relay to the test server that cuts its first connection after `cut_after` bytes from
+/// the server, as a server that dies mid-fetch would; later connections pass untouched.
+fn start_cutting_relay(target_port: u16, cut_after: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                break;
+            };
+            let limit = if first { cut_after } else { usize::MAX };
+            let (client_reader, server_writer) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || pump(client_reader, server_writer, usize::MAX));
+            std::thread::spawn(move || pump(server, client, limit));
+        }
+    });
+    port
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, limit: usize) {
+    let mut buffer = [0u8; 4096];
+    let mut sent = 0usize;
+    while let Ok(read) = from.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        let allowed = read.min(limit - sent);
+        if to.write_all(&buffer[..allowed]).is_err() {
+            break;
+        }
+        sent += allowed;
+        if sent >= limit {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn connection_lost_mid_fetch_keeps_what_was_committed_and_the_rerun_completes() {
+    let Some(fixture) = Fixture::new("cli-lost") else {
+        return;
+    };
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "lost", 30);
+    session.logout().unwrap();
+    // About 1.7 KB per message: the cut lands after a few batches of 4.
+    let relay = start_cutting_relay(fixture.server.port_tls, 20_000);
+    fixture.configure_port(relay, "after_ingest = \"move\"\nbatch_size = 4");
+
+    let output = fixture.fetch(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lost"), "{stderr}");
+    assert!(stderr.contains("the next run resumes"), "{stderr}");
+    let partial = fixture.totals();
+    assert!(
+        partial.reports > 0 && partial.reports < 30,
+        "some batches committed before the cut: {partial:?}"
+    );
+    let [inbox, archive] = fixture.counts(&["INBOX", "Archive"])[..] else {
+        unreachable!()
+    };
+    assert_eq!(inbox + archive, 30);
+    assert!(u64::from(archive) <= partial.reports);
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(number(&tally, "messages") >= 30 - u64::from(archive));
+    let totals = fixture.totals();
+    assert_eq!(totals.reports, 30);
+    assert_eq!(totals.messages, 30);
+    assert_eq!(totals.message_count, seeded_message_count(30));
+    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, 30]);
+}
+
+#[test]
+fn overlapping_runs_store_everything_exactly_once() {
+    let Some(fixture) = Fixture::new("cli-overlap") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"\nbatch_size = 5");
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "overlap", 40);
+    session.logout().unwrap();
+
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            fixture
+                .command(&[])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
+    let totals = fixture.totals();
+    assert_eq!((totals.messages, totals.reports), (40, 40));
+    assert_eq!(totals.message_count, seeded_message_count(40));
+    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, 40]);
+}
+
+#[test]
+fn a_held_lock_makes_the_second_run_exit_cleanly_or_wait() {
+    let Some(fixture) = Fixture::new("cli-lock") else {
+        return;
+    };
+    fixture.configure("");
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "lock", 2);
+    session.logout().unwrap();
+
+    let mut lock_path = fixture.db().into_os_string();
+    lock_path.push(".fetch.lock");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+
+    let output = fixture.fetch(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("another `ruadb fetch` is running"),
+        "{stderr}"
+    );
+    assert!(!fixture.db().exists() || fixture.totals().reports == 0);
+
+    let waiting = fixture
+        .command(&["--wait"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(lock);
+    let output = waiting.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(fixture.totals().reports, 2);
+}
+
+#[test]
+fn dry_run_stores_nothing_and_changes_nothing() {
+    let Some(fixture) = Fixture::new("cli-dry") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+    session.logout().unwrap();
+
+    let output = fixture.fetch(&["--dry-run", "--json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let tally: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(number(&tally, "reports_new"), 5);
+    assert!(stderr.contains("dry run"), "{stderr}");
+    assert!(!fixture.db().exists(), "a dry run creates no database");
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive", "Invalid"]),
+        vec![6, 0, 0]
+    );
+
+    // On an existing database it rolls back: the real run still finds everything new.
+    let (_, tally, _) = fixture.fetch_json();
+    assert_eq!(number(&tally, "reports_new"), 5);
+    assert_mixed_totals(&fixture);
+}
+
+#[test]
+fn password_from_file_or_command() {
+    let Some(fixture) = Fixture::new("cli-password") else {
+        return;
+    };
+    let password_file = fixture.dir.path().join("password");
+    std::fs::write(&password_file, format!("{}\n", fixture.server.password)).unwrap();
+    fixture.configure(&format!(
+        "password_file = {:?}",
+        password_file.display().to_string()
+    ));
+    let output = fixture
+        .command(&[])
+        .env_remove("RUADB_IMAP_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    fixture.configure(&format!(
+        "password_command = \"cat '{}'\"",
+        password_file.display()
+    ));
+    let output = fixture
+        .command(&[])
+        .env_remove("RUADB_IMAP_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    fixture.configure("");
+    let output = fixture
+        .command(&[])
+        .env_remove("RUADB_IMAP_PASSWORD")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("RUADB_IMAP_PASSWORD"), "{stderr}");
+}
+
+/// One line on stderr, exit 2, and nothing that resembles the password.
+fn assert_one_line_failure(output: &Output, expected: &str, password: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.contains("warning"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("ruadb: "), "{stderr}");
+    assert!(lines[0].contains(expected), "{stderr}");
+    assert!(!stderr.contains(password), "{stderr}");
+}
+
+#[test]
+fn wrong_password_unknown_mailbox_and_untrusted_certificate_exit_2() {
+    let Some(fixture) = Fixture::new("cli-failures") else {
+        return;
+    };
+    fixture.configure("");
+    let output = fixture
+        .command(&[])
+        .env("RUADB_IMAP_PASSWORD", "NotThePassword42")
+        .output()
+        .unwrap();
+    assert_one_line_failure(&output, "refused", "NotThePassword42");
+
+    fixture.configure("mailbox = \"NoSuchBox\"");
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "mailbox \"NoSuchBox\" does not exist",
+        &fixture.server.password,
+    );
+
+    // Without the test CA the server's certificate is not trusted.
+    let config = std::fs::read_to_string(fixture.config_path()).unwrap();
+    let untrusted: String = config
+        .lines()
+        .filter(|line| !line.starts_with("ca_file"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(fixture.config_path(), untrusted).unwrap();
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "certificate verify failed",
+        &fixture.server.password,
+    );
+}
+
+/// Kills `ruadb fetch` with SIGKILL at 20+ moments spread over the run, then lets one run
+/// finish: the database must hold every report exactly once, pass `integrity_check`, and the
+/// mailbox must be fully archived.
+#[test]
+fn kill_9_loop_then_completion_gives_exact_totals() {
+    let Some(fixture) = Fixture::new("cli-kill") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"\nbatch_size = 10");
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "kill", 300);
+    let (mut seeded, mut seeded_count) = (300u64, seeded_message_count(300));
+
+    let mut kills = 0;
+    let mut delay_ms: u64 = 20;
+    for round in 0..100u64 {
+        let mut child = fixture
+            .command(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Deterministic spread of moments: 20..260 ms into the run.
+        delay_ms = 20 + (delay_ms * 37 + round * 11) % 240;
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        } else {
+            // That run finished: give the next ones work again (new report ids).
+            seed_reports(&mut session, "INBOX", &format!("kill-{round}"), 50);
+            seeded += 50;
+            seeded_count += seeded_message_count(50);
+        }
+        child.wait().unwrap();
+        if kills >= 25 {
+            break;
+        }
+    }
+    session.logout().unwrap();
+    assert!(
+        kills >= 20,
+        "only {kills} runs were still going when killed"
+    );
+
+    let (code, _, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    let totals = fixture.totals();
+    assert_eq!(
+        (totals.messages, totals.reports, totals.records),
+        (seeded, seeded, seeded)
+    );
+    assert_eq!(totals.message_count, seeded_count);
+    let archived = u32::try_from(seeded).unwrap();
+    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, archived]);
+    eprintln!("{kills} kills, {seeded} messages, totals exact");
+    let store = Store::open_read_only(&fixture.db()).unwrap();
+    let mut verdict = Vec::new();
+    store
+        .query("PRAGMA integrity_check", &mut |row| {
+            verdict.push(format!("{row:?}"));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(verdict.len(), 1, "{verdict:?}");
+    assert!(verdict[0].contains("ok"), "{verdict:?}");
+}
