@@ -1,7 +1,24 @@
-//! The weekly summary on a database built from `fixtures/summary/`: two domains over five
-//! weeks (2026-W44 to 2026-W48) with a source of every class, a report straddling each end of
-//! 2026-W47, a policy change, a silent reporter and one domain ready for p=quarantine.
-//! `fixtures/summary/README.md` describes each file.
+//! The weekly summary on a database built from `fixtures/summary/`: synthetic reports for two
+//! domains over 2026-W44 to 2026-W48; the summarised week is 2026-W47 (2026-11-16 to
+//! 2026-11-22). Each fixture's first comment says what it is for.
+//!
+//! | Source        | Domain      | Class           | Why                                              |
+//! |---------------|-------------|-----------------|--------------------------------------------------|
+//! | 192.0.2.10    | example.com | aligned         | own server: SPF and DKIM pass for example.com    |
+//! | 198.51.100.20 | example.com | forwarded       | a list: its SPF passes, our DKIM signature fails |
+//! | 198.51.100.21 | example.com | forwarded       | reporter reason `mailing_list`, nothing passes   |
+//! | 203.0.113.7   | example.com | misaligned      | an ESP: SPF and DKIM pass for mailer.example.net |
+//! | 2001:db8::25  | example.com | misaligned      | 4 aligned + 4 misaligned messages: a tie         |
+//! | 203.0.113.66  | example.com | unauthenticated | spoofing: SPF fails, no DKIM                     |
+//! | 203.0.113.99  | example.com | unauthenticated | only in the report attributed to W48             |
+//! | 192.0.2.30    | example.org | aligned         | > 98% of its own mail: ready for p=quarantine    |
+//! | 198.51.100.40 | example.org | misaligned      | a helpdesk with its own return-path              |
+//! | 203.0.113.80  | example.org | unauthenticated | spoofing                                         |
+//!
+//! Week boundaries: `2026-11-15-…` runs Sunday 18:00 to Monday 18:00 (midpoint in W47);
+//! `2026-11-22-…` runs Sunday 12:00 to Monday 12:00 (midpoint Monday 00:00, so W48).
+//! `silent.example.net` reports only in W45 (a silent reporter in W47). example.com publishes
+//! `sp=quarantine` from 2026-11-19 (a policy change).
 
 use ruadb_store::classify::Classification;
 use ruadb_store::summary::{Period, Summary, render_markdown, render_text};
@@ -424,4 +441,125 @@ fn sources_carry_their_class() {
     assert_eq!(class("198.51.100.20"), Classification::Forwarded);
     assert_eq!(class("203.0.113.7"), Classification::Misaligned);
     assert_eq!(class("203.0.113.66"), Classification::Unauthenticated);
+}
+
+/// Every table row has as many cells as its header (pipes escaped as `\|` do not count).
+fn assert_tables_are_rectangular(markdown: &str) {
+    let mut columns = None;
+    for line in markdown.lines() {
+        if !line.starts_with('|') {
+            columns = None;
+            continue;
+        }
+        let cells = line.replace("\\|", "").matches('|').count();
+        match columns {
+            None => columns = Some(cells),
+            Some(expected) => assert_eq!(cells, expected, "{line}"),
+        }
+    }
+}
+
+fn check_rendering(summary: &Summary) {
+    for line in render_text(summary).lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} chars: {line:?}",
+            line.chars().count()
+        );
+    }
+    assert_tables_are_rectangular(&render_markdown(summary));
+    serde_json::to_string(summary).unwrap();
+    for domain in &summary.domains {
+        let by_source: u64 = domain.sources.iter().map(|source| source.messages).sum();
+        assert_eq!(by_source, domain.messages, "{}", domain.domain);
+        let by_day: u64 = domain.daily.iter().map(|day| day.messages).sum();
+        assert_eq!(by_day, domain.messages, "{}", domain.domain);
+        let disposed =
+            domain.dispositions.none + domain.dispositions.quarantine + domain.dispositions.reject;
+        assert_eq!(disposed, domain.messages, "{}", domain.domain);
+    }
+}
+
+#[test]
+fn fixture_weeks_render_consistently() {
+    let store = fixture_store();
+    for week in 43..=50 {
+        check_rendering(
+            &store
+                .summary(Period::iso_week(2026, week).unwrap(), None)
+                .unwrap(),
+        );
+    }
+}
+
+/// Real reports from `../shared/corpus` (when present): every week that has a report, and the
+/// whole span at once, render within 80 columns with consistent totals.
+#[test]
+fn corpus_summaries_render_consistently() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/aggregate");
+    if !corpus.is_dir() {
+        println!("skipped: no corpus at {}", corpus.display());
+        return;
+    }
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let mut pending = vec![corpus];
+    let mut batch = store.begin_batch().unwrap();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let source = MessageSource::File {
+                    path: path.display().to_string(),
+                };
+                batch
+                    .ingest_bytes(&std::fs::read(&path).unwrap(), &source)
+                    .unwrap();
+            }
+        }
+    }
+    batch.commit().unwrap();
+    let mut ranges = Vec::new();
+    store
+        .query("SELECT begin_utc, end_utc FROM reports", &mut |row| {
+            if let [
+                ruadb_store::Value::Integer(begin),
+                ruadb_store::Value::Integer(end),
+            ] = row
+            {
+                ranges.push((*begin, *end));
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(ranges.len() > 50, "{} reports", ranges.len());
+    let mut weeks: Vec<Period> = ranges
+        .iter()
+        .map(|(begin, end)| {
+            let midpoint = ruadb_store::summary::period::report_midpoint(*begin, *end);
+            Period::last_complete_week(midpoint + 7 * 86_400)
+        })
+        .collect();
+    weeks.sort_by_key(|week| week.start);
+    weeks.dedup();
+    let mut messages_in_weeks = 0;
+    for week in &weeks {
+        let summary = store.summary(*week, None).unwrap();
+        check_rendering(&summary);
+        messages_in_weeks += summary
+            .domains
+            .iter()
+            .map(|domain| domain.messages)
+            .sum::<u64>();
+    }
+    // Every report lands in exactly one week, so the weeks add up to the whole.
+    assert_eq!(messages_in_weeks, store.totals().unwrap().message_count);
+    // A long period at once: the year up to the last report (some corpus reports are dated
+    // decades apart, and a daily series over decades only measures the formatter).
+    let last = weeks.last().unwrap().end;
+    let year = Period::new(last - 366 * 86_400, last).unwrap();
+    let summary = store.summary(year, None).unwrap();
+    assert!(!summary.domains.is_empty());
+    check_rendering(&summary);
 }

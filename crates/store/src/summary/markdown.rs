@@ -230,7 +230,11 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
         );
     }
     if let Some(policy) = &domain.policy {
-        let _ = write!(out, "\nPublished policy: `{}`", policy.current.tags());
+        let _ = write!(
+            out,
+            "\nPublished policy: `{}`",
+            code(&policy.current.tags())
+        );
         if policy.changed {
             let _ = write!(out, " **(changed)**");
         }
@@ -240,14 +244,24 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                 out,
                 "\n| Policy seen | Reports | From | To |\n|---|---:|---|---|"
             );
-            if let Some(before) = &policy.before {
-                let _ = writeln!(out, "| `{}` (before this period) | | | |", before.tags());
+            let differs = |before: &&super::PublishedPolicy| {
+                policy
+                    .seen
+                    .first()
+                    .is_none_or(|first| first.policy != **before)
+            };
+            if let Some(before) = policy.before.as_ref().filter(differs) {
+                let _ = writeln!(
+                    out,
+                    "| `{}` (before this period) | | | |",
+                    code(&before.tags())
+                );
             }
             for seen in &policy.seen {
                 let _ = writeln!(
                     out,
                     "| `{}` | {} | {} | {} |",
-                    seen.policy.tags(),
+                    code(&seen.policy.tags()),
                     seen.reports,
                     seen.first_seen,
                     seen.last_seen
@@ -271,6 +285,20 @@ fn capitalised(text: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Text for a code span in a table: a backtick from a report would end the span, a pipe the
+/// cell.
+fn code(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '`' || c == '|' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Escapes text from reports so that it cannot break a table or turn into markup.
