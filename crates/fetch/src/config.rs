@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::FetchError;
+use crate::session::PostAction;
 
 /// How the connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +223,21 @@ impl Config {
         }
     }
 
+    /// The actions for messages whose reports were stored and for those that held none.
+    ///
+    /// Mail without a report is never deleted: with `move` and `delete` it is set aside in
+    /// `invalid_mailbox` (its bytes and the reason are in the database), so the source
+    /// mailbox only ever holds mail not yet processed.
+    pub fn post_actions(&self) -> (PostAction, PostAction) {
+        let set_aside = PostAction::Move(self.invalid_mailbox.clone());
+        match self.after_ingest {
+            AfterIngest::Keep => (PostAction::Keep, PostAction::Keep),
+            AfterIngest::Seen => (PostAction::Seen, PostAction::Seen),
+            AfterIngest::Move => (PostAction::Move(self.archive_mailbox.clone()), set_aside),
+            AfterIngest::Delete => (PostAction::Delete, set_aside),
+        }
+    }
+
     /// `user@host:port`: the account half of the cursor key (the mailbox is the other half).
     pub fn account(&self) -> String {
         format!("{}@{}:{}", self.username, self.host, self.port)
@@ -268,6 +284,29 @@ mod tests {
         let failed = Secret::from_command("exit 3").unwrap_err();
         assert!(failed.to_string().contains("password_command failed"));
         assert!(Secret::from_command("true").is_err());
+    }
+
+    #[test]
+    fn mail_without_a_report_is_never_deleted() {
+        let mut config = Config::new("h", "u", Secret::new("p"));
+        config.archive_mailbox = "Archive/dmarc".to_owned();
+        config.invalid_mailbox = "Invalid".to_owned();
+        let set_aside = PostAction::Move("Invalid".to_owned());
+        for (action, expected) in [
+            (AfterIngest::Keep, (PostAction::Keep, PostAction::Keep)),
+            (AfterIngest::Seen, (PostAction::Seen, PostAction::Seen)),
+            (
+                AfterIngest::Move,
+                (
+                    PostAction::Move("Archive/dmarc".to_owned()),
+                    set_aside.clone(),
+                ),
+            ),
+            (AfterIngest::Delete, (PostAction::Delete, set_aside)),
+        ] {
+            config.after_ingest = action;
+            assert_eq!(config.post_actions(), expected, "{action}");
+        }
     }
 
     #[test]

@@ -135,8 +135,8 @@ impl Session {
         self.supports_move
     }
 
-    /// Uses COPY + `\Deleted` + EXPUNGE even when the server offers MOVE, as for a server that
-    /// does not (to exercise that path against a server that has MOVE).
+    /// Moves with COPY + `\Deleted` + EXPUNGE from now on, as on a server without MOVE
+    /// (tests use it to cover that path on a server that has MOVE).
     pub fn disable_move(&mut self) {
         self.supports_move = false;
     }
@@ -175,6 +175,20 @@ impl Session {
             .uid_search(format!("UID {first}:*"))
             .map_err(|error| classify(error, &self.host, "UID SEARCH", self.timeout))?;
         let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid > last_uid).collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// UIDs up to and including `last_uid` that are not `\Seen`, ascending.
+    pub fn unseen_up_to(&mut self, last_uid: u32) -> Result<Vec<u32>, FetchError> {
+        if last_uid == 0 {
+            return Ok(Vec::new());
+        }
+        let found = self
+            .imap
+            .uid_search(format!("UNSEEN UID 1:{last_uid}"))
+            .map_err(|error| classify(error, &self.host, "UID SEARCH", self.timeout))?;
+        let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid <= last_uid).collect();
         uids.sort_unstable();
         Ok(uids)
     }

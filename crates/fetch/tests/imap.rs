@@ -160,6 +160,13 @@ fn keep_and_seen_actions() {
     let flags = session.flags(&uids).unwrap();
     let seen: Vec<bool> = flags.iter().map(|(_, flags)| is_seen(flags)).collect();
     assert_eq!(seen, vec![true, true, true, false, false]);
+    assert_eq!(
+        session.unseen_up_to(uids[4]).unwrap(),
+        vec![uids[3], uids[4]]
+    );
+    assert_eq!(session.unseen_up_to(uids[3]).unwrap(), vec![uids[3]]);
+    assert_eq!(session.unseen_up_to(uids[2]).unwrap(), Vec::<u32>::new());
+    assert_eq!(session.unseen_up_to(0).unwrap(), Vec::<u32>::new());
     assert_eq!(session.select("INBOX").unwrap().exists, 5);
 }
 

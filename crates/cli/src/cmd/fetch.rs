@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use ruadb_fetch::{FetchError, PostAction, Session};
+use ruadb_fetch::{FetchError, Session};
 use ruadb_store::{ImapCursor, IngestTally, MessageOutcome, MessageSource, Store};
 
 use crate::Outcome;
@@ -43,18 +43,23 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         );
     }
     let db_path = context.db_path()?;
-    let Some(_lock) = acquire_lock(db_path, args.wait)? else {
+    // A dry run changes nothing, so it neither needs nor takes the lock.
+    let lock = if args.dry_run {
+        None
+    } else {
+        acquire_lock(db_path, args.wait)?
+    };
+    if lock.is_none() && !args.dry_run {
         eprintln!(
             "ruadb: another `ruadb fetch` is running on {}; nothing to do (use --wait to wait for it)",
             db_path.display()
         );
         return Ok(Outcome::Success);
-    };
+    }
     let mut store = open_store(db_path, context, args)?;
 
     let mut run = Run {
         tally: IngestTally::default(),
-        inputs_failed: false,
         dry_run: args.dry_run,
     };
     let mut result = Ok(());
@@ -75,14 +80,11 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     };
     ingest::print_tally(verb, &run.tally, args.json)?;
     result?;
-    Ok(Outcome::from_failures(
-        run.inputs_failed || run.tally.errors > 0,
-    ))
+    Ok(Outcome::from_failures(run.tally.errors > 0))
 }
 
 struct Run {
     tally: IngestTally,
-    inputs_failed: bool,
     dry_run: bool,
 }
 
@@ -117,17 +119,23 @@ impl Run {
             None => 0,
         };
         // With move and delete the mailbox is a queue: whatever is still in it is unfinished
-        // (e.g. a post-action cut short by a lost connection), so it is scanned from the start.
-        // Stored messages are recognised by their hash.
+        // (e.g. a post-action cut short by a lost connection), so it is scanned from the start;
+        // with seen, unseen mail below the cursor is unfinished too. Messages stored before are
+        // recognised by their hash and only get their post-action.
         let scan_after = match account.after_ingest {
             AfterIngest::Move | AfterIngest::Delete => 0,
             AfterIngest::Keep | AfterIngest::Seen => resume_after,
         };
-        let (with_report, without_report) = post_actions(account);
-        let uids = session.uids_after(scan_after)?;
+        let (with_report, without_report) = config.post_actions();
+        let mut uids = session.uids_after(scan_after)?;
+        if account.after_ingest == AfterIngest::Seen {
+            // Stored but not yet flagged (a run stopped between commit and STORE).
+            let mut unfinished = session.unseen_up_to(resume_after)?;
+            unfinished.append(&mut uids);
+            uids = unfinished;
+        }
         let batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
         for chunk in uids.chunks(batch_size.max(1)) {
-            let stored_before = self.tally.messages;
             let step = self.batch(
                 &mut session,
                 store,
@@ -139,9 +147,7 @@ impl Run {
                     resume_after,
                 },
             );
-            let (stored, no_report) = step.map_err(|error| {
-                interrupted(error, self.tally.messages - stored_before, self.dry_run)
-            })?;
+            let (stored, no_report) = step.map_err(|error| interrupted(error, self.dry_run))?;
             if self.dry_run {
                 continue;
             }
@@ -151,7 +157,7 @@ impl Run {
                 .map_err(|error| {
                     anyhow!(
                         "{error}; the messages are stored, their post-ingest action ({}) is retried on the next run",
-                        account_action_name(account.after_ingest)
+                        config.after_ingest
                     )
                 })?;
         }
@@ -182,7 +188,7 @@ impl Run {
             };
             let outcome = batch.ingest_bytes(&message.bytes, &source)?;
             self.tally.add(&outcome);
-            self.name_failures(place.mailbox, message.uid, &outcome);
+            Self::name_failures(place.mailbox, message.uid, &outcome);
             if holds_report(&outcome) {
                 with_report.push(message.uid);
             } else {
@@ -213,9 +219,8 @@ impl Run {
         Ok((with_report, without_report))
     }
 
-    fn name_failures(&mut self, mailbox: &str, uid: u32, outcome: &MessageOutcome) {
+    fn name_failures(mailbox: &str, uid: u32, outcome: &MessageOutcome) {
         for failure in &outcome.errors {
-            self.inputs_failed = true;
             match &failure.member {
                 Some(member) => {
                     eprintln!("ruadb: {mailbox} uid {uid}: {member}: {}", failure.message)
@@ -224,7 +229,6 @@ impl Run {
             }
         }
         for domain in &outcome.rejected_domains {
-            self.inputs_failed = true;
             eprintln!("ruadb: {mailbox} uid {uid}: report for {domain} rejected: not in `domains`");
         }
     }
@@ -253,37 +257,14 @@ fn holds_report(outcome: &MessageOutcome) -> bool {
     }
 }
 
-/// The actions for messages with and without a stored report. Mail without a report is never
-/// deleted: in move and delete mode it is set aside in `invalid_mailbox`, so that the source
-/// mailbox only ever holds unprocessed mail.
-fn post_actions(account: &ImapAccount) -> (PostAction, PostAction) {
-    let invalid = PostAction::Move(account.invalid_mailbox.clone());
-    match account.after_ingest {
-        AfterIngest::Keep => (PostAction::Keep, PostAction::Keep),
-        AfterIngest::Seen => (PostAction::Seen, PostAction::Seen),
-        AfterIngest::Move => (PostAction::Move(account.archive_mailbox.clone()), invalid),
-        AfterIngest::Delete => (PostAction::Delete, invalid),
-    }
-}
-
-fn account_action_name(action: AfterIngest) -> &'static str {
-    match action {
-        AfterIngest::Keep => "keep",
-        AfterIngest::Seen => "seen",
-        AfterIngest::Move => "move",
-        AfterIngest::Delete => "delete",
-    }
-}
-
-/// The message for a run cut short: what is committed stays, and the next run resumes.
-fn interrupted(error: anyhow::Error, in_this_batch: u64, dry_run: bool) -> anyhow::Error {
+/// The message for a run cut short by the connection: what is committed stays, and the next
+/// run resumes after it.
+fn interrupted(error: anyhow::Error, dry_run: bool) -> anyhow::Error {
     let connection_lost = error
         .downcast_ref::<FetchError>()
         .is_some_and(FetchError::is_connection_failure);
     if connection_lost && !dry_run {
-        anyhow!(
-            "{error}; earlier batches are stored, this batch ({in_this_batch} messages read) was not, and the next run resumes there"
-        )
+        anyhow!("{error}; the batches stored before stay stored and the next run resumes there")
     } else {
         error
     }
