@@ -1,8 +1,8 @@
 //! The Markdown summary: the same content as the text, with tables.
 
 use super::text::{
-    comparison_line, display_org, no_reports_line, percent, plural, point_change, previous_name,
-    relative_change, sparkline, thousands,
+    comparison_line, daily_sparkline, display_org, no_reports_line, percent, plural, point_change,
+    previous_name, relative_change, thousands,
 };
 use super::{BASELINE_WEEKS, DomainSummary, Summary};
 use std::fmt::Write as _;
@@ -219,14 +219,17 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
         thousands(domain.reports),
         thousands(previous.reports)
     );
-    let volumes: Vec<u64> = domain.daily.iter().map(|day| day.messages).collect();
     if let (Some(first), Some(last)) = (domain.daily.first(), domain.daily.last()) {
+        let (marks, bucket) = daily_sparkline(&domain.daily);
+        let unit = if bucket == 1 {
+            String::new()
+        } else {
+            format!(", one mark per {bucket} days")
+        };
         let _ = writeln!(
             out,
-            "\nDaily volume, {} to {}: `{}`",
-            first.day,
-            last.day,
-            sparkline(&volumes)
+            "\nDaily volume, {} to {}{unit}: `{marks}`",
+            first.day, last.day
         );
     }
     if let Some(policy) = &domain.policy {

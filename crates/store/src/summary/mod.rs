@@ -428,53 +428,75 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
             }
         }
     }
+    let mut by_domain: HashMap<&str, DomainData<'_>> = HashMap::new();
+    for report in &data.reports {
+        by_domain
+            .entry(&report.domain)
+            .or_default()
+            .reports
+            .push(report);
+    }
+    for record in &data.records {
+        if let Some(report) = data.reports.get(record.report) {
+            let domain = by_domain.entry(&report.domain).or_default();
+            domain.records.push((report, record));
+        }
+    }
+    let nothing = DomainData::default();
     Summary {
         period,
         previous_period: windows.previous,
         baseline: windows.baseline,
         domains: domains
             .into_iter()
-            .map(|name| summarise_domain(name, &windows, data))
+            .map(|name| summarise_domain(name, &windows, by_domain.get(name).unwrap_or(&nothing)))
             .collect(),
     }
 }
 
-/// The records of one domain whose report lies in `period`.
-fn records_in<'a>(
-    data: &'a Dataset,
-    domain: &'a str,
-    period: Period,
-) -> impl Iterator<Item = (&'a ReportRow, &'a RecordRow)> + 'a {
-    data.records.iter().filter_map(move |record| {
-        let report = data.reports.get(record.report)?;
-        (report.domain == domain && period.contains_report(report.begin, report.end))
-            .then_some((report, record))
-    })
+/// The reports and records of one policy domain, found once so that each of the many
+/// passes of a summary only walks its own domain.
+#[derive(Default)]
+struct DomainData<'a> {
+    reports: Vec<&'a ReportRow>,
+    records: Vec<(&'a ReportRow, &'a RecordRow)>,
 }
 
-fn reports_in<'a>(
-    data: &'a Dataset,
-    domain: &'a str,
-    period: Period,
-) -> impl Iterator<Item = &'a ReportRow> + 'a {
-    data.reports.iter().filter(move |report| {
-        report.domain == domain && period.contains_report(report.begin, report.end)
-    })
+impl<'a> DomainData<'a> {
+    /// The records whose report lies in `period`.
+    fn records_in(
+        &self,
+        period: Period,
+    ) -> impl Iterator<Item = (&'a ReportRow, &'a RecordRow)> + '_ {
+        self.records
+            .iter()
+            .copied()
+            .filter(move |(report, _)| period.contains_report(report.begin, report.end))
+    }
+
+    /// The reports that lie in `period`.
+    fn reports_in(&self, period: Period) -> impl Iterator<Item = &'a ReportRow> + '_ {
+        self.reports
+            .iter()
+            .copied()
+            .filter(move |report| period.contains_report(report.begin, report.end))
+    }
 }
 
-fn summarise_domain(domain: &str, windows: &Windows, data: &Dataset) -> DomainSummary {
-    let current = totals(data, domain, windows.current);
-    let previous = totals(data, domain, windows.previous);
-    let baseline_reports = reports_in(data, domain, windows.baseline).count() as u64;
-    let baseline_sources: BTreeSet<&str> = records_in(data, domain, windows.baseline)
+fn summarise_domain(domain: &str, windows: &Windows, data: &DomainData<'_>) -> DomainSummary {
+    let current = totals(data, windows.current);
+    let previous = totals(data, windows.previous);
+    let baseline_reports = data.reports_in(windows.baseline).count() as u64;
+    let baseline_sources: BTreeSet<&str> = data
+        .records_in(windows.baseline)
         .map(|(_, record)| record.source_ip.as_str())
         .collect();
 
-    let policy = policy_summary(data, domain, windows);
+    let policy = policy_summary(data, windows);
     let published = policy
         .as_ref()
         .and_then(|policy| policy.current.p.as_deref());
-    let mut sources = aggregate_sources(records_in(data, domain, windows.current));
+    let mut sources = aggregate_sources(data.records_in(windows.current));
     for source in &mut sources {
         let ip = source.summary.source_ip.as_str();
         source.summary.new = baseline_reports > 0 && !baseline_sources.contains(ip);
@@ -509,9 +531,9 @@ fn summarise_domain(domain: &str, windows: &Windows, data: &Dataset) -> DomainSu
     });
     top_failing.truncate(TOP_FAILING);
 
-    let readiness_sources = aggregate_sources(records_in(data, domain, windows.readiness));
+    let readiness_sources = aggregate_sources(data.records_in(windows.readiness));
     let latest_policy =
-        latest_report(reports_in(data, domain, windows.readiness)).map(|report| &report.policy);
+        latest_report(data.reports_in(windows.readiness)).map(|report| &report.policy);
     let readiness = advice::readiness(windows.readiness, &readiness_sources, latest_policy);
 
     let mut advice_lines = Vec::new();
@@ -526,7 +548,7 @@ fn summarise_domain(domain: &str, windows: &Windows, data: &Dataset) -> DomainSu
             .filter_map(|source| source.summary.advice.clone()),
     );
 
-    let (reporters, silent_reporters) = reporters(data, domain, windows);
+    let (reporters, silent_reporters) = reporters(data, windows);
     DomainSummary {
         domain: domain.to_owned(),
         reports: current.reports,
@@ -539,7 +561,7 @@ fn summarise_domain(domain: &str, windows: &Windows, data: &Dataset) -> DomainSu
         dkim_aligned_rate: current.dkim_aligned_rate,
         dispositions: current.dispositions,
         previous,
-        daily: daily(data, domain, windows.current),
+        daily: daily(data, windows.current),
         sources: sources.into_iter().map(|source| source.summary).collect(),
         new_sources,
         top_failing,
@@ -561,12 +583,12 @@ pub(crate) fn rate(numerator: u64, denominator: u64) -> Option<f64> {
     Some((exact * 10_000.0).round() / 10_000.0)
 }
 
-fn totals(data: &Dataset, domain: &str, period: Period) -> PeriodTotals {
+fn totals(data: &DomainData<'_>, period: Period) -> PeriodTotals {
     let mut totals = PeriodTotals {
-        reports: reports_in(data, domain, period).count() as u64,
+        reports: data.reports_in(period).count() as u64,
         ..PeriodTotals::default()
     };
-    for (_, record) in records_in(data, domain, period) {
+    for (_, record) in data.records_in(period) {
         totals.messages += record.messages;
         if record.dmarc_pass {
             totals.dmarc_pass += record.messages;
@@ -589,7 +611,7 @@ fn totals(data: &Dataset, domain: &str, period: Period) -> PeriodTotals {
     totals
 }
 
-fn daily(data: &Dataset, domain: &str, period: Period) -> Vec<DailyVolume> {
+fn daily(data: &DomainData<'_>, period: Period) -> Vec<DailyVolume> {
     let mut days: BTreeMap<i64, DailyVolume> = period
         .days()
         .into_iter()
@@ -602,7 +624,7 @@ fn daily(data: &Dataset, domain: &str, period: Period) -> Vec<DailyVolume> {
             (day, volume)
         })
         .collect();
-    for (report, record) in records_in(data, domain, period) {
+    for (report, record) in data.records_in(period) {
         let day = report_midpoint(report.begin, report.end).div_euclid(period::DAY) * period::DAY;
         if let Some(volume) = days.get_mut(&day) {
             volume.messages += record.messages;
@@ -723,8 +745,8 @@ fn latest_report<'a>(reports: impl Iterator<Item = &'a ReportRow>) -> Option<&'a
     })
 }
 
-fn policy_summary(data: &Dataset, domain: &str, windows: &Windows) -> Option<PolicySummary> {
-    let mut reports: Vec<&ReportRow> = reports_in(data, domain, windows.current).collect();
+fn policy_summary(data: &DomainData<'_>, windows: &Windows) -> Option<PolicySummary> {
+    let mut reports: Vec<&ReportRow> = data.reports_in(windows.current).collect();
     let current = latest_report(reports.iter().copied())?.policy.clone();
     reports.sort_by(|a, b| (a.begin, a.end, &a.org).cmp(&(b.begin, b.end, &b.org)));
     let mut seen: Vec<PolicySeen> = Vec::new();
@@ -750,8 +772,7 @@ fn policy_summary(data: &Dataset, domain: &str, windows: &Windows) -> Option<Pol
         start: windows.all().start,
         end: windows.current.start,
     };
-    let before =
-        latest_report(reports_in(data, domain, earlier)).map(|report| report.policy.clone());
+    let before = latest_report(data.reports_in(earlier)).map(|report| report.policy.clone());
     let changed = seen.len() > 1 || before.as_ref().is_some_and(|before| *before != current);
     Some(PolicySummary {
         current,
@@ -762,12 +783,11 @@ fn policy_summary(data: &Dataset, domain: &str, windows: &Windows) -> Option<Pol
 }
 
 fn reporters(
-    data: &Dataset,
-    domain: &str,
+    data: &DomainData<'_>,
     windows: &Windows,
 ) -> (Vec<ReporterSummary>, Vec<SilentReporter>) {
     let mut current: BTreeMap<&str, ReporterSummary> = BTreeMap::new();
-    for report in reports_in(data, domain, windows.current) {
+    for report in data.reports_in(windows.current) {
         current
             .entry(&report.org)
             .or_insert_with(|| ReporterSummary {
@@ -777,13 +797,13 @@ fn reporters(
             })
             .reports += 1;
     }
-    for (report, record) in records_in(data, domain, windows.current) {
+    for (report, record) in data.records_in(windows.current) {
         if let Some(reporter) = current.get_mut(report.org.as_str()) {
             reporter.messages += record.messages;
         }
     }
     let mut silent: BTreeMap<&str, SilentReporter> = BTreeMap::new();
-    for report in reports_in(data, domain, windows.baseline) {
+    for report in data.reports_in(windows.baseline) {
         if current.contains_key(report.org.as_str()) {
             continue;
         }

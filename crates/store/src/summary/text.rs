@@ -328,31 +328,43 @@ fn render_new_and_failing(out: &mut Text, domain: &DomainSummary) {
 fn sparkline_line(daily: &[DailyVolume]) -> Option<String> {
     let first = daily.first()?;
     let last = daily.last()?;
-    let bucket = daily.len().div_ceil(SPARKLINE_MAX).max(1);
-    let volumes: Vec<u64> = daily
-        .chunks(bucket)
-        .map(|chunk| chunk.iter().map(|day| day.messages).sum())
-        .collect();
+    let (marks, bucket) = daily_sparkline(daily);
     let peak = daily.iter().max_by_key(|day| day.messages)?;
     let unit = if bucket == 1 {
         String::new()
     } else {
         format!(", one mark per {bucket} days")
     };
-    // `Mon 16 Nov`: short enough for one line, unambiguous across months.
+    // `Mon 16 Nov`: short enough for one line, unambiguous across months; with the year
+    // when the period is longer than a few months.
+    let format = if daily.len() > 92 {
+        "%-d %b %Y"
+    } else {
+        "%a %-d %b"
+    };
     let label = |day: &str| {
         chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map(|date| date.format("%a %-d %b").to_string())
+            .map(|date| date.format(format).to_string())
             .unwrap_or_else(|_| day.to_owned())
     };
     Some(format!(
-        "{}  {} to {}{unit}; peak {} on {}",
-        sparkline(&volumes),
+        "{marks}  {} to {}{unit}; peak {} on {}",
         label(&first.day),
         label(&last.day),
         thousands(peak.messages),
         label(&peak.day)
     ))
+}
+
+/// The daily volumes as a sparkline: one mark per day, or per `n` days (returned) when the
+/// period has more days than fit in a line.
+pub(crate) fn daily_sparkline(daily: &[DailyVolume]) -> (String, usize) {
+    let bucket = daily.len().div_ceil(SPARKLINE_MAX).max(1);
+    let volumes: Vec<u64> = daily
+        .chunks(bucket)
+        .map(|chunk| chunk.iter().map(|day| day.messages).sum())
+        .collect();
+    (sparkline(&volumes), bucket)
 }
 
 /// `▁▃█·`: one bar per value, scaled to the largest; `·` for zero.
@@ -532,6 +544,23 @@ mod tests {
         assert_eq!(sparkline(&[1, 1000]), "▁█");
         assert_eq!(sparkline(&[0, 0]), "··");
         assert_eq!(sparkline(&[5]), "█");
+    }
+
+    #[test]
+    fn long_periods_are_bucketed_to_fit_a_line() {
+        let daily: Vec<DailyVolume> = (0..120)
+            .map(|index| DailyVolume {
+                day: format!("day {index}"),
+                messages: index,
+                dmarc_pass: 0,
+            })
+            .collect();
+        let (marks, bucket) = daily_sparkline(&daily);
+        assert_eq!(bucket, 3);
+        assert_eq!(marks.chars().count(), 40);
+        assert!(marks.starts_with('▁') && marks.ends_with('█'), "{marks}");
+        let (marks, bucket) = daily_sparkline(&daily[..7]);
+        assert_eq!((marks.chars().count(), bucket), (7, 1));
     }
 
     #[test]
