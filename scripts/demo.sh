@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The main job on the bundled sample data, from a fresh clone: build ruadb, store the sample
+# reports in fixtures/demo (a Maildir of report mail with gzip attachments, zip and gzip files,
+# plain XML; example.com over ISO weeks 2026-W46 and 2026-W47), then show what they say.
+#
+# The database is a temporary file, removed at exit; set DEMO_DB=path to keep it, e.g.
+#   DEMO_DB=./demo.sqlite scripts/demo.sh && target/release/ruadb --db demo.sqlite sql "SELECT * FROM source_daily"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --locked -p ruadb
+ruadb="${CARGO_TARGET_DIR:-target}/release/ruadb"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'domains = ["example.com"]\n' >"$work/config.toml"
+export RUADB_CONFIG="$work/config.toml"
+export RUADB_DB="${DEMO_DB:-$work/demo.sqlite}"
+rm -f "$RUADB_DB" "$RUADB_DB-wal" "$RUADB_DB-shm"
+
+# The sample reports have fixed dates, so the period is named rather than "last week".
+week=2026-W47
+
+echo "==> ruadb ingest fixtures/demo"
+"$ruadb" ingest fixtures/demo
+
+echo
+echo "==> ruadb sources --since 2026-11-09 --until 2026-11-22"
+"$ruadb" sources --since 2026-11-09 --until 2026-11-22
+
+if "$ruadb" summary --help >/dev/null 2>&1; then
+    echo
+    echo "==> ruadb summary --week $week"
+    "$ruadb" summary --week "$week"
+fi
