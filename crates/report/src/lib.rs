@@ -8,9 +8,18 @@
 //!
 //! # Layout
 //! - [`model`]: the report types, named after RFC 7489 / RFC 9990.
-//! - `mime`: finds candidate attachments in a message (any depth, base64/QP, odd headers).
-//! - `container`: gzip (multi-member, trailing junk, nested), zlib, zip — all size-capped.
+//! - `container`: recognises each document by its first bytes and unwraps it: gzip
+//!   (multi-member, trailing junk, nested), zlib, zip (every member; macOS metadata and
+//!   directories skipped), messages — all decompression counted against one cap per input.
+//! - `mime`: splits a message into its leaf parts (any depth, base64/QP, RFC 2231/2047 file
+//!   names, odd headers); `container` decides from the decoded bytes which parts are reports.
 //! - `xml`: the streaming, namespace-agnostic, lenient-where-safe report parser.
+//!
+//! # Member names
+//! The `member` passed to the [`Sink`] names the document inside the input: a zip member's
+//! or an attachment's file name, nested names joined with `/` (`report.zip/report.xml`; an
+//! attachment without a file name is `part 1.2`, a zip member without a name `member 3`).
+//! gzip and zlib add no name; a plain XML file has none (`None`).
 //!
 //! # Invariants
 //! - No I/O of its own, no clock, no global state: bytes in, values out.
@@ -50,7 +59,8 @@ pub use model::*;
 /// The defaults fit the largest real reports with a wide margin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes one document may expand to after decompression (default 256 MiB).
+    /// Bytes one input may expand to after decompression, all its members and nested
+    /// layers together (default 256 MiB).
     pub max_decompressed_bytes: u64,
     /// Members read from one zip archive (default 1,000).
     pub max_zip_members: usize,
@@ -168,5 +178,97 @@ impl Sink for Collector {
             error,
         }));
         ControlFlow::Continue(())
+    }
+}
+
+/// Entry points for the fuzz targets in `fuzz/` and the mutation tests: each runs one stage
+/// on arbitrary bytes and checks the [`Sink`] protocol. Not part of the API.
+#[doc(hidden)]
+pub mod fuzz {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Smaller caps than the defaults, so a fuzzer spends its time on structure, not volume.
+    fn limits() -> Limits {
+        Limits {
+            max_decompressed_bytes: 8 * 1024 * 1024,
+            max_message_bytes: 8 * 1024 * 1024,
+            ..Limits::default()
+        }
+    }
+
+    /// The whole path from bytes in memory: [`read_reports`].
+    pub fn whole(data: &[u8]) {
+        let mut sink = ProtocolCheck::default();
+        read_reports(data, &limits(), &mut sink);
+        sink.finish();
+    }
+
+    /// The streaming path: [`read_reports_from`] on a seekable reader.
+    pub fn container(data: &[u8]) {
+        let mut sink = ProtocolCheck::default();
+        read_reports_from(Cursor::new(data), &limits(), &mut sink);
+        sink.finish();
+    }
+
+    /// The MIME walker alone: split, decode every part, name and describe it.
+    pub fn mime(data: &[u8]) {
+        if let Ok(parts) = crate::mime::leaf_parts(data, &limits()) {
+            for part in parts {
+                let decoded = part.decoded();
+                let _ = (part.display_name(), part.describe(decoded.len()));
+            }
+        }
+    }
+
+    /// The XML parser alone, on one document.
+    pub fn xml(data: &[u8]) {
+        let mut sink = ProtocolCheck::default();
+        let _ = crate::xml::parse_document(data, None, &limits(), &mut sink);
+        sink.finish();
+    }
+
+    /// Panics when the calls break the [`Sink`] contract.
+    #[derive(Default)]
+    struct ProtocolCheck {
+        open: bool,
+        outcomes: usize,
+    }
+
+    impl ProtocolCheck {
+        fn finish(&self) {
+            assert!(!self.open, "a report was begun and never ended nor failed");
+            assert!(self.outcomes > 0, "an input ended without any outcome");
+        }
+    }
+
+    impl Sink for ProtocolCheck {
+        fn begin_report(&mut self, _: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+            assert!(!self.open, "begin_report inside a report");
+            assert!(
+                !header.metadata.report_id.is_empty(),
+                "report without an id"
+            );
+            self.open = true;
+            ControlFlow::Continue(())
+        }
+
+        fn record(&mut self, _: Record) -> ControlFlow<()> {
+            assert!(self.open, "record outside a report");
+            ControlFlow::Continue(())
+        }
+
+        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+            assert!(self.open, "end_report without begin_report");
+            self.open = false;
+            self.outcomes += 1;
+            ControlFlow::Continue(())
+        }
+
+        fn report_failed(&mut self, _: Option<&str>, _: Error) -> ControlFlow<()> {
+            self.open = false;
+            self.outcomes += 1;
+            ControlFlow::Continue(())
+        }
     }
 }

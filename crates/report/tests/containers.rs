@@ -570,3 +570,212 @@ mod hostile {
         }
     }
 }
+
+/// Every fixture, every kept fuzzing regression, and deterministic mutations of them (byte
+/// flips, truncations, insertions, deletions, splices) through the same entry points as the
+/// fuzz targets in `fuzz/`: nothing may panic or break the sink protocol.
+///
+/// The default run is a few thousand inputs per stage; `scripts/fuzz.sh` runs the ignored
+/// `mutations::for_a_while` for as long as it is told (`RUADB_MUTATE_SECS`) when no nightly
+/// toolchain is there for cargo-fuzz.
+mod mutations {
+    use super::*;
+    use ruadb_report::fuzz;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::time::{Duration, Instant};
+
+    type Stage = (&'static str, fn(&[u8]));
+
+    const STAGES: [Stage; 4] = [
+        ("whole", fuzz::whole),
+        ("container", fuzz::container),
+        ("mime", fuzz::mime),
+        ("xml", fuzz::xml),
+    ];
+
+    /// Fixtures and regression inputs, in a stable order.
+    fn seeds() -> Vec<(String, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut seeds = Vec::new();
+        for dir in [
+            "fixtures/reports",
+            "fixtures/archives",
+            "fixtures/messages",
+            "fuzz/regressions",
+        ] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.is_file() && !path.ends_with(".gitattributes"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
+                seeds.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+        assert!(
+            seeds.len() > 80,
+            "fixtures not found under {}",
+            root.display()
+        );
+        seeds
+    }
+
+    /// xorshift64*: deterministic, good enough to pick positions and bytes.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, bound: usize) -> usize {
+            if bound == 0 {
+                0
+            } else {
+                (self.next() % bound as u64) as usize
+            }
+        }
+    }
+
+    /// Bytes that matter to some layer: magic numbers, markup, MIME and encoding syntax.
+    const INTERESTING: &[&[u8]] = &[
+        b"\x1f\x8b",
+        b"PK\x03\x04",
+        b"PK\x05\x06",
+        b"\x78\x9c",
+        b"<",
+        b">",
+        b"</",
+        b"&",
+        b"&#",
+        b"\"",
+        b"=",
+        b"=?utf-8?B?",
+        b"\r\n",
+        b"\n\n",
+        b"--",
+        b"Content-Type: multipart/mixed; boundary=x\n\n--x\n",
+        b"\x00",
+        b"\xff",
+        b"\xef\xbb\xbf",
+        b"<![CDATA[",
+        b"<!DOCTYPE x [",
+    ];
+
+    fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
+        let mut data = input.to_vec();
+        for _ in 0..=rng.below(3) {
+            let len = data.len();
+            let at = rng.below(len + 1);
+            match rng.below(8) {
+                0 if len > 0 => {
+                    let at = rng.below(len);
+                    data[at] ^= 1 << rng.below(8);
+                }
+                1 if len > 0 => {
+                    let at = rng.below(len);
+                    data[at] = rng.next() as u8;
+                }
+                2 => data.truncate(at),
+                3 => {
+                    let end = (at + rng.below(64)).min(len);
+                    data.drain(at..end);
+                }
+                4 => {
+                    let token = INTERESTING[rng.below(INTERESTING.len())];
+                    data.splice(at..at, token.iter().copied());
+                }
+                5 if !other.is_empty() => {
+                    // Splice: this input's head, another's tail.
+                    let from = rng.below(other.len());
+                    data.truncate(at);
+                    data.extend_from_slice(&other[from..]);
+                }
+                6 if len > 0 => {
+                    let start = rng.below(len);
+                    let end = (start + rng.below(256)).min(len);
+                    let copy = data[start..end].to_vec();
+                    data.splice(at..at, copy);
+                }
+                _ => data.insert(at, rng.next() as u8),
+            }
+        }
+        data
+    }
+
+    /// Runs one input through every stage; a panic is saved for replay and reported.
+    fn run(label: &str, data: &[u8]) {
+        for (stage, entry) in STAGES {
+            if catch_unwind(AssertUnwindSafe(|| entry(data))).is_err() {
+                let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mutation-crashes");
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join(format!("{stage}-{:016x}.bin", fingerprint(data)));
+                std::fs::write(&path, data).unwrap();
+                panic!(
+                    "{stage} panicked on {label}; input saved to {}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    fn fingerprint(data: &[u8]) -> u64 {
+        data.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+
+    /// Mutates every seed `rounds` times (or until `deadline`); returns the inputs run.
+    fn mutate_all(rounds: usize, deadline: Option<Instant>) -> u64 {
+        let seeds = seeds();
+        let mut rng = Rng(0x5EED_0F_D3A2C);
+        let mut runs = 0;
+        for (name, data) in &seeds {
+            run(name, data);
+            runs += 1;
+        }
+        for round in 0..rounds {
+            for (index, (name, data)) in seeds.iter().enumerate() {
+                let other = &seeds[(index + 1 + rng.below(seeds.len())) % seeds.len()].1;
+                let mutated = mutate(&mut rng, data, other);
+                run(&format!("{name} (round {round})"), &mutated);
+                runs += 1;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn fixtures_and_mutations_never_panic() {
+        let runs = mutate_all(100, None);
+        println!("mutation run: {runs} inputs x {} stages", STAGES.len());
+        assert!(runs > 8_000);
+    }
+
+    #[test]
+    #[ignore = "long-running; scripts/fuzz.sh runs it"]
+    fn for_a_while() {
+        let seconds: u64 = std::env::var("RUADB_MUTATE_SECS")
+            .ok()
+            .and_then(|secs| secs.parse().ok())
+            .unwrap_or(60);
+        let runs = mutate_all(
+            usize::MAX,
+            Some(Instant::now() + Duration::from_secs(seconds)),
+        );
+        println!(
+            "mutation run: {runs} inputs x {} stages in {seconds} s, no panic",
+            STAGES.len()
+        );
+    }
+}
