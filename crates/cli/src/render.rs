@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(
             render(TableFormat::Table),
             "ip           messages  note\n\
-             -----------  --------  ------------\n\
+             -----------  --------  -----------\n\
              192.0.2.1           5  a, \"quoted\"\n\
              2001:db8::1       120\n"
         );

@@ -164,9 +164,9 @@ mod tests {
     }
 
     #[test]
-    fn days_are_utc_midnights_and_until_includes_its_day() {
+    fn days_are_utc_midnights() {
         let day = parse_day("2026-11-16").unwrap();
-        assert_eq!(day_start(day), 1_763_251_200);
+        assert_eq!(day_start(day), 1_794_787_200);
         assert!(parse_day("16/11/2026").is_err());
     }
 }

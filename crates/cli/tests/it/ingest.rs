@@ -1,0 +1,207 @@
+use std::time::{Duration, Instant};
+
+use crate::util::{TestEnv, repo_root};
+
+const COUNTS: &str = "SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM reports) AS reports, (SELECT count(*) FROM record_outcomes) AS records, (SELECT sum(message_count) FROM record_outcomes) AS total";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("fixtures").join(name)).expect("fixture")
+}
+
+fn tally(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.trim()).expect("one JSON object")
+}
+
+#[test]
+fn ingesting_twice_changes_no_count() {
+    let env = TestEnv::new();
+    let first = env.run(&["ingest", "--json", "fixtures/demo"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let json = tally(&first.stdout);
+    assert_eq!(json["messages"], 30);
+    assert_eq!(json["reports_new"], 30);
+    assert_eq!(json["records"], 98);
+    assert_eq!(json["errors"], 0);
+    for key in [
+        "messages",
+        "reports_new",
+        "duplicates",
+        "conflicts",
+        "records",
+        "errors",
+    ] {
+        assert!(json.get(key).is_some(), "tally lacks {key}");
+    }
+    assert!(first.stderr.contains(
+        "ingested 30 messages: 30 new reports, 0 duplicates, 0 conflicts, 98 records, 0 errors"
+    ));
+    let counts = env.sql(COUNTS);
+
+    let second = env.run(&["ingest", "--json", "fixtures/demo"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let json = tally(&second.stdout);
+    assert_eq!(
+        (json["messages"].as_u64(), json["reports_new"].as_u64()),
+        (Some(30), Some(0))
+    );
+    assert_eq!(env.sql(COUNTS), counts);
+    assert_eq!(counts, "messages,reports,records,total\n30,30,98,2250\n");
+}
+
+#[test]
+fn the_same_report_in_another_container_is_a_duplicate() {
+    let env = TestEnv::new();
+    let xml = fixture("reports/rfc7489-minimal.xml");
+    let plain = env.write("in/a.xml", &xml);
+    let mut copy = xml;
+    copy.extend_from_slice(b"\n\n");
+    let spaced = env.write("in/b.xml", &copy);
+    let run = env.run(&["ingest", plain.to_str().unwrap(), spaced.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 messages: 1 new report, 1 duplicate"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn mbox_maildir_and_stdin_inputs() {
+    let env = TestEnv::new();
+    let first = fixture("reports/rfc7489-minimal.xml");
+    let second = fixture("reports/rfc9990-namespaced-full.xml");
+    let third = fixture("reports/ipv6.xml");
+
+    // An mbox with two report mails, one with a `From ` line escaped in its body.
+    let mail = |xml: &[u8]| {
+        let mut message =
+            b"From: dmarc@example.net\nSubject: report\nContent-Type: text/xml\n\n".to_vec();
+        message.extend_from_slice(xml);
+        message
+    };
+    let mut mbox = b"From dmarc@example.net Mon Nov 16 03:00:00 2026\n".to_vec();
+    mbox.extend_from_slice(&mail(&first));
+    mbox.extend_from_slice(b"\nFrom dmarc@example.net Tue Nov 17 03:00:00 2026\n");
+    mbox.extend_from_slice(&mail(&second));
+    let mbox_path = env.write("reports.mbox", &mbox);
+
+    // A Maildir: cur/ and new/ are read, tmp/ (deliveries in progress) and dotfiles are not.
+    env.write("Maildir/new/1.host", mail(&third));
+    env.write("Maildir/tmp/2.host", mail(&first));
+    env.write("Maildir/cur/.hidden", b"not a report");
+    std::fs::create_dir_all(env.path("Maildir/cur")).unwrap();
+
+    let run = env.run(&[
+        "ingest",
+        "--json",
+        mbox_path.to_str().unwrap(),
+        env.path("Maildir").to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tally(&run.stdout)["reports_new"], 3);
+
+    let stdin = env.run_with_stdin(&["ingest", "-"], &fixture("reports/zero-records.xml"));
+    assert_eq!(stdin.code, 0, "{}", stdin.stderr);
+    let paths = env.sql("SELECT source_kind, path FROM messages ORDER BY id");
+    insta::assert_snapshot!(paths.replace(env.dir.path().to_str().unwrap(), "[TMP]"));
+}
+
+#[test]
+fn bad_inputs_are_named_and_good_ones_stored() {
+    let env = TestEnv::new();
+    let run = env.run(&[
+        "ingest",
+        "fixtures/reports/rfc7489-minimal.xml",
+        "fixtures/reports/err-truncated.xml",
+        "fixtures/reports/err-not-xml.xml",
+        "no-such-dir",
+        "fixtures/reports/ipv6.xml",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("fixtures/reports/err-truncated.xml: XML error at byte")
+    );
+    assert!(
+        run.stderr
+            .contains("fixtures/reports/err-not-xml.xml: not a DMARC aggregate report")
+    );
+    assert!(run.stderr.contains("no-such-dir: cannot read:"));
+    assert!(
+        run.stderr
+            .contains("5 messages: 2 new reports, 0 duplicates, 0 conflicts")
+    );
+    assert!(run.stderr.contains(", 3 errors"), "{}", run.stderr);
+    assert_eq!(env.sql("SELECT count(*) AS n FROM reports"), "n\n2\n");
+}
+
+#[test]
+fn policy_domains_outside_the_list_are_rejected_and_counted() {
+    let env = TestEnv::new();
+    let config = env.write("ruadb.toml", "domains = [\"example.org\"]\n");
+    let run = env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "ingest",
+        "--json",
+        "fixtures/reports/rfc7489-minimal.xml",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("report for policy domain example.com rejected"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("`domains` is not set"));
+    let json = tally(&run.stdout);
+    assert_eq!(
+        (json["reports_new"].as_u64(), json["errors"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(json["rejected"], 1);
+    assert_eq!(env.sql("SELECT count(*) AS n FROM reports"), "n\n0\n");
+
+    let open = env.run(&["ingest", "fixtures/reports/rfc7489-minimal.xml"]);
+    assert!(
+        open.stderr.contains("`domains` is not set"),
+        "{}",
+        open.stderr
+    );
+}
+
+#[test]
+fn a_busy_database_stops_with_a_message() {
+    let env = TestEnv::new();
+    assert_eq!(env.run(&["ingest", "fixtures/reports/ipv6.xml"]).code, 0);
+    let mut store =
+        ruadb_store::Store::open(&env.db(), ruadb_store::StoreOptions::default()).unwrap();
+    let batch = store.begin_batch().unwrap();
+    let started = Instant::now();
+    let run = env.run(&["ingest", "fixtures/reports/rfc7489-minimal.xml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--wait"), "{}", run.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    drop(batch);
+    assert_eq!(
+        env.run(&["ingest", "fixtures/reports/rfc7489-minimal.xml"])
+            .code,
+        0
+    );
+}
+
+#[test]
+fn reparse_rebuilds_the_same_reports() {
+    let env = TestEnv::new();
+    assert_eq!(env.run(&["ingest", "fixtures/demo"]).code, 0);
+    let counts = env.sql(COUNTS);
+    let run = env.run(&["reparse", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tally(&run.stdout)["reports_new"], 30);
+    assert!(
+        run.stderr.contains("reparsed 30 messages"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.sql(COUNTS), counts);
+}

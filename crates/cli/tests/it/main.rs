@@ -1,0 +1,12 @@
+//! End-to-end tests of the `ruadb` binary on temporary databases, one binary for all modules.
+
+// Configuration files, defaults and their errors.
+mod config;
+// `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
+mod ingest;
+// `ruadb parse`: the JSON Lines contract, the text summary, exit codes.
+mod parse;
+// `ruadb sql` and `ruadb sources`: formats and filters.
+mod query;
+// Running the binary in an isolated environment.
+mod util;

@@ -1,0 +1,100 @@
+//! A temporary home for one test: its own database, XDG directories and config.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root: commands run there so input names are `fixtures/…`.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A temporary directory with `RUADB_DB` pointing into it and the environment cleaned of
+/// anything that would make the test depend on the machine it runs on.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a run printed and how it ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("ruadb.sqlite")
+    }
+
+    /// Writes a file under the temporary directory (parents created) and returns its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create parent");
+        std::fs::write(&path, bytes).expect("write file");
+        path
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ruadb"));
+        command
+            .args(args)
+            .current_dir(repo_root())
+            .env_remove("RUADB_CONFIG")
+            .env_remove("RUADB_IMAP_PASSWORD")
+            .env("RUADB_DB", self.db())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"));
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, b"")
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ruadb");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin).expect("write stdin");
+        drop(input);
+        finish(&child.wait_with_output().expect("wait for ruadb"))
+    }
+
+    /// `ruadb sql --format csv`, for assertions on the stored data.
+    pub fn sql(&self, query: &str) -> String {
+        let run = self.run(&["sql", "--format", "csv", query]);
+        assert_eq!(run.code, 0, "sql failed: {}", run.stderr);
+        run.stdout.replace("\r\n", "\n")
+    }
+}
+
+fn finish(output: &Output) -> Run {
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "ruadb panicked: {}",
+        run.stderr
+    );
+    run
+}
