@@ -686,3 +686,32 @@ fn kill_9_loop_then_completion_gives_exact_totals() {
     assert_eq!(verdict.len(), 1, "{verdict:?}");
     assert!(verdict[0].contains("ok"), "{verdict:?}");
 }
+
+/// `ruadb fetch` throughput, fetch + parse + store, for 1,000 report mails (gzip, zip and XML
+/// attachments) from the loopback Dovecot. Ignored by default; measure with
+/// `cargo test --release -p ruadb --test fetch -- --ignored --nocapture`.
+#[test]
+#[ignore = "seeds 1,000 messages; run explicitly (in release) to measure"]
+fn fetch_throughput_1000_report_mails() {
+    let Some(fixture) = Fixture::new("cli-throughput") else {
+        return;
+    };
+    const MESSAGES: u32 = 1_000;
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "throughput", MESSAGES);
+    session.logout().unwrap();
+    for (mode, lines) in [("keep", ""), ("move", "after_ingest = \"move\"")] {
+        let _ = std::fs::remove_file(fixture.db());
+        fixture.configure(lines);
+        let started = std::time::Instant::now();
+        let (code, tally, stderr) = fixture.fetch_json();
+        let elapsed = started.elapsed().as_secs_f64();
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(number(&tally, "reports_new"), u64::from(MESSAGES));
+        eprintln!(
+            "ruadb fetch, after_ingest = {mode}: {MESSAGES} report mails in {elapsed:.2} s = {:.0} messages/s",
+            f64::from(MESSAGES) / elapsed
+        );
+    }
+    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, MESSAGES]);
+}
