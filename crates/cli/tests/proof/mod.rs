@@ -1,0 +1,143 @@
+//! Helpers shared by the crash and hostile-input tests: run the real `ruadb` binary against a
+//! real database file and read the result back through the store.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use ruadb_store::{Store, Totals, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ruadb` binary built for this test run.
+pub const RUADB: &str = env!("CARGO_BIN_EXE_ruadb");
+
+/// A configuration file accepting the generator's default domains.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        "domains = [\"example.com\", \"example.org\", \"example.net\"]\n",
+    )
+    .unwrap();
+    path
+}
+
+/// `ruadb --config CONFIG --db DB`, ready for a subcommand.
+pub fn ruadb(config: &Path, db: &Path) -> Command {
+    let mut command = Command::new(RUADB);
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .env_remove("RUADB_CONFIG")
+        .env_remove("RUADB_DB");
+    command
+}
+
+/// What a finished `ruadb` run left behind.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The store's row counts.
+pub fn totals(db: &Path) -> Totals {
+    Store::open_read_only(db).unwrap().totals().unwrap()
+}
+
+/// One row of integers from a read-only query.
+pub fn query_integers(db: &Path, sql: &str) -> Vec<i64> {
+    let store = Store::open_read_only(db).unwrap();
+    let mut values = Vec::new();
+    store
+        .query(sql, &mut |row| {
+            values = row
+                .iter()
+                .map(|value| match value {
+                    Value::Integer(value) => *value,
+                    Value::Null => 0,
+                    other => panic!("{sql}: not an integer: {other:?}"),
+                })
+                .collect();
+            Ok(())
+        })
+        .unwrap();
+    values
+}
+
+/// The texts of the first column of a read-only query.
+pub fn query_texts(db: &Path, sql: &str) -> Vec<String> {
+    let store = Store::open_read_only(db).unwrap();
+    let mut texts = Vec::new();
+    store
+        .query(sql, &mut |row| {
+            if let Some(Value::Text(text)) = row.first() {
+                texts.push(text.clone());
+            }
+            Ok(())
+        })
+        .unwrap();
+    texts
+}
+
+/// `PRAGMA integrity_check`: "ok" for a sound file.
+pub fn integrity_check(db: &Path) -> String {
+    query_texts(db, "PRAGMA integrity_check").join("\n")
+}
+
+/// What the views say: (records, sum of message_count) over `record_outcomes`, and the
+/// number of distinct reports behind them.
+pub fn outcome_totals(db: &Path) -> (i64, i64, i64) {
+    let values = query_integers(
+        db,
+        "SELECT COUNT(*), COALESCE(SUM(message_count), 0), \
+         COUNT(DISTINCT report_org || char(0) || report_id || char(0) || policy_domain) \
+         FROM record_outcomes",
+    );
+    (values[0], values[1], values[2])
+}
+
+/// Runs `command` under GNU time and returns its output and peak RSS in KiB, or `None` for
+/// the RSS when /usr/bin/time is not installed (scripts/setup.sh installs it).
+pub fn run_measured(command: &Command) -> (Output, Option<u64>) {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        eprintln!("note: /usr/bin/time missing, peak RSS not measured");
+        let mut plain = Command::new(command.get_program());
+        plain.args(command.get_args());
+        copy_env(command, &mut plain);
+        return (plain.output().unwrap(), None);
+    }
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = Command::new(time);
+    timed
+        .arg("-v")
+        .arg("-o")
+        .arg(report.path())
+        .arg(command.get_program())
+        .args(command.get_args());
+    copy_env(command, &mut timed);
+    let output = timed.output().unwrap();
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    let rss = text
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|value| value.trim().parse().ok());
+    (output, rss)
+}
+
+fn copy_env(from: &Command, to: &mut Command) {
+    for (key, value) in from.get_envs() {
+        match value {
+            Some(value) => to.env(key, value),
+            None => to.env_remove(key),
+        };
+    }
+}
