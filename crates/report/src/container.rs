@@ -229,32 +229,20 @@ impl Reader<'_, '_> {
         let shared = self.shared;
         match kind {
             Container::Xml => self.xml(&mut input, member, depth),
-            Container::Gzip => {
+            Container::Gzip | Container::Zlib => {
                 let depth = match self.enter(depth) {
                     Ok(depth) => depth,
                     Err(error) => return self.fail(member, error),
                 };
-                let gzip = Decompressed::new(GzipMembers::new(&mut input, shared), shared);
-                self.stream(
-                    &mut BufReader::with_capacity(BUFFER_BYTES, gzip),
-                    member,
-                    depth,
-                )
-            }
-            Container::Zlib => {
-                let depth = match self.enter(depth) {
-                    Ok(depth) => depth,
-                    Err(error) => return self.fail(member, error),
+                let decoder: Box<dyn Read + '_> = if kind == Container::Gzip {
+                    Box::new(GzipMembers::new(&mut input, shared))
+                } else {
+                    let zlib = flate2::bufread::ZlibDecoder::new(&mut input);
+                    Box::new(Labelled::new(zlib, Container::Zlib))
                 };
-                let zlib = Decompressed::new(
-                    Labelled::new(
-                        flate2::bufread::ZlibDecoder::new(&mut input),
-                        Container::Zlib,
-                    ),
-                    shared,
-                );
+                let data = Decompressed::new(decoder, shared);
                 self.stream(
-                    &mut BufReader::with_capacity(BUFFER_BYTES, zlib),
+                    &mut BufReader::with_capacity(BUFFER_BYTES, data),
                     member,
                     depth,
                 )
