@@ -167,7 +167,6 @@ pub struct ImapAccount {
 impl ImapAccount {
     /// The settings `ruadb-fetch` connects with. The password comes from `password_file`,
     /// else `password_command`, else `env_password` (`RUADB_IMAP_PASSWORD`).
-    #[allow(dead_code, reason = "called by `ruadb fetch`")]
     pub fn fetch_config(
         &self,
         env_password: Option<&ruadb_fetch::Secret>,
@@ -290,7 +289,6 @@ pub struct Config {
     /// Parser limits after the `[limits]` overrides.
     pub limits: ruadb_report::Limits,
     /// `[imap]` / `[[imap]]`, in file order.
-    #[allow(dead_code, reason = "read by `ruadb fetch`")]
     pub imap: Vec<ImapAccount>,
 }
 

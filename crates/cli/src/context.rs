@@ -23,7 +23,6 @@ pub struct Context {
     /// Whether stderr is a terminal (progress display).
     pub stderr_is_terminal: bool,
     /// `RUADB_IMAP_PASSWORD`, for IMAP accounts without `password_file`/`password_command`.
-    #[allow(dead_code, reason = "read by `ruadb fetch`")]
     pub imap_password: Option<ruadb_fetch::Secret>,
     db_path: Option<PathBuf>,
 }

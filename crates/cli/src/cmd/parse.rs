@@ -3,8 +3,13 @@
 //! JSON Lines (`--format json`) is the stable contract: one object per report, one error
 //! object per document that yielded none. Each report is written as soon as it ends, so a
 //! directory of any size is processed in bounded memory.
+//!
+//! A report may still fail after some of its records (truncated XML), and then nothing of it
+//! may be printed, so a report's JSON is held until it ends. For a large file (streamed from
+//! disk) that buffer could grow with the report, so such a file is read twice instead: a
+//! first pass learns which of its reports complete, the second writes those straight out.
 
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -78,12 +83,23 @@ impl<W: Write> Printer<W> {
             format: self.format,
             out: &mut self.out,
             current: None,
+            known_complete: None,
+            report_index: 0,
             seen_anything: false,
             failed: false,
             write_error: None,
         };
         match opened {
             Opened::Bytes(bytes) => ruadb_report::read_reports(&bytes, limits, &mut sink),
+            Opened::Stream(mut reader) if self.format == Format::Json => {
+                let mut scan = CompletionScan::default();
+                ruadb_report::read_reports_from(&mut reader, limits, &mut scan);
+                if let Err(error) = reader.rewind() {
+                    return self.failure(name, None, &format!("cannot read: {error}"));
+                }
+                sink.known_complete = Some(scan.complete);
+                ruadb_report::read_reports_from(reader, limits, &mut sink);
+            }
             Opened::Stream(reader) => ruadb_report::read_reports_from(reader, limits, &mut sink),
         }
         if let Some(error) = sink.write_error {
@@ -154,10 +170,20 @@ struct ReportHead<'a> {
     policy: &'a PolicyPublished,
 }
 
-/// The report being read: JSON text so far (or text-format tallies). Kept until the report
-/// ends because a report can still fail after some records (e.g. truncated XML), and then
-/// nothing of it may be printed.
+/// Where a report's JSON goes while it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Held in `CurrentReport::json` until the report ends (or is dropped if it fails).
+    Buffer,
+    /// Written straight to the output: a first pass showed that this report completes.
+    Direct,
+    /// Not written: a first pass showed that this report fails.
+    Discard,
+}
+
+/// The report being read: where its JSON goes, and the tallies of the text format.
 struct CurrentReport {
+    emit: Emit,
     json: Vec<u8>,
     records: u64,
     messages: u64,
@@ -171,6 +197,10 @@ struct ReportWriter<'a, W: Write> {
     format: Format,
     out: &'a mut W,
     current: Option<CurrentReport>,
+    /// From a first pass over a large input: whether each of its reports (in order) completes.
+    known_complete: Option<Vec<bool>>,
+    /// Reports begun so far in this input.
+    report_index: usize,
     /// Whether a report or a failure was seen: an input that yields neither is a failure.
     seen_anything: bool,
     failed: bool,
@@ -244,7 +274,10 @@ impl<W: Write> ReportWriter<'_, W> {
                 json.extend_from_slice(br#"],"warnings":"#);
                 serde_json::to_writer(&mut json, &trailer.warnings)?;
                 json.extend_from_slice(b"}\n");
-                self.out.write_all(&json)
+                match report.emit {
+                    Emit::Discard => Ok(()),
+                    Emit::Buffer | Emit::Direct => self.out.write_all(&json),
+                }
             }
             Format::Text => self.write_text(&report, trailer),
         }
@@ -260,14 +293,28 @@ fn utc(seconds: i64) -> String {
 
 impl<W: Write> Sink for ReportWriter<'_, W> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
-        let json = match self.format {
-            Format::Json => match self.begin_json(member, header) {
+        let emit = match &self.known_complete {
+            None => Emit::Buffer,
+            Some(complete) if complete.get(self.report_index) == Some(&true) => Emit::Direct,
+            Some(_) => Emit::Discard,
+        };
+        self.report_index += 1;
+        let mut json = Vec::new();
+        if self.format == Format::Json && emit != Emit::Discard {
+            json = match self.begin_json(member, header) {
                 Ok(json) => json,
                 Err(error) => return self.stop_on_error(Err(error)),
-            },
-            Format::Text => Vec::new(),
-        };
+            };
+            if emit == Emit::Direct {
+                let written = self.out.write_all(&json);
+                json.clear();
+                if written.is_err() {
+                    return self.stop_on_error(written);
+                }
+            }
+        }
         self.current = Some(CurrentReport {
+            emit,
             json,
             records: 0,
             messages: 0,
@@ -282,11 +329,20 @@ impl<W: Write> Sink for ReportWriter<'_, W> {
             return ControlFlow::Continue(());
         };
         if self.format == Format::Json {
-            if report.records > 0 {
-                report.json.push(b',');
-            }
-            if let Err(error) = serde_json::to_writer(&mut report.json, &record) {
-                return self.stop_on_error(Err(error.into()));
+            let separator: &[u8] = if report.records > 0 { b"," } else { b"" };
+            let written = match report.emit {
+                Emit::Buffer => {
+                    report.json.extend_from_slice(separator);
+                    serde_json::to_writer(&mut report.json, &record).map_err(io::Error::from)
+                }
+                Emit::Direct => self
+                    .out
+                    .write_all(separator)
+                    .and_then(|()| Ok(serde_json::to_writer(&mut *self.out, &record)?)),
+                Emit::Discard => Ok(()),
+            };
+            if written.is_err() {
+                return self.stop_on_error(written);
             }
         }
         report.records += 1;
@@ -319,5 +375,41 @@ impl<W: Write> Sink for ReportWriter<'_, W> {
             &error.to_string(),
         );
         self.stop_on_error(written)
+    }
+}
+
+/// The first pass over a large input: which of its reports complete.
+#[derive(Default)]
+struct CompletionScan {
+    in_report: bool,
+    complete: Vec<bool>,
+}
+
+impl Sink for CompletionScan {
+    fn begin_report(&mut self, _member: Option<&str>, _header: &ReportHeader) -> ControlFlow<()> {
+        self.in_report = true;
+        ControlFlow::Continue(())
+    }
+
+    fn record(&mut self, _record: Record) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn end_report(&mut self, _trailer: ReportTrailer) -> ControlFlow<()> {
+        if std::mem::take(&mut self.in_report) {
+            self.complete.push(true);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn report_failed(
+        &mut self,
+        _member: Option<&str>,
+        _error: ruadb_report::Error,
+    ) -> ControlFlow<()> {
+        if std::mem::take(&mut self.in_report) {
+            self.complete.push(false);
+        }
+        ControlFlow::Continue(())
     }
 }

@@ -208,3 +208,51 @@ fn a_closed_pipe_is_not_an_error() {
         output.status
     );
 }
+
+/// A report above the size at which files are streamed from disk (8 MiB), and the same
+/// report cut short: the first is printed whole (as from memory), the second not at all.
+#[test]
+fn large_files_are_streamed_with_the_same_output() {
+    let env = TestEnv::new();
+    let xml = String::from_utf8(
+        std::fs::read(crate::util::repo_root().join("fixtures/reports/rfc7489-minimal.xml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let start = xml.find("<record>").unwrap();
+    let end = xml.rfind("</record>").unwrap() + "</record>".len();
+    let mut big = xml[..start].to_owned();
+    while big.len() < 9 * 1024 * 1024 {
+        big.push_str(&xml[start..end]);
+    }
+    big.push_str(&xml[end..]);
+    let path = env.write("big.xml", &big);
+    let truncated = env.write("truncated.xml", &big.as_bytes()[..big.len() - 100]);
+
+    let streamed = env.run(&["parse", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(streamed.code, 0, "{}", streamed.stderr);
+    let from_stdin = env.run_with_stdin(&["parse", "--format", "json", "-"], big.as_bytes());
+    let named = format!(r#""source":{}"#, serde_json::to_string(&path).unwrap());
+    assert_eq!(
+        streamed.stdout,
+        from_stdin.stdout.replacen(r#""source":"-""#, &named, 1)
+    );
+
+    let cut = env.run(&["parse", "--format", "json", truncated.to_str().unwrap()]);
+    assert_eq!(cut.code, 1);
+    assert_eq!(cut.stdout.lines().count(), 1, "only the error object");
+    assert!(
+        cut.stdout.contains(r#""error":"XML error"#),
+        "{}",
+        cut.stdout
+    );
+
+    let stored = env.run(&["ingest", "--json", path.to_str().unwrap()]);
+    assert_eq!(stored.code, 0, "{}", stored.stderr);
+    let records = big.matches("<record>").count();
+    assert!(
+        stored.stdout.contains(&format!(r#""records":{records}"#)),
+        "{}",
+        stored.stdout
+    );
+}
