@@ -151,8 +151,9 @@ fn unreadable(error: &io::Error) -> MessageOutcome {
 pub struct Reporter {
     /// What has been committed.
     pub tally: IngestTally,
-    /// Inputs handled so far, committed or not (for the progress display).
+    /// Inputs handled and new reports found so far, committed or not (progress display).
     seen: u64,
+    seen_new_reports: u64,
     progress: bool,
     progress_shown: bool,
 }
@@ -163,6 +164,7 @@ impl Reporter {
         Reporter {
             tally: IngestTally::default(),
             seen: 0,
+            seen_new_reports: 0,
             progress: context.stderr_is_terminal,
             progress_shown: false,
         }
@@ -171,6 +173,7 @@ impl Reporter {
     /// Names what went wrong with one input: `NAME: MEMBER: reason`.
     pub fn input(&mut self, name: &str, outcome: &MessageOutcome) {
         self.seen += 1;
+        self.seen_new_reports += outcome.reports_new;
         if !outcome.errors.is_empty() || !outcome.rejected_domains.is_empty() {
             self.clear_progress();
         }
@@ -188,7 +191,7 @@ impl Reporter {
         if self.progress && self.seen.is_multiple_of(25) {
             eprint!(
                 "\r{} inputs, {} new reports…",
-                self.seen, self.tally.reports_new
+                self.seen, self.seen_new_reports
             );
             self.progress_shown = true;
         }
