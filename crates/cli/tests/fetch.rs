@@ -66,6 +66,26 @@ impl Fixture {
         Session::connect(&self.server.config(&self.user)).unwrap()
     }
 
+    /// Appends `count` report mails to INBOX (see [`seed_reports`]).
+    fn seed_inbox(&self, prefix: &str, count: u32) {
+        let mut session = self.session();
+        seed_reports(&mut session, "INBOX", prefix, count);
+        session.logout().unwrap();
+    }
+
+    /// Every seeded report stored exactly once and every mail moved to Archive.
+    fn assert_all_stored_once_and_archived(&self, seeded: u32, message_count: u64) {
+        let totals = self.totals();
+        let expected = u64::from(seeded);
+        assert_eq!(
+            (totals.messages, totals.reports, totals.records),
+            (expected, expected, expected),
+            "{totals:?}"
+        );
+        assert_eq!(totals.message_count, message_count);
+        assert_eq!(self.counts(&["INBOX", "Archive"]), vec![0, seeded]);
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(RUADB);
         command
@@ -390,9 +410,7 @@ fn connection_lost_mid_fetch_keeps_what_was_committed_and_the_rerun_completes() 
     let Some(fixture) = Fixture::new("cli-lost") else {
         return;
     };
-    let mut session = fixture.session();
-    seed_reports(&mut session, "INBOX", "lost", 30);
-    session.logout().unwrap();
+    fixture.seed_inbox("lost", 30);
     // About 1.7 KB per message: the cut lands after a few batches of 4.
     let relay = start_cutting_relay(fixture.server.port_tls, 20_000);
     fixture.configure_port(relay, "after_ingest = \"move\"\nbatch_size = 4");
@@ -416,11 +434,7 @@ fn connection_lost_mid_fetch_keeps_what_was_committed_and_the_rerun_completes() 
     let (code, tally, stderr) = fixture.fetch_json();
     assert_eq!(code, 0, "{stderr}");
     assert!(number(&tally, "messages") >= 30 - u64::from(archive));
-    let totals = fixture.totals();
-    assert_eq!(totals.reports, 30);
-    assert_eq!(totals.messages, 30);
-    assert_eq!(totals.message_count, seeded_message_count(30));
-    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, 30]);
+    fixture.assert_all_stored_once_and_archived(30, seeded_message_count(30));
 }
 
 #[test]
@@ -429,9 +443,7 @@ fn overlapping_runs_store_everything_exactly_once() {
         return;
     };
     fixture.configure("after_ingest = \"move\"\nbatch_size = 5");
-    let mut session = fixture.session();
-    seed_reports(&mut session, "INBOX", "overlap", 40);
-    session.logout().unwrap();
+    fixture.seed_inbox("overlap", 40);
 
     let runs: Vec<_> = (0..3)
         .map(|_| {
@@ -448,10 +460,7 @@ fn overlapping_runs_store_everything_exactly_once() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
     }
-    let totals = fixture.totals();
-    assert_eq!((totals.messages, totals.reports), (40, 40));
-    assert_eq!(totals.message_count, seeded_message_count(40));
-    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, 40]);
+    fixture.assert_all_stored_once_and_archived(40, seeded_message_count(40));
 }
 
 #[test]
@@ -460,9 +469,7 @@ fn a_held_lock_makes_the_second_run_exit_cleanly_or_wait() {
         return;
     };
     fixture.configure("");
-    let mut session = fixture.session();
-    seed_reports(&mut session, "INBOX", "lock", 2);
-    session.logout().unwrap();
+    fixture.seed_inbox("lock", 2);
 
     let mut lock_path = fixture.db().into_os_string();
     lock_path.push(".fetch.lock");
@@ -630,7 +637,7 @@ fn kill_9_loop_then_completion_gives_exact_totals() {
     fixture.configure("after_ingest = \"move\"\nbatch_size = 10");
     let mut session = fixture.session();
     seed_reports(&mut session, "INBOX", "kill", 300);
-    let (mut seeded, mut seeded_count) = (300u64, seeded_message_count(300));
+    let (mut seeded, mut seeded_count) = (300u32, seeded_message_count(300));
 
     let mut kills = 0;
     let mut delay_ms: u64 = 20;
@@ -666,14 +673,7 @@ fn kill_9_loop_then_completion_gives_exact_totals() {
 
     let (code, _, stderr) = fixture.fetch_json();
     assert_eq!(code, 0, "{stderr}");
-    let totals = fixture.totals();
-    assert_eq!(
-        (totals.messages, totals.reports, totals.records),
-        (seeded, seeded, seeded)
-    );
-    assert_eq!(totals.message_count, seeded_count);
-    let archived = u32::try_from(seeded).unwrap();
-    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, archived]);
+    fixture.assert_all_stored_once_and_archived(seeded, seeded_count);
     eprintln!("{kills} kills, {seeded} messages, totals exact");
     let store = Store::open_read_only(&fixture.db()).unwrap();
     let mut verdict = Vec::new();
