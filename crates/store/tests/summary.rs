@@ -303,7 +303,8 @@ fn new_sources_silent_reporters_and_reporters() {
         .iter()
         .map(|source| source.source_ip.as_str())
         .collect();
-    assert_eq!(new, ["198.51.100.21", "2001:db8::25", "203.0.113.66"]);
+    // Most messages first.
+    assert_eq!(new, ["203.0.113.66", "2001:db8::25", "198.51.100.21"]);
     assert_eq!(com.silent_reporters.len(), 1);
     assert_eq!(com.silent_reporters[0].org, "silent.example.net");
     assert_eq!(com.silent_reporters[0].last_seen, "2026-11-04");

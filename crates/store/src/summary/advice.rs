@@ -79,34 +79,26 @@ fn list(domains: &BTreeSet<String>) -> Option<String> {
     }
 }
 
-/// Readiness over `window` from the sources classified over that window; `None` when the
-/// window has no mail.
+/// Readiness over `window` from the sources classified over that window, given as (class,
+/// messages, DMARC pass); `None` when the window has no mail.
 pub(crate) fn readiness(
     window: Period,
-    sources: &[SourceAggregate],
+    sources: &[(Classification, u64, u64)],
     policy: Option<&PublishedPolicy>,
 ) -> Option<Readiness> {
-    let messages: u64 = sources.iter().map(|source| source.summary.messages).sum();
+    let messages: u64 = sources.iter().map(|(_, messages, _)| messages).sum();
     if messages == 0 {
         return None;
     }
-    let own = sources.iter().filter(|source| {
-        matches!(
-            source.summary.classification,
-            Classification::Aligned | Classification::Misaligned
-        )
+    let own = sources.iter().filter(|(class, _, _)| {
+        matches!(class, Classification::Aligned | Classification::Misaligned)
     });
-    let own_messages: u64 = own.clone().map(|source| source.summary.messages).sum();
-    let own_aligned: u64 = own.map(|source| source.summary.dmarc_pass).sum();
+    let own_messages: u64 = own.clone().map(|(_, messages, _)| messages).sum();
+    let own_aligned: u64 = own.map(|(_, _, dmarc_pass)| dmarc_pass).sum();
     let would_reject: u64 = sources
         .iter()
-        .filter(|source| source.summary.classification != Classification::Forwarded)
-        .map(|source| {
-            source
-                .summary
-                .messages
-                .saturating_sub(source.summary.dmarc_pass)
-        })
+        .filter(|(class, _, _)| *class != Classification::Forwarded)
+        .map(|(_, messages, dmarc_pass)| messages.saturating_sub(*dmarc_pass))
         .sum();
     let own_aligned_rate = rate(own_aligned, own_messages);
     let current_policy = policy.and_then(|policy| policy.p.clone());

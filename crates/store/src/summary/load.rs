@@ -1,10 +1,8 @@
 //! Reading the reports, records and authentication results a summary or a classification
 //! needs. All SQL of the summary is here; everything else works on the loaded [`Dataset`].
 
-use super::{
-    Dataset, DkimSeen, Period, PublishedPolicy, RecordRow, ReportRow, SpfSeen, Summary, Windows,
-    compute,
-};
+use super::compute::{RecordRow, ReportRow, SummaryBuilder, Windows};
+use super::{DkimSeen, Period, PublishedPolicy, SpfSeen, Summary};
 use crate::alignment::domains_aligned;
 use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
 use crate::{SourceFilter, Store, StoreError};
@@ -38,8 +36,12 @@ impl Store {
                         AND rep.begin_utc < ?3 AND rep.end_utc >= ?4",
             params: vec![&domain, &earliest, &window.end, &window.start],
         };
-        let data = self.load(&selection)?;
-        Ok(compute(period, domain.as_deref(), &data))
+        let mut builder = SummaryBuilder::new(period, domain.as_deref());
+        let handles = self.each_report(&selection, |report| builder.add_report(report))?;
+        self.each_record(&selection, &handles, |handle, record| {
+            builder.add_record(handle, record);
+        })?;
+        Ok(builder.finish())
     }
 
     /// The class of each (policy domain, source IP) among the records `filter` selects, for
@@ -52,38 +54,42 @@ impl Store {
             condition: crate::query::SOURCE_FILTER,
             params: vec![&filter.domain, &filter.since, &filter.until],
         };
-        let data = self.load(&selection)?;
+        let mut domains: Vec<String> = Vec::new();
+        let handles = self.each_report(&selection, |report| {
+            domains.push(report.domain);
+            domains.len() - 1
+        })?;
         let mut tallies: HashMap<(String, String), ClassTally> = HashMap::new();
-        for record in &data.records {
-            let Some(report) = data.reports.get(record.report) else {
-                continue;
-            };
+        self.each_record(&selection, &handles, |handle, record| {
+            let domain = domains[handle].clone();
             tallies
-                .entry((report.domain.clone(), record.source_ip.clone()))
+                .entry((domain, record.source_ip))
                 .or_default()
                 .add(classify_record(&record.facts), record.messages);
-        }
+        })?;
         Ok(tallies
             .into_iter()
             .filter_map(|(key, tally)| Some((key, tally.winner()?)))
             .collect())
     }
 
-    fn load(&self, selection: &Selection<'_>) -> Result<Dataset, StoreError> {
-        let condition = selection.condition;
-        let params = selection.params.as_slice();
-        let mut data = Dataset::default();
-
-        let mut report_index: HashMap<i64, usize> = HashMap::new();
+    /// Hands each selected report to `on_report`; returns the handle it gave back, by
+    /// report row id.
+    fn each_report(
+        &self,
+        selection: &Selection<'_>,
+        mut on_report: impl FnMut(ReportRow) -> usize,
+    ) -> Result<HashMap<i64, usize>, StoreError> {
+        let mut handles = HashMap::new();
         let mut statement = self.connection.prepare(&format!(
             "SELECT rep.id, rep.org_name, rep.policy_domain, rep.begin_utc, rep.end_utc,
                     rep.p, rep.sp, rep.np, rep.pct, rep.testing, rep.adkim, rep.aspf
-             FROM reports AS rep WHERE {condition} ORDER BY rep.id"
+             FROM reports AS rep WHERE {} ORDER BY rep.id",
+            selection.condition
         ))?;
-        let mut rows = statement.query(params)?;
+        let mut rows = statement.query(selection.params.as_slice())?;
         while let Some(row) = rows.next()? {
-            report_index.insert(row.get(0)?, data.reports.len());
-            data.reports.push(ReportRow {
+            let report = ReportRow {
                 org: row.get(1)?,
                 domain: row.get(2)?,
                 begin: row.get(3)?,
@@ -99,106 +105,109 @@ impl Store {
                     adkim: row.get(10)?,
                     aspf: row.get(11)?,
                 },
-            });
+            };
+            handles.insert(row.get(0)?, on_report(report));
         }
+        Ok(handles)
+    }
 
-        let from_records = format!(
-            "FROM records AS rec JOIN reports AS rep ON rep.id = rec.report WHERE {condition}"
-        );
-        let mut record_index: HashMap<i64, usize> = HashMap::new();
-        let mut header_from: Vec<String> = Vec::new();
+    /// Streams each selected record, with its DKIM and SPF results and the facts its class
+    /// depends on, to `on_record` with its report's handle. Nothing is collected: a summary
+    /// over millions of records needs memory for its sources only.
+    fn each_record(
+        &self,
+        selection: &Selection<'_>,
+        handles: &HashMap<i64, usize>,
+        mut on_record: impl FnMut(usize, RecordRow),
+    ) -> Result<(), StoreError> {
+        // Results are packed into one text per record: fields separated by U+001F, results
+        // by U+001E (control characters no reporter puts in a domain or selector, and the
+        // parser lowercases and trims them anyway). HELO results do not count for DMARC and
+        // name the forwarder's host, not a sender, so they are left out.
         let mut statement = self.connection.prepare(&format!(
-            "SELECT rec.id, rec.report, rec.source_ip, rec.message_count, rec.disposition,
-                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned
-             {from_records} ORDER BY rec.id"
+            "SELECT rec.report, rec.source_ip, rec.message_count, rec.disposition,
+                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned,
+                    (SELECT group_concat(d.domain || char(31) || COALESCE(d.selector, '')
+                                         || char(31) || d.result, char(30))
+                     FROM dkim_results AS d WHERE d.record = rec.id),
+                    (SELECT group_concat(s.domain || char(31) || s.result, char(30))
+                     FROM spf_results AS s
+                     WHERE s.record = rec.id AND (s.scope IS NULL OR s.scope <> 'helo')),
+                    EXISTS (SELECT 1 FROM reasons AS r
+                            WHERE r.record = rec.id AND r.type IN {FORWARDING_REASONS})
+             FROM records AS rec JOIN reports AS rep ON rep.id = rec.report
+             WHERE {}",
+            selection.condition
         ))?;
-        let mut rows = statement.query(params)?;
+        let mut rows = statement.query(selection.params.as_slice())?;
         while let Some(row) = rows.next()? {
-            let Some(&report) = report_index.get(&row.get::<_, i64>(1)?) else {
+            let Some(&handle) = handles.get(&row.get::<_, i64>(0)?) else {
                 continue;
             };
-            record_index.insert(row.get(0)?, data.records.len());
-            header_from.push(row.get(5)?);
-            let dmarc_pass: bool = row.get(6)?;
-            data.records.push(RecordRow {
-                report,
-                source_ip: row.get(2)?,
-                messages: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
-                disposition: row.get(4)?,
+            let header_from: String = row.get(4)?;
+            let dmarc_pass: bool = row.get(5)?;
+            let mut facts = RecordFacts {
                 dmarc_pass,
-                spf_aligned: row.get(7)?,
-                dkim_aligned: row.get(8)?,
-                facts: RecordFacts {
+                forwarding_reason: row.get(10)?,
+                ..RecordFacts::default()
+            };
+            let packed: Option<String> = row.get(8)?;
+            let dkim: Vec<DkimSeen> = packed
+                .iter()
+                .flat_map(|packed| packed.split('\u{1e}'))
+                .map(|fields| {
+                    let mut fields = fields.split('\u{1f}');
+                    let domain = fields.next().unwrap_or_default().to_owned();
+                    let selector = fields.next().filter(|s| !s.is_empty()).map(str::to_owned);
+                    let result = fields.next().unwrap_or_default().to_owned();
+                    DkimSeen {
+                        domain,
+                        selector,
+                        result,
+                    }
+                })
+                .collect();
+            for result in &dkim {
+                if result.result == "pass" {
+                    facts.dkim_passed = true;
+                } else if result.result != "none"
+                    && domains_aligned(&result.domain, &header_from, false)
+                {
+                    // `none` means no signature was there to break; any other failure of a
+                    // signature by the From domain (relaxed) is our own mail damaged in
+                    // transit.
+                    facts.aligned_signature_failed = true;
+                }
+            }
+            let packed: Option<String> = row.get(9)?;
+            let spf: Vec<SpfSeen> = packed
+                .iter()
+                .flat_map(|packed| packed.split('\u{1e}'))
+                .map(|fields| {
+                    let (domain, result) = fields.split_once('\u{1f}').unwrap_or((fields, ""));
+                    SpfSeen {
+                        domain: domain.to_owned(),
+                        result: result.to_owned(),
+                    }
+                })
+                .collect();
+            facts.spf_passed = spf.iter().any(|result| result.result == "pass");
+            on_record(
+                handle,
+                RecordRow {
+                    source_ip: row.get(1)?,
+                    messages: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    disposition: row.get(3)?,
                     dmarc_pass,
-                    ..RecordFacts::default()
+                    spf_aligned: row.get(6)?,
+                    dkim_aligned: row.get(7)?,
+                    facts,
+                    dkim,
+                    spf,
                 },
-                dkim: Vec::new(),
-                spf: Vec::new(),
-            });
+            );
         }
-
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT d.record, d.domain, d.selector, d.result
-             FROM dkim_results AS d JOIN records AS rec ON rec.id = d.record
-             JOIN reports AS rep ON rep.id = rec.report WHERE {condition}"
-        ))?;
-        let mut rows = statement.query(params)?;
-        while let Some(row) = rows.next()? {
-            let Some(&index) = record_index.get(&row.get::<_, i64>(0)?) else {
-                continue;
-            };
-            let dkim = DkimSeen {
-                domain: row.get(1)?,
-                selector: row.get(2)?,
-                result: row.get(3)?,
-            };
-            let record = &mut data.records[index];
-            if dkim.result == "pass" {
-                record.facts.dkim_passed = true;
-            } else if dkim.result != "none"
-                && domains_aligned(&dkim.domain, &header_from[index], false)
-            {
-                // `none` means no signature was there to break; any other failure of a
-                // signature by the From domain (relaxed) is our own mail damaged in transit.
-                record.facts.aligned_signature_failed = true;
-            }
-            record.dkim.push(dkim);
-        }
-
-        // HELO results do not count for DMARC and name the forwarder's host, not a sender.
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT s.record, s.domain, s.result
-             FROM spf_results AS s JOIN records AS rec ON rec.id = s.record
-             JOIN reports AS rep ON rep.id = rec.report
-             WHERE {condition} AND (s.scope IS NULL OR s.scope <> 'helo')"
-        ))?;
-        let mut rows = statement.query(params)?;
-        while let Some(row) = rows.next()? {
-            let Some(&index) = record_index.get(&row.get::<_, i64>(0)?) else {
-                continue;
-            };
-            let spf = SpfSeen {
-                domain: row.get(1)?,
-                result: row.get(2)?,
-            };
-            let record = &mut data.records[index];
-            record.facts.spf_passed |= spf.result == "pass";
-            record.spf.push(spf);
-        }
-
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT DISTINCT r.record
-             FROM reasons AS r JOIN records AS rec ON rec.id = r.record
-             JOIN reports AS rep ON rep.id = rec.report
-             WHERE {condition} AND r.type IN {FORWARDING_REASONS}"
-        ))?;
-        let mut rows = statement.query(params)?;
-        while let Some(row) = rows.next()? {
-            if let Some(&index) = record_index.get(&row.get::<_, i64>(0)?) {
-                data.records[index].facts.forwarding_reason = true;
-            }
-        }
-        Ok(data)
+        Ok(())
     }
 }
 

@@ -1,7 +1,10 @@
 //! Unit tests of the advice rules and of `compute` on hand-built data. The end-to-end tests
 //! over a real database are in `crates/store/tests/summary.rs`.
 
+use super::compute::{Dataset, RecordRow, ReportRow, compute};
 use super::*;
+use crate::classify::RecordFacts;
+use std::collections::BTreeSet;
 
 fn source(ip: &str, class: Classification, messages: u64, dmarc_pass: u64) -> SourceAggregate {
     SourceAggregate {
@@ -106,10 +109,10 @@ fn readiness_needs_98_percent_of_own_mail() {
     let window = week().trailing_weeks(4);
     // 98 of 100 own messages aligned: exactly the threshold.
     let sources = [
-        source("192.0.2.1", Classification::Aligned, 98, 98),
-        source("192.0.2.2", Classification::Misaligned, 2, 0),
-        source("198.51.100.1", Classification::Forwarded, 500, 0),
-        source("203.0.113.1", Classification::Unauthenticated, 10, 0),
+        (Classification::Aligned, 98, 98),
+        (Classification::Misaligned, 2, 0),
+        (Classification::Forwarded, 500, 0),
+        (Classification::Unauthenticated, 10, 0),
     ];
     let readiness = advice::readiness(window, &sources, Some(&policy("none"))).unwrap();
     assert_eq!((readiness.own_messages, readiness.own_aligned), (100, 98));
@@ -129,8 +132,8 @@ fn readiness_needs_98_percent_of_own_mail() {
 
     // 97 of 100 is not enough.
     let sources = [
-        source("192.0.2.1", Classification::Aligned, 97, 97),
-        source("192.0.2.2", Classification::Misaligned, 3, 0),
+        (Classification::Aligned, 97, 97),
+        (Classification::Misaligned, 3, 0),
     ];
     let readiness = advice::readiness(window, &sources, Some(&policy("none"))).unwrap();
     assert_eq!(readiness.ready_for, None);
@@ -151,16 +154,11 @@ fn readiness_needs_98_percent_of_own_mail() {
 #[test]
 fn readiness_says_nothing_without_own_mail_or_at_a_healthy_reject() {
     let window = week().trailing_weeks(4);
-    let spoofing = [source(
-        "203.0.113.1",
-        Classification::Unauthenticated,
-        10,
-        0,
-    )];
+    let spoofing = [(Classification::Unauthenticated, 10, 0)];
     let readiness = advice::readiness(window, &spoofing, Some(&policy("none"))).unwrap();
     assert_eq!(readiness.own_aligned_rate, None);
     assert_eq!(advice::for_readiness(&readiness), None);
-    let healthy = [source("192.0.2.1", Classification::Aligned, 10, 10)];
+    let healthy = [(Classification::Aligned, 10, 10)];
     let readiness = advice::readiness(window, &healthy, Some(&policy("reject"))).unwrap();
     assert_eq!(readiness.ready_for, None);
     assert_eq!(advice::for_readiness(&readiness), None);
@@ -177,9 +175,8 @@ fn report(org: &str, domain: &str, begin: i64, p: &str) -> ReportRow {
     }
 }
 
-fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> RecordRow {
-    RecordRow {
-        report,
+fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> (usize, RecordRow) {
+    let record = RecordRow {
         source_ip: ip.to_owned(),
         messages,
         disposition: "none".to_owned(),
@@ -189,7 +186,8 @@ fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> RecordR
         facts,
         dkim: Vec::new(),
         spf: Vec::new(),
-    }
+    };
+    (report, record)
 }
 
 #[test]
@@ -244,4 +242,39 @@ fn domains_are_those_with_reports_now_or_in_the_baseline() {
     assert_eq!(a.reports, 0);
     assert_eq!(a.silent_reporters.len(), 1);
     assert!(render_markdown(&summary).contains("No reports received for a.example"));
+}
+
+#[test]
+fn policy_changes_ignore_tags_one_format_lacks() {
+    let legacy = PublishedPolicy {
+        p: Some("none".to_owned()),
+        pct: Some(100),
+        ..PublishedPolicy::default()
+    };
+    let bis = PublishedPolicy {
+        p: Some("none".to_owned()),
+        sp: Some("none".to_owned()),
+        np: Some("reject".to_owned()),
+        testing: Some("n".to_owned()),
+        adkim: Some("r".to_owned()),
+        ..PublishedPolicy::default()
+    };
+    assert!(!legacy.conflicts_with(&bis));
+    assert!(!bis.conflicts_with(&legacy));
+    let stricter = PublishedPolicy {
+        sp: Some("quarantine".to_owned()),
+        ..legacy.clone()
+    };
+    assert!(legacy.conflicts_with(&stricter), "sp added: no longer as p");
+    let strict_dkim = PublishedPolicy {
+        adkim: Some("s".to_owned()),
+        ..legacy.clone()
+    };
+    assert!(legacy.conflicts_with(&strict_dkim));
+    let half = PublishedPolicy {
+        pct: Some(50),
+        ..legacy.clone()
+    };
+    assert!(legacy.conflicts_with(&half));
+    assert!(!half.conflicts_with(&bis), "RFC 9990 has no pct to compare");
 }

@@ -1,0 +1,594 @@
+//! Folding reports and records into a [`Summary`], one record at a time: memory grows with
+//! the number of sources and reports, never with the number of records.
+//!
+//! Every report is first placed in the windows it belongs to (by the midpoint rule); each
+//! record then updates only what those windows need: full per-source detail for the period,
+//! totals for the previous period, the set of source IPs for the baseline, and per-source
+//! class tallies for the readiness window.
+
+use super::period::{DAY, format_day, report_midpoint};
+use super::{
+    BASELINE_WEEKS, DailyVolume, DkimSeen, DomainSummary, FailingSource, NewSource, Period,
+    PeriodTotals, PolicySeen, PolicySummary, PublishedPolicy, ReporterSummary, SilentReporter,
+    SourceSummary, SpfSeen, Summary, TOP_FAILING, advice, rate,
+};
+use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// One report, as loaded from the database.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportRow {
+    pub org: String,
+    pub domain: String,
+    pub begin: i64,
+    pub end: i64,
+    pub policy: PublishedPolicy,
+}
+
+/// One record with its authentication results, as loaded from the database.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordRow {
+    pub source_ip: String,
+    pub messages: u64,
+    pub disposition: String,
+    pub dmarc_pass: bool,
+    pub spf_aligned: bool,
+    pub dkim_aligned: bool,
+    pub facts: RecordFacts,
+    pub dkim: Vec<DkimSeen>,
+    pub spf: Vec<SpfSeen>,
+}
+
+/// All the periods a summary looks at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Windows {
+    pub current: Period,
+    pub previous: Period,
+    pub baseline: Period,
+    pub readiness: Period,
+}
+
+impl Windows {
+    pub fn new(period: Period) -> Windows {
+        let trailing = period.trailing_weeks(advice::READINESS_WEEKS);
+        Windows {
+            current: period,
+            previous: period.previous(),
+            baseline: period.preceding_weeks(BASELINE_WEEKS),
+            // A period longer than the readiness window is judged as a whole.
+            readiness: if period.len() > trailing.len() {
+                period
+            } else {
+                trailing
+            },
+        }
+    }
+
+    /// Every report needed lies in this period.
+    pub fn all(&self) -> Period {
+        self.current
+            .union(&self.previous)
+            .union(&self.baseline)
+            .union(&self.readiness)
+    }
+}
+
+/// The windows one report belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Membership {
+    current: bool,
+    previous: bool,
+    baseline: bool,
+    readiness: bool,
+    /// Before the period (for "the policy before").
+    before: bool,
+}
+
+/// What a record needs to know about its report.
+#[derive(Debug)]
+struct ReportSlot {
+    domain: usize,
+    org: String,
+    day: i64,
+    windows: Membership,
+}
+
+/// Builds a [`Summary`] from reports (all first) and then their records, in any order.
+pub(crate) struct SummaryBuilder {
+    windows: Windows,
+    only: Option<String>,
+    reports: Vec<ReportSlot>,
+    domain_index: HashMap<String, usize>,
+    domains: Vec<DomainBuilder>,
+}
+
+/// A report seen for the policy: when it ran, who sent it, what it showed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PolicyReport {
+    end: i64,
+    begin: i64,
+    org: String,
+    policy: PublishedPolicy,
+}
+
+#[derive(Debug, Default)]
+struct DomainBuilder {
+    name: String,
+    /// Has a report in the period or the baseline.
+    listed: bool,
+    current: PeriodTotals,
+    previous: PeriodTotals,
+    daily: BTreeMap<i64, (u64, u64)>,
+    sources: HashMap<String, SourceBuilding>,
+    baseline_reports: u64,
+    baseline_ips: HashSet<String>,
+    readiness: HashMap<String, ReadinessCell>,
+    readiness_latest: Option<PolicyReport>,
+    before_latest: Option<PolicyReport>,
+    policy_reports: Vec<PolicyReport>,
+    reporters: BTreeMap<String, (u64, u64)>,
+    baseline_reporters: BTreeMap<String, (u64, i64)>,
+}
+
+#[derive(Debug, Default)]
+struct SourceBuilding {
+    messages: u64,
+    dmarc_pass: u64,
+    spf_aligned: u64,
+    dkim_aligned: u64,
+    tally: ClassTally,
+    dkim: BTreeSet<DkimSeen>,
+    spf: BTreeSet<SpfSeen>,
+    reporters: BTreeSet<String>,
+    spf_pass_domains: BTreeSet<String>,
+    dkim_pass_domains: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct ReadinessCell {
+    messages: u64,
+    dmarc_pass: u64,
+    tally: ClassTally,
+}
+
+/// A source of the period with the facts its advice needs.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceAggregate {
+    pub summary: SourceSummary,
+    /// Domains with an SPF pass (scope mfrom) in misaligned records, for the advice.
+    pub spf_pass_domains: BTreeSet<String>,
+    /// Domains with a DKIM pass in misaligned records, for the advice.
+    pub dkim_pass_domains: BTreeSet<String>,
+}
+
+impl PeriodTotals {
+    fn add(&mut self, record: &RecordRow) {
+        let messages = record.messages;
+        self.messages += messages;
+        if record.dmarc_pass {
+            self.dmarc_pass += messages;
+        }
+        if record.spf_aligned {
+            self.spf_aligned += messages;
+        }
+        if record.dkim_aligned {
+            self.dkim_aligned += messages;
+        }
+        match record.disposition.as_str() {
+            "quarantine" => self.dispositions.quarantine += messages,
+            "reject" => self.dispositions.reject += messages,
+            _ => self.dispositions.none += messages,
+        }
+    }
+
+    fn finish(mut self) -> PeriodTotals {
+        self.dmarc_pass_rate = rate(self.dmarc_pass, self.messages);
+        self.spf_aligned_rate = rate(self.spf_aligned, self.messages);
+        self.dkim_aligned_rate = rate(self.dkim_aligned, self.messages);
+        self
+    }
+}
+
+impl SummaryBuilder {
+    /// A summary of `period`; of `only` that domain when given (then it is listed even
+    /// without reports, so a broken pipeline shows as "no reports received").
+    pub fn new(period: Period, only: Option<&str>) -> SummaryBuilder {
+        let mut builder = SummaryBuilder {
+            windows: Windows::new(period),
+            only: only.map(str::to_owned),
+            reports: Vec::new(),
+            domain_index: HashMap::new(),
+            domains: Vec::new(),
+        };
+        if let Some(name) = only {
+            let index = builder.domain(name);
+            builder.domains[index].listed = true;
+        }
+        builder
+    }
+
+    fn domain(&mut self, name: &str) -> usize {
+        if let Some(&index) = self.domain_index.get(name) {
+            return index;
+        }
+        self.domains.push(DomainBuilder {
+            name: name.to_owned(),
+            ..DomainBuilder::default()
+        });
+        self.domain_index
+            .insert(name.to_owned(), self.domains.len() - 1);
+        self.domains.len() - 1
+    }
+
+    /// Adds a report; the returned handle is what its records are added with.
+    pub fn add_report(&mut self, report: ReportRow) -> usize {
+        let windows = self.windows;
+        let midpoint = report_midpoint(report.begin, report.end);
+        let membership = Membership {
+            current: windows.current.contains(midpoint),
+            previous: windows.previous.contains(midpoint),
+            baseline: windows.baseline.contains(midpoint),
+            readiness: windows.readiness.contains(midpoint),
+            before: windows.all().start <= midpoint && midpoint < windows.current.start,
+        };
+        let index = self.domain(&report.domain);
+        let domain = &mut self.domains[index];
+        domain.listed |= membership.current || membership.baseline;
+        let policy_report = PolicyReport {
+            end: report.end,
+            begin: report.begin,
+            org: report.org.clone(),
+            policy: report.policy,
+        };
+        if membership.current {
+            domain.current.reports += 1;
+            domain.reporters.entry(report.org.clone()).or_default().0 += 1;
+            domain.policy_reports.push(policy_report.clone());
+        }
+        if membership.previous {
+            domain.previous.reports += 1;
+        }
+        if membership.baseline {
+            domain.baseline_reports += 1;
+            let entry = domain
+                .baseline_reporters
+                .entry(report.org.clone())
+                .or_insert((0, report.end));
+            entry.0 += 1;
+            entry.1 = entry.1.max(report.end.max(report.begin));
+        }
+        if membership.readiness {
+            latest(&mut domain.readiness_latest, &policy_report);
+        }
+        if membership.before {
+            latest(&mut domain.before_latest, &policy_report);
+        }
+        self.reports.push(ReportSlot {
+            domain: index,
+            org: report.org,
+            day: midpoint.div_euclid(DAY) * DAY,
+            windows: membership,
+        });
+        self.reports.len() - 1
+    }
+
+    /// Adds a record of the report `report` (a handle from [`SummaryBuilder::add_report`]).
+    pub fn add_record(&mut self, report: usize, record: RecordRow) {
+        let Some(slot) = self.reports.get(report) else {
+            return;
+        };
+        let domain = &mut self.domains[slot.domain];
+        let windows = slot.windows;
+        let class = classify_record(&record.facts);
+        if windows.previous {
+            domain.previous.add(&record);
+        }
+        if windows.baseline && !domain.baseline_ips.contains(&record.source_ip) {
+            domain.baseline_ips.insert(record.source_ip.clone());
+        }
+        if windows.readiness {
+            let cell = match domain.readiness.get_mut(&record.source_ip) {
+                Some(cell) => cell,
+                None => domain
+                    .readiness
+                    .entry(record.source_ip.clone())
+                    .or_default(),
+            };
+            cell.messages += record.messages;
+            if record.dmarc_pass {
+                cell.dmarc_pass += record.messages;
+            }
+            cell.tally.add(class, record.messages);
+        }
+        if !windows.current {
+            return;
+        }
+        domain.current.add(&record);
+        let day = domain.daily.entry(slot.day).or_default();
+        day.0 += record.messages;
+        if record.dmarc_pass {
+            day.1 += record.messages;
+        }
+        domain.reporters.entry(slot.org.clone()).or_default().1 += record.messages;
+        let source = match domain.sources.get_mut(&record.source_ip) {
+            Some(source) => source,
+            None => domain.sources.entry(record.source_ip.clone()).or_default(),
+        };
+        source.messages += record.messages;
+        if record.dmarc_pass {
+            source.dmarc_pass += record.messages;
+        }
+        if record.spf_aligned {
+            source.spf_aligned += record.messages;
+        }
+        if record.dkim_aligned {
+            source.dkim_aligned += record.messages;
+        }
+        source.tally.add(class, record.messages);
+        if !source.reporters.contains(&slot.org) {
+            source.reporters.insert(slot.org.clone());
+        }
+        // The advice names what passed in the misaligned mail only: a pass in the source's
+        // aligned mail is aligned by definition.
+        if class == Classification::Misaligned {
+            for spf in record.spf.iter().filter(|spf| spf.result == "pass") {
+                source.spf_pass_domains.insert(spf.domain.clone());
+            }
+            for dkim in record.dkim.iter().filter(|dkim| dkim.result == "pass") {
+                source.dkim_pass_domains.insert(dkim.domain.clone());
+            }
+        }
+        source.dkim.extend(record.dkim);
+        source.spf.extend(record.spf);
+    }
+
+    /// The summary.
+    pub fn finish(self) -> Summary {
+        let windows = self.windows;
+        let mut domains: Vec<DomainSummary> = self
+            .domains
+            .into_iter()
+            .filter(|domain| match &self.only {
+                Some(only) => domain.name == *only,
+                None => domain.listed,
+            })
+            .map(|domain| domain.finish(&windows))
+            .collect();
+        domains.sort_by(|a, b| a.domain.cmp(&b.domain));
+        Summary {
+            period: windows.current,
+            previous_period: windows.previous,
+            baseline: windows.baseline,
+            domains,
+        }
+    }
+}
+
+/// Keeps in `slot` the report covering the latest time (ties: the later-starting one).
+fn latest(slot: &mut Option<PolicyReport>, report: &PolicyReport) {
+    if slot.as_ref().is_none_or(|kept| report > kept) {
+        *slot = Some(report.clone());
+    }
+}
+
+impl DomainBuilder {
+    fn finish(self, windows: &Windows) -> DomainSummary {
+        let domain = self.name;
+        let policy = policy_summary(self.policy_reports, self.before_latest);
+        let published = policy.as_ref().and_then(|policy| policy.current.p.clone());
+        let baseline_reports = self.baseline_reports;
+
+        let mut sources: Vec<SourceAggregate> = self
+            .sources
+            .into_iter()
+            .filter_map(|(ip, source)| {
+                let classification = source.tally.winner()?;
+                let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
+                Some(SourceAggregate {
+                    summary: SourceSummary {
+                        source_ip: ip,
+                        messages: source.messages,
+                        dmarc_pass: source.dmarc_pass,
+                        dmarc_pass_rate: rate(source.dmarc_pass, source.messages),
+                        spf_aligned: source.spf_aligned,
+                        dkim_aligned: source.dkim_aligned,
+                        classification,
+                        advice: None,
+                        new,
+                        dkim: source.dkim.into_iter().collect(),
+                        spf: source.spf.into_iter().collect(),
+                        reporters: source.reporters.into_iter().collect(),
+                    },
+                    spf_pass_domains: source.spf_pass_domains,
+                    dkim_pass_domains: source.dkim_pass_domains,
+                })
+            })
+            .collect();
+        // By class, then most messages first, then IP.
+        sources.sort_by(|a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            a.classification
+                .cmp(&b.classification)
+                .then_with(|| b.messages.cmp(&a.messages))
+                .then_with(|| a.source_ip.cmp(&b.source_ip))
+        });
+        for source in &mut sources {
+            source.summary.advice = advice::for_source(&domain, source, published.as_deref());
+        }
+
+        let mut by_volume: Vec<&SourceSummary> = sources.iter().map(|s| &s.summary).collect();
+        by_volume.sort_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.source_ip.cmp(&b.source_ip))
+        });
+        let new_sources = by_volume
+            .iter()
+            .filter(|source| source.new)
+            .map(|source| NewSource {
+                source_ip: source.source_ip.clone(),
+                messages: source.messages,
+                classification: source.classification,
+            })
+            .collect();
+        let mut top_failing: Vec<FailingSource> = sources
+            .iter()
+            .map(|source| FailingSource {
+                source_ip: source.summary.source_ip.clone(),
+                messages: source.summary.messages,
+                failing: source
+                    .summary
+                    .messages
+                    .saturating_sub(source.summary.dmarc_pass),
+                classification: source.summary.classification,
+            })
+            .filter(|source| source.failing > 0)
+            .collect();
+        top_failing.sort_by(|a, b| {
+            b.failing
+                .cmp(&a.failing)
+                .then_with(|| a.source_ip.cmp(&b.source_ip))
+        });
+        top_failing.truncate(TOP_FAILING);
+
+        let readiness_sources: Vec<(Classification, u64, u64)> = self
+            .readiness
+            .values()
+            .filter_map(|cell| Some((cell.tally.winner()?, cell.messages, cell.dmarc_pass)))
+            .collect();
+        let readiness = advice::readiness(
+            windows.readiness,
+            &readiness_sources,
+            self.readiness_latest.as_ref().map(|report| &report.policy),
+        );
+        let mut advice_lines = Vec::new();
+        if let Some(line) = readiness.as_ref().and_then(advice::for_readiness) {
+            advice_lines.push(line);
+        }
+        advice_lines.extend(by_volume.iter().filter_map(|source| source.advice.clone()));
+
+        let mut reporters: Vec<ReporterSummary> = self
+            .reporters
+            .iter()
+            .map(|(org, (reports, messages))| ReporterSummary {
+                org: org.clone(),
+                reports: *reports,
+                messages: *messages,
+            })
+            .collect();
+        reporters.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.org.cmp(&b.org)));
+        let mut silent_reporters: Vec<SilentReporter> = self
+            .baseline_reporters
+            .into_iter()
+            .filter(|(org, _)| !self.reporters.contains_key(org))
+            .map(|(org, (reports, last))| SilentReporter {
+                org,
+                reports,
+                last_seen: format_day(last),
+            })
+            .collect();
+        silent_reporters.sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org.cmp(&b.org)));
+
+        let current = self.current.finish();
+        let daily = windows
+            .current
+            .days()
+            .into_iter()
+            .map(|day| {
+                let (messages, dmarc_pass) = self.daily.get(&day).copied().unwrap_or_default();
+                DailyVolume {
+                    day: format_day(day),
+                    messages,
+                    dmarc_pass,
+                }
+            })
+            .collect();
+        DomainSummary {
+            domain,
+            reports: current.reports,
+            messages: current.messages,
+            dmarc_pass: current.dmarc_pass,
+            dmarc_pass_rate: current.dmarc_pass_rate,
+            spf_aligned: current.spf_aligned,
+            spf_aligned_rate: current.spf_aligned_rate,
+            dkim_aligned: current.dkim_aligned,
+            dkim_aligned_rate: current.dkim_aligned_rate,
+            dispositions: current.dispositions,
+            previous: self.previous.finish(),
+            daily,
+            sources: sources.into_iter().map(|source| source.summary).collect(),
+            new_sources,
+            top_failing,
+            advice: advice_lines,
+            readiness,
+            reporters,
+            silent_reporters,
+            baseline_reports,
+            policy,
+        }
+    }
+}
+
+/// The policy of the latest report, each distinct policy in order of first appearance, and
+/// whether it changed (reporters disagreeing on a tag both reported, or a difference from the
+/// last report before the period).
+fn policy_summary(
+    mut reports: Vec<PolicyReport>,
+    before: Option<PolicyReport>,
+) -> Option<PolicySummary> {
+    let current = reports.iter().max()?.policy.clone();
+    reports.sort_by(|a, b| (a.begin, a.end, &a.org).cmp(&(b.begin, b.end, &b.org)));
+    let mut seen: Vec<PolicySeen> = Vec::new();
+    for report in reports {
+        let last = format_day(report.end.max(report.begin));
+        match seen.iter_mut().find(|seen| seen.policy == report.policy) {
+            Some(entry) => {
+                entry.reports += 1;
+                entry.last_seen = entry.last_seen.clone().max(last);
+            }
+            None => seen.push(PolicySeen {
+                first_seen: format_day(report.begin),
+                last_seen: last,
+                policy: report.policy,
+                reports: 1,
+            }),
+        }
+    }
+    let before = before.map(|report| report.policy);
+    let mut policies: Vec<&PublishedPolicy> = seen.iter().map(|seen| &seen.policy).collect();
+    policies.extend(before.as_ref());
+    let changed = policies
+        .iter()
+        .enumerate()
+        .any(|(index, a)| policies[index + 1..].iter().any(|b| a.conflicts_with(b)));
+    Some(PolicySummary {
+        current,
+        changed,
+        before,
+        seen,
+    })
+}
+
+/// Reports and records in memory, for tests of the fold.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dataset {
+    pub reports: Vec<ReportRow>,
+    /// (index into `reports`, record).
+    pub records: Vec<(usize, RecordRow)>,
+}
+
+/// Folds `data` into the summary of `period`.
+#[cfg(test)]
+pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> Summary {
+    let mut builder = SummaryBuilder::new(period, domain);
+    let handles: Vec<usize> = data
+        .reports
+        .iter()
+        .map(|report| builder.add_report(report.clone()))
+        .collect();
+    for (report, record) in &data.records {
+        builder.add_record(handles[*report], record.clone());
+    }
+    builder.finish()
+}
