@@ -34,6 +34,10 @@ fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Integer(number) => number.to_string(),
+        // As SQLite prints them: a whole-valued real keeps its ".0" (100.0, not 100).
+        Value::Real(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
+            format!("{number:.1}")
+        }
         Value::Real(number) => number.to_string(),
         Value::Text(text) => text.clone(),
         Value::Blob(bytes) => {
