@@ -1,10 +1,11 @@
 //! The Markdown summary: the same content as the text, with tables.
 
 use super::text::{
-    comparison_line, daily_sparkline, display_org, no_reports_line, percent, plural, point_change,
-    previous_name, relative_change, thousands,
+    SHOWN, comparison_line, daily_sparkline, display_org, dkim_results, more_line, no_reports_line,
+    percent, plural, point_change, previous_name, relative_change, some_of, spf_results, thousands,
 };
 use super::{BASELINE_WEEKS, DomainSummary, Summary};
+use crate::classify::Classification;
 use std::fmt::Write as _;
 
 /// Renders the summary as GitHub-flavoured Markdown.
@@ -30,8 +31,12 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     }
     if !domain.advice.is_empty() {
         let _ = writeln!(out, "\n### What to do\n");
-        for advice in &domain.advice {
+        let shown = SHOWN + 1;
+        for advice in domain.advice.iter().take(shown) {
             let _ = writeln!(out, "- {}", escape(advice));
+        }
+        if let Some(more) = more_line(domain.advice.len(), shown, "lines of advice") {
+            let _ = writeln!(out, "- {}", escape(&more));
         }
     }
     if !domain.sources.is_empty() {
@@ -41,31 +46,33 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             "| Class | Source IP | Messages | DMARC pass | DKIM | SPF | New |"
         );
         let _ = writeln!(out, "|---|---|---:|---:|---|---|---|");
-        for source in &domain.sources {
-            let dkim: Vec<String> = source
-                .dkim
+        for class in Classification::ALL {
+            let sources: Vec<_> = domain
+                .sources
                 .iter()
-                .map(|dkim| match &dkim.selector {
-                    Some(selector) => format!("d={} s={} {}", dkim.domain, selector, dkim.result),
-                    None => format!("d={} {}", dkim.domain, dkim.result),
-                })
+                .filter(|source| source.classification == class)
                 .collect();
-            let spf: Vec<String> = source
-                .spf
-                .iter()
-                .map(|spf| format!("{} {}", spf.domain, spf.result))
-                .collect();
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                source.classification,
-                escape(&source.source_ip),
-                thousands(source.messages),
-                source.dmarc_pass_rate.map(percent).unwrap_or_default(),
-                escape(&dkim.join(", ")),
-                escape(&spf.join(", ")),
-                if source.new { "new" } else { "" }
-            );
+            for source in sources.iter().take(SHOWN) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    source.classification,
+                    escape(&source.source_ip),
+                    thousands(source.messages),
+                    source.dmarc_pass_rate.map(percent).unwrap_or_default(),
+                    escape(&some_of(&dkim_results(source))),
+                    escape(&some_of(&spf_results(source))),
+                    if source.new { "new" } else { "" }
+                );
+            }
+            let hidden = &sources[sources.len().min(SHOWN)..];
+            if !hidden.is_empty() {
+                let messages: u64 = hidden.iter().map(|source| source.messages).sum();
+                let what = format!("{class} sources ({} messages)", thousands(messages));
+                if let Some(more) = more_line(sources.len(), SHOWN, &what) {
+                    let _ = writeln!(out, "| {class} | {} | | | | | |", escape(&more));
+                }
+            }
         }
     }
     if domain.reports > 0 {
@@ -82,7 +89,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             );
         } else {
             let _ = writeln!(out, "| Source IP | Class | Messages |\n|---|---|---:|");
-            for source in &domain.new_sources {
+            for source in domain.new_sources.iter().take(SHOWN) {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} |",
@@ -91,6 +98,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                     thousands(source.messages)
                 );
             }
+            more_paragraph(out, domain.new_sources.len(), "new sources");
         }
         let _ = writeln!(out, "\n### Top failing sources\n");
         if domain.top_failing.is_empty() {
@@ -115,7 +123,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     if !domain.reporters.is_empty() {
         let _ = writeln!(out, "\n### Reporters\n");
         let _ = writeln!(out, "| Reporter | Reports | Messages |\n|---|---:|---:|");
-        for reporter in &domain.reporters {
+        for reporter in domain.reporters.iter().take(SHOWN) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -124,6 +132,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                 thousands(reporter.messages)
             );
         }
+        more_paragraph(out, domain.reporters.len(), "reporters");
     }
     if !domain.silent_reporters.is_empty() {
         let _ = writeln!(
@@ -135,7 +144,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             out,
             "| Reporter | Reports before | Last covering |\n|---|---:|---|"
         );
-        for reporter in &domain.silent_reporters {
+        for reporter in domain.silent_reporters.iter().take(SHOWN) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -144,6 +153,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                 reporter.last_seen
             );
         }
+        more_paragraph(out, domain.silent_reporters.len(), "silent reporters");
     }
 }
 
@@ -280,6 +290,13 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
         domain.reporters.len(),
         plural(domain.reporters.len() as u64, "reporter", "reporters")
     );
+}
+
+/// The "… and N more" note after a table that shows only [`SHOWN`] rows.
+fn more_paragraph(out: &mut String, total: usize, what: &str) {
+    if let Some(more) = more_line(total, SHOWN, what) {
+        let _ = writeln!(out, "\n{}", escape(&more));
+    }
 }
 
 fn capitalised(text: &str) -> String {

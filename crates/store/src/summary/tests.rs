@@ -278,3 +278,36 @@ fn policy_changes_ignore_tags_one_format_lacks() {
     assert!(legacy.conflicts_with(&half));
     assert!(!half.conflicts_with(&bis), "RFC 9990 has no pct to compare");
 }
+
+#[test]
+fn long_lists_are_cut_in_text_and_markdown_but_not_in_json() {
+    let start = week().start;
+    let mut data = Dataset {
+        reports: vec![report("r.example", "example.com", start, "none")],
+        records: Vec::new(),
+    };
+    for index in 0..25u64 {
+        let ip = format!("203.0.113.{index}");
+        data.records.push(record(0, &ip, 100 + index, RecordFacts::default()));
+    }
+    let aligned = RecordFacts {
+        dmarc_pass: true,
+        ..RecordFacts::default()
+    };
+    data.records.push(record(0, "192.0.2.1", 100_000, aligned));
+    let summary = compute(week(), None, &data);
+    let domain = &summary.domains[0];
+    assert_eq!(domain.sources.len(), 26);
+    assert_eq!(domain.advice.len(), 26, "readiness line and one per source");
+    let text = render_text(&summary);
+    assert!(text.contains("203.0.113.24"), "largest shown");
+    assert!(!text.contains("203.0.113.0 "), "smallest cut");
+    assert!(
+        text.contains("… and 15 more unauthenticated sources (1,605 messages); --format json"),
+        "{text}"
+    );
+    assert!(text.contains("… and 15 more lines of advice"), "{text}");
+    let markdown = render_markdown(&summary);
+    assert!(markdown.contains("… and 15 more unauthenticated sources (1,605 messages)"));
+    assert!(markdown.contains("… and 15 more lines of advice"));
+}

@@ -1,12 +1,19 @@
 //! The plain-text summary: 80 columns, meant to be mailed by cron.
 
 use super::period::DAY;
-use super::{BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, Summary};
+use super::{
+    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, SourceSummary, Summary,
+};
 use crate::classify::Classification;
 use std::fmt::Write as _;
 
 /// The widest line the text summary writes.
 pub const WIDTH: usize = 80;
+/// How many lines of each list a mail shows; the JSON output has them all. A domain with
+/// thousands of sources must still get a readable mail.
+pub(crate) const SHOWN: usize = 10;
+/// How many DKIM or SPF results a source line shows.
+pub(crate) const SHOWN_RESULTS: usize = 4;
 /// The sparkline never gets wider than this; longer periods are bucketed.
 const SPARKLINE_MAX: usize = 56;
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -60,8 +67,13 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
     if !domain.advice.is_empty() {
         out.blank();
         out.line("What to do");
-        for advice in &domain.advice {
+        // The readiness line (first) plus SHOWN source lines.
+        let shown = SHOWN + 1;
+        for advice in domain.advice.iter().take(shown) {
             out.wrap("  - ", "    ", advice);
+        }
+        if let Some(more) = more_line(domain.advice.len(), shown, "lines of advice") {
+            out.wrap("  - ", "    ", &more);
         }
     }
     if !domain.sources.is_empty() {
@@ -74,7 +86,7 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
         out.blank();
         out.line("Reporters");
         let width = column_width(domain.reporters.iter().map(|r| display_org(&r.org)), 12, 40);
-        for reporter in &domain.reporters {
+        for reporter in domain.reporters.iter().take(SHOWN) {
             out.line(&format!(
                 "  {:<width$} {:>6} {:<7} {:>11} messages",
                 fit(&display_org(&reporter.org), width),
@@ -82,6 +94,9 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
                 plural(reporter.reports, "report", "reports"),
                 thousands(reporter.messages),
             ));
+        }
+        if let Some(more) = more_line(domain.reporters.len(), SHOWN, "reporters") {
+            out.wrap("  ", "    ", &more);
         }
     }
     if !domain.silent_reporters.is_empty() {
@@ -99,7 +114,7 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
             12,
             40,
         );
-        for reporter in &domain.silent_reporters {
+        for reporter in domain.silent_reporters.iter().take(SHOWN) {
             out.line(&format!(
                 "  {:<width$} {:>6} {:<7} last report {}",
                 fit(&display_org(&reporter.org), width),
@@ -108,7 +123,53 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
                 reporter.last_seen
             ));
         }
+        if let Some(more) = more_line(domain.silent_reporters.len(), SHOWN, "silent reporters") {
+            out.wrap("  ", "    ", &more);
+        }
     }
+}
+
+/// `… and 1,234 more sources; --format json lists them all`, when not all `total` are shown.
+pub(crate) fn more_line(total: usize, shown: usize, what: &str) -> Option<String> {
+    (total > shown).then(|| {
+        format!(
+            "… and {} more {what}; --format json lists them all",
+            thousands((total - shown) as u64)
+        )
+    })
+}
+
+/// `d=example.com s=sel1 pass`, one per DKIM result seen.
+pub(crate) fn dkim_results(source: &SourceSummary) -> Vec<String> {
+    source
+        .dkim
+        .iter()
+        .map(|dkim| match &dkim.selector {
+            Some(selector) => format!("d={} s={selector} {}", dkim.domain, dkim.result),
+            None => format!("d={} {}", dkim.domain, dkim.result),
+        })
+        .collect()
+}
+
+/// `example.com pass`, one per SPF result seen.
+pub(crate) fn spf_results(source: &SourceSummary) -> Vec<String> {
+    source
+        .spf
+        .iter()
+        .map(|spf| format!("{} {}", spf.domain, spf.result))
+        .collect()
+}
+
+/// `a, b, c, d and 3 more`: at most [`SHOWN_RESULTS`] items.
+pub(crate) fn some_of(items: &[String]) -> String {
+    if items.len() <= SHOWN_RESULTS {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN_RESULTS].join(", "),
+        items.len() - SHOWN_RESULTS
+    )
 }
 
 fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
@@ -240,7 +301,8 @@ fn render_sources(out: &mut Text, domain: &DomainSummary) {
             plural(sources.len() as u64, "source", "sources"),
             thousands(messages)
         ));
-        for source in sources {
+        let hidden = &sources[sources.len().min(SHOWN)..];
+        for source in sources.iter().take(SHOWN) {
             out.line(&format!(
                 "    {:<width$} {:>9} msgs {:>7} pass{}",
                 fit(&source.source_ip, width),
@@ -253,30 +315,22 @@ fn render_sources(out: &mut Text, domain: &DomainSummary) {
             ));
             let mut details = Vec::new();
             if !source.dkim.is_empty() {
-                let dkim: Vec<String> = source
-                    .dkim
-                    .iter()
-                    .map(|dkim| match &dkim.selector {
-                        Some(selector) => {
-                            format!("d={} s={} {}", dkim.domain, selector, dkim.result)
-                        }
-                        None => format!("d={} {}", dkim.domain, dkim.result),
-                    })
-                    .collect();
-                details.push(format!("DKIM {}", dkim.join(", ")));
+                details.push(format!("DKIM {}", some_of(&dkim_results(source))));
             }
             if !source.spf.is_empty() {
-                let spf: Vec<String> = source
-                    .spf
-                    .iter()
-                    .map(|spf| format!("{} {}", spf.domain, spf.result))
-                    .collect();
-                details.push(format!("SPF {}", spf.join(", ")));
+                details.push(format!("SPF {}", some_of(&spf_results(source))));
             }
             if details.is_empty() {
                 details.push("no DKIM or SPF results reported".to_owned());
             }
             out.wrap("      ", "      ", &clean(&details.join("; ")));
+        }
+        if !hidden.is_empty() {
+            let messages: u64 = hidden.iter().map(|s| s.messages).sum();
+            let what = format!("{class} sources ({} messages)", thousands(messages));
+            if let Some(more) = more_line(sources.len(), SHOWN, &what) {
+                out.wrap("    ", "      ", &more);
+            }
         }
     }
 }
@@ -296,13 +350,16 @@ fn render_new_and_failing(out: &mut Text, domain: &DomainSummary) {
         15,
         39,
     );
-    for source in &domain.new_sources {
+    for source in domain.new_sources.iter().take(SHOWN) {
         out.line(&format!(
             "  {:<width$} {:<15} {:>9} messages",
             fit(&source.source_ip, width),
             source.classification.as_str(),
             thousands(source.messages)
         ));
+    }
+    if let Some(more) = more_line(domain.new_sources.len(), SHOWN, "new sources") {
+        out.wrap("  ", "    ", &more);
     }
     out.blank();
     out.line("Top failing sources");
