@@ -288,7 +288,8 @@ fn long_lists_are_cut_in_text_and_markdown_but_not_in_json() {
     };
     for index in 0..25u64 {
         let ip = format!("203.0.113.{index}");
-        data.records.push(record(0, &ip, 100 + index, RecordFacts::default()));
+        data.records
+            .push(record(0, &ip, 100 + index, RecordFacts::default()));
     }
     let aligned = RecordFacts {
         dmarc_pass: true,
