@@ -1,5 +1,7 @@
 //! End-to-end tests of the `ruadb` binary on temporary databases, one binary for all modules.
 
+// The real-world corpus beside the repository, when present.
+mod corpus;
 // Configuration files, defaults and their errors.
 mod config;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
