@@ -54,14 +54,19 @@ impl Store {
             condition: crate::query::SOURCE_FILTER,
             params: vec![&filter.domain, &filter.since, &filter.until],
         };
+        // Reports name few domains: key the tallies by a domain number, not a copied name.
         let mut domains: Vec<String> = Vec::new();
+        let mut domain_numbers: HashMap<String, usize> = HashMap::new();
         let handles = self.each_report(&selection, |report| {
-            domains.push(report.domain);
-            domains.len() - 1
+            *domain_numbers
+                .entry(report.domain)
+                .or_insert_with_key(|name| {
+                    domains.push(name.clone());
+                    domains.len() - 1
+                })
         })?;
-        let mut tallies: HashMap<(String, String), ClassTally> = HashMap::new();
-        self.each_record(&selection, &handles, |handle, record| {
-            let domain = domains[handle].clone();
+        let mut tallies: HashMap<(usize, String), ClassTally> = HashMap::new();
+        self.each_record(&selection, &handles, |domain, record| {
             tallies
                 .entry((domain, record.source_ip))
                 .or_default()
@@ -69,7 +74,9 @@ impl Store {
         })?;
         Ok(tallies
             .into_iter()
-            .filter_map(|(key, tally)| Some((key, tally.winner()?)))
+            .filter_map(|((domain, ip), tally)| {
+                Some(((domains[domain].clone(), ip), tally.winner()?))
+            })
             .collect())
     }
 
