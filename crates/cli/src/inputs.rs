@@ -8,6 +8,7 @@
 //! - A file (or stdin) that starts with `From ` is an mbox: it is split into messages, each
 //!   named `PATH#N` (N from 1), with `>From ` lines unescaped (mboxrd).
 //! - `-` is stdin, named `-`.
+//! - Symbolic links to directories are not followed while walking (links to files are).
 //!
 //! Inputs are produced one at a time, so a huge directory or mbox is never held in memory.
 
@@ -173,7 +174,15 @@ fn visit_directory(
         names.retain(|name| name == "cur" || name == "new");
     }
     for name in names {
-        visit_path(&dir.join(name), on_input)?;
+        let path = dir.join(name);
+        // A link to a directory is not followed while walking: a link to an ancestor would
+        // make the walk endless. Links to files are read; a linked directory named on the
+        // command line is walked.
+        let is_link = fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink());
+        if is_link && path.is_dir() {
+            continue;
+        }
+        visit_path(&path, on_input)?;
     }
     Ok(())
 }
@@ -321,6 +330,39 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn walk_is_sorted_skips_hidden_and_tmp_and_linked_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in [
+            "b.xml",
+            "a/z.xml",
+            "a/.hidden.xml",
+            "md/cur/1",
+            "md/new/2",
+            "md/tmp/3",
+            "md/other/4",
+        ] {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("b.xml"), root.join("c.xml")).unwrap();
+        let mut names = Vec::new();
+        for_each_input(&[root.to_owned()], &mut |input| {
+            names.push(input.unwrap().name);
+            Ok(())
+        })
+        .unwrap();
+        let prefix = format!("{}/", root.display());
+        let names: Vec<&str> = names
+            .iter()
+            .map(|name| name.strip_prefix(&prefix).unwrap())
+            .collect();
+        assert_eq!(names, ["a/z.xml", "b.xml", "c.xml", "md/cur/1", "md/new/2"]);
     }
 
     #[test]
