@@ -2,7 +2,7 @@
 //! can tighten its policy.
 
 use super::text::{percent, thousands};
-use super::{Period, PublishedPolicy, Readiness, SourceAggregate, rate};
+use super::{Period, PublishedPolicy, Readiness, SourceAggregate, rate, total};
 use crate::classify::Classification;
 use std::collections::BTreeSet;
 
@@ -86,20 +86,21 @@ pub(crate) fn readiness(
     sources: &[(Classification, u64, u64)],
     policy: Option<&PublishedPolicy>,
 ) -> Option<Readiness> {
-    let messages: u64 = sources.iter().map(|(_, messages, _)| messages).sum();
+    let messages = total(sources.iter().map(|(_, messages, _)| *messages));
     if messages == 0 {
         return None;
     }
     let own = sources.iter().filter(|(class, _, _)| {
         matches!(class, Classification::Aligned | Classification::Misaligned)
     });
-    let own_messages: u64 = own.clone().map(|(_, messages, _)| messages).sum();
-    let own_aligned: u64 = own.map(|(_, _, dmarc_pass)| dmarc_pass).sum();
-    let would_reject: u64 = sources
-        .iter()
-        .filter(|(class, _, _)| *class != Classification::Forwarded)
-        .map(|(_, messages, dmarc_pass)| messages.saturating_sub(*dmarc_pass))
-        .sum();
+    let own_messages = total(own.clone().map(|(_, messages, _)| *messages));
+    let own_aligned = total(own.map(|(_, _, dmarc_pass)| *dmarc_pass));
+    let would_reject = total(
+        sources
+            .iter()
+            .filter(|(class, _, _)| *class != Classification::Forwarded)
+            .map(|(_, messages, dmarc_pass)| messages.saturating_sub(*dmarc_pass)),
+    );
     let own_aligned_rate = rate(own_aligned, own_messages);
     let current_policy = policy.and_then(|policy| policy.p.clone());
     // Compared on exact counts, not on the rounded rate: 97.996% is not 98%.

@@ -164,20 +164,24 @@ pub(crate) struct SourceAggregate {
 impl PeriodTotals {
     fn add(&mut self, record: &RecordRow) {
         let messages = record.messages;
-        self.messages += messages;
+        self.messages = self.messages.saturating_add(messages);
         if record.dmarc_pass {
-            self.dmarc_pass += messages;
+            self.dmarc_pass = self.dmarc_pass.saturating_add(messages);
         }
         if record.spf_aligned {
-            self.spf_aligned += messages;
+            self.spf_aligned = self.spf_aligned.saturating_add(messages);
         }
         if record.dkim_aligned {
-            self.dkim_aligned += messages;
+            self.dkim_aligned = self.dkim_aligned.saturating_add(messages);
         }
         match record.disposition.as_str() {
-            "quarantine" => self.dispositions.quarantine += messages,
-            "reject" => self.dispositions.reject += messages,
-            _ => self.dispositions.none += messages,
+            "quarantine" => {
+                self.dispositions.quarantine = self.dispositions.quarantine.saturating_add(messages)
+            }
+            "reject" => {
+                self.dispositions.reject = self.dispositions.reject.saturating_add(messages)
+            }
+            _ => self.dispositions.none = self.dispositions.none.saturating_add(messages),
         }
     }
 
@@ -294,9 +298,9 @@ impl SummaryBuilder {
                     .entry(record.source_ip.clone())
                     .or_default(),
             };
-            cell.messages += record.messages;
+            cell.messages = cell.messages.saturating_add(record.messages);
             if record.dmarc_pass {
-                cell.dmarc_pass += record.messages;
+                cell.dmarc_pass = cell.dmarc_pass.saturating_add(record.messages);
             }
             cell.tally.add(class, record.messages);
         }
@@ -305,24 +309,25 @@ impl SummaryBuilder {
         }
         domain.current.add(&record);
         let day = domain.daily.entry(slot.day).or_default();
-        day.0 += record.messages;
+        day.0 = day.0.saturating_add(record.messages);
         if record.dmarc_pass {
-            day.1 += record.messages;
+            day.1 = day.1.saturating_add(record.messages);
         }
-        domain.reporters.entry(slot.org.clone()).or_default().1 += record.messages;
+        let reporter = domain.reporters.entry(slot.org.clone()).or_default();
+        reporter.1 = reporter.1.saturating_add(record.messages);
         let source = match domain.sources.get_mut(&record.source_ip) {
             Some(source) => source,
             None => domain.sources.entry(record.source_ip.clone()).or_default(),
         };
-        source.messages += record.messages;
+        source.messages = source.messages.saturating_add(record.messages);
         if record.dmarc_pass {
-            source.dmarc_pass += record.messages;
+            source.dmarc_pass = source.dmarc_pass.saturating_add(record.messages);
         }
         if record.spf_aligned {
-            source.spf_aligned += record.messages;
+            source.spf_aligned = source.spf_aligned.saturating_add(record.messages);
         }
         if record.dkim_aligned {
-            source.dkim_aligned += record.messages;
+            source.dkim_aligned = source.dkim_aligned.saturating_add(record.messages);
         }
         source.tally.add(class, record.messages);
         if !source.reporters.contains(&slot.org) {

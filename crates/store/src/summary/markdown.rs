@@ -4,7 +4,7 @@ use super::text::{
     SHOWN, comparison_line, daily_sparkline, display_org, dkim_results, more_line, no_reports_line,
     percent, plural, point_change, previous_name, relative_change, some_of, spf_results, thousands,
 };
-use super::{BASELINE_WEEKS, DomainSummary, Summary};
+use super::{BASELINE_WEEKS, DomainSummary, Summary, total};
 use crate::classify::Classification;
 use std::fmt::Write as _;
 
@@ -67,7 +67,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             }
             let hidden = &sources[sources.len().min(SHOWN)..];
             if !hidden.is_empty() {
-                let messages: u64 = hidden.iter().map(|source| source.messages).sum();
+                let messages = total(hidden.iter().map(|source| source.messages));
                 let what = format!("{class} sources ({} messages)", thousands(messages));
                 if let Some(more) = more_line(sources.len(), SHOWN, &what) {
                     let _ = writeln!(out, "| {class} | {} | | | | | |", escape(&more));

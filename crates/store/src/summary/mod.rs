@@ -363,6 +363,12 @@ impl PublishedPolicy {
     }
 }
 
+/// The sum of message counts; saturating, because counts come from reports and a hostile one
+/// may claim `u64::MAX` messages.
+pub(crate) fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
+}
+
 /// `numerator / denominator` rounded to four decimals, so that JSON and snapshots are stable.
 pub(crate) fn rate(numerator: u64, denominator: u64) -> Option<f64> {
     if denominator == 0 {

@@ -312,3 +312,19 @@ fn long_lists_are_cut_in_text_and_markdown_but_not_in_json() {
     assert!(markdown.contains("… and 15 more unauthenticated sources (1,605 messages)"));
     assert!(markdown.contains("… and 15 more lines of advice"));
 }
+
+#[test]
+fn absurd_counts_saturate_instead_of_overflowing() {
+    let start = week().start;
+    let data = Dataset {
+        reports: vec![report("r.example", "example.com", start, "none")],
+        records: vec![
+            record(0, "203.0.113.1", u64::MAX, RecordFacts::default()),
+            record(0, "203.0.113.2", u64::MAX, RecordFacts::default()),
+        ],
+    };
+    let summary = compute(week(), None, &data);
+    assert_eq!(summary.domains[0].messages, u64::MAX);
+    assert!(render_text(&summary).contains("18,446,744,073,709,551,615"));
+    render_markdown(&summary);
+}

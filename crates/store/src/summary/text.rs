@@ -2,7 +2,7 @@
 
 use super::period::DAY;
 use super::{
-    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, SourceSummary, Summary,
+    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, SourceSummary, Summary, total,
 };
 use crate::classify::Classification;
 use std::fmt::Write as _;
@@ -294,7 +294,7 @@ fn render_sources(out: &mut Text, domain: &DomainSummary) {
         if sources.is_empty() {
             continue;
         }
-        let messages: u64 = sources.iter().map(|s| s.messages).sum();
+        let messages = total(sources.iter().map(|s| s.messages));
         out.line(&format!(
             "  {class}: {} {}, {} messages",
             sources.len(),
@@ -326,7 +326,7 @@ fn render_sources(out: &mut Text, domain: &DomainSummary) {
             out.wrap("      ", "      ", &clean(&details.join("; ")));
         }
         if !hidden.is_empty() {
-            let messages: u64 = hidden.iter().map(|s| s.messages).sum();
+            let messages = total(hidden.iter().map(|s| s.messages));
             let what = format!("{class} sources ({} messages)", thousands(messages));
             if let Some(more) = more_line(sources.len(), SHOWN, &what) {
                 out.wrap("    ", "      ", &more);
@@ -419,7 +419,7 @@ pub(crate) fn daily_sparkline(daily: &[DailyVolume]) -> (String, usize) {
     let bucket = daily.len().div_ceil(SPARKLINE_MAX).max(1);
     let volumes: Vec<u64> = daily
         .chunks(bucket)
-        .map(|chunk| chunk.iter().map(|day| day.messages).sum())
+        .map(|chunk| total(chunk.iter().map(|day| day.messages)))
         .collect();
     (sparkline(&volumes), bucket)
 }
