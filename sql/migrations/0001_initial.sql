@@ -19,12 +19,14 @@ CREATE TABLE messages (
     imap_mailbox     TEXT,
     imap_uidvalidity INTEGER,
     imap_uid         INTEGER,
-    ingested_at      INTEGER                       -- passed in by the caller; NULL if not given
+    ingested_at      INTEGER,                      -- passed in by the caller; NULL if not given
+    raw_encoding     TEXT    NOT NULL DEFAULT 'zlib' CHECK (raw_encoding IN ('zlib', 'identity'))
 );
 
--- The original bytes of each message, zlib-compressed, split into chunks so that a large
--- input is stored (and read back) with bounded memory. Concatenating `data` in `seq` order
--- gives one zlib stream.
+-- The original bytes of each message, split into chunks so that a large input is stored
+-- (and read back) with bounded memory. Concatenating `data` in `seq` order gives the bytes in
+-- the message's `raw_encoding`: 'zlib' (compressed by ruadb) or 'identity' (stored as
+-- received, for inputs that are gzip or zip already).
 CREATE TABLE raw_inputs (
     message_id INTEGER NOT NULL REFERENCES messages (id),
     seq        INTEGER NOT NULL,
@@ -100,31 +102,36 @@ CREATE TABLE records (
 -- Ids only grow, so these indexes are appended to, which keeps ingest cheap.
 CREATE INDEX records_by_report ON records (report);
 
+-- The result tables are clustered by (record, seq): inserts append, and a record's results
+-- are found without a separate index. `seq` is the position in the document.
 CREATE TABLE dkim_results (
     record       INTEGER NOT NULL REFERENCES records (id),
+    seq          INTEGER NOT NULL,
     domain       TEXT    NOT NULL,
     selector     TEXT,
     result       TEXT    NOT NULL,
-    human_result TEXT
-);
-CREATE INDEX dkim_results_by_record ON dkim_results (record);
+    human_result TEXT,
+    PRIMARY KEY (record, seq)
+) WITHOUT ROWID;
 
 CREATE TABLE spf_results (
     record       INTEGER NOT NULL REFERENCES records (id),
+    seq          INTEGER NOT NULL,
     domain       TEXT    NOT NULL,
     scope        TEXT,                             -- 'mfrom' | 'helo' | NULL (means mfrom)
     result       TEXT    NOT NULL,
-    human_result TEXT
-);
-CREATE INDEX spf_results_by_record ON spf_results (record);
+    human_result TEXT,
+    PRIMARY KEY (record, seq)
+) WITHOUT ROWID;
 
 -- <policy_evaluated><reason>.
 CREATE TABLE reasons (
     record  INTEGER NOT NULL REFERENCES records (id),
+    seq     INTEGER NOT NULL,
     type    TEXT    NOT NULL,
-    comment TEXT
-);
-CREATE INDEX reasons_by_record ON reasons (record);
+    comment TEXT,
+    PRIMARY KEY (record, seq)
+) WITHOUT ROWID;
 
 -- What the parser tolerated while reading a report.
 CREATE TABLE report_warnings (

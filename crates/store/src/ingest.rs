@@ -3,7 +3,7 @@
 
 use crate::alignment;
 use crate::content_hash::ContentHasher;
-use crate::raw::{RawReader, RawWriter};
+use crate::raw::{Compressor, RawEncoding, RawReader, RawWriter};
 use crate::{Store, StoreError, StoreOptions};
 use ruadb_report::{AlignmentMode, Record, ReportHeader, ReportTrailer, Sink};
 use rusqlite::{
@@ -123,6 +123,7 @@ impl IngestTally {
 pub struct Batch<'s> {
     transaction: Transaction<'s>,
     options: &'s StoreOptions,
+    compressor: Compressor,
 }
 
 impl Store {
@@ -135,6 +136,7 @@ impl Store {
         Ok(Batch {
             transaction,
             options: &self.options,
+            compressor: Compressor::default(),
         })
     }
 
@@ -151,15 +153,20 @@ impl Store {
              DELETE FROM report_warnings; DELETE FROM records; DELETE FROM report_conflicts;
              DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
         )?;
-        let message_ids = transaction
-            .prepare("SELECT id FROM messages ORDER BY id")?
-            .query_map([], |row| row.get::<_, i64>(0))?
+        let messages = transaction
+            .prepare("SELECT id, raw_encoding FROM messages ORDER BY id")?
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    RawEncoding::from_db(&row.get::<_, String>(1)?),
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut tally = IngestTally::default();
         let mut bytes = Vec::new();
-        for message_id in message_ids {
+        for (message_id, encoding) in messages {
             bytes.clear();
-            RawReader::new(&transaction, message_id)
+            RawReader::new(&transaction, message_id, encoding)
                 .read_to_end(&mut bytes)
                 .map_err(|error| {
                     StoreError::Migration(format!(
@@ -192,10 +199,18 @@ impl Batch<'_> {
         }
         let connection: &Connection = &self.transaction;
         let options = self.options;
-        with_savepoint(connection, "message", || {
-            let message_id =
-                insert_message(connection, options, &sha256, bytes.len() as u64, source)?;
-            let mut raw = RawWriter::new(connection, message_id);
+        let compressor = &mut self.compressor;
+        with_savepoint(connection, || {
+            let encoding = RawEncoding::for_input(bytes);
+            let message_id = insert_message(
+                connection,
+                options,
+                &sha256,
+                bytes.len() as u64,
+                encoding,
+                source,
+            )?;
+            let mut raw = RawWriter::new(connection, message_id, encoding, compressor);
             raw.write_all(bytes)?;
             raw.finish()?;
             parse_into(connection, options, message_id, |sink, limits| {
@@ -212,7 +227,7 @@ impl Batch<'_> {
         mut reader: R,
         source: &MessageSource,
     ) -> Result<MessageOutcome, StoreError> {
-        let (sha256, size) = match hash_reader(&mut reader) {
+        let (sha256, size, encoding) = match hash_reader(&mut reader) {
             Ok(hashed) => hashed,
             Err(error) => return Ok(read_failure(&error)),
         };
@@ -221,10 +236,11 @@ impl Batch<'_> {
         }
         let connection: &Connection = &self.transaction;
         let options = self.options;
+        let compressor = &mut self.compressor;
         let mut read_error = None;
-        let outcome = with_savepoint(connection, "message", || {
-            let message_id = insert_message(connection, options, &sha256, size, source)?;
-            let mut raw = RawWriter::new(connection, message_id);
+        let outcome = with_savepoint(connection, || {
+            let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
+            let mut raw = RawWriter::new(connection, message_id, encoding, compressor);
             if let Err(error) = copy_into(&mut reader, &mut raw) {
                 read_error = Some(error);
                 return Err(StoreError::Io(io::Error::other(
@@ -287,11 +303,13 @@ fn read_failure(error: &io::Error) -> MessageOutcome {
     }
 }
 
-fn hash_reader<R: Read + Seek>(reader: &mut R) -> io::Result<([u8; 32], u64)> {
+/// The sha256, size and raw encoding (chosen from the first bytes) of a reader's content.
+fn hash_reader<R: Read + Seek>(reader: &mut R) -> io::Result<([u8; 32], u64, RawEncoding)> {
     reader.rewind()?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 64 * 1024];
     let mut size = 0u64;
+    let mut start = [0u8; 4];
     loop {
         let n = match reader.read(&mut buffer) {
             Ok(0) => break,
@@ -299,16 +317,27 @@ fn hash_reader<R: Read + Seek>(reader: &mut R) -> io::Result<([u8; 32], u64)> {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error),
         };
+        // The first bytes decide the encoding; a short first read is topped up from the next.
+        if size < start.len() as u64 {
+            let have = size as usize;
+            let take = (start.len() - have).min(n);
+            start[have..have + take].copy_from_slice(&buffer[..take]);
+        }
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
     reader.rewind()?;
-    Ok((hasher.finalize().into(), size))
+    let start = &start[..(size as usize).min(start.len())];
+    Ok((
+        hasher.finalize().into(),
+        size,
+        RawEncoding::for_input(start),
+    ))
 }
 
 /// Copies the reader into the raw store. An `Err` is a read error; database errors are
 /// surfaced through `RawWriter` as `io::Error::other` and re-raised by the caller's `finish`.
-fn copy_into<R: Read>(reader: &mut R, raw: &mut RawWriter<'_>) -> io::Result<()> {
+fn copy_into<R: Read>(reader: &mut R, raw: &mut RawWriter<'_, '_>) -> io::Result<()> {
     let mut buffer = vec![0; 64 * 1024];
     loop {
         let n = match reader.read(&mut buffer) {
@@ -321,22 +350,29 @@ fn copy_into<R: Read>(reader: &mut R, raw: &mut RawWriter<'_>) -> io::Result<()>
     }
 }
 
-/// Runs `body` inside `SAVEPOINT name`: released on success, rolled back on error.
+/// Runs one statement through the statement cache (savepoint statements run per message and
+/// per report; preparing them each time showed in profiles).
+fn run(connection: &Connection, sql: &str) -> Result<(), StoreError> {
+    connection.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs `body` inside `SAVEPOINT message`: released on success, rolled back on error.
 fn with_savepoint<T>(
     connection: &Connection,
-    name: &str,
     body: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    connection.execute_batch(&format!("SAVEPOINT {name}"))?;
+    run(connection, "SAVEPOINT message")?;
     match body() {
         Ok(value) => {
-            connection.execute_batch(&format!("RELEASE {name}"))?;
+            run(connection, "RELEASE message")?;
             Ok(value)
         }
         Err(error) => {
             // The original error matters more than a failure to roll back (which leaves the
             // whole transaction to be rolled back by the caller anyway).
-            let _ = connection.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            let _ = run(connection, "ROLLBACK TO message")
+                .and_then(|()| run(connection, "RELEASE message"));
             Err(error)
         }
     }
@@ -384,6 +420,7 @@ fn insert_message(
     options: &StoreOptions,
     sha256: &impl AsRef<[u8]>,
     size: u64,
+    encoding: RawEncoding,
     source: &MessageSource,
 ) -> Result<i64, StoreError> {
     let (kind, path, account, mailbox, uidvalidity, uid) = match source {
@@ -406,8 +443,8 @@ fn insert_message(
     connection
         .prepare_cached(
             "INSERT INTO messages (sha256, size, source_kind, path, imap_account, imap_mailbox,
-                                   imap_uidvalidity, imap_uid, ingested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                   imap_uidvalidity, imap_uid, ingested_at, raw_encoding)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             sha256.as_ref(),
@@ -418,7 +455,8 @@ fn insert_message(
             mailbox,
             uidvalidity,
             uid,
-            options.now
+            options.now,
+            encoding.as_str()
         ])?;
     Ok(connection.last_insert_rowid())
 }
@@ -439,9 +477,12 @@ const INSERT_RECORD: &str = "INSERT INTO records (report, source_ip, message_cou
     dkim_evaluated, spf_evaluated, header_from, envelope_from, envelope_to, dkim_aligned,
     spf_aligned, dmarc_pass, reporter_disagrees, extensions)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-const INSERT_DKIM: &str = "INSERT INTO dkim_results (record, domain, selector, result, human_result) VALUES (?1, ?2, ?3, ?4, ?5)";
-const INSERT_SPF: &str = "INSERT INTO spf_results (record, domain, scope, result, human_result) VALUES (?1, ?2, ?3, ?4, ?5)";
-const INSERT_REASON: &str = "INSERT INTO reasons (record, type, comment) VALUES (?1, ?2, ?3)";
+const INSERT_DKIM: &str = "INSERT INTO dkim_results (record, seq, domain, selector, result,
+    human_result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT_SPF: &str = "INSERT INTO spf_results (record, seq, domain, scope, result,
+    human_result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT_REASON: &str =
+    "INSERT INTO reasons (record, seq, type, comment) VALUES (?1, ?2, ?3, ?4)";
 
 /// The per-record statements, prepared once per message.
 struct RecordStatements<'c> {
@@ -580,7 +621,7 @@ impl<'c> StoreSink<'c> {
                     kept_hash,
                 }
             } else {
-                self.connection.execute_batch("SAVEPOINT report")?;
+                run(self.connection, "SAVEPOINT report")?;
                 let errors = (!metadata.errors.is_empty())
                     .then(|| serde_json::to_string(&metadata.errors).unwrap_or_default());
                 self.connection
@@ -662,7 +703,7 @@ impl<'c> StoreSink<'c> {
                 for warning in &trailer.warnings {
                     insert_warning.execute(params![report_row, warning.0])?;
                 }
-                self.connection.execute_batch("RELEASE report")?;
+                run(self.connection, "RELEASE report")?;
                 self.outcome.reports_new += 1;
                 self.outcome.records += current.records;
             }
@@ -720,8 +761,8 @@ impl<'c> StoreSink<'c> {
             ..
         }) = self.current.take()
         {
-            self.connection
-                .execute_batch("ROLLBACK TO report; RELEASE report")?;
+            run(self.connection, "ROLLBACK TO report")?;
+            run(self.connection, "RELEASE report")?;
         }
         Ok(())
     }
@@ -825,28 +866,36 @@ fn insert_record(
         disagrees,
         extensions,
     ])?;
-    for dkim in &record.dkim_results {
+    for (seq, dkim) in record.dkim_results.iter().enumerate() {
+        let seq = seq as i64;
         statements.dkim.execute(params![
             record_row,
+            seq,
             dkim.domain,
             dkim.selector,
             dkim.result.as_str(),
             dkim.human_result
         ])?;
     }
-    for spf in &record.spf_results {
+    for (seq, spf) in record.spf_results.iter().enumerate() {
+        let seq = seq as i64;
         statements.spf.execute(params![
             record_row,
+            seq,
             spf.domain,
             spf.scope.as_ref().map(|scope| scope.as_str()),
             spf.result.as_str(),
             spf.human_result
         ])?;
     }
-    for reason in &record.reasons {
-        statements
-            .reason
-            .execute(params![record_row, reason.kind.as_str(), reason.comment])?;
+    for (seq, reason) in record.reasons.iter().enumerate() {
+        let seq = seq as i64;
+        statements.reason.execute(params![
+            record_row,
+            seq,
+            reason.kind.as_str(),
+            reason.comment
+        ])?;
     }
     Ok(())
 }

@@ -157,9 +157,12 @@ impl Store {
             }
         }
         // NORMAL is durable across application crashes in WAL mode; only an OS crash or power
-        // loss may lose the last transactions (never corrupt the database).
+        // loss may lose the last transactions (never corrupt the database). temp_store=MEMORY
+        // keeps the savepoint journal (one per message) off the disk: it holds only the pages
+        // one message touched.
         connection.execute_batch(&format!(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};"
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};
+             PRAGMA temp_store = MEMORY;"
         ))?;
         connection.set_prepared_statement_cache_capacity(32);
         migrate::migrate(&mut connection)?;

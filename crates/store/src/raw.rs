@@ -5,10 +5,9 @@
 //! [`CHUNK_BYTES`], so neither storing nor reading back holds a whole input in memory.
 
 use crate::StoreError;
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use rusqlite::{Connection, params};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 /// Compressed bytes per `raw_inputs` row.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -16,29 +15,118 @@ const CHUNK_BYTES: usize = 1 << 20;
 const INSERT_CHUNK: &str = "INSERT INTO raw_inputs (message_id, seq, data) VALUES (?1, ?2, ?3)";
 
 /// Compresses everything written to it into `raw_inputs` rows of one message.
-pub(crate) struct RawWriter<'c> {
+///
+/// The compressor and buffer belong to the batch and are reused for every message: setting
+/// up a deflate state costs more than compressing a typical report.
+pub(crate) struct RawWriter<'c, 'z> {
     connection: &'c Connection,
     message_id: i64,
     seq: i64,
-    encoder: ZlibEncoder<Vec<u8>>,
+    encoding: RawEncoding,
+    compressor: &'z mut Compressor,
 }
 
-impl<'c> RawWriter<'c> {
-    pub(crate) fn new(connection: &'c Connection, message_id: i64) -> Self {
+/// How a message's bytes are kept (`messages.raw_encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawEncoding {
+    /// Compressed by ruadb.
+    Zlib,
+    /// As received: the input is a gzip or zip archive, which deflate cannot shrink.
+    Identity,
+}
+
+impl RawEncoding {
+    /// Chooses from the first bytes of the input.
+    pub(crate) fn for_input(start: &[u8]) -> RawEncoding {
+        if start.starts_with(&[0x1f, 0x8b]) || start.starts_with(b"PK\x03\x04") {
+            RawEncoding::Identity
+        } else {
+            RawEncoding::Zlib
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RawEncoding::Zlib => "zlib",
+            RawEncoding::Identity => "identity",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> RawEncoding {
+        if value == "identity" {
+            RawEncoding::Identity
+        } else {
+            RawEncoding::Zlib
+        }
+    }
+}
+
+/// A reusable zlib compressor with its output buffer.
+pub(crate) struct Compressor {
+    state: Compress,
+    output: Vec<u8>,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            // Level 1: reports usually arrive already deflated, so a higher level would spend
+            // time for almost nothing.
+            state: Compress::new(Compression::fast(), true),
+            output: Vec::new(),
+        }
+    }
+}
+
+impl<'c, 'z> RawWriter<'c, 'z> {
+    pub(crate) fn new(
+        connection: &'c Connection,
+        message_id: i64,
+        encoding: RawEncoding,
+        compressor: &'z mut Compressor,
+    ) -> Self {
+        compressor.state.reset();
+        compressor.output.clear();
         RawWriter {
             connection,
             message_id,
             seq: 0,
-            // Level 1: reports usually arrive already deflated, so a higher level would spend
-            // time for almost nothing.
-            encoder: ZlibEncoder::new(Vec::new(), Compression::fast()),
+            encoding,
+            compressor,
         }
     }
 
-    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        for piece in bytes.chunks(64 * 1024) {
-            self.encoder.write_all(piece)?;
-            if self.encoder.get_ref().len() >= CHUNK_BYTES {
+    /// Makes room for the compressor to write: it only writes into spare capacity.
+    fn reserve(&mut self) {
+        let output = &mut self.compressor.output;
+        if output.capacity() - output.len() < 16 * 1024 {
+            output.reserve(64 * 1024);
+        }
+    }
+
+    pub(crate) fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
+        if self.encoding == RawEncoding::Identity {
+            while !bytes.is_empty() {
+                let room = CHUNK_BYTES - self.compressor.output.len();
+                let (piece, rest) = bytes.split_at(room.min(bytes.len()));
+                self.compressor.output.extend_from_slice(piece);
+                bytes = rest;
+                if self.compressor.output.len() >= CHUNK_BYTES {
+                    self.flush_chunk()?;
+                }
+            }
+            return Ok(());
+        }
+        while !bytes.is_empty() {
+            self.reserve();
+            let before = self.compressor.state.total_in();
+            self.compressor
+                .state
+                .compress_vec(bytes, &mut self.compressor.output, FlushCompress::None)
+                .map_err(io::Error::other)?;
+            let consumed = (self.compressor.state.total_in() - before) as usize;
+            bytes = &bytes[consumed..];
+            if self.compressor.output.len() >= CHUNK_BYTES {
                 self.flush_chunk()?;
             }
         }
@@ -46,49 +134,71 @@ impl<'c> RawWriter<'c> {
     }
 
     fn flush_chunk(&mut self) -> Result<(), StoreError> {
-        let buffer = self.encoder.get_mut();
         self.connection
             .prepare_cached(INSERT_CHUNK)?
-            .execute(params![self.message_id, self.seq, &buffer[..]])?;
-        buffer.clear();
+            .execute(params![
+                self.message_id,
+                self.seq,
+                &self.compressor.output[..]
+            ])?;
+        self.compressor.output.clear();
         self.seq += 1;
         Ok(())
     }
 
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
-        self.encoder.try_finish()?;
+        while self.encoding == RawEncoding::Zlib {
+            self.reserve();
+            let status = self
+                .compressor
+                .state
+                .compress_vec(&[], &mut self.compressor.output, FlushCompress::Finish)
+                .map_err(io::Error::other)?;
+            if status == Status::StreamEnd {
+                break;
+            }
+            if self.compressor.output.len() >= CHUNK_BYTES {
+                self.flush_chunk()?;
+            }
+        }
         self.flush_chunk()
     }
 }
 
 /// Reads back the original bytes of one message, chunk by chunk.
-pub(crate) struct RawReader<'c> {
-    decoder: flate2::read::ZlibDecoder<ChunkReader<'c>>,
+pub(crate) enum RawReader<'c> {
+    Zlib(flate2::read::ZlibDecoder<ChunkReader<'c>>),
+    Identity(ChunkReader<'c>),
 }
 
 impl<'c> RawReader<'c> {
-    pub(crate) fn new(connection: &'c Connection, message_id: i64) -> Self {
-        RawReader {
-            decoder: flate2::read::ZlibDecoder::new(ChunkReader {
-                connection,
-                message_id,
-                next_seq: 0,
-                chunk: Vec::new(),
-                position: 0,
-                done: false,
-            }),
+    pub(crate) fn new(connection: &'c Connection, message_id: i64, encoding: RawEncoding) -> Self {
+        let chunks = ChunkReader {
+            connection,
+            message_id,
+            next_seq: 0,
+            chunk: Vec::new(),
+            position: 0,
+            done: false,
+        };
+        match encoding {
+            RawEncoding::Zlib => RawReader::Zlib(flate2::read::ZlibDecoder::new(chunks)),
+            RawEncoding::Identity => RawReader::Identity(chunks),
         }
     }
 }
 
 impl Read for RawReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.decoder.read(buf)
+        match self {
+            RawReader::Zlib(decoder) => decoder.read(buf),
+            RawReader::Identity(chunks) => chunks.read(buf),
+        }
     }
 }
 
-/// The concatenated compressed chunks of one message.
-struct ChunkReader<'c> {
+/// The concatenated chunks of one message.
+pub(crate) struct ChunkReader<'c> {
     connection: &'c Connection,
     message_id: i64,
     next_seq: i64,
