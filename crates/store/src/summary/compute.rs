@@ -84,11 +84,40 @@ struct Membership {
     before: bool,
 }
 
+/// Strings that repeat across millions of records (IPs, domains, selectors, results,
+/// reporters), stored once; the fold keeps their numbers.
+#[derive(Debug, Default)]
+struct Names {
+    numbers: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+/// The number [`Names`] gives to "no selector".
+const NO_SELECTOR: u32 = u32::MAX;
+
+impl Names {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(&number) = self.numbers.get(name) {
+            return number;
+        }
+        // More than four billion distinct names cannot come from one SQLite query's worth
+        // of reports; saturating keeps this total rather than wrapping.
+        let number = u32::try_from(self.names.len()).unwrap_or(NO_SELECTOR - 1);
+        self.names.push(name.to_owned());
+        self.numbers.insert(name.to_owned(), number);
+        number
+    }
+
+    fn name(&self, number: u32) -> String {
+        self.names.get(number as usize).cloned().unwrap_or_default()
+    }
+}
+
 /// What a record needs to know about its report.
 #[derive(Debug)]
 struct ReportSlot {
     domain: usize,
-    org: String,
+    org: u32,
     day: i64,
     windows: Membership,
 }
@@ -100,6 +129,7 @@ pub(crate) struct SummaryBuilder {
     reports: Vec<ReportSlot>,
     domain_index: HashMap<String, usize>,
     domains: Vec<DomainBuilder>,
+    names: Names,
 }
 
 /// A report seen for the policy: when it ran, who sent it, what it showed.
@@ -119,15 +149,15 @@ struct DomainBuilder {
     current: PeriodTotals,
     previous: PeriodTotals,
     daily: BTreeMap<i64, (u64, u64)>,
-    sources: HashMap<String, SourceBuilding>,
+    sources: HashMap<u32, SourceBuilding>,
     baseline_reports: u64,
-    baseline_ips: HashSet<String>,
-    readiness: HashMap<String, ReadinessCell>,
+    baseline_ips: HashSet<u32>,
+    readiness: HashMap<u32, ReadinessCell>,
     readiness_latest: Option<PolicyReport>,
     before_latest: Option<PolicyReport>,
     policy_reports: Vec<PolicyReport>,
-    reporters: BTreeMap<String, (u64, u64)>,
-    baseline_reporters: BTreeMap<String, (u64, i64)>,
+    reporters: HashMap<u32, (u64, u64)>,
+    baseline_reporters: HashMap<u32, (u64, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -137,11 +167,13 @@ struct SourceBuilding {
     spf_aligned: u64,
     dkim_aligned: u64,
     tally: ClassTally,
-    dkim: BTreeSet<DkimSeen>,
-    spf: BTreeSet<SpfSeen>,
-    reporters: BTreeSet<String>,
-    spf_pass_domains: BTreeSet<String>,
-    dkim_pass_domains: BTreeSet<String>,
+    /// (domain, selector or [`NO_SELECTOR`], result).
+    dkim: BTreeSet<(u32, u32, u32)>,
+    /// (domain, result).
+    spf: BTreeSet<(u32, u32)>,
+    reporters: BTreeSet<u32>,
+    spf_pass_domains: BTreeSet<u32>,
+    dkim_pass_domains: BTreeSet<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +235,7 @@ impl SummaryBuilder {
             reports: Vec::new(),
             domain_index: HashMap::new(),
             domains: Vec::new(),
+            names: Names::default(),
         };
         if let Some(name) = only {
             let index = builder.domain(name);
@@ -236,6 +269,7 @@ impl SummaryBuilder {
             before: windows.all().start <= midpoint && midpoint < windows.current.start,
         };
         let index = self.domain(&report.domain);
+        let org = self.names.number(&report.org);
         let domain = &mut self.domains[index];
         domain.listed |= membership.current || membership.baseline;
         let policy_report = PolicyReport {
@@ -246,7 +280,7 @@ impl SummaryBuilder {
         };
         if membership.current {
             domain.current.reports += 1;
-            domain.reporters.entry(report.org.clone()).or_default().0 += 1;
+            domain.reporters.entry(org).or_default().0 += 1;
             domain.policy_reports.push(policy_report.clone());
         }
         if membership.previous {
@@ -256,7 +290,7 @@ impl SummaryBuilder {
             domain.baseline_reports += 1;
             let entry = domain
                 .baseline_reporters
-                .entry(report.org.clone())
+                .entry(org)
                 .or_insert((0, report.end));
             entry.0 += 1;
             entry.1 = entry.1.max(report.end.max(report.begin));
@@ -269,7 +303,7 @@ impl SummaryBuilder {
         }
         self.reports.push(ReportSlot {
             domain: index,
-            org: report.org,
+            org,
             day: midpoint.div_euclid(DAY) * DAY,
             windows: membership,
         });
@@ -281,23 +315,19 @@ impl SummaryBuilder {
         let Some(slot) = self.reports.get(report) else {
             return;
         };
+        let names = &mut self.names;
         let domain = &mut self.domains[slot.domain];
         let windows = slot.windows;
         let class = classify_record(&record.facts);
+        let ip = names.number(&record.source_ip);
         if windows.previous {
             domain.previous.add(&record);
         }
-        if windows.baseline && !domain.baseline_ips.contains(&record.source_ip) {
-            domain.baseline_ips.insert(record.source_ip.clone());
+        if windows.baseline {
+            domain.baseline_ips.insert(ip);
         }
         if windows.readiness {
-            let cell = match domain.readiness.get_mut(&record.source_ip) {
-                Some(cell) => cell,
-                None => domain
-                    .readiness
-                    .entry(record.source_ip.clone())
-                    .or_default(),
-            };
+            let cell = domain.readiness.entry(ip).or_default();
             cell.messages = cell.messages.saturating_add(record.messages);
             if record.dmarc_pass {
                 cell.dmarc_pass = cell.dmarc_pass.saturating_add(record.messages);
@@ -313,12 +343,9 @@ impl SummaryBuilder {
         if record.dmarc_pass {
             day.1 = day.1.saturating_add(record.messages);
         }
-        let reporter = domain.reporters.entry(slot.org.clone()).or_default();
+        let reporter = domain.reporters.entry(slot.org).or_default();
         reporter.1 = reporter.1.saturating_add(record.messages);
-        let source = match domain.sources.get_mut(&record.source_ip) {
-            Some(source) => source,
-            None => domain.sources.entry(record.source_ip.clone()).or_default(),
-        };
+        let source = domain.sources.entry(ip).or_default();
         source.messages = source.messages.saturating_add(record.messages);
         if record.dmarc_pass {
             source.dmarc_pass = source.dmarc_pass.saturating_add(record.messages);
@@ -330,21 +357,29 @@ impl SummaryBuilder {
             source.dkim_aligned = source.dkim_aligned.saturating_add(record.messages);
         }
         source.tally.add(class, record.messages);
-        if !source.reporters.contains(&slot.org) {
-            source.reporters.insert(slot.org.clone());
-        }
-        // The advice names what passed in the misaligned mail only: a pass in the source's
-        // aligned mail is aligned by definition.
-        if class == Classification::Misaligned {
-            for spf in record.spf.iter().filter(|spf| spf.result == "pass") {
-                source.spf_pass_domains.insert(spf.domain.clone());
+        source.reporters.insert(slot.org);
+        for dkim in &record.dkim {
+            let domain_name = names.number(&dkim.domain);
+            let selector = match &dkim.selector {
+                Some(selector) => names.number(selector),
+                None => NO_SELECTOR,
+            };
+            source
+                .dkim
+                .insert((domain_name, selector, names.number(&dkim.result)));
+            // The advice names what passed in the misaligned mail only: a pass in the
+            // source's aligned mail is aligned by definition.
+            if class == Classification::Misaligned && dkim.result == "pass" {
+                source.dkim_pass_domains.insert(domain_name);
             }
-            for dkim in record.dkim.iter().filter(|dkim| dkim.result == "pass") {
-                source.dkim_pass_domains.insert(dkim.domain.clone());
+        }
+        for spf in &record.spf {
+            let domain_name = names.number(&spf.domain);
+            source.spf.insert((domain_name, names.number(&spf.result)));
+            if class == Classification::Misaligned && spf.result == "pass" {
+                source.spf_pass_domains.insert(domain_name);
             }
         }
-        source.dkim.extend(record.dkim);
-        source.spf.extend(record.spf);
     }
 
     /// The summary.
@@ -357,7 +392,7 @@ impl SummaryBuilder {
                 Some(only) => domain.name == *only,
                 None => domain.listed,
             })
-            .map(|domain| domain.finish(&windows))
+            .map(|domain| domain.finish(&windows, &self.names))
             .collect();
         domains.sort_by(|a, b| a.domain.cmp(&b.domain));
         Summary {
@@ -377,7 +412,7 @@ fn latest(slot: &mut Option<PolicyReport>, report: &PolicyReport) {
 }
 
 impl DomainBuilder {
-    fn finish(self, windows: &Windows) -> DomainSummary {
+    fn finish(self, windows: &Windows, names: &Names) -> DomainSummary {
         let domain = self.name;
         let policy = policy_summary(self.policy_reports, self.before_latest);
         let published = policy.as_ref().and_then(|policy| policy.current.p.clone());
@@ -389,9 +424,31 @@ impl DomainBuilder {
             .filter_map(|(ip, source)| {
                 let classification = source.tally.winner()?;
                 let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
+                let mut dkim: Vec<DkimSeen> = source
+                    .dkim
+                    .iter()
+                    .map(|&(domain, selector, result)| DkimSeen {
+                        domain: names.name(domain),
+                        selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
+                        result: names.name(result),
+                    })
+                    .collect();
+                dkim.sort();
+                let mut spf: Vec<SpfSeen> = source
+                    .spf
+                    .iter()
+                    .map(|&(domain, result)| SpfSeen {
+                        domain: names.name(domain),
+                        result: names.name(result),
+                    })
+                    .collect();
+                spf.sort();
+                let named = |numbers: &BTreeSet<u32>| -> BTreeSet<String> {
+                    numbers.iter().map(|&number| names.name(number)).collect()
+                };
                 Some(SourceAggregate {
                     summary: SourceSummary {
-                        source_ip: ip,
+                        source_ip: names.name(ip),
                         messages: source.messages,
                         dmarc_pass: source.dmarc_pass,
                         dmarc_pass_rate: rate(source.dmarc_pass, source.messages),
@@ -400,12 +457,12 @@ impl DomainBuilder {
                         classification,
                         advice: None,
                         new,
-                        dkim: source.dkim.into_iter().collect(),
-                        spf: source.spf.into_iter().collect(),
-                        reporters: source.reporters.into_iter().collect(),
+                        dkim,
+                        spf,
+                        reporters: named(&source.reporters).into_iter().collect(),
                     },
-                    spf_pass_domains: source.spf_pass_domains,
-                    dkim_pass_domains: source.dkim_pass_domains,
+                    spf_pass_domains: named(&source.spf_pass_domains),
+                    dkim_pass_domains: named(&source.dkim_pass_domains),
                 })
             })
             .collect();
@@ -475,19 +532,19 @@ impl DomainBuilder {
         let mut reporters: Vec<ReporterSummary> = self
             .reporters
             .iter()
-            .map(|(org, (reports, messages))| ReporterSummary {
-                org: org.clone(),
-                reports: *reports,
-                messages: *messages,
+            .map(|(&org, &(reports, messages))| ReporterSummary {
+                org: names.name(org),
+                reports,
+                messages,
             })
             .collect();
         reporters.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.org.cmp(&b.org)));
         let mut silent_reporters: Vec<SilentReporter> = self
             .baseline_reporters
-            .into_iter()
+            .iter()
             .filter(|(org, _)| !self.reporters.contains_key(org))
-            .map(|(org, (reports, last))| SilentReporter {
-                org,
+            .map(|(&org, &(reports, last))| SilentReporter {
+                org: names.name(org),
                 reports,
                 last_seen: format_day(last),
             })
