@@ -311,7 +311,7 @@ impl SummaryBuilder {
     }
 
     /// Adds a record of the report `report` (a handle from [`SummaryBuilder::add_report`]).
-    pub fn add_record(&mut self, report: usize, record: RecordRow) {
+    pub fn add_record(&mut self, report: usize, record: &RecordRow) {
         let Some(slot) = self.reports.get(report) else {
             return;
         };
@@ -321,7 +321,7 @@ impl SummaryBuilder {
         let class = classify_record(&record.facts);
         let ip = names.number(&record.source_ip);
         if windows.previous {
-            domain.previous.add(&record);
+            domain.previous.add(record);
         }
         if windows.baseline {
             domain.baseline_ips.insert(ip);
@@ -337,7 +337,7 @@ impl SummaryBuilder {
         if !windows.current {
             return;
         }
-        domain.current.add(&record);
+        domain.current.add(record);
         let day = domain.daily.entry(slot.day).or_default();
         day.0 = day.0.saturating_add(record.messages);
         if record.dmarc_pass {
@@ -650,7 +650,7 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
         .map(|report| builder.add_report(report.clone()))
         .collect();
     for (report, record) in &data.records {
-        builder.add_record(handles[*report], record.clone());
+        builder.add_record(handles[*report], record);
     }
     builder.finish()
 }

@@ -39,7 +39,7 @@ impl Store {
         let mut builder = SummaryBuilder::new(period, domain.as_deref());
         let handles = self.each_report(&selection, |report| builder.add_report(report))?;
         self.each_record(&selection, &handles, |handle, record| {
-            builder.add_record(handle, record);
+            builder.add_record(handle, &record);
         })?;
         Ok(builder.finish())
     }
