@@ -178,9 +178,9 @@ fn totals_and_changes() {
     let summary = w47_summary();
     let com = domain(&summary, "example.com");
     // 80 (Sunday-Monday report) + 350+25+7+3+12+4 (Tuesday) + 300+2+20+8+4 (Thursday).
-    assert_eq!(com.messages, 815);
-    assert_eq!(com.dmarc_pass, 80 + 350 + 4 + 300);
-    assert_eq!(com.reports, 3);
+    assert_eq!(com.totals.messages, 815);
+    assert_eq!(com.totals.dmarc_pass, 80 + 350 + 4 + 300);
+    assert_eq!(com.totals.reports, 3);
     assert_eq!(com.previous.messages, 320 + 18 + 6 + 100 + 4);
     assert_eq!(com.previous.dispositions.quarantine, 4);
     assert_eq!(com.daily.len(), 7);
@@ -191,7 +191,7 @@ fn totals_and_changes() {
     assert_eq!(com.daily[1].messages, 401);
     assert_eq!(
         com.daily.iter().map(|day| day.messages).sum::<u64>(),
-        com.messages
+        com.totals.messages
     );
 }
 
@@ -210,14 +210,14 @@ fn a_report_spanning_two_weeks_is_counted_once_by_its_midpoint() {
             .iter()
             .any(|source| source.source_ip == "203.0.113.99")
     );
-    assert_eq!(w48.messages, 999 + 500);
-    assert_eq!(w48.reports, 1);
+    assert_eq!(w48.totals.messages, 999 + 500);
+    assert_eq!(w48.totals.reports, 1);
     // Sunday 18:00 to Monday 18:00 (W46/W47) belongs to W47 only.
     let w46 = store
         .summary("2026-W46".parse().unwrap(), Some("example.com"))
         .unwrap();
-    assert_eq!(w46.domains[0].messages, 320 + 18 + 6 + 100 + 4);
-    assert_eq!(w47.previous.messages, w46.domains[0].messages);
+    assert_eq!(w46.domains[0].totals.messages, 320 + 18 + 6 + 100 + 4);
+    assert_eq!(w47.previous.messages, w46.domains[0].totals.messages);
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn a_week_without_reports_says_so() {
         .summary(Period::iso_week(2026, 50).unwrap(), Some("example.com"))
         .unwrap();
     let com = &summary.domains[0];
-    assert_eq!((com.reports, com.messages), (0, 0));
+    assert_eq!((com.totals.reports, com.totals.messages), (0, 0));
     assert_eq!(com.policy, None);
     let text = render_text(&summary);
     assert!(
@@ -472,12 +472,13 @@ fn check_rendering(summary: &Summary) {
     serde_json::to_string(summary).unwrap();
     for domain in &summary.domains {
         let by_source: u64 = domain.sources.iter().map(|source| source.messages).sum();
-        assert_eq!(by_source, domain.messages, "{}", domain.domain);
+        assert_eq!(by_source, domain.totals.messages, "{}", domain.domain);
         let by_day: u64 = domain.daily.iter().map(|day| day.messages).sum();
-        assert_eq!(by_day, domain.messages, "{}", domain.domain);
-        let disposed =
-            domain.dispositions.none + domain.dispositions.quarantine + domain.dispositions.reject;
-        assert_eq!(disposed, domain.messages, "{}", domain.domain);
+        assert_eq!(by_day, domain.totals.messages, "{}", domain.domain);
+        let disposed = domain.totals.dispositions.none
+            + domain.totals.dispositions.quarantine
+            + domain.totals.dispositions.reject;
+        assert_eq!(disposed, domain.totals.messages, "{}", domain.domain);
     }
 }
 
@@ -551,7 +552,7 @@ fn corpus_summaries_render_consistently() {
         messages_in_weeks += summary
             .domains
             .iter()
-            .map(|domain| domain.messages)
+            .map(|domain| domain.totals.messages)
             .sum::<u64>();
     }
     // Every report lands in exactly one week, so the weeks add up to the whole.

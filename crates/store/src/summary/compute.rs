@@ -551,7 +551,6 @@ impl DomainBuilder {
             .collect();
         silent_reporters.sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org.cmp(&b.org)));
 
-        let current = self.current.finish();
         let daily = windows
             .current
             .days()
@@ -567,15 +566,7 @@ impl DomainBuilder {
             .collect();
         DomainSummary {
             domain,
-            reports: current.reports,
-            messages: current.messages,
-            dmarc_pass: current.dmarc_pass,
-            dmarc_pass_rate: current.dmarc_pass_rate,
-            spf_aligned: current.spf_aligned,
-            spf_aligned_rate: current.spf_aligned_rate,
-            dkim_aligned: current.dkim_aligned,
-            dkim_aligned_rate: current.dkim_aligned_rate,
-            dispositions: current.dispositions,
+            totals: self.current.finish(),
             previous: self.previous.finish(),
             daily,
             sources: sources.into_iter().map(|source| source.summary).collect(),

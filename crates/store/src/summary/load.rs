@@ -231,7 +231,7 @@ mod tests {
         let summary = store.summary(week, Some("Example.COM.")).unwrap();
         assert_eq!(summary.domains.len(), 1);
         assert_eq!(summary.domains[0].domain, "example.com");
-        assert_eq!(summary.domains[0].reports, 0);
+        assert_eq!(summary.domains[0].totals.reports, 0);
         assert!(
             store
                 .source_classes(&SourceFilter::default())

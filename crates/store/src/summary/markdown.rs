@@ -2,7 +2,8 @@
 
 use super::text::{
     SHOWN, comparison_line, daily_sparkline, display_org, dkim_results, more_line, no_reports_line,
-    percent, plural, point_change, previous_name, relative_change, some_of, spf_results, thousands,
+    percent, plural, point_change, previous_name, rate_rows, relative_change, some_of, spf_results,
+    thousands,
 };
 use super::{BASELINE_WEEKS, DomainSummary, Summary, total};
 use crate::classify::Classification;
@@ -24,7 +25,7 @@ pub fn render_markdown(summary: &Summary) -> String {
 
 fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     let _ = writeln!(out, "\n## {}\n", escape(&domain.domain));
-    if domain.reports == 0 {
+    if domain.totals.reports == 0 {
         let _ = writeln!(out, "**{}**", escape(&no_reports_line(&domain.domain)));
     } else {
         render_totals(out, summary, domain);
@@ -75,7 +76,7 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             }
         }
     }
-    if domain.reports > 0 {
+    if domain.totals.reports > 0 {
         let _ = writeln!(out, "\n### New sources\n");
         if domain.baseline_reports == 0 {
             let _ = writeln!(
@@ -168,31 +169,15 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     let change = if previous.messages == 0 {
         String::new()
     } else {
-        relative_change(domain.messages, previous.messages)
+        relative_change(domain.totals.messages, previous.messages)
     };
     let _ = writeln!(
         out,
         "| Messages | {} | {} | {change} |",
-        thousands(domain.messages),
+        thousands(domain.totals.messages),
         thousands(previous.messages)
     );
-    let rates = [
-        (
-            "DMARC pass",
-            domain.dmarc_pass_rate,
-            previous.dmarc_pass_rate,
-        ),
-        (
-            "SPF aligned",
-            domain.spf_aligned_rate,
-            previous.spf_aligned_rate,
-        ),
-        (
-            "DKIM aligned",
-            domain.dkim_aligned_rate,
-            previous.dkim_aligned_rate,
-        ),
-    ];
+    let rates = rate_rows(&domain.totals, previous);
     for (label, now, before) in rates {
         let _ = writeln!(
             out,
@@ -203,15 +188,19 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
         );
     }
     let dispositions = [
-        ("none", domain.dispositions.none, previous.dispositions.none),
+        (
+            "none",
+            domain.totals.dispositions.none,
+            previous.dispositions.none,
+        ),
         (
             "quarantine",
-            domain.dispositions.quarantine,
+            domain.totals.dispositions.quarantine,
             previous.dispositions.quarantine,
         ),
         (
             "reject",
-            domain.dispositions.reject,
+            domain.totals.dispositions.reject,
             previous.dispositions.reject,
         ),
     ];
@@ -226,7 +215,7 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     let _ = writeln!(
         out,
         "| Reports | {} | {} | |",
-        thousands(domain.reports),
+        thousands(domain.totals.reports),
         thousands(previous.reports)
     );
     if let (Some(first), Some(last)) = (domain.daily.first(), domain.daily.last()) {
@@ -285,8 +274,8 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
     let _ = writeln!(
         out,
         "\n{} {} from {} {}.",
-        thousands(domain.reports),
-        plural(domain.reports, "report", "reports"),
+        thousands(domain.totals.reports),
+        plural(domain.totals.reports, "report", "reports"),
         domain.reporters.len(),
         plural(domain.reporters.len() as u64, "reporter", "reporters")
     );

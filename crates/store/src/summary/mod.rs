@@ -56,24 +56,10 @@ pub struct Summary {
 pub struct DomainSummary {
     /// The policy domain.
     pub domain: String,
-    /// Reports received for the period.
-    pub reports: u64,
-    /// Messages reported.
-    pub messages: u64,
-    /// Messages passing DMARC (recomputed: SPF-aligned or DKIM-aligned).
-    pub dmarc_pass: u64,
-    /// `dmarc_pass / messages`, 0 to 1, four decimals; null without messages.
-    pub dmarc_pass_rate: Option<f64>,
-    /// Messages with an aligned SPF pass.
-    pub spf_aligned: u64,
-    /// `spf_aligned / messages`.
-    pub spf_aligned_rate: Option<f64>,
-    /// Messages with an aligned DKIM pass.
-    pub dkim_aligned: u64,
-    /// `dkim_aligned / messages`.
-    pub dkim_aligned_rate: Option<f64>,
-    /// What receivers did with the messages.
-    pub dispositions: Dispositions,
+    /// Reports, messages, DMARC pass, alignment and dispositions of the period (flattened
+    /// into the domain object in JSON).
+    #[serde(flatten)]
+    pub totals: PeriodTotals,
     /// The same totals for the previous period.
     pub previous: PeriodTotals,
     /// Messages per UTC day of the period.
@@ -100,16 +86,16 @@ pub struct DomainSummary {
     pub policy: Option<PolicySummary>,
 }
 
-/// Totals of a period, for comparisons.
+/// Totals of a period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PeriodTotals {
     /// Reports received.
     pub reports: u64,
     /// Messages reported.
     pub messages: u64,
-    /// Messages passing DMARC.
+    /// Messages passing DMARC (recomputed: SPF-aligned or DKIM-aligned).
     pub dmarc_pass: u64,
-    /// `dmarc_pass / messages`.
+    /// `dmarc_pass / messages`, 0 to 1, four decimals; null without messages.
     pub dmarc_pass_rate: Option<f64>,
     /// Messages with an aligned SPF pass.
     pub spf_aligned: u64,

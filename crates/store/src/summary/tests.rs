@@ -239,7 +239,7 @@ fn domains_are_those_with_reports_now_or_in_the_baseline() {
     let domains: Vec<&str> = summary.domains.iter().map(|d| d.domain.as_str()).collect();
     assert_eq!(domains, ["a.example", "b.example"]);
     let a = &summary.domains[0];
-    assert_eq!(a.reports, 0);
+    assert_eq!(a.totals.reports, 0);
     assert_eq!(a.silent_reporters.len(), 1);
     assert!(render_markdown(&summary).contains("No reports received for a.example"));
 }
@@ -324,7 +324,7 @@ fn absurd_counts_saturate_instead_of_overflowing() {
         ],
     };
     let summary = compute(week(), None, &data);
-    assert_eq!(summary.domains[0].messages, u64::MAX);
+    assert_eq!(summary.domains[0].totals.messages, u64::MAX);
     assert!(render_text(&summary).contains("18,446,744,073,709,551,615"));
     render_markdown(&summary);
 }

@@ -59,7 +59,7 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
     let name = clean(&domain.domain);
     out.line(&name);
     out.line(&"=".repeat(name.chars().count().min(WIDTH)));
-    if domain.reports == 0 {
+    if domain.totals.reports == 0 {
         out.wrap("", "", &no_reports_line(&name));
     } else {
         render_totals(out, summary, domain);
@@ -79,7 +79,7 @@ fn render_domain(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
     if !domain.sources.is_empty() {
         render_sources(out, domain);
     }
-    if domain.reports > 0 {
+    if domain.totals.reports > 0 {
         render_new_and_failing(out, domain);
     }
     if !domain.reporters.is_empty() {
@@ -180,31 +180,15 @@ fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
     } else {
         format!(
             "{} ({previous_name}: {})",
-            relative_change(domain.messages, previous.messages),
+            relative_change(domain.totals.messages, previous.messages),
             thousands(previous.messages)
         )
     };
     out.line(&format!(
         "  Messages      {:>8}  {messages_change}",
-        thousands(domain.messages)
+        thousands(domain.totals.messages)
     ));
-    let rates = [
-        (
-            "DMARC pass",
-            domain.dmarc_pass_rate,
-            previous.dmarc_pass_rate,
-        ),
-        (
-            "SPF aligned",
-            domain.spf_aligned_rate,
-            previous.spf_aligned_rate,
-        ),
-        (
-            "DKIM aligned",
-            domain.dkim_aligned_rate,
-            previous.dkim_aligned_rate,
-        ),
-    ];
+    let rates = rate_rows(&domain.totals, previous);
     for (label, now, before) in rates {
         out.line(&format!(
             "  {label:<13} {:>8}  {}",
@@ -222,7 +206,7 @@ fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
     }
     out.line(&format!(
         "  Reports       {:>8}  from {} {}",
-        thousands(domain.reports),
+        thousands(domain.totals.reports),
         domain.reporters.len(),
         plural(domain.reporters.len() as u64, "reporter", "reporters")
     ));
@@ -261,7 +245,7 @@ fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
 }
 
 fn dispositions(domain: &DomainSummary, previous: &PeriodTotals, previous_name: &str) -> String {
-    let now = &domain.dispositions;
+    let now = &domain.totals.dispositions;
     let mut text = format!(
         "none {}, quarantine {}, reject {}",
         thousands(now.none),
@@ -447,6 +431,22 @@ pub(crate) fn previous_name(period: &Period) -> &'static str {
     } else {
         "previous period"
     }
+}
+
+/// The rates shown with their change: (label, this period, the previous one).
+pub(crate) fn rate_rows(
+    now: &PeriodTotals,
+    before: &PeriodTotals,
+) -> [(&'static str, Option<f64>, Option<f64>); 3] {
+    [
+        ("DMARC pass", now.dmarc_pass_rate, before.dmarc_pass_rate),
+        ("SPF aligned", now.spf_aligned_rate, before.spf_aligned_rate),
+        (
+            "DKIM aligned",
+            now.dkim_aligned_rate,
+            before.dkim_aligned_rate,
+        ),
+    ]
 }
 
 /// `12,345`.
