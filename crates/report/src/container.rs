@@ -45,6 +45,7 @@ pub(crate) fn read_bytes(input: &[u8], limits: &Limits, sink: &mut dyn Sink) {
     let mut reader = Reader {
         shared: &shared,
         sink,
+        within: None,
     };
     let _ = reader.slice(input, None, 0);
 }
@@ -56,6 +57,7 @@ pub(crate) fn read_seekable<R: Read + Seek>(mut input: R, limits: &Limits, sink:
     let mut reader = Reader {
         shared: &shared,
         sink,
+        within: None,
     };
     let head = match peek_seekable(&mut input) {
         Ok(head) => head,
@@ -111,7 +113,11 @@ fn looks_like_xml(head: &[u8]) -> bool {
         return true;
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(first) => *first == b'<',
+        // Only whitespace as far as detection looks: let the XML reader look further.
+        None => head.len() >= PEEK_BYTES - 3,
+    }
 }
 
 /// The first line is a header field (`Name: value`), after an optional mbox `From ` line.
@@ -128,10 +134,17 @@ fn looks_like_message(head: &[u8]) -> bool {
     colon > 0 && first[..colon].iter().all(|&b| (33..=126).contains(&b))
 }
 
-/// A short, printable description of what the data starts with.
-fn describe_start(head: &[u8]) -> String {
+/// Why a document is none of the known formats: what it is (`within` says what held it) and
+/// what it starts with.
+fn describe_unknown(head: &[u8], within: Option<Container>) -> String {
+    let subject = match within {
+        Some(Container::Gzip) => "the content of the gzip stream",
+        Some(Container::Zlib) => "the content of the zlib stream",
+        Some(Container::Zip) => "the zip member",
+        _ => "the data",
+    };
     if head.is_empty() {
-        return "the data is empty".into();
+        return format!("{subject} is empty");
     }
     let shown: String = head
         .iter()
@@ -140,7 +153,7 @@ fn describe_start(head: &[u8]) -> String {
         .map(char::from)
         .collect();
     format!(
-        "the data is neither XML, a message, nor a gzip, zlib or zip archive (it starts with \"{shown}\")"
+        "{subject} is neither XML, a message, nor a gzip, zlib or zip archive (it starts with \"{shown}\")"
     )
 }
 
@@ -181,6 +194,8 @@ impl<'l> Shared<'l> {
 struct Reader<'s, 'l> {
     shared: &'s Shared<'l>,
     sink: &'s mut dyn Sink,
+    /// The container whose content is being read, for error messages.
+    within: Option<Container>,
 }
 
 impl Reader<'_, '_> {
@@ -223,7 +238,10 @@ impl Reader<'_, '_> {
             return self.fail(member, from_io(error, None));
         }
         let Some(kind) = detect(&head) else {
-            return self.fail(member, Error::UnknownContent(describe_start(&head)));
+            return self.fail(
+                member,
+                Error::UnknownContent(describe_unknown(&head, self.within)),
+            );
         };
         let mut input = Cursor::new(head).chain(input);
         let shared = self.shared;
@@ -241,11 +259,14 @@ impl Reader<'_, '_> {
                     Box::new(Labelled::new(zlib, Container::Zlib))
                 };
                 let data = Decompressed::new(decoder, shared);
-                self.stream(
+                let outer = self.within.replace(kind);
+                let flow = self.stream(
                     &mut BufReader::with_capacity(BUFFER_BYTES, data),
                     member,
                     depth,
-                )
+                );
+                self.within = outer;
+                flow
             }
             // A zip needs to seek, a message to be decoded whole: hold them in memory. Both
             // were decompressed (the input itself is handled before it gets here), so the
@@ -357,11 +378,14 @@ impl Reader<'_, '_> {
                 continue;
             }
             let data = Decompressed::new(Labelled::new(&mut file, Container::Zip), shared);
-            self.stream(
+            let outer = self.within.replace(Container::Zip);
+            let flow = self.stream(
                 &mut BufReader::with_capacity(BUFFER_BYTES, data),
                 Some(&name),
                 depth,
-            )?;
+            );
+            self.within = outer;
+            flow?;
         }
         if documents == 0 {
             let what = if skipped == 0 {
@@ -426,7 +450,10 @@ impl Reader<'_, '_> {
                 continue;
             }
             candidates += 1;
-            self.slice(&body, Some(&name), depth)?;
+            let outer = self.within.take();
+            let flow = self.slice(&body, Some(&name), depth);
+            self.within = outer;
+            flow?;
         }
         if candidates == 0 {
             let what = if seen.is_empty() {
@@ -702,5 +729,53 @@ impl Sink for DeferredEnd<'_> {
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
         self.trailer = None;
         self.sink.report_failed(member, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_by_first_bytes() {
+        assert_eq!(detect(b"\x1f\x8b\x08\x00"), Some(Container::Gzip));
+        assert_eq!(detect(b"PK\x03\x04"), Some(Container::Zip));
+        assert_eq!(detect(b"PK\x05\x06"), Some(Container::Zip));
+        for zlib in [b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"] {
+            assert_eq!(detect(zlib), Some(Container::Zlib));
+        }
+        // `x` followed by a byte that fails the zlib header checksum is text.
+        assert_eq!(detect(b"x-header"), None);
+        assert_eq!(detect(b"\xEF\xBB\xBF \r\n<?xml"), Some(Container::Xml));
+        assert_eq!(detect(b"\xFF\xFE<\x00"), Some(Container::Xml));
+        assert_eq!(
+            detect(b"Received: from x\r\nFrom: a@example.net\r\n"),
+            Some(Container::Message)
+        );
+        assert_eq!(
+            detect(b"From a@example.net Mon Jan  1 00:00:00 2024\nSubject: x\n"),
+            Some(Container::Message)
+        );
+        assert_eq!(detect(b"Hello world: this is text"), None);
+        assert_eq!(detect(b""), None);
+        assert_eq!(detect(&[b' '; PEEK_BYTES]), Some(Container::Xml));
+    }
+
+    #[test]
+    fn macos_metadata_names() {
+        assert!(is_metadata("__MACOSX/._report.xml"));
+        assert!(is_metadata("reports/__MACOSX/x"));
+        assert!(is_metadata("._report.xml"));
+        assert!(is_metadata("reports/._report.xml"));
+        assert!(!is_metadata("report._xml"));
+        assert!(!is_metadata(""));
+    }
+
+    #[test]
+    fn member_count_from_the_end_of_central_directory() {
+        let mut empty = Cursor::new(b"PK\x05\x06\0\0\0\0\x07\0\x07\0\0\0\0\0\0\0\0\0\0\0".to_vec());
+        assert_eq!(zip_member_count(&mut empty), Some(7));
+        let mut none = Cursor::new(b"not a zip".to_vec());
+        assert_eq!(zip_member_count(&mut none), None);
     }
 }
