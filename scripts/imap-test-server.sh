@@ -90,7 +90,7 @@ make_certificates() {
 write_config() {
     if [ ! -s "$STATE_DIR/password" ]; then
         # Alphanumeric only: it goes into the config file and into quoted IMAP LOGIN commands.
-        tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 >"$STATE_DIR/password"
+        openssl rand -hex 12 >"$STATE_DIR/password"
         chmod 600 "$STATE_DIR/password"
     fi
     local pass
@@ -213,7 +213,9 @@ start() {
     make_certificates
     write_config
     : >"$LOG"
-    "$(dovecot_bin)" -c "$CONF" || die "dovecot did not start: $(tail -5 "$LOG")"
+    # Its own stdio goes to the log: a daemon holding our stderr open would keep a pipe
+    # reader (CI, `| tail`) waiting until the server stops.
+    "$(dovecot_bin)" -c "$CONF" </dev/null >>"$LOG" 2>&1 || die "dovecot did not start: $(tail -5 "$LOG")"
     local i
     for i in $(seq 1 100); do
         if grep -qE '(Error|Fatal):' "$LOG"; then
