@@ -4,6 +4,7 @@
 use crate::alignment;
 use crate::content_hash::ContentHasher;
 use crate::raw::{Compressor, RawEncoding, RawReader, RawWriter};
+use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
 use ruadb_report::{AlignmentMode, Record, ReportHeader, ReportTrailer, Sink};
 use rusqlite::{
@@ -124,6 +125,10 @@ pub struct Batch<'s> {
     transaction: Transaction<'s>,
     options: &'s StoreOptions,
     compressor: Compressor,
+    /// The parser thread, started with the first input.
+    worker: Option<ParseWorker>,
+    /// The system refused a thread: parse inline.
+    worker_unavailable: bool,
 }
 
 impl Store {
@@ -137,6 +142,8 @@ impl Store {
             transaction,
             options: &self.options,
             compressor: Compressor::default(),
+            worker: None,
+            worker_unavailable: false,
         })
     }
 
@@ -197,6 +204,19 @@ impl Batch<'_> {
         if let Some(message_id) = find_message(&self.transaction, &sha256)? {
             return already_stored(&self.transaction, message_id);
         }
+        // Parse on the worker while the raw bytes are stored here (see `worker`).
+        let mut worker = None;
+        if bytes.len() <= PARALLEL_MAX_BYTES {
+            if self.worker.is_none() && !self.worker_unavailable {
+                self.worker = ParseWorker::spawn(self.options.limits.clone());
+                self.worker_unavailable = self.worker.is_none();
+            }
+            if let Some(parser) = self.worker.as_mut()
+                && parser.start(bytes.to_vec())
+            {
+                worker = Some(parser);
+            }
+        }
         let connection: &Connection = &self.transaction;
         let options = self.options;
         let compressor = &mut self.compressor;
@@ -213,9 +233,15 @@ impl Batch<'_> {
             let mut raw = RawWriter::new(connection, message_id, encoding, compressor);
             raw.write_all(bytes)?;
             raw.finish()?;
-            parse_into(connection, options, message_id, |sink, limits| {
-                ruadb_report::read_reports(bytes, limits, sink);
-            })
+            parse_into(
+                connection,
+                options,
+                message_id,
+                |sink, limits| match worker {
+                    Some(worker) => worker.replay(sink),
+                    None => ruadb_report::read_reports(bytes, limits, sink),
+                },
+            )
         })
     }
 

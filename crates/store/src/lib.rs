@@ -11,6 +11,7 @@
 //! - `content_hash`: what makes two reports with the same key duplicates rather than a conflict.
 //! - `raw`: the original input bytes, compressed in chunks, for `reparse`.
 //! - `query`: read-only SQL, the per-source aggregate, totals, IMAP cursors.
+//! - `worker`: the parser thread that lets parsing and SQLite writes overlap.
 //!
 //! # Invariants
 //! - Ingest is idempotent: the same bytes are a no-op, the same report is stored once.
@@ -46,6 +47,7 @@ mod migrate;
 mod query;
 mod raw;
 pub mod summary;
+mod worker;
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
