@@ -715,3 +715,29 @@ fn fetch_throughput_1000_report_mails() {
     }
     assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![0, MESSAGES]);
 }
+
+/// Another writer holds the database: the run fails with a clear message (exit 2) and nothing
+/// in the mailbox is marked processed, so the next run does the work.
+#[test]
+fn locked_database_fails_cleanly_and_leaves_the_mailbox_untouched() {
+    let Some(fixture) = Fixture::new("cli-locked-db") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"");
+    fixture.seed_inbox("locked", 3);
+    let mut writer = Store::open(&fixture.db(), ruadb_store::StoreOptions::default()).unwrap();
+    let batch = writer.begin_batch().unwrap();
+
+    let output = fixture.fetch(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("writing to the database"), "{stderr}");
+    assert_eq!(fixture.counts(&["INBOX", "Archive"]), vec![3, 0]);
+
+    drop(batch);
+    drop(writer);
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(number(&tally, "reports_new"), 3);
+    fixture.assert_all_stored_once_and_archived(3, seeded_message_count(3));
+}
