@@ -204,11 +204,32 @@ pub mod fuzz {
         sink.finish();
     }
 
-    /// The streaming path: [`read_reports_from`] on a seekable reader.
+    /// The streaming path: [`read_reports_from`] on a seekable reader, which must yield
+    /// exactly what [`read_reports`] yields from the same bytes.
     pub fn container(data: &[u8]) {
         let mut sink = ProtocolCheck::default();
         read_reports_from(Cursor::new(data), &limits(), &mut sink);
         sink.finish();
+        let mut streamed = Collector::default();
+        read_reports_from(Cursor::new(data), &limits(), &mut streamed);
+        let mut in_memory = Collector::default();
+        read_reports(data, &limits(), &mut in_memory);
+        assert_eq!(
+            outcomes(&streamed),
+            outcomes(&in_memory),
+            "streaming and in-memory reading disagree"
+        );
+    }
+
+    fn outcomes(collector: &Collector) -> Vec<Result<&AggregateReport, String>> {
+        collector
+            .results
+            .iter()
+            .map(|result| match result {
+                Ok(report) => Ok(report),
+                Err(failure) => Err(format!("{:?}: {}", failure.member, failure.error)),
+            })
+            .collect()
     }
 
     /// The MIME walker alone: split, decode every part, name and describe it.
