@@ -741,3 +741,41 @@ fn locked_database_fails_cleanly_and_leaves_the_mailbox_untouched() {
     assert_eq!(number(&tally, "reports_new"), 3);
     fixture.assert_all_stored_once_and_archived(3, seeded_message_count(3));
 }
+
+/// Mail over `limits.max_message_mib` is not fetched at all (memory stays bounded): it is
+/// named, counted as an error and set aside; the rest of the batch is stored.
+#[test]
+fn oversized_mail_is_set_aside_without_being_fetched() {
+    let Some(fixture) = Fixture::new("cli-oversized") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"");
+    let mut config = std::fs::read_to_string(fixture.config_path()).unwrap();
+    config.push_str("\n[limits]\nmax_message_mib = 1\n");
+    std::fs::write(fixture.config_path(), config).unwrap();
+    let mut session = fixture.session();
+    seed_reports(&mut session, "INBOX", "small", 1);
+    let mut big = non_report_message("big");
+    big.extend(
+        b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n".repeat(24_000),
+    );
+    session.append("INBOX", &big).unwrap();
+    seed_reports(&mut session, "INBOX", "small-after", 1);
+    session.logout().unwrap();
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("uid 2: "), "{stderr}");
+    assert!(stderr.contains("over the message size limit"), "{stderr}");
+    assert_eq!(
+        (number(&tally, "messages"), number(&tally, "errors")),
+        (3, 1)
+    );
+    assert_eq!(fixture.totals().reports, 2);
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive", "Invalid"]),
+        vec![0, 2, 1]
+    );
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+}

@@ -224,6 +224,27 @@ impl Session {
         Ok(messages)
     }
 
+    /// The size in bytes (RFC822.SIZE) of these messages, ascending by UID, so that a caller
+    /// can bound what it holds in memory before fetching bodies.
+    pub fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, FetchError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetches = self
+            .imap
+            .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+            .map_err(|error| classify(error, &self.host, "UID FETCH", self.timeout))?;
+        let mut sizes: Vec<(u32, u32)> = fetches
+            .iter()
+            .filter_map(|fetch| Some((fetch.uid?, fetch.size?)))
+            .collect();
+        drop(fetches);
+        self.imap.take_all_unsolicited().for_each(drop);
+        sizes.sort_unstable();
+        sizes.dedup_by_key(|(uid, _)| *uid);
+        Ok(sizes)
+    }
+
     /// The flags of these messages, e.g. `\Seen`, by UID.
     pub fn flags(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<String>)>, FetchError> {
         if uids.is_empty() {

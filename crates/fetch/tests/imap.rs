@@ -119,6 +119,14 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
         vec![uids[1], uids[3]]
     );
 
+    let sizes = session.sizes(&uids).unwrap();
+    let expected: Vec<(u32, u32)> = uids
+        .iter()
+        .zip(&appended)
+        .map(|(uid, message)| (*uid, message.len() as u32))
+        .collect();
+    assert_eq!(sizes, expected);
+
     let flags = session.flags(&uids).unwrap();
     assert_eq!(flags.len(), 5);
     assert!(flags.iter().all(|(_, flags)| !is_seen(flags)), "{flags:?}");

@@ -135,47 +135,49 @@ impl Run {
             uids = unfinished;
         }
         let batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
+        let place = Place {
+            key: &key,
+            mailbox,
+            uidvalidity: state.uidvalidity,
+            resume_after,
+        };
         for chunk in uids.chunks(batch_size.max(1)) {
-            let step = self.batch(
-                &mut session,
-                store,
-                chunk,
-                &Place {
-                    key: &key,
-                    mailbox,
-                    uidvalidity: state.uidvalidity,
-                    resume_after,
-                },
-            );
-            let (stored, no_report) = step.map_err(|error| interrupted(error, self.dry_run))?;
-            if self.dry_run {
-                continue;
+            let sizes = session
+                .sizes(chunk)
+                .map_err(|error| interrupted(error.into(), self.dry_run))?;
+            for group in plan_groups(chunk, &sizes, context.config.limits.max_message_bytes) {
+                let step = self.batch(&mut session, store, &group, &place);
+                let (stored, no_report) = step.map_err(|error| interrupted(error, self.dry_run))?;
+                if self.dry_run {
+                    continue;
+                }
+                session
+                    .apply(&with_report, &stored)
+                    .and_then(|()| session.apply(&without_report, &no_report))
+                    .map_err(|error| {
+                        anyhow!(
+                            "{error}; the messages are stored, their post-ingest action ({}) is retried on the next run",
+                            config.after_ingest
+                        )
+                    })?;
             }
-            session
-                .apply(&with_report, &stored)
-                .and_then(|()| session.apply(&without_report, &no_report))
-                .map_err(|error| {
-                    anyhow!(
-                        "{error}; the messages are stored, their post-ingest action ({}) is retried on the next run",
-                        config.after_ingest
-                    )
-                })?;
         }
         // Logging out is a courtesy; everything that matters is committed.
         let _ = session.logout();
         Ok(())
     }
 
-    /// Fetches and stores one batch in one transaction with the cursor; returns the UIDs whose
-    /// message held a report and those that did not.
+    /// Fetches one group and stores it in one transaction with the cursor; returns the UIDs
+    /// whose message held a report and those that did not.
     fn batch(
         &mut self,
         session: &mut Session,
         store: &mut Store,
-        uids: &[u32],
+        group: &Group,
         place: &Place<'_>,
     ) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
-        let messages = session.fetch(uids)?;
+        // Fetched before the transaction starts, so the database is not held during network I/O.
+        let messages = session.fetch(&group.fetch)?;
         let mut batch = store.begin_batch()?;
         let mut with_report = Vec::new();
         let mut without_report = Vec::new();
@@ -195,19 +197,22 @@ impl Run {
                 without_report.push(message.uid);
             }
         }
+        for &(uid, size) in &group.oversized {
+            self.tally.messages += 1;
+            self.tally.errors += 1;
+            eprintln!(
+                "ruadb: {} uid {uid}: {size} bytes is over the message size limit (limits.max_message_mib); not fetched",
+                place.mailbox
+            );
+            without_report.push(uid);
+        }
         // UIDs missing from the answer were expunged meanwhile: nothing to store for them.
-        let last_uid = uids
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .max(place.resume_after);
         batch.set_imap_cursor(
             place.key,
             place.mailbox,
             ImapCursor {
                 uidvalidity: place.uidvalidity,
-                last_uid,
+                last_uid: group.last_uid.max(place.resume_after),
             },
         )?;
         if self.dry_run {
@@ -240,6 +245,51 @@ struct Place<'a> {
     mailbox: &'a str,
     uidvalidity: u32,
     resume_after: u32,
+}
+
+/// Message bytes fetched into memory before they are stored: bounds memory whatever the
+/// batch size and message sizes.
+const GROUP_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Consecutive UIDs of a batch that are fetched and committed together.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Group {
+    /// UIDs to fetch.
+    fetch: Vec<u32>,
+    /// UIDs (with their size) over the message size limit: not fetched, counted as errors.
+    oversized: Vec<(u32, u64)>,
+    /// The highest UID the group covers: where the cursor stands once it is committed.
+    last_uid: u32,
+}
+
+/// Splits ascending `uids` into groups of at most [`GROUP_BYTES`] (a larger message alone),
+/// setting aside messages over `max_message_bytes`. A UID without a size was expunged
+/// meanwhile; it is asked for anyway and simply not returned.
+fn plan_groups(uids: &[u32], sizes: &[(u32, u32)], max_message_bytes: u64) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let mut current = Group::default();
+    let mut current_bytes = 0u64;
+    for &uid in uids {
+        let size = sizes
+            .binary_search_by_key(&uid, |(uid, _)| *uid)
+            .ok()
+            .map_or(0, |index| u64::from(sizes[index].1));
+        if size > max_message_bytes {
+            current.oversized.push((uid, size));
+        } else {
+            if !current.fetch.is_empty() && current_bytes + size > GROUP_BYTES {
+                groups.push(std::mem::take(&mut current));
+                current_bytes = 0;
+            }
+            current.fetch.push(uid);
+            current_bytes += size;
+        }
+        current.last_uid = uid;
+    }
+    if current.last_uid != 0 {
+        groups.push(current);
+    }
+    groups
 }
 
 /// Whether a message's reports are in the database. A message stored on an earlier run says
@@ -313,5 +363,65 @@ fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
         Err(TryLockError::Error(error)) => {
             Err(error).with_context(|| format!("cannot lock {}", path.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u32 = 1024 * 1024;
+
+    #[test]
+    fn groups_are_bounded_in_bytes_and_set_aside_oversized_mail() {
+        let uids = [1, 2, 3, 4, 5, 7];
+        // 6 was expunged; 4 is over a 32 MiB limit; 1..3 fill a group.
+        let sizes = [
+            (1, 8 * MIB),
+            (2, 8 * MIB),
+            (3, 8 * MIB),
+            (4, 40 * MIB),
+            (5, 1),
+            (7, 2),
+        ];
+        let groups = plan_groups(&uids, &sizes, 32 * u64::from(MIB));
+        assert_eq!(
+            groups,
+            vec![
+                Group {
+                    fetch: vec![1, 2],
+                    oversized: vec![],
+                    last_uid: 2
+                },
+                Group {
+                    fetch: vec![3, 5, 7],
+                    oversized: vec![(4, 40 * u64::from(MIB))],
+                    last_uid: 7
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_larger_than_a_group_is_fetched_alone() {
+        let sizes = [(10, 20 * MIB), (11, 20 * MIB), (12, 100)];
+        let groups = plan_groups(&[10, 11, 12], &sizes, 64 * u64::from(MIB));
+        let fetched: Vec<Vec<u32>> = groups.iter().map(|group| group.fetch.clone()).collect();
+        assert_eq!(fetched, vec![vec![10], vec![11], vec![12]]);
+        assert_eq!(groups.last().map(|group| group.last_uid), Some(12));
+        assert!(plan_groups(&[], &sizes, 1).is_empty());
+    }
+
+    #[test]
+    fn a_batch_of_only_oversized_mail_still_moves_the_cursor() {
+        let groups = plan_groups(&[8, 9], &[(8, 50), (9, 60)], 10);
+        assert_eq!(
+            groups,
+            vec![Group {
+                fetch: vec![],
+                oversized: vec![(8, 50), (9, 60)],
+                last_uid: 9
+            }]
+        );
     }
 }
