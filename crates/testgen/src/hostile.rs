@@ -88,8 +88,9 @@ impl Hostile {
         }
     }
 
-    /// Writes it into `dir`.
+    /// Writes it into `dir` (created if missing).
     pub fn write(self, dir: &Path) -> Result<HostileFile, Error> {
+        std::fs::create_dir_all(dir)?;
         let path = dir.join(self.file_name());
         let mut out = BufWriter::new(File::create(&path)?);
         let embedded_report = match self {
@@ -218,7 +219,6 @@ impl Hostile {
 
 /// Writes every hostile input into `dir`.
 pub fn write_all(dir: &Path) -> Result<Vec<HostileFile>, Error> {
-    std::fs::create_dir_all(dir)?;
     Hostile::ALL.iter().map(|kind| kind.write(dir)).collect()
 }
 
