@@ -3,8 +3,9 @@
 //! Safe to run from cron every few minutes for years:
 //! - one run at a time (a lock file next to the database; a second run exits cleanly or, with
 //!   `--wait`, waits);
-//! - messages are read with `BODY.PEEK[]`, stored in batches of `batch_size`, and the cursor
-//!   (UIDVALIDITY + last UID) advances in the same transaction as the data;
+//! - messages are read with `BODY.PEEK[]` in batches of `batch_size`, fetched and committed in
+//!   groups of at most 16 MiB (mail over `limits.max_message_mib` is never fetched), and the
+//!   cursor (UIDVALIDITY + last UID) advances in the same transaction as the data;
 //! - the post-ingest action (seen / move / delete) runs only after that transaction commits,
 //!   so a crash or a lost connection never loses a report; at worst a message is fetched again
 //!   and recognised as already stored (sha256), never counted twice.
