@@ -143,6 +143,38 @@ mod tests {
     }
 
     #[test]
+    fn configured_domains_without_reports_are_listed() {
+        let mut store = Store::open_in_memory(ruadb_store::StoreOptions::default()).unwrap();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/summary/2026-11-18-mail.example.org-example.org.xml"
+        );
+        let mut batch = store.begin_batch().unwrap();
+        let source = ruadb_store::MessageSource::File {
+            path: fixture.to_owned(),
+        };
+        let outcome = batch
+            .ingest_bytes(&std::fs::read(fixture).unwrap(), &source)
+            .unwrap();
+        batch.commit().unwrap();
+        assert_eq!(outcome.reports_new, 1);
+
+        let week = Period::iso_week(2026, 47).unwrap();
+        let configured = ["example.net".to_owned(), "example.org".to_owned()];
+        let summary = summarise(&store, week, None, Some(&configured)).unwrap();
+        let listed: Vec<(&str, u64)> = summary
+            .domains
+            .iter()
+            .map(|domain| (domain.domain.as_str(), domain.totals.reports))
+            .collect();
+        assert_eq!(listed, [("example.net", 0), ("example.org", 1)]);
+        assert!(render_text(&summary).contains("No reports received for example.net"));
+
+        let only = summarise(&store, week, Some("example.net"), Some(&configured)).unwrap();
+        assert_eq!(only.domains.len(), 1);
+    }
+
+    #[test]
     fn clap_refuses_week_with_dates() {
         use clap::Parser;
         let parsed = crate::cli::Cli::try_parse_from([
