@@ -204,20 +204,27 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             previous.dispositions.reject,
         ),
     ];
-    for (label, now, before) in dispositions {
+    let counts = dispositions
+        .into_iter()
+        .map(|(label, now, before)| (format!("Disposition {label}"), now, before))
+        .chain([(
+            "Reports".to_owned(),
+            domain.totals.reports,
+            previous.reports,
+        )]);
+    for (label, now, before) in counts {
+        let change = if before == 0 {
+            String::new()
+        } else {
+            relative_change(now, before)
+        };
         let _ = writeln!(
             out,
-            "| Disposition {label} | {} | {} | |",
+            "| {label} | {} | {} | {change} |",
             thousands(now),
             thousands(before)
         );
     }
-    let _ = writeln!(
-        out,
-        "| Reports | {} | {} | |",
-        thousands(domain.totals.reports),
-        thousands(previous.reports)
-    );
     if let (Some(first), Some(last)) = (domain.daily.first(), domain.daily.last()) {
         let (marks, bucket) = daily_sparkline(&domain.daily);
         let unit = if bucket == 1 {
