@@ -130,8 +130,13 @@ fn looks_like_message(head: &[u8]) -> bool {
     let Some(colon) = first.iter().position(|&b| b == b':') else {
         return false;
     };
-    // Field names are printable ASCII without spaces (RFC 5322 section 2.2).
-    colon > 0 && first[..colon].iter().all(|&b| (33..=126).contains(&b))
+    // RFC 5322 allows any printable ASCII in a field name; real ones are words joined by `-`
+    // (being stricter keeps JSON such as `{"organization-name":…}` from passing).
+    let name = &first[..colon];
+    name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Why a document is none of the known formats: what it is (`within` says what held it) and
@@ -152,8 +157,12 @@ fn describe_unknown(head: &[u8], within: Option<Container>) -> String {
         .flat_map(|&b| std::ascii::escape_default(b))
         .map(char::from)
         .collect();
+    let hint = match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => "; JSON, as in SMTP TLS reports (RFC 8460)",
+        _ => "",
+    };
     format!(
-        "{subject} is neither XML, a message, nor a gzip, zlib or zip archive (it starts with \"{shown}\")"
+        "{subject} is neither XML, a message, nor a gzip, zlib or zip archive (it starts with \"{shown}\"{hint})"
     )
 }
 
@@ -456,17 +465,32 @@ impl Reader<'_, '_> {
             flow?;
         }
         if candidates == 0 {
-            let what = if seen.is_empty() {
-                "the message has no parts".to_owned()
-            } else {
-                format!(
+            let kind = parts
+                .iter()
+                .find_map(|part| other_report_kind(part.content_type()));
+            let what = match (kind, seen.is_empty()) {
+                (_, true) => "the message has no parts".to_owned(),
+                (Some(kind), false) => format!("{kind}; it has {}", seen.join(", ")),
+                (None, false) => format!(
                     "the message holds no archive or XML attachment; it has {}",
                     seen.join(", ")
-                )
+                ),
             };
             return ControlFlow::Continue(Err(Error::NoReport(what)));
         }
         ControlFlow::Continue(Ok(candidates))
+    }
+}
+
+/// The other kinds of report mail, recognised by a part's content type, so that the error
+/// says what the message is.
+fn other_report_kind(content_type: &str) -> Option<&'static str> {
+    if content_type == "message/feedback-report" {
+        Some("this is a failure (forensic) report, not an aggregate report")
+    } else if content_type.starts_with("application/tlsrpt") {
+        Some("this is an SMTP TLS report (RFC 8460), not a DMARC aggregate report")
+    } else {
+        None
     }
 }
 
@@ -757,6 +781,7 @@ mod tests {
             Some(Container::Message)
         );
         assert_eq!(detect(b"Hello world: this is text"), None);
+        assert_eq!(detect(b"{\"organization-name\":\"Example\"}"), None);
         assert_eq!(detect(b""), None);
         assert_eq!(detect(&[b' '; PEEK_BYTES]), Some(Container::Xml));
     }

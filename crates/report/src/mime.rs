@@ -52,6 +52,11 @@ impl Part<'_> {
         }
     }
 
+    /// `type/subtype`, lowercase.
+    pub(crate) fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
     pub(crate) fn is_html(&self) -> bool {
         self.content_type == "text/html"
     }
