@@ -139,38 +139,23 @@ fn text_fits_80_columns() {
 
 #[test]
 fn each_fixture_source_gets_its_class() {
+    use Classification::*;
     let summary = w47_summary();
-    assert_eq!(
-        class_of(&summary, "example.com", "192.0.2.10"),
-        Classification::Aligned
-    );
-    // DKIM by example.com present but failing: our signature broken by a list.
-    assert_eq!(
-        class_of(&summary, "example.com", "198.51.100.20"),
-        Classification::Forwarded
-    );
-    // Reporter reason mailing_list.
-    assert_eq!(
-        class_of(&summary, "example.com", "198.51.100.21"),
-        Classification::Forwarded
-    );
-    assert_eq!(
-        class_of(&summary, "example.com", "203.0.113.7"),
-        Classification::Misaligned
-    );
-    assert_eq!(
-        class_of(&summary, "example.com", "203.0.113.66"),
-        Classification::Unauthenticated
-    );
-    // 4 aligned and 4 misaligned messages: the tie goes to the later class.
-    assert_eq!(
-        class_of(&summary, "example.com", "2001:db8::25"),
-        Classification::Misaligned
-    );
-    assert_eq!(
-        class_of(&summary, "example.org", "198.51.100.40"),
-        Classification::Misaligned
-    );
+    let expected = [
+        ("example.com", "192.0.2.10", Aligned),
+        // DKIM by example.com present but failing: our signature broken by a list.
+        ("example.com", "198.51.100.20", Forwarded),
+        // Reporter reason mailing_list.
+        ("example.com", "198.51.100.21", Forwarded),
+        ("example.com", "203.0.113.7", Misaligned),
+        ("example.com", "203.0.113.66", Unauthenticated),
+        // 4 aligned and 4 misaligned messages: the tie goes to the later class.
+        ("example.com", "2001:db8::25", Misaligned),
+        ("example.org", "198.51.100.40", Misaligned),
+    ];
+    for (domain, ip, class) in expected {
+        assert_eq!(class_of(&summary, domain, ip), class, "{domain} {ip}");
+    }
 }
 
 #[test]
