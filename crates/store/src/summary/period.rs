@@ -217,7 +217,10 @@ pub fn report_midpoint(begin: i64, end: i64) -> i64 {
     if end <= begin {
         return begin;
     }
-    begin + (end - begin) / 2
+    // In i128: a hostile report may put `begin` and `end` anywhere in i64. The floor of the
+    // mean lies between them, so it fits back.
+    let mean = (i128::from(begin) + i128::from(end)).div_euclid(2);
+    i64::try_from(mean).unwrap_or(begin)
 }
 
 /// Monday 00:00 UTC of the ISO week containing `at`.
@@ -405,6 +408,14 @@ mod tests {
                 assert_eq!(hits, 1, "begin {begin_offset} length {length}");
             }
         }
+    }
+
+    #[test]
+    fn midpoints_of_extreme_ranges_do_not_overflow() {
+        assert_eq!(report_midpoint(i64::MIN, i64::MAX), -1);
+        assert_eq!(report_midpoint(i64::MAX - 1, i64::MAX), i64::MAX - 1);
+        assert_eq!(report_midpoint(10, 5), 10);
+        assert_eq!(report_midpoint(-3, 0), -2);
     }
 
     #[test]
