@@ -4,7 +4,7 @@
 //! - one run at a time (a lock file next to the database; a second run exits cleanly or, with
 //!   `--wait`, waits);
 //! - messages are read with `BODY.PEEK[]` in batches of `batch_size`, fetched and committed in
-//!   groups of at most 16 MiB (mail over `limits.max_message_mib` is never fetched), and the
+//!   groups of at most 4 MiB (mail over `limits.max_message_mib` is never fetched), and the
 //!   cursor (UIDVALIDITY + last UID) advances in the same transaction as the data;
 //! - the post-ingest action (seen / move / delete) runs only after that transaction commits,
 //!   so a crash or a lost connection never loses a report; at worst a message is fetched again
@@ -249,8 +249,9 @@ struct Place<'a> {
 }
 
 /// Message bytes fetched into memory before they are stored: bounds memory whatever the
-/// batch size and message sizes.
-const GROUP_BYTES: u64 = 16 * 1024 * 1024;
+/// batch size (report mail is mostly a few KiB, so a group still holds hundreds). A group is
+/// held about twice while it is read (the IMAP response and the messages cut from it).
+const GROUP_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Consecutive UIDs of a batch that are fetched and committed together.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -378,9 +379,9 @@ mod tests {
         let uids = [1, 2, 3, 4, 5, 7];
         // 6 was expunged; 4 is over a 32 MiB limit; 1..3 fill a group.
         let sizes = [
-            (1, 8 * MIB),
-            (2, 8 * MIB),
-            (3, 8 * MIB),
+            (1, 2 * MIB),
+            (2, 2 * MIB),
+            (3, 2 * MIB),
             (4, 40 * MIB),
             (5, 1),
             (7, 2),
@@ -405,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_message_larger_than_a_group_is_fetched_alone() {
-        let sizes = [(10, 20 * MIB), (11, 20 * MIB), (12, 100)];
+        let sizes = [(10, 5 * MIB), (11, 5 * MIB), (12, 100)];
         let groups = plan_groups(&[10, 11, 12], &sizes, 64 * u64::from(MIB));
         let fetched: Vec<Vec<u32>> = groups.iter().map(|group| group.fetch.clone()).collect();
         assert_eq!(fetched, vec![vec![10], vec![11], vec![12]]);
