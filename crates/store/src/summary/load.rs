@@ -28,7 +28,7 @@ impl Store {
     pub fn summary(&self, period: Period, domain: Option<&str>) -> Result<Summary, StoreError> {
         let domain = domain.map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase());
         let window = Windows::new(period).all();
-        let earliest = window.start - LONGEST_REPORT;
+        let earliest = window.start.saturating_sub(LONGEST_REPORT);
         // The midpoint rule itself is applied in Rust (`Period::contains_report`); this
         // condition only has to keep every report whose midpoint can lie in the window.
         let selection = Selection {

@@ -80,7 +80,7 @@ impl Period {
     /// The period of the same length that ends where this one starts (the week before a week).
     pub fn previous(&self) -> Period {
         Period {
-            start: self.start - self.len(),
+            start: self.start.saturating_sub(self.len()),
             end: self.start,
         }
     }
@@ -89,7 +89,7 @@ impl Period {
     /// and "silent reporters".
     pub fn preceding_weeks(&self, weeks: u32) -> Period {
         Period {
-            start: self.start - i64::from(weeks) * WEEK,
+            start: self.start.saturating_sub(i64::from(weeks) * WEEK),
             end: self.start,
         }
     }
@@ -98,14 +98,14 @@ impl Period {
     /// week): the window for the enforcement-readiness advice.
     pub fn trailing_weeks(&self, weeks: u32) -> Period {
         Period {
-            start: self.end - i64::from(weeks) * WEEK,
+            start: self.end.saturating_sub(i64::from(weeks) * WEEK),
             end: self.end,
         }
     }
 
     /// Length in seconds.
     pub fn len(&self) -> i64 {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     /// Always false: a period is never empty (see [`Period::new`]).
