@@ -3,7 +3,7 @@
 
 use crate::alignment;
 use crate::content_hash::ContentHasher;
-use crate::raw::{Compressor, RawEncoding, RawReader, RawWriter};
+use crate::raw::{Compressor, RawEncoding, RawReader, RawWriter, SeekableRaw};
 use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
 use ruadb_report::{AlignmentMode, Record, ReportHeader, ReportTrailer, Sink};
@@ -149,7 +149,7 @@ impl Store {
 
     /// Re-parses every stored input with the current parser and domain list, rebuilding all
     /// reports, records, errors and rejections in one transaction. Messages and IMAP cursors
-    /// are kept. Each input is decompressed into memory for parsing.
+    /// are kept. Inputs up to 8 MiB are decompressed into memory, larger ones streamed.
     pub fn reparse(&mut self) -> Result<IngestTally, StoreError> {
         let transaction = self
             .connection
@@ -161,28 +161,33 @@ impl Store {
              DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
         )?;
         let messages = transaction
-            .prepare("SELECT id, raw_encoding FROM messages ORDER BY id")?
+            .prepare("SELECT id, raw_encoding, size FROM messages ORDER BY id")?
             .query_map([], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     RawEncoding::from_db(&row.get::<_, String>(1)?),
+                    row.get::<_, i64>(2)?.max(0) as u64,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut tally = IngestTally::default();
         let mut bytes = Vec::new();
-        for (message_id, encoding) in messages {
-            bytes.clear();
-            RawReader::new(&transaction, message_id, encoding)
-                .read_to_end(&mut bytes)
-                .map_err(|error| {
-                    StoreError::Migration(format!(
-                        "stored input of message {message_id} cannot be read back: {error}"
-                    ))
-                })?;
-            let outcome = parse_into(&transaction, &self.options, message_id, |sink, limits| {
-                ruadb_report::read_reports(&bytes, limits, sink);
-            })?;
+        for (message_id, encoding, size) in messages {
+            let outcome = if size > REPARSE_IN_MEMORY_MAX_BYTES {
+                // Large: streamed from the stored chunks, as `ingest_reader` read it.
+                let raw = SeekableRaw::new(&transaction, message_id, encoding, size);
+                parse_into(&transaction, &self.options, message_id, |sink, limits| {
+                    ruadb_report::read_reports_from(raw, limits, sink);
+                })?
+            } else {
+                bytes.clear();
+                RawReader::new(&transaction, message_id, encoding)
+                    .read_to_end(&mut bytes)
+                    .map_err(|error| unreadable_raw(message_id, &error))?;
+                parse_into(&transaction, &self.options, message_id, |sink, limits| {
+                    ruadb_report::read_reports(&bytes, limits, sink);
+                })?
+            };
             tally.add(&outcome);
         }
         transaction.commit()?;
@@ -317,6 +322,15 @@ impl Batch<'_> {
         self.transaction.commit()?;
         Ok(())
     }
+}
+
+/// Inputs up to this size are decompressed into memory for `reparse`; larger ones are streamed.
+const REPARSE_IN_MEMORY_MAX_BYTES: u64 = 8 << 20;
+
+fn unreadable_raw(message_id: i64, error: &io::Error) -> StoreError {
+    StoreError::Migration(format!(
+        "stored input of message {message_id} cannot be read back: {error}"
+    ))
 }
 
 fn read_failure(error: &io::Error) -> MessageOutcome {

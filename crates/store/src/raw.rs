@@ -7,7 +7,7 @@
 use crate::StoreError;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use rusqlite::{Connection, params};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 /// Compressed bytes per `raw_inputs` row.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -179,6 +179,7 @@ impl<'c> RawReader<'c> {
             next_seq: 0,
             chunk: Vec::new(),
             position: 0,
+            skip: 0,
             done: false,
         };
         match encoding {
@@ -197,6 +198,77 @@ impl Read for RawReader<'_> {
     }
 }
 
+/// A message's original bytes as a seekable reader, for re-parsing a large input without
+/// holding it in memory. Bytes kept as received are addressed directly (every chunk but the
+/// last is exactly [`CHUNK_BYTES`] long); compressed ones are decompressed again from the
+/// start on a backward seek, which the parser only does for archives (kept as received).
+pub(crate) struct SeekableRaw<'c> {
+    connection: &'c Connection,
+    message_id: i64,
+    encoding: RawEncoding,
+    size: u64,
+    position: u64,
+    reader: RawReader<'c>,
+}
+
+impl<'c> SeekableRaw<'c> {
+    pub(crate) fn new(
+        connection: &'c Connection,
+        message_id: i64,
+        encoding: RawEncoding,
+        size: u64,
+    ) -> Self {
+        SeekableRaw {
+            connection,
+            message_id,
+            encoding,
+            size,
+            position: 0,
+            reader: RawReader::new(connection, message_id, encoding),
+        }
+    }
+}
+
+impl Read for SeekableRaw<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SeekableRaw<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.size.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        if let RawReader::Identity(chunks) = &mut self.reader {
+            chunks.jump(target);
+            self.position = target;
+            return Ok(target);
+        }
+        if target < self.position {
+            self.reader = RawReader::new(self.connection, self.message_id, self.encoding);
+            self.position = 0;
+        }
+        let mut rest = target - self.position;
+        let mut discard = [0u8; 8192];
+        while rest > 0 {
+            let n = self.read(&mut discard[..rest.min(8192) as usize])?;
+            if n == 0 {
+                break;
+            }
+            rest -= n as u64;
+        }
+        // Past the end, like a file: reads there return nothing.
+        self.position = target;
+        Ok(target)
+    }
+}
+
 /// The concatenated chunks of one message.
 pub(crate) struct ChunkReader<'c> {
     connection: &'c Connection,
@@ -204,7 +276,20 @@ pub(crate) struct ChunkReader<'c> {
     next_seq: i64,
     chunk: Vec<u8>,
     position: usize,
+    /// Bytes to skip in the next chunk loaded (after a jump).
+    skip: usize,
     done: bool,
+}
+
+impl ChunkReader<'_> {
+    /// Moves to byte `offset` of the concatenated chunks (all but the last [`CHUNK_BYTES`] long).
+    fn jump(&mut self, offset: u64) {
+        self.next_seq = i64::try_from(offset / CHUNK_BYTES as u64).unwrap_or(i64::MAX);
+        self.skip = (offset % CHUNK_BYTES as u64) as usize;
+        self.chunk.clear();
+        self.position = 0;
+        self.done = false;
+    }
 }
 
 impl Read for ChunkReader<'_> {
@@ -220,8 +305,9 @@ impl Read for ChunkReader<'_> {
                 .map_err(io::Error::other)?;
             match next {
                 Some(chunk) => {
+                    self.position = self.skip.min(chunk.len());
+                    self.skip = 0;
                     self.chunk = chunk;
-                    self.position = 0;
                     self.next_seq += 1;
                 }
                 None => self.done = true,
