@@ -9,9 +9,9 @@
 //! Decompressed data flows through readers into the XML parser; nothing holds a whole
 //! document. Every decompressor's output is counted against one budget per input
 //! ([`Limits::max_decompressed_bytes`]), so a zip or gzip bomb stops with
-//! [`Error::TooLarge`] after reading no more than the cap. Only messages are held in memory
-//! (they must be decoded as a whole), up to [`Limits::max_message_bytes`]; a zip found inside
-//! a stream (e.g. a gzip of a zip) is buffered too, within the decompression budget.
+//! [`Error::TooLarge`] after reading no more than the cap. Only messages (they must be decoded
+//! as a whole) and a zip found inside a stream (a zip needs to seek; e.g. a gzip of a zip) are
+//! held in memory, up to [`Limits::max_message_bytes`].
 //!
 //! Member names: a zip member or a message attachment is named by its file name; nested names
 //! are joined with `/` (`report.zip/report.xml`, or `outer.zip/inner.zip/report.xml`). A zip
@@ -68,10 +68,12 @@ pub(crate) fn read_seekable<R: Read + Seek>(mut input: R, limits: &Limits, sink:
     };
     let _ = match detect(&head) {
         Some(Container::Zip) => reader.zip(BufReader::new(input), None, 0),
-        Some(Container::Message) => match read_bounded(&mut input, limits.max_message_bytes) {
-            Ok(message) => reader.message(&message, None, 0),
-            Err(error) => reader.fail(None, error),
-        },
+        Some(Container::Message) => {
+            match read_bounded(&mut input, limits.max_message_bytes, "bytes of a message") {
+                Ok(message) => reader.message(&message, None, 0),
+                Err(error) => reader.fail(None, error),
+            }
+        }
         _ => reader.stream(&mut BufReader::with_capacity(BUFFER_BYTES, input), None, 0),
     };
 }
@@ -277,14 +279,20 @@ impl Reader<'_, '_> {
                 self.within = outer;
                 flow
             }
-            // A zip needs to seek, a message to be decoded whole: hold them in memory. Both
-            // were decompressed (the input itself is handled before it gets here), so the
-            // decompression budget already bounds them.
-            Container::Zip => match read_bounded(&mut input, u64::MAX) {
+            // A zip needs to seek, a message to be decoded whole: hold them in memory.
+            Container::Zip => match read_bounded(
+                &mut input,
+                shared.limits.max_message_bytes,
+                "bytes of a zip archive inside another container",
+            ) {
                 Ok(data) => self.zip(Cursor::new(data), member, depth),
                 Err(error) => self.fail(member, error),
             },
-            Container::Message => match read_bounded(&mut input, shared.limits.max_message_bytes) {
+            Container::Message => match read_bounded(
+                &mut input,
+                shared.limits.max_message_bytes,
+                "bytes of a message",
+            ) {
                 Ok(data) => self.message(&data, member, depth),
                 Err(error) => self.fail(member, error),
             },
@@ -571,17 +579,14 @@ fn zip_member_count<R: Read + Seek>(input: &mut R) -> Option<u64> {
 }
 
 /// Reads `input` to its end into memory, refusing more than `limit` bytes.
-fn read_bounded(input: &mut dyn Read, limit: u64) -> Result<Vec<u8>, Error> {
+fn read_bounded(input: &mut dyn Read, limit: u64, what: &'static str) -> Result<Vec<u8>, Error> {
     let mut data = Vec::new();
     input
         .take(limit.saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|error| from_io(error, None))?;
     if data.len() as u64 > limit {
-        return Err(Error::Limit {
-            what: "bytes of a message",
-            limit,
-        });
+        return Err(Error::Limit { what, limit });
     }
     Ok(data)
 }

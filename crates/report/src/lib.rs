@@ -72,7 +72,8 @@ pub struct Limits {
     pub max_mime_parts: usize,
     /// Multipart nesting depth in one message (default 16).
     pub max_mime_depth: usize,
-    /// Bytes of a message read into memory (default 32 MiB; report mail is rarely above 1 MiB).
+    /// Bytes of a message read into memory, and of a zip archive found inside another
+    /// container (default 32 MiB; report mail is rarely above 1 MiB).
     pub max_message_bytes: u64,
 }
 
