@@ -359,19 +359,20 @@ fn host_name_must_match_the_certificate() {
     let Some(server) = TestServer::from_env("host_name_must_match_the_certificate") else {
         return;
     };
-    // The certificate names localhost and 127.0.0.1; "127.0.0.1" works (see the other tests),
-    // a name that resolves to the same address but is not in the certificate must not.
+    // The certificate names localhost and 127.0.0.1. The IPv4-mapped IPv6 form reaches the
+    // same server, but it is not the address in the certificate, so it must be refused.
     let mut config = server.config(&server.user);
     config.host = "localhost".to_owned();
     Session::connect(&config)
         .expect("localhost is in the certificate")
         .logout()
         .unwrap();
-    config.host = "127.0.0.2".to_owned();
+    config.host = "::ffff:127.0.0.1".to_owned();
     match Session::connect(&config) {
         Err(FetchError::Tls { detail, .. }) => assert!(detail.contains("mismatch"), "{detail}"),
-        // Loopback aliases are not routed everywhere; then the port is simply closed.
-        Err(FetchError::Connect { .. }) => {}
+        Err(FetchError::Connect { source, .. }) => {
+            eprintln!("skipping the mismatch half: no IPv4-mapped IPv6 here ({source})");
+        }
         other => panic!("expected a TLS error, got {other:?}"),
     }
 }
