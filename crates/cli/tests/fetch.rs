@@ -779,3 +779,44 @@ fn oversized_mail_is_set_aside_without_being_fetched() {
     let (code, tally, _) = fixture.fetch_json();
     assert_eq!((code, number(&tally, "messages")), (0, 0));
 }
+
+/// `[[imap]]`: every account is polled; one that fails is named and the others still run.
+#[test]
+fn several_accounts_are_polled_and_one_failure_does_not_stop_the_others() {
+    let Some(fixture) = Fixture::new("cli-accounts") else {
+        return;
+    };
+    let second_user = fresh_user("cli-accounts-second");
+    let account = |user: &str, mailbox: &str| {
+        format!(
+            "[[imap]]\nhost = {host:?}\nport = {port}\nusername = {user:?}\nca_file = {ca:?}\nmailbox = {mailbox:?}\n",
+            host = fixture.server.host,
+            port = fixture.server.port_tls,
+            ca = fixture.server.ca_file.display().to_string(),
+        )
+    };
+    let config = format!(
+        "db = {:?}\ndomains = [\"example.com\"]\n{}{}{}",
+        fixture.db().display().to_string(),
+        account(&fixture.user, "INBOX"),
+        account(&second_user, "Missing"),
+        account(&second_user, "INBOX"),
+    );
+    std::fs::write(fixture.config_path(), config).unwrap();
+    fixture.seed_inbox("first", 2);
+    let mut second = Session::connect(&fixture.server.config(&second_user)).unwrap();
+    seed_reports(&mut second, "INBOX", "second", 3);
+    second.logout().unwrap();
+
+    let output = fixture.fetch(&["--json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mailbox \"Missing\" does not exist"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 3 IMAP accounts failed"), "{stderr}");
+    let tally: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(number(&tally, "reports_new"), 5, "{tally}");
+    assert_eq!(fixture.totals().reports, 5);
+}

@@ -63,15 +63,28 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         tally: IngestTally::default(),
         dry_run: args.dry_run,
     };
+    // One failing account must not keep cron from polling the others: each failure is named
+    // as it happens and the run ends with status 2.
     let mut result = Ok(());
+    let mut failed = 0;
     for account in accounts {
-        result = run.account(account, &mut store, context);
-        if result.is_err() {
-            break;
+        if let Err(error) = run.account(account, &mut store, context) {
+            if accounts.len() == 1 {
+                result = Err(error);
+            } else {
+                eprintln!("ruadb: {}@{}: {error:#}", account.username, account.host);
+                failed += 1;
+            }
         }
     }
+    if failed > 0 {
+        result = Err(anyhow!(
+            "{failed} of {} IMAP accounts failed",
+            accounts.len()
+        ));
+    }
     // A run that failed before touching any message says so in one line, without a tally.
-    if result.is_err() && run.tally.messages == 0 {
+    if result.is_err() && run.tally.messages == 0 && accounts.len() == 1 {
         return result.map(|()| Outcome::Success);
     }
     let verb = if args.dry_run {
