@@ -1,0 +1,185 @@
+//! Hostile inputs through `ruadb ingest`: each is rejected or processed within the limits,
+//! the process stays under 64 MiB peak RSS and never panics, and the good reports of the
+//! same batch are stored. A report for a domain not in `domains` is counted, never stored.
+//!
+//! Run with `--nocapture` to see one line per input (the README's limits table).
+
+mod proof;
+
+use proof::{describe, query_integers, query_texts, ruadb, run_measured, totals, write_config};
+use ruadb_report::{Limits, parse_reports};
+use ruadb_testgen::{CorpusSpec, DomainPolicy, Hostile, HostileFile, generate_corpus};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
+
+/// The report IDs in every file under `dir`, read with the library (not the binary under test).
+fn report_ids(dir: &Path) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for report in parse_reports(&bytes, &Limits::default())
+            .into_iter()
+            .flatten()
+        {
+            ids.insert(report.header.metadata.report_id);
+        }
+    }
+    ids
+}
+
+fn tally(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|error| panic!("not a JSON tally ({error}): {text}"))
+}
+
+/// Problems with one run: a panic, an unexpected exit code, too much memory.
+fn check_run(label: &str, output: &std::process::Output, rss: Option<u64>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+        problems.push(format!("{label}: panic: {stderr}"));
+    }
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        problems.push(format!("{label}: {}", describe(output)));
+    }
+    if let Some(rss) = rss.filter(|&rss| rss > PEAK_RSS_LIMIT_KIB) {
+        problems.push(format!(
+            "{label}: peak RSS {rss} KiB > {PEAK_RSS_LIMIT_KIB} KiB"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn hostile_inputs_are_rejected_or_bounded_and_good_reports_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let batch = dir.path().join("batch");
+    let hostile: Vec<(Hostile, HostileFile)> = Hostile::ALL
+        .iter()
+        .map(|&kind| {
+            (
+                kind,
+                kind.write(&batch.join("hostile"))
+                    .unwrap_or_else(|e| panic!("{kind:?}: {e}")),
+            )
+        })
+        .collect();
+    let good = batch.join("good");
+    let good_stats = generate_corpus(&good, &CorpusSpec::new(40, 5)).unwrap();
+    let foreign = batch.join("foreign");
+    let mut foreign_spec = CorpusSpec::new(3, 6);
+    foreign_spec.domains = vec![DomainPolicy::new("other.example", "reject")];
+    generate_corpus(&foreign, &foreign_spec).unwrap();
+
+    // One batch: every hostile input next to good reports.
+    let db = dir.path().join("batch.sqlite");
+    let mut command = ruadb(&config, &db);
+    command.arg("ingest").arg("--json").arg(&batch);
+    let started = Instant::now();
+    let (output, rss) = run_measured(&command);
+    let elapsed = started.elapsed();
+    let mut problems = check_run("whole batch", &output, rss);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "failures must show in the exit code"
+    );
+    let batch_tally = tally(&output.stdout);
+    eprintln!("whole batch: {elapsed:.1?}, peak RSS {rss:?} KiB, tally {batch_tally}");
+
+    let stored: BTreeSet<String> = query_texts(&db, "SELECT report_id FROM reports")
+        .into_iter()
+        .collect();
+    let good_ids = report_ids(&good);
+    assert_eq!(good_ids.len() as u64, good_stats.reports);
+    let missing: Vec<&String> = good_ids.difference(&stored).collect();
+    assert!(missing.is_empty(), "good reports not stored: {missing:?}");
+    let good_records = query_integers(
+        &db,
+        "SELECT COUNT(*) FROM record_outcomes WHERE policy_domain IN ('example.com', 'example.org', 'example.net') \
+         AND report_id NOT LIKE 'big-report-%' AND report_id NOT LIKE 'member-%' \
+         AND report_id NOT IN ('nested-gzip', 'unterminated-boundary', 'many-mime-parts', 'deep-nesting')",
+    );
+    assert_eq!(good_records[0] as u64, good_stats.records);
+
+    // The foreign domain: counted as rejected, never stored.
+    assert_eq!(
+        query_integers(
+            &db,
+            "SELECT COUNT(*) FROM reports WHERE policy_domain = 'other.example'"
+        ),
+        vec![0]
+    );
+    assert!(totals(&db).rejected >= 3, "{:?}", totals(&db));
+    assert!(
+        batch_tally["rejected"].as_u64().unwrap_or(0) >= 3,
+        "{batch_tally}"
+    );
+
+    // No entity was expanded into stored data.
+    let orgs = query_texts(&db, "SELECT DISTINCT report_org FROM record_outcomes");
+    assert!(
+        orgs.iter()
+            .all(|org| !org.contains("lol") && !org.contains("root:")),
+        "{orgs:?}"
+    );
+
+    // Each input alone: what happens to it, measured.
+    eprintln!(
+        "| input | exit | reports stored | records stored | errors | peak RSS MiB | wall s |"
+    );
+    eprintln!("|---|---:|---:|---:|---:|---:|---:|");
+    for (kind, file) in &hostile {
+        let db = dir.path().join(format!("{}.sqlite", kind.file_name()));
+        let mut command = ruadb(&config, &db);
+        command.arg("ingest").arg("--json").arg(&file.path);
+        let started = Instant::now();
+        let (output, rss) = run_measured(&command);
+        let elapsed = started.elapsed();
+        let label = kind.file_name();
+        problems.extend(check_run(label, &output, rss));
+        let result = tally(&output.stdout);
+        let reports = result["reports_new"].as_u64().unwrap_or(0);
+        let records = result["records"].as_u64().unwrap_or(0);
+        eprintln!(
+            "| {label} | {} | {reports} | {records} | {} | {:.1} | {:.1} |",
+            output.status.code().unwrap_or(-1),
+            result["errors"],
+            rss.unwrap_or(0) as f64 / 1024.0,
+            elapsed.as_secs_f64()
+        );
+        for line in String::from_utf8_lossy(&output.stderr).lines().take(3) {
+            eprintln!("    {line}");
+        }
+        match kind {
+            // Nothing of value inside: must be refused, with the failure in the exit code.
+            Hostile::ZipBomb
+            | Hostile::GzipBomb
+            | Hostile::BillionLaughs
+            | Hostile::ExternalEntity
+            | Hostile::RandomAttachment => {
+                assert_eq!(reports, 0, "{label}: {result}");
+                assert_eq!(output.status.code(), Some(1), "{label}");
+            }
+            // A large but valid report within the default limits is stored whole.
+            Hostile::BigValidReport => {
+                let written = file.embedded_report.unwrap();
+                assert_eq!((reports, records), (1, written.records), "{label}");
+            }
+            // Stored or refused as a whole, never in part.
+            _ => {
+                if let Some(written) = file.embedded_report {
+                    if reports > 0 {
+                        assert_eq!(records, written.records, "{label}: partial report");
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
