@@ -54,7 +54,8 @@ corpus() { # REPORTS: prints the corpus directory, generating it once
 CONFIG="$CACHE/bench-config.toml"
 printf 'domains = ["example.com", "example.org", "example.net"]\n' >"$CONFIG"
 
-# measure LOG CMD...: runs CMD under GNU time; sets WALL (seconds) and RSS_MIB.
+# measure LOG CMD...: runs CMD under GNU time; sets WALL and CPU (user + system) seconds and
+# RSS_MIB. On a shared machine CPU seconds are the steadier number.
 measure() {
     local log=$1
     shift
@@ -68,6 +69,7 @@ measure() {
     end=$(date +%s.%N)
     WALL=$(echo "$start $end" | awk '{ printf "%.2f", $2 - $1 }')
     RSS_MIB=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$log.time")
+    CPU=$(awk -F': ' '/User time|System time/ { total += $2 } END { printf "%.2f", total }' "$log.time")
 }
 
 rate() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.0f", $1 / $2; else print "-" }'; }
@@ -85,7 +87,7 @@ for size in $SIZES; do
     cat "$dir"/* >/dev/null
 
     measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
-    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
 
     db="$CACHE/ingest-$size.sqlite"
     rm -f "$db" "$db-wal" "$db-shm"
@@ -96,7 +98,7 @@ for size in $SIZES; do
         echo "bench: WARNING: ingest stored $stored reports / $stored_records records, corpus has $reports / $records" >&2
     fi
     RECORDS_PER_SECOND[$size]=$(rate "$records" "$WALL")
-    ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
 done
 
 QUERY_ROWS=()
@@ -108,17 +110,19 @@ if [ "$BIG_REPORTS" -gt 0 ]; then
         echo "bench: ingesting $BIG_REPORTS reports into $big_db" >&2
         measure "$CACHE/ingest-big" "$RUADB" --config "$CONFIG" --db "$big_db" ingest --json "$dir"
         records=$(json_field "$dir.json" records)
-        QUERY_ROWS+=("| ingest $BIG_REPORTS reports | $records | $WALL | $RSS_MIB |")
+        QUERY_ROWS+=("| ingest $BIG_REPORTS reports | $records | $WALL | $CPU | $RSS_MIB |")
     fi
     big_records=$("$RUADB" --db "$big_db" sql "SELECT COUNT(*) FROM record_outcomes" | tail -n1 | tr -dc '0-9')
     measure "$CACHE/summary" "$RUADB" --config "$CONFIG" --db "$big_db" summary --week "$SUMMARY_WEEK"
-    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK\` | $big_records | $WALL | $RSS_MIB |")
+    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK\` | $big_records | $WALL | $CPU | $RSS_MIB |")
     measure "$CACHE/summary-json" "$RUADB" --config "$CONFIG" --db "$big_db" summary --week "$SUMMARY_WEEK" --format json
-    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK --format json\` | $big_records | $WALL | $RSS_MIB |")
+    QUERY_ROWS+=("| \`ruadb summary --week $SUMMARY_WEEK --format json\` | $big_records | $WALL | $CPU | $RSS_MIB |")
+    measure "$CACHE/summary-all" "$RUADB" --config "$CONFIG" --db "$big_db" summary --since 2025-01-06 --until 2025-02-03
+    QUERY_ROWS+=("| \`ruadb summary\` over all 4 weeks | $big_records | $WALL | $CPU | $RSS_MIB |")
     measure "$CACHE/sources" "$RUADB" --config "$CONFIG" --db "$big_db" sources --domain example.com
-    QUERY_ROWS+=("| \`ruadb sources --domain example.com\` ($(wc -l <"$CACHE/sources.out") lines) | $big_records | $WALL | $RSS_MIB |")
+    QUERY_ROWS+=("| \`ruadb sources --domain example.com\` ($(wc -l <"$CACHE/sources.out") lines) | $big_records | $WALL | $CPU | $RSS_MIB |")
     measure "$CACHE/sql" "$RUADB" --db "$big_db" sql "SELECT COUNT(*), SUM(message_count) FROM record_outcomes WHERE dmarc_pass = 0"
-    QUERY_ROWS+=("| \`ruadb sql\` full scan of record_outcomes | $big_records | $WALL | $RSS_MIB |")
+    QUERY_ROWS+=("| \`ruadb sql\` full scan of record_outcomes | $big_records | $WALL | $CPU | $RSS_MIB |")
 fi
 
 {
@@ -127,8 +131,8 @@ fi
     echo
     echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM. Seed $SEED."
     echo
-    echo "| corpus (reports) | command | reports | records | input MB | wall s | reports/s | records/s | MB/s | peak RSS MiB |"
-    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| corpus (reports) | command | reports | records | input MB | wall s | CPU s | reports/s | records/s | MB/s | peak RSS MiB |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
     sizes=($SIZES)
     if [ "${#sizes[@]}" -ge 2 ]; then
@@ -139,8 +143,8 @@ fi
     fi
     if [ "${#QUERY_ROWS[@]}" -gt 0 ]; then
         echo
-        echo "| on the large database | records | wall s | peak RSS MiB |"
-        echo "|---|---:|---:|---:|"
+        echo "| on the large database | records | wall s | CPU s | peak RSS MiB |"
+        echo "|---|---:|---:|---:|---:|"
         printf '%s\n' "${QUERY_ROWS[@]}"
     fi
 } | tee -a "$RESULTS"
