@@ -2,11 +2,11 @@
 //! (whole or not at all) by a [`ruadb_report::Sink`] that writes reports as they stream in.
 
 use crate::alignment;
-use crate::content_hash::ContentHasher;
-use crate::raw::{Compressor, RawEncoding, RawReader, RawWriter, SeekableRaw};
+use crate::digest::{DigestedSink, Digesting};
+use crate::raw::{ChunkEncoder, ChunkInserter, Compressor, RawEncoding, RawReader, SeekableRaw};
 use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
-use ruadb_report::{AlignmentMode, Record, ReportHeader, ReportTrailer, Sink};
+use ruadb_report::{Record, ReportHeader, ReportTrailer};
 use rusqlite::{
     CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -177,7 +177,8 @@ impl Store {
                 // Large: streamed from the stored chunks, as `ingest_reader` read it.
                 let raw = SeekableRaw::new(&transaction, message_id, encoding, size);
                 parse_into(&transaction, &self.options, message_id, |sink, limits| {
-                    ruadb_report::read_reports_from(raw, limits, sink);
+                    ruadb_report::read_reports_from(raw, limits, &mut Digesting::new(sink));
+                    Ok(())
                 })?
             } else {
                 bytes.clear();
@@ -185,7 +186,8 @@ impl Store {
                     .read_to_end(&mut bytes)
                     .map_err(|error| unreadable_raw(message_id, &error))?;
                 parse_into(&transaction, &self.options, message_id, |sink, limits| {
-                    ruadb_report::read_reports(&bytes, limits, sink);
+                    ruadb_report::read_reports(&bytes, limits, &mut Digesting::new(sink));
+                    Ok(())
                 })?
             };
             tally.add(&outcome);
@@ -216,8 +218,10 @@ impl Batch<'_> {
                 self.worker = ParseWorker::spawn(self.options.limits.clone());
                 self.worker_unavailable = self.worker.is_none();
             }
+            // The worker also compresses (after parsing); inputs kept as received need no work.
+            let compress = RawEncoding::for_input(bytes) == RawEncoding::Zlib;
             if let Some(parser) = self.worker.as_mut()
-                && parser.start(bytes.to_vec())
+                && parser.start(bytes.to_vec(), compress)
             {
                 worker = Some(parser);
             }
@@ -235,16 +239,24 @@ impl Batch<'_> {
                 encoding,
                 source,
             )?;
-            let mut raw = RawWriter::new(connection, message_id, encoding, compressor);
-            raw.write_all(bytes)?;
-            raw.finish()?;
+            let mut chunks = ChunkInserter::new(connection, message_id);
+            let mut insert = |chunk: &[u8]| chunks.insert(chunk);
+            let worker_compresses = worker.is_some() && encoding == RawEncoding::Zlib;
+            if !worker_compresses {
+                let mut encoder = ChunkEncoder::new(encoding, compressor);
+                encoder.write_all(bytes, &mut insert)?;
+                encoder.finish(&mut insert)?;
+            }
             parse_into(
                 connection,
                 options,
                 message_id,
                 |sink, limits| match worker {
-                    Some(worker) => worker.replay(sink),
-                    None => ruadb_report::read_reports(bytes, limits, sink),
+                    Some(worker) => worker.replay(sink, &mut insert),
+                    None => {
+                        ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
+                        Ok(())
+                    }
                 },
             )
         })
@@ -271,20 +283,24 @@ impl Batch<'_> {
         let mut read_error = None;
         let outcome = with_savepoint(connection, || {
             let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
-            let mut raw = RawWriter::new(connection, message_id, encoding, compressor);
-            if let Err(error) = copy_into(&mut reader, &mut raw) {
-                read_error = Some(error);
-                return Err(StoreError::Io(io::Error::other(
-                    "input changed while reading",
-                )));
+            let mut chunks = ChunkInserter::new(connection, message_id);
+            let mut encoder = ChunkEncoder::new(encoding, compressor);
+            match copy_into(&mut reader, &mut encoder, &mut |chunk| chunks.insert(chunk)) {
+                Ok(()) => {}
+                Err(CopyError::Store(error)) => return Err(error),
+                Err(CopyError::Read(error)) => {
+                    read_error = Some(error);
+                    return Err(StoreError::Io(io::Error::other("input unreadable")));
+                }
             }
-            raw.finish()?;
+            encoder.finish(&mut |chunk| chunks.insert(chunk))?;
             if let Err(error) = reader.rewind() {
                 read_error = Some(error);
                 return Err(StoreError::Io(io::Error::other("input not seekable")));
             }
             parse_into(connection, options, message_id, |sink, limits| {
-                ruadb_report::read_reports_from(&mut reader, limits, sink);
+                ruadb_report::read_reports_from(&mut reader, limits, &mut Digesting::new(sink));
+                Ok(())
             })
         });
         match read_error {
@@ -375,18 +391,36 @@ fn hash_reader<R: Read + Seek>(reader: &mut R) -> io::Result<([u8; 32], u64, Raw
     ))
 }
 
-/// Copies the reader into the raw store. An `Err` is a read error; database errors are
-/// surfaced through `RawWriter` as `io::Error::other` and re-raised by the caller's `finish`.
-fn copy_into<R: Read>(reader: &mut R, raw: &mut RawWriter<'_, '_>) -> io::Result<()> {
+/// Why copying an input into the raw store stopped.
+enum CopyError {
+    /// Reading the input failed: a bad input, not a database failure.
+    Read(io::Error),
+    /// Storing failed.
+    Store(StoreError),
+}
+
+impl From<io::Error> for CopyError {
+    fn from(error: io::Error) -> Self {
+        CopyError::Store(StoreError::Io(error))
+    }
+}
+
+/// Copies the reader into the raw store through `encoder`.
+fn copy_into<R: Read>(
+    reader: &mut R,
+    encoder: &mut ChunkEncoder<'_>,
+    insert: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), CopyError> {
     let mut buffer = vec![0; 64 * 1024];
+    let mut insert = |chunk: &[u8]| insert(chunk).map_err(CopyError::Store);
     loop {
         let n = match reader.read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
+            Err(error) => return Err(CopyError::Read(error)),
         };
-        raw.write_all(&buffer[..n]).map_err(io::Error::other)?;
+        encoder.write_all(&buffer[..n], &mut insert)?;
     }
 }
 
@@ -506,10 +540,10 @@ fn parse_into(
     connection: &Connection,
     options: &StoreOptions,
     message_id: i64,
-    read: impl FnOnce(&mut dyn Sink, &ruadb_report::Limits),
+    read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
 ) -> Result<MessageOutcome, StoreError> {
     let mut sink = StoreSink::new(connection, options, message_id)?;
-    read(&mut sink, &options.limits);
+    read(&mut sink, &options.limits)?;
     sink.finish()
 }
 
@@ -554,9 +588,6 @@ enum Target {
 struct CurrentReport {
     target: Target,
     member: Option<String>,
-    hasher: ContentHasher,
-    dkim_mode: Option<AlignmentMode>,
-    spf_mode: Option<AlignmentMode>,
     records: u64,
     messages: u64,
 }
@@ -635,8 +666,6 @@ impl<'c> StoreSink<'c> {
         self.documents += 1;
         let metadata = &header.metadata;
         let policy = &header.policy;
-        let mut hasher = ContentHasher::default();
-        hasher.header(header);
         let target =
             if !self.accepts(&policy.domain) {
                 Target::Reject {
@@ -704,21 +733,16 @@ impl<'c> StoreSink<'c> {
         self.current = Some(CurrentReport {
             target,
             member: member.map(str::to_owned),
-            hasher,
-            dkim_mode: policy.dkim_alignment.clone(),
-            spf_mode: policy.spf_alignment.clone(),
             records: 0,
             messages: 0,
         });
         Ok(())
     }
 
-    fn end(&mut self, trailer: &ReportTrailer) -> Result<(), StoreError> {
-        let Some(mut current) = self.current.take() else {
+    fn end(&mut self, trailer: &ReportTrailer, content_hash: [u8; 32]) -> Result<(), StoreError> {
+        let Some(current) = self.current.take() else {
             return Ok(());
         };
-        current.hasher.strings(&trailer.extensions);
-        let content_hash = current.hasher.finish();
         let record_count = i64::try_from(current.records).unwrap_or(i64::MAX);
         let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
         match current.target {
@@ -832,33 +856,27 @@ impl<'c> StoreSink<'c> {
     }
 }
 
-impl Sink for StoreSink<'_> {
+impl DigestedSink for StoreSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
         let result = self.begin(member, header);
         self.check(result)
     }
 
-    fn record(&mut self, record: Record) -> ControlFlow<()> {
+    fn record(&mut self, record: Record, alignment: alignment::Alignment) -> ControlFlow<()> {
         let Some(current) = &mut self.current else {
             return ControlFlow::Continue(());
         };
-        current.hasher.record(&record);
         current.records += 1;
         current.messages = current.messages.saturating_add(record.count);
         let Target::Store { report_row } = current.target else {
             return ControlFlow::Continue(());
         };
-        let alignment = alignment::evaluate(
-            &record,
-            current.dkim_mode.as_ref(),
-            current.spf_mode.as_ref(),
-        );
         let result = insert_record(&mut self.statements, report_row, &record, alignment);
         self.check(result)
     }
 
-    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
-        let result = self.end(&trailer);
+    fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
+        let result = self.end(&trailer, content_hash);
         self.check(result)
     }
 

@@ -41,6 +41,7 @@
 pub mod alignment;
 pub mod classify;
 mod content_hash;
+mod digest;
 mod error;
 mod ingest;
 mod migrate;

@@ -1,30 +1,19 @@
-//! The original input bytes, kept zlib-compressed in `raw_inputs` so that `reparse` can rebuild
-//! everything with a newer parser.
+//! The original input bytes, kept in `raw_inputs` so that `reparse` can rebuild everything
+//! with a newer parser.
 //!
-//! Large inputs are compressed as they are read and written in chunks of about
-//! [`CHUNK_BYTES`], so neither storing nor reading back holds a whole input in memory.
+//! Inputs are compressed as they are read and written in chunks of about [`CHUNK_BYTES`], so
+//! neither storing nor reading back holds a whole input in memory. The encoding is
+//! independent of the database ([`ChunkEncoder`]) so that the parser thread can compress while
+//! the batch thread writes ([`ChunkInserter`]).
 
 use crate::StoreError;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use rusqlite::{Connection, params};
 use std::io::{self, Read, Seek, SeekFrom};
 
-/// Compressed bytes per `raw_inputs` row.
+/// Bytes per `raw_inputs` row (compressed; exactly this for every chunk but the last of an
+/// input kept as received, which [`SeekableRaw`] relies on).
 const CHUNK_BYTES: usize = 1 << 20;
-
-const INSERT_CHUNK: &str = "INSERT INTO raw_inputs (message_id, seq, data) VALUES (?1, ?2, ?3)";
-
-/// Compresses everything written to it into `raw_inputs` rows of one message.
-///
-/// The compressor and buffer belong to the batch and are reused for every message: setting
-/// up a deflate state costs more than compressing a typical report.
-pub(crate) struct RawWriter<'c, 'z> {
-    connection: &'c Connection,
-    message_id: i64,
-    seq: i64,
-    encoding: RawEncoding,
-    compressor: &'z mut Compressor,
-}
 
 /// How a message's bytes are kept (`messages.raw_encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +51,9 @@ impl RawEncoding {
 }
 
 /// A reusable zlib compressor with its output buffer.
+///
+/// Setting up a deflate state costs more than compressing a typical report, so one is kept
+/// per thread and reset per input.
 pub(crate) struct Compressor {
     state: Compress,
     output: Vec<u8>,
@@ -78,19 +70,17 @@ impl Default for Compressor {
     }
 }
 
-impl<'c, 'z> RawWriter<'c, 'z> {
-    pub(crate) fn new(
-        connection: &'c Connection,
-        message_id: i64,
-        encoding: RawEncoding,
-        compressor: &'z mut Compressor,
-    ) -> Self {
+/// Turns one input's bytes into chunks in the given encoding; `emit` receives each chunk.
+pub(crate) struct ChunkEncoder<'z> {
+    encoding: RawEncoding,
+    compressor: &'z mut Compressor,
+}
+
+impl<'z> ChunkEncoder<'z> {
+    pub(crate) fn new(encoding: RawEncoding, compressor: &'z mut Compressor) -> Self {
         compressor.state.reset();
         compressor.output.clear();
-        RawWriter {
-            connection,
-            message_id,
-            seq: 0,
+        ChunkEncoder {
             encoding,
             compressor,
         }
@@ -104,49 +94,44 @@ impl<'c, 'z> RawWriter<'c, 'z> {
         }
     }
 
-    pub(crate) fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
-        if self.encoding == RawEncoding::Identity {
-            while !bytes.is_empty() {
+    fn emit<E>(&mut self, emit: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let result = emit(&self.compressor.output);
+        self.compressor.output.clear();
+        result
+    }
+
+    pub(crate) fn write_all<E: From<io::Error>>(
+        &mut self,
+        mut bytes: &[u8],
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !bytes.is_empty() {
+            if self.encoding == RawEncoding::Identity {
                 let room = CHUNK_BYTES - self.compressor.output.len();
                 let (piece, rest) = bytes.split_at(room.min(bytes.len()));
                 self.compressor.output.extend_from_slice(piece);
                 bytes = rest;
-                if self.compressor.output.len() >= CHUNK_BYTES {
-                    self.flush_chunk()?;
-                }
+            } else {
+                self.reserve();
+                let before = self.compressor.state.total_in();
+                self.compressor
+                    .state
+                    .compress_vec(bytes, &mut self.compressor.output, FlushCompress::None)
+                    .map_err(io::Error::other)?;
+                let consumed = (self.compressor.state.total_in() - before) as usize;
+                bytes = &bytes[consumed..];
             }
-            return Ok(());
-        }
-        while !bytes.is_empty() {
-            self.reserve();
-            let before = self.compressor.state.total_in();
-            self.compressor
-                .state
-                .compress_vec(bytes, &mut self.compressor.output, FlushCompress::None)
-                .map_err(io::Error::other)?;
-            let consumed = (self.compressor.state.total_in() - before) as usize;
-            bytes = &bytes[consumed..];
             if self.compressor.output.len() >= CHUNK_BYTES {
-                self.flush_chunk()?;
+                self.emit(emit)?;
             }
         }
         Ok(())
     }
 
-    fn flush_chunk(&mut self) -> Result<(), StoreError> {
-        self.connection
-            .prepare_cached(INSERT_CHUNK)?
-            .execute(params![
-                self.message_id,
-                self.seq,
-                &self.compressor.output[..]
-            ])?;
-        self.compressor.output.clear();
-        self.seq += 1;
-        Ok(())
-    }
-
-    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+    pub(crate) fn finish<E: From<io::Error>>(
+        mut self,
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         while self.encoding == RawEncoding::Zlib {
             self.reserve();
             let status = self
@@ -158,10 +143,35 @@ impl<'c, 'z> RawWriter<'c, 'z> {
                 break;
             }
             if self.compressor.output.len() >= CHUNK_BYTES {
-                self.flush_chunk()?;
+                self.emit(emit)?;
             }
         }
-        self.flush_chunk()
+        self.emit(emit)
+    }
+}
+
+/// Inserts one message's chunks, numbering them.
+pub(crate) struct ChunkInserter<'c> {
+    connection: &'c Connection,
+    message_id: i64,
+    seq: i64,
+}
+
+impl<'c> ChunkInserter<'c> {
+    pub(crate) fn new(connection: &'c Connection, message_id: i64) -> Self {
+        ChunkInserter {
+            connection,
+            message_id,
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached("INSERT INTO raw_inputs (message_id, seq, data) VALUES (?1, ?2, ?3)")?
+            .execute(params![self.message_id, self.seq, chunk])?;
+        self.seq += 1;
+        Ok(())
     }
 }
 

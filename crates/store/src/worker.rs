@@ -1,12 +1,17 @@
 //! Parsing on a second thread, so that reading XML and writing SQLite overlap.
 //!
 //! Ingest is about one half parsing and one half SQLite. The batch hands each input (up to
-//! [`PARALLEL_MAX_BYTES`]) to a long-lived parser thread and, while it parses, stores the raw
-//! bytes and then replays the parser's events into the storing sink on the caller's thread.
-//! Events travel in small batches over a bounded channel, so memory stays bounded. The
-//! database is only ever touched by the caller's thread.
+//! [`PARALLEL_MAX_BYTES`]) to a long-lived parser thread, which parses it (with content hashes
+//! and alignment, see `digest`) and then compresses it, while the caller's thread replays the
+//! events into the storing sink and inserts the compressed chunks. Events travel in small
+//! batches over a bounded channel, so memory stays bounded. The database is only ever touched
+//! by the caller's thread.
 
-use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};
+use crate::StoreError;
+use crate::alignment::Alignment;
+use crate::digest::{DigestedSink, Digesting};
+use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
+use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer};
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -24,23 +29,32 @@ const EVENTS_PER_BATCH: usize = 64;
 /// Event batches in flight: with [`EVENTS_PER_BATCH`], at most a few hundred records.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// One [`Sink`] call, as data.
+/// One [`DigestedSink`] call, as data.
 enum Event {
     Begin(Option<String>, ReportHeader),
-    Record(Record),
-    End(ReportTrailer),
+    Record(Record, Alignment),
+    End(ReportTrailer, [u8; 32]),
     Failed(Option<String>, Error),
 }
 
 enum Reply {
     Events(Vec<Event>),
-    /// The input is fully read.
+    /// A chunk of the compressed input, after all events.
+    Raw(Vec<u8>),
+    /// The input is fully read (and compressed, if asked).
     Done,
+}
+
+/// One input for the parser thread.
+struct Job {
+    input: Vec<u8>,
+    /// Compress the input into chunks after parsing it.
+    compress: bool,
 }
 
 /// The parser thread and its channels.
 pub(crate) struct ParseWorker {
-    jobs: Option<SyncSender<Vec<u8>>>,
+    jobs: Option<SyncSender<Job>>,
     replies: Receiver<Reply>,
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -51,22 +65,34 @@ pub(crate) struct ParseWorker {
 impl ParseWorker {
     /// Starts the thread; `None` if the system refuses (the caller then parses inline).
     pub(crate) fn spawn(limits: Limits) -> Option<ParseWorker> {
-        let (jobs, job_queue) = sync_channel::<Vec<u8>>(1);
+        let (jobs, job_queue) = sync_channel::<Job>(1);
         let (reply_sender, replies) = sync_channel::<Reply>(BATCHES_IN_FLIGHT);
         let cancel = Arc::new(AtomicBool::new(false));
         let worker_cancel = Arc::clone(&cancel);
         let thread = std::thread::Builder::new()
             .name("ruadb-parse".to_owned())
             .spawn(move || {
-                while let Ok(input) = job_queue.recv() {
+                let mut compressor = Compressor::default();
+                while let Ok(job) = job_queue.recv() {
                     let mut sink = ChannelSink {
                         events: Vec::with_capacity(EVENTS_PER_BATCH),
                         replies: &reply_sender,
                         cancel: &worker_cancel,
                     };
-                    ruadb_report::read_reports(&input, &limits, &mut sink);
-                    drop(input);
+                    ruadb_report::read_reports(&job.input, &limits, &mut Digesting::new(&mut sink));
                     let _ = sink.flush();
+                    if job.compress && !worker_cancel.load(Ordering::Relaxed) {
+                        let mut send = |chunk: &[u8]| {
+                            reply_sender
+                                .send(Reply::Raw(chunk.to_vec()))
+                                .map_err(|_| io::Error::other("the batch stopped listening"))
+                        };
+                        let mut encoder = ChunkEncoder::new(RawEncoding::Zlib, &mut compressor);
+                        let _ = encoder
+                            .write_all(&job.input, &mut send)
+                            .and_then(|()| encoder.finish(&mut send));
+                    }
+                    drop(job);
                     if reply_sender.send(Reply::Done).is_err() {
                         break;
                     }
@@ -82,8 +108,9 @@ impl ParseWorker {
         })
     }
 
-    /// Hands `input` to the parser thread. Returns false if the thread is gone.
-    pub(crate) fn start(&mut self, input: Vec<u8>) -> bool {
+    /// Hands `input` to the parser thread, to be parsed and then, if `compress`, compressed.
+    /// Returns false if the thread is gone.
+    pub(crate) fn start(&mut self, input: Vec<u8>, compress: bool) -> bool {
         // A previous input whose events were not replayed (its message failed to store)
         // must not leak into this one.
         self.discard_pending();
@@ -91,18 +118,32 @@ impl ParseWorker {
         let sent = self
             .jobs
             .as_ref()
-            .is_some_and(|jobs| jobs.send(input).is_ok());
+            .is_some_and(|jobs| jobs.send(Job { input, compress }).is_ok());
         self.pending = sent;
         sent
     }
 
-    /// Forwards the started input's events to `sink`, in order. If `sink` asks to stop, the
-    /// parser is told to stop and the rest is discarded.
-    pub(crate) fn replay(&mut self, sink: &mut dyn Sink) {
+    /// Forwards the started input's events to `sink`, in order, then its compressed chunks to
+    /// `raw`. If `sink` asks to stop, the parser is told to stop and the rest is discarded; an
+    /// error from `raw` stops likewise and is returned.
+    pub(crate) fn replay(
+        &mut self,
+        sink: &mut dyn DigestedSink,
+        raw: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut stopped = false;
+        let mut raw_error = None;
         while self.pending {
             let events = match self.replies.recv() {
                 Ok(Reply::Events(events)) => events,
+                Ok(Reply::Raw(chunk)) => {
+                    if !stopped && let Err(error) = raw(&chunk) {
+                        raw_error = Some(error);
+                        stopped = true;
+                        self.cancel.store(true, Ordering::Relaxed);
+                    }
+                    continue;
+                }
                 Ok(Reply::Done) => {
                     self.pending = false;
                     break;
@@ -127,8 +168,8 @@ impl ParseWorker {
             for event in events {
                 let flow = match event {
                     Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header),
-                    Event::Record(record) => sink.record(record),
-                    Event::End(trailer) => sink.end_report(trailer),
+                    Event::Record(record, alignment) => sink.record(record, alignment),
+                    Event::End(trailer, hash) => sink.end_report(trailer, hash),
                     Event::Failed(member, error) => sink.report_failed(member.as_deref(), error),
                 };
                 if flow.is_break() {
@@ -138,12 +179,13 @@ impl ParseWorker {
                 }
             }
         }
+        raw_error.map_or(Ok(()), Err)
     }
 
     fn discard_pending(&mut self) {
         while self.pending {
             match self.replies.recv() {
-                Ok(Reply::Events(_)) => self.cancel.store(true, Ordering::Relaxed),
+                Ok(Reply::Events(_) | Reply::Raw(_)) => self.cancel.store(true, Ordering::Relaxed),
                 Ok(Reply::Done) | Err(_) => self.pending = false,
             }
         }
@@ -193,17 +235,17 @@ impl ChannelSink<'_> {
     }
 }
 
-impl Sink for ChannelSink<'_> {
+impl DigestedSink for ChannelSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
         self.push(Event::Begin(member.map(str::to_owned), header.clone()))
     }
 
-    fn record(&mut self, record: Record) -> ControlFlow<()> {
-        self.push(Event::Record(record))
+    fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
+        self.push(Event::Record(record, alignment))
     }
 
-    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
-        self.push(Event::End(trailer))
+    fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
+        self.push(Event::End(trailer, content_hash))
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
