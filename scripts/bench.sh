@@ -84,7 +84,7 @@ for size in $SIZES; do
     mb=$(echo "$bytes" | awk '{ printf "%.1f", $1 / 1e6 }')
 
     # Warm the page cache so both commands read from memory.
-    cat "$dir"/* >/dev/null
+    find "$dir" -type f -exec cat {} + >/dev/null
 
     measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
     ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
