@@ -117,6 +117,29 @@ fn base_style() -> Style {
     }
 }
 
+/// Outlook.com and Enterprise Outlook: CRLF, both envelope identifiers, SPF scope.
+fn outlook_style() -> Style {
+    Style {
+        version: Some("1.0"),
+        crlf: true,
+        envelope_from: true,
+        envelope_to: true,
+        scope: true,
+        ..base_style()
+    }
+}
+
+/// GMX and WEB.DE: RFC 9990 namespace and elements.
+fn gmx_style() -> Style {
+    Style {
+        version: Some("1.0"),
+        rfc9990: true,
+        envelope_from: true,
+        scope: true,
+        ..base_style()
+    }
+}
+
 struct Known {
     org_name: &'static str,
     email: &'static str,
@@ -157,14 +180,7 @@ const KNOWN: &[Known] = &[
         mail: MailStyle::Nested,
         ids: IdStyle::Hex,
         period: 86400,
-        style: || Style {
-            version: Some("1.0"),
-            crlf: true,
-            envelope_from: true,
-            envelope_to: true,
-            scope: true,
-            ..base_style()
-        },
+        style: outlook_style,
     },
     Known {
         org_name: "Enterprise Outlook",
@@ -176,14 +192,7 @@ const KNOWN: &[Known] = &[
         mail: MailStyle::Nested,
         ids: IdStyle::Hex,
         period: 86400,
-        style: || Style {
-            version: Some("1.0"),
-            crlf: true,
-            envelope_from: true,
-            envelope_to: true,
-            scope: true,
-            ..base_style()
-        },
+        style: outlook_style,
     },
     Known {
         org_name: "Yahoo",
@@ -274,13 +283,7 @@ const KNOWN: &[Known] = &[
         mail: MailStyle::TextThenAttachment,
         ids: IdStyle::Hex,
         period: 86399,
-        style: || Style {
-            version: Some("1.0"),
-            rfc9990: true,
-            envelope_from: true,
-            scope: true,
-            ..base_style()
-        },
+        style: gmx_style,
     },
     Known {
         org_name: "WEB.DE",
@@ -292,13 +295,7 @@ const KNOWN: &[Known] = &[
         mail: MailStyle::TextThenAttachment,
         ids: IdStyle::Hex,
         period: 86399,
-        style: || Style {
-            version: Some("1.0"),
-            rfc9990: true,
-            envelope_from: true,
-            scope: true,
-            ..base_style()
-        },
+        style: gmx_style,
     },
     Known {
         org_name: "AMAZON-SES",
