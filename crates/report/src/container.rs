@@ -91,7 +91,10 @@ fn peek_seekable<R: Read + Seek>(input: &mut R) -> io::Result<Vec<u8>> {
 }
 
 /// What the first bytes of a document say it is; `None` for none of the known formats.
+/// Only the first [`PEEK_BYTES`] count, so a document in memory and the same document read
+/// from a stream are recognised alike.
 pub(crate) fn detect(head: &[u8]) -> Option<Container> {
+    let head = &head[..head.len().min(PEEK_BYTES)];
     match head {
         [0x1f, 0x8b, ..] => Some(Container::Gzip),
         [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Some(Container::Zip),
