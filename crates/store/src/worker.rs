@@ -237,7 +237,10 @@ impl ChannelSink<'_> {
 
 impl DigestedSink for ChannelSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
-        self.push(Event::Begin(member.map(str::to_owned), header.clone()))
+        // Sent at once, so that the batch thread inserts the report row while this thread
+        // reads the records.
+        self.push(Event::Begin(member.map(str::to_owned), header.clone()))?;
+        self.flush()
     }
 
     fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
@@ -245,7 +248,8 @@ impl DigestedSink for ChannelSink<'_> {
     }
 
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
-        self.push(Event::End(trailer, content_hash))
+        self.push(Event::End(trailer, content_hash))?;
+        self.flush()
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {

@@ -923,3 +923,65 @@ fn large_inputs_reparse_from_stored_chunks() {
     );
     assert_eq!(store.totals().unwrap(), before);
 }
+
+/// In an archive with a good and a broken report, the good one is stored and nothing of the
+/// broken one remains, though its first records had been written.
+#[test]
+fn a_failing_report_leaves_its_neighbour_in_the_same_input() {
+    let good = report_xml(
+        "example.net",
+        "good",
+        "example.com",
+        &[("192.0.2.1", 2, "example.com", "example.com")],
+    );
+    let full = report_xml(
+        "example.net",
+        "broken",
+        "example.com",
+        &[
+            ("192.0.2.5", 5, "example.com", "example.com"),
+            ("192.0.2.6", 6, "example.com", "example.com"),
+        ],
+    );
+    let broken = &full[..full.rfind("</record>").unwrap()];
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut zipped);
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, xml) in [("broken.xml", broken), ("good.xml", good.as_str())] {
+            writer.start_file(name, options).unwrap();
+            std::io::Write::write_all(&mut writer, xml.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let outcome = ingest_one(&mut store, zipped.get_ref(), "two.zip");
+    assert_eq!(
+        (outcome.reports_new, outcome.records, outcome.errors.len()),
+        (1, 1, 1),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.errors[0].member.as_deref(), Some("broken.xml"));
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT report_id, source_ip, message_count FROM record_outcomes"
+        ),
+        vec![vec![
+            Value::Text("good".into()),
+            Value::Text("192.0.2.1".into()),
+            Value::Integer(2)
+        ]]
+    );
+    for table in ["dkim_results", "spf_results"] {
+        assert_eq!(
+            scalar(&store, &format!("SELECT COUNT(*) FROM {table}")),
+            Value::Integer(1),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM reports"),
+        Value::Integer(1)
+    );
+}
