@@ -6,6 +6,7 @@
 #   scripts/imap-test-server.sh env      print `export RUADB_TEST_IMAP_...=...` lines for the tests
 #   scripts/imap-test-server.sh status   exit 0 when a real login works
 #   scripts/imap-test-server.sh stop     stop the server (and the sessions it still serves)
+#   scripts/imap-test-server.sh seed USER FILE...   store mail files in USER's INBOX (doveadm save)
 #
 # Settings (environment): RUADB_TEST_IMAP_DIR (state dir, default ${TMPDIR:-/tmp}/ruadb-imap-test-$UID),
 # RUADB_TEST_IMAP_PORT_TLS (default 10993), RUADB_TEST_IMAP_PORT_STARTTLS (default 10143).
@@ -276,10 +277,26 @@ export RUADB_TEST_IMAP_DIR=$STATE_DIR
 EOF
 }
 
+seed() {
+    local user=${1:-}
+    [ -n "$user" ] && [ $# -ge 2 ] || die "usage: $0 seed USER FILE..."
+    shift
+    master_pid >/dev/null || die "not running; run: $0 start"
+    local file
+    for file in "$@"; do
+        doveadm -c "$CONF" save -u "$user" -m INBOX <"$file" || die "cannot store $file for $user"
+    done
+    echo "imap-test-server: stored $# messages in INBOX of $user"
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
 env) print_env ;;
+seed)
+    shift
+    seed "$@"
+    ;;
 status)
     if master_pid >/dev/null && [ -s "$STATE_DIR/password" ] && login_works; then
         echo "imap-test-server: running on $HOST:$PORT_TLS (TLS) and $HOST:$PORT_STARTTLS (STARTTLS)"
@@ -289,7 +306,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: $0 start|stop|env|status" >&2
+    echo "usage: $0 start|stop|env|status|seed USER FILE..." >&2
     exit 2
     ;;
 esac
