@@ -307,32 +307,42 @@ impl Session {
     /// Appends a message to a mailbox (`/`-separated name).
     pub fn append(&mut self, mailbox: &str, bytes: &[u8]) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
-        self.imap
-            .append(&name, bytes)
-            .finish()
-            .map_err(|error| match error {
-                imap::Error::No(no) if no.code.is_some() || no.information.contains("exist") => {
-                    FetchError::NoMailbox {
+        match self.imap.append(&name, bytes).finish() {
+            Ok(_) => Ok(()),
+            // A refusal (before or after the message data) does not say why; the usual reason
+            // is a missing mailbox, which is worth naming.
+            Err(refused @ (imap::Error::Append | imap::Error::No(_))) => {
+                if self.mailbox_exists(&name)? {
+                    Err(FetchError::Protocol {
+                        host: self.host.clone(),
+                        operation: "APPEND",
+                        detail: refused.to_string(),
+                    })
+                } else {
+                    Err(FetchError::NoMailbox {
                         mailbox: mailbox.to_owned(),
                         host: self.host.clone(),
-                    }
+                    })
                 }
-                other => classify(other, &self.host, "APPEND", self.timeout),
-            })?;
-        Ok(())
+            }
+            Err(other) => Err(classify(other, &self.host, "APPEND", self.timeout)),
+        }
+    }
+
+    fn mailbox_exists(&mut self, server_name: &str) -> Result<bool, FetchError> {
+        let existing = self
+            .imap
+            .list(Some(""), Some(&quote(server_name)))
+            .map_err(|error| classify(error, &self.host, "LIST", self.timeout))?;
+        Ok(existing.iter().any(|entry| entry.name() == server_name))
     }
 
     /// Creates a mailbox unless it exists; returns its name as the server spells it.
     pub fn ensure_mailbox(&mut self, mailbox: &str) -> Result<String, FetchError> {
         let name = self.server_name(mailbox)?;
-        let existing = self
-            .imap
-            .list(Some(""), Some(&quote(&name)))
-            .map_err(|error| classify(error, &self.host, "LIST", self.timeout))?;
-        if existing.iter().any(|entry| entry.name() == name) {
+        if self.mailbox_exists(&name)? {
             return Ok(name);
         }
-        drop(existing);
         match self.imap.create(&name) {
             Ok(()) => Ok(name),
             // Created by a concurrent run between our LIST and CREATE.

@@ -306,6 +306,13 @@ fn unknown_mailbox_is_reported_by_name() {
         return;
     };
     let mut session = connect(&server, &fresh_user("nobox"));
+    let refused = session
+        .append("NoSuchBox", &non_report_message("x"))
+        .unwrap_err();
+    assert!(
+        matches!(refused, FetchError::NoMailbox { .. }),
+        "{refused:?}"
+    );
     let error = session.select("NoSuchBox").unwrap_err();
     assert!(
         matches!(error, FetchError::NoMailbox { ref mailbox, .. } if mailbox == "NoSuchBox"),
