@@ -243,19 +243,20 @@ stop() {
         echo "imap-test-server: not running"
         return 0
     fi
-    # Sessions outlive the master (imap-login proxies TLS), so remember its children first.
+    # Sessions outlive the master (imap-login proxies TLS), so its children are ended too, at
+    # once: a stop is as abrupt for clients as a crash, which is what tests use it for.
     local children
     children=$(ps -o pid= --ppid "$pid" || true)
     kill -TERM "$pid" 2>/dev/null || true
+    for child in $children; do
+        kill -KILL "$child" 2>/dev/null || true
+    done
     local i
     for i in $(seq 1 50); do
         master_pid >/dev/null || break
         sleep 0.1
     done
     master_pid >/dev/null && kill -KILL "$pid" 2>/dev/null
-    for child in $children; do
-        kill -KILL "$child" 2>/dev/null || true
-    done
     # The listening sockets go away with the last process; wait so a quick restart can bind.
     for i in $(seq 1 50); do
         port_open "$PORT_TLS" || port_open "$PORT_STARTTLS" || break

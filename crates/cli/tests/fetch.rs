@@ -820,3 +820,132 @@ fn several_accounts_are_polled_and_one_failure_does_not_stop_the_others() {
     assert_eq!(number(&tally, "reports_new"), 5, "{tally}");
     assert_eq!(fixture.totals().reports, 5);
 }
+
+/// A second Dovecot of our own (same script, other ports and state directory), so that it can
+/// really be stopped in the middle of a fetch without disturbing the other tests.
+struct OwnServer {
+    script: PathBuf,
+    dir: tempfile::TempDir,
+    port_tls: u16,
+    port_starttls: u16,
+}
+
+impl OwnServer {
+    fn command(&self, action: &str) -> Output {
+        Command::new("bash")
+            .arg(&self.script)
+            .arg(action)
+            .env("RUADB_TEST_IMAP_DIR", self.dir.path())
+            .env("RUADB_TEST_IMAP_PORT_TLS", self.port_tls.to_string())
+            .env(
+                "RUADB_TEST_IMAP_PORT_STARTTLS",
+                self.port_starttls.to_string(),
+            )
+            .output()
+            .unwrap()
+    }
+
+    fn start(&self) {
+        let output = self.command("start");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn stop(&self) {
+        assert!(self.command("stop").status.success());
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.command("stop");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
+    let Some(shared) = Fixture::new("cli-server-stop") else {
+        return;
+    };
+    // Under /tmp: Dovecot's unprivileged processes must be able to reach the directory.
+    let own = OwnServer {
+        script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/imap-test-server.sh"),
+        dir: tempfile::Builder::new()
+            .prefix("ruadb-imap-stop-")
+            .tempdir_in("/tmp")
+            .unwrap(),
+        port_tls: free_port(),
+        port_starttls: free_port(),
+    };
+    std::fs::set_permissions(
+        own.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    own.start();
+    let env = String::from_utf8(own.command("env").stdout).unwrap();
+    let value = |name: &str| {
+        env.lines()
+            .find_map(|line| line.strip_prefix(&format!("export RUADB_TEST_IMAP_{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let fixture = Fixture {
+        server: TestServer {
+            host: shared.server.host.clone(),
+            port_tls: own.port_tls,
+            port_starttls: own.port_starttls,
+            user: value("USER"),
+            password: value("PASSWORD"),
+            ca_file: PathBuf::from(value("CA_FILE")),
+        },
+        user: shared.user.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    const MESSAGES: u32 = 600;
+    fixture.configure("after_ingest = \"move\"\nbatch_size = 10");
+    fixture.seed_inbox("stop", MESSAGES);
+
+    let mut run = fixture.command(&[]).stderr(Stdio::piped()).spawn().unwrap();
+    // Stop the server once the first batches are committed, i.e. in the middle of the fetch.
+    for _ in 0..1000 {
+        let stored = fixture.db().exists()
+            && Store::open_read_only(&fixture.db())
+                .and_then(|store| store.totals())
+                .is_ok_and(|totals| totals.reports > 0);
+        if stored || run.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    own.stop();
+    let output = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let partial = fixture.totals();
+    if output.status.code() == Some(0) {
+        eprintln!("the run finished before the server stopped; only the rerun half is checked");
+    } else {
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("connection to 127.0.0.1 lost"), "{stderr}");
+        assert!(
+            partial.reports > 0 && partial.reports < u64::from(MESSAGES),
+            "{partial:?}"
+        );
+    }
+
+    own.start();
+    let (code, _, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    fixture.assert_all_stored_once_and_archived(MESSAGES, seeded_message_count(MESSAGES));
+}

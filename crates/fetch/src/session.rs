@@ -477,6 +477,11 @@ fn handshake(config: &Config, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Fe
     connector
         .connect(&config.host, tcp)
         .map_err(|error| match error {
+            HandshakeError::Failure(error) if is_hang_up(&error) => FetchError::ConnectionLost {
+                host: config.host.clone(),
+                operation: "TLS handshake",
+                detail: error.to_string(),
+            },
             HandshakeError::Failure(error) => tls_error(error.to_string()),
             // A blocking socket only "would block" when its read timeout fired.
             HandshakeError::WouldBlock(_) => FetchError::Timeout {
@@ -485,6 +490,23 @@ fn handshake(config: &Config, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Fe
                 timeout: config.timeout,
             },
         })
+}
+
+/// Whether a failed handshake means the server went away (closed or reset the connection)
+/// rather than a TLS problem such as an untrusted certificate.
+fn is_hang_up(error: &native_tls::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<io::Error>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    // OpenSSL 3 reports a closed connection as an SSL error, not as an I/O error.
+    error
+        .to_string()
+        .to_ascii_lowercase()
+        .contains("unexpected eof")
 }
 
 fn read_greeting(
