@@ -157,3 +157,32 @@ fn ingest_fresh_database(bencher: Bencher) {
             (dir, store)
         });
 }
+
+/// The same, with inputs queued (`Batch::queue_bytes`): the next input is parsed while the
+/// current one is written.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn ingest_fresh_database_queued(bencher: Bencher) {
+    let (reports, _) = corpus();
+    bencher
+        .counter(ItemsCount::new(REPORTS))
+        .with_inputs(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store =
+                Store::open(&dir.path().join("bench.sqlite"), StoreOptions::default()).unwrap();
+            (dir, store, reports.clone())
+        })
+        .bench_local_values(|(dir, mut store, reports)| {
+            let mut batch = store.begin_batch().unwrap();
+            let mut stored = 0;
+            for (index, report) in reports.into_iter().enumerate() {
+                let source = MessageSource::File {
+                    path: format!("report-{index}.xml"),
+                };
+                stored += batch.queue_bytes(report, source).unwrap().len();
+            }
+            stored += batch.finish_queued().unwrap().len();
+            assert_eq!(stored, REPORTS);
+            batch.commit().unwrap();
+            (dir, store)
+        });
+}

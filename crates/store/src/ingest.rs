@@ -4,7 +4,7 @@
 use crate::alignment;
 use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, ChunkInserter, Compressor, RawEncoding, RawReader, SeekableRaw};
-use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
+use crate::worker::{MAX_OUTSTANDING, PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
 use ruadb_report::{Record, ReportHeader, ReportTrailer};
 use rusqlite::{
@@ -12,6 +12,7 @@ use rusqlite::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read, Seek};
 use std::ops::ControlFlow;
@@ -129,6 +130,24 @@ pub struct Batch<'s> {
     worker: Option<ParseWorker>,
     /// The system refused a thread: parse inline.
     worker_unavailable: bool,
+    /// Inputs queued with [`Batch::queue_bytes`] and not yet stored, oldest first.
+    queued: VecDeque<Queued>,
+}
+
+/// An input waiting in the batch's queue.
+enum Queued {
+    /// Its bytes are stored already.
+    Known {
+        source: MessageSource,
+        message_id: i64,
+    },
+    /// Handed to the parser thread.
+    Parsing {
+        source: MessageSource,
+        sha256: [u8; 32],
+        size: u64,
+        encoding: RawEncoding,
+    },
 }
 
 impl Store {
@@ -144,6 +163,7 @@ impl Store {
             compressor: Compressor::default(),
             worker: None,
             worker_unavailable: false,
+            queued: VecDeque::new(),
         })
     }
 
@@ -202,7 +222,144 @@ impl Batch<'_> {
     /// nothing. Bad input is not an `Err`: it is reported in the outcome and recorded in
     /// `ingest_errors` (with the raw bytes, so `reparse` can retry it after a parser fix).
     /// `Err` means the database failed; the caller should stop.
+    ///
+    /// Inputs queued with [`Batch::queue_bytes`] are stored first (their outcomes are not
+    /// returned: call [`Batch::finish_queued`] before this to get them).
     pub fn ingest_bytes(
+        &mut self,
+        bytes: &[u8],
+        source: &MessageSource,
+    ) -> Result<MessageOutcome, StoreError> {
+        self.finish_queued()?;
+        if bytes.len() <= PARALLEL_MAX_BYTES && self.ensure_worker() {
+            let mut done = self.queue_bytes(bytes.to_vec(), source.clone())?;
+            done.extend(self.finish_queued()?);
+            if let Some((_, outcome)) = done.pop() {
+                return Ok(outcome);
+            }
+        }
+        self.ingest_inline(bytes, source)
+    }
+
+    /// Queues one input: it is parsed on the parser thread while earlier inputs are written,
+    /// which keeps both cores busy. Returns the outcomes of the inputs that finished meanwhile,
+    /// in the order they were queued; [`Batch::finish_queued`] returns the rest. Each input is
+    /// stored exactly as by [`Batch::ingest_bytes`]. At most two inputs wait at a time.
+    pub fn queue_bytes(
+        &mut self,
+        bytes: Vec<u8>,
+        source: MessageSource,
+    ) -> Result<Vec<(MessageSource, MessageOutcome)>, StoreError> {
+        let mut done = Vec::new();
+        if bytes.len() > PARALLEL_MAX_BYTES || !self.ensure_worker() {
+            done.extend(self.finish_queued()?);
+            let outcome = self.ingest_inline(&bytes, &source)?;
+            done.push((source, outcome));
+            return Ok(done);
+        }
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
+            self.queued.push_back(Queued::Known { source, message_id });
+            if self.queued.len() == 1 {
+                done.push(self.store_next()?);
+            }
+            return Ok(done);
+        }
+        while self
+            .worker
+            .as_ref()
+            .is_some_and(|worker| worker.outstanding() >= MAX_OUTSTANDING)
+        {
+            done.push(self.store_next()?);
+        }
+        let encoding = RawEncoding::for_input(&bytes);
+        let size = bytes.len() as u64;
+        let started = match self.worker.as_mut() {
+            Some(worker) => worker.start(bytes, encoding),
+            None => Err(bytes),
+        };
+        match started {
+            Ok(()) => self.queued.push_back(Queued::Parsing {
+                source,
+                sha256,
+                size,
+                encoding,
+            }),
+            Err(bytes) => {
+                // The parser thread is gone: finish what it has, then parse inline.
+                self.worker_unavailable = true;
+                done.extend(self.finish_queued()?);
+                self.worker = None;
+                let outcome = self.ingest_inline(&bytes, &source)?;
+                done.push((source, outcome));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Stores every queued input; returns their outcomes in the order they were queued.
+    pub fn finish_queued(&mut self) -> Result<Vec<(MessageSource, MessageOutcome)>, StoreError> {
+        let mut done = Vec::with_capacity(self.queued.len());
+        while !self.queued.is_empty() {
+            done.push(self.store_next()?);
+        }
+        Ok(done)
+    }
+
+    /// Starts the parser thread if needed; false if it cannot run.
+    fn ensure_worker(&mut self) -> bool {
+        if self.worker.is_none() && !self.worker_unavailable {
+            self.worker = ParseWorker::spawn(self.options.limits.clone());
+            self.worker_unavailable = self.worker.is_none();
+        }
+        self.worker.is_some()
+    }
+
+    /// Stores the oldest queued input.
+    fn store_next(&mut self) -> Result<(MessageSource, MessageOutcome), StoreError> {
+        let connection: &Connection = &self.transaction;
+        let Some(entry) = self.queued.pop_front() else {
+            return Err(StoreError::Io(io::Error::other("no queued input")));
+        };
+        let (source, sha256, size, encoding) = match entry {
+            Queued::Known { source, message_id } => {
+                return Ok((source, already_stored(connection, message_id)?));
+            }
+            Queued::Parsing {
+                source,
+                sha256,
+                size,
+                encoding,
+            } => (source, sha256, size, encoding),
+        };
+        let Some(worker) = self.worker.as_mut() else {
+            return Err(StoreError::Io(io::Error::other(
+                "the parser thread is gone",
+            )));
+        };
+        // The same bytes may have been queued twice; the first is stored by now.
+        if let Some(message_id) = find_message(connection, &sha256)? {
+            worker.skip();
+            return Ok((source, already_stored(connection, message_id)?));
+        }
+        let options = self.options;
+        let stored = with_savepoint(connection, || {
+            let message_id = insert_message(connection, options, &sha256, size, encoding, &source)?;
+            let mut chunks = ChunkInserter::new(connection, message_id);
+            parse_into(connection, options, message_id, |sink, _| {
+                worker.replay(sink, &mut |chunk| chunks.insert(chunk))
+            })
+        });
+        if stored.is_err() {
+            // Fatal for this batch: nothing queued after it is stored either.
+            worker.skip_all();
+            self.queued.clear();
+        }
+        Ok((source, stored?))
+    }
+
+    /// Stores one input parsing it on this thread (large inputs, or no parser thread).
+    fn ingest_inline(
         &mut self,
         bytes: &[u8],
         source: &MessageSource,
@@ -210,21 +367,6 @@ impl Batch<'_> {
         let sha256 = Sha256::digest(bytes);
         if let Some(message_id) = find_message(&self.transaction, &sha256)? {
             return already_stored(&self.transaction, message_id);
-        }
-        // Parse on the worker while the raw bytes are stored here (see `worker`).
-        let mut worker = None;
-        if bytes.len() <= PARALLEL_MAX_BYTES {
-            if self.worker.is_none() && !self.worker_unavailable {
-                self.worker = ParseWorker::spawn(self.options.limits.clone());
-                self.worker_unavailable = self.worker.is_none();
-            }
-            // The worker also compresses (after parsing); inputs kept as received need no work.
-            let compress = RawEncoding::for_input(bytes) == RawEncoding::Zlib;
-            if let Some(parser) = self.worker.as_mut()
-                && parser.start(bytes.to_vec(), compress)
-            {
-                worker = Some(parser);
-            }
         }
         let connection: &Connection = &self.transaction;
         let options = self.options;
@@ -241,24 +383,13 @@ impl Batch<'_> {
             )?;
             let mut chunks = ChunkInserter::new(connection, message_id);
             let mut insert = |chunk: &[u8]| chunks.insert(chunk);
-            let worker_compresses = worker.is_some() && encoding == RawEncoding::Zlib;
-            if !worker_compresses {
-                let mut encoder = ChunkEncoder::new(encoding, compressor);
-                encoder.write_all(bytes, &mut insert)?;
-                encoder.finish(&mut insert)?;
-            }
-            parse_into(
-                connection,
-                options,
-                message_id,
-                |sink, limits| match worker {
-                    Some(worker) => worker.replay(sink, &mut insert),
-                    None => {
-                        ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
-                        Ok(())
-                    }
-                },
-            )
+            let mut encoder = ChunkEncoder::new(encoding, compressor);
+            encoder.write_all(bytes, &mut insert)?;
+            encoder.finish(&mut insert)?;
+            parse_into(connection, options, message_id, |sink, limits| {
+                ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
+                Ok(())
+            })
         })
     }
 
@@ -270,6 +401,7 @@ impl Batch<'_> {
         mut reader: R,
         source: &MessageSource,
     ) -> Result<MessageOutcome, StoreError> {
+        self.finish_queued()?;
         let (sha256, size, encoding) = match hash_reader(&mut reader) {
             Ok(hashed) => hashed,
             Err(error) => return Ok(read_failure(&error)),
@@ -317,6 +449,8 @@ impl Batch<'_> {
         mailbox: &str,
         cursor: ImapCursor,
     ) -> Result<(), StoreError> {
+        // The cursor must not move past messages that are not stored yet.
+        self.finish_queued()?;
         self.transaction
             .prepare_cached(
                 "INSERT INTO imap_cursors (account, mailbox, uidvalidity, last_uid)
@@ -333,8 +467,10 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Commits everything stored in this batch.
-    pub fn commit(self) -> Result<(), StoreError> {
+    /// Commits everything stored in this batch (queued inputs are stored first; call
+    /// [`Batch::finish_queued`] before to get their outcomes).
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.finish_queued()?;
         self.transaction.commit()?;
         Ok(())
     }

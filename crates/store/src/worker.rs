@@ -15,7 +15,7 @@ use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer};
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -47,47 +47,57 @@ enum Reply {
 
 /// One input for the parser thread.
 struct Job {
+    /// Jobs are numbered from 1 in the order they are started; replies come in that order.
+    number: u64,
     input: Vec<u8>,
-    /// Compress the input into chunks after parsing it.
-    compress: bool,
+    /// How to encode the input into `Reply::Raw` chunks after parsing it.
+    encoding: RawEncoding,
 }
+
+/// Inputs the batch may have handed over and not yet received back: one being parsed, one
+/// waiting. More would let the job channel fill while the parser waits for the batch to read
+/// its replies.
+pub(crate) const MAX_OUTSTANDING: usize = 2;
 
 /// The parser thread and its channels.
 pub(crate) struct ParseWorker {
     jobs: Option<SyncSender<Job>>,
     replies: Receiver<Reply>,
-    cancel: Arc<AtomicBool>,
+    /// Jobs with a number up to this one are to be abandoned as soon as possible.
+    cancel_through: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
-    /// An input was started and its events not yet fully received.
-    pending: bool,
+    /// Numbers of jobs started and not yet fully received, oldest first.
+    started: u64,
+    received: u64,
 }
 
 impl ParseWorker {
     /// Starts the thread; `None` if the system refuses (the caller then parses inline).
     pub(crate) fn spawn(limits: Limits) -> Option<ParseWorker> {
-        let (jobs, job_queue) = sync_channel::<Job>(1);
+        let (jobs, job_queue) = sync_channel::<Job>(MAX_OUTSTANDING - 1);
         let (reply_sender, replies) = sync_channel::<Reply>(BATCHES_IN_FLIGHT);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let worker_cancel = Arc::clone(&cancel);
+        let cancel_through = Arc::new(AtomicU64::new(0));
+        let worker_cancel = Arc::clone(&cancel_through);
         let thread = std::thread::Builder::new()
             .name("ruadb-parse".to_owned())
             .spawn(move || {
                 let mut compressor = Compressor::default();
                 while let Ok(job) = job_queue.recv() {
+                    let cancelled = || worker_cancel.load(Ordering::Relaxed) >= job.number;
                     let mut sink = ChannelSink {
                         events: Vec::with_capacity(EVENTS_PER_BATCH),
                         replies: &reply_sender,
-                        cancel: &worker_cancel,
+                        cancelled: &cancelled,
                     };
                     ruadb_report::read_reports(&job.input, &limits, &mut Digesting::new(&mut sink));
                     let _ = sink.flush();
-                    if job.compress && !worker_cancel.load(Ordering::Relaxed) {
+                    if !cancelled() {
                         let mut send = |chunk: &[u8]| {
                             reply_sender
                                 .send(Reply::Raw(chunk.to_vec()))
                                 .map_err(|_| io::Error::other("the batch stopped listening"))
                         };
-                        let mut encoder = ChunkEncoder::new(RawEncoding::Zlib, &mut compressor);
+                        let mut encoder = ChunkEncoder::new(job.encoding, &mut compressor);
                         let _ = encoder
                             .write_all(&job.input, &mut send)
                             .and_then(|()| encoder.finish(&mut send));
@@ -102,28 +112,44 @@ impl ParseWorker {
         Some(ParseWorker {
             jobs: Some(jobs),
             replies,
-            cancel,
+            cancel_through,
             thread: Some(thread),
-            pending: false,
+            started: 0,
+            received: 0,
         })
     }
 
-    /// Hands `input` to the parser thread, to be parsed and then, if `compress`, compressed.
-    /// Returns false if the thread is gone.
-    pub(crate) fn start(&mut self, input: Vec<u8>, compress: bool) -> bool {
-        // A previous input whose events were not replayed (its message failed to store)
-        // must not leak into this one.
-        self.discard_pending();
-        self.cancel.store(false, Ordering::Relaxed);
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(Job { input, compress }).is_ok());
-        self.pending = sent;
-        sent
+    /// Inputs handed over and not yet received back.
+    pub(crate) fn outstanding(&self) -> usize {
+        (self.started - self.received) as usize
     }
 
-    /// Forwards the started input's events to `sink`, in order, then its compressed chunks to
+    /// Hands `input` to the parser thread, to be parsed and then encoded into chunks. The
+    /// caller keeps fewer than [`MAX_OUTSTANDING`] inputs outstanding before calling this.
+    /// Gives the input back if the thread is gone.
+    pub(crate) fn start(&mut self, input: Vec<u8>, encoding: RawEncoding) -> Result<(), Vec<u8>> {
+        let number = self.started + 1;
+        let job = Job {
+            number,
+            input,
+            encoding,
+        };
+        let Some(jobs) = &self.jobs else {
+            return Err(job.input);
+        };
+        match jobs.send(job) {
+            Ok(()) => {
+                self.started = number;
+                Ok(())
+            }
+            Err(returned) => {
+                self.jobs = None;
+                Err(returned.0.input)
+            }
+        }
+    }
+
+    /// Forwards the oldest outstanding input's events to `sink`, in order, then its chunks to
     /// `raw`. If `sink` asks to stop, the parser is told to stop and the rest is discarded; an
     /// error from `raw` stops likewise and is returned.
     pub(crate) fn replay(
@@ -133,25 +159,25 @@ impl ParseWorker {
     ) -> Result<(), StoreError> {
         let mut stopped = false;
         let mut raw_error = None;
-        while self.pending {
+        while self.outstanding() > 0 {
             let events = match self.replies.recv() {
                 Ok(Reply::Events(events)) => events,
                 Ok(Reply::Raw(chunk)) => {
                     if !stopped && let Err(error) = raw(&chunk) {
                         raw_error = Some(error);
                         stopped = true;
-                        self.cancel.store(true, Ordering::Relaxed);
+                        self.cancel_oldest();
                     }
                     continue;
                 }
                 Ok(Reply::Done) => {
-                    self.pending = false;
+                    self.received += 1;
                     break;
                 }
                 Err(_) => {
-                    // The thread ended (it never should): report the input as failed, and
-                    // the caller's next start() fails so that it parses inline from then on.
-                    self.pending = false;
+                    // The thread ended (it never should): report the input as failed; the
+                    // next start() fails, so that the caller parses inline from then on.
+                    self.received = self.started;
                     self.jobs = None;
                     if !stopped {
                         let _ = sink.report_failed(
@@ -174,7 +200,7 @@ impl ParseWorker {
                 };
                 if flow.is_break() {
                     stopped = true;
-                    self.cancel.store(true, Ordering::Relaxed);
+                    self.cancel_oldest();
                     break;
                 }
             }
@@ -182,20 +208,42 @@ impl ParseWorker {
         raw_error.map_or(Ok(()), Err)
     }
 
-    fn discard_pending(&mut self) {
-        while self.pending {
+    fn cancel_oldest(&self) {
+        self.cancel_through
+            .fetch_max(self.received + 1, Ordering::Relaxed);
+    }
+
+    /// Abandons the oldest outstanding input (its message is known already).
+    pub(crate) fn skip(&mut self) {
+        self.cancel_oldest();
+        while self.outstanding() > 0 {
             match self.replies.recv() {
-                Ok(Reply::Events(_) | Reply::Raw(_)) => self.cancel.store(true, Ordering::Relaxed),
-                Ok(Reply::Done) | Err(_) => self.pending = false,
+                Ok(Reply::Events(_) | Reply::Raw(_)) => {}
+                Ok(Reply::Done) => {
+                    self.received += 1;
+                    return;
+                }
+                Err(_) => {
+                    self.received = self.started;
+                    self.jobs = None;
+                }
             }
+        }
+    }
+
+    /// Abandons every outstanding input (after a database error).
+    pub(crate) fn skip_all(&mut self) {
+        self.cancel_through
+            .fetch_max(self.started, Ordering::Relaxed);
+        while self.outstanding() > 0 {
+            self.skip();
         }
     }
 }
 
 impl Drop for ParseWorker {
     fn drop(&mut self) {
-        self.cancel.store(true, Ordering::Relaxed);
-        self.discard_pending();
+        self.skip_all();
         // Closing the job channel ends the thread's loop.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
@@ -208,12 +256,12 @@ impl Drop for ParseWorker {
 struct ChannelSink<'a> {
     events: Vec<Event>,
     replies: &'a SyncSender<Reply>,
-    cancel: &'a AtomicBool,
+    cancelled: &'a dyn Fn() -> bool,
 }
 
 impl ChannelSink<'_> {
     fn push(&mut self, event: Event) -> ControlFlow<()> {
-        if self.cancel.load(Ordering::Relaxed) {
+        if (self.cancelled)() {
             return ControlFlow::Break(());
         }
         self.events.push(event);

@@ -985,3 +985,61 @@ fn a_failing_report_leaves_its_neighbour_in_the_same_input() {
         Value::Integer(1)
     );
 }
+
+/// Queued inputs give the same outcomes, in order, and the same database as one at a time,
+/// including the same bytes queued twice in a row and bytes stored before.
+#[test]
+fn queued_inputs_match_one_at_a_time() {
+    let files = fixtures();
+    let mut one_by_one = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let mut expected = Vec::new();
+    let mut batch = one_by_one.begin_batch().unwrap();
+    for (name, bytes) in &files {
+        expected.push((
+            name.clone(),
+            batch.ingest_bytes(bytes, &source(name)).unwrap(),
+        ));
+    }
+    batch.commit().unwrap();
+
+    let mut queued = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let (first_name, first_bytes) = &files[0];
+    ingest_one(&mut queued, first_bytes, first_name);
+    let mut batch = queued.begin_batch().unwrap();
+    let mut outcomes = Vec::new();
+    for (name, bytes) in &files {
+        for (source, outcome) in batch.queue_bytes(bytes.clone(), source(name)).unwrap() {
+            outcomes.push((source, outcome));
+        }
+    }
+    // The last file again, straight after itself.
+    let (last_name, last_bytes) = files.last().unwrap();
+    outcomes.extend(
+        batch
+            .queue_bytes(last_bytes.clone(), source(last_name))
+            .unwrap(),
+    );
+    outcomes.extend(batch.finish_queued().unwrap());
+    batch.commit().unwrap();
+
+    assert_eq!(outcomes.len(), files.len() + 1);
+    for (index, ((source_seen, outcome), (name, expected))) in
+        outcomes.iter().zip(&expected).enumerate()
+    {
+        assert_eq!(source_seen, &source(name), "order");
+        if index == 0 {
+            assert!(outcome.already_stored, "{name}");
+        } else {
+            assert_eq!(outcome, expected, "{name}");
+        }
+    }
+    assert!(outcomes.last().unwrap().1.already_stored);
+    assert_eq!(queued.totals().unwrap(), one_by_one.totals().unwrap());
+    let snapshot = |store: &Store| {
+        rows(
+            store,
+            "SELECT * FROM record_outcomes ORDER BY report_org, report_id, source_ip, message_count",
+        )
+    };
+    assert_eq!(snapshot(&queued), snapshot(&one_by_one));
+}
