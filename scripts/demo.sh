@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/setup.sh
 cargo build --release --locked -p ruadb
 ruadb="${CARGO_TARGET_DIR:-target}/release/ruadb"
 
