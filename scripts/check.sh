@@ -8,6 +8,8 @@ bash scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets live in their own workspace (libFuzzer needs nightly to run, not to build).
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 # The IMAP tests talk to a real Dovecot on 127.0.0.1; a server this run starts is stopped at the end.
 if ! bash scripts/imap-test-server.sh status >/dev/null 2>&1; then
     trap 'bash scripts/imap-test-server.sh stop >/dev/null' EXIT
