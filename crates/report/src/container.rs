@@ -69,7 +69,7 @@ pub(crate) fn read_seekable<R: Read + Seek>(mut input: R, limits: &Limits, sink:
     let _ = match detect(&head) {
         Some(Container::Zip) => reader.zip(BufReader::new(input), None, 0),
         Some(Container::Message) => {
-            match read_bounded(&mut input, limits.max_message_bytes, "bytes of a message") {
+            match read_rest_bounded(&mut input, limits.max_message_bytes, "bytes of a message") {
                 Ok(message) => reader.message(&message, None, 0),
                 Err(error) => reader.fail(None, error),
             }
@@ -594,6 +594,33 @@ fn read_bounded(input: &mut dyn Read, limit: u64, what: &'static str) -> Result<
     Ok(data)
 }
 
+/// Reads the rest of a seekable `input` into memory. Its length is known up front, so an input
+/// over `limit` is refused without reading a byte of it, and the buffer is allocated once
+/// (growing a `Vec` by doubling would briefly hold two copies of a large message).
+fn read_rest_bounded<R: Read + Seek>(
+    input: &mut R,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, Error> {
+    let start = input.stream_position()?;
+    let end = input.seek(SeekFrom::End(0))?;
+    input.seek(SeekFrom::Start(start))?;
+    let length = end.saturating_sub(start);
+    if length > limit {
+        return Err(Error::Limit { what, limit });
+    }
+    let mut data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    input
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|error| from_io(error, None))?;
+    // The input may have grown since its length was taken.
+    if data.len() as u64 > limit {
+        return Err(Error::Limit { what, limit });
+    }
+    Ok(data)
+}
+
 /// The crate's [`Error`] behind an I/O error: one raised by a layer below (a cap, a corrupt
 /// stream) is passed on unchanged; any other is a corrupt `format` if known, else I/O.
 fn from_io(error: io::Error, format: Option<Container>) -> Error {
@@ -767,6 +794,52 @@ impl Sink for DeferredEnd<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A seekable reader that counts the bytes read from it.
+    struct Counting<R> {
+        inner: R,
+        read: u64,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(position)
+        }
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_before_it_is_read() {
+        let mut message = b"From: reports@example.net\r\nSubject: report\r\n\r\n".to_vec();
+        message.resize(4 * 1024 * 1024, b'A');
+        let mut input = Counting {
+            inner: io::Cursor::new(message),
+            read: 0,
+        };
+        let limits = Limits {
+            max_message_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
+        let mut collector = crate::Collector::default();
+        read_seekable(&mut input, &limits, &mut collector);
+        let [Err(failure)] = collector.results.as_slice() else {
+            panic!("expected one failure, got {:?}", collector.results);
+        };
+        assert!(
+            matches!(failure.error, Error::Limit { what: "bytes of a message", limit } if limit == 1024 * 1024),
+            "{:?}",
+            failure.error
+        );
+        // Only the detection peek was read.
+        assert!(input.read <= PEEK_BYTES as u64, "read {} bytes", input.read);
+    }
 
     #[test]
     fn detection_by_first_bytes() {
