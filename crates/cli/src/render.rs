@@ -16,16 +16,78 @@ pub enum TableFormat {
 }
 
 /// Writes `rows` (each as long as `columns`) in `format`.
-pub fn write_rows(
-    out: &mut impl Write,
+pub fn write_rows<W: Write>(
+    out: W,
     format: TableFormat,
     columns: &[String],
     rows: &[Vec<Value>],
 ) -> io::Result<()> {
-    match format {
-        TableFormat::Table => write_table(out, columns, rows),
-        TableFormat::Csv => write_csv(out, columns, rows),
-        TableFormat::Json => write_json(out, columns, rows),
+    let mut writer = RowWriter::start(out, format, columns)?;
+    for row in rows {
+        writer.write_row(row)?;
+    }
+    writer.finish().map(drop)
+}
+
+/// Writes rows one at a time as they arrive. CSV and JSON go out at once, so a result of any
+/// size streams in constant memory; an aligned table needs every row to size its columns, so
+/// that format alone keeps them until [`RowWriter::finish`].
+pub struct RowWriter<W: Write> {
+    out: W,
+    format: TableFormat,
+    columns: Vec<String>,
+    rows_written: u64,
+    /// Rows kept for [`TableFormat::Table`].
+    table: Vec<Vec<Value>>,
+}
+
+impl<W: Write> RowWriter<W> {
+    /// Writes what comes before the first row (the CSV header, the JSON `[`).
+    pub fn start(mut out: W, format: TableFormat, columns: &[String]) -> io::Result<Self> {
+        match format {
+            TableFormat::Table => {}
+            TableFormat::Csv => {
+                let header: Vec<String> = columns.iter().map(|name| csv_field(name)).collect();
+                write!(out, "{}\r\n", header.join(","))?;
+            }
+            TableFormat::Json => out.write_all(b"[")?,
+        }
+        Ok(RowWriter {
+            out,
+            format,
+            columns: columns.to_vec(),
+            rows_written: 0,
+            table: Vec::new(),
+        })
+    }
+
+    /// Writes one row (as long as the columns), or keeps it for a table.
+    pub fn write_row(&mut self, row: &[Value]) -> io::Result<()> {
+        let first = self.rows_written == 0;
+        self.rows_written += 1;
+        match self.format {
+            TableFormat::Table => {
+                self.table.push(row.to_vec());
+                Ok(())
+            }
+            TableFormat::Csv => write_csv_row(&mut self.out, row),
+            TableFormat::Json => write_json_row(&mut self.out, &self.columns, row, first),
+        }
+    }
+
+    /// Writes what comes after the last row (the whole table, the JSON `]`) and hands back
+    /// the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        match self.format {
+            TableFormat::Table => write_table(&mut self.out, &self.columns, &self.table)?,
+            TableFormat::Csv => {}
+            TableFormat::Json => self.out.write_all(if self.rows_written == 0 {
+                b"]\n"
+            } else {
+                b"\n]\n"
+            })?,
+        }
+        Ok(self.out)
     }
 }
 
@@ -115,37 +177,33 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Vec<Value>]) -> io::Result<()> {
-    let header: Vec<String> = columns.iter().map(|name| csv_field(name)).collect();
-    write!(out, "{}\r\n", header.join(","))?;
-    for row in rows {
-        let fields: Vec<String> = row.iter().map(|value| csv_field(&text(value))).collect();
-        write!(out, "{}\r\n", fields.join(","))?;
-    }
-    Ok(())
+fn write_csv_row(out: &mut impl Write, row: &[Value]) -> io::Result<()> {
+    let fields: Vec<String> = row.iter().map(|value| csv_field(&text(value))).collect();
+    write!(out, "{}\r\n", fields.join(","))
 }
 
-fn write_json(out: &mut impl Write, columns: &[String], rows: &[Vec<Value>]) -> io::Result<()> {
-    out.write_all(b"[")?;
-    for (index, row) in rows.iter().enumerate() {
-        out.write_all(if index == 0 { b"\n{" } else { b",\n{" })?;
-        for (position, (name, value)) in columns.iter().zip(row).enumerate() {
-            if position > 0 {
-                out.write_all(b",")?;
-            }
-            serde_json::to_writer(&mut *out, name)?;
-            out.write_all(b":")?;
-            match value {
-                // A blob has no JSON form; hex text keeps it readable and lossless.
-                Value::Blob(_) => serde_json::to_writer(&mut *out, &text(value))?,
-                // NaN and infinities are not JSON numbers.
-                Value::Real(number) if !number.is_finite() => out.write_all(b"null")?,
-                other => serde_json::to_writer(&mut *out, other)?,
-            }
+fn write_json_row(
+    out: &mut impl Write,
+    columns: &[String],
+    row: &[Value],
+    first: bool,
+) -> io::Result<()> {
+    out.write_all(if first { b"\n{" } else { b",\n{" })?;
+    for (position, (name, value)) in columns.iter().zip(row).enumerate() {
+        if position > 0 {
+            out.write_all(b",")?;
         }
-        out.write_all(b"}")?;
+        serde_json::to_writer(&mut *out, name)?;
+        out.write_all(b":")?;
+        match value {
+            // A blob has no JSON form; hex text keeps it readable and lossless.
+            Value::Blob(_) => serde_json::to_writer(&mut *out, &text(value))?,
+            // NaN and infinities are not JSON numbers.
+            Value::Real(number) if !number.is_finite() => out.write_all(b"null")?,
+            other => serde_json::to_writer(&mut *out, other)?,
+        }
     }
-    out.write_all(if rows.is_empty() { b"]\n" } else { b"\n]\n" })
+    out.write_all(b"}")
 }
 
 #[cfg(test)]
@@ -199,5 +257,23 @@ mod tests {
         );
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed[1]["messages"], 120);
+    }
+
+    #[test]
+    fn streaming_writes_csv_and_json_rows_before_the_end() {
+        let columns = vec!["n".to_owned()];
+        let mut csv = RowWriter::start(Vec::new(), TableFormat::Csv, &columns).unwrap();
+        csv.write_row(&[Value::Integer(1)]).unwrap();
+        assert_eq!(csv.out, b"n\r\n1\r\n");
+        let mut json = RowWriter::start(Vec::new(), TableFormat::Json, &columns).unwrap();
+        json.write_row(&[Value::Integer(1)]).unwrap();
+        assert_eq!(json.out, b"[\n{\"n\":1}");
+        assert_eq!(json.finish().unwrap(), b"[\n{\"n\":1}\n]\n");
+        let empty = RowWriter::start(Vec::new(), TableFormat::Json, &columns).unwrap();
+        assert_eq!(empty.finish().unwrap(), b"[]\n");
+        let mut table = RowWriter::start(Vec::new(), TableFormat::Table, &columns).unwrap();
+        table.write_row(&[Value::Integer(1)]).unwrap();
+        assert!(table.out.is_empty(), "a table waits for every row");
+        assert_eq!(table.finish().unwrap(), b"n\n-\n1\n");
     }
 }

@@ -98,6 +98,18 @@ impl Store {
         sql: &str,
         on_row: &mut dyn FnMut(&QueryRow) -> Result<(), StoreError>,
     ) -> Result<Vec<String>, StoreError> {
+        self.query_streaming(sql, &mut |_| Ok(()), on_row)
+    }
+
+    /// Like [`Store::query`], but hands the column names to `on_columns` once the statement
+    /// is prepared, before the first row, so that a caller can write a header and then each
+    /// row as it comes: nothing is buffered, whatever the size of the result.
+    pub fn query_streaming(
+        &self,
+        sql: &str,
+        on_columns: &mut dyn FnMut(&[String]) -> Result<(), StoreError>,
+        on_row: &mut dyn FnMut(&QueryRow) -> Result<(), StoreError>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut statement = self.connection.prepare(sql)?;
         if !statement.readonly() {
             return Err(StoreError::NotReadOnly);
@@ -107,6 +119,7 @@ impl Store {
             .into_iter()
             .map(str::to_owned)
             .collect();
+        on_columns(&columns)?;
         let mut values = Vec::with_capacity(columns.len());
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
@@ -237,5 +250,49 @@ impl Store {
                 },
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_hands_over_the_columns_before_the_first_row() {
+        let store = Store::open_in_memory(crate::StoreOptions::default()).unwrap();
+        let mut events = Vec::new();
+        let events_cell = std::cell::RefCell::new(&mut events);
+        let columns = store
+            .query_streaming(
+                "SELECT 1 AS n UNION ALL SELECT 2",
+                &mut |columns| {
+                    events_cell
+                        .borrow_mut()
+                        .push(format!("columns {columns:?}"));
+                    Ok(())
+                },
+                &mut |row| {
+                    events_cell.borrow_mut().push(format!("row {row:?}"));
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(columns, ["n"]);
+        assert_eq!(
+            events,
+            ["columns [\"n\"]", "row [Integer(1)]", "row [Integer(2)]"]
+        );
+        let mut seen = None;
+        store
+            .query_streaming(
+                "SELECT 1 AS a, 2 AS b WHERE 0",
+                &mut |columns| {
+                    seen = Some(columns.to_vec());
+                    Ok(())
+                },
+                &mut |_| panic!("no rows"),
+            )
+            .unwrap();
+        assert_eq!(seen.unwrap(), ["a", "b"], "columns of an empty result too");
     }
 }
