@@ -7,6 +7,7 @@ use crate::alignment::domains_aligned;
 use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
 use crate::{SourceFilter, Store, StoreError};
 use rusqlite::ToSql;
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use std::collections::HashMap;
 
 /// The reporter override reasons that mean "forwarded" (RFC 7489 section 6.6.3 values).
@@ -17,10 +18,56 @@ const FORWARDING_REASONS: &str = "('forwarded', 'trusted_forwarder', 'mailing_li
 const LONGEST_REPORT: i64 = 400 * super::period::DAY;
 
 /// Which reports to load, as a condition on `rep` (the `reports` table) and its parameters.
-struct Selection<'a> {
-    condition: &'static str,
+/// Only the conditions that apply are written, so that SQLite sees a plain
+/// `policy_domain = ?` or `begin_utc >= ?` and uses the index on it.
+#[derive(Default)]
+pub(crate) struct Selection<'a> {
+    clauses: Vec<String>,
     params: Vec<&'a dyn ToSql>,
 }
+
+impl<'a> Selection<'a> {
+    /// Adds `clause`, whose one `?` is bound to `value`.
+    fn and(mut self, clause: &str, value: &'a dyn ToSql) -> Selection<'a> {
+        self.params.push(value);
+        self.clauses
+            .push(clause.replace('?', &format!("?{}", self.params.len())));
+        self
+    }
+
+    /// Adds `clause` when `value` is given.
+    fn and_some<T: ToSql>(self, clause: &str, value: &'a Option<T>) -> Selection<'a> {
+        match value {
+            Some(value) => self.and(clause, value),
+            None => self,
+        }
+    }
+
+    /// The records [`Store::sources`] aggregates.
+    pub(crate) fn of_sources(filter: &'a SourceFilter) -> Selection<'a> {
+        Selection::default()
+            .and_some("rep.policy_domain = ?", &filter.domain)
+            .and_some("rep.begin_utc >= ?", &filter.since)
+            .and_some("rep.begin_utc < ?", &filter.until)
+    }
+
+    /// The `WHERE` clause, empty when everything is selected.
+    fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// The order every stream of [`Store::each_record`] is read in. Each query walks reports by
+/// the index on their begin, then each report's records and each record's results by their
+/// clustered keys, so SQLite returns them in this order without sorting; the `ORDER BY` makes
+/// the order a guarantee rather than a property of the plan. `CROSS JOIN` keeps SQLite from
+/// starting at the (larger) results table.
+const STREAM_ORDER: &str = "ORDER BY rep.begin_utc, rep.id, rec.id";
+const STREAM_JOIN: &str = "FROM reports AS rep CROSS JOIN records AS rec ON rec.report = rep.id";
 
 impl Store {
     /// The summary of `period`, for every policy domain with reports in it or in the four
@@ -31,15 +78,15 @@ impl Store {
         let earliest = window.start.saturating_sub(LONGEST_REPORT);
         // The midpoint rule itself is applied in Rust (`Period::contains_report`); this
         // condition only has to keep every report whose midpoint can lie in the window.
-        let selection = Selection {
-            condition: "(?1 IS NULL OR rep.policy_domain = ?1) AND rep.begin_utc >= ?2 \
-                        AND rep.begin_utc < ?3 AND rep.end_utc >= ?4",
-            params: vec![&domain, &earliest, &window.end, &window.start],
-        };
+        let selection = Selection::default()
+            .and_some("rep.policy_domain = ?", &domain)
+            .and("rep.begin_utc >= ?", &earliest)
+            .and("rep.begin_utc < ?", &window.end)
+            .and("rep.end_utc >= ?", &window.start);
         let mut builder = SummaryBuilder::new(period, domain.as_deref());
         let handles = self.each_report(&selection, |report| builder.add_report(report))?;
         self.each_record(&selection, &handles, |handle, record| {
-            builder.add_record(handle, &record);
+            builder.add_record(handle, record);
         })?;
         Ok(builder.finish())
     }
@@ -50,10 +97,7 @@ impl Store {
         &self,
         filter: &SourceFilter,
     ) -> Result<HashMap<(String, String), Classification>, StoreError> {
-        let selection = Selection {
-            condition: crate::query::SOURCE_FILTER,
-            params: vec![&filter.domain, &filter.since, &filter.until],
-        };
+        let selection = Selection::of_sources(filter);
         // Reports name few domains: key the tallies by a domain number, not a copied name.
         let mut domains: Vec<String> = Vec::new();
         let mut domain_numbers: HashMap<String, usize> = HashMap::new();
@@ -68,7 +112,7 @@ impl Store {
         let mut tallies: HashMap<(usize, String), ClassTally> = HashMap::new();
         self.each_record(&selection, &handles, |domain, record| {
             tallies
-                .entry((domain, record.source_ip))
+                .entry((domain, record.source_ip.clone()))
                 .or_default()
                 .add(classify_record(&record.facts), record.messages);
         })?;
@@ -91,8 +135,8 @@ impl Store {
         let mut statement = self.connection.prepare(&format!(
             "SELECT rep.id, rep.org_name, rep.policy_domain, rep.begin_utc, rep.end_utc,
                     rep.p, rep.sp, rep.np, rep.pct, rep.testing, rep.adkim, rep.aspf
-             FROM reports AS rep WHERE {} ORDER BY rep.id",
-            selection.condition
+             FROM reports AS rep {} ORDER BY rep.id",
+            selection.where_clause()
         ))?;
         let mut rows = statement.query(selection.params.as_slice())?;
         while let Some(row) = rows.next()? {
@@ -121,60 +165,94 @@ impl Store {
     /// Streams each selected record, with its DKIM and SPF results and the facts its class
     /// depends on, to `on_record` with its report's handle. Nothing is collected: a summary
     /// over millions of records needs memory for its sources only.
-    fn each_record(
+    ///
+    /// Records, DKIM results, SPF results and forwarding reasons are read by four queries in
+    /// the same order ([`STREAM_ORDER`]) and merged, which costs SQLite one index walk each
+    /// instead of three correlated subqueries per record; one [`RecordRow`] is refilled in
+    /// place, so reading allocates only for strings longer than any seen before.
+    pub(crate) fn each_record(
         &self,
         selection: &Selection<'_>,
         handles: &HashMap<i64, usize>,
-        mut on_record: impl FnMut(usize, RecordRow),
+        mut on_record: impl FnMut(usize, &RecordRow),
     ) -> Result<(), StoreError> {
-        // Results are packed into one text per record: fields separated by U+001F, results
-        // by U+001E (control characters no reporter puts in a domain or selector, and the
-        // parser lowercases and trims them anyway). HELO results do not count for DMARC and
-        // name the forwarder's host, not a sender, so they are left out.
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT rec.report, rec.source_ip, rec.message_count, rec.disposition,
-                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned,
-                    (SELECT group_concat(d.domain || char(31) || COALESCE(d.selector, '')
-                                         || char(31) || d.result, char(30))
-                     FROM dkim_results AS d WHERE d.record = rec.id),
-                    (SELECT group_concat(s.domain || char(31) || s.result, char(30))
-                     FROM spf_results AS s
-                     WHERE s.record = rec.id AND (s.scope IS NULL OR s.scope <> 'helo')),
-                    EXISTS (SELECT 1 FROM reasons AS r
-                            WHERE r.record = rec.id AND r.type IN {FORWARDING_REASONS})
-             FROM records AS rec JOIN reports AS rep ON rep.id = rec.report
-             WHERE {}",
-            selection.condition
+        let filter = selection.where_clause();
+        let params = selection.params.as_slice();
+        let mut records = self.connection.prepare(&format!(
+            "SELECT rec.report, rec.id, rec.source_ip, rec.message_count, rec.disposition,
+                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned
+             {STREAM_JOIN} {filter} {STREAM_ORDER}"
         ))?;
-        let mut rows = statement.query(selection.params.as_slice())?;
+        let mut dkim = self.connection.prepare(&format!(
+            "SELECT rec.id, d.domain, d.selector, d.result
+             {STREAM_JOIN} CROSS JOIN dkim_results AS d ON d.record = rec.id
+             {filter} {STREAM_ORDER}, d.seq"
+        ))?;
+        let mut spf = self.connection.prepare(&format!(
+            "SELECT rec.id, s.domain, s.result, s.scope = 'helo'
+             {STREAM_JOIN} CROSS JOIN spf_results AS s ON s.record = rec.id
+             {filter} {STREAM_ORDER}, s.seq"
+        ))?;
+        let reasons_filter = if filter.is_empty() {
+            format!("WHERE r.type IN {FORWARDING_REASONS}")
+        } else {
+            format!("{filter} AND r.type IN {FORWARDING_REASONS}")
+        };
+        let mut reasons = self.connection.prepare(&format!(
+            "SELECT DISTINCT rec.id
+             {STREAM_JOIN} CROSS JOIN reasons AS r ON r.record = rec.id
+             {reasons_filter} {STREAM_ORDER}"
+        ))?;
+        let mut dkim = Merged::new(dkim.query(params)?);
+        let mut spf = Merged::new(spf.query(params)?);
+        let mut reasons = Merged::new(reasons.query(params)?);
+        let mut rows = records.query(params)?;
+        let mut record = RecordRow::default();
+        let mut header_from = String::new();
         while let Some(row) = rows.next()? {
             let Some(&handle) = handles.get(&row.get::<_, i64>(0)?) else {
                 continue;
             };
-            let header_from: String = row.get(4)?;
-            let dmarc_pass: bool = row.get(5)?;
+            let id: i64 = row.get(1)?;
+            refill(&mut record.source_ip, text(row, 2)?);
+            record.messages = u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0);
+            refill(&mut record.disposition, text(row, 4)?);
+            refill(&mut header_from, text(row, 5)?);
+            record.dmarc_pass = row.get(6)?;
+            record.spf_aligned = row.get(7)?;
+            record.dkim_aligned = row.get(8)?;
             let mut facts = RecordFacts {
-                dmarc_pass,
-                forwarding_reason: row.get(10)?,
+                dmarc_pass: record.dmarc_pass,
+                forwarding_reason: false,
                 ..RecordFacts::default()
             };
-            let packed: Option<String> = row.get(8)?;
-            let dkim: Vec<DkimSeen> = packed
-                .iter()
-                .flat_map(|packed| packed.split('\u{1e}'))
-                .map(|fields| {
-                    let mut fields = fields.split('\u{1f}');
-                    let domain = fields.next().unwrap_or_default().to_owned();
-                    let selector = fields.next().filter(|s| !s.is_empty()).map(str::to_owned);
-                    let result = fields.next().unwrap_or_default().to_owned();
-                    DkimSeen {
-                        domain,
-                        selector,
-                        result,
+            reasons.each_for(id, |_| {
+                facts.forwarding_reason = true;
+                Ok(())
+            })?;
+            let mut dkim_count = 0;
+            dkim.each_for(id, |row| {
+                if record.dkim.len() == dkim_count {
+                    record.dkim.push(DkimSeen {
+                        domain: String::new(),
+                        selector: None,
+                        result: String::new(),
+                    });
+                }
+                let seen = &mut record.dkim[dkim_count];
+                dkim_count += 1;
+                refill(&mut seen.domain, text(row, 1)?);
+                match optional_text(row, 2)? {
+                    Some(selector) if !selector.is_empty() => {
+                        refill(seen.selector.get_or_insert_with(String::new), selector);
                     }
-                })
-                .collect();
-            for result in &dkim {
+                    _ => seen.selector = None,
+                }
+                refill(&mut seen.result, text(row, 3)?);
+                Ok(())
+            })?;
+            record.dkim.truncate(dkim_count);
+            for result in &record.dkim {
                 if result.result == "pass" {
                     facts.dkim_passed = true;
                 } else if result.result != "none"
@@ -186,34 +264,112 @@ impl Store {
                     facts.aligned_signature_failed = true;
                 }
             }
-            let packed: Option<String> = row.get(9)?;
-            let spf: Vec<SpfSeen> = packed
-                .iter()
-                .flat_map(|packed| packed.split('\u{1e}'))
-                .map(|fields| {
-                    let (domain, result) = fields.split_once('\u{1f}').unwrap_or((fields, ""));
-                    SpfSeen {
-                        domain: domain.to_owned(),
-                        result: result.to_owned(),
-                    }
-                })
-                .collect();
-            facts.spf_passed = spf.iter().any(|result| result.result == "pass");
-            on_record(
-                handle,
-                RecordRow {
-                    source_ip: row.get(1)?,
-                    messages: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                    disposition: row.get(3)?,
-                    dmarc_pass,
-                    spf_aligned: row.get(6)?,
-                    dkim_aligned: row.get(7)?,
-                    facts,
-                    dkim,
-                    spf,
-                },
-            );
+            let mut spf_count = 0;
+            record.helo_domains.clear();
+            spf.each_for(id, |row| {
+                // HELO results do not count for DMARC and name the forwarder's host, not a
+                // sender, so the summary leaves them out; `ruadb sources` lists their domains.
+                if row.get::<_, Option<bool>>(3)?.unwrap_or(false) {
+                    record.helo_domains.push(text(row, 1)?.to_owned());
+                    return Ok(());
+                }
+                if record.spf.len() == spf_count {
+                    record.spf.push(SpfSeen {
+                        domain: String::new(),
+                        result: String::new(),
+                    });
+                }
+                let seen = &mut record.spf[spf_count];
+                spf_count += 1;
+                refill(&mut seen.domain, text(row, 1)?);
+                refill(&mut seen.result, text(row, 2)?);
+                Ok(())
+            })?;
+            record.spf.truncate(spf_count);
+            facts.spf_passed = record.spf.iter().any(|result| result.result == "pass");
+            record.facts = facts;
+            on_record(handle, &record);
         }
+        Ok(())
+    }
+}
+
+/// Replaces the text of `target` with `value`, keeping its allocation.
+fn refill(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
+}
+
+/// Column `index` as text; NULL reads as empty.
+fn text<'row>(row: &'row rusqlite::Row<'_>, index: usize) -> Result<&'row str, StoreError> {
+    Ok(optional_text(row, index)?.unwrap_or_default())
+}
+
+/// Column `index` as text, borrowed from SQLite's buffer.
+fn optional_text<'row>(
+    row: &'row rusqlite::Row<'_>,
+    index: usize,
+) -> Result<Option<&'row str>, StoreError> {
+    row.get_ref(index)?
+        .as_str_or_null()
+        .map_err(|error| match error {
+            rusqlite::types::FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                index,
+                String::new(),
+                rusqlite::types::Type::Blob,
+            ),
+            other => rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(other),
+            ),
+        })
+        .map_err(StoreError::from)
+}
+
+/// Rows keyed by a record id (column 0), read in the same order as the records, with one row
+/// of look-ahead.
+struct Merged<'statement> {
+    rows: rusqlite::Rows<'statement>,
+    /// The record id of the row `rows` stands on, `None` once exhausted.
+    current: Option<i64>,
+    started: bool,
+}
+
+impl<'statement> Merged<'statement> {
+    fn new(rows: rusqlite::Rows<'statement>) -> Self {
+        Merged {
+            rows,
+            current: None,
+            started: false,
+        }
+    }
+
+    /// Hands every row of record `id` to `on_row`. Rows of records before `id` (which the
+    /// record stream skipped) are passed over.
+    fn each_for(
+        &mut self,
+        id: i64,
+        mut on_row: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if !self.started {
+            self.started = true;
+            self.advance()?;
+        }
+        while self.current == Some(id) {
+            if let Some(row) = self.rows.get() {
+                on_row(row)?;
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self) -> Result<(), StoreError> {
+        self.current = match self.rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        };
         Ok(())
     }
 }

@@ -186,6 +186,7 @@ fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> (usize,
         facts,
         dkim: Vec::new(),
         spf: Vec::new(),
+        helo_domains: Vec::new(),
     };
     (report, record)
 }
