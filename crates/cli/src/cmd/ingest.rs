@@ -5,6 +5,7 @@
 //! rolls back another. Overlapping runs: a second writer waits up to 5 s for the lock and
 //! then stops with a message (exit 2); `--wait` makes it wait up to [`WAIT_TIMEOUT`].
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,6 +95,9 @@ pub fn open_store(context: &Context, wait: bool) -> anyhow::Result<Store> {
 }
 
 /// Stores `pending` in one transaction and empties it. Database errors are fatal.
+///
+/// Inputs held in memory are queued, so the store parses the next one while it writes the
+/// current one; outcomes are still reported in input order.
 fn store_batch(
     store: &mut Store,
     pending: &mut Vec<Result<Input, InputError>>,
@@ -103,9 +107,9 @@ fn store_batch(
         return Ok(());
     }
     let mut batch = store.begin_batch().context("cannot start writing")?;
-    let mut batch_tally = IngestTally::default();
+    let mut in_order = InOrder::default();
     for input in pending.drain(..) {
-        let outcome = match input {
+        match input {
             Ok(input) => {
                 let source = if input.stdin {
                     MessageSource::Stdin
@@ -114,26 +118,94 @@ fn store_batch(
                         path: input.name.clone(),
                     }
                 };
-                let stored = match input.open() {
-                    Ok(Opened::Bytes(bytes)) => batch.ingest_bytes(&bytes, &source),
-                    Ok(Opened::Stream(reader)) => batch.ingest_reader(reader, &source),
-                    Err(error) => Ok(unreadable(&error)),
-                };
-                let outcome = stored.with_context(|| format!("{}: cannot store", input.name))?;
-                report.input(&input.name, &outcome);
-                outcome
+                match input.open() {
+                    Ok(Opened::Bytes(bytes)) => {
+                        let bytes = bytes.into_owned();
+                        in_order.waiting(input.name);
+                        let done = batch
+                            .queue_bytes(bytes, source)
+                            .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
+                        in_order.stored(done, report);
+                    }
+                    Ok(Opened::Stream(reader)) => {
+                        // Streamed inputs are stored inline, after everything queued.
+                        let done = batch
+                            .finish_queued()
+                            .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
+                        in_order.stored(done, report);
+                        let outcome = batch
+                            .ingest_reader(reader, &source)
+                            .with_context(|| format!("{}: cannot store", input.name))?;
+                        in_order.ready(input.name, outcome, report);
+                    }
+                    Err(error) => in_order.ready(input.name, unreadable(&error), report),
+                }
             }
-            Err(InputError { name, error }) => {
-                let outcome = unreadable(&error);
-                report.input(&name, &outcome);
-                outcome
-            }
-        };
-        batch_tally.add(&outcome);
+            Err(InputError { name, error }) => in_order.ready(name, unreadable(&error), report),
+        }
     }
+    let done = batch
+        .finish_queued()
+        .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
+    in_order.stored(done, report);
     batch.commit().context("cannot commit")?;
-    report.committed(&batch_tally);
+    report.committed(&in_order.tally);
     Ok(())
+}
+
+/// Hands outcomes to the [`Reporter`] in input order while queued inputs finish later than
+/// inputs that need no storing (unreadable ones).
+#[derive(Default)]
+struct InOrder {
+    /// Input names in order, with the outcome once known.
+    inputs: VecDeque<(String, Option<MessageOutcome>)>,
+    tally: IngestTally,
+}
+
+impl InOrder {
+    /// An input was queued: its outcome comes with a later [`InOrder::stored`].
+    fn waiting(&mut self, name: String) {
+        self.inputs.push_back((name, None));
+    }
+
+    /// The name of the oldest input still waiting (for an error message).
+    fn oldest(&self) -> &str {
+        self.inputs
+            .iter()
+            .find(|(_, outcome)| outcome.is_none())
+            .map_or("", |(name, _)| name.as_str())
+    }
+
+    /// Outcomes of queued inputs, in the order they were queued.
+    fn stored(&mut self, done: Vec<(MessageSource, MessageOutcome)>, report: &mut Reporter) {
+        let mut waiting = self
+            .inputs
+            .iter_mut()
+            .filter(|(_, outcome)| outcome.is_none());
+        for ((_, outcome), slot) in done.into_iter().zip(waiting.by_ref()) {
+            slot.1 = Some(outcome);
+        }
+        self.report_ready(report);
+    }
+
+    /// An input whose outcome is known at once.
+    fn ready(&mut self, name: String, outcome: MessageOutcome, report: &mut Reporter) {
+        self.inputs.push_back((name, Some(outcome)));
+        self.report_ready(report);
+    }
+
+    fn report_ready(&mut self, report: &mut Reporter) {
+        while self
+            .inputs
+            .front()
+            .is_some_and(|(_, outcome)| outcome.is_some())
+        {
+            if let Some((name, Some(outcome))) = self.inputs.pop_front() {
+                report.input(&name, &outcome);
+                self.tally.add(&outcome);
+            }
+        }
+    }
 }
 
 fn unreadable(error: &io::Error) -> MessageOutcome {
