@@ -78,7 +78,11 @@ pub(crate) struct ChunkEncoder<'z> {
 
 impl<'z> ChunkEncoder<'z> {
     pub(crate) fn new(encoding: RawEncoding, compressor: &'z mut Compressor) -> Self {
-        compressor.state.reset();
+        // Resetting clears the deflate window and hash tables, which costs more than copying
+        // a typical archive: only done when compressing.
+        if encoding == RawEncoding::Zlib {
+            compressor.state.reset();
+        }
         compressor.output.clear();
         ChunkEncoder {
             encoding,

@@ -26,8 +26,10 @@ pub(crate) const PARALLEL_MAX_BYTES: usize = 4 << 20;
 /// Events per message on the channel: amortises the hand-over without holding much.
 const EVENTS_PER_BATCH: usize = 64;
 
-/// Event batches in flight: with [`EVENTS_PER_BATCH`], at most a few hundred records.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Replies in flight: with [`EVENTS_PER_BATCH`], at most a few thousand records (about a
+/// megabyte), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps
+/// working through the batch thread's pauses (a commit, a slow insert, the scheduler).
+const BATCHES_IN_FLIGHT: usize = 32;
 
 /// One [`DigestedSink`] call, as data.
 enum Event {
@@ -285,10 +287,7 @@ impl ChannelSink<'_> {
 
 impl DigestedSink for ChannelSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
-        // Sent at once, so that the batch thread inserts the report row while this thread
-        // reads the records.
-        self.push(Event::Begin(member.map(str::to_owned), header.clone()))?;
-        self.flush()
+        self.push(Event::Begin(member.map(str::to_owned), header.clone()))
     }
 
     fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
@@ -296,8 +295,7 @@ impl DigestedSink for ChannelSink<'_> {
     }
 
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
-        self.push(Event::End(trailer, content_hash))?;
-        self.flush()
+        self.push(Event::End(trailer, content_hash))
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
