@@ -22,6 +22,11 @@ pub fn write_rows<W: Write>(
     columns: &[String],
     rows: &[Vec<Value>],
 ) -> io::Result<()> {
+    if format == TableFormat::Table {
+        // The rows are all here already: no copy into the writer's buffer.
+        let mut out = out;
+        return write_table(&mut out, columns, rows);
+    }
     let mut writer = RowWriter::start(out, format, columns)?;
     for row in rows {
         writer.write_row(row)?;

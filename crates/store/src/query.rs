@@ -6,7 +6,6 @@ use crate::{Store, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
 
 /// One SQL value of a query result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,10 +85,6 @@ pub struct Totals {
     pub rejected: u64,
 }
 
-/// The filter of [`Store::sources`] as SQL over `rep` (reports) with parameters ?1..?3.
-pub(crate) const SOURCE_FILTER: &str = "(?1 IS NULL OR rep.policy_domain = ?1)
-    AND (?2 IS NULL OR rep.begin_utc >= ?2) AND (?3 IS NULL OR rep.begin_utc < ?3)";
-
 impl Store {
     /// Runs one read-only SQL statement, handing each row to `on_row`. Returns the column
     /// names. A statement that would write is refused with [`StoreError::NotReadOnly`].
@@ -138,80 +133,10 @@ impl Store {
         Ok(columns)
     }
 
-    /// Aggregates records per (policy_domain, source_ip), most messages first.
+    /// Aggregates records per (policy_domain, source_ip), most messages first (then by
+    /// domain and IP).
     pub fn sources(&self, filter: &SourceFilter) -> Result<Vec<SourceRow>, StoreError> {
-        let filter_params = params![filter.domain, filter.since, filter.until];
-        let mut rows = Vec::new();
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT rep.policy_domain, rec.source_ip, SUM(rec.message_count),
-                SUM(CASE WHEN rec.dmarc_pass THEN rec.message_count ELSE 0 END),
-                SUM(CASE WHEN rec.spf_aligned THEN rec.message_count ELSE 0 END),
-                SUM(CASE WHEN rec.dkim_aligned THEN rec.message_count ELSE 0 END),
-                MIN(rep.begin_utc), MAX(rep.end_utc)
-             FROM records AS rec JOIN reports AS rep ON rep.id = rec.report
-             WHERE {SOURCE_FILTER}
-             GROUP BY rep.policy_domain, rec.source_ip
-             ORDER BY 3 DESC, 1, 2"
-        ))?;
-        let mut query = statement.query(filter_params)?;
-        while let Some(row) = query.next()? {
-            let policy_domain: String = row.get(0)?;
-            let source_ip: String = row.get(1)?;
-            index.insert((policy_domain.clone(), source_ip.clone()), rows.len());
-            rows.push(SourceRow {
-                policy_domain,
-                source_ip,
-                messages: row.get::<_, i64>(2)?.max(0) as u64,
-                dmarc_pass: row.get::<_, i64>(3)?.max(0) as u64,
-                spf_aligned: row.get::<_, i64>(4)?.max(0) as u64,
-                dkim_aligned: row.get::<_, i64>(5)?.max(0) as u64,
-                dkim_domains: Vec::new(),
-                spf_domains: Vec::new(),
-                reporters: Vec::new(),
-                first_seen: row.get(6)?,
-                last_seen: row.get(7)?,
-                // Every row has records, so `source_classes` below sets the real class.
-                classification: Classification::Unauthenticated,
-            });
-        }
-        // The lists are gathered into sets first, then sorted into the rows.
-        let mut sets: Vec<[BTreeSet<String>; 3]> = vec![Default::default(); rows.len()];
-        let lists = [
-            "SELECT DISTINCT rep.policy_domain, rec.source_ip,
-                CASE WHEN d.selector IS NULL OR d.selector = '' THEN d.domain
-                     ELSE d.domain || ':' || d.selector END
-             FROM dkim_results AS d JOIN records AS rec ON rec.id = d.record
-             JOIN reports AS rep ON rep.id = rec.report WHERE d.domain <> '' AND ",
-            "SELECT DISTINCT rep.policy_domain, rec.source_ip, s.domain
-             FROM spf_results AS s JOIN records AS rec ON rec.id = s.record
-             JOIN reports AS rep ON rep.id = rec.report WHERE s.domain <> '' AND ",
-            "SELECT DISTINCT rep.policy_domain, rec.source_ip, rep.org_name
-             FROM records AS rec JOIN reports AS rep ON rep.id = rec.report WHERE ",
-        ];
-        for (list, sql) in lists.iter().enumerate() {
-            let mut statement = self.connection.prepare(&format!("{sql}{SOURCE_FILTER}"))?;
-            let mut query = statement.query(filter_params)?;
-            while let Some(row) = query.next()? {
-                let key = (row.get::<_, String>(0)?, row.get::<_, String>(1)?);
-                if let Some(&position) = index.get(&key) {
-                    sets[position][list].insert(row.get(2)?);
-                }
-            }
-        }
-        for (row, [dkim, spf, reporters]) in rows.iter_mut().zip(sets) {
-            row.dkim_domains = dkim.into_iter().collect();
-            row.spf_domains = spf.into_iter().collect();
-            row.reporters = reporters.into_iter().collect();
-        }
-        let classes = self.source_classes(filter)?;
-        for row in &mut rows {
-            let key = (row.policy_domain.clone(), row.source_ip.clone());
-            if let Some(class) = classes.get(&key) {
-                row.classification = *class;
-            }
-        }
-        Ok(rows)
+        self.source_rows(filter)
     }
 
     /// Row counts, for tests, the crash test and `ruadb` status output.

@@ -1,11 +1,12 @@
 //! Reading the reports, records and authentication results a summary or a classification
 //! needs. All SQL of the summary is here; everything else works on the loaded [`Dataset`].
 
+use super::compute::SortedSet;
 use super::compute::{RecordRow, ReportRow, SummaryBuilder, Windows};
 use super::{DkimSeen, Period, PublishedPolicy, SpfSeen, Summary};
 use crate::alignment::domains_aligned;
-use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
-use crate::{SourceFilter, Store, StoreError};
+use crate::classify::{ClassTally, RecordFacts, classify_record};
+use crate::{SourceFilter, SourceRow, Store, StoreError};
 use rusqlite::ToSql;
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use std::collections::HashMap;
@@ -91,35 +92,110 @@ impl Store {
         Ok(builder.finish())
     }
 
-    /// The class of each (policy domain, source IP) among the records `filter` selects, for
-    /// `ruadb sources`.
-    pub(crate) fn source_classes(
-        &self,
-        filter: &SourceFilter,
-    ) -> Result<HashMap<(String, String), Classification>, StoreError> {
+    /// The rows of [`Store::sources`]: every (policy domain, source IP) among the records
+    /// `filter` selects, most messages first, in one pass over the records. Each source is
+    /// kept as counts and numbers of interned names until the end.
+    pub(crate) fn source_rows(&self, filter: &SourceFilter) -> Result<Vec<SourceRow>, StoreError> {
         let selection = Selection::of_sources(filter);
-        // Reports name few domains: key the tallies by a domain number, not a copied name.
+        let mut names = Interned::default();
+        let mut reports: Vec<(usize, u32, i64, i64)> = Vec::new();
         let mut domains: Vec<String> = Vec::new();
-        let mut domain_numbers: HashMap<String, usize> = HashMap::new();
         let handles = self.each_report(&selection, |report| {
-            *domain_numbers
-                .entry(report.domain)
-                .or_insert_with_key(|name| {
-                    domains.push(name.clone());
+            let domain = match domains.iter().position(|name| *name == report.domain) {
+                Some(position) => position,
+                None => {
+                    domains.push(report.domain);
                     domains.len() - 1
-                })
+                }
+            };
+            let org = names.number(&report.org) | REPORTER;
+            reports.push((domain, org, report.begin, report.end));
+            reports.len() - 1
         })?;
-        let mut tallies: HashMap<(usize, String), ClassTally> = HashMap::new();
-        self.each_record(&selection, &handles, |domain, record| {
-            tallies
-                .entry((domain, record.source_ip.clone()))
-                .or_default()
-                .add(classify_record(&record.facts), record.messages);
+        let mut sources: Vec<HashMap<Box<str>, SourceCounts>> = Vec::new();
+        sources.resize_with(domains.len(), HashMap::new);
+        let mut dkim_name = String::new();
+        self.each_record(&selection, &handles, |handle, record| {
+            let Some(&(domain, org, begin, end)) = reports.get(handle) else {
+                return;
+            };
+            let by_ip = &mut sources[domain];
+            let source = match by_ip.get_mut(record.source_ip.as_str()) {
+                Some(source) => source,
+                None => by_ip
+                    .entry(record.source_ip.as_str().into())
+                    .or_insert_with(|| SourceCounts {
+                        first_seen: begin,
+                        last_seen: end,
+                        ..SourceCounts::default()
+                    }),
+            };
+            let messages = record.messages;
+            let add = |total: &mut u64, yes: bool| {
+                if yes {
+                    *total = total.saturating_add(messages);
+                }
+            };
+            add(&mut source.messages, true);
+            add(&mut source.dmarc_pass, record.dmarc_pass);
+            add(&mut source.spf_aligned, record.spf_aligned);
+            add(&mut source.dkim_aligned, record.dkim_aligned);
+            source.first_seen = source.first_seen.min(begin);
+            source.last_seen = source.last_seen.max(end);
+            source.tally.add(classify_record(&record.facts), messages);
+            source.names.insert(org);
+            for dkim in record.dkim.iter().filter(|dkim| !dkim.domain.is_empty()) {
+                dkim_name.clear();
+                dkim_name.push_str(&dkim.domain);
+                if let Some(selector) = &dkim.selector {
+                    dkim_name.push(':');
+                    dkim_name.push_str(selector);
+                }
+                source.names.insert(names.number(&dkim_name) | DKIM);
+            }
+            let spf = record.spf.iter().map(|spf| spf.domain.as_str());
+            let helo = record.helo_domains.iter().map(String::as_str);
+            for domain in spf.chain(helo).filter(|domain| !domain.is_empty()) {
+                source.names.insert(names.number(domain) | SPF);
+            }
         })?;
-        Ok(tallies
+        let mut counted: Vec<(usize, Box<str>, SourceCounts)> = Vec::new();
+        for (domain, by_ip) in sources.into_iter().enumerate() {
+            counted.extend(by_ip.into_iter().map(|(ip, counts)| (domain, ip, counts)));
+        }
+        counted.sort_by(|a, b| {
+            b.2.messages
+                .cmp(&a.2.messages)
+                .then_with(|| domains[a.0].cmp(&domains[b.0]))
+                .then_with(|| a.1.cmp(&b.1))
+        });
+        Ok(counted
             .into_iter()
-            .filter_map(|((domain, ip), tally)| {
-                Some(((domains[domain].clone(), ip), tally.winner()?))
+            .filter_map(|(domain, ip, counts)| {
+                let listed = |kind: u32| -> Vec<String> {
+                    let mut listed: Vec<String> = counts
+                        .names
+                        .iter()
+                        .filter(|number| *number & KIND == kind)
+                        .map(|number| names.name(number & !KIND))
+                        .collect();
+                    listed.sort();
+                    listed
+                };
+                Some(SourceRow {
+                    policy_domain: domains[domain].clone(),
+                    source_ip: ip.into_string(),
+                    messages: counts.messages,
+                    dmarc_pass: counts.dmarc_pass,
+                    spf_aligned: counts.spf_aligned,
+                    dkim_aligned: counts.dkim_aligned,
+                    dkim_domains: listed(DKIM),
+                    spf_domains: listed(SPF),
+                    reporters: listed(REPORTER),
+                    first_seen: counts.first_seen,
+                    last_seen: counts.last_seen,
+                    classification: counts.tally.winner()?,
+                })
             })
             .collect())
     }
@@ -374,6 +450,55 @@ impl<'statement> Merged<'statement> {
     }
 }
 
+/// What [`Store::source_rows`] keeps per source while reading.
+#[derive(Default)]
+struct SourceCounts {
+    messages: u64,
+    dmarc_pass: u64,
+    spf_aligned: u64,
+    dkim_aligned: u64,
+    first_seen: i64,
+    last_seen: i64,
+    tally: ClassTally,
+    /// DKIM `domain:selector`s, SPF domains and reporters, as interned numbers tagged with
+    /// [`DKIM`], [`SPF`] or [`REPORTER`]: one small vector per source.
+    names: SortedSet<u32>,
+}
+
+/// The two top bits of an interned number in [`SourceCounts::names`]: which list it is in.
+const KIND: u32 = 0b11 << 30;
+const DKIM: u32 = 0b01 << 30;
+const SPF: u32 = 0b10 << 30;
+const REPORTER: u32 = 0b11 << 30;
+
+/// Names stored once, numbered from 0 (below [`KIND`]).
+#[derive(Default)]
+struct Interned {
+    numbers: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interned {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(&number) = self.numbers.get(name) {
+            return number;
+        }
+        // A billion distinct names cannot come from one database's reports in memory; the
+        // last number is shared rather than spilling into the tag bits.
+        let number = u32::try_from(self.names.len()).unwrap_or(!KIND).min(!KIND);
+        self.names.push(name.into());
+        self.numbers.insert(name.into(), number);
+        number
+    }
+
+    fn name(&self, number: u32) -> String {
+        self.names
+            .get(number as usize)
+            .map(|name| name.to_string())
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +515,7 @@ mod tests {
         assert_eq!(summary.domains[0].totals.reports, 0);
         assert!(
             store
-                .source_classes(&SourceFilter::default())
+                .source_rows(&SourceFilter::default())
                 .unwrap()
                 .is_empty()
         );
