@@ -16,6 +16,7 @@ pub enum TableFormat {
 }
 
 /// Writes `rows` (each as long as `columns`) in `format`.
+#[cfg(test)]
 pub fn write_rows<W: Write>(
     out: W,
     format: TableFormat,
@@ -124,31 +125,41 @@ fn is_number(value: &Value) -> bool {
 }
 
 fn write_table(out: &mut impl Write, columns: &[String], rows: &[Vec<Value>]) -> io::Result<()> {
-    // Line breaks and tabs inside a value would break the grid, so they are shown escaped.
-    let cell = |value: &Value| {
-        text(value)
-            .replace('\\', "\\\\")
-            .replace('\n', "\\n")
-            .replace('\r', "\\r")
-            .replace('\t', "\\t")
-    };
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| row.iter().map(cell).collect())
-        .collect();
+    write_table_twice(out, columns, || rows.iter())
+}
+
+/// Writes an aligned table from rows that `rows` can produce twice: once to size the
+/// columns, once to write them. Nothing is kept between the passes but the column widths,
+/// so a large table costs time rather than memory.
+pub fn write_table_twice<I>(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: impl Fn() -> I,
+) -> io::Result<()>
+where
+    I: Iterator,
+    I::Item: AsRef<[Value]>,
+{
     let mut widths: Vec<usize> = columns.iter().map(|name| name.chars().count()).collect();
-    for row in &cells {
-        for (width, value) in widths.iter_mut().zip(row) {
-            *width = (*width).max(value.chars().count());
+    // A column is right-aligned when it holds numbers and nothing else but NULL.
+    let mut only_numbers = vec![true; columns.len()];
+    let mut any_number = vec![false; columns.len()];
+    for row in rows() {
+        for (index, value) in row.as_ref().iter().enumerate() {
+            if let Some(width) = widths.get_mut(index) {
+                *width = (*width).max(cell(value).chars().count());
+            }
+            if let (Some(only), Some(any)) = (only_numbers.get_mut(index), any_number.get_mut(index))
+            {
+                *only &= is_number(value) || *value == Value::Null;
+                *any |= is_number(value);
+            }
         }
     }
-    let numeric: Vec<bool> = (0..columns.len())
-        .map(|index| {
-            rows.iter()
-                .filter_map(|row| row.get(index))
-                .all(|value| is_number(value) || *value == Value::Null)
-                && rows.iter().any(|row| row.get(index).is_some_and(is_number))
-        })
+    let numeric: Vec<bool> = only_numbers
+        .iter()
+        .zip(&any_number)
+        .map(|(only, any)| *only && *any)
         .collect();
     let line = |out: &mut dyn Write, values: &[String]| -> io::Result<()> {
         let mut text = String::new();
@@ -168,10 +179,21 @@ fn write_table(out: &mut impl Write, columns: &[String], rows: &[Vec<Value>]) ->
     line(out, columns)?;
     let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
     line(out, &rule)?;
-    for row in &cells {
-        line(out, row)?;
+    for row in rows() {
+        let cells: Vec<String> = row.as_ref().iter().map(cell).collect();
+        line(out, &cells)?;
     }
     Ok(())
+}
+
+/// A value as a table cell. Line breaks and tabs inside a value would break the grid, so
+/// they are shown escaped.
+fn cell(value: &Value) -> String {
+    text(value)
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+        .replace('\t', "\\t")
 }
 
 fn csv_field(value: &str) -> String {

@@ -2,6 +2,7 @@
 
 use crate::classify::Classification;
 use crate::ingest::ImapCursor;
+pub use crate::summary::SourceTable;
 use crate::{Store, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
@@ -136,7 +137,13 @@ impl Store {
     /// Aggregates records per (policy_domain, source_ip), most messages first (then by
     /// domain and IP).
     pub fn sources(&self, filter: &SourceFilter) -> Result<Vec<SourceRow>, StoreError> {
-        self.source_rows(filter)
+        Ok(self.source_table(filter)?.rows().collect())
+    }
+
+    /// The same sources as [`Store::sources`], kept compact: [`SourceTable::rows`] makes each
+    /// row when it is read, so output can be written row by row in little memory.
+    pub fn sources_compact(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
+        self.source_table(filter)
     }
 
     /// Row counts, for tests, the crash test and `ruadb` status output.

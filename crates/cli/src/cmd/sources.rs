@@ -11,7 +11,7 @@ use ruadb_store::{SourceFilter, SourceRow, Store, Value};
 
 use crate::Outcome;
 use crate::context::Context;
-use crate::render::{self, TableFormat};
+use crate::render::{self, RowWriter, TableFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -57,14 +57,17 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let path = context.existing_db_path()?;
     let store = Store::open_read_only(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
-    let sources = store.sources(&filter)?;
+    let sources = store.sources_compact(&filter)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
+    // Rows are made from the compact table as they are written, never all at once: a table
+    // reads them twice (to align, then to write), CSV and JSON once.
+    let columns = columns();
     let written = match args.format {
-        TableFormat::Json => write_json(&mut out, &sources),
-        format => {
-            let (columns, rows) = table(&sources);
-            render::write_rows(&mut out, format, &columns, &rows)
-        }
+        TableFormat::Json => write_json(&mut out, sources.rows()),
+        TableFormat::Table => render::write_table_twice(&mut out, &columns, || {
+            sources.rows().map(|source| table_row(&source))
+        }),
+        TableFormat::Csv => write_csv(&mut out, &columns, sources.rows()),
     };
     written
         .and_then(|()| out.flush())
@@ -87,8 +90,8 @@ fn day(seconds: i64) -> String {
     )
 }
 
-fn table(sources: &[SourceRow]) -> (Vec<String>, Vec<Vec<Value>>) {
-    let columns = [
+fn columns() -> Vec<String> {
+    [
         "domain",
         "source_ip",
         "messages",
@@ -103,51 +106,67 @@ fn table(sources: &[SourceRow]) -> (Vec<String>, Vec<Vec<Value>>) {
         "class",
     ]
     .map(str::to_owned)
-    .to_vec();
+    .to_vec()
+}
+
+fn table_row(source: &SourceRow) -> Vec<Value> {
     let count = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
-    let rows = sources
-        .iter()
-        .map(|source| {
-            vec![
-                Value::Text(source.policy_domain.clone()),
-                Value::Text(source.source_ip.clone()),
-                count(source.messages),
-                Value::Real(percent(source.dmarc_pass, source.messages)),
-                Value::Real(percent(source.spf_aligned, source.messages)),
-                Value::Real(percent(source.dkim_aligned, source.messages)),
-                Value::Text(source.dkim_domains.join(" ")),
-                Value::Text(source.spf_domains.join(" ")),
-                Value::Text(source.reporters.join(", ")),
-                Value::Text(day(source.first_seen)),
-                Value::Text(day(source.last_seen)),
-                Value::Text(source.classification.as_str().to_owned()),
-            ]
-        })
-        .collect();
-    (columns, rows)
+    vec![
+        Value::Text(source.policy_domain.clone()),
+        Value::Text(source.source_ip.clone()),
+        count(source.messages),
+        Value::Real(percent(source.dmarc_pass, source.messages)),
+        Value::Real(percent(source.spf_aligned, source.messages)),
+        Value::Real(percent(source.dkim_aligned, source.messages)),
+        Value::Text(source.dkim_domains.join(" ")),
+        Value::Text(source.spf_domains.join(" ")),
+        Value::Text(source.reporters.join(", ")),
+        Value::Text(day(source.first_seen)),
+        Value::Text(day(source.last_seen)),
+        Value::Text(source.classification.as_str().to_owned()),
+    ]
 }
 
 /// A source in JSON: the store's row (counts, lists, unix seconds, class) plus the rates.
 #[derive(Serialize)]
-struct SourceJson<'a> {
+struct SourceJson {
     #[serde(flatten)]
-    row: &'a SourceRow,
+    row: SourceRow,
     dmarc_pass_pct: f64,
     spf_aligned_pct: f64,
     dkim_aligned_pct: f64,
 }
 
-fn write_json(out: &mut impl Write, sources: &[SourceRow]) -> io::Result<()> {
-    let objects: Vec<SourceJson<'_>> = sources
-        .iter()
-        .map(|row| SourceJson {
+fn write_csv(
+    out: &mut impl Write,
+    columns: &[String],
+    sources: impl Iterator<Item = SourceRow>,
+) -> io::Result<()> {
+    let mut csv = RowWriter::start(out, TableFormat::Csv, columns)?;
+    for source in sources {
+        csv.write_row(&table_row(&source))?;
+    }
+    csv.finish().map(drop)
+}
+
+/// A pretty-printed JSON array, one object per source, written as the rows come.
+fn write_json(out: &mut impl Write, sources: impl Iterator<Item = SourceRow>) -> io::Result<()> {
+    use serde::Serializer as _;
+    let objects = sources.map(|row| {
+        let (dmarc_pass_pct, spf_aligned_pct, dkim_aligned_pct) = (
+            percent(row.dmarc_pass, row.messages),
+            percent(row.spf_aligned, row.messages),
+            percent(row.dkim_aligned, row.messages),
+        );
+        SourceJson {
             row,
-            dmarc_pass_pct: percent(row.dmarc_pass, row.messages),
-            spf_aligned_pct: percent(row.spf_aligned, row.messages),
-            dkim_aligned_pct: percent(row.dkim_aligned, row.messages),
-        })
-        .collect();
-    serde_json::to_writer_pretty(&mut *out, &objects)?;
+            dmarc_pass_pct,
+            spf_aligned_pct,
+            dkim_aligned_pct,
+        }
+    });
+    let mut serializer = serde_json::Serializer::pretty(&mut *out);
+    serializer.collect_seq(objects)?;
     writeln!(out)
 }
 

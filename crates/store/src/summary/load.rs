@@ -5,7 +5,7 @@ use super::compute::SortedSet;
 use super::compute::{RecordRow, ReportRow, SummaryBuilder, Windows};
 use super::{DkimSeen, Period, PublishedPolicy, SpfSeen, Summary};
 use crate::alignment::domains_aligned;
-use crate::classify::{ClassTally, RecordFacts, classify_record};
+use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
 use crate::{SourceFilter, SourceRow, Store, StoreError};
 use rusqlite::ToSql;
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
@@ -92,43 +92,54 @@ impl Store {
         Ok(builder.finish())
     }
 
-    /// The rows of [`Store::sources`]: every (policy domain, source IP) among the records
-    /// `filter` selects, most messages first, in one pass over the records. Each source is
-    /// kept as counts and numbers of interned names until the end.
-    pub(crate) fn source_rows(&self, filter: &SourceFilter) -> Result<Vec<SourceRow>, StoreError> {
+    /// The sources of [`Store::sources`]: every (policy domain, source IP) among the records
+    /// `filter` selects, in one pass over the records. Each source is kept as counts and
+    /// numbers of interned names; rows are made one at a time by [`SourceTable::rows`].
+    pub(crate) fn source_table(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
         let selection = Selection::of_sources(filter);
-        let mut names = Interned::default();
-        let mut reports: Vec<(usize, u32, i64, i64)> = Vec::new();
-        let mut domains: Vec<String> = Vec::new();
+        let mut table = SourceTable::default();
+        let mut reports: Vec<(u8, u32, i64, i64)> = Vec::new();
         let handles = self.each_report(&selection, |report| {
-            let domain = match domains.iter().position(|name| *name == report.domain) {
+            let domain = match table.domains.iter().position(|name| *name == report.domain) {
                 Some(position) => position,
                 None => {
-                    domains.push(report.domain);
-                    domains.len() - 1
+                    table.domains.push(report.domain);
+                    table.domains.len() - 1
                 }
             };
-            let org = names.number(&report.org) | REPORTER;
+            // More than 255 policy domains share the last number: the configuration lists a
+            // handful, and reports for others are refused at ingest.
+            let domain = u8::try_from(domain).unwrap_or(u8::MAX);
+            let org = table.names.number(&report.org) | REPORTER;
             reports.push((domain, org, report.begin, report.end));
             reports.len() - 1
         })?;
-        let mut sources: Vec<HashMap<Box<str>, SourceCounts>> = Vec::new();
-        sources.resize_with(domains.len(), HashMap::new);
+        let mut index: Vec<HashMap<Box<str>, u32>> = Vec::new();
         let mut dkim_name = String::new();
         self.each_record(&selection, &handles, |handle, record| {
             let Some(&(domain, org, begin, end)) = reports.get(handle) else {
                 return;
             };
-            let by_ip = &mut sources[domain];
-            let source = match by_ip.get_mut(record.source_ip.as_str()) {
-                Some(source) => source,
-                None => by_ip
-                    .entry(record.source_ip.as_str().into())
-                    .or_insert_with(|| SourceCounts {
+            if index.len() <= usize::from(domain) {
+                index.resize_with(usize::from(domain) + 1, HashMap::new);
+            }
+            let by_ip = &mut index[usize::from(domain)];
+            let number = match by_ip.get(record.source_ip.as_str()) {
+                Some(&number) => number,
+                None => {
+                    let number = u32::try_from(table.sources.len()).unwrap_or(u32::MAX);
+                    by_ip.insert(record.source_ip.as_str().into(), number);
+                    table.sources.push(SourceCounts {
+                        domain,
                         first_seen: begin,
                         last_seen: end,
                         ..SourceCounts::default()
-                    }),
+                    });
+                    number
+                }
+            };
+            let Some(source) = table.sources.get_mut(number as usize) else {
+                return;
             };
             let messages = record.messages;
             let add = |total: &mut u64, yes: bool| {
@@ -136,8 +147,6 @@ impl Store {
                     *total = total.saturating_add(messages);
                 }
             };
-            add(&mut source.messages, true);
-            add(&mut source.dmarc_pass, record.dmarc_pass);
             add(&mut source.spf_aligned, record.spf_aligned);
             add(&mut source.dkim_aligned, record.dkim_aligned);
             source.first_seen = source.first_seen.min(begin);
@@ -151,53 +160,37 @@ impl Store {
                     dkim_name.push(':');
                     dkim_name.push_str(selector);
                 }
-                source.names.insert(names.number(&dkim_name) | DKIM);
+                source.names.insert(table.names.number(&dkim_name) | DKIM);
             }
             let spf = record.spf.iter().map(|spf| spf.domain.as_str());
             let helo = record.helo_domains.iter().map(String::as_str);
             for domain in spf.chain(helo).filter(|domain| !domain.is_empty()) {
-                source.names.insert(names.number(domain) | SPF);
+                source.names.insert(table.names.number(domain) | SPF);
             }
         })?;
-        let mut counted: Vec<(usize, Box<str>, SourceCounts)> = Vec::new();
-        for (domain, by_ip) in sources.into_iter().enumerate() {
-            counted.extend(by_ip.into_iter().map(|(ip, counts)| (domain, ip, counts)));
+        table.ips = (0..table.sources.len()).map(|_| Box::default()).collect();
+        for (ip, number) in index.into_iter().flatten() {
+            if let Some(slot) = table.ips.get_mut(number as usize) {
+                *slot = ip;
+            }
         }
-        counted.sort_by(|a, b| {
-            b.2.messages
-                .cmp(&a.2.messages)
-                .then_with(|| domains[a.0].cmp(&domains[b.0]))
-                .then_with(|| a.1.cmp(&b.1))
-        });
-        Ok(counted
-            .into_iter()
-            .filter_map(|(domain, ip, counts)| {
-                let listed = |kind: u32| -> Vec<String> {
-                    let mut listed: Vec<String> = counts
-                        .names
-                        .iter()
-                        .filter(|number| *number & KIND == kind)
-                        .map(|number| names.name(number & !KIND))
-                        .collect();
-                    listed.sort();
-                    listed
-                };
-                Some(SourceRow {
-                    policy_domain: domains[domain].clone(),
-                    source_ip: ip.into_string(),
-                    messages: counts.messages,
-                    dmarc_pass: counts.dmarc_pass,
-                    spf_aligned: counts.spf_aligned,
-                    dkim_aligned: counts.dkim_aligned,
-                    dkim_domains: listed(DKIM),
-                    spf_domains: listed(SPF),
-                    reporters: listed(REPORTER),
-                    first_seen: counts.first_seen,
-                    last_seen: counts.last_seen,
-                    classification: counts.tally.winner()?,
+        let mut order: Vec<u32> = (0..table.sources.len())
+            .filter_map(|number| u32::try_from(number).ok())
+            .collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            let (first, second) = (&table.sources[a], &table.sources[b]);
+            second
+                .messages()
+                .cmp(&first.messages())
+                .then_with(|| {
+                    let name = |source: &SourceCounts| table.domain(source.domain);
+                    name(first).cmp(name(second))
                 })
-            })
-            .collect())
+                .then_with(|| table.ips[a].cmp(&table.ips[b]))
+        });
+        table.order = order;
+        Ok(table)
     }
 
     /// Hands each selected report to `on_report`; returns the handle it gave back, by
@@ -450,11 +443,78 @@ impl<'statement> Merged<'statement> {
     }
 }
 
-/// What [`Store::source_rows`] keeps per source while reading.
+/// Every sending source of [`Store::sources`], most messages first (then by domain and IP),
+/// kept compact: a row with its strings and lists is made only when it is read, so a caller
+/// that writes rows as they come needs memory for the counts alone.
+#[derive(Default)]
+pub struct SourceTable {
+    domains: Vec<String>,
+    names: Interned,
+    sources: Vec<SourceCounts>,
+    /// The IP of each source, by its position in `sources`.
+    ips: Vec<Box<str>>,
+    /// Positions in `sources`, in output order.
+    order: Vec<u32>,
+}
+
+impl SourceTable {
+    /// The number of sources.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no record was selected.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The rows, most messages first; each call starts over.
+    pub fn rows(&self) -> impl Iterator<Item = SourceRow> + '_ {
+        self.order
+            .iter()
+            .filter_map(|&number| self.row(number as usize))
+    }
+
+    fn domain(&self, number: u8) -> &str {
+        self.domains
+            .get(usize::from(number))
+            .map_or("", String::as_str)
+    }
+
+    fn row(&self, number: usize) -> Option<SourceRow> {
+        let counts = self.sources.get(number)?;
+        let listed = |kind: u32| -> Vec<String> {
+            let mut listed: Vec<String> = counts
+                .names
+                .iter()
+                .filter(|number| *number & KIND == kind)
+                .map(|number| self.names.name(number & !KIND))
+                .collect();
+            listed.sort();
+            listed
+        };
+        Some(SourceRow {
+            policy_domain: self.domain(counts.domain).to_owned(),
+            source_ip: self.ips.get(number).map(|ip| ip.to_string()).unwrap_or_default(),
+            messages: counts.messages(),
+            dmarc_pass: counts.tally.messages(Classification::Aligned),
+            spf_aligned: counts.spf_aligned,
+            dkim_aligned: counts.dkim_aligned,
+            dkim_domains: listed(DKIM),
+            spf_domains: listed(SPF),
+            reporters: listed(REPORTER),
+            first_seen: counts.first_seen,
+            last_seen: counts.last_seen,
+            classification: counts.tally.winner()?,
+        })
+    }
+}
+
+/// What [`Store::source_table`] keeps per source. Messages and DMARC passes are not counted
+/// apart: every message is in the class tally, and DMARC pass is exactly the aligned class.
 #[derive(Default)]
 struct SourceCounts {
-    messages: u64,
-    dmarc_pass: u64,
+    domain: u8,
     spf_aligned: u64,
     dkim_aligned: u64,
     first_seen: i64,
@@ -463,6 +523,15 @@ struct SourceCounts {
     /// DKIM `domain:selector`s, SPF domains and reporters, as interned numbers tagged with
     /// [`DKIM`], [`SPF`] or [`REPORTER`]: one small vector per source.
     names: SortedSet<u32>,
+}
+
+impl SourceCounts {
+    fn messages(&self) -> u64 {
+        Classification::ALL
+            .into_iter()
+            .map(|class| self.tally.messages(class))
+            .fold(0, u64::saturating_add)
+    }
 }
 
 /// The two top bits of an interned number in [`SourceCounts::names`]: which list it is in.
@@ -515,7 +584,7 @@ mod tests {
         assert_eq!(summary.domains[0].totals.reports, 0);
         assert!(
             store
-                .source_rows(&SourceFilter::default())
+                .source_table(&SourceFilter::default())
                 .unwrap()
                 .is_empty()
         );

@@ -31,6 +31,7 @@ pub use text::render_text;
 
 use crate::classify::Classification;
 pub(crate) use compute::SourceAggregate;
+pub use load::SourceTable;
 use serde::Serialize;
 
 /// How many weeks before the period count as "seen before" (new sources, silent reporters).
