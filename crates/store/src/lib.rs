@@ -105,6 +105,12 @@ impl std::fmt::Debug for Store {
 /// for the working set of one batch's indexes, small enough for the 64 MiB memory budget.
 const CACHE_KIB: i64 = 16 * 1024;
 
+/// WAL pages after which a commit copies the WAL back into the database (SQLite's default is
+/// 1,000). An ingest commits every few megabytes; checkpointing after each commit rewrote the
+/// same tail pages of every table over and over. The WAL is checkpointed and removed when the
+/// last connection closes.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
+
 impl Store {
     /// Opens the database at `path` for reading and writing, creating it (and its directory)
     /// if missing, and applies pending migrations.
@@ -165,9 +171,9 @@ impl Store {
         // one message touched.
         connection.execute_batch(&format!(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};
-             PRAGMA temp_store = MEMORY;"
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
         ))?;
-        connection.set_prepared_statement_cache_capacity(32);
+        connection.set_prepared_statement_cache_capacity(64);
         migrate::migrate(&mut connection)?;
         Ok(Store {
             connection,
