@@ -62,6 +62,9 @@ impl<'a> Selection<'a> {
     }
 }
 
+/// SQLite page cache, in KiB, while `ruadb sources` streams the records.
+const STREAMING_CACHE_KIB: i64 = 2 * 1024;
+
 /// The order every stream of [`Store::each_record`] is read in. Each query walks reports by
 /// the index on their begin, then each report's records and each record's results by their
 /// clustered keys, so SQLite returns them in this order without sorting; the `ORDER BY` makes
@@ -97,6 +100,10 @@ impl Store {
     /// numbers of interned names; rows are made one at a time by [`SourceTable::rows`].
     pub(crate) fn source_table(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
         let selection = Selection::of_sources(filter);
+        // The record streams read each page about once, in order: a small page cache does,
+        // and leaves the memory budget to the sources.
+        self.connection
+            .pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
         let mut table = SourceTable::default();
         let mut reports: Vec<(u8, u32, i64, i64)> = Vec::new();
         let handles = self.each_report(&selection, |report| {
