@@ -1290,3 +1290,71 @@ fn bind_record(
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn fixture_files(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                fixture_files(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+
+    /// Foreign keys are not enforced on the writing connection, so the ingest code must keep
+    /// every reference valid itself: through good inputs, failing reports, duplicates and a
+    /// reparse.
+    #[test]
+    fn every_reference_stays_valid_without_enforcement() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut files = Vec::new();
+        fixture_files(&fixtures, &mut files);
+        files.sort();
+        assert!(
+            files.len() > 20,
+            "fixtures missing under {}",
+            fixtures.display()
+        );
+        let mut store = Store::open_in_memory(StoreOptions {
+            domains: Some(vec!["example.com".to_owned()]),
+            ..StoreOptions::default()
+        })
+        .unwrap();
+        for round in 0..2 {
+            let mut batch = store.begin_batch().unwrap();
+            for file in &files {
+                let bytes = std::fs::read(file).unwrap();
+                let source = MessageSource::File {
+                    path: format!("{round}/{}", file.display()),
+                };
+                batch.queue_bytes(bytes, source).unwrap();
+            }
+            batch.commit().unwrap();
+        }
+        let violations = |store: &Store| -> i64 {
+            store
+                .connection
+                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        };
+        let records: i64 = store
+            .connection
+            .query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))
+            .unwrap();
+        assert!(records > 0);
+        assert_eq!(violations(&store), 0);
+        store.reparse().unwrap();
+        assert_eq!(violations(&store), 0);
+    }
+}
