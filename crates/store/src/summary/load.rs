@@ -3,6 +3,7 @@
 
 use super::compute::SortedSet;
 use super::compute::{RecordRow, ReportRow, SummaryBuilder, Windows};
+use super::period::report_midpoint;
 use super::{DkimSeen, Period, PublishedPolicy, SpfSeen, Summary};
 use crate::alignment::domains_aligned;
 use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
@@ -88,8 +89,27 @@ impl Store {
             .and("rep.begin_utc < ?", &window.end)
             .and("rep.end_utc >= ?", &window.start);
         let mut builder = SummaryBuilder::new(period, domain.as_deref());
-        let handles = self.each_report(&selection, |report| builder.add_report(report))?;
-        self.each_record(&selection, &handles, |handle, record| {
+        // The begin times of the reports that count, to narrow the record streams: the
+        // slack above is walked once here, not once per stream.
+        let mut begins: Option<(i64, i64)> = None;
+        let handles = self.each_report(&selection, |report| {
+            if !window.contains(report_midpoint(report.begin, report.end)) {
+                return None;
+            }
+            let (first, last) = begins.get_or_insert((report.begin, report.begin));
+            *first = (*first).min(report.begin);
+            *last = (*last).max(report.begin);
+            Some(builder.add_report(report))
+        })?;
+        let Some((first_begin, last_begin)) = begins else {
+            return Ok(builder.finish());
+        };
+        let records = Selection::default()
+            .and_some("rep.policy_domain = ?", &domain)
+            .and("rep.begin_utc >= ?", &first_begin)
+            .and("rep.begin_utc <= ?", &last_begin)
+            .and("rep.end_utc >= ?", &window.start);
+        self.each_record(&records, &handles, |handle, record| {
             builder.add_record(handle, record);
         })?;
         Ok(builder.finish())
@@ -119,7 +139,7 @@ impl Store {
             let domain = u8::try_from(domain).unwrap_or(u8::MAX);
             let org = table.names.number(&report.org) | REPORTER;
             reports.push((domain, org, report.begin, report.end));
-            reports.len() - 1
+            Some(reports.len() - 1)
         })?;
         let mut index: Vec<HashMap<Box<str>, u32>> = Vec::new();
         let mut dkim_name = String::new();
@@ -200,12 +220,12 @@ impl Store {
         Ok(table)
     }
 
-    /// Hands each selected report to `on_report`; returns the handle it gave back, by
-    /// report row id.
+    /// Hands each selected report to `on_report`; returns the handles it gave back (none for
+    /// a report it passed over), by report row id.
     fn each_report(
         &self,
         selection: &Selection<'_>,
-        mut on_report: impl FnMut(ReportRow) -> usize,
+        mut on_report: impl FnMut(ReportRow) -> Option<usize>,
     ) -> Result<HashMap<i64, usize>, StoreError> {
         let mut handles = HashMap::new();
         let mut statement = self.connection.prepare(&format!(
@@ -233,7 +253,9 @@ impl Store {
                     aspf: row.get(11)?,
                 },
             };
-            handles.insert(row.get(0)?, on_report(report));
+            if let Some(handle) = on_report(report) {
+                handles.insert(row.get(0)?, handle);
+            }
         }
         Ok(handles)
     }
@@ -502,7 +524,11 @@ impl SourceTable {
         };
         Some(SourceRow {
             policy_domain: self.domain(counts.domain).to_owned(),
-            source_ip: self.ips.get(number).map(|ip| ip.to_string()).unwrap_or_default(),
+            source_ip: self
+                .ips
+                .get(number)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
             messages: counts.messages(),
             dmarc_pass: counts.tally.messages(Classification::Aligned),
             spf_aligned: counts.spf_aligned,
