@@ -9,7 +9,6 @@ use crate::alignment::domains_aligned;
 use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
 use crate::{SourceFilter, SourceRow, Store, StoreError};
 use rusqlite::ToSql;
-use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use std::collections::HashMap;
 
 /// The reporter override reasons that mean "forwarded" (RFC 7489 section 6.6.3 values).
@@ -66,13 +65,16 @@ impl<'a> Selection<'a> {
 /// SQLite page cache, in KiB, while `ruadb sources` streams the records.
 const STREAMING_CACHE_KIB: i64 = 2 * 1024;
 
-/// The order every stream of [`Store::each_record`] is read in. Each query walks reports by
-/// the index on their begin, then each report's records and each record's results by their
-/// clustered keys, so SQLite returns them in this order without sorting; the `ORDER BY` makes
-/// the order a guarantee rather than a property of the plan. `CROSS JOIN` keeps SQLite from
-/// starting at the (larger) results table.
-const STREAM_ORDER: &str = "ORDER BY rep.begin_utc, rep.id, rec.id";
-const STREAM_JOIN: &str = "FROM reports AS rep CROSS JOIN records AS rec ON rec.report = rep.id";
+/// Which records [`Store::each_record`] reads the DKIM and SPF results of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Details {
+    /// Every record's.
+    All,
+    /// Those of records failing DMARC (whose class depends on them) and of records in reports
+    /// that overlap this period (whose sources are shown in full); a passing record elsewhere
+    /// is classified aligned without them.
+    FailingOr(Period),
+}
 
 impl Store {
     /// The summary of `period`, for every policy domain with reports in it or in the four
@@ -109,7 +111,8 @@ impl Store {
             .and("rep.begin_utc >= ?", &first_begin)
             .and("rep.begin_utc <= ?", &last_begin)
             .and("rep.end_utc >= ?", &window.start);
-        self.each_record(&records, &handles, |handle, record| {
+        let details = Details::FailingOr(period);
+        self.each_record(&records, details, &handles, |handle, record| {
             builder.add_record(handle, record);
         })?;
         Ok(builder.finish())
@@ -143,7 +146,7 @@ impl Store {
         })?;
         let mut index: Vec<HashMap<Box<str>, u32>> = Vec::new();
         let mut dkim_name = String::new();
-        self.each_record(&selection, &handles, |handle, record| {
+        self.each_record(&selection, Details::All, &handles, |handle, record| {
             let Some(&(domain, org, begin, end)) = reports.get(handle) else {
                 return;
             };
@@ -260,136 +263,128 @@ impl Store {
         Ok(handles)
     }
 
-    /// Streams each selected record, with its DKIM and SPF results and the facts its class
-    /// depends on, to `on_record` with its report's handle. Nothing is collected: a summary
-    /// over millions of records needs memory for its sources only.
+    /// Streams each selected record, with its DKIM and SPF results (as `details` asks) and
+    /// the facts its class depends on, to `on_record` with its report's handle. Nothing is
+    /// collected: a summary over millions of records needs memory for its sources only.
     ///
-    /// Records, DKIM results, SPF results and forwarding reasons are read by four queries in
-    /// the same order ([`STREAM_ORDER`]) and merged, which costs SQLite one index walk each
-    /// instead of three correlated subqueries per record; one [`RecordRow`] is refilled in
-    /// place, so reading allocates only for strings longer than any seen before.
+    /// One query walks the reports by the index on their begin, each report's records by
+    /// `records_by_report`, and each record's results by their clustered keys (a record with
+    /// two DKIM and two SPF results gives four rows); forwarding reasons are looked up only for
+    /// records failing DMARC. One [`RecordRow`] is refilled in place, so reading allocates
+    /// only for strings longer than any seen before.
     pub(crate) fn each_record(
         &self,
         selection: &Selection<'_>,
+        details: Details,
         handles: &HashMap<i64, usize>,
         mut on_record: impl FnMut(usize, &RecordRow),
     ) -> Result<(), StoreError> {
-        let filter = selection.where_clause();
-        let params = selection.params.as_slice();
-        let mut records = self.connection.prepare(&format!(
-            "SELECT rec.report, rec.id, rec.source_ip, rec.message_count, rec.disposition,
-                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned
-             {STREAM_JOIN} {filter} {STREAM_ORDER}"
-        ))?;
-        let mut dkim = self.connection.prepare(&format!(
-            "SELECT rec.id, d.domain, d.selector, d.result
-             {STREAM_JOIN} CROSS JOIN dkim_results AS d ON d.record = rec.id
-             {filter} {STREAM_ORDER}, d.seq"
-        ))?;
-        let mut spf = self.connection.prepare(&format!(
-            "SELECT rec.id, s.domain, s.result, s.scope = 'helo'
-             {STREAM_JOIN} CROSS JOIN spf_results AS s ON s.record = rec.id
-             {filter} {STREAM_ORDER}, s.seq"
-        ))?;
-        let reasons_filter = if filter.is_empty() {
-            format!("WHERE r.type IN {FORWARDING_REASONS}")
-        } else {
-            format!("{filter} AND r.type IN {FORWARDING_REASONS}")
+        let wanted = match details {
+            Details::All => String::new(),
+            Details::FailingOr(period) => format!(
+                " AND (NOT rec.dmarc_pass OR (rep.begin_utc < {} AND rep.end_utc >= {}))",
+                period.end, period.start
+            ),
         };
-        let mut reasons = self.connection.prepare(&format!(
-            "SELECT DISTINCT rec.id
-             {STREAM_JOIN} CROSS JOIN reasons AS r ON r.record = rec.id
-             {reasons_filter} {STREAM_ORDER}"
+        // `CROSS JOIN` keeps SQLite from starting at a results table; the `ORDER BY` is met by
+        // the nested loops without sorting and guarantees a record's rows are adjacent.
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT rec.report, rec.id, rec.source_ip, rec.message_count, rec.disposition,
+                    rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned,
+                    CASE WHEN rec.dmarc_pass THEN 0 ELSE EXISTS (
+                        SELECT 1 FROM reasons AS r
+                        WHERE r.record = rec.id AND r.type IN {FORWARDING_REASONS}) END,
+                    d.seq, d.domain, d.selector, d.result,
+                    s.seq, s.domain, s.result, s.scope = 'helo'
+             FROM reports AS rep CROSS JOIN records AS rec ON rec.report = rep.id
+             LEFT JOIN dkim_results AS d ON d.record = rec.id{wanted}
+             LEFT JOIN spf_results AS s ON s.record = rec.id{wanted}
+             {} ORDER BY rep.begin_utc, rep.id, rec.id, d.seq, s.seq",
+            selection.where_clause()
         ))?;
-        let mut dkim = Merged::new(dkim.query(params)?);
-        let mut spf = Merged::new(spf.query(params)?);
-        let mut reasons = Merged::new(reasons.query(params)?);
-        let mut rows = records.query(params)?;
+        let mut rows = statement.query(selection.params.as_slice())?;
         let mut record = RecordRow::default();
         let mut header_from = String::new();
+        let mut current: Option<(i64, usize)> = None;
+        let mut dkim_seqs: Vec<i64> = Vec::new();
+        let mut spf_seqs: Vec<i64> = Vec::new();
         while let Some(row) = rows.next()? {
-            let Some(&handle) = handles.get(&row.get::<_, i64>(0)?) else {
-                continue;
-            };
             let id: i64 = row.get(1)?;
-            refill(&mut record.source_ip, text(row, 2)?);
-            record.messages = u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0);
-            refill(&mut record.disposition, text(row, 4)?);
-            refill(&mut header_from, text(row, 5)?);
-            record.dmarc_pass = row.get(6)?;
-            record.spf_aligned = row.get(7)?;
-            record.dkim_aligned = row.get(8)?;
-            let mut facts = RecordFacts {
-                dmarc_pass: record.dmarc_pass,
-                forwarding_reason: false,
-                ..RecordFacts::default()
-            };
-            reasons.each_for(id, |_| {
-                facts.forwarding_reason = true;
-                Ok(())
-            })?;
-            let mut dkim_count = 0;
-            dkim.each_for(id, |row| {
-                if record.dkim.len() == dkim_count {
-                    record.dkim.push(DkimSeen {
-                        domain: String::new(),
-                        selector: None,
-                        result: String::new(),
-                    });
+            if current.is_none_or(|(current, _)| current != id) {
+                if let Some((_, handle)) = current.take() {
+                    finish_facts(&mut record, &header_from);
+                    on_record(handle, &record);
                 }
-                let seen = &mut record.dkim[dkim_count];
-                dkim_count += 1;
-                refill(&mut seen.domain, text(row, 1)?);
-                match optional_text(row, 2)? {
-                    Some(selector) if !selector.is_empty() => {
-                        refill(seen.selector.get_or_insert_with(String::new), selector);
-                    }
-                    _ => seen.selector = None,
-                }
-                refill(&mut seen.result, text(row, 3)?);
-                Ok(())
-            })?;
-            record.dkim.truncate(dkim_count);
-            for result in &record.dkim {
-                if result.result == "pass" {
-                    facts.dkim_passed = true;
-                } else if result.result != "none"
-                    && domains_aligned(&result.domain, &header_from, false)
-                {
-                    // `none` means no signature was there to break; any other failure of a
-                    // signature by the From domain (relaxed) is our own mail damaged in
-                    // transit.
-                    facts.aligned_signature_failed = true;
-                }
+                let Some(&handle) = handles.get(&row.get::<_, i64>(0)?) else {
+                    continue;
+                };
+                current = Some((id, handle));
+                refill(&mut record.source_ip, text(row, 2)?);
+                record.messages = u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0);
+                refill(&mut record.disposition, text(row, 4)?);
+                refill(&mut header_from, text(row, 5)?);
+                record.dmarc_pass = row.get(6)?;
+                record.spf_aligned = row.get(7)?;
+                record.dkim_aligned = row.get(8)?;
+                record.facts = RecordFacts {
+                    dmarc_pass: record.dmarc_pass,
+                    forwarding_reason: row.get(9)?,
+                    ..RecordFacts::default()
+                };
+                record.dkim.clear();
+                record.spf.clear();
+                record.helo_domains.clear();
+                dkim_seqs.clear();
+                spf_seqs.clear();
             }
-            let mut spf_count = 0;
-            record.helo_domains.clear();
-            spf.each_for(id, |row| {
+            if let Some(seq) = row.get::<_, Option<i64>>(10)?
+                && !dkim_seqs.contains(&seq)
+            {
+                dkim_seqs.push(seq);
+                record.dkim.push(DkimSeen {
+                    domain: text(row, 11)?.to_owned(),
+                    selector: optional_text(row, 12)?
+                        .filter(|selector| !selector.is_empty())
+                        .map(str::to_owned),
+                    result: text(row, 13)?.to_owned(),
+                });
+            }
+            if let Some(seq) = row.get::<_, Option<i64>>(14)?
+                && !spf_seqs.contains(&seq)
+            {
+                spf_seqs.push(seq);
                 // HELO results do not count for DMARC and name the forwarder's host, not a
                 // sender, so the summary leaves them out; `ruadb sources` lists their domains.
-                if row.get::<_, Option<bool>>(3)?.unwrap_or(false) {
-                    record.helo_domains.push(text(row, 1)?.to_owned());
-                    return Ok(());
-                }
-                if record.spf.len() == spf_count {
+                if row.get::<_, Option<bool>>(17)?.unwrap_or(false) {
+                    record.helo_domains.push(text(row, 15)?.to_owned());
+                } else {
                     record.spf.push(SpfSeen {
-                        domain: String::new(),
-                        result: String::new(),
+                        domain: text(row, 15)?.to_owned(),
+                        result: text(row, 16)?.to_owned(),
                     });
                 }
-                let seen = &mut record.spf[spf_count];
-                spf_count += 1;
-                refill(&mut seen.domain, text(row, 1)?);
-                refill(&mut seen.result, text(row, 2)?);
-                Ok(())
-            })?;
-            record.spf.truncate(spf_count);
-            facts.spf_passed = record.spf.iter().any(|result| result.result == "pass");
-            record.facts = facts;
+            }
+        }
+        if let Some((_, handle)) = current {
+            finish_facts(&mut record, &header_from);
             on_record(handle, &record);
         }
         Ok(())
     }
+}
+
+/// Sets the facts of `record` that its DKIM and SPF results decide.
+fn finish_facts(record: &mut RecordRow, header_from: &str) {
+    for result in &record.dkim {
+        if result.result == "pass" {
+            record.facts.dkim_passed = true;
+        } else if result.result != "none" && domains_aligned(&result.domain, header_from, false) {
+            // `none` means no signature was there to break; any other failure of a signature
+            // by the From domain (relaxed) is our own mail damaged in transit.
+            record.facts.aligned_signature_failed = true;
+        }
+    }
+    record.facts.spf_passed = record.spf.iter().any(|result| result.result == "pass");
 }
 
 /// Replaces the text of `target` with `value`, keeping its allocation.
@@ -423,53 +418,6 @@ fn optional_text<'row>(
             ),
         })
         .map_err(StoreError::from)
-}
-
-/// Rows keyed by a record id (column 0), read in the same order as the records, with one row
-/// of look-ahead.
-struct Merged<'statement> {
-    rows: rusqlite::Rows<'statement>,
-    /// The record id of the row `rows` stands on, `None` once exhausted.
-    current: Option<i64>,
-    started: bool,
-}
-
-impl<'statement> Merged<'statement> {
-    fn new(rows: rusqlite::Rows<'statement>) -> Self {
-        Merged {
-            rows,
-            current: None,
-            started: false,
-        }
-    }
-
-    /// Hands every row of record `id` to `on_row`. Rows of records before `id` (which the
-    /// record stream skipped) are passed over.
-    fn each_for(
-        &mut self,
-        id: i64,
-        mut on_row: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        if !self.started {
-            self.started = true;
-            self.advance()?;
-        }
-        while self.current == Some(id) {
-            if let Some(row) = self.rows.get() {
-                on_row(row)?;
-            }
-            self.advance()?;
-        }
-        Ok(())
-    }
-
-    fn advance(&mut self) -> Result<(), StoreError> {
-        self.current = match self.rows.next()? {
-            Some(row) => Some(row.get(0)?),
-            None => None,
-        };
-        Ok(())
-    }
 }
 
 /// Every sending source of [`Store::sources`], most messages first (then by domain and IP),
