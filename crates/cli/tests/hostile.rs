@@ -173,10 +173,10 @@ fn hostile_inputs_are_rejected_or_bounded_and_good_reports_survive() {
             }
             // Stored or refused as a whole, never in part.
             _ => {
-                if let Some(written) = file.embedded_report {
-                    if reports > 0 {
-                        assert_eq!(records, written.records, "{label}: partial report");
-                    }
+                if let Some(written) = file.embedded_report
+                    && reports > 0
+                {
+                    assert_eq!(records, written.records, "{label}: partial report");
                 }
             }
         }
