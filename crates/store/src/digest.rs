@@ -1,6 +1,6 @@
 //! What the store derives from a report stream before any SQL: the content hash of each
 //! report and the recomputed alignment of each record. Computed by [`Digesting`], which wraps
-//! a [`DigestedSink`], so the same work can run on the parser thread or inline.
+//! a [`DigestedSink`]; it runs on the batch thread, also for inputs parsed on the parser thread.
 
 use crate::alignment::{self, Alignment};
 use crate::content_hash::ContentHasher;

@@ -358,7 +358,7 @@ impl Batch<'_> {
         let stored = message_id.and_then(|message_id| {
             let mut chunks = ChunkInserter::new(connection, message_id);
             parse_into(connection, options, message_id, |sink, _| {
-                worker.replay(sink, &mut |chunk| chunks.insert(chunk))
+                worker.replay(&mut Digesting::new(sink), &mut |chunk| chunks.insert(chunk))
             })
         });
         if stored.is_err() {

@@ -1,17 +1,16 @@
 //! Parsing on a second thread, so that reading XML and writing SQLite overlap.
 //!
 //! Ingest is about one half parsing and one half SQLite. The batch hands each input (up to
-//! [`PARALLEL_MAX_BYTES`]) to a long-lived parser thread, which parses it (with content hashes
-//! and alignment, see `digest`) and then compresses it, while the caller's thread replays the
-//! events into the storing sink and inserts the compressed chunks. Events travel in small
+//! [`PARALLEL_MAX_BYTES`]) to a long-lived parser thread, which parses it and then compresses
+//! it, while the caller's thread replays the events into the storing sink (through `digest`:
+//! content hashes and alignment are computed there, which balances the two threads) and
+//! inserts the compressed chunks. Events travel in small
 //! batches over a bounded channel, so memory stays bounded. The database is only ever touched
 //! by the caller's thread.
 
 use crate::StoreError;
-use crate::alignment::Alignment;
-use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
-use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer};
+use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -24,27 +23,30 @@ use std::thread::JoinHandle;
 pub(crate) const PARALLEL_MAX_BYTES: usize = 4 << 20;
 
 /// Events per message on the channel: amortises the hand-over without holding much.
-const EVENTS_PER_BATCH: usize = 64;
+const EVENTS_PER_BATCH: usize = 128;
 
-/// Replies in flight: with [`EVENTS_PER_BATCH`], at most a few thousand records (about a
-/// megabyte), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps
+/// Replies in flight: with [`EVENTS_PER_BATCH`], at most about 4,000 records (a few
+/// megabytes), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps
 /// working through the batch thread's pauses (a commit, a slow insert, the scheduler).
 const BATCHES_IN_FLIGHT: usize = 32;
 
-/// One [`DigestedSink`] call, as data.
+/// One [`Sink`] call, as data.
 enum Event {
     Begin(Option<String>, ReportHeader),
-    Record(Record, Alignment),
-    End(ReportTrailer, [u8; 32]),
+    Record(Record),
+    End(ReportTrailer),
     Failed(Option<String>, Error),
 }
 
 enum Reply {
+    /// Events of an input still being read.
     Events(Vec<Event>),
-    /// A chunk of the compressed input, after all events.
-    Raw(Vec<u8>),
-    /// The input is fully read (and compressed, if asked).
-    Done,
+    /// The input is fully read: its last events, then its raw chunks (encoded as asked; none
+    /// if it was cancelled). One message, so that a small input costs one hand-over.
+    Done {
+        events: Vec<Event>,
+        chunks: Vec<Vec<u8>>,
+    },
 }
 
 /// One input for the parser thread.
@@ -91,21 +93,21 @@ impl ParseWorker {
                         replies: &reply_sender,
                         cancelled: &cancelled,
                     };
-                    ruadb_report::read_reports(&job.input, &limits, &mut Digesting::new(&mut sink));
-                    let _ = sink.flush();
+                    ruadb_report::read_reports(&job.input, &limits, &mut sink);
+                    let events = std::mem::take(&mut sink.events);
+                    let mut chunks = Vec::new();
                     if !cancelled() {
-                        let mut send = |chunk: &[u8]| {
-                            reply_sender
-                                .send(Reply::Raw(chunk.to_vec()))
-                                .map_err(|_| io::Error::other("the batch stopped listening"))
+                        let mut keep = |chunk: &[u8]| -> io::Result<()> {
+                            chunks.push(chunk.to_vec());
+                            Ok(())
                         };
                         let mut encoder = ChunkEncoder::new(job.encoding, &mut compressor);
                         let _ = encoder
-                            .write_all(&job.input, &mut send)
-                            .and_then(|()| encoder.finish(&mut send));
+                            .write_all(&job.input, &mut keep)
+                            .and_then(|()| encoder.finish(&mut keep));
                     }
                     drop(job);
-                    if reply_sender.send(Reply::Done).is_err() {
+                    if reply_sender.send(Reply::Done { events, chunks }).is_err() {
                         break;
                     }
                 }
@@ -156,25 +158,27 @@ impl ParseWorker {
     /// error from `raw` stops likewise and is returned.
     pub(crate) fn replay(
         &mut self,
-        sink: &mut dyn DigestedSink,
+        sink: &mut dyn Sink,
         raw: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut stopped = false;
-        let mut raw_error = None;
         while self.outstanding() > 0 {
-            let events = match self.replies.recv() {
-                Ok(Reply::Events(events)) => events,
-                Ok(Reply::Raw(chunk)) => {
-                    if !stopped && let Err(error) = raw(&chunk) {
-                        raw_error = Some(error);
+            match self.replies.recv() {
+                Ok(Reply::Events(events)) => {
+                    if !stopped && forward(events, sink).is_break() {
                         stopped = true;
                         self.cancel_oldest();
                     }
-                    continue;
                 }
-                Ok(Reply::Done) => {
+                Ok(Reply::Done { events, chunks }) => {
                     self.received += 1;
-                    break;
+                    if stopped || forward(events, sink).is_break() {
+                        return Ok(());
+                    }
+                    for chunk in chunks {
+                        raw(&chunk)?;
+                    }
+                    return Ok(());
                 }
                 Err(_) => {
                     // The thread ended (it never should): report the input as failed; the
@@ -187,27 +191,11 @@ impl ParseWorker {
                             Error::Io(io::Error::other("the parser thread stopped")),
                         );
                     }
-                    break;
-                }
-            };
-            if stopped {
-                continue;
-            }
-            for event in events {
-                let flow = match event {
-                    Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header),
-                    Event::Record(record, alignment) => sink.record(record, alignment),
-                    Event::End(trailer, hash) => sink.end_report(trailer, hash),
-                    Event::Failed(member, error) => sink.report_failed(member.as_deref(), error),
-                };
-                if flow.is_break() {
-                    stopped = true;
-                    self.cancel_oldest();
-                    break;
+                    return Ok(());
                 }
             }
         }
-        raw_error.map_or(Ok(()), Err)
+        Ok(())
     }
 
     fn cancel_oldest(&self) {
@@ -220,8 +208,8 @@ impl ParseWorker {
         self.cancel_oldest();
         while self.outstanding() > 0 {
             match self.replies.recv() {
-                Ok(Reply::Events(_) | Reply::Raw(_)) => {}
-                Ok(Reply::Done) => {
+                Ok(Reply::Events(_)) => {}
+                Ok(Reply::Done { .. }) => {
                     self.received += 1;
                     return;
                 }
@@ -252,6 +240,19 @@ impl Drop for ParseWorker {
             let _ = thread.join();
         }
     }
+}
+
+/// Hands `events` to `sink` in order, until it asks to stop.
+fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
+    for event in events {
+        match event {
+            Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header)?,
+            Event::Record(record) => sink.record(record)?,
+            Event::End(trailer) => sink.end_report(trailer)?,
+            Event::Failed(member, error) => sink.report_failed(member.as_deref(), error)?,
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 /// The parser thread's sink: batches events onto the channel.
@@ -285,17 +286,17 @@ impl ChannelSink<'_> {
     }
 }
 
-impl DigestedSink for ChannelSink<'_> {
+impl Sink for ChannelSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
         self.push(Event::Begin(member.map(str::to_owned), header.clone()))
     }
 
-    fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
-        self.push(Event::Record(record, alignment))
+    fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.push(Event::Record(record))
     }
 
-    fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
-        self.push(Event::End(trailer, content_hash))
+    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
+        self.push(Event::End(trailer))
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
