@@ -719,8 +719,11 @@ impl MultiRowInsert {
         let row = format!("({})", vec!["?"; columns.len()].join(", "));
         MultiRowInsert {
             sql: ROWS_PER_INSERT.map(|rows| {
+                // OR FAIL: a failing row keeps the rows before it instead of undoing the
+                // statement, so SQLite needs no statement journal; a failure breaks the whole
+                // batch anyway.
                 format!(
-                    "INSERT INTO {table} ({}) VALUES {}",
+                    "INSERT OR FAIL INTO {table} ({}) VALUES {}",
                     columns.join(", "),
                     vec![row.as_str(); rows].join(", ")
                 )
