@@ -10,6 +10,7 @@ use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
 use crate::{SourceFilter, SourceRow, Store, StoreError};
 use rusqlite::ToSql;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// The reporter override reasons that mean "forwarded" (RFC 7489 section 6.6.3 values).
 const FORWARDING_REASONS: &str = "('forwarded', 'trusted_forwarder', 'mailing_list')";
@@ -144,21 +145,34 @@ impl Store {
             reports.push((domain, org, report.begin, report.end));
             Some(reports.len() - 1)
         })?;
-        let mut index: Vec<HashMap<Box<str>, u32>> = Vec::new();
+        // Per domain: the sources by address, and (for a database edited by hand) by text.
+        let mut index: Vec<(HashMap<IpAddr, u32>, HashMap<Box<str>, u32>)> = Vec::new();
         let mut dkim_name = String::new();
         self.each_record(&selection, Details::All, &handles, |handle, record| {
             let Some(&(domain, org, begin, end)) = reports.get(handle) else {
                 return;
             };
             if index.len() <= usize::from(domain) {
-                index.resize_with(usize::from(domain) + 1, HashMap::new);
+                index.resize_with(usize::from(domain) + 1, Default::default);
             }
-            let by_ip = &mut index[usize::from(domain)];
-            let number = match by_ip.get(record.source_ip.as_str()) {
+            let (by_address, by_text) = &mut index[usize::from(domain)];
+            let address = record.source_ip.parse::<IpAddr>().ok();
+            let known = match address {
+                Some(address) => by_address.get(&address),
+                None => by_text.get(record.source_ip.as_str()),
+            };
+            let number = match known {
                 Some(&number) => number,
                 None => {
                     let number = u32::try_from(table.sources.len()).unwrap_or(u32::MAX);
-                    by_ip.insert(record.source_ip.as_str().into(), number);
+                    match address {
+                        Some(address) => {
+                            by_address.insert(address, number);
+                        }
+                        None => {
+                            by_text.insert(record.source_ip.as_str().into(), number);
+                        }
+                    }
                     table.sources.push(SourceCounts {
                         domain,
                         first_seen: begin,
@@ -198,27 +212,48 @@ impl Store {
                 source.names.insert(table.names.number(domain) | SPF);
             }
         })?;
-        table.ips = (0..table.sources.len()).map(|_| Box::default()).collect();
-        for (ip, number) in index.into_iter().flatten() {
-            if let Some(slot) = table.ips.get_mut(number as usize) {
-                *slot = ip;
+        table.ips = vec![IpAddr::from([0u8; 4]); table.sources.len()];
+        for (by_address, by_text) in index {
+            for (address, number) in by_address {
+                if let Some(slot) = table.ips.get_mut(number as usize) {
+                    *slot = address;
+                }
             }
+            table
+                .texts
+                .extend(by_text.into_iter().map(|(text, number)| (number, text)));
         }
+        // Most messages first, then by domain name, then by the IP's text. The text is made
+        // only to order sources that tie on the first two, one run of ties at a time.
+        let mut by_name: Vec<u8> = (0..=u8::MAX).collect();
+        by_name.sort_by_key(|&number| table.domain(number));
+        let mut rank = [0u8; 256];
+        for (position, &number) in by_name.iter().enumerate() {
+            rank[usize::from(number)] = u8::try_from(position).unwrap_or(u8::MAX);
+        }
+        let key = |number: u32| {
+            let source = &table.sources[number as usize];
+            (
+                std::cmp::Reverse(source.messages()),
+                rank[usize::from(source.domain)],
+            )
+        };
         let mut order: Vec<u32> = (0..table.sources.len())
             .filter_map(|number| u32::try_from(number).ok())
             .collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            let (first, second) = (&table.sources[a], &table.sources[b]);
-            second
-                .messages()
-                .cmp(&first.messages())
-                .then_with(|| {
-                    let name = |source: &SourceCounts| table.domain(source.domain);
-                    name(first).cmp(name(second))
-                })
-                .then_with(|| table.ips[a].cmp(&table.ips[b]))
-        });
+        order.sort_by_key(|&number| key(number));
+        for run in order.chunk_by_mut(|&a, &b| key(a) == key(b)) {
+            if run.len() > 1 {
+                let mut named: Vec<(String, u32)> = run
+                    .iter()
+                    .map(|&number| (table.ip(number as usize), number))
+                    .collect();
+                named.sort_unstable();
+                for (slot, (_, number)) in run.iter_mut().zip(named) {
+                    *slot = number;
+                }
+            }
+        }
         table.order = order;
         Ok(table)
     }
@@ -428,8 +463,11 @@ pub struct SourceTable {
     domains: Vec<String>,
     names: Interned,
     sources: Vec<SourceCounts>,
-    /// The IP of each source, by its position in `sources`.
-    ips: Vec<Box<str>>,
+    /// The IP of each source, by its position in `sources`. Ingest stores every IP in the
+    /// canonical form the address prints as, so the address (no heap memory) is kept...
+    ips: Vec<IpAddr>,
+    /// ...except for a source IP that is not an address (a database edited by hand).
+    texts: HashMap<u32, Box<str>>,
     /// Positions in `sources`, in output order.
     order: Vec<u32>,
 }
@@ -452,6 +490,18 @@ impl SourceTable {
             .filter_map(|&number| self.row(number as usize))
     }
 
+    /// The source IP of source `number` as text.
+    fn ip(&self, number: usize) -> String {
+        let text = u32::try_from(number)
+            .ok()
+            .and_then(|number| self.texts.get(&number));
+        match (text, self.ips.get(number)) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(address)) => address.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+
     fn domain(&self, number: u8) -> &str {
         self.domains
             .get(usize::from(number))
@@ -472,11 +522,7 @@ impl SourceTable {
         };
         Some(SourceRow {
             policy_domain: self.domain(counts.domain).to_owned(),
-            source_ip: self
-                .ips
-                .get(number)
-                .map(|ip| ip.to_string())
-                .unwrap_or_default(),
+            source_ip: self.ip(number),
             messages: counts.messages(),
             dmarc_pass: counts.tally.messages(Classification::Aligned),
             spf_aligned: counts.spf_aligned,
