@@ -146,7 +146,7 @@ impl Store {
             Some(reports.len() - 1)
         })?;
         // Per domain: the sources by address, and (for a database edited by hand) by text.
-        let mut index: Vec<(HashMap<IpAddr, u32>, HashMap<Box<str>, u32>)> = Vec::new();
+        let mut index: Vec<SourceIndex> = Vec::new();
         let mut dkim_name = String::new();
         self.each_record(&selection, Details::All, &handles, |handle, record| {
             let Some(&(domain, org, begin, end)) = reports.get(handle) else {
@@ -536,6 +536,10 @@ impl SourceTable {
         })
     }
 }
+
+/// The sources of one domain while reading, by address and (for a source IP that is not an
+/// address) by text, to their positions in [`SourceTable::sources`].
+type SourceIndex = (HashMap<IpAddr, u32>, HashMap<Box<str>, u32>);
 
 /// What [`Store::source_table`] keeps per source. Messages and DMARC passes are not counted
 /// apart: every message is in the class tally, and DMARC pass is exactly the aligned class.
