@@ -149,7 +149,8 @@ where
             if let Some(width) = widths.get_mut(index) {
                 *width = (*width).max(cell(value).chars().count());
             }
-            if let (Some(only), Some(any)) = (only_numbers.get_mut(index), any_number.get_mut(index))
+            if let (Some(only), Some(any)) =
+                (only_numbers.get_mut(index), any_number.get_mut(index))
             {
                 *only &= is_number(value) || *value == Value::Null;
                 *any |= is_number(value);
