@@ -620,4 +620,51 @@ mod tests {
                 .is_empty()
         );
     }
+
+    #[test]
+    fn a_source_ip_that_is_not_an_address_is_kept_as_text() {
+        let mut store = Store::open_in_memory(crate::StoreOptions::default()).unwrap();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/summary/2026-11-18-mail.example.org-example.org.xml"
+        );
+        let mut batch = store.begin_batch().unwrap();
+        let source = crate::MessageSource::File {
+            path: fixture.to_owned(),
+        };
+        batch
+            .ingest_bytes(&std::fs::read(fixture).unwrap(), &source)
+            .unwrap();
+        batch.commit().unwrap();
+        let before = store.sources(&SourceFilter::default()).unwrap();
+        store
+            .connection
+            .execute(
+                "UPDATE records SET source_ip = 'relay-7' WHERE id = (SELECT MIN(id) FROM records)",
+                [],
+            )
+            .unwrap();
+        let after = store.sources(&SourceFilter::default()).unwrap();
+        assert!(
+            after.iter().any(|row| row.source_ip == "relay-7"),
+            "{after:?}"
+        );
+        let messages = |rows: &[SourceRow]| rows.iter().map(|row| row.messages).sum::<u64>();
+        assert_eq!(messages(&after), messages(&before));
+        let ordered = after.windows(2).all(|pair| {
+            (
+                std::cmp::Reverse(pair[0].messages),
+                &pair[0].policy_domain,
+                &pair[0].source_ip,
+            ) <= (
+                std::cmp::Reverse(pair[1].messages),
+                &pair[1].policy_domain,
+                &pair[1].source_ip,
+            )
+        });
+        assert!(
+            ordered,
+            "most messages first, then domain and IP text: {after:?}"
+        );
+    }
 }
