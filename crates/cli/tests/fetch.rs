@@ -910,7 +910,7 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
             password: value("PASSWORD"),
             ca_file: PathBuf::from(value("CA_FILE")),
         },
-        user: shared.user.clone(),
+        user: shared.user,
         dir: tempfile::tempdir().unwrap(),
     };
     const MESSAGES: u32 = 600;
