@@ -7,7 +7,7 @@
 use crate::alignment;
 use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, ChunkInserter, Compressor, RawEncoding, RawReader, SeekableRaw};
-use crate::worker::{MAX_OUTSTANDING, PARALLEL_MAX_BYTES, ParseWorker};
+use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
 use ruadb_report::{Record, ReportHeader, ReportTrailer};
 use rusqlite::{
@@ -251,7 +251,8 @@ impl Batch<'_> {
     /// Queues one input: it is parsed on the parser thread while earlier inputs are written,
     /// which keeps both cores busy. Returns the outcomes of the inputs that finished meanwhile,
     /// in the order they were queued; [`Batch::finish_queued`] returns the rest. Each input is
-    /// stored exactly as by [`Batch::ingest_bytes`]. At most two inputs wait at a time.
+    /// stored exactly as by [`Batch::ingest_bytes`]. At most 16 inputs (and 8 MiB)
+    /// wait at a time.
     pub fn queue_bytes(
         &mut self,
         bytes: Vec<u8>,
@@ -275,7 +276,7 @@ impl Batch<'_> {
         while self
             .worker
             .as_ref()
-            .is_some_and(|worker| worker.outstanding() >= MAX_OUTSTANDING)
+            .is_some_and(|worker| !worker.has_room(bytes.len()))
         {
             done.push(self.store_next()?);
         }

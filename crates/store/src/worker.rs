@@ -11,6 +11,7 @@
 use crate::StoreError;
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
 use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};
+use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -58,10 +59,14 @@ struct Job {
     encoding: RawEncoding,
 }
 
-/// Inputs the batch may have handed over and not yet received back: one being parsed, one
-/// waiting. More would let the job channel fill while the parser waits for the batch to read
-/// its replies.
-pub(crate) const MAX_OUTSTANDING: usize = 2;
+/// Inputs the batch may have handed over and not yet received back. Several, so that the
+/// parser keeps working through small inputs while the batch thread stores a large one; the
+/// job channel holds all but the one being parsed, so handing over never blocks.
+const MAX_OUTSTANDING: usize = 16;
+
+/// Input bytes the batch may have handed over and not yet received back (one input of any
+/// size up to [`PARALLEL_MAX_BYTES`] is always allowed): bounds memory.
+const MAX_OUTSTANDING_BYTES: usize = 8 << 20;
 
 /// The parser thread and its channels.
 pub(crate) struct ParseWorker {
@@ -73,6 +78,9 @@ pub(crate) struct ParseWorker {
     /// Numbers of jobs started and not yet fully received, oldest first.
     started: u64,
     received: u64,
+    /// Sizes of the outstanding inputs, oldest first, and their sum.
+    sizes: VecDeque<usize>,
+    outstanding_bytes: usize,
 }
 
 impl ParseWorker {
@@ -120,6 +128,8 @@ impl ParseWorker {
             thread: Some(thread),
             started: 0,
             received: 0,
+            sizes: VecDeque::with_capacity(MAX_OUTSTANDING),
+            outstanding_bytes: 0,
         })
     }
 
@@ -128,11 +138,34 @@ impl ParseWorker {
         (self.started - self.received) as usize
     }
 
+    /// Whether an input of `size` bytes may be handed over now.
+    pub(crate) fn has_room(&self, size: usize) -> bool {
+        self.outstanding() == 0
+            || self.outstanding() < MAX_OUTSTANDING
+                && self.outstanding_bytes + size <= MAX_OUTSTANDING_BYTES
+    }
+
+    /// The oldest outstanding input is fully received.
+    fn received_one(&mut self) {
+        self.received += 1;
+        if let Some(size) = self.sizes.pop_front() {
+            self.outstanding_bytes -= size;
+        }
+    }
+
+    /// The thread is gone: nothing more will be received.
+    fn received_all(&mut self) {
+        self.received = self.started;
+        self.sizes.clear();
+        self.outstanding_bytes = 0;
+    }
+
     /// Hands `input` to the parser thread, to be parsed and then encoded into chunks. The
-    /// caller keeps fewer than [`MAX_OUTSTANDING`] inputs outstanding before calling this.
+    /// caller checks [`ParseWorker::has_room`] before calling this.
     /// Gives the input back if the thread is gone.
     pub(crate) fn start(&mut self, input: Vec<u8>, encoding: RawEncoding) -> Result<(), Vec<u8>> {
         let number = self.started + 1;
+        let size = input.len();
         let job = Job {
             number,
             input,
@@ -144,6 +177,8 @@ impl ParseWorker {
         match jobs.send(job) {
             Ok(()) => {
                 self.started = number;
+                self.sizes.push_back(size);
+                self.outstanding_bytes += size;
                 Ok(())
             }
             Err(returned) => {
@@ -171,7 +206,7 @@ impl ParseWorker {
                     }
                 }
                 Ok(Reply::Done { events, chunks }) => {
-                    self.received += 1;
+                    self.received_one();
                     if stopped || forward(events, sink).is_break() {
                         return Ok(());
                     }
@@ -183,7 +218,7 @@ impl ParseWorker {
                 Err(_) => {
                     // The thread ended (it never should): report the input as failed; the
                     // next start() fails, so that the caller parses inline from then on.
-                    self.received = self.started;
+                    self.received_all();
                     self.jobs = None;
                     if !stopped {
                         let _ = sink.report_failed(
@@ -210,11 +245,11 @@ impl ParseWorker {
             match self.replies.recv() {
                 Ok(Reply::Events(_)) => {}
                 Ok(Reply::Done { .. }) => {
-                    self.received += 1;
+                    self.received_one();
                     return;
                 }
                 Err(_) => {
-                    self.received = self.started;
+                    self.received_all();
                     self.jobs = None;
                 }
             }
