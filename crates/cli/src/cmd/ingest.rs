@@ -1,8 +1,8 @@
 //! `ruadb ingest`: store the reports in files, directories, mbox files, Maildirs or stdin.
 //!
-//! Inputs are stored in batches of [`BATCH_INPUTS`] (one transaction each, a savepoint per
-//! input inside it), so a crash loses at most the batch in flight and one bad input never
-//! rolls back another. Overlapping runs: a second writer waits up to 5 s for the lock and
+//! Inputs are stored in batches of [`BATCH_INPUTS`] (one transaction each; each input inside
+//! it is stored whole or not at all), so a crash loses at most the batch in flight and one bad
+//! input never rolls back another. Overlapping runs: a second writer waits up to 5 s for the lock and
 //! then stops with a message (exit 2); `--wait` makes it wait up to [`WAIT_TIMEOUT`].
 
 use std::collections::VecDeque;
@@ -33,9 +33,10 @@ pub struct Args {
     pub wait: bool,
 }
 
-/// Inputs stored per transaction: large enough to amortise the commit, small enough that a
-/// concurrent reader or writer gets a turn and a crash loses little.
-const BATCH_INPUTS: usize = 500;
+/// Inputs stored per transaction: large enough to amortise the commit (a typical batch takes
+/// about half a second), small enough that a concurrent writer gets a turn within its busy
+/// timeout and a crash loses little.
+const BATCH_INPUTS: usize = 2000;
 /// In-memory input bytes (mbox messages, stdin) collected before a batch is written.
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// How long `--wait` waits for another writer.
