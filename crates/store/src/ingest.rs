@@ -1175,15 +1175,7 @@ impl StoreSink<'_> {
             &self.pending,
             &mut |statement, index, pending| bind_record(statement, index, pending, ip_text),
         )?;
-        let dkim: Vec<_> = self
-            .pending
-            .iter()
-            .flat_map(|pending| {
-                (0i64..)
-                    .zip(&pending.record.dkim_results)
-                    .map(move |(seq, dkim)| (pending.id, seq, dkim))
-            })
-            .collect();
+        let dkim = numbered(&self.pending, |record| &record.dkim_results);
         inserts.dkim.insert(
             self.connection,
             &dkim,
@@ -1202,15 +1194,7 @@ impl StoreSink<'_> {
                 )
             },
         )?;
-        let spf: Vec<_> = self
-            .pending
-            .iter()
-            .flat_map(|pending| {
-                (0i64..)
-                    .zip(&pending.record.spf_results)
-                    .map(move |(seq, spf)| (pending.id, seq, spf))
-            })
-            .collect();
+        let spf = numbered(&self.pending, |record| &record.spf_results);
         inserts.spf.insert(
             self.connection,
             &spf,
@@ -1229,15 +1213,7 @@ impl StoreSink<'_> {
                 )
             },
         )?;
-        let reasons: Vec<_> = self
-            .pending
-            .iter()
-            .flat_map(|pending| {
-                (0i64..)
-                    .zip(&pending.record.reasons)
-                    .map(move |(seq, reason)| (pending.id, seq, reason))
-            })
-            .collect();
+        let reasons = numbered(&self.pending, |record| &record.reasons);
         inserts.reason.insert(
             self.connection,
             &reasons,
@@ -1252,6 +1228,21 @@ impl StoreSink<'_> {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Each pending record's `items` (its DKIM results, …) as (record id, position, item).
+fn numbered<'p, T>(
+    pending: &'p [PendingRecord],
+    items: impl Fn(&'p Record) -> &'p [T],
+) -> Vec<(i64, i64, &'p T)> {
+    pending
+        .iter()
+        .flat_map(|pending| {
+            (0i64..)
+                .zip(items(&pending.record))
+                .map(move |(seq, item)| (pending.id, seq, item))
+        })
+        .collect()
 }
 
 /// Binds `values` from parameter `index` on, advancing it.
