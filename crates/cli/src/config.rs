@@ -231,8 +231,30 @@ impl ImapAccount {
         if self.after_ingest == AfterIngest::Move && self.archive_mailbox.trim().is_empty() {
             bail!("{name}: after_ingest = \"move\" needs a non-empty archive_mailbox");
         }
+        // Moving mail into the mailbox it came from would hand it back to the next run under a
+        // new UID, for ever.
+        let mut targets = Vec::new();
+        if self.after_ingest == AfterIngest::Move {
+            targets.push(("archive_mailbox", &self.archive_mailbox));
+        }
+        if matches!(self.after_ingest, AfterIngest::Move | AfterIngest::Delete) {
+            targets.push(("invalid_mailbox", &self.invalid_mailbox));
+        }
+        for (key, target) in targets {
+            if same_mailbox(target, &self.mailbox) {
+                bail!(
+                    "{name}: {key} must differ from mailbox ({target:?}) when after_ingest moves mail"
+                );
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether two mailbox names name the same mailbox: `INBOX` is case-insensitive (RFC 3501
+/// section 5.1), every other name is compared as written.
+fn same_mailbox(a: &str, b: &str) -> bool {
+    a == b || (a.eq_ignore_ascii_case("INBOX") && b.eq_ignore_ascii_case("INBOX"))
 }
 
 fn default_mailbox() -> String {
@@ -466,6 +488,14 @@ mod tests {
             (
                 "[imap]\nhost = \"h\"\nusername = \"u\"\nafter_ingest = \"archive\"\n",
                 "archive",
+            ),
+            (
+                "[imap]\nhost = \"h\"\nusername = \"u\"\nafter_ingest = \"move\"\nmailbox = \"DMARC\"\narchive_mailbox = \"DMARC\"\n",
+                "archive_mailbox must differ from mailbox",
+            ),
+            (
+                "[imap]\nhost = \"h\"\nusername = \"u\"\nafter_ingest = \"delete\"\ninvalid_mailbox = \"inbox\"\n",
+                "invalid_mailbox must differ from mailbox",
             ),
             ("domains = []\n", "domains is empty"),
             ("[limits]\nmax_xml_depth = 0\n", "max_xml_depth"),
