@@ -583,7 +583,16 @@ fn zip_member_count<R: Read + Seek>(input: &mut R) -> Option<u64> {
 
 /// Reads `input` to its end into memory, refusing more than `limit` bytes.
 fn read_bounded(input: &mut dyn Read, limit: u64, what: &'static str) -> Result<Vec<u8>, Error> {
-    let mut data = Vec::new();
+    read_bounded_into(Vec::new(), input, limit, what)
+}
+
+/// [`read_bounded`] into `data`, whose capacity may already fit the expected length.
+fn read_bounded_into(
+    mut data: Vec<u8>,
+    input: &mut dyn Read,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, Error> {
     input
         .take(limit.saturating_add(1))
         .read_to_end(&mut data)
@@ -609,16 +618,9 @@ fn read_rest_bounded<R: Read + Seek>(
     if length > limit {
         return Err(Error::Limit { what, limit });
     }
-    let mut data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-    input
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(|error| from_io(error, None))?;
-    // The input may have grown since its length was taken.
-    if data.len() as u64 > limit {
-        return Err(Error::Limit { what, limit });
-    }
-    Ok(data)
+    // The input may still have grown since its length was taken: the limit is checked again.
+    let data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    read_bounded_into(data, input, limit, what)
 }
 
 /// The crate's [`Error`] behind an I/O error: one raised by a layer below (a cap, a corrupt
