@@ -11,6 +11,8 @@
 //! - Symbolic links to directories are not followed while walking (links to files are).
 //!
 //! Inputs are produced one at a time, so a huge directory or mbox is never held in memory.
+//! [`total_bytes`] walks the same paths by the same rules without reading any file, so a
+//! progress display can know the total up front.
 
 use std::borrow::Cow;
 use std::fs::{self, File};
@@ -26,6 +28,9 @@ pub struct Input {
     pub content: Content,
     /// Whether it was read from stdin.
     pub stdin: bool,
+    /// How many bytes of the walked files it accounts for (the file's size; for an mbox
+    /// message the lines it was split from): progress is measured in these.
+    pub walked_bytes: u64,
 }
 
 /// Where an input's bytes are.
@@ -82,11 +87,54 @@ pub fn for_each_input(
     paths: &[PathBuf],
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    walk(paths, &mut |walked| match walked {
+        Walked::Stdin => read_stdin(on_input),
+        Walked::File { path, size } => read_file(path, size, on_input),
+        Walked::Failed { path, error } => on_input(Err(InputError {
+            name: display(path),
+            error,
+        })),
+    })
+}
+
+/// The total size of the files [`for_each_input`] would read from `paths`, found without
+/// reading them; `None` when stdin is among the paths (its size is not known up front).
+/// Paths that cannot be read count as empty: the walk itself names them.
+pub fn total_bytes(paths: &[PathBuf]) -> Option<u64> {
+    let mut total = 0u64;
+    let mut reads_stdin = false;
+    let walked = walk(paths, &mut |walked| {
+        match walked {
+            Walked::Stdin => reads_stdin = true,
+            Walked::File { size, .. } => total = total.saturating_add(size),
+            Walked::Failed { .. } => {}
+        }
+        Ok(())
+    });
+    (walked.is_ok() && !reads_stdin).then_some(total)
+}
+
+/// What the walk finds, before any file is opened.
+enum Walked<'a> {
+    /// `-` on the command line.
+    Stdin,
+    /// A regular file and its size.
+    File { path: &'a Path, size: u64 },
+    /// A path that cannot be read, or is neither a regular file nor a directory.
+    Failed { path: &'a Path, error: io::Error },
+}
+
+/// The walk shared by [`for_each_input`] and [`total_bytes`]: the order and the rules
+/// (hidden entries, Maildir, links) described in the module documentation.
+fn walk(
+    paths: &[PathBuf],
+    on_walked: &mut dyn FnMut(Walked<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     for path in paths {
         if path.as_os_str() == "-" {
-            read_stdin(on_input)?;
+            on_walked(Walked::Stdin)?;
         } else {
-            visit_path(path, on_input)?;
+            visit_path(path, on_walked)?;
         }
     }
     Ok(())
@@ -111,14 +159,17 @@ fn read_stdin(
     } else {
         on_input(Ok(Input {
             name: "-".to_owned(),
+            walked_bytes: bytes.len() as u64,
             content: Content::Bytes(bytes),
             stdin: true,
         }))
     }
 }
 
-fn visit_path(
+/// A regular file: split into messages when it is an mbox, else one input.
+fn read_file(
     path: &Path,
+    size: u64,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let failed = |error| {
@@ -127,19 +178,6 @@ fn visit_path(
             error,
         })
     };
-    let metadata = match fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) => return on_input(failed(error)),
-    };
-    if metadata.is_dir() {
-        return visit_directory(path, on_input);
-    }
-    if !metadata.is_file() {
-        return on_input(failed(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file or directory",
-        )));
-    }
     match starts_with_mbox_separator(path) {
         Ok(true) => match File::open(path) {
             Ok(file) => split_mbox(BufReader::new(file), &display(path), false, on_input),
@@ -149,23 +187,45 @@ fn visit_path(
             name: display(path),
             content: Content::File(path.to_owned()),
             stdin: false,
+            walked_bytes: size,
         })),
         Err(error) => on_input(failed(error)),
     }
 }
 
+fn visit_path(
+    path: &Path,
+    on_walked: &mut dyn FnMut(Walked<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => return on_walked(Walked::Failed { path, error }),
+    };
+    if metadata.is_dir() {
+        visit_directory(path, on_walked)
+    } else if metadata.is_file() {
+        on_walked(Walked::File {
+            path,
+            size: metadata.len(),
+        })
+    } else {
+        on_walked(Walked::Failed {
+            path,
+            error: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file or directory",
+            ),
+        })
+    }
+}
+
 fn visit_directory(
     dir: &Path,
-    on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
+    on_walked: &mut dyn FnMut(Walked<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut names = match read_dir_names(dir) {
         Ok(names) => names,
-        Err(error) => {
-            return on_input(Err(InputError {
-                name: display(dir),
-                error,
-            }));
-        }
+        Err(error) => return on_walked(Walked::Failed { path: dir, error }),
     };
     let is_maildir = ["cur", "new"]
         .iter()
@@ -182,7 +242,7 @@ fn visit_directory(
         if is_link && path.is_dir() {
             continue;
         }
-        visit_path(&path, on_input)?;
+        visit_path(&path, on_walked)?;
     }
     Ok(())
 }
@@ -228,11 +288,14 @@ fn split_mbox(
     let mut message: Option<Vec<u8>> = None;
     let mut previous_was_empty = true;
     let mut line = Vec::new();
-    let message_input = |number: usize, bytes: Vec<u8>| {
+    // Bytes read since the current message's `From ` line, that line included.
+    let mut walked_bytes = 0u64;
+    let message_input = |number: usize, bytes: Vec<u8>, walked_bytes: u64| {
         Ok(Input {
             name: format!("{name}#{number}"),
             content: Content::Bytes(without_final_line_break(bytes)),
             stdin,
+            walked_bytes,
         })
     };
     loop {
@@ -251,20 +314,22 @@ fn split_mbox(
         }
         if previous_was_empty && line.starts_with(MBOX_SEPARATOR) {
             if let Some(done) = message.take() {
-                on_input(message_input(number, done))?;
+                on_input(message_input(number, done, walked_bytes))?;
             }
+            walked_bytes = read as u64;
             number += 1;
             message = Some(Vec::new());
             previous_was_empty = false;
             continue;
         }
+        walked_bytes += read as u64;
         previous_was_empty = line == b"\n" || line == b"\r\n";
         if let Some(current) = &mut message {
             current.extend_from_slice(unescape_from_line(&line));
         }
     }
     if let Some(done) = message.take() {
-        on_input(message_input(number, done))?;
+        on_input(message_input(number, done, walked_bytes))?;
     }
     Ok(())
 }
@@ -293,14 +358,17 @@ fn unescape_from_line(line: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
+    /// The messages of an mbox, checking that they account for all of its bytes.
     fn split(text: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        let mut walked_bytes = 0;
         split_mbox(
             io::Cursor::new(text.as_bytes()),
             "box",
             false,
             &mut |input| {
                 let input = input.unwrap();
+                walked_bytes += input.walked_bytes;
                 let Content::Bytes(bytes) = input.content else {
                     panic!("mbox messages are bytes")
                 };
@@ -309,6 +377,7 @@ mod tests {
             },
         )
         .unwrap();
+        assert_eq!(walked_bytes, text.len() as u64);
         out
     }
 
@@ -336,27 +405,34 @@ mod tests {
     fn walk_is_sorted_skips_hidden_and_tmp_and_linked_directories() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for name in [
-            "b.xml",
-            "a/z.xml",
-            "a/.hidden.xml",
-            "md/cur/1",
-            "md/new/2",
-            "md/tmp/3",
-            "md/other/4",
+        for (name, size) in [
+            ("b.xml", 1),
+            ("a/z.xml", 20),
+            ("a/.hidden.xml", 300),
+            ("md/cur/1", 4000),
+            ("md/new/2", 50_000),
+            ("md/tmp/3", 600_000),
+            ("md/other/4", 7_000_000),
         ] {
             let path = root.join(name);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, b"x").unwrap();
+            fs::write(path, vec![b'x'; size]).unwrap();
         }
         std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
         std::os::unix::fs::symlink(root.join("b.xml"), root.join("c.xml")).unwrap();
         let mut names = Vec::new();
+        let mut walked_bytes = 0;
         for_each_input(&[root.to_owned()], &mut |input| {
-            names.push(input.unwrap().name);
+            let input = input.unwrap();
+            walked_bytes += input.walked_bytes;
+            names.push(input.name);
             Ok(())
         })
         .unwrap();
+        // The link c.xml → b.xml is read (and counted) twice, like any file named twice.
+        assert_eq!(walked_bytes, 1 + 20 + 1 + 4000 + 50_000);
+        assert_eq!(total_bytes(&[root.to_owned()]), Some(walked_bytes));
+        assert_eq!(total_bytes(&[root.to_owned(), "-".into()]), None);
         let prefix = format!("{}/", root.display());
         let names: Vec<&str> = names
             .iter()

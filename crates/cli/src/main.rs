@@ -6,6 +6,7 @@
 //! - `context`: the one place that reads the clock and the environment.
 //! - `inputs`: files, directories, mbox, Maildir and stdin turned into named inputs.
 //! - `cmd`: one module per subcommand, each with `Args` and `run`.
+//! - `progress`: the progress line on a terminal.
 //! - `render`: tables, CSV and JSON for query output.
 
 mod cli;
@@ -13,6 +14,7 @@ mod cmd;
 mod config;
 mod context;
 mod inputs;
+mod progress;
 mod render;
 
 use std::process::ExitCode;

@@ -17,6 +17,7 @@ use ruadb_store::{IngestTally, MessageOutcome, MessageSource, Store, StoreOption
 use crate::Outcome;
 use crate::context::Context;
 use crate::inputs::{self, Content, Input, InputError, Opened};
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,7 +45,11 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let mut store = open_store(context, args.wait)?;
-    let mut report = Reporter::new(context);
+    // The bar needs the total up front: a walk that only reads directories and sizes.
+    let progress = context
+        .stderr_is_terminal
+        .then(|| Progress::new(inputs::total_bytes(&args.paths)));
+    let mut report = Reporter::new(progress);
     let mut pending: Vec<Result<Input, InputError>> = Vec::new();
     let mut pending_bytes = 0usize;
     let walked = inputs::for_each_input(&args.paths, &mut |input| {
@@ -119,10 +124,11 @@ fn store_batch(
                         path: input.name.clone(),
                     }
                 };
+                let walked_bytes = input.walked_bytes;
                 match input.open() {
                     Ok(Opened::Bytes(bytes)) => {
                         let bytes = bytes.into_owned();
-                        in_order.waiting(input.name);
+                        in_order.waiting(input.name, walked_bytes);
                         let done = batch
                             .queue_bytes(bytes, source)
                             .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
@@ -137,12 +143,14 @@ fn store_batch(
                         let outcome = batch
                             .ingest_reader(reader, &source)
                             .with_context(|| format!("{}: cannot store", input.name))?;
-                        in_order.ready(input.name, outcome, report);
+                        in_order.ready(input.name, walked_bytes, outcome, report);
                     }
-                    Err(error) => in_order.ready(input.name, unreadable(&error), report),
+                    Err(error) => {
+                        in_order.ready(input.name, walked_bytes, unreadable(&error), report);
+                    }
                 }
             }
-            Err(InputError { name, error }) => in_order.ready(name, unreadable(&error), report),
+            Err(InputError { name, error }) => in_order.ready(name, 0, unreadable(&error), report),
         }
     }
     let done = batch
@@ -158,40 +166,54 @@ fn store_batch(
 /// inputs that need no storing (unreadable ones).
 #[derive(Default)]
 struct InOrder {
-    /// Input names in order, with the outcome once known.
-    inputs: VecDeque<(String, Option<MessageOutcome>)>,
+    /// Inputs in order, with the outcome once known.
+    inputs: VecDeque<Pending>,
     tally: IngestTally,
 }
 
 impl InOrder {
     /// An input was queued: its outcome comes with a later [`InOrder::stored`].
-    fn waiting(&mut self, name: String) {
-        self.inputs.push_back((name, None));
+    fn waiting(&mut self, name: String, walked_bytes: u64) {
+        self.inputs.push_back(Pending {
+            name,
+            walked_bytes,
+            outcome: None,
+        });
     }
 
     /// The name of the oldest input still waiting (for an error message).
     fn oldest(&self) -> &str {
         self.inputs
             .iter()
-            .find(|(_, outcome)| outcome.is_none())
-            .map_or("", |(name, _)| name.as_str())
+            .find(|pending| pending.outcome.is_none())
+            .map_or("", |pending| pending.name.as_str())
     }
 
     /// Outcomes of queued inputs, in the order they were queued.
     fn stored(&mut self, done: Vec<(MessageSource, MessageOutcome)>, report: &mut Reporter) {
-        let mut waiting = self
+        let waiting = self
             .inputs
             .iter_mut()
-            .filter(|(_, outcome)| outcome.is_none());
-        for ((_, outcome), slot) in done.into_iter().zip(waiting.by_ref()) {
-            slot.1 = Some(outcome);
+            .filter(|pending| pending.outcome.is_none());
+        for ((_, outcome), pending) in done.into_iter().zip(waiting) {
+            pending.outcome = Some(outcome);
         }
         self.report_ready(report);
     }
 
     /// An input whose outcome is known at once.
-    fn ready(&mut self, name: String, outcome: MessageOutcome, report: &mut Reporter) {
-        self.inputs.push_back((name, Some(outcome)));
+    fn ready(
+        &mut self,
+        name: String,
+        walked_bytes: u64,
+        outcome: MessageOutcome,
+        report: &mut Reporter,
+    ) {
+        self.inputs.push_back(Pending {
+            name,
+            walked_bytes,
+            outcome: Some(outcome),
+        });
         self.report_ready(report);
     }
 
@@ -199,14 +221,27 @@ impl InOrder {
         while self
             .inputs
             .front()
-            .is_some_and(|(_, outcome)| outcome.is_some())
+            .is_some_and(|pending| pending.outcome.is_some())
         {
-            if let Some((name, Some(outcome))) = self.inputs.pop_front() {
-                report.input(&name, &outcome);
+            if let Some(Pending {
+                name,
+                walked_bytes,
+                outcome: Some(outcome),
+            }) = self.inputs.pop_front()
+            {
+                report.input(&name, walked_bytes, &outcome);
                 self.tally.add(&outcome);
             }
         }
     }
+}
+
+/// An input of the batch, as [`InOrder`] tracks it.
+struct Pending {
+    name: String,
+    /// For the progress display ([`Input::walked_bytes`]).
+    walked_bytes: u64,
+    outcome: Option<MessageOutcome>,
 }
 
 fn unreadable(error: &io::Error) -> MessageOutcome {
@@ -219,34 +254,25 @@ fn unreadable(error: &io::Error) -> MessageOutcome {
     }
 }
 
-/// Names failed inputs on stderr, shows progress on a terminal, and prints the final tally.
-/// Shared by the commands that store (`ingest`, `fetch`, `reparse`).
-pub struct Reporter {
+/// Names failed inputs on stderr, shows progress (on a terminal), and prints the final tally.
+struct Reporter {
     /// What has been committed.
-    pub tally: IngestTally,
-    /// Inputs handled and new reports found so far, committed or not (progress display).
-    seen: u64,
-    seen_new_reports: u64,
-    progress: bool,
-    progress_shown: bool,
+    tally: IngestTally,
+    /// Inputs handled so far, committed or not; `None` when stderr is not a terminal.
+    progress: Option<Progress>,
 }
 
 impl Reporter {
-    /// A reporter; progress is shown only when stderr is a terminal.
-    pub fn new(context: &Context) -> Reporter {
+    fn new(progress: Option<Progress>) -> Reporter {
         Reporter {
             tally: IngestTally::default(),
-            seen: 0,
-            seen_new_reports: 0,
-            progress: context.stderr_is_terminal,
-            progress_shown: false,
+            progress,
         }
     }
 
-    /// Names what went wrong with one input: `NAME: MEMBER: reason`.
-    pub fn input(&mut self, name: &str, outcome: &MessageOutcome) {
-        self.seen += 1;
-        self.seen_new_reports += outcome.reports_new;
+    /// Names what went wrong with one input (`NAME: MEMBER: reason`) and moves the progress
+    /// display on by its `walked_bytes`.
+    fn input(&mut self, name: &str, walked_bytes: u64, outcome: &MessageOutcome) {
         if !outcome.errors.is_empty() || !outcome.rejected_domains.is_empty() {
             self.clear_progress();
         }
@@ -261,17 +287,13 @@ impl Reporter {
                 "{name}: report for policy domain {domain} rejected: not listed in `domains`"
             );
         }
-        if self.progress && self.seen.is_multiple_of(25) {
-            eprint!(
-                "\r{} inputs, {} new reports…",
-                self.seen, self.seen_new_reports
-            );
-            self.progress_shown = true;
+        if let Some(progress) = &mut self.progress {
+            progress.advance(walked_bytes, outcome.reports_new);
         }
     }
 
     /// Adds a committed batch to the tally.
-    pub fn committed(&mut self, batch: &IngestTally) {
+    fn committed(&mut self, batch: &IngestTally) {
         let tally = &mut self.tally;
         tally.messages += batch.messages;
         tally.reports_new += batch.reports_new;
@@ -283,14 +305,13 @@ impl Reporter {
     }
 
     fn clear_progress(&mut self) {
-        if self.progress_shown {
-            eprint!("\r\x1b[K");
-            self.progress_shown = false;
+        if let Some(progress) = &mut self.progress {
+            progress.clear();
         }
     }
 
     /// Prints the tally line on stderr and, with `json`, the tally object on stdout.
-    pub fn finish(&mut self, json: bool) -> anyhow::Result<()> {
+    fn finish(&mut self, json: bool) -> anyhow::Result<()> {
         self.clear_progress();
         print_tally("ingested", &self.tally, json)
     }

@@ -205,3 +205,43 @@ fn reparse_rebuilds_the_same_reports() {
     );
     assert_eq!(env.sql(COUNTS), counts);
 }
+
+#[test]
+fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
+    let env = TestEnv::new();
+    let args = [
+        "ingest",
+        "fixtures/demo",
+        "fixtures/reports/err-not-xml.xml",
+    ];
+    let Some(run) = env.run_on_terminal(&args) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    // The bar ends full: every byte of the walked files was accounted for.
+    let full = "\r\x1b[K100% [################]";
+    assert!(run.stdout.contains(full), "{:?}", run.stdout);
+    // The error line is printed on a cleared line, and the bar is cleared before the tally.
+    assert!(
+        run.stdout
+            .contains("\r\x1b[Kfixtures/reports/err-not-xml.xml: not a DMARC aggregate report"),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("\r\x1b[Kingested 31 messages: 30 new reports"),
+        "{:?}",
+        run.stdout
+    );
+
+    let piped = TestEnv::new().run(&args);
+    assert_eq!(piped.code, 1);
+    assert!(!piped.stderr.contains('\r') && !piped.stderr.contains('\x1b'));
+    assert!(
+        piped
+            .stderr
+            .contains("ingested 31 messages: 30 new reports")
+    );
+}

@@ -59,6 +59,36 @@ impl TestEnv {
         command
     }
 
+    /// Runs ruadb with its stdin, stdout and stderr on a pseudo-terminal (through util-linux
+    /// `script`) and returns everything it wrote there, or `None` when `script` is missing.
+    pub fn run_on_terminal(&self, args: &[&str]) -> Option<Run> {
+        let ruadb = self.command(args);
+        let quote =
+            |word: &std::ffi::OsStr| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''"));
+        let mut shell = quote(ruadb.get_program());
+        for arg in ruadb.get_args() {
+            shell.push(' ');
+            shell.push_str(&quote(arg));
+        }
+        let mut script = Command::new("script");
+        script
+            .args(["--quiet", "--return", "--command"])
+            .arg(&shell)
+            .arg("/dev/null")
+            .current_dir(repo_root());
+        for (key, value) in ruadb.get_envs() {
+            match value {
+                Some(value) => script.env(key, value),
+                None => script.env_remove(key),
+            };
+        }
+        match script.stdin(Stdio::null()).output() {
+            Ok(output) => Some(finish(&output)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => panic!("cannot run script: {error}"),
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, b"")
     }
