@@ -25,6 +25,12 @@ pub enum StoreError {
     /// A statement that would write was given where only reading is allowed.
     #[error("only read-only SQL is allowed here (SELECT, WITH, read-only PRAGMA)")]
     NotReadOnly,
+    /// A rebuild would have left rows referring to rows that do not exist (a bug: the
+    /// transaction is rolled back).
+    #[error(
+        "reparse would leave {0} rows referring to rows that do not exist; nothing was changed"
+    )]
+    DanglingReferences(i64),
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),

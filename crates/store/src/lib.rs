@@ -170,12 +170,11 @@ impl Store {
         // keeps the savepoint journal (one per message) off the disk: it holds only the pages
         // one message touched.
         //
-        // Foreign keys stay declared (they document the schema and any client may check them
-        // with `PRAGMA foreign_key_check`) but are not enforced on this connection: ingest
-        // writes parents before children and deletes children first by construction, and
-        // enforcing them cost a parent lookup per inserted row, about a tenth of ingest.
+        // Foreign keys are enforced: a bug that wrote a record without its report would fail
+        // the batch instead of leaving rows no view can reach. The parent lookups cost about
+        // 2% of ingest wall time (7% of its CPU) on the 10,000-report benchmark.
         connection.execute_batch(&format!(
-            "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{CACHE_KIB};
              PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
         ))?;
         connection.set_prepared_statement_cache_capacity(64);
