@@ -171,10 +171,10 @@ EOF
 }
 
 master_pid() {
-    [ -s "$PID_FILE" ] || return 1
     local pid
-    pid=$(cat "$PID_FILE")
-    [ -r "/proc/$pid/stat" ] || return 1
+    # Dovecot removes the file as it exits, possibly between a test and a read.
+    pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
     # A stopped master stays a zombie until its parent reaps it.
     [ "$(awk '{print $3}' "/proc/$pid/stat")" != Z ] || return 1
     echo "$pid"
