@@ -79,6 +79,8 @@ pub struct InputError {
     pub name: String,
     /// Why.
     pub error: io::Error,
+    /// The bytes of the walked files it stands for, as for [`Input::walked_bytes`].
+    pub walked_bytes: u64,
 }
 
 /// Calls `on_input` for every input under `paths`, in order. An unreadable path is handed
@@ -93,6 +95,7 @@ pub fn for_each_input(
         Walked::Failed { path, error } => on_input(Err(InputError {
             name: display(path),
             error,
+            walked_bytes: 0,
         })),
     })
 }
@@ -152,6 +155,7 @@ fn read_stdin(
         return on_input(Err(InputError {
             name: "-".to_owned(),
             error,
+            walked_bytes: 0,
         }));
     }
     if bytes.starts_with(MBOX_SEPARATOR) {
@@ -176,6 +180,7 @@ fn read_file(
         Err(InputError {
             name: display(path),
             error,
+            walked_bytes: size,
         })
     };
     match starts_with_mbox_separator(path) {
@@ -306,6 +311,7 @@ fn split_mbox(
                 return on_input(Err(InputError {
                     name: format!("{name}#{}", number + 1),
                     error,
+                    walked_bytes,
                 }));
             }
         };

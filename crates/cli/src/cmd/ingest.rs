@@ -150,7 +150,11 @@ fn store_batch(
                     }
                 }
             }
-            Err(InputError { name, error }) => in_order.ready(name, 0, unreadable(&error), report),
+            Err(InputError {
+                name,
+                error,
+                walked_bytes,
+            }) => in_order.ready(name, walked_bytes, unreadable(&error), report),
         }
     }
     let done = batch
