@@ -20,8 +20,9 @@ pub struct Context {
     pub now: i64,
     /// The configuration (defaults when no file was found).
     pub config: Config,
-    /// Whether stderr is a terminal (progress display).
-    pub stderr_is_terminal: bool,
+    /// Whether to draw a progress line on stderr: it is a terminal that can redraw a line
+    /// (not `TERM=dumb`).
+    pub progress_on_stderr: bool,
     /// `RUADB_IMAP_PASSWORD`, for IMAP accounts without `password_file`/`password_command`.
     pub imap_password: Option<ruadb_fetch::Secret>,
     db_path: Option<PathBuf>,
@@ -56,7 +57,8 @@ impl Context {
         Ok(Context {
             now,
             config,
-            stderr_is_terminal: std::io::stderr().is_terminal(),
+            progress_on_stderr: std::io::stderr().is_terminal()
+                && std::env::var_os("TERM").is_none_or(|term| term != "dumb"),
             imap_password: std::env::var("RUADB_IMAP_PASSWORD")
                 .ok()
                 .filter(|password| !password.is_empty())

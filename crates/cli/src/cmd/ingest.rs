@@ -47,7 +47,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let mut store = open_store(context, args.wait)?;
     // The bar needs the total up front: a walk that only reads directories and sizes.
     let progress = context
-        .stderr_is_terminal
+        .progress_on_stderr
         .then(|| Progress::new(inputs::total_bytes(&args.paths)));
     let mut report = Reporter::new(progress);
     let mut pending: Vec<Result<Input, InputError>> = Vec::new();

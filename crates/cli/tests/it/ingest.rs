@@ -236,6 +236,14 @@ fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
         run.stdout
     );
 
+    // A terminal that cannot redraw a line gets no bar either.
+    let dumb = TestEnv::new()
+        .run_on_terminal_with_env(&args, &[("TERM", "dumb")])
+        .expect("script ran above");
+    assert_eq!(dumb.code, 1);
+    assert!(!dumb.stdout.contains('\x1b'), "{:?}", dumb.stdout);
+    assert!(dumb.stdout.contains("ingested 31 messages: 30 new reports"));
+
     let piped = TestEnv::new().run(&args);
     assert_eq!(piped.code, 1);
     assert!(!piped.stderr.contains('\r') && !piped.stderr.contains('\x1b'));

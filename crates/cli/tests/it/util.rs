@@ -62,7 +62,14 @@ impl TestEnv {
     /// Runs ruadb with its stdin, stdout and stderr on a pseudo-terminal (through util-linux
     /// `script`) and returns everything it wrote there, or `None` when `script` is missing.
     pub fn run_on_terminal(&self, args: &[&str]) -> Option<Run> {
-        let ruadb = self.command(args);
+        self.run_on_terminal_with_env(args, &[])
+    }
+
+    /// [`TestEnv::run_on_terminal`] with extra environment variables.
+    pub fn run_on_terminal_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Run> {
+        let mut ruadb = self.command(args);
+        // A terminal that can redraw a line, whatever the one running the tests is.
+        ruadb.env("TERM", "xterm").envs(env.iter().copied());
         let quote =
             |word: &std::ffi::OsStr| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''"));
         let mut shell = quote(ruadb.get_program());
