@@ -8,13 +8,16 @@
 # Corpora and the large database are cached under target/bench-corpus, keyed by seed and size
 # (the database is rebuilt when the ruadb binary is newer than it).
 #
-# Environment: SEED (default 1), SIZES (default "10000 50000"), BIG_REPORTS (default 200000;
-# 0 skips the large database), RESULTS (default bench/results.md).
+# Environment: SEED (default 1), SIZES (default "10000 50000"), RUNS (default 3: each parse and
+# ingest is run that many times, alternating, and the table shows the median run by wall time,
+# with every run's wall time listed below it), BIG_REPORTS (default 200000; 0 skips the large
+# database), RESULTS (default bench/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEED=${SEED:-1}
 SIZES=${SIZES:-"10000 50000"}
+RUNS=${RUNS:-3}
 BIG_REPORTS=${BIG_REPORTS:-200000}
 RESULTS=${RESULTS:-bench/results.md}
 CACHE=target/bench-corpus
@@ -74,7 +77,16 @@ measure() {
 
 rate() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.0f", $1 / $2; else print "-" }'; }
 
+# Runs of one command: "WALL CPU RSS_MIB" lines. median_run FILE sets WALL, CPU and RSS_MIB from
+# the run with the median wall time (the largest RSS of all runs) and WALLS to every wall time.
+median_run() {
+    read -r WALL CPU < <(sort -n "$1" | awk '{ line[NR] = $1 " " $2 } END { print line[int((NR + 1) / 2)] }')
+    RSS_MIB=$(awk 'BEGIN { max = 0 } { if ($3 > max) max = $3 } END { print max }' "$1")
+    WALLS=$(awk '{ printf "%s%s", (NR > 1 ? " / " : ""), $1 }' "$1")
+}
+
 ROWS=()
+RUN_LINES=()
 declare -A RECORDS_PER_SECOND
 for size in $SIZES; do
     dir=$(corpus "$size")
@@ -86,19 +98,30 @@ for size in $SIZES; do
     # Warm the page cache so both commands read from memory.
     find "$dir" -type f -exec cat {} + >/dev/null
 
-    measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
-    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    : >"$CACHE/parse-$size.runs"
+    : >"$CACHE/ingest-$size.runs"
+    for _ in $(seq "$RUNS"); do
+        measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
+        echo "$WALL $CPU $RSS_MIB" >>"$CACHE/parse-$size.runs"
 
-    db="$CACHE/ingest-$size.sqlite"
-    rm -f "$db" "$db-wal" "$db-shm"
-    measure "$CACHE/ingest-$size" "$RUADB" --config "$CONFIG" --db "$db" ingest --json "$dir"
-    stored=$(json_field "$CACHE/ingest-$size.out" reports_new)
-    stored_records=$(json_field "$CACHE/ingest-$size.out" records)
-    if [ "$stored" != "$reports" ] || [ "$stored_records" != "$records" ]; then
-        echo "bench: WARNING: ingest stored $stored reports / $stored_records records, corpus has $reports / $records" >&2
-    fi
+        db="$CACHE/ingest-$size.sqlite"
+        rm -f "$db" "$db-wal" "$db-shm"
+        measure "$CACHE/ingest-$size" "$RUADB" --config "$CONFIG" --db "$db" ingest --json "$dir"
+        stored=$(json_field "$CACHE/ingest-$size.out" reports_new)
+        stored_records=$(json_field "$CACHE/ingest-$size.out" records)
+        if [ "$stored" != "$reports" ] || [ "$stored_records" != "$records" ]; then
+            echo "bench: WARNING: ingest stored $stored reports / $stored_records records, corpus has $reports / $records" >&2
+        fi
+        echo "$WALL $CPU $RSS_MIB" >>"$CACHE/ingest-$size.runs"
+    done
+
+    median_run "$CACHE/parse-$size.runs"
+    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    RUN_LINES+=("- $size parse: $WALLS s")
+    median_run "$CACHE/ingest-$size.runs"
     RECORDS_PER_SECOND[$size]=$(rate "$records" "$WALL")
     ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    RUN_LINES+=("- $size ingest: $WALLS s")
 done
 
 QUERY_ROWS=()
@@ -134,6 +157,10 @@ fi
     echo "| corpus (reports) | command | reports | records | input MB | wall s | CPU s | reports/s | records/s | MB/s | peak RSS MiB |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "Median of $RUNS runs by wall time; every run's wall time:"
+    echo
+    printf '%s\n' "${RUN_LINES[@]}"
     sizes=($SIZES)
     if [ "${#sizes[@]}" -ge 2 ]; then
         first=${sizes[0]}
