@@ -171,14 +171,14 @@ fn store_batch(
 #[derive(Default)]
 struct InOrder {
     /// Inputs in order, with the outcome once known.
-    inputs: VecDeque<Pending>,
+    inputs: VecDeque<TrackedInput>,
     tally: IngestTally,
 }
 
 impl InOrder {
     /// An input was queued: its outcome comes with a later [`InOrder::stored`].
     fn waiting(&mut self, name: String, walked_bytes: u64) {
-        self.inputs.push_back(Pending {
+        self.inputs.push_back(TrackedInput {
             name,
             walked_bytes,
             outcome: None,
@@ -189,8 +189,8 @@ impl InOrder {
     fn oldest(&self) -> &str {
         self.inputs
             .iter()
-            .find(|pending| pending.outcome.is_none())
-            .map_or("", |pending| pending.name.as_str())
+            .find(|tracked| tracked.outcome.is_none())
+            .map_or("", |tracked| tracked.name.as_str())
     }
 
     /// Outcomes of queued inputs, in the order they were queued.
@@ -198,9 +198,9 @@ impl InOrder {
         let waiting = self
             .inputs
             .iter_mut()
-            .filter(|pending| pending.outcome.is_none());
-        for ((_, outcome), pending) in done.into_iter().zip(waiting) {
-            pending.outcome = Some(outcome);
+            .filter(|tracked| tracked.outcome.is_none());
+        for ((_, outcome), tracked) in done.into_iter().zip(waiting) {
+            tracked.outcome = Some(outcome);
         }
         self.report_ready(report);
     }
@@ -213,7 +213,7 @@ impl InOrder {
         outcome: MessageOutcome,
         report: &mut Reporter,
     ) {
-        self.inputs.push_back(Pending {
+        self.inputs.push_back(TrackedInput {
             name,
             walked_bytes,
             outcome: Some(outcome),
@@ -225,9 +225,9 @@ impl InOrder {
         while self
             .inputs
             .front()
-            .is_some_and(|pending| pending.outcome.is_some())
+            .is_some_and(|tracked| tracked.outcome.is_some())
         {
-            if let Some(Pending {
+            if let Some(TrackedInput {
                 name,
                 walked_bytes,
                 outcome: Some(outcome),
@@ -241,7 +241,7 @@ impl InOrder {
 }
 
 /// An input of the batch, as [`InOrder`] tracks it.
-struct Pending {
+struct TrackedInput {
     name: String,
     /// For the progress display ([`Input::walked_bytes`]).
     walked_bytes: u64,
