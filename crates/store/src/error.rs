@@ -25,6 +25,16 @@ pub enum StoreError {
     /// A statement that would write was given where only reading is allowed.
     #[error("only read-only SQL is allowed here (SELECT, WITH, read-only PRAGMA)")]
     NotReadOnly,
+    /// The SQL text holds no statement (it is empty, or only comments and `;`).
+    #[error("no SQL statement given (the text is empty or only comments)")]
+    EmptyStatement,
+    /// A read-only statement went past one of the limits of [`crate::Store::open_for_queries`].
+    #[error(
+        "the statement goes past the limits for queries (values up to {value_mib} MiB, {heap_mib} MiB of SQLite memory): {0}",
+        value_mib = crate::QUERY_VALUE_BYTES >> 20,
+        heap_mib = crate::QUERY_HEAP_BYTES >> 20
+    )]
+    QueryLimit(String),
     /// A rebuild would have left rows referring to rows that do not exist (a bug: the
     /// transaction is rolled back).
     #[error(

@@ -57,7 +57,10 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use ingest::{Batch, ImapCursor, IngestTally, InputFailure, MessageOutcome, MessageSource};
 pub use migrate::SCHEMA_VERSION;
-pub use query::{QueryRow, SourceFilter, SourceRow, Totals, Value};
+pub use query::{
+    QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, SourceFilter, SourceRow,
+    Totals, Value,
+};
 
 /// How a [`Store`] behaves.
 #[derive(Debug, Clone)]
@@ -147,6 +150,21 @@ impl Store {
             connection,
             options,
         })
+    }
+
+    /// Opens an existing database read-only for statements written by the user (`ruadb sql`):
+    /// besides refusing writes, SQLite's own limits keep any one statement within the memory
+    /// budget — values of at most [`QUERY_VALUE_BYTES`], statements of at most
+    /// [`QUERY_SQL_BYTES`], and at most [`QUERY_HEAP_BYTES`] of SQLite memory. A statement
+    /// that goes past one fails with [`StoreError::QueryLimit`].
+    ///
+    /// The heap limit is SQLite's, and SQLite has one heap per process: it also holds for
+    /// every other connection the process opens, so open this only in a process that does
+    /// nothing else with SQLite.
+    pub fn open_for_queries(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open_read_only(path)?;
+        query::limit_connection(&store.connection)?;
+        Ok(store)
     }
 
     fn set_up(

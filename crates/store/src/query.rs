@@ -27,6 +27,77 @@ pub enum Value {
 /// One result row, in column order.
 pub type QueryRow = [Value];
 
+/// The largest string, blob or row a statement from [`Store::open_for_queries`] may build
+/// (SQLite's `SQLITE_LIMIT_LENGTH`). Nothing ruadb stores comes near it (raw input is kept in
+/// chunks of 1 MiB); without it `printf('%.*c', …)` or `zeroblob` build values of gigabytes.
+pub const QUERY_VALUE_BYTES: i32 = 8 << 20;
+/// The longest SQL text [`Store::open_for_queries`] accepts (`SQLITE_LIMIT_SQL_LENGTH`).
+pub const QUERY_SQL_BYTES: i32 = 1 << 20;
+/// SQLite's hard heap limit under [`Store::open_for_queries`]: the page cache (16 MiB) and
+/// sorting (which spills to temporary files beyond the cache) fit, and with one value of
+/// [`QUERY_VALUE_BYTES`] copied out, the process stays within its 64 MiB.
+pub const QUERY_HEAP_BYTES: i64 = 32 << 20;
+
+/// Sets the limits of [`Store::open_for_queries`] on `connection`.
+pub(crate) fn limit_connection(connection: &rusqlite::Connection) -> Result<(), StoreError> {
+    use rusqlite::limits::Limit;
+    connection.set_limit(Limit::SQLITE_LIMIT_LENGTH, QUERY_VALUE_BYTES)?;
+    connection.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, QUERY_SQL_BYTES)?;
+    // The pragma can only lower the limit, so a statement cannot raise it again.
+    connection.pragma_update(None, "hard_heap_limit", QUERY_HEAP_BYTES)?;
+    Ok(())
+}
+
+/// Whether `sql` holds no statement: only whitespace, comments and `;`. SQLite prepares such
+/// text into no statement at all, which cannot be run.
+fn is_blank(sql: &str) -> bool {
+    without_comments(sql).all(|c| c.is_whitespace() || c == ';')
+}
+
+/// Whether `sql` is the query form of `PRAGMA journal_mode` (no value), which only reports
+/// the mode. SQLite counts every `journal_mode` pragma as a possible write, since the same
+/// instruction also sets the mode; the form with a value is still refused.
+fn is_journal_mode_query(sql: &str) -> bool {
+    let words: String = without_comments(sql)
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let words = words.trim_end_matches(';');
+    words.starts_with("pragma")
+        && words.ends_with("journal_mode")
+        && !words.contains(['=', '(', ';'])
+}
+
+/// The characters of `sql` outside `-- …` and `/* … */` comments. String literals are not
+/// recognised, so this only serves to look at statements that hold none.
+fn without_comments(sql: &str) -> impl Iterator<Item = char> + '_ {
+    let mut rest = sql;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(after) = rest.strip_prefix("--") {
+                rest = after.find('\n').map_or("", |end| &after[end..]);
+            } else if let Some(after) = rest.strip_prefix("/*") {
+                rest = after.find("*/").map_or("", |end| &after[end + 2..]);
+            } else {
+                let next = rest.chars().next()?;
+                rest = &rest[next.len_utf8()..];
+                return Some(next);
+            }
+        }
+    })
+}
+
+/// A limit of [`Store::open_for_queries`] said as such; other errors unchanged.
+fn query_error(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match error.sqlite_error_code() {
+        Some(ErrorCode::TooBig | ErrorCode::OutOfMemory) => {
+            StoreError::QueryLimit(error.to_string())
+        }
+        _ => StoreError::from(error),
+    }
+}
+
 /// Which records [`Store::sources`] aggregates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceFilter {
@@ -88,7 +159,8 @@ pub struct Totals {
 
 impl Store {
     /// Runs one read-only SQL statement, handing each row to `on_row`. Returns the column
-    /// names. A statement that would write is refused with [`StoreError::NotReadOnly`].
+    /// names. A statement that would write is refused with [`StoreError::NotReadOnly`], text
+    /// without a statement with [`StoreError::EmptyStatement`].
     pub fn query(
         &self,
         sql: &str,
@@ -106,8 +178,11 @@ impl Store {
         on_columns: &mut dyn FnMut(&[String]) -> Result<(), StoreError>,
         on_row: &mut dyn FnMut(&QueryRow) -> Result<(), StoreError>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut statement = self.connection.prepare(sql)?;
-        if !statement.readonly() {
+        if is_blank(sql) {
+            return Err(StoreError::EmptyStatement);
+        }
+        let mut statement = self.connection.prepare(sql).map_err(query_error)?;
+        if !statement.readonly() && !is_journal_mode_query(sql) {
             return Err(StoreError::NotReadOnly);
         }
         let columns: Vec<String> = statement
@@ -117,8 +192,8 @@ impl Store {
             .collect();
         on_columns(&columns)?;
         let mut values = Vec::with_capacity(columns.len());
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
+        let mut rows = statement.query([]).map_err(query_error)?;
+        while let Some(row) = rows.next().map_err(query_error)? {
             values.clear();
             for index in 0..columns.len() {
                 values.push(match row.get_ref(index)? {
@@ -188,6 +263,58 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_text_is_no_statement() {
+        let store = Store::open_in_memory(crate::StoreOptions::default()).unwrap();
+        for blank in ["", " \n", "-- only a comment", "/* c */ ; -- c\n;"] {
+            assert!(is_blank(blank), "{blank:?}");
+            assert!(
+                matches!(
+                    store.query(blank, &mut |_| Ok(())),
+                    Err(StoreError::EmptyStatement)
+                ),
+                "{blank:?}"
+            );
+        }
+        for statement in ["SELECT 1", "/* c */ SELECT '--'", "-- c\nSELECT 1"] {
+            assert!(!is_blank(statement), "{statement:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_query_form_of_journal_mode_passes_as_read_only() {
+        for query in [
+            "PRAGMA journal_mode",
+            "pragma Main . JOURNAL_MODE ;",
+            "/* mode? */ PRAGMA journal_mode -- = wal",
+        ] {
+            assert!(is_journal_mode_query(query), "{query:?}");
+        }
+        for other in [
+            "PRAGMA journal_mode = DELETE",
+            "PRAGMA journal_mode(wal)",
+            "PRAGMA journal_size_limit",
+            "PRAGMA wal_checkpoint",
+            "SELECT journal_mode",
+            "PRAGMA journal_mode; PRAGMA journal_mode",
+        ] {
+            assert!(!is_journal_mode_query(other), "{other:?}");
+        }
+        let store = Store::open_in_memory(crate::StoreOptions::default()).unwrap();
+        let mut mode = Vec::new();
+        store
+            .query("PRAGMA journal_mode", &mut |row| {
+                mode.extend_from_slice(row);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(mode, [Value::Text("memory".to_owned())]);
+        assert!(matches!(
+            store.query("PRAGMA journal_mode = OFF", &mut |_| Ok(())),
+            Err(StoreError::NotReadOnly)
+        ));
+    }
 
     #[test]
     fn streaming_hands_over_the_columns_before_the_first_row() {

@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let path = context.existing_db_path()?;
-    let store = Store::open_read_only(path)
+    let store = Store::open_for_queries(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     // Both callbacks write to the same output: the header once the columns are known, then
     // each row as SQLite produces it. A failed write stops the query; its I/O error is kept

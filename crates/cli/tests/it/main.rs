@@ -12,3 +12,6 @@ mod parse;
 mod query;
 // Running the binary in an isolated environment.
 mod util;
+// Running the binary under GNU time for its peak memory.
+#[path = "../proof/mod.rs"]
+mod proof;

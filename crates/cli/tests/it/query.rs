@@ -80,6 +80,72 @@ fn sql_refuses_writes_and_a_missing_database() {
 }
 
 #[test]
+fn sql_names_an_empty_statement_and_reads_the_journal_mode() {
+    let env = demo_env();
+    for empty in ["", "  ", "\n-- nothing", ";", "/* nothing */ ;"] {
+        let run = env.run(&["sql", empty]);
+        assert_eq!(run.code, 2, "{empty:?}: {}", run.stderr);
+        assert_eq!(
+            run.stderr, "ruadb: no SQL statement given (the text is empty or only comments)\n",
+            "{empty:?}"
+        );
+    }
+    for query in ["PRAGMA journal_mode", "pragma main.journal_mode; -- which?"] {
+        let mode = env.run(&["sql", "--format", "csv", query]);
+        assert_eq!(mode.code, 0, "{query}: {}", mode.stderr);
+        assert_eq!(mode.stdout, "journal_mode\r\nwal\r\n");
+    }
+    for write in [
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA journal_mode(DELETE)",
+        "PRAGMA user_version = 1",
+    ] {
+        let run = env.run(&["sql", write]);
+        assert_eq!(run.code, 2, "{write}");
+        assert!(run.stderr.contains("read-only"), "{write}: {}", run.stderr);
+    }
+    assert_eq!(env.sql("PRAGMA journal_mode"), "journal_mode\nwal\n");
+}
+
+/// Statements that build values of hundreds of megabytes are stopped by SQLite's length
+/// limit within the memory budget: with a message that says so, or (`printf`, which SQLite
+/// lets fail quietly) with NULL.
+#[test]
+fn sql_statements_building_huge_values_stop_within_the_memory_budget() {
+    let env = demo_env();
+    let limit_message = "goes past the limits for queries (values up to 8 MiB";
+    for (query, refused) in [
+        ("SELECT length(printf('%.*c', 300000000, 'x')) AS n", false),
+        ("SELECT length(hex(zeroblob(150000000))) AS n", true),
+        (
+            "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 300000) \
+             SELECT length(group_concat(printf('%.1000c', 'x'))) AS n FROM i",
+            true,
+        ),
+    ] {
+        let command = env.command(&["sql", "--format", "csv", query]);
+        let (output, rss) = crate::proof::run_measured(&command);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if refused {
+            assert_eq!(output.status.code(), Some(2), "{query}: {stdout}");
+            assert!(stderr.contains(limit_message), "{query}: {stderr}");
+        } else {
+            assert_eq!(output.status.code(), Some(0), "{query}: {stderr}");
+            assert_eq!(stdout, "n\r\n\r\n", "{query}");
+        }
+        if let Some(rss) = rss {
+            assert!(rss <= 64 * 1024, "{query}: peak RSS {rss} KiB");
+        }
+    }
+    // The heap limit is set, and a statement cannot raise it.
+    assert_eq!(
+        env.sql("PRAGMA hard_heap_limit = 4000000000"),
+        "hard_heap_limit\n33554432\n"
+    );
+}
+
+#[test]
 fn sources_table_and_filters() {
     let env = demo_env();
     let all = env.run(&["sources"]);

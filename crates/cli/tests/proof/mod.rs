@@ -5,7 +5,7 @@
 
 use ruadb_store::{Store, Totals, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{ChildStdin, Command, Output, Stdio};
 
 /// The `ruadb` binary built for this test run.
 pub const RUADB: &str = env!("CARGO_BIN_EXE_ruadb");
@@ -104,24 +104,47 @@ pub fn outcome_totals(db: &Path) -> (i64, i64, i64) {
 /// Runs `command` under GNU time and returns its output and peak RSS in KiB, or `None` for
 /// the RSS when /usr/bin/time is not installed (scripts/setup.sh installs it).
 pub fn run_measured(command: &Command) -> (Output, Option<u64>) {
+    run_measured_with_stdin(command, |_| {})
+}
+
+/// [`run_measured`] with `feed` writing the child's stdin on a thread of its own (it may stop
+/// at the first error: the child can refuse its input and exit before reading it all).
+pub fn run_measured_with_stdin(
+    command: &Command,
+    feed: impl FnOnce(ChildStdin) + Send + 'static,
+) -> (Output, Option<u64>) {
     let time = Path::new("/usr/bin/time");
-    if !time.exists() {
-        eprintln!("note: /usr/bin/time missing, peak RSS not measured");
-        let mut plain = Command::new(command.get_program());
-        plain.args(command.get_args());
-        copy_env(command, &mut plain);
-        return (plain.output().unwrap(), None);
-    }
     let report = tempfile::NamedTempFile::new().unwrap();
-    let mut timed = Command::new(time);
-    timed
-        .arg("-v")
-        .arg("-o")
-        .arg(report.path())
-        .arg(command.get_program())
-        .args(command.get_args());
-    copy_env(command, &mut timed);
-    let output = timed.output().unwrap();
+    let mut run = if time.exists() {
+        let mut timed = Command::new(time);
+        timed
+            .arg("-v")
+            .arg("-o")
+            .arg(report.path())
+            .arg(command.get_program());
+        timed
+    } else {
+        eprintln!("note: /usr/bin/time missing, peak RSS not measured");
+        Command::new(command.get_program())
+    };
+    run.args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        run.current_dir(dir);
+    }
+    copy_env(command, &mut run);
+    let mut child = run
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let feeding = std::thread::spawn(move || feed(stdin));
+    let output = child.wait_with_output().unwrap();
+    feeding.join().unwrap();
+    if !time.exists() {
+        return (output, None);
+    }
     let text = std::fs::read_to_string(report.path()).unwrap();
     let rss = text
         .lines()
