@@ -12,9 +12,27 @@
 //!    another domain: a real service (ESP, CRM, helpdesk) not set up for alignment.
 //! 4. [`Classification::Unauthenticated`]: nothing passed: spoofing, or a sender with no SPF
 //!    or DKIM at all.
+//!
+//! This is the one home of the rule: `ruadb sources` (in this crate) and the weekly summary
+//! (`ruadb-summary`, through the read API's [`crate::RecordRow::facts`]) both classify with it.
 
+use crate::alignment::domains_aligned;
+use crate::query::{DkimRow, SpfRow};
+use ruadb_report::{DkimResult, PolicyOverride, SpfResult};
 use serde::Serialize;
 use std::fmt;
+
+/// The reporter override reasons that mean "forwarded" (RFC 7489 section 6.6.3 values).
+pub const FORWARDING_REASONS: [PolicyOverride; 3] = [
+    PolicyOverride::Forwarded,
+    PolicyOverride::TrustedForwarder,
+    PolicyOverride::MailingList,
+];
+
+/// Whether a reporter's override reason says the mail was forwarded.
+pub fn is_forwarding_reason(reason: &PolicyOverride) -> bool {
+    FORWARDING_REASONS.contains(reason)
+}
 
 /// The class of a sending source. The order is the order of the rules; on a tie in message
 /// count the later class wins, so that doubt leans towards "look at this".
@@ -77,6 +95,38 @@ pub struct RecordFacts {
     pub spf_passed: bool,
     /// Some DKIM result is `pass`.
     pub dkim_passed: bool,
+}
+
+impl RecordFacts {
+    /// The facts of a record from its recomputed DMARC pass, whether the reporter gave a
+    /// [forwarding reason](is_forwarding_reason), its `header_from`, and its DKIM and SPF
+    /// results (SPF of scope mfrom or unstated only: HELO does not count for DMARC).
+    pub fn from_results(
+        dmarc_pass: bool,
+        forwarding_reason: bool,
+        header_from: &str,
+        dkim: &[DkimRow],
+        spf: &[SpfRow],
+    ) -> RecordFacts {
+        let mut facts = RecordFacts {
+            dmarc_pass,
+            forwarding_reason,
+            ..RecordFacts::default()
+        };
+        for result in dkim {
+            if result.result == DkimResult::Pass {
+                facts.dkim_passed = true;
+            } else if result.result != DkimResult::None
+                && domains_aligned(&result.domain, header_from, false)
+            {
+                // `none` means no signature was there to break; any other failure of a
+                // signature by the From domain (relaxed) is our own mail damaged in transit.
+                facts.aligned_signature_failed = true;
+            }
+        }
+        facts.spf_passed = spf.iter().any(|result| result.result == SpfResult::Pass);
+        facts
+    }
 }
 
 /// The class of one record, by the rules in the module documentation.
@@ -297,6 +347,47 @@ mod tests {
         first.merge(&second);
         assert_eq!(first.messages(Aligned), 5);
         assert_eq!(first.winner(), Some(Aligned));
+    }
+
+    #[test]
+    fn facts_come_from_the_results() {
+        let dkim = |domain: &str, result| DkimRow {
+            domain: domain.to_owned(),
+            selector: None,
+            result,
+        };
+        let spf = |result| SpfRow {
+            domain: "bounce.example.net".to_owned(),
+            result,
+        };
+        let facts = RecordFacts::from_results(
+            false,
+            false,
+            "example.com",
+            &[
+                dkim("mail.example.com", DkimResult::Fail),
+                dkim("example.net", DkimResult::Pass),
+            ],
+            &[spf(SpfResult::SoftFail)],
+        );
+        assert!(facts.aligned_signature_failed && facts.dkim_passed && !facts.spf_passed);
+        let facts = RecordFacts::from_results(
+            false,
+            true,
+            "example.com",
+            &[dkim("example.com", DkimResult::None)],
+            &[spf(SpfResult::Pass)],
+        );
+        assert!(!facts.aligned_signature_failed && facts.spf_passed && facts.forwarding_reason);
+    }
+
+    #[test]
+    fn forwarding_reasons_are_the_rfc_7489_ones() {
+        assert!(is_forwarding_reason(&PolicyOverride::MailingList));
+        assert!(!is_forwarding_reason(&PolicyOverride::LocalPolicy));
+        assert!(!is_forwarding_reason(&PolicyOverride::Unknown(
+            "forwarded2".to_owned()
+        )));
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! - [`alignment`]: RFC 7489 section 3.1 identifier alignment with the Public Suffix List.
 //! - `content_hash`: what makes two reports with the same key duplicates rather than a conflict.
 //! - `raw`: the original input bytes, compressed in chunks, for `reparse`.
-//! - `query`: read-only SQL, the per-source aggregate, totals, IMAP cursors.
+//! - `query`: reading. `query/read.rs` is the typed, streaming read API ([`Store::read_reports`]
+//!   yielding [`ReportRow`]s and [`RecordRow`]s) that `ruadb-summary` and `query/sources.rs`
+//!   ([`Store::sources`]) consume; `query/mod.rs` runs read-only SQL and counts totals.
+//! - `sql_value`: the report enums as SQL values, and reading columns by name.
+//! - [`classify`]: the one rule naming a source's class, for `sources` and the summary.
 //! - `worker`: the parser thread that lets parsing and SQLite writes overlap.
 //!
 //! # Invariants
@@ -47,7 +51,8 @@ mod ingest;
 mod migrate;
 mod query;
 mod raw;
-pub mod summary;
+mod sorted_set;
+mod sql_value;
 mod worker;
 
 use rusqlite::{Connection, OpenFlags};
@@ -58,9 +63,11 @@ pub use error::StoreError;
 pub use ingest::{Batch, ImapCursor, IngestTally, InputFailure, MessageOutcome, MessageSource};
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
-    QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, SourceFilter, SourceRow,
-    Totals, Value,
+    DkimRow, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, RecordRow,
+    ReportFilter, ReportPolicy, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
+    SourceTable, SpfRow, Totals, Value,
 };
+pub use sorted_set::SortedSet;
 
 /// How a [`Store`] behaves.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! `ruadb summary`: the weekly summary, meant to be mailed by cron.
 //!
 //! The period defaults to the last complete ISO week (UTC) at the context's `now`; everything
-//! else is `Store::summary`, a pure function of the database and the period.
+//! else is `ruadb_summary::summarise`, a pure function of the database and the period.
 
 use std::io::{self, Write};
 
@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use chrono::NaiveDate;
 
 use ruadb_store::Store;
-use ruadb_store::summary::{Period, Summary, render_markdown, render_text};
+use ruadb_summary::{Period, Summary, render_markdown, render_text};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -90,9 +90,8 @@ fn summarise(
     domain: Option<&str>,
     configured: Option<&[String]>,
 ) -> anyhow::Result<Summary> {
-    let mut summary = store
-        .summary(period, domain)
-        .context("cannot compute the summary")?;
+    let mut summary =
+        ruadb_summary::summarise(store, period, domain).context("cannot compute the summary")?;
     if domain.is_some() {
         return Ok(summary);
     }
@@ -100,8 +99,7 @@ fn summarise(
         if summary.domains.iter().any(|listed| listed.domain == *name) {
             continue;
         }
-        let quiet = store
-            .summary(period, Some(name))
+        let quiet = ruadb_summary::summarise(store, period, Some(name))
             .context("cannot compute the summary")?;
         summary.domains.extend(quiet.domains);
     }

@@ -1,9 +1,11 @@
 //! Unit tests of the advice rules and of `compute` on hand-built data. The end-to-end tests
 //! over a real database are in `crates/store/tests/summary.rs`.
 
-use super::compute::{Dataset, RecordRow, ReportRow, compute};
+use super::compute::{Dataset, compute};
 use super::*;
-use crate::classify::RecordFacts;
+use ruadb_report::Disposition;
+use ruadb_store::classify::RecordFacts;
+use ruadb_store::{RecordRow, ReportRow};
 use std::collections::BTreeSet;
 
 fn source(ip: &str, class: Classification, messages: u64, dmarc_pass: u64) -> SourceAggregate {
@@ -33,7 +35,7 @@ fn names(names: &[&str]) -> BTreeSet<String> {
 
 fn policy(p: &str) -> PublishedPolicy {
     PublishedPolicy {
-        p: Some(p.to_owned()),
+        p: Some(Policy::from_xml(p)),
         ..PublishedPolicy::default()
     }
 }
@@ -48,7 +50,7 @@ fn misaligned_advice_names_what_passed() {
     esp.spf_pass_domains = names(&["bounce.esp.example.net"]);
     esp.dkim_pass_domains = names(&["esp.example.net"]);
     assert_eq!(
-        advice::for_source("example.com", &esp, Some("none")).unwrap(),
+        advice::for_source("example.com", &esp, Some(&Policy::None)).unwrap(),
         "203.0.113.7 — SPF passes for bounce.esp.example.net and DKIM passes for \
          esp.example.net, neither aligned with example.com: set a custom return-path under \
          example.com or sign with d=example.com"
@@ -81,12 +83,12 @@ fn misaligned_advice_names_what_passed() {
 fn unauthenticated_advice_depends_on_the_policy() {
     let spoofer = source("198.51.100.9", Classification::Unauthenticated, 3, 0);
     assert_eq!(
-        advice::for_source("example.com", &spoofer, Some("none")).unwrap(),
+        advice::for_source("example.com", &spoofer, Some(&Policy::None)).unwrap(),
         "198.51.100.9 — no SPF or DKIM pass: if this is yours, add it to SPF or sign it with \
          DKIM; if not, it is spoofing that p=reject would stop"
     );
     assert!(
-        advice::for_source("example.com", &spoofer, Some("reject"))
+        advice::for_source("example.com", &spoofer, Some(&Policy::Reject))
             .unwrap()
             .ends_with("your p=reject already asks receivers to refuse it")
     );
@@ -116,7 +118,7 @@ fn readiness_needs_98_percent_of_own_mail() {
     ];
     let readiness = advice::readiness(window, &sources, Some(&policy("none"))).unwrap();
     assert_eq!((readiness.own_messages, readiness.own_aligned), (100, 98));
-    assert_eq!(readiness.ready_for.as_deref(), Some("quarantine"));
+    assert_eq!(readiness.ready_for, Some(Policy::Quarantine));
     // Forwarded mail is not what p=reject would reject; the spoofing is.
     assert_eq!(readiness.would_reject, 12);
     assert_eq!(readiness.messages, 610);
@@ -128,7 +130,7 @@ fn readiness_needs_98_percent_of_own_mail() {
 
     // Under p=quarantine the next step is p=reject.
     let readiness = advice::readiness(window, &sources, Some(&policy("quarantine"))).unwrap();
-    assert_eq!(readiness.ready_for.as_deref(), Some("reject"));
+    assert_eq!(readiness.ready_for, Some(Policy::Reject));
 
     // 97 of 100 is not enough.
     let sources = [
@@ -168,10 +170,13 @@ fn readiness_says_nothing_without_own_mail_or_at_a_healthy_reject() {
 fn report(org: &str, domain: &str, begin: i64, p: &str) -> ReportRow {
     ReportRow {
         org: org.to_owned(),
-        domain: domain.to_owned(),
+        policy_domain: domain.to_owned(),
         begin,
         end: begin + period::DAY - 1,
-        policy: policy(p),
+        policy: ReportPolicy {
+            p: Some(Policy::from_xml(p)),
+            ..ReportPolicy::default()
+        },
     }
 }
 
@@ -179,7 +184,7 @@ fn record(report: usize, ip: &str, messages: u64, facts: RecordFacts) -> (usize,
     let record = RecordRow {
         source_ip: ip.to_owned(),
         messages,
-        disposition: "none".to_owned(),
+        disposition: Disposition::None,
         dmarc_pass: facts.dmarc_pass,
         spf_aligned: false,
         dkim_aligned: facts.dmarc_pass,
@@ -248,27 +253,27 @@ fn domains_are_those_with_reports_now_or_in_the_baseline() {
 #[test]
 fn policy_changes_ignore_tags_one_format_lacks() {
     let legacy = PublishedPolicy {
-        p: Some("none".to_owned()),
+        p: Some(Policy::None),
         pct: Some(100),
         ..PublishedPolicy::default()
     };
     let bis = PublishedPolicy {
-        p: Some("none".to_owned()),
-        sp: Some("none".to_owned()),
-        np: Some("reject".to_owned()),
-        testing: Some("n".to_owned()),
-        adkim: Some("r".to_owned()),
+        p: Some(Policy::None),
+        sp: Some(Policy::None),
+        np: Some(Policy::Reject),
+        testing: Some(Testing::No),
+        adkim: Some(AlignmentMode::Relaxed),
         ..PublishedPolicy::default()
     };
     assert!(!legacy.conflicts_with(&bis));
     assert!(!bis.conflicts_with(&legacy));
     let stricter = PublishedPolicy {
-        sp: Some("quarantine".to_owned()),
+        sp: Some(Policy::Quarantine),
         ..legacy.clone()
     };
     assert!(legacy.conflicts_with(&stricter), "sp added: no longer as p");
     let strict_dkim = PublishedPolicy {
-        adkim: Some("s".to_owned()),
+        adkim: Some(AlignmentMode::Strict),
         ..legacy.clone()
     };
     assert!(legacy.conflicts_with(&strict_dkim));

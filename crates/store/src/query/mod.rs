@@ -1,8 +1,17 @@
-//! Reading: arbitrary read-only SQL, the per-source aggregate, totals and IMAP cursors.
+//! Reading: arbitrary read-only SQL (`ruadb sql`), totals and IMAP cursors here; the typed
+//! read API in `read`, `ruadb sources` in `sources`, and the `WHERE` clause they share in
+//! `sql`.
 
-use crate::classify::Classification;
+mod read;
+mod sources;
+mod sql;
+
+pub use read::{
+    DkimRow, RecordRow, ReportFilter, ReportPolicy, ReportRow, ReportVisitor, ResultsWanted, SpfRow,
+};
+pub use sources::{SourceFilter, SourceRow, SourceTable};
+
 use crate::ingest::ImapCursor;
-pub use crate::summary::SourceTable;
 use crate::{Store, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
@@ -98,46 +107,6 @@ fn query_error(error: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Which records [`Store::sources`] aggregates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceFilter {
-    /// Only this policy domain.
-    pub domain: Option<String>,
-    /// Only reports beginning at or after this time (unix seconds).
-    pub since: Option<i64>,
-    /// Only reports beginning before this time (unix seconds).
-    pub until: Option<i64>,
-}
-
-/// What the reports say about one sending source (IP) of one policy domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SourceRow {
-    /// The policy domain.
-    pub policy_domain: String,
-    /// The source IP, canonical text form.
-    pub source_ip: String,
-    /// Messages reported.
-    pub messages: u64,
-    /// Messages that pass DMARC (recomputed).
-    pub dmarc_pass: u64,
-    /// Messages with aligned SPF (recomputed).
-    pub spf_aligned: u64,
-    /// Messages with aligned DKIM (recomputed).
-    pub dkim_aligned: u64,
-    /// DKIM signatures seen, as `domain:selector` (`domain` alone when no selector), sorted.
-    pub dkim_domains: Vec<String>,
-    /// SPF domains seen, sorted.
-    pub spf_domains: Vec<String>,
-    /// Reporting organisations, sorted.
-    pub reporters: Vec<String>,
-    /// Earliest report begin (unix seconds).
-    pub first_seen: i64,
-    /// Latest report end (unix seconds).
-    pub last_seen: i64,
-    /// The class carrying most of the source's messages (see [`crate::classify`]).
-    pub classification: Classification,
-}
-
 /// Row counts of the main tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -207,18 +176,6 @@ impl Store {
             on_row(&values)?;
         }
         Ok(columns)
-    }
-
-    /// Aggregates records per (policy_domain, source_ip), most messages first (then by
-    /// domain and IP).
-    pub fn sources(&self, filter: &SourceFilter) -> Result<Vec<SourceRow>, StoreError> {
-        Ok(self.source_table(filter)?.rows().collect())
-    }
-
-    /// The same sources as [`Store::sources`], kept compact: [`SourceTable::rows`] makes each
-    /// row when it is read, so output can be written row by row in little memory.
-    pub fn sources_compact(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
-        self.source_table(filter)
     }
 
     /// Row counts, for tests, the crash test and `ruadb` status output.

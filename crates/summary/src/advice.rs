@@ -1,9 +1,9 @@
 //! Advice in plain words: what to change for each source that fails, and whether the domain
 //! can tighten its policy.
 
-use super::text::{percent, thousands};
-use super::{Period, PublishedPolicy, Readiness, SourceAggregate, rate, total};
-use crate::classify::Classification;
+use super::numbers::{percent, thousands};
+use super::{Classification, Period, PublishedPolicy, Readiness, SourceAggregate, rate, total};
+use ruadb_report::Policy;
 use std::collections::BTreeSet;
 
 /// The share of the domain's own mail that must be aligned before a stricter policy is
@@ -17,7 +17,7 @@ pub(crate) const READINESS_WEEKS: u32 = 4;
 pub(crate) fn for_source(
     domain: &str,
     source: &SourceAggregate,
-    policy: Option<&str>,
+    policy: Option<&Policy>,
 ) -> Option<String> {
     let summary = &source.summary;
     if summary.messages == 0 {
@@ -50,7 +50,7 @@ pub(crate) fn for_source(
             })
         }
         Classification::Unauthenticated => {
-            let consequence = if policy == Some("reject") {
+            let consequence = if policy == Some(&Policy::Reject) {
                 "if not, it is spoofing, and your p=reject already asks receivers to refuse it"
             } else {
                 "if not, it is spoofing that p=reject would stop"
@@ -105,10 +105,10 @@ pub(crate) fn readiness(
     let current_policy = policy.and_then(|policy| policy.p.clone());
     // Compared on exact counts, not on the rounded rate: 97.996% is not 98%.
     let ready = own_messages > 0 && own_aligned as f64 >= READY_THRESHOLD * own_messages as f64;
-    let ready_for = match current_policy.as_deref() {
+    let ready_for = match current_policy {
         _ if !ready => None,
-        None | Some("none") => Some("quarantine".to_owned()),
-        Some("quarantine") => Some("reject".to_owned()),
+        None | Some(Policy::None) => Some(Policy::Quarantine),
+        Some(Policy::Quarantine) => Some(Policy::Reject),
         Some(_) => None,
     };
     Some(Readiness {
@@ -143,16 +143,18 @@ pub(crate) fn for_readiness(readiness: &Readiness) -> Option<String> {
             "Ready for p={next}: {aligned} of your own mail was aligned {weeks}; {rejected}."
         ));
     }
-    match readiness.current_policy.as_deref() {
-        Some("reject") if readiness.own_aligned_rate < Some(READY_THRESHOLD) => Some(format!(
-            "p=reject is published but only {aligned} of your own mail was aligned {weeks}: \
+    match &readiness.current_policy {
+        Some(Policy::Reject) if readiness.own_aligned_rate < Some(READY_THRESHOLD) => {
+            Some(format!(
+                "p=reject is published but only {aligned} of your own mail was aligned {weeks}: \
              receivers refuse the rest; fix the misaligned sources below."
-        )),
-        Some("reject") => None,
+            ))
+        }
+        Some(Policy::Reject) => None,
         policy => Some(format!(
             "Not ready to go beyond p={}: {aligned} of your own mail was aligned {weeks}, \
              {threshold} is needed; fix the misaligned sources below first.",
-            policy.unwrap_or("none")
+            policy.as_ref().unwrap_or(&Policy::None)
         )),
     }
 }

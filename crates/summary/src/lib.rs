@@ -1,15 +1,21 @@
 //! The weekly summary: what a domain owner reads on Monday morning.
 //!
-//! [`crate::Store::summary`] loads the reports of a period (and the weeks around it, for
-//! comparisons) and [`compute`] turns them into a [`Summary`]: a pure function of the data
-//! and the [`Period`], with no clock, so it is snapshot-tested. Rendering is separate:
-//! [`render_text`], [`render_markdown`], and serde for JSON.
+//! [`summarise`] reads the reports of a period (and the weeks around it, for comparisons)
+//! through `ruadb-store`'s typed read API ([`Store::read_reports`]) and folds them into a
+//! [`Summary`]: a pure function of the data and the [`Period`], with no clock, so it is
+//! snapshot-tested. Rendering is separate: [`render_text`], [`render_markdown`], and serde for
+//! JSON. This crate has no SQL: a store that implements the same reads can be summarised.
 //!
 //! # Layout
 //! - `period.rs`: ISO weeks, date ranges and the rule that puts a report in a period.
-//! - `load.rs`: the SQL that reads the reports, records and authentication results.
+//! - `load.rs`: which reports and records to read, through the store's read API.
+//! - `compute.rs`: the fold of reports and records into a [`Summary`], one record at a time.
 //! - `advice.rs`: the plain-words advice per source and the enforcement readiness.
+//! - `numbers.rs`: counts, rates and changes as text, for the advice and the renderers.
 //! - `text.rs`, `markdown.rs`: the renderers.
+//!
+//! A source's class comes from the store's [`classify`](ruadb_store::classify) rule, the one
+//! `ruadb sources` uses.
 //!
 //! # Which period a report belongs to
 //! A report is attributed, with all its records, to the period that contains the midpoint of
@@ -21,18 +27,24 @@ mod advice;
 mod compute;
 mod load;
 mod markdown;
+mod numbers;
 pub mod period;
 mod text;
 
 pub use advice::READY_THRESHOLD;
+pub use load::summarise;
 pub use markdown::render_markdown;
 pub use period::{Period, PeriodError};
+pub use ruadb_store::classify::Classification;
 pub use text::render_text;
 
-use crate::classify::Classification;
 pub(crate) use compute::SourceAggregate;
-pub use load::SourceTable;
+use ruadb_report::{AlignmentMode, Policy, Testing};
+use ruadb_store::ReportPolicy;
+#[cfg(doc)]
+use ruadb_store::Store;
 use serde::Serialize;
+use std::cmp::Ordering;
 
 /// How many weeks before the period count as "seen before" (new sources, silent reporters).
 pub const BASELINE_WEEKS: u32 = 4;
@@ -225,9 +237,9 @@ pub struct Readiness {
     /// `would_reject / messages`.
     pub would_reject_rate: Option<f64>,
     /// The policy published at the end of the window (`none`, `quarantine`, `reject`).
-    pub current_policy: Option<String>,
+    pub current_policy: Option<Policy>,
     /// The next policy step when the own traffic is at least [`READY_THRESHOLD`] aligned.
-    pub ready_for: Option<String>,
+    pub ready_for: Option<Policy>,
 }
 
 /// One reporting organisation this period.
@@ -282,22 +294,45 @@ pub struct PolicySeen {
 }
 
 /// The DMARC record as a reporter saw it (`<policy_published>`). Absent tags are null.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PublishedPolicy {
     /// `p=`.
-    pub p: Option<String>,
+    pub p: Option<Policy>,
     /// `sp=`.
-    pub sp: Option<String>,
+    pub sp: Option<Policy>,
     /// `np=` (RFC 9990).
-    pub np: Option<String>,
+    pub np: Option<Policy>,
     /// `pct=` (RFC 7489).
     pub pct: Option<u32>,
     /// `t=` (RFC 9990 testing): `y` or `n`.
-    pub testing: Option<String>,
+    pub testing: Option<Testing>,
     /// `adkim=`.
-    pub adkim: Option<String>,
+    pub adkim: Option<AlignmentMode>,
     /// `aspf=`.
-    pub aspf: Option<String>,
+    pub aspf: Option<AlignmentMode>,
+}
+
+impl From<ReportPolicy> for PublishedPolicy {
+    fn from(policy: ReportPolicy) -> Self {
+        let ReportPolicy {
+            p,
+            sp,
+            np,
+            pct,
+            testing,
+            adkim,
+            aspf,
+        } = policy;
+        PublishedPolicy {
+            p,
+            sp,
+            np,
+            pct,
+            testing,
+            adkim,
+            aspf,
+        }
+    }
 }
 
 impl PublishedPolicy {
@@ -310,7 +345,7 @@ impl PublishedPolicy {
             matches!((a, b), (Some(a), Some(b)) if a != b)
         }
         let subdomain = |policy: &PublishedPolicy| policy.sp.clone().or_else(|| policy.p.clone());
-        let relaxed = |mode: &Option<String>| mode.clone().unwrap_or_else(|| "r".to_owned());
+        let relaxed = |mode: &Option<AlignmentMode>| mode.clone().unwrap_or(AlignmentMode::Relaxed);
         differ(self.p.as_ref(), other.p.as_ref())
             || differ(subdomain(self), subdomain(other))
             || relaxed(&self.adkim) != relaxed(&other.adkim)
@@ -323,8 +358,8 @@ impl PublishedPolicy {
     /// `p=none sp=reject pct=100`: the tags present, in DNS order.
     pub fn tags(&self) -> String {
         let mut tags = Vec::new();
-        let text = [("p", &self.p), ("sp", &self.sp), ("np", &self.np)];
-        for (name, value) in text {
+        let policies = [("p", &self.p), ("sp", &self.sp), ("np", &self.np)];
+        for (name, value) in policies {
             if let Some(value) = value {
                 tags.push(format!("{name}={value}"));
             }
@@ -332,12 +367,11 @@ impl PublishedPolicy {
         if let Some(pct) = self.pct {
             tags.push(format!("pct={pct}"));
         }
-        let text = [
-            ("t", &self.testing),
-            ("adkim", &self.adkim),
-            ("aspf", &self.aspf),
-        ];
-        for (name, value) in text {
+        if let Some(testing) = &self.testing {
+            tags.push(format!("t={testing}"));
+        }
+        let modes = [("adkim", &self.adkim), ("aspf", &self.aspf)];
+        for (name, value) in modes {
             if let Some(value) = value {
                 tags.push(format!("{name}={value}"));
             }
@@ -347,6 +381,28 @@ impl PublishedPolicy {
         } else {
             tags.join(" ")
         }
+    }
+}
+
+impl PublishedPolicy {
+    /// Compares two policies tag by tag, in DNS order, by their text: a total order for
+    /// picking one report among reports that agree on everything else.
+    pub(crate) fn cmp_tags(&self, other: &PublishedPolicy) -> Ordering {
+        fn text<T: std::fmt::Display>(value: &Option<T>) -> Option<String> {
+            value.as_ref().map(ToString::to_string)
+        }
+        let key = |policy: &PublishedPolicy| {
+            (
+                text(&policy.p),
+                text(&policy.sp),
+                text(&policy.np),
+                policy.pct,
+                text(&policy.testing),
+                text(&policy.adkim),
+                text(&policy.aspf),
+            )
+        };
+        key(self).cmp(&key(other))
     }
 }
 

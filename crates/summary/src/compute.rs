@@ -12,35 +12,11 @@ use super::{
     PeriodTotals, PolicySeen, PolicySummary, PublishedPolicy, ReporterSummary, SilentReporter,
     SourceSummary, SpfSeen, Summary, TOP_FAILING, advice, rate,
 };
-use crate::classify::{ClassTally, Classification, RecordFacts, classify_record};
+use ruadb_report::{Disposition, DkimResult, SpfResult};
+use ruadb_store::classify::{ClassTally, Classification, classify_record};
+use ruadb_store::{RecordRow, ReportRow, SortedSet};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-
-/// One report, as loaded from the database.
-#[derive(Debug, Clone)]
-pub(crate) struct ReportRow {
-    pub org: String,
-    pub domain: String,
-    pub begin: i64,
-    pub end: i64,
-    pub policy: PublishedPolicy,
-}
-
-/// One record with its authentication results, as loaded from the database.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RecordRow {
-    pub source_ip: String,
-    pub messages: u64,
-    pub disposition: String,
-    pub dmarc_pass: bool,
-    pub spf_aligned: bool,
-    pub dkim_aligned: bool,
-    pub facts: RecordFacts,
-    pub dkim: Vec<DkimSeen>,
-    /// SPF results of scope mfrom or unstated.
-    pub spf: Vec<SpfSeen>,
-    /// Domains of SPF results of scope HELO (not part of the summary).
-    pub helo_domains: Vec<String>,
-}
 
 /// All the periods a summary looks at.
 #[derive(Debug, Clone, Copy)]
@@ -135,13 +111,28 @@ pub(crate) struct SummaryBuilder {
     names: Names,
 }
 
-/// A report seen for the policy: when it ran, who sent it, what it showed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A report seen for the policy: when it ran, who sent it, what it showed. Ordered by time
+/// covered (end, then begin), then reporter, then policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct PolicyReport {
     end: i64,
     begin: i64,
     org: String,
     policy: PublishedPolicy,
+}
+
+impl Ord for PolicyReport {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.end, self.begin, &self.org)
+            .cmp(&(other.end, other.begin, &other.org))
+            .then_with(|| self.policy.cmp_tags(&other.policy))
+    }
+}
+
+impl PartialOrd for PolicyReport {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -179,30 +170,6 @@ struct SourceBuilding {
     dkim_pass_domains: SortedSet<u32>,
 }
 
-/// A set kept as a sorted vector. A source has a handful of signatures, SPF domains and
-/// reporters; with hundreds of thousands of sources, a vector (nothing allocated while empty,
-/// one small block after) takes a fraction of a `BTreeSet`'s memory.
-#[derive(Debug)]
-pub(crate) struct SortedSet<T>(Vec<T>);
-
-impl<T> Default for SortedSet<T> {
-    fn default() -> Self {
-        SortedSet(Vec::new())
-    }
-}
-
-impl<T: Ord> SortedSet<T> {
-    pub(crate) fn insert(&mut self, value: T) {
-        if let Err(position) = self.0.binary_search(&value) {
-            self.0.insert(position, value);
-        }
-    }
-
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, T> {
-        self.0.iter()
-    }
-}
-
 #[derive(Debug, Default)]
 struct ReadinessCell {
     messages: u64,
@@ -233,15 +200,15 @@ impl PeriodTotals {
         if record.dkim_aligned {
             self.dkim_aligned = self.dkim_aligned.saturating_add(messages);
         }
-        match record.disposition.as_str() {
-            "quarantine" => {
-                self.dispositions.quarantine = self.dispositions.quarantine.saturating_add(messages)
+        let dispositions = &mut self.dispositions;
+        let count = match record.disposition {
+            Disposition::Quarantine => &mut dispositions.quarantine,
+            Disposition::Reject => &mut dispositions.reject,
+            Disposition::None | Disposition::Pass | Disposition::Unknown(_) => {
+                &mut dispositions.none
             }
-            "reject" => {
-                self.dispositions.reject = self.dispositions.reject.saturating_add(messages)
-            }
-            _ => self.dispositions.none = self.dispositions.none.saturating_add(messages),
-        }
+        };
+        *count = count.saturating_add(messages);
     }
 
     fn finish(mut self) -> PeriodTotals {
@@ -295,7 +262,7 @@ impl SummaryBuilder {
             readiness: windows.readiness.contains(midpoint),
             before: windows.all().start <= midpoint && midpoint < windows.current.start,
         };
-        let index = self.domain(&report.domain);
+        let index = self.domain(&report.policy_domain);
         let org = self.names.number(&report.org);
         let domain = &mut self.domains[index];
         domain.listed |= membership.current || membership.baseline;
@@ -303,7 +270,7 @@ impl SummaryBuilder {
             end: report.end,
             begin: report.begin,
             org: report.org.clone(),
-            policy: report.policy,
+            policy: report.policy.into(),
         };
         if membership.current {
             domain.current.reports += 1;
@@ -393,17 +360,19 @@ impl SummaryBuilder {
             };
             source
                 .dkim
-                .insert((domain_name, selector, names.number(&dkim.result)));
+                .insert((domain_name, selector, names.number(dkim.result.as_str())));
             // The advice names what passed in the misaligned mail only: a pass in the
             // source's aligned mail is aligned by definition.
-            if class == Classification::Misaligned && dkim.result == "pass" {
+            if class == Classification::Misaligned && dkim.result == DkimResult::Pass {
                 source.dkim_pass_domains.insert(domain_name);
             }
         }
         for spf in &record.spf {
             let domain_name = names.number(&spf.domain);
-            source.spf.insert((domain_name, names.number(&spf.result)));
-            if class == Classification::Misaligned && spf.result == "pass" {
+            source
+                .spf
+                .insert((domain_name, names.number(spf.result.as_str())));
+            if class == Classification::Misaligned && spf.result == SpfResult::Pass {
                 source.spf_pass_domains.insert(domain_name);
             }
         }
@@ -453,8 +422,9 @@ impl DomainBuilder {
                 let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
                 let mut dkim: Vec<DkimSeen> = source
                     .dkim
-                    .iter()
-                    .map(|&(domain, selector, result)| DkimSeen {
+                    .into_sorted()
+                    .into_iter()
+                    .map(|(domain, selector, result)| DkimSeen {
                         domain: names.name(domain),
                         selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
                         result: names.name(result),
@@ -463,15 +433,20 @@ impl DomainBuilder {
                 dkim.sort();
                 let mut spf: Vec<SpfSeen> = source
                     .spf
-                    .iter()
-                    .map(|&(domain, result)| SpfSeen {
+                    .into_sorted()
+                    .into_iter()
+                    .map(|(domain, result)| SpfSeen {
                         domain: names.name(domain),
                         result: names.name(result),
                     })
                     .collect();
                 spf.sort();
-                let named = |numbers: &SortedSet<u32>| -> BTreeSet<String> {
-                    numbers.iter().map(|&number| names.name(number)).collect()
+                let named = |numbers: SortedSet<u32>| -> BTreeSet<String> {
+                    numbers
+                        .into_sorted()
+                        .into_iter()
+                        .map(|number| names.name(number))
+                        .collect()
                 };
                 Some(SourceAggregate {
                     summary: SourceSummary {
@@ -486,10 +461,10 @@ impl DomainBuilder {
                         new,
                         dkim,
                         spf,
-                        reporters: named(&source.reporters).into_iter().collect(),
+                        reporters: named(source.reporters).into_iter().collect(),
                     },
-                    spf_pass_domains: named(&source.spf_pass_domains),
-                    dkim_pass_domains: named(&source.dkim_pass_domains),
+                    spf_pass_domains: named(source.spf_pass_domains),
+                    dkim_pass_domains: named(source.dkim_pass_domains),
                 })
             })
             .collect();
@@ -502,7 +477,7 @@ impl DomainBuilder {
                 .then_with(|| a.source_ip.cmp(&b.source_ip))
         });
         for source in &mut sources {
-            source.summary.advice = advice::for_source(&domain, source, published.as_deref());
+            source.summary.advice = advice::for_source(&domain, source, published.as_ref());
         }
 
         let mut by_volume: Vec<&SourceSummary> = sources.iter().map(|s| &s.summary).collect();

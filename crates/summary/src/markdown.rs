@@ -1,12 +1,12 @@
 //! The Markdown summary: the same content as the text, with tables.
 
+use super::numbers::{percent, point_change, relative_change, thousands};
 use super::text::{
     SHOWN, comparison_line, daily_sparkline, display_org, dkim_results, more_line, no_reports_line,
-    percent, plural, point_change, previous_name, rate_rows, relative_change, some_of, spf_results,
-    thousands,
+    plural, previous_name, rate_rows, some_of, spf_results,
 };
 use super::{BASELINE_WEEKS, DomainSummary, Summary, total};
-use crate::classify::Classification;
+use crate::Classification;
 use std::fmt::Write as _;
 
 /// Renders the summary as GitHub-flavoured Markdown.

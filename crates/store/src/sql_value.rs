@@ -1,0 +1,170 @@
+//! Typed values across the SQL boundary: the report enums as SQL text, and reading columns by
+//! name.
+//!
+//! The report enums are stored as their specification spelling ([`ReportEnum::as_sql`], the
+//! same as `as_str`) and read back with the parser's own lenient reading, so a value written
+//! by any version reads as the same variant, and a value the specification does not list
+//! round-trips as `Unknown`. Both the enums and rusqlite's traits are foreign to this crate,
+//! so they meet in the [`Sql`] wrapper.
+
+use ruadb_report::{
+    AlignmentMode, DiscoveryMethod, Disposition, DkimResult, Policy, PolicyOverride, SpfResult,
+    SpfScope, Testing, Verdict,
+};
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+/// A report enum stored as SQL text.
+pub(crate) trait ReportEnum: Sized {
+    /// The stored spelling.
+    fn as_sql(&self) -> &str;
+    /// Reads a stored spelling (any spelling the parser accepts).
+    fn from_sql(text: &str) -> Self;
+}
+
+macro_rules! report_enums {
+    ($($name:ty),+ $(,)?) => {$(
+        impl ReportEnum for $name {
+            fn as_sql(&self) -> &str {
+                self.as_str()
+            }
+
+            fn from_sql(text: &str) -> Self {
+                <$name>::from_xml(text)
+            }
+        }
+    )+};
+}
+
+report_enums!(
+    AlignmentMode,
+    DiscoveryMethod,
+    DkimResult,
+    Disposition,
+    Policy,
+    PolicyOverride,
+    SpfResult,
+    SpfScope,
+    Testing,
+    Verdict,
+);
+
+/// A report enum as an SQL value: `Sql(&DkimResult::Pass)` binds `'pass'`, and
+/// `row.get::<_, Sql<DkimResult>>("result")?.0` reads one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sql<T>(pub T);
+
+impl<T: ReportEnum> ToSql for Sql<&T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+            self.0.as_sql().as_bytes(),
+        )))
+    }
+}
+
+impl<T: ReportEnum> FromSql for Sql<T> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Text(text) => std::str::from_utf8(text)
+                .map(|text| Sql(T::from_sql(text)))
+                .map_err(|error| FromSqlError::Other(Box::new(error))),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+/// Reads the report enum in column `name`; NULL reads as `None`.
+pub(crate) fn optional_enum<T: ReportEnum>(
+    row: &Row<'_>,
+    name: &str,
+) -> rusqlite::Result<Option<T>> {
+    Ok(row.get::<_, Option<Sql<T>>>(name)?.map(|Sql(value)| value))
+}
+
+/// Reads the report enum in column `name`.
+pub(crate) fn report_enum<T: ReportEnum>(row: &Row<'_>, name: &str) -> rusqlite::Result<T> {
+    Ok(row.get::<_, Sql<T>>(name)?.0)
+}
+
+/// Column `name` as text borrowed from SQLite's buffer; NULL reads as `None`. Reading in place
+/// is what lets a stream of millions of rows refill one set of strings.
+pub(crate) fn borrowed_text<'row>(
+    row: &'row Row<'_>,
+    name: &str,
+) -> rusqlite::Result<Option<&'row str>> {
+    let index = row.as_ref().column_index(name)?;
+    row.get_ref(index)?
+        .as_str_or_null()
+        .map_err(|error| match error {
+            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                index,
+                name.to_owned(),
+                rusqlite::types::Type::Blob,
+            ),
+            other => rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(other),
+            ),
+        })
+}
+
+/// A count column as `u64`: SQLite integers are signed, and a negative count (only a database
+/// edited by hand has one) reads as 0.
+pub(crate) fn count(row: &Row<'_>, name: &str) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(name)?).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn enums_round_trip_through_sql_text() {
+        let connection = Connection::open_in_memory().unwrap();
+        let values = [
+            DkimResult::Pass,
+            DkimResult::TempError,
+            DkimResult::Unknown("weird".to_owned()),
+        ];
+        for value in values {
+            let (text, back): (String, Sql<DkimResult>) = connection
+                .query_row("SELECT ?1, ?1", [Sql(&value)], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .unwrap();
+            assert_eq!(text, value.as_str());
+            assert_eq!(back.0, value);
+        }
+    }
+
+    #[test]
+    fn columns_are_read_by_name() {
+        let connection = Connection::open_in_memory().unwrap();
+        let (policy, missing, disposition, messages, text) = connection
+            .query_row(
+                "SELECT 'Reject' AS p, NULL AS sp, 'quarantine' AS disposition, -3 AS n, 'x' AS t",
+                [],
+                |row| {
+                    Ok((
+                        optional_enum::<Policy>(row, "p")?,
+                        optional_enum::<Policy>(row, "sp")?,
+                        report_enum::<Disposition>(row, "disposition")?,
+                        count(row, "n")?,
+                        borrowed_text(row, "t")?.map(str::to_owned),
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(policy, Some(Policy::Reject));
+        assert_eq!(missing, None);
+        assert_eq!(disposition, Disposition::Quarantine);
+        assert_eq!(messages, 0);
+        assert_eq!(text.as_deref(), Some("x"));
+        let error = connection
+            .query_row("SELECT 1 AS p", [], |row| optional_enum::<Policy>(row, "p"))
+            .unwrap_err();
+        assert!(error.to_string().contains("Invalid column type"), "{error}");
+    }
+}

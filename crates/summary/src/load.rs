@@ -1,0 +1,79 @@
+//! Reading the reports a summary needs through the store's typed read API: the windows
+//! around the period, and the records of the reports whose midpoint falls in them.
+
+use super::compute::{SummaryBuilder, Windows};
+use super::period::DAY;
+use super::{Period, Summary};
+use ruadb_store::{
+    RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError,
+};
+
+/// How far before a window a report may begin and still have its midpoint inside it. Real
+/// reports cover a day; this only bounds the index scan.
+const LONGEST_REPORT: i64 = 400 * DAY;
+
+/// The summary of `period`, for every policy domain with reports in it or in the four weeks
+/// before, or for `domain` only (listed even without reports). A pure function of the
+/// database and the period.
+pub fn summarise(
+    store: &Store,
+    period: Period,
+    domain: Option<&str>,
+) -> Result<Summary, StoreError> {
+    let domain = domain.map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase());
+    let window = Windows::new(period).all();
+    // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
+    // the filter only has to keep every report whose midpoint can lie in the window.
+    let filter = ReportFilter {
+        policy_domain: domain.clone(),
+        begin_at_or_after: Some(window.start.saturating_sub(LONGEST_REPORT)),
+        begin_before: Some(window.end),
+        end_at_or_after: Some(window.start),
+    };
+    // Records failing DMARC need their results for their class; the others only when their
+    // sources are shown in full, in the period.
+    let results = ResultsWanted::FailingOrOverlapping(period.start..period.end);
+    let mut reader = WindowReader {
+        window,
+        builder: SummaryBuilder::new(period, domain.as_deref()),
+    };
+    store.read_reports(&filter, &results, &mut reader)?;
+    Ok(reader.builder.finish())
+}
+
+/// Hands the reports whose midpoint lies in `window`, and their records, to the builder.
+struct WindowReader {
+    window: Period,
+    builder: SummaryBuilder,
+}
+
+impl ReportVisitor for WindowReader {
+    type Handle = usize;
+
+    fn report(&mut self, report: ReportRow) -> Option<usize> {
+        self.window
+            .contains_report(report.begin, report.end)
+            .then(|| self.builder.add_report(report))
+    }
+
+    fn record(&mut self, report: &usize, record: &RecordRow) {
+        self.builder.add_record(*report, record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_of_an_empty_database_says_no_reports() {
+        let store = Store::open_in_memory(ruadb_store::StoreOptions::default()).unwrap();
+        let week = Period::iso_week(2026, 47).unwrap();
+        let summary = summarise(&store, week, None).unwrap();
+        assert!(summary.domains.is_empty());
+        let summary = summarise(&store, week, Some("Example.COM.")).unwrap();
+        assert_eq!(summary.domains.len(), 1);
+        assert_eq!(summary.domains[0].domain, "example.com");
+        assert_eq!(summary.domains[0].totals.reports, 0);
+    }
+}
