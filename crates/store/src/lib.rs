@@ -63,8 +63,8 @@ pub use error::StoreError;
 pub use ingest::{Batch, ImapCursor, IngestTally, InputFailure, MessageOutcome, MessageSource};
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
-    DkimRow, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, RecordRow,
-    ReportFilter, ReportPolicy, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
+    DkimRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow,
+    RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
     SourceTable, SpfRow, Totals, Value,
 };
 pub use sorted_set::SortedSet;

@@ -270,7 +270,7 @@ impl SummaryBuilder {
             end: report.end,
             begin: report.begin,
             org: report.org.clone(),
-            policy: report.policy.into(),
+            policy: report.policy,
         };
         if membership.current {
             domain.current.reports += 1;

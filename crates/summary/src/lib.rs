@@ -39,12 +39,11 @@ pub use ruadb_store::classify::Classification;
 pub use text::render_text;
 
 pub(crate) use compute::SourceAggregate;
-use ruadb_report::{AlignmentMode, Policy, Testing};
-use ruadb_store::ReportPolicy;
+use ruadb_report::Policy;
+pub use ruadb_store::PublishedPolicy;
 #[cfg(doc)]
 use ruadb_store::Store;
 use serde::Serialize;
-use std::cmp::Ordering;
 
 /// How many weeks before the period count as "seen before" (new sources, silent reporters).
 pub const BASELINE_WEEKS: u32 = 4;
@@ -291,119 +290,6 @@ pub struct PolicySeen {
     pub first_seen: String,
     /// Last day seen.
     pub last_seen: String,
-}
-
-/// The DMARC record as a reporter saw it (`<policy_published>`). Absent tags are null.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
-pub struct PublishedPolicy {
-    /// `p=`.
-    pub p: Option<Policy>,
-    /// `sp=`.
-    pub sp: Option<Policy>,
-    /// `np=` (RFC 9990).
-    pub np: Option<Policy>,
-    /// `pct=` (RFC 7489).
-    pub pct: Option<u32>,
-    /// `t=` (RFC 9990 testing): `y` or `n`.
-    pub testing: Option<Testing>,
-    /// `adkim=`.
-    pub adkim: Option<AlignmentMode>,
-    /// `aspf=`.
-    pub aspf: Option<AlignmentMode>,
-}
-
-impl From<ReportPolicy> for PublishedPolicy {
-    fn from(policy: ReportPolicy) -> Self {
-        let ReportPolicy {
-            p,
-            sp,
-            np,
-            pct,
-            testing,
-            adkim,
-            aspf,
-        } = policy;
-        PublishedPolicy {
-            p,
-            sp,
-            np,
-            pct,
-            testing,
-            adkim,
-            aspf,
-        }
-    }
-}
-
-impl PublishedPolicy {
-    /// Whether the two show different policies. Tags that only one report format has (`pct`
-    /// in RFC 7489; `np` and `t` in RFC 9990) count only when both reports show them; an
-    /// absent `sp` means "as `p`" and an absent `adkim`/`aspf` means relaxed (RFC 7489
-    /// section 6.3), so `p=none` and `p=none sp=none adkim=r` are the same policy.
-    pub fn conflicts_with(&self, other: &PublishedPolicy) -> bool {
-        fn differ<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
-            matches!((a, b), (Some(a), Some(b)) if a != b)
-        }
-        let subdomain = |policy: &PublishedPolicy| policy.sp.clone().or_else(|| policy.p.clone());
-        let relaxed = |mode: &Option<AlignmentMode>| mode.clone().unwrap_or(AlignmentMode::Relaxed);
-        differ(self.p.as_ref(), other.p.as_ref())
-            || differ(subdomain(self), subdomain(other))
-            || relaxed(&self.adkim) != relaxed(&other.adkim)
-            || relaxed(&self.aspf) != relaxed(&other.aspf)
-            || differ(self.np.as_ref(), other.np.as_ref())
-            || differ(self.pct, other.pct)
-            || differ(self.testing.as_ref(), other.testing.as_ref())
-    }
-
-    /// `p=none sp=reject pct=100`: the tags present, in DNS order.
-    pub fn tags(&self) -> String {
-        let mut tags = Vec::new();
-        let policies = [("p", &self.p), ("sp", &self.sp), ("np", &self.np)];
-        for (name, value) in policies {
-            if let Some(value) = value {
-                tags.push(format!("{name}={value}"));
-            }
-        }
-        if let Some(pct) = self.pct {
-            tags.push(format!("pct={pct}"));
-        }
-        if let Some(testing) = &self.testing {
-            tags.push(format!("t={testing}"));
-        }
-        let modes = [("adkim", &self.adkim), ("aspf", &self.aspf)];
-        for (name, value) in modes {
-            if let Some(value) = value {
-                tags.push(format!("{name}={value}"));
-            }
-        }
-        if tags.is_empty() {
-            "(no policy reported)".to_owned()
-        } else {
-            tags.join(" ")
-        }
-    }
-}
-
-impl PublishedPolicy {
-    /// Compares two policies tag by tag, in DNS order, by their text: a total order for
-    /// picking one report among reports that agree on everything else.
-    pub(crate) fn cmp_tags(&self, other: &PublishedPolicy) -> Ordering {
-        fn text<T: std::fmt::Display>(value: &Option<T>) -> Option<String> {
-            value.as_ref().map(ToString::to_string)
-        }
-        let key = |policy: &PublishedPolicy| {
-            (
-                text(&policy.p),
-                text(&policy.sp),
-                text(&policy.np),
-                policy.pct,
-                text(&policy.testing),
-                text(&policy.adkim),
-                text(&policy.aspf),
-            )
-        };
-        key(self).cmp(&key(other))
-    }
 }
 
 /// The sum of message counts; saturating, because counts come from reports and a hostile one

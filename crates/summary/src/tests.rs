@@ -3,7 +3,7 @@
 
 use super::compute::{Dataset, compute};
 use super::*;
-use ruadb_report::Disposition;
+use ruadb_report::{AlignmentMode, Disposition, Testing};
 use ruadb_store::classify::RecordFacts;
 use ruadb_store::{RecordRow, ReportRow};
 use std::collections::BTreeSet;
@@ -173,9 +173,9 @@ fn report(org: &str, domain: &str, begin: i64, p: &str) -> ReportRow {
         policy_domain: domain.to_owned(),
         begin,
         end: begin + period::DAY - 1,
-        policy: ReportPolicy {
+        policy: PublishedPolicy {
             p: Some(Policy::from_xml(p)),
-            ..ReportPolicy::default()
+            ..PublishedPolicy::default()
         },
     }
 }

@@ -19,7 +19,7 @@ pub(crate) const SHOWN_RESULTS: usize = 4;
 const SPARKLINE_MAX: usize = 56;
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// Renders the summary as plain text, no line longer than [`WIDTH`] characters.
+/// Renders the summary as plain text, no line longer than 80 characters (`WIDTH`).
 pub fn render_text(summary: &Summary) -> String {
     let mut out = Text::default();
     out.line(&format!("DMARC summary for {}", summary.period));

@@ -7,7 +7,8 @@ mod sources;
 mod sql;
 
 pub use read::{
-    DkimRow, RecordRow, ReportFilter, ReportPolicy, ReportRow, ReportVisitor, ResultsWanted, SpfRow,
+    DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
+    SpfRow,
 };
 pub use sources::{SourceFilter, SourceRow, SourceTable};
 

@@ -10,6 +10,8 @@ use crate::classify::{FORWARDING_REASONS, RecordFacts};
 use crate::sql_value::{borrowed_text, count, optional_enum, report_enum};
 use crate::{Store, StoreError};
 use ruadb_report::{AlignmentMode, Disposition, DkimResult, Policy, SpfResult, SpfScope, Testing};
+use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -51,12 +53,12 @@ pub struct ReportRow {
     /// End of the report's date range (unix seconds).
     pub end: i64,
     /// The published policy the reporter saw.
-    pub policy: ReportPolicy,
+    pub policy: PublishedPolicy,
 }
 
-/// `<policy_published>` as stored: the tags a domain owner reads; absent tags are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct ReportPolicy {
+/// The DMARC record as a reporter saw it (`<policy_published>`). Absent tags are null.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct PublishedPolicy {
     /// `p=`.
     pub p: Option<Policy>,
     /// `sp=`.
@@ -65,12 +67,83 @@ pub struct ReportPolicy {
     pub np: Option<Policy>,
     /// `pct=` (RFC 7489).
     pub pct: Option<u32>,
-    /// `t=` (RFC 9990).
+    /// `t=` (RFC 9990 testing): `y` or `n`.
     pub testing: Option<Testing>,
     /// `adkim=`.
     pub adkim: Option<AlignmentMode>,
     /// `aspf=`.
     pub aspf: Option<AlignmentMode>,
+}
+
+impl PublishedPolicy {
+    /// Whether the two show different policies. Tags that only one report format has (`pct`
+    /// in RFC 7489; `np` and `t` in RFC 9990) count only when both reports show them; an
+    /// absent `sp` means "as `p`" and an absent `adkim`/`aspf` means relaxed (RFC 7489
+    /// section 6.3), so `p=none` and `p=none sp=none adkim=r` are the same policy.
+    pub fn conflicts_with(&self, other: &PublishedPolicy) -> bool {
+        fn differ<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+            matches!((a, b), (Some(a), Some(b)) if a != b)
+        }
+        let subdomain = |policy: &PublishedPolicy| policy.sp.clone().or_else(|| policy.p.clone());
+        let relaxed = |mode: &Option<AlignmentMode>| mode.clone().unwrap_or(AlignmentMode::Relaxed);
+        differ(self.p.as_ref(), other.p.as_ref())
+            || differ(subdomain(self), subdomain(other))
+            || relaxed(&self.adkim) != relaxed(&other.adkim)
+            || relaxed(&self.aspf) != relaxed(&other.aspf)
+            || differ(self.np.as_ref(), other.np.as_ref())
+            || differ(self.pct, other.pct)
+            || differ(self.testing.as_ref(), other.testing.as_ref())
+    }
+
+    /// `p=none sp=reject pct=100`: the tags present, in DNS order.
+    pub fn tags(&self) -> String {
+        let mut tags = Vec::new();
+        let policies = [("p", &self.p), ("sp", &self.sp), ("np", &self.np)];
+        for (name, value) in policies {
+            if let Some(value) = value {
+                tags.push(format!("{name}={value}"));
+            }
+        }
+        if let Some(pct) = self.pct {
+            tags.push(format!("pct={pct}"));
+        }
+        if let Some(testing) = &self.testing {
+            tags.push(format!("t={testing}"));
+        }
+        let modes = [("adkim", &self.adkim), ("aspf", &self.aspf)];
+        for (name, value) in modes {
+            if let Some(value) = value {
+                tags.push(format!("{name}={value}"));
+            }
+        }
+        if tags.is_empty() {
+            "(no policy reported)".to_owned()
+        } else {
+            tags.join(" ")
+        }
+    }
+}
+
+impl PublishedPolicy {
+    /// Compares two policies tag by tag, in DNS order, by their text: a total order for
+    /// picking one report among reports that agree on everything else.
+    pub fn cmp_tags(&self, other: &PublishedPolicy) -> Ordering {
+        fn text<T: std::fmt::Display>(value: &Option<T>) -> Option<String> {
+            value.as_ref().map(ToString::to_string)
+        }
+        let key = |policy: &PublishedPolicy| {
+            (
+                text(&policy.p),
+                text(&policy.sp),
+                text(&policy.np),
+                policy.pct,
+                text(&policy.testing),
+                text(&policy.adkim),
+                text(&policy.aspf),
+            )
+        };
+        key(self).cmp(&key(other))
+    }
 }
 
 /// One stored record with its authentication results.
@@ -181,7 +254,7 @@ impl Store {
                 policy_domain: row.get("policy_domain")?,
                 begin: row.get("begin_utc")?,
                 end: row.get("end_utc")?,
-                policy: ReportPolicy {
+                policy: PublishedPolicy {
                     p: optional_enum(row, "p")?,
                     sp: optional_enum(row, "sp")?,
                     np: optional_enum(row, "np")?,
