@@ -26,8 +26,8 @@ echo "==> ruadb ingest fixtures/demo"
 "$ruadb" ingest fixtures/demo
 
 echo
-echo "==> ruadb sources --since 2026-11-09 --until 2026-11-22"
-"$ruadb" sources --since 2026-11-09 --until 2026-11-22
+echo "==> ruadb sources --since 2026-11-09 --until 2026-11-23"
+"$ruadb" sources --since 2026-11-09 --until 2026-11-23
 
 if "$ruadb" summary --help >/dev/null 2>&1; then
     echo

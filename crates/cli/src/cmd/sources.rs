@@ -18,10 +18,11 @@ pub struct Args {
     /// Only this policy domain.
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
-    /// Only reports beginning on or after this day (YYYY-MM-DD, UTC).
+    /// Only reports beginning on or after this day (YYYY-MM-DD, UTC, included).
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub since: Option<NaiveDate>,
-    /// Only reports beginning on or before this day (YYYY-MM-DD, UTC; the day is included).
+    /// Only reports beginning before this day (YYYY-MM-DD, UTC, not included), as for
+    /// `summary`: `--since 2026-11-16 --until 2026-11-23` is one week.
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub until: Option<NaiveDate>,
     /// Output format: an aligned `table`, RFC 4180 `csv`, or `json` (an array of objects).
@@ -42,9 +43,11 @@ fn day_start(day: NaiveDate) -> i64 {
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     if let (Some(since), Some(until)) = (args.since, args.until)
-        && until < since
+        && until <= since
     {
-        bail!("--until {until} is before --since {since}");
+        bail!(
+            "the period is empty: --until {until} is not after --since {since} (--until is the first day not included)"
+        );
     }
     let filter = SourceFilter {
         domain: args
@@ -52,7 +55,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
             .as_deref()
             .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase()),
         since: args.since.map(day_start),
-        until: args.until.and_then(|day| day.succ_opt()).map(day_start),
+        until: args.until.map(day_start),
     };
     let path = context.existing_db_path()?;
     let store = Store::open_read_only(path)

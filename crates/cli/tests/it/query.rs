@@ -172,7 +172,7 @@ fn sources_table_and_filters() {
         "--since",
         "2026-11-22",
         "--until",
-        "2026-11-22",
+        "2026-11-23",
         "--format",
         "csv",
     ]);
@@ -181,6 +181,13 @@ fn sources_table_and_filters() {
         !last_day.stdout.contains("198.51.100.25"),
         "{}",
         last_day.stdout
+    );
+    let empty = env.run(&["sources", "--since", "2026-11-22", "--until", "2026-11-22"]);
+    assert_eq!(empty.code, 2);
+    assert!(
+        empty.stderr.contains("the period is empty"),
+        "{}",
+        empty.stderr
     );
     let other = env.run(&["sources", "--domain", "example.org"]);
     assert_eq!(
@@ -216,4 +223,31 @@ fn sources_table_and_filters() {
     let bad = env.run(&["sources", "--since", "16/11/2026"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("YYYY-MM-DD"), "{}", bad.stderr);
+}
+
+/// The messages `ruadb sources` lists with these extra arguments.
+fn source_messages(env: &TestEnv, args: &[&str]) -> u64 {
+    let output = env.run(&[&["sources", "--format", "json"], args].concat());
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&output.stdout).unwrap();
+    rows.iter()
+        .map(|row| row["messages"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn sources_until_is_the_first_day_not_included() {
+    // `--until D` and `--since D` split the reports in two: none is in both, none is lost.
+    let env = demo_env();
+    let all = source_messages(&env, &[]);
+    for day in ["2026-11-16", "2026-11-22"] {
+        let before = source_messages(&env, &["--until", day]);
+        let after = source_messages(&env, &["--since", day]);
+        assert!(before > 0 && after > 0, "{day}: {before} and {after}");
+        assert_eq!(before + after, all, "{day}");
+    }
+    let week = source_messages(&env, &["--since", "2026-11-16", "--until", "2026-11-23"]);
+    let rest = source_messages(&env, &["--until", "2026-11-16"])
+        + source_messages(&env, &["--since", "2026-11-23"]);
+    assert_eq!(week + rest, all);
 }
