@@ -1,18 +1,27 @@
 //! What a fetch run needs to know: server, credentials, mailbox and the post-ingest action.
+//!
+//! [`Config`] is the `[imap]` table of ruadb's configuration file as written: it deserialises
+//! with serde (unknown keys refused, every default here), [`Config::validate`] checks it, and
+//! [`Config::resolve_password`] fills in the password from its source.
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Deserializer};
 
 use crate::error::FetchError;
 use crate::session::PostAction;
 
-/// How the connection is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the connection is protected (`tls`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// TLS from the first byte (IMAPS, port 993).
+    #[default]
     Implicit,
     /// Plain connection upgraded with `STARTTLS` before login (port 143).
     Starttls,
@@ -40,8 +49,9 @@ impl fmt::Display for TlsMode {
     }
 }
 
-/// What happens to a message once its reports are committed to the database.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What happens to a message once its reports are committed to the database (`after_ingest`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AfterIngest {
     /// Leave it as it is (not even marked seen: reads use `BODY.PEEK[]`).
     #[default]
@@ -65,11 +75,27 @@ impl fmt::Display for AfterIngest {
     }
 }
 
+/// The most read from a `password_file` or a `password_command`: a password is one short line.
+const MAX_PASSWORD_SOURCE: u64 = 64 * 1024;
+
 /// A password. `Debug` and `Display` print `***`, so it cannot leak through logs or error chains.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// `RUADB_IMAP_PASSWORD` as the environment holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EnvPassword {
+    /// Not set (or empty).
+    #[default]
+    Unset,
+    /// Set to this.
+    Set(Secret),
+    /// Set, but not valid UTF-8, which IMAP LOGIN cannot carry.
+    NotUnicode,
+}
+
 impl Secret {
+    /// Wraps a password.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -79,23 +105,43 @@ impl Secret {
         &self.0
     }
 
-    /// Reads the first line of a file (a trailing newline is not part of the password).
+    /// Reads the first line of a file (a trailing newline is not part of the password), at
+    /// most 64 KiB of it.
     pub fn from_file(path: &Path) -> Result<Secret, FetchError> {
-        let text = std::fs::read_to_string(path).map_err(|error| FetchError::Password {
+        let failed = |detail: String| FetchError::Password {
+            detail: format!("password_file {}: {detail}", path.display()),
+        };
+        let file = std::fs::File::open(path).map_err(|error| FetchError::Password {
             detail: format!("cannot read password_file {}: {error}", path.display()),
         })?;
-        let password = text.lines().next().unwrap_or("");
+        let line = first_line(file).map_err(|problem| failed(problem.describe("the file")))?;
+        let password = String::from_utf8(line).map_err(|_| failed("is not UTF-8 text".to_owned()))?;
         if password.is_empty() {
-            return Err(FetchError::Password {
-                detail: format!("password_file {} is empty", path.display()),
-            });
+            return Err(failed("is empty".to_owned()));
         }
         Ok(Secret::new(password))
     }
 
-    /// Runs `sh -c command` and takes the first line of its standard output. Standard error is
-    /// passed through so the command can explain its own failures.
-    pub fn from_command(command: &str) -> Result<Secret, FetchError> {
+    /// A warning when `path` can be read by every user of the machine (as ssh warns about a
+    /// private key), `None` when it cannot or its mode is unknown.
+    pub fn file_warning(path: &Path) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "password_file {} is readable by every user (mode {:o}); `chmod o-r` it",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+
+    /// Runs `sh -c command` and takes the first line of its standard output (at most 64 KiB is
+    /// read). Standard error is passed through so the command can explain its own failures. A
+    /// command that has not finished within `timeout` is killed.
+    pub fn from_command(command: &str, timeout: Duration) -> Result<Secret, FetchError> {
+        let failed = |detail: String| FetchError::Password { detail };
+        let started = Instant::now();
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
@@ -103,33 +149,92 @@ impl Secret {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|error| FetchError::Password {
-                detail: format!("cannot run password_command: {error}"),
-            })?;
-        let mut output = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            stdout
-                .read_to_string(&mut output)
-                .map_err(|error| FetchError::Password {
-                    detail: format!("cannot read the output of password_command: {error}"),
-                })?;
-        }
-        let status = child.wait().map_err(|error| FetchError::Password {
-            detail: format!("password_command did not finish: {error}"),
+            .map_err(|error| failed(format!("cannot run password_command: {error}")))?;
+        let Some(stdout) = child.stdout.take() else {
+            return Err(failed("password_command has no output pipe".to_owned()));
+        };
+        // Reading blocks for as long as the command keeps its output open, so it is done on a
+        // thread the timeout does not have to wait for.
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(first_line(stdout));
+        });
+        let too_slow = |child: &mut std::process::Child| {
+            let _ = child.kill();
+            let _ = child.wait();
+            failed(format!(
+                "password_command did not finish within {} s (timeout_secs); stopped it",
+                timeout.as_secs()
+            ))
+        };
+        let Ok(line) = receiver.recv_timeout(timeout) else {
+            return Err(too_slow(&mut child));
+        };
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => return Err(too_slow(&mut child)),
+                Err(error) => {
+                    return Err(failed(format!("password_command did not finish: {error}")));
+                }
+            }
+        };
+        let line = line.map_err(|problem| {
+            failed(format!(
+                "password_command: {}",
+                problem.describe("its output")
+            ))
         })?;
         if !status.success() {
-            return Err(FetchError::Password {
-                detail: format!("password_command failed ({status})"),
-            });
+            return Err(failed(format!("password_command failed ({status})")));
         }
-        let password = output.lines().next().unwrap_or("");
+        let password = String::from_utf8(line)
+            .map_err(|_| failed("password_command printed a line that is not UTF-8".to_owned()))?;
         if password.is_empty() {
-            return Err(FetchError::Password {
-                detail: "password_command printed nothing".to_owned(),
-            });
+            return Err(failed("password_command printed nothing".to_owned()));
         }
         Ok(Secret::new(password))
     }
+}
+
+/// Why no first line could be read.
+enum LineProblem {
+    Io(std::io::Error),
+    TooLong,
+}
+
+impl LineProblem {
+    fn describe(&self, source: &str) -> String {
+        match self {
+            LineProblem::Io(error) => format!("cannot read {source}: {error}"),
+            LineProblem::TooLong => format!(
+                "{source} has no line end in its first {} KiB; a password is one short line",
+                MAX_PASSWORD_SOURCE / 1024
+            ),
+        }
+    }
+}
+
+/// The first line of `input` without its line ending, reading at most
+/// [`MAX_PASSWORD_SOURCE`] bytes (the rest is never read).
+fn first_line(input: impl Read) -> Result<Vec<u8>, LineProblem> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_PASSWORD_SOURCE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(LineProblem::Io)?;
+    match bytes.iter().position(|&byte| byte == b'\n') {
+        Some(end) => bytes.truncate(end),
+        None if bytes.len() as u64 > MAX_PASSWORD_SOURCE => return Err(LineProblem::TooLong),
+        None => {}
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    Ok(bytes)
 }
 
 impl fmt::Debug for Secret {
@@ -144,51 +249,219 @@ impl fmt::Display for Secret {
     }
 }
 
-/// One IMAP account and mailbox.
+/// One IMAP account and mailbox: the `[imap]` table of the configuration file.
 ///
 /// Mailbox names use `/` between hierarchy levels (`Archive/dmarc`); the session translates it
-/// to the separator the server announces in `LIST`.
-#[derive(Clone, Debug)]
+/// to the separator the server announces in `LIST`. The README's `[imap]` table documents
+/// every key; keep the two in step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Server host name (`host`, required).
     pub host: String,
-    pub port: u16,
+    /// Server port (`port`); `None` means [`TlsMode::default_port`]. See [`Config::port`].
+    pub port: Option<u16>,
+    /// How the connection is secured (`tls`).
+    #[serde(default)]
     pub tls: TlsMode,
-    /// Must be true for [`TlsMode::None`]; a guard against sending the password in clear text
-    /// by accident.
+    /// Must be true for [`TlsMode::None`] (`allow_plaintext`); a guard against sending the
+    /// password in clear text by accident.
+    #[serde(default)]
     pub allow_plaintext: bool,
+    /// Login name (`username`, required).
     pub username: String,
+    /// The password, once [`Config::resolve_password`] has read it; never in the file.
+    #[serde(skip)]
     pub password: Secret,
-    /// An extra trusted root (PEM) for a private CA, on top of the system roots.
+    /// A file whose first line is the password (`password_file`).
+    pub password_file: Option<PathBuf>,
+    /// A shell command whose first output line is the password (`password_command`).
+    pub password_command: Option<String>,
+    /// An extra trusted root (PEM) for a private CA, on top of the system roots (`ca_file`).
     pub ca_file: Option<PathBuf>,
+    /// The mailbox the reports arrive in (`mailbox`).
+    #[serde(default = "default_mailbox")]
     pub mailbox: String,
+    /// What happens to a message once its reports are stored (`after_ingest`).
+    #[serde(default)]
     pub after_ingest: AfterIngest,
+    /// Where [`AfterIngest::Move`] puts stored messages (`archive_mailbox`).
+    #[serde(default = "default_archive_mailbox")]
     pub archive_mailbox: String,
+    /// Where `move` and `delete` put messages without a valid report (`invalid_mailbox`).
+    #[serde(default = "default_invalid_mailbox")]
     pub invalid_mailbox: String,
-    /// Messages fetched (and committed) per round trip.
+    /// Messages whose UIDs and sizes are asked for per round (`batch_size`).
+    #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Connect, read and write timeout: a hung server must not hang a cron job forever.
+    /// Connect, read and write timeout (`timeout_secs`): a silent server must not hang a cron
+    /// job; also the time a `password_command` may take.
+    #[serde(
+        rename = "timeout_secs",
+        default = "default_timeout",
+        deserialize_with = "seconds"
+    )]
     pub timeout: Duration,
+    /// The most one command may take in all (`command_deadline_secs`), however the server
+    /// paces its reply.
+    #[serde(
+        rename = "command_deadline_secs",
+        default = "default_command_deadline",
+        deserialize_with = "seconds"
+    )]
+    pub command_deadline: Duration,
+    /// The most a run may spend on this account, from connect to logout
+    /// (`run_deadline_secs`).
+    #[serde(
+        rename = "run_deadline_secs",
+        default = "default_run_deadline",
+        deserialize_with = "seconds"
+    )]
+    pub run_deadline: Duration,
+    /// The largest message body accepted as received, whatever size the server announced.
+    /// Not an `[imap]` key: ruadb sets it from `[limits] max_message_mib`.
+    #[serde(skip, default = "default_max_message_bytes")]
+    pub max_message_bytes: u64,
+}
+
+fn default_mailbox() -> String {
+    "INBOX".to_owned()
+}
+fn default_archive_mailbox() -> String {
+    "Archive".to_owned()
+}
+fn default_invalid_mailbox() -> String {
+    "Invalid".to_owned()
+}
+fn default_batch_size() -> usize {
+    200
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_command_deadline() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_run_deadline() -> Duration {
+    Duration::from_secs(1800)
+}
+fn default_max_message_bytes() -> u64 {
+    32 * 1024 * 1024
+}
+
+/// A whole number of seconds.
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
 }
 
 impl Config {
     /// A configuration with the documented defaults: implicit TLS on 993, `INBOX`, keep,
-    /// `Archive`, `Invalid`, batches of 200, 60 s timeout.
+    /// `Archive`, `Invalid`, batches of 200, 60 s timeout, 300 s per command, 1800 s per run,
+    /// messages up to 32 MiB.
     pub fn new(host: impl Into<String>, username: impl Into<String>, password: Secret) -> Config {
         Config {
             host: host.into(),
-            port: TlsMode::Implicit.default_port(),
-            tls: TlsMode::Implicit,
+            port: None,
+            tls: TlsMode::default(),
             allow_plaintext: false,
             username: username.into(),
             password,
+            password_file: None,
+            password_command: None,
             ca_file: None,
-            mailbox: "INBOX".to_owned(),
-            after_ingest: AfterIngest::Keep,
-            archive_mailbox: "Archive".to_owned(),
-            invalid_mailbox: "Invalid".to_owned(),
-            batch_size: 200,
-            timeout: Duration::from_secs(60),
+            mailbox: default_mailbox(),
+            after_ingest: AfterIngest::default(),
+            archive_mailbox: default_archive_mailbox(),
+            invalid_mailbox: default_invalid_mailbox(),
+            batch_size: default_batch_size(),
+            timeout: default_timeout(),
+            command_deadline: default_command_deadline(),
+            run_deadline: default_run_deadline(),
+            max_message_bytes: default_max_message_bytes(),
         }
+    }
+
+    /// The port to connect to: `port`, else the conventional one for `tls`.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.tls.default_port())
+    }
+
+    /// Checks what serde cannot: settings that contradict each other or cannot work.
+    pub fn validate(&self) -> Result<(), FetchError> {
+        let invalid = |problem: String| Err(FetchError::Config(problem));
+        if self.host.trim().is_empty() {
+            return invalid("host is empty".to_owned());
+        }
+        if self.tls == TlsMode::None && !self.allow_plaintext {
+            return invalid(
+                "tls = \"none\" sends the password in clear; set allow_plaintext = true to allow it"
+                    .to_owned(),
+            );
+        }
+        if self.password_file.is_some() && self.password_command.is_some() {
+            return invalid("set password_file or password_command, not both".to_owned());
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size must be at least 1".to_owned());
+        }
+        for (key, value) in [
+            ("timeout_secs", self.timeout),
+            ("command_deadline_secs", self.command_deadline),
+            ("run_deadline_secs", self.run_deadline),
+        ] {
+            if value.is_zero() {
+                return invalid(format!("{key} must be at least 1"));
+            }
+        }
+        if self.after_ingest == AfterIngest::Move && self.archive_mailbox.trim().is_empty() {
+            return invalid("after_ingest = \"move\" needs a non-empty archive_mailbox".to_owned());
+        }
+        // Moving mail into the mailbox it came from would hand it back to the next run under a
+        // new UID, for ever.
+        let mut targets = Vec::new();
+        if self.after_ingest == AfterIngest::Move {
+            targets.push(("archive_mailbox", &self.archive_mailbox));
+        }
+        if matches!(self.after_ingest, AfterIngest::Move | AfterIngest::Delete) {
+            targets.push(("invalid_mailbox", &self.invalid_mailbox));
+        }
+        for (key, target) in targets {
+            if same_mailbox(target, &self.mailbox) {
+                return invalid(format!(
+                    "{key} must differ from mailbox ({target:?}) when after_ingest moves mail"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the password: from `password_file`, else `password_command` (stopped after
+    /// `timeout_secs`), else the environment's `RUADB_IMAP_PASSWORD`. Returns warnings worth
+    /// printing (a `password_file` every user can read).
+    pub fn resolve_password(&mut self, env: &EnvPassword) -> Result<Vec<String>, FetchError> {
+        let mut warnings = Vec::new();
+        self.password = if let Some(path) = &self.password_file {
+            warnings.extend(Secret::file_warning(path));
+            Secret::from_file(path)?
+        } else if let Some(command) = &self.password_command {
+            Secret::from_command(command, self.timeout)?
+        } else {
+            match env {
+                EnvPassword::Set(password) => password.clone(),
+                EnvPassword::NotUnicode => {
+                    return Err(FetchError::Password {
+                        detail: "RUADB_IMAP_PASSWORD is not valid UTF-8, which IMAP LOGIN cannot carry".to_owned(),
+                    });
+                }
+                EnvPassword::Unset => {
+                    return Err(FetchError::Password {
+                        detail: "none: set password_file or password_command, or RUADB_IMAP_PASSWORD"
+                            .to_owned(),
+                    });
+                }
+            }
+        };
+        Ok(warnings)
     }
 
     /// The actions for messages whose reports were stored and for those that held none.
@@ -208,8 +481,14 @@ impl Config {
 
     /// `user@host:port`: the account half of the cursor key (the mailbox is the other half).
     pub fn account(&self) -> String {
-        format!("{}@{}:{}", self.username, self.host, self.port)
+        format!("{}@{}:{}", self.username, self.host, self.port())
     }
+}
+
+/// Whether two mailbox names name the same mailbox: `INBOX` is case-insensitive (RFC 3501
+/// section 5.1), every other name is compared as written.
+fn same_mailbox(a: &str, b: &str) -> bool {
+    a == b || (a.eq_ignore_ascii_case("INBOX") && b.eq_ignore_ascii_case("INBOX"))
 }
 
 #[cfg(test)]
@@ -244,14 +523,14 @@ mod tests {
     #[test]
     fn password_command_output_and_failure() {
         assert_eq!(
-            Secret::from_command("printf 'from-command\\nignored\\n'")
+            Secret::from_command("printf 'from-command\\nignored\\n'", Duration::from_secs(10))
                 .unwrap()
                 .expose(),
             "from-command"
         );
-        let failed = Secret::from_command("exit 3").unwrap_err();
+        let failed = Secret::from_command("exit 3", Duration::from_secs(10)).unwrap_err();
         assert!(failed.to_string().contains("password_command failed"));
-        assert!(Secret::from_command("true").is_err());
+        assert!(Secret::from_command("true", Duration::from_secs(10)).is_err());
     }
 
     #[test]

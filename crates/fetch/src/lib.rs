@@ -13,8 +13,8 @@
 //! let state = session.select(&config.mailbox)?;
 //! let uids = session.uids_after(0)?;
 //! for chunk in uids.chunks(config.batch_size) {
-//!     let messages = session.fetch(chunk)?;
-//!     // … store `messages` and commit, then:
+//!     let fetched = session.fetch(chunk)?;
+//!     // … store `fetched.messages` and commit, then:
 //!     session.apply(&PostAction::Seen, chunk)?;
 //! }
 //! session.logout()?;
@@ -24,8 +24,10 @@
 
 mod config;
 mod error;
+mod guard;
 mod session;
 
 pub use config::{AfterIngest, Config, Secret, TlsMode};
 pub use error::FetchError;
-pub use session::{FetchedMessage, MailboxState, PostAction, Session};
+pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
+pub use session::{Fetched, FetchedMessage, GROUP_BYTES, MailboxState, PostAction, Session};

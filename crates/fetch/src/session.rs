@@ -7,8 +7,14 @@ use std::time::Duration;
 
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
-use crate::config::{Config, TlsMode};
+use crate::config::{Config, Secret, TlsMode};
 use crate::error::FetchError;
+use crate::guard::{Excess, Guard, Guarded, ReplyLimits, Timed, Tripped, is_timeout};
+
+/// Message bytes fetched in one `UID FETCH` when the messages are small: callers group UIDs by
+/// their announced sizes up to this (a larger message alone), and a reply may hold this much,
+/// or one message of the size limit, whichever is more.
+pub const GROUP_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The longest line accepted before STARTTLS; a real greeting is far shorter.
 const MAX_PRE_TLS_LINE: usize = 16 * 1024;
@@ -29,6 +35,17 @@ pub struct FetchedMessage {
     pub bytes: Vec<u8>,
 }
 
+/// What one `UID FETCH` brought back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The messages, ascending by UID.
+    pub messages: Vec<FetchedMessage>,
+    /// Messages whose body was larger than [`Config::max_message_bytes`] (or than the rest of
+    /// the reply's budget) as received, whatever size the server announced: their bytes were
+    /// read and dropped. `(uid, bytes received)`, ascending by UID.
+    pub oversized: Vec<(u32, u64)>,
+}
+
 /// What to do with messages whose outcome is committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostAction {
@@ -42,8 +59,8 @@ pub enum PostAction {
 /// A logged-in session on one server.
 pub struct Session {
     imap: imap::Session<imap::Connection>,
-    host: String,
-    timeout: Duration,
+    peer: Peer,
+    max_message_bytes: u64,
     supports_move: bool,
     supports_uidplus: bool,
     /// The hierarchy separator from `LIST "" ""`, looked up on first use.
@@ -53,7 +70,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("host", &self.host)
+            .field("host", &self.peer.host)
             .field("supports_move", &self.supports_move)
             .field("supports_uidplus", &self.supports_uidplus)
             .finish_non_exhaustive()
@@ -64,66 +81,75 @@ impl Session {
     /// Connects, secures the connection as configured, logs in and reads the capabilities
     /// (MOVE and UIDPLUS are only advertised after login).
     pub fn connect(config: &Config) -> Result<Session, FetchError> {
-        let host = config.host.clone();
-        let tcp = connect_tcp(config)?;
+        let guard = Guard::new(config.timeout, config.command_deadline, config.run_deadline);
+        let peer = Peer {
+            host: config.host.clone(),
+            guard: guard.clone(),
+            secret: config.password.clone(),
+            timeout: config.timeout,
+        };
+        if config.tls == TlsMode::None && !config.allow_plaintext {
+            return Err(FetchError::Config(
+                "tls = \"none\" sends the password in clear text; set allow_plaintext = true to allow it".to_owned(),
+            ));
+        }
+        guard.begin(ReplyLimits::CONTROL);
+        let tcp = Timed::new(connect_tcp(config, &peer)?, guard.clone());
         let mut client = match config.tls {
             TlsMode::Implicit => {
-                let tls = handshake(config, tcp)?;
-                let mut client = imap::Client::new(Box::new(tls) as imap::Connection);
-                read_greeting(&mut client, config)?;
+                let tls = handshake(config, tcp, &peer)?;
+                let mut client = imap::Client::new(Box::new(Guarded::new(tls, guard.clone())) as imap::Connection);
+                read_greeting(&mut client, &peer)?;
                 client
             }
             TlsMode::Starttls => {
                 let mut tcp = tcp;
-                starttls(&mut tcp, config)?;
-                let tls = handshake(config, tcp)?;
-                let mut client = imap::Client::new(Box::new(tls) as imap::Connection);
+                starttls(&mut tcp, &peer)?;
+                let tls = handshake(config, tcp, &peer)?;
+                let mut client = imap::Client::new(Box::new(Guarded::new(tls, guard.clone())) as imap::Connection);
                 // The greeting came before STARTTLS; the server sends no second one.
                 client.greeting_read = true;
                 client
             }
             TlsMode::None => {
-                if !config.allow_plaintext {
-                    return Err(FetchError::Config(
-                        "tls = \"none\" sends the password in clear text; set allow_plaintext = true to allow it".to_owned(),
-                    ));
-                }
-                let mut client = imap::Client::new(Box::new(tcp) as imap::Connection);
-                read_greeting(&mut client, config)?;
+                let mut client = imap::Client::new(Box::new(Guarded::new(tcp, guard.clone())) as imap::Connection);
+                read_greeting(&mut client, &peer)?;
                 client
             }
         };
         // Only the password is sensitive; make sure the crate's debug echo is off.
         client.debug = false;
+        guard.begin(ReplyLimits::CONTROL);
         let mut imap = client
             .login(&config.username, config.password.expose())
             .map_err(|(error, _client)| match error {
                 imap::Error::No(no) => FetchError::Auth {
                     username: config.username.clone(),
-                    host: host.clone(),
-                    detail: no.information,
+                    host: peer.host.clone(),
+                    detail: peer.text(&no.information),
                 },
                 imap::Error::Bad(bad) => FetchError::Auth {
                     username: config.username.clone(),
-                    host: host.clone(),
-                    detail: bad.information,
+                    host: peer.host.clone(),
+                    detail: peer.text(&bad.information),
                 },
                 imap::Error::Validate(_) => FetchError::Config(
                     "the username or password contains characters IMAP LOGIN cannot carry"
                         .to_owned(),
                 ),
-                other => classify(other, &host, "LOGIN", config.timeout),
+                other => peer.classify(other, "LOGIN"),
             })?;
+        guard.begin(ReplyLimits::CONTROL);
         let capabilities = imap
             .capabilities()
-            .map_err(|error| classify(error, &host, "CAPABILITY", config.timeout))?;
+            .map_err(|error| peer.classify(error, "CAPABILITY"))?;
         let supports_move = capabilities.has_str("MOVE");
         let supports_uidplus = capabilities.has_str("UIDPLUS");
         drop(capabilities);
         Ok(Session {
             imap,
-            host,
-            timeout: config.timeout,
+            peer,
+            max_message_bytes: config.max_message_bytes,
             supports_move,
             supports_uidplus,
             delimiter: None,
@@ -144,17 +170,18 @@ impl Session {
     /// Selects a mailbox (read-write: the post-actions need it).
     pub fn select(&mut self, mailbox: &str) -> Result<MailboxState, FetchError> {
         let name = self.server_name(mailbox)?;
+        self.peer.begin(ReplyLimits::CONTROL);
         let selected = self.imap.select(&name).map_err(|error| match error {
             imap::Error::No(_) => FetchError::NoMailbox {
                 mailbox: mailbox.to_owned(),
-                host: self.host.clone(),
+                host: self.peer.host.clone(),
             },
-            other => classify(other, &self.host, "SELECT", self.timeout),
+            other => self.peer.classify(other, "SELECT"),
         })?;
-        let uidvalidity = selected.uid_validity.ok_or_else(|| FetchError::Protocol {
-            host: self.host.clone(),
+        let uidvalidity = selected.uid_validity.ok_or_else(|| FetchError::Malformed {
+            host: self.peer.host.clone(),
             operation: "SELECT",
-            detail: format!("no UIDVALIDITY for mailbox {mailbox:?}"),
+            received: format!("no UIDVALIDITY for mailbox {mailbox:?}"),
         })?;
         Ok(MailboxState {
             uidvalidity,
@@ -170,10 +197,11 @@ impl Session {
         };
         // `first:*` always matches the highest UID, even when it is below `first`
         // (RFC 3501 6.4.8), hence the filter.
+        self.peer.begin(ReplyLimits::CONTROL);
         let found = self
             .imap
             .uid_search(format!("UID {first}:*"))
-            .map_err(|error| classify(error, &self.host, "UID SEARCH", self.timeout))?;
+            .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
         let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid > last_uid).collect();
         uids.sort_unstable();
         Ok(uids)
@@ -184,10 +212,11 @@ impl Session {
         if last_uid == 0 {
             return Ok(Vec::new());
         }
+        self.peer.begin(ReplyLimits::CONTROL);
         let found = self
             .imap
             .uid_search(format!("UNSEEN UID 1:{last_uid}"))
-            .map_err(|error| classify(error, &self.host, "UID SEARCH", self.timeout))?;
+            .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
         let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid <= last_uid).collect();
         uids.sort_unstable();
         Ok(uids)
@@ -195,33 +224,65 @@ impl Session {
 
     /// The full raw bytes of these messages, ascending by UID, read with `BODY.PEEK[]` so that
     /// `\Seen` is not set. A UID that no longer exists is simply absent from the result.
-    pub fn fetch(&mut self, uids: &[u32]) -> Result<Vec<FetchedMessage>, FetchError> {
+    ///
+    /// Whatever sizes the server announced, a body larger than [`Config::max_message_bytes`]
+    /// as received is dropped while it is read and reported in [`Fetched::oversized`], and the
+    /// whole reply is capped at the larger of [`GROUP_BYTES`] and that limit (plus room for the
+    /// lines around the bodies); a body that would go past that cap is dropped the same way.
+    pub fn fetch(&mut self, uids: &[u32]) -> Result<Fetched, FetchError> {
         if uids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Fetched::default());
         }
         let mut wanted = uids.to_vec();
         wanted.sort_unstable();
+        wanted.dedup();
+        let count = u64::try_from(wanted.len()).unwrap_or(u64::MAX);
+        let limits = ReplyLimits {
+            max_literal: self.max_message_bytes,
+            max_reply: GROUP_BYTES
+                .max(self.max_message_bytes)
+                .saturating_add(count.saturating_mul(256))
+                .saturating_add(64 * 1024),
+            drop_oversized_literals: true,
+            ..ReplyLimits::CONTROL
+        };
+        self.peer.begin(limits);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
-            .map_err(|error| classify(error, &self.host, "UID FETCH", self.timeout))?;
-        let mut messages: Vec<FetchedMessage> = fetches
-            .iter()
+            .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
+        // Dropped bodies reach the crate as NIL, in the order they came.
+        let mut dropped = self.peer.guard.take_dropped().into_iter();
+        let mut fetched = Fetched::default();
+        for fetch in fetches.iter() {
             // Unsolicited FETCH responses (flag changes by other clients) carry no body.
-            .filter_map(|fetch| {
-                let uid = fetch.uid?;
-                let body = fetch.body()?;
-                wanted.binary_search(&uid).is_ok().then(|| FetchedMessage {
+            let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
+                continue;
+            };
+            // A dropped body reaches the crate as an empty string; no stored message is empty.
+            let oversized = if body.is_empty() {
+                dropped.next()
+            } else {
+                None
+            };
+            if wanted.binary_search(&uid).is_err() {
+                continue;
+            }
+            match oversized {
+                Some(size) => fetched.oversized.push((uid, size)),
+                None => fetched.messages.push(FetchedMessage {
                     uid,
                     bytes: body.to_vec(),
-                })
-            })
-            .collect();
+                }),
+            }
+        }
         drop(fetches);
         self.imap.take_all_unsolicited().for_each(drop);
-        messages.sort_unstable_by_key(|message| message.uid);
-        messages.dedup_by_key(|message| message.uid);
-        Ok(messages)
+        fetched.messages.sort_unstable_by_key(|message| message.uid);
+        fetched.messages.dedup_by_key(|message| message.uid);
+        fetched.oversized.sort_unstable();
+        fetched.oversized.dedup_by_key(|(uid, _)| *uid);
+        Ok(fetched)
     }
 
     /// The size in bytes (RFC822.SIZE) of these messages, ascending by UID, so that a caller
@@ -230,10 +291,11 @@ impl Session {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
+        self.peer.begin(ReplyLimits::CONTROL);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
-            .map_err(|error| classify(error, &self.host, "UID FETCH", self.timeout))?;
+            .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
         let mut sizes: Vec<(u32, u32)> = fetches
             .iter()
             .filter_map(|fetch| Some((fetch.uid?, fetch.size?)))
@@ -250,10 +312,11 @@ impl Session {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
+        self.peer.begin(ReplyLimits::CONTROL);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID FLAGS)")
-            .map_err(|error| classify(error, &self.host, "UID FETCH", self.timeout))?;
+            .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
         let mut flags: Vec<(u32, Vec<String>)> = fetches
             .iter()
             .filter_map(|fetch| {
@@ -279,18 +342,20 @@ impl Session {
             PostAction::Move(target) => {
                 let target = self.ensure_mailbox(target)?;
                 if self.supports_move {
+                    self.peer.begin(ReplyLimits::CONTROL);
                     match self.imap.uid_mv(&set, &target) {
                         Ok(()) => {}
                         // Another run moved some of them first: they are where they belong.
                         Err(imap::Error::No(no)) if no.information.contains("EXPUNGEISSUED") => {}
                         Err(error) => {
-                            return Err(classify(error, &self.host, "UID MOVE", self.timeout));
+                            return Err(self.peer.classify(error, "UID MOVE"));
                         }
                     }
                 } else {
+                    self.peer.begin(ReplyLimits::CONTROL);
                     self.imap
                         .uid_copy(&set, quote(&target))
-                        .map_err(|error| classify(error, &self.host, "UID COPY", self.timeout))?;
+                        .map_err(|error| self.peer.classify(error, "UID COPY"))?;
                     self.store_flag(&set, "\\Deleted")?;
                     self.expunge(&set)?;
                 }
@@ -307,33 +372,35 @@ impl Session {
     /// Appends a message to a mailbox (`/`-separated name).
     pub fn append(&mut self, mailbox: &str, bytes: &[u8]) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
+        self.peer.begin(ReplyLimits::CONTROL);
         match self.imap.append(&name, bytes).finish() {
             Ok(_) => Ok(()),
             // A refusal (before or after the message data) does not say why; the usual reason
             // is a missing mailbox, which is worth naming.
             Err(refused @ (imap::Error::Append | imap::Error::No(_))) => {
                 if self.mailbox_exists(&name)? {
-                    Err(FetchError::Protocol {
-                        host: self.host.clone(),
+                    Err(FetchError::Refused {
+                        host: self.peer.host.clone(),
                         operation: "APPEND",
-                        detail: refused.to_string(),
+                        detail: self.peer.text(&refused.to_string()),
                     })
                 } else {
                     Err(FetchError::NoMailbox {
                         mailbox: mailbox.to_owned(),
-                        host: self.host.clone(),
+                        host: self.peer.host.clone(),
                     })
                 }
             }
-            Err(other) => Err(classify(other, &self.host, "APPEND", self.timeout)),
+            Err(other) => Err(self.peer.classify(other, "APPEND")),
         }
     }
 
     fn mailbox_exists(&mut self, server_name: &str) -> Result<bool, FetchError> {
+        self.peer.begin(ReplyLimits::CONTROL);
         let existing = self
             .imap
             .list(Some(""), Some(&quote(server_name)))
-            .map_err(|error| classify(error, &self.host, "LIST", self.timeout))?;
+            .map_err(|error| self.peer.classify(error, "LIST"))?;
         Ok(existing.iter().any(|entry| entry.name() == server_name))
     }
 
@@ -343,43 +410,48 @@ impl Session {
         if self.mailbox_exists(&name)? {
             return Ok(name);
         }
+        self.peer.begin(ReplyLimits::CONTROL);
         match self.imap.create(&name) {
             Ok(()) => Ok(name),
             // Created by a concurrent run between our LIST and CREATE.
             Err(imap::Error::No(no)) if no.information.contains("ALREADYEXISTS") => Ok(name),
-            Err(error) => Err(classify(error, &self.host, "CREATE", self.timeout)),
+            Err(error) => Err(self.peer.classify(error, "CREATE")),
         }
     }
 
     /// Deletes a mailbox and everything in it.
     pub fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
+        self.peer.begin(ReplyLimits::CONTROL);
         self.imap.delete(&name).map_err(|error| match error {
             imap::Error::No(_) => FetchError::NoMailbox {
                 mailbox: mailbox.to_owned(),
-                host: self.host.clone(),
+                host: self.peer.host.clone(),
             },
-            other => classify(other, &self.host, "DELETE", self.timeout),
+            other => self.peer.classify(other, "DELETE"),
         })
     }
 
     /// Ends the session politely. A failure here changes nothing for the caller.
     pub fn logout(mut self) -> Result<(), FetchError> {
+        self.peer.begin(ReplyLimits::CONTROL);
         self.imap
             .logout()
-            .map_err(|error| classify(error, &self.host, "LOGOUT", self.timeout))
+            .map_err(|error| self.peer.classify(error, "LOGOUT"))
     }
 
     fn store_flag(&mut self, set: &str, flag: &str) -> Result<(), FetchError> {
+        self.peer.begin(ReplyLimits::CONTROL);
         self.imap
             .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
             .map(drop)
-            .map_err(|error| classify(error, &self.host, "UID STORE", self.timeout))
+            .map_err(|error| self.peer.classify(error, "UID STORE"))
     }
 
     /// Expunges exactly these messages when UIDPLUS allows it; otherwise every `\Deleted`
     /// message of the mailbox, the only thing plain IMAP4rev1 offers.
     fn expunge(&mut self, set: &str) -> Result<(), FetchError> {
+        self.peer.begin(ReplyLimits::CONTROL);
         let result = if self.supports_uidplus {
             self.imap.uid_expunge(set)
         } else {
@@ -387,7 +459,7 @@ impl Session {
         };
         result
             .map(drop)
-            .map_err(|error| classify(error, &self.host, "EXPUNGE", self.timeout))
+            .map_err(|error| self.peer.classify(error, "EXPUNGE"))
     }
 
     /// Translates a `/`-separated name into the server's hierarchy separator.
@@ -401,10 +473,11 @@ impl Session {
         let delimiter = match &self.delimiter {
             Some(known) => known.clone(),
             None => {
+                self.peer.begin(ReplyLimits::CONTROL);
                 let names = self
                     .imap
                     .list(Some(""), Some("\"\""))
-                    .map_err(|error| classify(error, &self.host, "LIST", self.timeout))?;
+                    .map_err(|error| self.peer.classify(error, "LIST"))?;
                 let found = names
                     .iter()
                     .find_map(|name| name.delimiter().map(str::to_owned));
@@ -419,44 +492,235 @@ impl Session {
     }
 }
 
-fn connect_tcp(config: &Config) -> Result<TcpStream, FetchError> {
+/// Who is on the other end, and what is needed to describe its failures: the guard (why a
+/// stream was stopped, the latest lines) and the password (never repeated in a message).
+struct Peer {
+    host: String,
+    guard: Guard,
+    secret: Secret,
+    timeout: Duration,
+}
+
+/// The most of a server's text repeated in a message.
+const MAX_SERVER_TEXT: usize = 200;
+
+impl Peer {
+    /// Starts the deadline and the byte count of a command.
+    fn begin(&self, limits: ReplyLimits) {
+        self.guard.begin(limits);
+    }
+
+    /// A server's text as it may appear in a message: the password (as sent and as an IMAP
+    /// quoted string) replaced by `***`, control and bidi characters escaped, cut short.
+    fn text(&self, raw: &str) -> String {
+        server_text(raw, &self.secret)
+    }
+
+    fn bytes(&self, raw: &[u8]) -> String {
+        self.text(&String::from_utf8_lossy(raw))
+    }
+
+    fn io_error(&self, error: &io::Error, operation: &'static str) -> FetchError {
+        if let Some(tripped) = self.guard.tripped() {
+            return self.tripped(tripped, operation);
+        }
+        if is_timeout(error) {
+            FetchError::Timeout {
+                host: self.host.clone(),
+                operation,
+                timeout: self.timeout,
+            }
+        } else {
+            FetchError::ConnectionLost {
+                host: self.host.clone(),
+                operation,
+                detail: self.text(&error.to_string()),
+            }
+        }
+    }
+
+    fn tripped(&self, tripped: Tripped, operation: &'static str) -> FetchError {
+        match tripped {
+            Tripped::Excess(excess) => FetchError::TooLarge {
+                host: self.host.clone(),
+                operation,
+                excess,
+            },
+            Tripped::Deadline(kind, limit) => FetchError::Deadline {
+                host: self.host.clone(),
+                operation,
+                kind,
+                limit,
+            },
+        }
+    }
+
+    /// What the latest line the server sent was, for a reply the crate could not parse.
+    fn last_line(&self) -> String {
+        let lines = self.guard.recent_lines();
+        match lines.iter().rev().find(|line| !line.is_empty()) {
+            Some(line) => format!("{:?}", self.bytes(trim_line_end(line))),
+            None => "nothing".to_owned(),
+        }
+    }
+
+    /// Whether one of the latest lines is a `BYE`, tagged or not.
+    fn said_bye(&self) -> bool {
+        self.guard.recent_lines().iter().any(|line| {
+            let mut words = line.split(|&byte| byte == b' ');
+            words.next().is_some_and(|tag| !tag.is_empty())
+                && words
+                    .next()
+                    .is_some_and(|status| status.eq_ignore_ascii_case(b"BYE"))
+        })
+    }
+
+    fn classify(&self, error: imap::Error, operation: &'static str) -> FetchError {
+        if let Some(tripped) = self.guard.tripped() {
+            return self.tripped(tripped, operation);
+        }
+        let host = self.host.clone();
+        let malformed = |received: String| FetchError::Malformed {
+            host: self.host.clone(),
+            operation,
+            received,
+        };
+        match error {
+            imap::Error::Io(error) => self.io_error(&error, operation),
+            imap::Error::ConnectionLost => FetchError::ConnectionLost {
+                host,
+                operation,
+                detail: "the server closed the connection".to_owned(),
+            },
+            // The crate reports a reply it cannot parse as a BYE without text: only a BYE
+            // that was really received is called one.
+            imap::Error::Bye(bye) if self.said_bye() => FetchError::ConnectionLost {
+                host,
+                operation,
+                detail: format!("the server said BYE: {}", self.text(&bye.information)),
+            },
+            imap::Error::Bye(_) => malformed(self.last_line()),
+            imap::Error::Parse(imap::error::ParseError::Invalid(data)) => {
+                malformed(format!("{:?}", self.bytes(trim_line_end(&data))))
+            }
+            imap::Error::Parse(_) | imap::Error::MissingStatusResponse => {
+                malformed(self.last_line())
+            }
+            imap::Error::Unexpected(response) => malformed(self.text(&format!("{response:?}"))),
+            imap::Error::TagMismatch(_) => malformed(format!(
+                "a reply to another command: {}",
+                self.last_line()
+            )),
+            imap::Error::Tls(error) => FetchError::ConnectionLost {
+                host,
+                operation,
+                detail: self.text(&error.to_string()),
+            },
+            imap::Error::TlsHandshake(error) => FetchError::Tls {
+                host,
+                detail: self.text(&error.to_string()),
+            },
+            imap::Error::No(no) => FetchError::Refused {
+                host,
+                operation,
+                detail: self.text(&no.information),
+            },
+            imap::Error::Bad(bad) => FetchError::Refused {
+                host,
+                operation,
+                detail: self.text(&bad.information),
+            },
+            imap::Error::Append => FetchError::Refused {
+                host,
+                operation,
+                detail: "the server refused the message".to_owned(),
+            },
+            imap::Error::Validate(error) => FetchError::Config(format!(
+                "{operation}: {}",
+                self.text(&error.to_string())
+            )),
+            // STARTTLS and TLS set-up are done here, not by the crate, so what is left (and
+            // anything a newer crate adds) is a reply it did not expect.
+            other => malformed(self.text(&other.to_string())),
+        }
+    }
+}
+
+/// The text without its line ending.
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|byte| !matches!(byte, b'\r' | b'\n'))
+        .map_or(0, |last| last + 1);
+    &line[..end]
+}
+
+/// See [`Peer::text`].
+pub(crate) fn server_text(raw: &str, secret: &Secret) -> String {
+    let mut text = raw.to_owned();
+    let password = secret.expose();
+    if !password.is_empty() {
+        for form in [password.to_owned(), quote(password)] {
+            text = text.replace(&form, "***");
+        }
+    }
+    let mut shown = String::new();
+    for (count, character) in text.chars().enumerate() {
+        if count == MAX_SERVER_TEXT {
+            shown.push('…');
+            break;
+        }
+        if character.is_control() || is_bidi_control(character) {
+            shown.extend(character.escape_default());
+        } else {
+            shown.push(character);
+        }
+    }
+    shown
+}
+
+/// Characters that reorder text on a terminal (RFC 9839 / Unicode bidi controls).
+fn is_bidi_control(character: char) -> bool {
+    matches!(character, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn connect_tcp(config: &Config, peer: &Peer) -> Result<TcpStream, FetchError> {
     let connect_error = |source: io::Error| FetchError::Connect {
         host: config.host.clone(),
-        port: config.port,
+        port: config.port(),
         source,
     };
-    let addresses = (config.host.as_str(), config.port)
+    let addresses = (config.host.as_str(), config.port())
         .to_socket_addrs()
         .map_err(connect_error)?;
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
     for address in addresses {
-        match TcpStream::connect_timeout(&address, config.timeout) {
+        let timeout = peer
+            .guard
+            .time_left()
+            .map_err(|error| peer.io_error(&error, "connect"))?;
+        match TcpStream::connect_timeout(&address, timeout) {
             Ok(stream) => {
-                let configure = |stream: &TcpStream| -> io::Result<()> {
-                    stream.set_read_timeout(Some(config.timeout))?;
-                    stream.set_write_timeout(Some(config.timeout))?;
-                    stream.set_nodelay(true)
-                };
-                configure(&stream).map_err(connect_error)?;
+                stream.set_nodelay(true).map_err(connect_error)?;
                 return Ok(stream);
             }
             Err(error) => last_error = error,
         }
     }
     if is_timeout(&last_error) {
-        return Err(FetchError::Timeout {
-            host: config.host.clone(),
-            operation: "connect",
-            timeout: config.timeout,
-        });
+        return Err(peer.io_error(&last_error, "connect"));
     }
     Err(connect_error(last_error))
 }
 
-fn handshake(config: &Config, tcp: TcpStream) -> Result<TlsStream<TcpStream>, FetchError> {
+fn handshake<S: io::Read + io::Write>(
+    config: &Config,
+    stream: S,
+    peer: &Peer,
+) -> Result<TlsStream<S>, FetchError> {
     let tls_error = |detail: String| FetchError::Tls {
         host: config.host.clone(),
-        detail,
+        detail: peer.text(&detail),
     };
     let mut builder = TlsConnector::builder();
     if let Some(path) = &config.ca_file {
@@ -475,20 +739,22 @@ fn handshake(config: &Config, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Fe
         .build()
         .map_err(|error| tls_error(error.to_string()))?;
     connector
-        .connect(&config.host, tcp)
+        .connect(&config.host, stream)
         .map_err(|error| match error {
+            _ if peer.guard.tripped().is_some() => {
+                let timeout = io::Error::from(io::ErrorKind::TimedOut);
+                peer.io_error(&timeout, "TLS handshake")
+            }
             HandshakeError::Failure(error) if is_hang_up(&error) => FetchError::ConnectionLost {
                 host: config.host.clone(),
                 operation: "TLS handshake",
-                detail: error.to_string(),
+                detail: peer.text(&error.to_string()),
             },
             HandshakeError::Failure(error) => tls_error(error.to_string()),
             // A blocking socket only "would block" when its read timeout fired.
-            HandshakeError::WouldBlock(_) => FetchError::Timeout {
-                host: config.host.clone(),
-                operation: "TLS handshake",
-                timeout: config.timeout,
-            },
+            HandshakeError::WouldBlock(_) => {
+                peer.io_error(&io::Error::from(io::ErrorKind::WouldBlock), "TLS handshake")
+            }
         })
 }
 
@@ -511,43 +777,43 @@ fn is_hang_up(error: &native_tls::Error) -> bool {
 
 fn read_greeting(
     client: &mut imap::Client<imap::Connection>,
-    config: &Config,
+    peer: &Peer,
 ) -> Result<(), FetchError> {
     let greeting = client
         .read_greeting()
-        .map_err(|error| classify(error, &config.host, "greeting", config.timeout))?;
-    check_greeting(&greeting, config)
+        .map_err(|error| peer.classify(error, "greeting"))?;
+    check_greeting(&greeting, peer)
 }
 
-fn check_greeting(greeting: &[u8], config: &Config) -> Result<(), FetchError> {
+fn check_greeting(greeting: &[u8], peer: &Peer) -> Result<(), FetchError> {
     if greeting.starts_with(b"* OK") || greeting.starts_with(b"* PREAUTH") {
         return Ok(());
     }
-    Err(FetchError::Protocol {
-        host: config.host.clone(),
+    Err(FetchError::Malformed {
+        host: peer.host.clone(),
         operation: "greeting",
-        detail: String::from_utf8_lossy(greeting).trim_end().to_owned(),
+        received: format!("{:?}", peer.bytes(trim_line_end(greeting))),
     })
 }
 
 /// Upgrades a fresh connection with STARTTLS (RFC 3501 6.2.1). Done by hand because the `imap`
 /// crate only offers STARTTLS with a connector it builds itself, which cannot take a private CA.
-fn starttls(tcp: &mut TcpStream, config: &Config) -> Result<(), FetchError> {
-    let greeting = read_line(tcp, config, "greeting")?;
-    check_greeting(&greeting, config)?;
+fn starttls(tcp: &mut Timed, peer: &Peer) -> Result<(), FetchError> {
+    let greeting = read_line(tcp, peer, "greeting")?;
+    check_greeting(&greeting, peer)?;
     tcp.write_all(b"s1 STARTTLS\r\n")
-        .map_err(|error| io_error(&error, &config.host, "STARTTLS", config.timeout))?;
+        .map_err(|error| peer.io_error(&error, "STARTTLS"))?;
     loop {
-        let line = read_line(tcp, config, "STARTTLS")?;
+        let line = read_line(tcp, peer, "STARTTLS")?;
         if line.starts_with(b"s1 OK") {
             return Ok(());
         }
         if line.starts_with(b"s1 ") {
             return Err(FetchError::Tls {
-                host: config.host.clone(),
+                host: peer.host.clone(),
                 detail: format!(
                     "the server refused STARTTLS: {}",
-                    String::from_utf8_lossy(&line).trim_end()
+                    peer.bytes(trim_line_end(&line))
                 ),
             });
         }
@@ -557,8 +823,8 @@ fn starttls(tcp: &mut TcpStream, config: &Config) -> Result<(), FetchError> {
 /// Reads one CRLF-terminated line byte by byte, so that nothing after it (the TLS handshake)
 /// is consumed.
 fn read_line(
-    tcp: &mut TcpStream,
-    config: &Config,
+    tcp: &mut Timed,
+    peer: &Peer,
     operation: &'static str,
 ) -> Result<Vec<u8>, FetchError> {
     let mut line = Vec::new();
@@ -567,7 +833,7 @@ fn read_line(
         match tcp.read(&mut byte) {
             Ok(0) => {
                 return Err(FetchError::ConnectionLost {
-                    host: config.host.clone(),
+                    host: peer.host.clone(),
                     operation,
                     detail: "the server closed the connection".to_owned(),
                 });
@@ -578,83 +844,16 @@ fn read_line(
                     return Ok(line);
                 }
                 if line.len() > MAX_PRE_TLS_LINE {
-                    return Err(FetchError::Protocol {
-                        host: config.host.clone(),
+                    return Err(FetchError::TooLarge {
+                        host: peer.host.clone(),
                         operation,
-                        detail: "line too long".to_owned(),
+                        excess: Excess::Line(MAX_PRE_TLS_LINE as u64),
                     });
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(io_error(&error, &config.host, operation, config.timeout)),
+            Err(error) => return Err(peer.io_error(&error, operation)),
         }
-    }
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    // A socket read timeout surfaces as WouldBlock on Unix, TimedOut elsewhere.
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn io_error(
-    error: &io::Error,
-    host: &str,
-    operation: &'static str,
-    timeout: Duration,
-) -> FetchError {
-    if is_timeout(error) {
-        FetchError::Timeout {
-            host: host.to_owned(),
-            operation,
-            timeout,
-        }
-    } else {
-        FetchError::ConnectionLost {
-            host: host.to_owned(),
-            operation,
-            detail: error.to_string(),
-        }
-    }
-}
-
-fn classify(
-    error: imap::Error,
-    host: &str,
-    operation: &'static str,
-    timeout: Duration,
-) -> FetchError {
-    let lost = |detail: String| FetchError::ConnectionLost {
-        host: host.to_owned(),
-        operation,
-        detail,
-    };
-    match error {
-        imap::Error::Io(error) => io_error(&error, host, operation, timeout),
-        imap::Error::ConnectionLost => lost("the server closed the connection".to_owned()),
-        imap::Error::Bye(bye) => lost(format!("the server said BYE: {}", bye.information)),
-        imap::Error::Tls(error) => lost(error.to_string()),
-        imap::Error::TlsHandshake(error) => FetchError::Tls {
-            host: host.to_owned(),
-            detail: error.to_string(),
-        },
-        imap::Error::No(no) => FetchError::Protocol {
-            host: host.to_owned(),
-            operation,
-            detail: no.information,
-        },
-        imap::Error::Bad(bad) => FetchError::Protocol {
-            host: host.to_owned(),
-            operation,
-            detail: bad.information,
-        },
-        other => FetchError::Protocol {
-            host: host.to_owned(),
-            operation,
-            detail: other.to_string(),
-        },
     }
 }
 

@@ -101,7 +101,7 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
     session.select("INBOX").unwrap();
     let uids = session.uids_after(0).unwrap();
 
-    let fetched = session.fetch(&uids).unwrap();
+    let fetched = session.fetch(&uids).unwrap().messages;
     assert_eq!(
         fetched
             .iter()
@@ -113,7 +113,7 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
         assert_eq!(message.bytes, *original, "uid {}", message.uid);
     }
     // A subset, out of order, with a UID that does not exist.
-    let subset = session.fetch(&[uids[3], uids[1], uids[4] + 50]).unwrap();
+    let subset = session.fetch(&[uids[3], uids[1], uids[4] + 50]).unwrap().messages;
     assert_eq!(
         subset.iter().map(|message| message.uid).collect::<Vec<_>>(),
         vec![uids[1], uids[3]]
@@ -208,7 +208,7 @@ fn move_creates_the_nested_archive_and_empties_the_source() {
     let moved = session.select("Archive/dmarc").unwrap();
     assert_eq!(moved.exists, 4);
     let archived = session.uids_after(0).unwrap();
-    let bodies = session.fetch(&archived).unwrap();
+    let bodies = session.fetch(&archived).unwrap().messages;
     assert_eq!(
         bodies
             .iter()
@@ -356,7 +356,7 @@ fn untrusted_certificate_is_a_tls_error() {
     );
 
     config.tls = TlsMode::Starttls;
-    config.port = server.port_starttls;
+    config.port = Some(server.port_starttls);
     let error = Session::connect(&config).unwrap_err();
     assert!(matches!(error, FetchError::Tls { .. }), "{error:?}");
 }
@@ -392,14 +392,14 @@ fn starttls_and_explicit_plaintext() {
     let user = fresh_user("starttls");
     let mut config = server.config(&user);
     config.tls = TlsMode::Starttls;
-    config.port = server.port_starttls;
+    config.port = Some(server.port_starttls);
     let mut session = Session::connect(&config).unwrap();
     session
         .append("INBOX", &non_report_message("over-starttls"))
         .unwrap();
     assert_eq!(session.select("INBOX").unwrap().exists, 1);
     let uids = session.uids_after(0).unwrap();
-    assert_eq!(session.fetch(&uids).unwrap().len(), 1);
+    assert_eq!(session.fetch(&uids).unwrap().messages.len(), 1);
     session.logout().unwrap();
 
     config.tls = TlsMode::None;
@@ -424,7 +424,7 @@ fn a_server_that_never_answers_times_out() {
     });
     for tls in [TlsMode::Implicit, TlsMode::Starttls, TlsMode::None] {
         let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("x"));
-        config.port = port;
+        config.port = Some(port);
         config.tls = tls;
         config.allow_plaintext = true;
         config.timeout = Duration::from_millis(500);
@@ -451,7 +451,7 @@ fn a_closed_port_is_a_connect_error() {
         listener.local_addr().unwrap().port()
     };
     let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("x"));
-    config.port = port;
+    config.port = Some(port);
     let error = Session::connect(&config).unwrap_err();
     assert!(matches!(error, FetchError::Connect { .. }), "{error:?}");
     assert!(

@@ -49,7 +49,7 @@ impl TestServer {
             user,
             ruadb_fetch::Secret::new(self.password.clone()),
         );
-        config.port = self.port_tls;
+        config.port = Some(self.port_tls);
         config.ca_file = Some(self.ca_file.clone());
         config.timeout = Duration::from_secs(10);
         config
