@@ -5,6 +5,7 @@
 //! README section "Configuration" documents each key; keep the two in step.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -91,9 +92,10 @@ impl LimitsFile {
     }
 }
 
-/// `[imap]` (one account) or `[[imap]]` (several). Both read into a list.
+/// `[imap]` (one account) or `[[imap]]` (several). Both read into a list of
+/// [`ruadb_fetch::Config`], which owns the keys, their defaults and their validation.
 #[derive(Debug, Default)]
-struct ImapAccounts(Vec<ImapAccount>);
+struct ImapAccounts(Vec<ruadb_fetch::Config>);
 
 impl<'de> Deserialize<'de> for ImapAccounts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -106,12 +108,14 @@ impl<'de> Deserialize<'de> for ImapAccounts {
                 f.write_str("an [imap] table or an [[imap]] array of tables")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImapAccounts, A::Error> {
-                let account = ImapAccount::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let account =
+                    ruadb_fetch::Config::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(ImapAccounts(vec![account]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ImapAccounts, A::Error> {
-                let accounts =
-                    Vec::<ImapAccount>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                let accounts = Vec::<ruadb_fetch::Config>::deserialize(
+                    de::value::SeqAccessDeserializer::new(seq),
+                )?;
                 Ok(ImapAccounts(accounts))
             }
         }
@@ -119,187 +123,9 @@ impl<'de> Deserialize<'de> for ImapAccounts {
     }
 }
 
-/// One IMAP account and mailbox to poll (`[imap]` / `[[imap]]`).
-///
-/// Holds no password: only where to get it (`password_file`, `password_command`, or the
-/// `RUADB_IMAP_PASSWORD` environment variable), so `Debug` output never shows a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImapAccount {
-    /// Server host name (required).
-    pub host: String,
-    /// Server port. Default: 993 for `tls = "implicit"`, 143 otherwise.
-    pub port: Option<u16>,
-    /// How the connection is secured.
-    #[serde(default)]
-    pub tls: TlsMode,
-    /// Login name (required).
-    pub username: String,
-    /// File whose first line is the password.
-    pub password_file: Option<PathBuf>,
-    /// Shell command whose first output line is the password.
-    pub password_command: Option<String>,
-    /// Extra trust root (PEM) for a server with a private CA.
-    pub ca_file: Option<PathBuf>,
-    /// Mailbox the reports arrive in.
-    #[serde(default = "default_mailbox")]
-    pub mailbox: String,
-    /// What happens to a message once its reports are stored.
-    #[serde(default)]
-    pub after_ingest: AfterIngest,
-    /// Where `after_ingest = "move"` puts stored messages.
-    #[serde(default = "default_archive_mailbox")]
-    pub archive_mailbox: String,
-    /// Where `after_ingest = "move"` puts messages without a valid report.
-    #[serde(default = "default_invalid_mailbox")]
-    pub invalid_mailbox: String,
-    /// Messages fetched and stored per transaction.
-    #[serde(default = "default_batch_size")]
-    pub batch_size: u32,
-    /// Connect and read timeout, in seconds.
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-    /// Allow `tls = "none"` (password sent in clear; for a loopback test server only).
-    #[serde(default)]
-    pub allow_plaintext: bool,
-}
-
-impl ImapAccount {
-    /// The settings `ruadb-fetch` connects with. The password comes from `password_file`,
-    /// else `password_command`, else `env_password` (`RUADB_IMAP_PASSWORD`).
-    pub fn fetch_config(
-        &self,
-        env_password: Option<&ruadb_fetch::Secret>,
-    ) -> anyhow::Result<ruadb_fetch::Config> {
-        let password = if let Some(path) = &self.password_file {
-            ruadb_fetch::Secret::from_file(path)?
-        } else if let Some(command) = &self.password_command {
-            ruadb_fetch::Secret::from_command(command)?
-        } else if let Some(password) = env_password {
-            password.clone()
-        } else {
-            bail!(
-                "imap account {}@{}: no password: set password_file or password_command, or RUADB_IMAP_PASSWORD",
-                self.username,
-                self.host
-            );
-        };
-        let tls = match self.tls {
-            TlsMode::Implicit => ruadb_fetch::TlsMode::Implicit,
-            TlsMode::Starttls => ruadb_fetch::TlsMode::Starttls,
-            TlsMode::None => ruadb_fetch::TlsMode::None,
-        };
-        let after_ingest = match self.after_ingest {
-            AfterIngest::Keep => ruadb_fetch::AfterIngest::Keep,
-            AfterIngest::Seen => ruadb_fetch::AfterIngest::Seen,
-            AfterIngest::Move => ruadb_fetch::AfterIngest::Move,
-            AfterIngest::Delete => ruadb_fetch::AfterIngest::Delete,
-        };
-        let mut config = ruadb_fetch::Config::new(&self.host, &self.username, password);
-        config.port = self.port.unwrap_or(tls.default_port());
-        config.tls = tls;
-        config.allow_plaintext = self.allow_plaintext;
-        config.ca_file.clone_from(&self.ca_file);
-        config.mailbox.clone_from(&self.mailbox);
-        config.after_ingest = after_ingest;
-        config.archive_mailbox.clone_from(&self.archive_mailbox);
-        config.invalid_mailbox.clone_from(&self.invalid_mailbox);
-        config.batch_size = usize::try_from(self.batch_size).unwrap_or(usize::MAX);
-        config.timeout = std::time::Duration::from_secs(self.timeout_secs);
-        Ok(config)
-    }
-
-    fn validate(&self, index: usize) -> anyhow::Result<()> {
-        let name = format!("imap[{index}] ({}@{})", self.username, self.host);
-        if self.host.trim().is_empty() {
-            bail!("imap[{index}]: host is empty");
-        }
-        if self.tls == TlsMode::None && !self.allow_plaintext {
-            bail!(
-                "{name}: tls = \"none\" sends the password in clear; set allow_plaintext = true to allow it"
-            );
-        }
-        if self.password_file.is_some() && self.password_command.is_some() {
-            bail!("{name}: set password_file or password_command, not both");
-        }
-        if self.batch_size == 0 {
-            bail!("{name}: batch_size must be at least 1");
-        }
-        if self.timeout_secs == 0 {
-            bail!("{name}: timeout_secs must be at least 1");
-        }
-        if self.after_ingest == AfterIngest::Move && self.archive_mailbox.trim().is_empty() {
-            bail!("{name}: after_ingest = \"move\" needs a non-empty archive_mailbox");
-        }
-        // Moving mail into the mailbox it came from would hand it back to the next run under a
-        // new UID, for ever.
-        let mut targets = Vec::new();
-        if self.after_ingest == AfterIngest::Move {
-            targets.push(("archive_mailbox", &self.archive_mailbox));
-        }
-        if matches!(self.after_ingest, AfterIngest::Move | AfterIngest::Delete) {
-            targets.push(("invalid_mailbox", &self.invalid_mailbox));
-        }
-        for (key, target) in targets {
-            if same_mailbox(target, &self.mailbox) {
-                bail!(
-                    "{name}: {key} must differ from mailbox ({target:?}) when after_ingest moves mail"
-                );
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Whether two mailbox names name the same mailbox: `INBOX` is case-insensitive (RFC 3501
-/// section 5.1), every other name is compared as written.
-fn same_mailbox(a: &str, b: &str) -> bool {
-    a == b || (a.eq_ignore_ascii_case("INBOX") && b.eq_ignore_ascii_case("INBOX"))
-}
-
-fn default_mailbox() -> String {
-    "INBOX".to_owned()
-}
-fn default_archive_mailbox() -> String {
-    "Archive".to_owned()
-}
-fn default_invalid_mailbox() -> String {
-    "Invalid".to_owned()
-}
-fn default_batch_size() -> u32 {
-    200
-}
-fn default_timeout_secs() -> u64 {
-    60
-}
-
-/// `tls`: how the IMAP connection is secured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// TLS from the first byte (IMAPS, port 993).
-    #[default]
-    Implicit,
-    /// Plain connection upgraded with STARTTLS (port 143).
-    Starttls,
-    /// No TLS at all; only with `allow_plaintext = true`.
-    None,
-}
-
-/// `after_ingest`: what happens to a fetched message once its reports are committed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AfterIngest {
-    /// Leave it as it is (read with `BODY.PEEK[]`, so not even marked seen).
-    #[default]
-    Keep,
-    /// Mark it `\Seen`.
-    Seen,
-    /// Move it to `archive_mailbox` (no valid report: `invalid_mailbox`).
-    Move,
-    /// Delete it.
-    Delete,
-}
+/// The largest configuration file read: a real one is a few KiB, and `--config /dev/zero`
+/// must not be read until memory runs out.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The settings the commands use, resolved from the file (paths made absolute).
 #[derive(Debug, Clone, Default)]
@@ -310,15 +136,28 @@ pub struct Config {
     pub domains: Option<Vec<String>>,
     /// Parser limits after the `[limits]` overrides.
     pub limits: ruadb_report::Limits,
-    /// `[imap]` / `[[imap]]`, in file order.
-    pub imap: Vec<ImapAccount>,
+    /// `[imap]` / `[[imap]]`, in file order, validated; passwords not read yet.
+    pub imap: Vec<ruadb_fetch::Config>,
 }
 
 impl Config {
     /// Reads and validates a configuration file. `home` expands a leading `~/` in paths.
     pub fn load(path: &Path, home: Option<&Path>) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let cannot_read = || format!("cannot read configuration file {}", path.display());
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .with_context(cannot_read)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            bail!(
+                "configuration file {} is larger than {} KiB; a configuration is a few lines",
+                path.display(),
+                MAX_CONFIG_BYTES / 1024
+            );
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!("configuration file {} is not UTF-8 text", path.display())
+        })?;
         Config::from_toml(&text, path, home)
             .with_context(|| format!("invalid configuration file {}", path.display()))
     }
@@ -345,7 +184,17 @@ impl Config {
 
         let mut imap = file.imap.0;
         for (index, account) in imap.iter_mut().enumerate() {
-            account.validate(index)?;
+            account.validate().map_err(|error| match error {
+                ruadb_fetch::FetchError::Config(problem) if account.host.trim().is_empty() => {
+                    anyhow::anyhow!("imap[{index}]: {problem}")
+                }
+                ruadb_fetch::FetchError::Config(problem) => anyhow::anyhow!(
+                    "imap[{index}] ({}@{}): {problem}",
+                    account.username,
+                    account.host
+                ),
+                other => anyhow::Error::new(other),
+            })?;
             account.password_file = account.password_file.as_deref().map(resolve);
             account.ca_file = account.ca_file.as_deref().map(resolve);
         }
@@ -417,41 +266,56 @@ mod tests {
 
     #[test]
     fn imap_table_gets_the_documented_defaults() {
+        use ruadb_fetch::{AfterIngest, EnvPassword, Secret, TlsMode};
         let config = parse("[imap]\nhost = \"imap.example.com\"\nusername = \"dmarc\"\n").unwrap();
         let account = &config.imap[0];
-        let password = ruadb_fetch::Secret::new("pw");
-        let fetch = account.fetch_config(Some(&password)).unwrap();
-        assert_eq!(fetch.port, 993);
+        let mut fetch = account.clone();
+        let warnings = fetch
+            .resolve_password(&EnvPassword::Set(Secret::new("pw")))
+            .unwrap();
+        assert!(warnings.is_empty());
         assert_eq!(fetch.password.expose(), "pw");
-        assert_eq!(fetch.batch_size, 200);
-        assert_eq!(fetch.timeout, std::time::Duration::from_secs(60));
         assert_eq!(account.port, None);
+        assert_eq!(account.port(), 993);
         assert_eq!(account.tls, TlsMode::Implicit);
         assert_eq!(account.mailbox, "INBOX");
         assert_eq!(account.after_ingest, AfterIngest::Keep);
         assert_eq!(account.archive_mailbox, "Archive");
         assert_eq!(account.invalid_mailbox, "Invalid");
         assert_eq!(account.batch_size, 200);
-        assert_eq!(account.timeout_secs, 60);
+        assert_eq!(account.timeout, std::time::Duration::from_secs(60));
+        assert_eq!(
+            account.command_deadline,
+            std::time::Duration::from_secs(300)
+        );
+        assert_eq!(account.run_deadline, std::time::Duration::from_secs(1800));
         assert!(!account.allow_plaintext);
     }
 
     #[test]
     fn imap_array_reads_every_account() {
+        use ruadb_fetch::{AfterIngest, EnvPassword};
         let config = parse(
             "[[imap]]\nhost = \"a\"\nusername = \"u\"\ntls = \"starttls\"\n[[imap]]\nhost = \"b\"\nusername = \"v\"\nmailbox = \"DMARC\"\nafter_ingest = \"move\"\n",
         )
         .unwrap();
         assert_eq!(config.imap.len(), 2);
-        let password = ruadb_fetch::Secret::new("pw");
-        assert_eq!(
-            config.imap[0].fetch_config(Some(&password)).unwrap().port,
-            143
-        );
-        let missing = config.imap[1].fetch_config(None).unwrap_err();
+        assert_eq!(config.imap[0].port(), 143);
+        let missing = config.imap[1]
+            .clone()
+            .resolve_password(&EnvPassword::Unset)
+            .unwrap_err();
         assert!(
-            format!("{missing:#}").contains("RUADB_IMAP_PASSWORD"),
-            "{missing:#}"
+            missing.to_string().contains("RUADB_IMAP_PASSWORD"),
+            "{missing}"
+        );
+        let not_unicode = config.imap[1]
+            .clone()
+            .resolve_password(&EnvPassword::NotUnicode)
+            .unwrap_err();
+        assert!(
+            not_unicode.to_string().contains("not valid UTF-8"),
+            "{not_unicode}"
         );
         assert_eq!(config.imap[1].mailbox, "DMARC");
         assert_eq!(config.imap[1].after_ingest, AfterIngest::Move);
@@ -499,6 +363,14 @@ mod tests {
             ),
             ("domains = []\n", "domains is empty"),
             ("[limits]\nmax_xml_depth = 0\n", "max_xml_depth"),
+            (
+                "[imap]\nhost = \"h\"\nusername = \"u\"\nrun_deadline_secs = 0\n",
+                "imap[0] (u@h): run_deadline_secs must be at least 1",
+            ),
+            (
+                "[imap]\nhost = \" \"\nusername = \"u\"\n",
+                "imap[0]: host is empty",
+            ),
             ("db = 3\n", "db"),
         ] {
             let error = format!("{:#}", parse(text).unwrap_err());

@@ -24,7 +24,7 @@ pub struct Context {
     /// (not `TERM=dumb`).
     pub progress_on_stderr: bool,
     /// `RUADB_IMAP_PASSWORD`, for IMAP accounts without `password_file`/`password_command`.
-    pub imap_password: Option<ruadb_fetch::Secret>,
+    pub imap_password: ruadb_fetch::EnvPassword,
     db_path: Option<PathBuf>,
 }
 
@@ -59,10 +59,7 @@ impl Context {
             config,
             progress_on_stderr: std::io::stderr().is_terminal()
                 && std::env::var_os("TERM").is_none_or(|term| term != "dumb"),
-            imap_password: std::env::var("RUADB_IMAP_PASSWORD")
-                .ok()
-                .filter(|password| !password.is_empty())
-                .map(ruadb_fetch::Secret::new),
+            imap_password: imap_password_from_environment(),
             db_path,
         })
     }
@@ -112,4 +109,14 @@ fn default_config_path(home: Option<&Path>) -> Option<PathBuf> {
 
 fn default_db_path(home: Option<&Path>) -> Option<PathBuf> {
     xdg_dir("XDG_DATA_HOME", home, ".local/share").map(|dir| dir.join("ruadb").join("ruadb.sqlite"))
+}
+
+/// `RUADB_IMAP_PASSWORD`; empty counts as unset.
+fn imap_password_from_environment() -> ruadb_fetch::EnvPassword {
+    match std::env::var("RUADB_IMAP_PASSWORD") {
+        Ok(password) if password.is_empty() => ruadb_fetch::EnvPassword::Unset,
+        Ok(password) => ruadb_fetch::EnvPassword::Set(ruadb_fetch::Secret::new(password)),
+        Err(std::env::VarError::NotPresent) => ruadb_fetch::EnvPassword::Unset,
+        Err(std::env::VarError::NotUnicode(_)) => ruadb_fetch::EnvPassword::NotUnicode,
+    }
 }

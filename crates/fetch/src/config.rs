@@ -115,7 +115,8 @@ impl Secret {
             detail: format!("cannot read password_file {}: {error}", path.display()),
         })?;
         let line = first_line(file).map_err(|problem| failed(problem.describe("the file")))?;
-        let password = String::from_utf8(line).map_err(|_| failed("is not UTF-8 text".to_owned()))?;
+        let password =
+            String::from_utf8(line).map_err(|_| failed("is not UTF-8 text".to_owned()))?;
         if password.is_empty() {
             return Err(failed("is empty".to_owned()));
         }
@@ -450,13 +451,16 @@ impl Config {
                 EnvPassword::Set(password) => password.clone(),
                 EnvPassword::NotUnicode => {
                     return Err(FetchError::Password {
-                        detail: "RUADB_IMAP_PASSWORD is not valid UTF-8, which IMAP LOGIN cannot carry".to_owned(),
+                        detail:
+                            "RUADB_IMAP_PASSWORD is not valid UTF-8, which IMAP LOGIN cannot carry"
+                                .to_owned(),
                     });
                 }
                 EnvPassword::Unset => {
                     return Err(FetchError::Password {
-                        detail: "none: set password_file or password_command, or RUADB_IMAP_PASSWORD"
-                            .to_owned(),
+                        detail:
+                            "none: set password_file or password_command, or RUADB_IMAP_PASSWORD"
+                                .to_owned(),
                     });
                 }
             }
@@ -523,9 +527,12 @@ mod tests {
     #[test]
     fn password_command_output_and_failure() {
         assert_eq!(
-            Secret::from_command("printf 'from-command\\nignored\\n'", Duration::from_secs(10))
-                .unwrap()
-                .expose(),
+            Secret::from_command(
+                "printf 'from-command\\nignored\\n'",
+                Duration::from_secs(10)
+            )
+            .unwrap()
+            .expose(),
             "from-command"
         );
         let failed = Secret::from_command("exit 3", Duration::from_secs(10)).unwrap_err();

@@ -410,7 +410,8 @@ impl Lexer {
         while !input.is_empty() {
             match self.mode {
                 Mode::Literal { left } | Mode::Dropping { left } => {
-                    let take = usize::try_from(left).map_or(input.len(), |left| left.min(input.len()));
+                    let take =
+                        usize::try_from(left).map_or(input.len(), |left| left.min(input.len()));
                     let (body, rest) = input.split_at(take);
                     if matches!(self.mode, Mode::Literal { .. }) {
                         out.extend_from_slice(body);

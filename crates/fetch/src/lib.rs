@@ -25,9 +25,11 @@
 mod config;
 mod error;
 mod guard;
+mod plan;
 mod session;
 
-pub use config::{AfterIngest, Config, Secret, TlsMode};
+pub use config::{AfterIngest, Config, EnvPassword, Secret, TlsMode};
 pub use error::FetchError;
 pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
+pub use plan::{Cursor, Group, Resume, pending_uids, plan_groups};
 pub use session::{Fetched, FetchedMessage, GROUP_BYTES, MailboxState, PostAction, Session};

@@ -98,7 +98,9 @@ impl Session {
         let mut client = match config.tls {
             TlsMode::Implicit => {
                 let tls = handshake(config, tcp, &peer)?;
-                let mut client = imap::Client::new(Box::new(Guarded::new(tls, guard.clone())) as imap::Connection);
+                let mut client = imap::Client::new(
+                    Box::new(Guarded::new(tls, guard.clone())) as imap::Connection
+                );
                 read_greeting(&mut client, &peer)?;
                 client
             }
@@ -106,13 +108,17 @@ impl Session {
                 let mut tcp = tcp;
                 starttls(&mut tcp, &peer)?;
                 let tls = handshake(config, tcp, &peer)?;
-                let mut client = imap::Client::new(Box::new(Guarded::new(tls, guard.clone())) as imap::Connection);
+                let mut client = imap::Client::new(
+                    Box::new(Guarded::new(tls, guard.clone())) as imap::Connection
+                );
                 // The greeting came before STARTTLS; the server sends no second one.
                 client.greeting_read = true;
                 client
             }
             TlsMode::None => {
-                let mut client = imap::Client::new(Box::new(Guarded::new(tcp, guard.clone())) as imap::Connection);
+                let mut client = imap::Client::new(
+                    Box::new(Guarded::new(tcp, guard.clone())) as imap::Connection
+                );
                 read_greeting(&mut client, &peer)?;
                 client
             }
@@ -607,10 +613,9 @@ impl Peer {
                 malformed(self.last_line())
             }
             imap::Error::Unexpected(response) => malformed(self.text(&format!("{response:?}"))),
-            imap::Error::TagMismatch(_) => malformed(format!(
-                "a reply to another command: {}",
-                self.last_line()
-            )),
+            imap::Error::TagMismatch(_) => {
+                malformed(format!("a reply to another command: {}", self.last_line()))
+            }
             imap::Error::Tls(error) => FetchError::ConnectionLost {
                 host,
                 operation,
@@ -635,10 +640,9 @@ impl Peer {
                 operation,
                 detail: "the server refused the message".to_owned(),
             },
-            imap::Error::Validate(error) => FetchError::Config(format!(
-                "{operation}: {}",
-                self.text(&error.to_string())
-            )),
+            imap::Error::Validate(error) => {
+                FetchError::Config(format!("{operation}: {}", self.text(&error.to_string())))
+            }
             // STARTTLS and TLS set-up are done here, not by the crate, so what is left (and
             // anything a newer crate adds) is a reply it did not expect.
             other => malformed(self.text(&other.to_string())),
@@ -822,11 +826,7 @@ fn starttls(tcp: &mut Timed, peer: &Peer) -> Result<(), FetchError> {
 
 /// Reads one CRLF-terminated line byte by byte, so that nothing after it (the TLS handshake)
 /// is consumed.
-fn read_line(
-    tcp: &mut Timed,
-    peer: &Peer,
-    operation: &'static str,
-) -> Result<Vec<u8>, FetchError> {
+fn read_line(tcp: &mut Timed, peer: &Peer, operation: &'static str) -> Result<Vec<u8>, FetchError> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     loop {

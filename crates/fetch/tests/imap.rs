@@ -113,7 +113,10 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
         assert_eq!(message.bytes, *original, "uid {}", message.uid);
     }
     // A subset, out of order, with a UID that does not exist.
-    let subset = session.fetch(&[uids[3], uids[1], uids[4] + 50]).unwrap().messages;
+    let subset = session
+        .fetch(&[uids[3], uids[1], uids[4] + 50])
+        .unwrap()
+        .messages;
     assert_eq!(
         subset.iter().map(|message| message.uid).collect::<Vec<_>>(),
         vec![uids[1], uids[3]]

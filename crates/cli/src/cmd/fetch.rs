@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use ruadb_fetch::{FetchError, Session};
+use ruadb_fetch::{Cursor, FetchError, Group, Resume, Session, TlsMode};
 use ruadb_store::{ImapCursor, IngestTally, MessageOutcome, MessageSource, Store};
 
 use crate::Outcome;
 use crate::cmd::ingest;
-use crate::config::{AfterIngest, ImapAccount, TlsMode};
 use crate::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -105,11 +104,15 @@ struct Run {
 impl Run {
     fn account(
         &mut self,
-        account: &ImapAccount,
+        account: &ruadb_fetch::Config,
         store: &mut Store,
         context: &Context,
     ) -> anyhow::Result<()> {
-        let config = account.fetch_config(context.imap_password.as_ref())?;
+        let mut config = account.clone();
+        for warning in config.resolve_password(&context.imap_password)? {
+            eprintln!("ruadb: warning: {warning}");
+        }
+        config.max_message_bytes = context.config.limits.max_message_bytes;
         let mailbox = account.mailbox.as_str();
         if account.tls == TlsMode::None {
             eprintln!(
@@ -120,46 +123,32 @@ impl Run {
         let mut session = Session::connect(&config)?;
         let state = session.select(mailbox)?;
         let key = config.account();
-        let cursor = store.imap_cursor(&key, mailbox)?;
-        let resume_after = match cursor {
-            Some(cursor) if cursor.uidvalidity == state.uidvalidity => cursor.last_uid,
-            Some(cursor) => {
-                eprintln!(
-                    "ruadb: {mailbox} on {}: UIDVALIDITY changed ({} -> {}); rescanning, messages already stored are recognised and not counted again",
-                    account.host, cursor.uidvalidity, state.uidvalidity
-                );
-                0
-            }
-            None => 0,
-        };
-        // With move and delete the mailbox is a queue: whatever is still in it is unfinished
-        // (e.g. a post-action cut short by a lost connection), so it is scanned from the start;
-        // with seen, unseen mail below the cursor is unfinished too. Messages stored before are
-        // recognised by their hash and only get their post-action.
-        let scan_after = match account.after_ingest {
-            AfterIngest::Move | AfterIngest::Delete => 0,
-            AfterIngest::Keep | AfterIngest::Seen => resume_after,
-        };
-        let (with_report, without_report) = config.post_actions();
-        let mut uids = session.uids_after(scan_after)?;
-        if account.after_ingest == AfterIngest::Seen {
-            // Stored but not yet flagged (a run stopped between commit and STORE).
-            let mut unfinished = session.unseen_up_to(resume_after)?;
-            unfinished.append(&mut uids);
-            uids = unfinished;
+        let cursor = store.imap_cursor(&key, mailbox)?.map(|cursor| Cursor {
+            uidvalidity: cursor.uidvalidity,
+            last_uid: cursor.last_uid,
+        });
+        let resume = Resume::new(account.after_ingest, cursor, state.uidvalidity);
+        if let Some((stored, now)) = resume.renumbered {
+            eprintln!(
+                "ruadb: {mailbox} on {}: UIDVALIDITY changed ({stored} -> {now}); rescanning, messages already stored are recognised and not counted again",
+                account.host
+            );
         }
-        let batch_size = usize::try_from(account.batch_size).unwrap_or(usize::MAX);
+        let (with_report, without_report) = config.post_actions();
+        let uids = ruadb_fetch::pending_uids(&mut session, account.after_ingest, &resume)
+            .map_err(|error| interrupted(error.into(), self.dry_run))?;
         let place = Place {
             key: &key,
             mailbox,
             uidvalidity: state.uidvalidity,
-            resume_after,
+            resume_after: resume.resume_after,
         };
-        for chunk in uids.chunks(batch_size.max(1)) {
+        for chunk in uids.chunks(config.batch_size.max(1)) {
             let sizes = session
                 .sizes(chunk)
                 .map_err(|error| interrupted(error.into(), self.dry_run))?;
-            for group in plan_groups(chunk, &sizes, context.config.limits.max_message_bytes) {
+            let limit = context.config.limits.max_message_bytes;
+            for group in ruadb_fetch::plan_groups(chunk, &sizes, limit) {
                 let step = self.batch(&mut session, store, &group, &place);
                 let (stored, no_report) = step.map_err(|error| interrupted(error, self.dry_run))?;
                 if self.dry_run {
@@ -191,11 +180,11 @@ impl Run {
         place: &Place<'_>,
     ) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
         // Fetched before the transaction starts, so the database is not held during network I/O.
-        let messages = session.fetch(&group.fetch)?;
+        let fetched = session.fetch(&group.fetch)?;
         let mut batch = store.begin_batch()?;
         let mut with_report = Vec::new();
         let mut without_report = Vec::new();
-        for message in &messages {
+        for message in &fetched.messages {
             let source = MessageSource::Imap {
                 account: place.key.to_owned(),
                 mailbox: place.mailbox.to_owned(),
@@ -216,6 +205,15 @@ impl Run {
             self.tally.errors += 1;
             eprintln!(
                 "ruadb: {} uid {uid}: {size} bytes is over the message size limit (limits.max_message_mib); not fetched",
+                place.mailbox
+            );
+            without_report.push(uid);
+        }
+        for &(uid, received) in &fetched.oversized {
+            self.tally.messages += 1;
+            self.tally.errors += 1;
+            eprintln!(
+                "ruadb: {} uid {uid}: the server sent {received} bytes, over the message size limit (limits.max_message_mib) or more than it announced; not stored",
                 place.mailbox
             );
             without_report.push(uid);
@@ -259,52 +257,6 @@ struct Place<'a> {
     mailbox: &'a str,
     uidvalidity: u32,
     resume_after: u32,
-}
-
-/// Message bytes fetched into memory before they are stored: bounds memory whatever the
-/// batch size (report mail is mostly a few KiB, so a group still holds hundreds). A group is
-/// held about twice while it is read (the IMAP response and the messages cut from it).
-const GROUP_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Consecutive UIDs of a batch that are fetched and committed together.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Group {
-    /// UIDs to fetch.
-    fetch: Vec<u32>,
-    /// UIDs (with their size) over the message size limit: not fetched, counted as errors.
-    oversized: Vec<(u32, u64)>,
-    /// The highest UID the group covers: where the cursor stands once it is committed.
-    last_uid: u32,
-}
-
-/// Splits ascending `uids` into groups of at most [`GROUP_BYTES`] (a larger message alone),
-/// setting aside messages over `max_message_bytes`. A UID without a size was expunged
-/// meanwhile; it is asked for anyway and simply not returned.
-fn plan_groups(uids: &[u32], sizes: &[(u32, u32)], max_message_bytes: u64) -> Vec<Group> {
-    let mut groups = Vec::new();
-    let mut current = Group::default();
-    let mut current_bytes = 0u64;
-    for &uid in uids {
-        let size = sizes
-            .binary_search_by_key(&uid, |(uid, _)| *uid)
-            .ok()
-            .map_or(0, |index| u64::from(sizes[index].1));
-        if size > max_message_bytes {
-            current.oversized.push((uid, size));
-        } else {
-            if !current.fetch.is_empty() && current_bytes + size > GROUP_BYTES {
-                groups.push(std::mem::take(&mut current));
-                current_bytes = 0;
-            }
-            current.fetch.push(uid);
-            current_bytes += size;
-        }
-        current.last_uid = uid;
-    }
-    if current.last_uid != 0 {
-        groups.push(current);
-    }
-    groups
 }
 
 /// Whether a message's reports are in the database. A message stored on an earlier run says
@@ -378,65 +330,5 @@ fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
         Err(TryLockError::Error(error)) => {
             Err(error).with_context(|| format!("cannot lock {}", path.display()))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIB: u32 = 1024 * 1024;
-
-    #[test]
-    fn groups_are_bounded_in_bytes_and_set_aside_oversized_mail() {
-        let uids = [1, 2, 3, 4, 5, 7];
-        // 6 was expunged; 4 is over a 32 MiB limit; 1..3 fill a group.
-        let sizes = [
-            (1, 2 * MIB),
-            (2, 2 * MIB),
-            (3, 2 * MIB),
-            (4, 40 * MIB),
-            (5, 1),
-            (7, 2),
-        ];
-        let groups = plan_groups(&uids, &sizes, 32 * u64::from(MIB));
-        assert_eq!(
-            groups,
-            vec![
-                Group {
-                    fetch: vec![1, 2],
-                    oversized: vec![],
-                    last_uid: 2
-                },
-                Group {
-                    fetch: vec![3, 5, 7],
-                    oversized: vec![(4, 40 * u64::from(MIB))],
-                    last_uid: 7
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn a_message_larger_than_a_group_is_fetched_alone() {
-        let sizes = [(10, 5 * MIB), (11, 5 * MIB), (12, 100)];
-        let groups = plan_groups(&[10, 11, 12], &sizes, 64 * u64::from(MIB));
-        let fetched: Vec<Vec<u32>> = groups.iter().map(|group| group.fetch.clone()).collect();
-        assert_eq!(fetched, vec![vec![10], vec![11], vec![12]]);
-        assert_eq!(groups.last().map(|group| group.last_uid), Some(12));
-        assert!(plan_groups(&[], &sizes, 1).is_empty());
-    }
-
-    #[test]
-    fn a_batch_of_only_oversized_mail_still_moves_the_cursor() {
-        let groups = plan_groups(&[8, 9], &[(8, 50), (9, 60)], 10);
-        assert_eq!(
-            groups,
-            vec![Group {
-                fetch: vec![],
-                oversized: vec![(8, 50), (9, 60)],
-                last_uid: 9
-            }]
-        );
     }
 }
