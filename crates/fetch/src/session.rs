@@ -565,7 +565,7 @@ impl Peer {
     fn last_line(&self) -> String {
         let lines = self.guard.recent_lines();
         match lines.iter().rev().find(|line| !line.is_empty()) {
-            Some(line) => format!("{:?}", self.bytes(trim_line_end(line))),
+            Some(line) => format!("\"{}\"", self.bytes(trim_line_end(line))),
             None => "nothing".to_owned(),
         }
     }
@@ -607,7 +607,7 @@ impl Peer {
             },
             imap::Error::Bye(_) => malformed(self.last_line()),
             imap::Error::Parse(imap::error::ParseError::Invalid(data)) => {
-                malformed(format!("{:?}", self.bytes(trim_line_end(&data))))
+                malformed(format!("\"{}\"", self.bytes(trim_line_end(&data))))
             }
             imap::Error::Parse(_) | imap::Error::MissingStatusResponse => {
                 malformed(self.last_line())
@@ -796,7 +796,7 @@ fn check_greeting(greeting: &[u8], peer: &Peer) -> Result<(), FetchError> {
     Err(FetchError::Malformed {
         host: peer.host.clone(),
         operation: "greeting",
-        received: format!("{:?}", peer.bytes(trim_line_end(greeting))),
+        received: format!("\"{}\"", peer.bytes(trim_line_end(greeting))),
     })
 }
 

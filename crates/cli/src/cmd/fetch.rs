@@ -11,6 +11,7 @@
 //!   and recognised as already stored (sha256), never counted twice.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -44,18 +45,15 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     }
     let db_path = context.db_path()?;
     // A dry run changes nothing, so it neither needs nor takes the lock.
-    let lock = if args.dry_run {
+    // Held (not just bound) until the run ends.
+    let _lock = if args.dry_run {
         None
     } else {
-        acquire_lock(db_path, args.wait)?
+        match acquire_lock(db_path, args.wait, context.now)? {
+            Lock::Held(file) => Some(file),
+            Lock::Busy { path, holder } => return busy(&path, holder, accounts, context.now),
+        }
     };
-    if lock.is_none() && !args.dry_run {
-        eprintln!(
-            "ruadb: another `ruadb fetch` is running on {}; nothing to do (use --wait to wait for it)",
-            db_path.display()
-        );
-        return Ok(Outcome::Success);
-    }
     let mut store = open_store(db_path, context, args)?;
 
     let mut run = Run {
@@ -299,10 +297,79 @@ fn open_store(db_path: &Path, context: &Context, args: &Args) -> anyhow::Result<
     store.with_context(|| format!("cannot open database {}", db_path.display()))
 }
 
+/// The lock file, or who holds it.
+enum Lock {
+    /// Ours until dropped.
+    Held(File),
+    /// Another run holds it; what it wrote when it took the lock, if readable.
+    Busy {
+        path: PathBuf,
+        holder: Option<Holder>,
+    },
+}
+
+/// What a run writes into the lock file once it holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Holder {
+    pid: u32,
+    /// Unix seconds.
+    started: i64,
+}
+
+impl Holder {
+    fn to_line(self) -> String {
+        format!("pid {} started {}\n", self.pid, self.started)
+    }
+
+    fn parse(text: &str) -> Option<Holder> {
+        let mut words = text.split_whitespace();
+        let (Some("pid"), Some(pid), Some("started"), Some(started)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return None;
+        };
+        Some(Holder {
+            pid: pid.parse().ok()?,
+            started: started.parse().ok()?,
+        })
+    }
+}
+
+/// A second run while another holds the lock: nothing to do, unless the other has held it for
+/// longer than its deadlines allow, which means it is stuck and fetching has stopped; that
+/// must not go unnoticed (exit 2).
+fn busy(
+    path: &Path,
+    holder: Option<Holder>,
+    accounts: &[ruadb_fetch::Config],
+    now: i64,
+) -> anyhow::Result<Outcome> {
+    // Each account's run is bounded by its run deadline; allow a minute for the rest.
+    let allowed: u64 = accounts
+        .iter()
+        .map(|account| account.run_deadline.as_secs())
+        .fold(60, u64::saturating_add);
+    if let Some(holder) = holder {
+        let held = u64::try_from(now.saturating_sub(holder.started)).unwrap_or(0);
+        if held > allowed {
+            bail!(
+                "an earlier `ruadb fetch` (pid {}) has held {} for {held} s, longer than its deadline allows ({allowed} s: run_deadline_secs of every account, plus 60 s); it may be stuck, and nothing is fetched until it ends",
+                holder.pid,
+                path.display()
+            );
+        }
+    }
+    eprintln!(
+        "ruadb: another `ruadb fetch` is running ({}); nothing to do (use --wait to wait for it)",
+        path.display()
+    );
+    Ok(Outcome::Success)
+}
+
 /// An exclusive lock on `<database>.fetch.lock`, held until the returned file is dropped
-/// (also when the process dies: the kernel releases it). `None` when another run holds it and
-/// `wait` is false.
-fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
+/// (also when the process dies: the kernel releases it). The holder writes its pid and start
+/// time into it, so that a later run can tell a stuck run from a busy one.
+fn acquire_lock(db_path: &Path, wait: bool, now: i64) -> anyhow::Result<Lock> {
     let mut name = db_path.as_os_str().to_owned();
     name.push(".fetch.lock");
     let path = PathBuf::from(name);
@@ -313,22 +380,56 @@ fn acquire_lock(db_path: &Path, wait: bool) -> anyhow::Result<Option<File>> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create directory {}", parent.display()))?;
     }
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open lock file {}", path.display()))?;
     if wait {
         file.lock()
             .with_context(|| format!("cannot lock {}", path.display()))?;
-        return Ok(Some(file));
-    }
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(error)) => {
-            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+    } else {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let holder = (&file)
+                    .take(128)
+                    .read_to_string(&mut text)
+                    .ok()
+                    .and_then(|_| Holder::parse(&text));
+                return Ok(Lock::Busy { path, holder });
+            }
+            Err(TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
+    }
+    let holder = Holder {
+        pid: std::process::id(),
+        started: now,
+    };
+    // Only a hint for later runs: a lock whose note cannot be written still locks.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.write_all(holder.to_line().as_bytes()));
+    Ok(Lock::Held(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_note_reads_back() {
+        let holder = Holder {
+            pid: 4242,
+            started: 1_700_000_000,
+        };
+        assert_eq!(Holder::parse(&holder.to_line()), Some(holder));
+        assert_eq!(Holder::parse(""), None);
+        assert_eq!(Holder::parse("pid x started 3"), None);
     }
 }
