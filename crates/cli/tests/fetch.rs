@@ -949,3 +949,58 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
     assert_eq!(code, 0, "{stderr}");
     fixture.assert_all_stored_once_and_archived(MESSAGES, seeded_message_count(MESSAGES));
 }
+
+#[test]
+fn a_lock_held_longer_than_the_deadlines_is_reported() {
+    // No server needed: the run stops at the lock.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[imap]\nhost = \"127.0.0.1\"\nusername = \"u\"\nrun_deadline_secs = 100\n",
+    )
+    .unwrap();
+    let db = dir.path().join("ruadb.sqlite");
+    let mut lock_path = db.clone().into_os_string();
+    lock_path.push(".fetch.lock");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let run = |note: &str| {
+        std::fs::write(&lock_path, note).unwrap();
+        Command::new(RUADB)
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(&db)
+            .arg("fetch")
+            .env("RUADB_IMAP_PASSWORD", "x")
+            .env_remove("RUADB_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Held for 10 s of the 160 allowed (100 s run deadline + 60 s): busy, not stuck.
+    let output = run(&format!("pid 4242 started {}\n", now - 10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("another `ruadb fetch` is running"),
+        "{stderr}"
+    );
+    let output = run(&format!("pid 4242 started {}\n", now - 1000));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("an earlier `ruadb fetch` (pid 4242) has held"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("longer than its deadline allows (160 s"),
+        "{stderr}"
+    );
+    drop(lock);
+}

@@ -541,6 +541,73 @@ mod tests {
     }
 
     #[test]
+    fn password_sources_are_bounded_in_size_and_time() {
+        let hanging = Instant::now();
+        let error = Secret::from_command("sleep 30", Duration::from_secs(1)).unwrap_err();
+        assert!(
+            error.to_string().contains("did not finish within 1 s"),
+            "{error}"
+        );
+        assert!(hanging.elapsed() < Duration::from_secs(10));
+        // Never stops printing, and never prints a line end.
+        let error = Secret::from_command("cat /dev/zero", Duration::from_secs(10)).unwrap_err();
+        assert!(error.to_string().contains("no line end"), "{error}");
+        let error = Secret::from_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(error.to_string().contains("no line end"), "{error}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, b"caf\xe9\n").unwrap();
+        let error = Secret::from_file(&path).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
+        let error = Secret::from_command(
+            &format!("cat '{}'", path.display()),
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
+    }
+
+    #[test]
+    fn a_password_file_every_user_can_read_draws_a_warning() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut config = Config::new("h", "u", Secret::default());
+        config.password_file = Some(path.clone());
+        let warnings = config.resolve_password(&EnvPassword::Unset).unwrap();
+        assert_eq!(config.password.expose(), "s3cret");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("readable by every user (mode 644)"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(
+            config
+                .resolve_password(&EnvPassword::Unset)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_imap_table_deserialises_with_defaults_and_refuses_unknown_keys() {
+        let config: Config =
+            toml::from_str("host = \"h\"\nusername = \"u\"\ncommand_deadline_secs = 9\n").unwrap();
+        assert_eq!(config.port(), 993);
+        assert_eq!(config.command_deadline, Duration::from_secs(9));
+        assert_eq!(config.run_deadline, Duration::from_secs(1800));
+        assert_eq!(config.password, Secret::default());
+        config.validate().unwrap();
+        let error = toml::from_str::<Config>("host = \"h\"\nusername = \"u\"\npassword = \"x\"\n")
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `password`"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn mail_without_a_report_is_never_deleted() {
         let mut config = Config::new("h", "u", Secret::new("p"));
         config.archive_mailbox = "Archive/dmarc".to_owned();

@@ -553,3 +553,121 @@ impl Lexer {
         self.recent.push_back(std::mem::take(&mut self.line_start));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: ReplyLimits = ReplyLimits {
+        max_line: 32,
+        max_literal: 8,
+        max_reply: 64,
+        max_literals_per_response: 2,
+        drop_oversized_literals: false,
+    };
+
+    /// Lexes `input` fed one byte at a time and all at once; both must agree.
+    fn lex(limits: ReplyLimits, input: &[u8]) -> Result<Vec<u8>, Excess> {
+        let mut whole = Lexer::new(limits);
+        let mut out = Vec::new();
+        let result = whole.feed(input, &mut out).map(|()| {
+            whole.finish(&mut out);
+            out
+        });
+        let mut bytewise = Lexer::new(limits);
+        let mut out = Vec::new();
+        let mut split = Ok(());
+        for byte in input {
+            split = bytewise.feed(std::slice::from_ref(byte), &mut out);
+            if split.is_err() {
+                break;
+            }
+        }
+        let split = split.map(|()| {
+            bytewise.finish(&mut out);
+            out
+        });
+        assert_eq!(result, split, "{:?}", String::from_utf8_lossy(input));
+        result
+    }
+
+    #[test]
+    fn replies_within_the_limits_pass_unchanged() {
+        let reply = b"* 1 FETCH (BODY[] {5}\r\nab\r\nc)\r\na1 OK {x} {}\r\n";
+        assert_eq!(lex(SMALL, reply).unwrap(), reply.to_vec());
+    }
+
+    #[test]
+    fn a_long_line_is_refused_but_a_literal_does_not_count_as_line() {
+        assert_eq!(
+            lex(SMALL, b"* CAPABILITY IMAP4rev1 XXXXXXXXXXXXXXX"),
+            Err(Excess::Line(32))
+        );
+        // Eight bytes of literal between two short halves of one line.
+        assert!(
+            lex(
+                SMALL,
+                b"* 1 FETCH (UID 1 BODY[] {8}\r\n12345678 FLAGS (\\Seen))\r\n"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn literals_are_capped_in_size_count_and_reply_total() {
+        assert_eq!(lex(SMALL, b"* 1 FETCH {9}\r\n"), Err(Excess::Literal(8)));
+        assert_eq!(
+            lex(SMALL, b"* {1}\r\na{1}\r\nb{1}\r\nc\r\n"),
+            Err(Excess::Literals(2))
+        );
+        let mut many_lines = Vec::new();
+        for _ in 0..10 {
+            many_lines.extend_from_slice(b"* OK x\r\n");
+        }
+        assert_eq!(lex(SMALL, &many_lines), Err(Excess::Reply(64)));
+    }
+
+    #[test]
+    fn an_oversized_literal_is_dropped_and_replaced_when_allowed() {
+        let limits = ReplyLimits {
+            drop_oversized_literals: true,
+            ..SMALL
+        };
+        let mut lexer = Lexer::new(limits);
+        let mut out = Vec::new();
+        lexer
+            .feed(
+                b"* 1 FETCH (UID 4 BODY[] {12}\r\n0123456789ab)\r\n",
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(out, b"* 1 FETCH (UID 4 BODY[] \"\")\r\n".to_vec());
+        assert_eq!(lexer.dropped(), &[12]);
+    }
+
+    #[test]
+    fn a_size_that_is_not_a_literal_is_passed_on() {
+        for text in [
+            &b"* OK {12345678901}\r\n"[..],
+            b"* OK {12}x\r\n",
+            b"* OK {12}\rx\r\n",
+            b"* OK {{1}\r\na\r\n",
+            b"* OK {",
+        ] {
+            assert_eq!(lex(SMALL, text).unwrap(), text.to_vec(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_latest_lines_are_remembered_in_short() {
+        let mut lexer = Lexer::new(ReplyLimits::CONTROL);
+        let mut out = Vec::new();
+        let long = [b'x'; 400];
+        lexer.feed(b"* OK one\r\n", &mut out).unwrap();
+        lexer.feed(&long, &mut out).unwrap();
+        lexer.feed(b"\r\n", &mut out).unwrap();
+        let recent: Vec<&Vec<u8>> = lexer.recent.iter().collect();
+        assert_eq!(recent[0], &b"* OK one\r\n".to_vec());
+        assert_eq!(recent[1].len(), RECENT_LINE_BYTES);
+    }
+}

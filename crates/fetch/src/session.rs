@@ -903,6 +903,18 @@ mod tests {
     }
 
     #[test]
+    fn server_texts_lose_the_password_and_control_characters() {
+        let secret = Secret::new(r#"pa"ss"#);
+        let shown = server_text("NO LOGIN u \"pa\\\"ss\" pa\"ss \u{1b}[2J\u{202e}", &secret);
+        assert_eq!(shown, r#"NO LOGIN u *** *** \u{1b}[2J\u{202e}"#);
+        let long = "x".repeat(500);
+        assert_eq!(
+            server_text(&long, &secret).chars().count(),
+            MAX_SERVER_TEXT + 1
+        );
+    }
+
+    #[test]
     fn quoting_escapes_backslash_and_quote() {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }

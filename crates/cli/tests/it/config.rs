@@ -86,3 +86,16 @@ fn a_bad_database_path_is_fatal() {
         run.stderr
     );
 }
+
+#[test]
+fn an_endless_configuration_file_is_refused_after_a_bounded_read() {
+    let env = TestEnv::new();
+    let run = env.run(&["--config", "/dev/zero", "parse", "fixtures/demo"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("configuration file /dev/zero is larger than 1024 KiB"),
+        "{}",
+        run.stderr
+    );
+}
