@@ -978,6 +978,10 @@ fn a_lock_held_longer_than_the_deadlines_is_reported() {
             .output()
             .unwrap()
     };
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the binary under test compares the lock's note with the real clock"
+    )]
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

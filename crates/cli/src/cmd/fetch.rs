@@ -4,8 +4,10 @@
 //! - one run at a time (a lock file next to the database; a second run exits cleanly or, with
 //!   `--wait`, waits);
 //! - messages are read with `BODY.PEEK[]` in batches of `batch_size`, fetched and committed in
-//!   groups of at most 4 MiB (mail over `limits.max_message_mib` is never fetched), and the
-//!   cursor (UIDVALIDITY + last UID) advances in the same transaction as the data;
+//!   groups of at most 4 MiB (`ruadb_fetch::plan_groups`; mail announced over
+//!   `limits.max_message_mib` is never fetched, mail that turns out larger is dropped as it
+//!   arrives), and the cursor (UIDVALIDITY + last UID) advances in the same transaction as the
+//!   data;
 //! - the post-ingest action (seen / move / delete) runs only after that transaction commits,
 //!   so a crash or a lost connection never loses a report; at worst a message is fetched again
 //!   and recognised as already stored (sha256), never counted twice.
