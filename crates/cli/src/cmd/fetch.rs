@@ -200,22 +200,18 @@ impl Run {
                 without_report.push(message.uid);
             }
         }
-        for &(uid, size) in &group.oversized {
+        // Oversized mail counts as a failed message and is set aside like mail without a
+        // report, whether its announced size or the bytes that arrived gave it away.
+        let announced = group.oversized.iter().map(|&(uid, size)| {
+            (uid, format!("{size} bytes is over the message size limit (limits.max_message_mib); not fetched"))
+        });
+        let received = fetched.oversized.iter().map(|&(uid, size)| {
+            (uid, format!("the server sent {size} bytes, over the message size limit (limits.max_message_mib) or more than it announced; not stored"))
+        });
+        for (uid, reason) in announced.chain(received) {
             self.tally.messages += 1;
             self.tally.errors += 1;
-            eprintln!(
-                "ruadb: {} uid {uid}: {size} bytes is over the message size limit (limits.max_message_mib); not fetched",
-                place.mailbox
-            );
-            without_report.push(uid);
-        }
-        for &(uid, received) in &fetched.oversized {
-            self.tally.messages += 1;
-            self.tally.errors += 1;
-            eprintln!(
-                "ruadb: {} uid {uid}: the server sent {received} bytes, over the message size limit (limits.max_message_mib) or more than it announced; not stored",
-                place.mailbox
-            );
+            eprintln!("ruadb: {} uid {uid}: {reason}", place.mailbox);
             without_report.push(uid);
         }
         // UIDs missing from the answer were expunged meanwhile: nothing to store for them.
