@@ -594,28 +594,31 @@ fn policy_summary(
     let current = reports.iter().max()?.policy.clone();
     reports.sort_by(|a, b| (a.begin, a.end, &a.org).cmp(&(b.begin, b.end, &b.org)));
     let mut seen: Vec<PolicySeen> = Vec::new();
+    // Each distinct policy's position in `seen`: a report adds to its entry in constant time,
+    // however many distinct policies hostile reports show.
+    let mut positions: HashMap<PublishedPolicy, usize> = HashMap::new();
     for report in reports {
         let last = format_day(report.end.max(report.begin));
-        match seen.iter_mut().find(|seen| seen.policy == report.policy) {
-            Some(entry) => {
+        match positions.get(&report.policy) {
+            Some(&position) => {
+                let entry = &mut seen[position];
                 entry.reports += 1;
                 entry.last_seen = entry.last_seen.clone().max(last);
             }
-            None => seen.push(PolicySeen {
-                first_seen: format_day(report.begin),
-                last_seen: last,
-                policy: report.policy,
-                reports: 1,
-            }),
+            None => {
+                positions.insert(report.policy.clone(), seen.len());
+                seen.push(PolicySeen {
+                    first_seen: format_day(report.begin),
+                    last_seen: last,
+                    policy: report.policy,
+                    reports: 1,
+                });
+            }
         }
     }
     let before = before.map(|report| report.policy);
-    let mut policies: Vec<&PublishedPolicy> = seen.iter().map(|seen| &seen.policy).collect();
-    policies.extend(before.as_ref());
-    let changed = policies
-        .iter()
-        .enumerate()
-        .any(|(index, a)| policies[index + 1..].iter().any(|b| a.conflicts_with(b)));
+    let policies = seen.iter().map(|seen| &seen.policy);
+    let changed = PublishedPolicy::any_conflict(policies.chain(before.as_ref()));
     Some(PolicySummary {
         current,
         changed,

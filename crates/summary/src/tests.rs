@@ -334,3 +334,24 @@ fn absurd_counts_saturate_instead_of_overflowing() {
     assert!(render_text(&summary).contains("18,446,744,073,709,551,615"));
     render_markdown(&summary);
 }
+
+#[test]
+fn many_distinct_policies_are_summarised_in_linear_time() {
+    // Hostile reporters can show a different policy in every report; each report used to be
+    // compared with every distinct policy seen, and every policy with every other.
+    let start = week().start;
+    let reports = 20_000;
+    let data = Dataset {
+        reports: (0..reports)
+            .map(|index| report("r.example", "example.com", start + index, &format!("p{index}")))
+            .collect(),
+        records: Vec::new(),
+    };
+    let started = std::time::Instant::now();
+    let summary = compute(week(), None, &data);
+    let took = started.elapsed();
+    let policy = summary.domains[0].policy.as_ref().unwrap();
+    assert_eq!(policy.seen.len(), reports as usize);
+    assert!(policy.changed);
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}

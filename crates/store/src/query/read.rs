@@ -81,18 +81,36 @@ impl PublishedPolicy {
     /// absent `sp` means "as `p`" and an absent `adkim`/`aspf` means relaxed (RFC 7489
     /// section 6.3), so `p=none` and `p=none sp=none adkim=r` are the same policy.
     pub fn conflicts_with(&self, other: &PublishedPolicy) -> bool {
-        fn differ<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
-            matches!((a, b), (Some(a), Some(b)) if a != b)
+        PublishedPolicy::any_conflict([self, other])
+    }
+
+    /// Whether any two of `policies` conflict ([`PublishedPolicy::conflicts_with`]), in one
+    /// pass: two policies conflict exactly when some tag shows two different values among the
+    /// policies that have it, so the first value of each tag is all there is to keep.
+    pub fn any_conflict<'a>(policies: impl IntoIterator<Item = &'a PublishedPolicy>) -> bool {
+        /// Notes `value` for a tag whose first value is `first`; true when they differ.
+        fn differs<T: PartialEq>(first: &mut Option<T>, value: Option<T>) -> bool {
+            match (first.as_ref(), value) {
+                (_, None) => false,
+                (None, value) => {
+                    *first = value;
+                    false
+                }
+                (Some(first), Some(value)) => *first != value,
+            }
         }
-        let subdomain = |policy: &PublishedPolicy| policy.sp.clone().or_else(|| policy.p.clone());
-        let relaxed = |mode: &Option<AlignmentMode>| mode.clone().unwrap_or(AlignmentMode::Relaxed);
-        differ(self.p.as_ref(), other.p.as_ref())
-            || differ(subdomain(self), subdomain(other))
-            || relaxed(&self.adkim) != relaxed(&other.adkim)
-            || relaxed(&self.aspf) != relaxed(&other.aspf)
-            || differ(self.np.as_ref(), other.np.as_ref())
-            || differ(self.pct, other.pct)
-            || differ(self.testing.as_ref(), other.testing.as_ref())
+        let relaxed = &AlignmentMode::Relaxed;
+        let (mut p, mut subdomain, mut np, mut pct, mut testing) = (None, None, None, None, None);
+        let (mut adkim, mut aspf) = (None, None);
+        policies.into_iter().any(|policy| {
+            differs(&mut p, policy.p.as_ref())
+                || differs(&mut subdomain, policy.sp.as_ref().or(policy.p.as_ref()))
+                || differs(&mut adkim, Some(policy.adkim.as_ref().unwrap_or(relaxed)))
+                || differs(&mut aspf, Some(policy.aspf.as_ref().unwrap_or(relaxed)))
+                || differs(&mut np, policy.np.as_ref())
+                || differs(&mut pct, policy.pct)
+                || differs(&mut testing, policy.testing.as_ref())
+        })
     }
 
     /// `p=none sp=reject pct=100`: the tags present, in DNS order.
@@ -424,4 +442,60 @@ fn refill(target: &mut String, value: Option<&str>) {
 /// Column `name` as text; NULL reads as empty.
 fn text<'row>(row: &'row rusqlite::Row<'_>, name: &str) -> rusqlite::Result<&'row str> {
     Ok(borrowed_text(row, name)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pass_finds_a_conflict_exactly_when_some_pair_has_one() {
+        let policy = |p: Option<Policy>, sp: Option<Policy>, adkim, pct| PublishedPolicy {
+            p,
+            sp,
+            adkim,
+            pct,
+            ..PublishedPolicy::default()
+        };
+        let policies = [
+            policy(Some(Policy::None), None, None, None),
+            policy(
+                Some(Policy::None),
+                Some(Policy::None),
+                Some(AlignmentMode::Relaxed),
+                None,
+            ),
+            policy(None, Some(Policy::Reject), None, Some(100)),
+            policy(Some(Policy::Reject), None, None, None),
+            policy(None, None, Some(AlignmentMode::Strict), None),
+            policy(None, None, None, Some(50)),
+            PublishedPolicy::default(),
+        ];
+        let mut checked = 0;
+        for a in &policies {
+            for b in &policies {
+                for c in &policies {
+                    let set = [a, b, c];
+                    let pairwise = set
+                        .iter()
+                        .any(|x| set.iter().any(|y| PublishedPolicy::any_conflict([*x, *y])));
+                    assert_eq!(PublishedPolicy::any_conflict(set), pairwise, "{set:?}");
+                    checked += usize::from(pairwise);
+                }
+            }
+        }
+        assert!(checked > 0);
+        assert!(
+            !policies[0].conflicts_with(&policies[1]),
+            "absent sp is p, adkim r"
+        );
+        assert!(
+            policies[0].conflicts_with(&policies[2]),
+            "sp none against reject"
+        );
+        assert!(
+            !policies[0].conflicts_with(&policies[5]),
+            "pct shown by one only"
+        );
+    }
 }
