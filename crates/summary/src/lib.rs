@@ -12,7 +12,9 @@
 //! - `compute.rs`: the fold of reports and records into a [`Summary`], one record at a time.
 //! - `advice.rs`: the plain-words advice per source and the enforcement readiness.
 //! - `numbers.rs`: counts, rates and changes as text, for the advice and the renderers.
-//! - `text.rs`, `markdown.rs`: the renderers.
+//! - `render.rs`: what a rendering shows and in which order (one walk over the summary),
+//!   and the lines every rendering says the same way.
+//! - `text.rs`, `markdown.rs`: the two writers the walk drives: how each section looks.
 //!
 //! A source's class comes from the store's [`classify`](ruadb_store::classify) rule, the one
 //! `ruadb sources` uses.
@@ -29,6 +31,7 @@ mod load;
 mod markdown;
 mod numbers;
 pub mod period;
+mod render;
 mod text;
 
 pub use advice::READY_THRESHOLD;

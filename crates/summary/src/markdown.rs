@@ -1,59 +1,68 @@
 //! The Markdown summary: the same content as the text, with tables.
 
 use super::numbers::{percent, point_change, relative_change, thousands};
-use super::text::{
-    SHOWN, comparison_line, daily_sparkline, display_org, dkim_results, more_line, no_reports_line,
-    plural, previous_name, rate_rows, some_of, spf_results,
+use super::render::{
+    ClassGroup, Shown, SummaryWriter, comparison_line, daily_sparkline, display_org, dkim_results,
+    no_reports_line, plural, policy_before, previous_name, rate_rows, render, some_of, spf_results,
 };
-use super::{BASELINE_WEEKS, DomainSummary, Summary, total};
-use crate::Classification;
+use super::{BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, SilentReporter, Summary};
 use std::fmt::Write as _;
 
 /// Renders the summary as GitHub-flavoured Markdown.
 pub fn render_markdown(summary: &Summary) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# DMARC summary for {}\n", summary.period);
-    let _ = writeln!(out, "{}", escape(&comparison_line(summary)));
-    if summary.domains.is_empty() {
-        let _ = writeln!(out, "\n**{}**", escape(&no_reports_line("any domain")));
-    }
-    for domain in &summary.domains {
-        render_domain(&mut out, summary, domain);
-    }
-    out
+    let mut out = Markdown::default();
+    render(summary, &mut out);
+    out.0
 }
 
-fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
-    let _ = writeln!(out, "\n## {}\n", escape(&domain.domain));
-    if domain.totals.reports == 0 {
-        let _ = writeln!(out, "**{}**", escape(&no_reports_line(&domain.domain)));
-    } else {
-        render_totals(out, summary, domain);
+/// The Markdown being written.
+#[derive(Default)]
+struct Markdown(String);
+
+impl SummaryWriter for Markdown {
+    fn heading(&mut self, summary: &Summary) {
+        let out = &mut self.0;
+        let _ = writeln!(out, "# DMARC summary for {}\n", summary.period);
+        let _ = writeln!(out, "{}", escape(&comparison_line(summary)));
     }
-    if !domain.advice.is_empty() {
+
+    fn nothing_received(&mut self) {
+        let _ = writeln!(self.0, "\n**{}**", escape(&no_reports_line("any domain")));
+    }
+
+    fn domain_heading(&mut self, domain: &DomainSummary) {
+        let _ = writeln!(self.0, "\n## {}\n", escape(&domain.domain));
+    }
+
+    fn no_reports(&mut self, domain: &DomainSummary) {
+        let _ = writeln!(self.0, "**{}**", escape(&no_reports_line(&domain.domain)));
+    }
+
+    fn totals(&mut self, summary: &Summary, domain: &DomainSummary) {
+        render_totals(&mut self.0, summary, domain);
+    }
+
+    fn advice(&mut self, advice: &Shown<'_, String>) {
+        let out = &mut self.0;
         let _ = writeln!(out, "\n### What to do\n");
-        let shown = SHOWN + 1;
-        for advice in domain.advice.iter().take(shown) {
+        for advice in advice.shown {
             let _ = writeln!(out, "- {}", escape(advice));
         }
-        if let Some(more) = more_line(domain.advice.len(), shown, "lines of advice") {
-            let _ = writeln!(out, "- {}", escape(&more));
+        if let Some(more) = &advice.more {
+            let _ = writeln!(out, "- {}", escape(more));
         }
     }
-    if !domain.sources.is_empty() {
+
+    fn sources(&mut self, _domain: &DomainSummary, groups: &[ClassGroup<'_>]) {
+        let out = &mut self.0;
         let _ = writeln!(out, "\n### Sources\n");
         let _ = writeln!(
             out,
             "| Class | Source IP | Messages | DMARC pass | DKIM | SPF | New |"
         );
         let _ = writeln!(out, "|---|---|---:|---:|---|---|---|");
-        for class in Classification::ALL {
-            let sources: Vec<_> = domain
-                .sources
-                .iter()
-                .filter(|source| source.classification == class)
-                .collect();
-            for source in sources.iter().take(SHOWN) {
+        for group in groups {
+            for source in &group.shown {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} |",
@@ -66,41 +75,41 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                     if source.new { "new" } else { "" }
                 );
             }
-            let hidden = &sources[sources.len().min(SHOWN)..];
-            if !hidden.is_empty() {
-                let messages = total(hidden.iter().map(|source| source.messages));
-                let what = format!("{class} sources ({} messages)", thousands(messages));
-                if let Some(more) = more_line(sources.len(), SHOWN, &what) {
-                    let _ = writeln!(out, "| {class} | {} | | | | | |", escape(&more));
-                }
+            if let Some(more) = &group.more {
+                let _ = writeln!(out, "| {} | {} | | | | | |", group.class, escape(more));
             }
         }
     }
-    if domain.totals.reports > 0 {
-        let _ = writeln!(out, "\n### New sources\n");
+
+    fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, NewSource>) {
+        let _ = writeln!(self.0, "\n### New sources\n");
         if domain.baseline_reports == 0 {
             let _ = writeln!(
-                out,
+                self.0,
                 "No reports in the {BASELINE_WEEKS} weeks before to compare with."
             );
-        } else if domain.new_sources.is_empty() {
+        } else if new.all.is_empty() {
             let _ = writeln!(
-                out,
+                self.0,
                 "None: every source was seen in the {BASELINE_WEEKS} weeks before."
             );
         } else {
-            let _ = writeln!(out, "| Source IP | Class | Messages |\n|---|---|---:|");
-            for source in domain.new_sources.iter().take(SHOWN) {
+            let _ = writeln!(self.0, "| Source IP | Class | Messages |\n|---|---|---:|");
+            for source in new.shown {
                 let _ = writeln!(
-                    out,
+                    self.0,
                     "| {} | {} | {} |",
                     escape(&source.source_ip),
                     source.classification,
                     thousands(source.messages)
                 );
             }
-            more_paragraph(out, domain.new_sources.len(), "new sources");
+            self.more_paragraph(new.more.as_deref());
         }
+    }
+
+    fn top_failing(&mut self, domain: &DomainSummary) {
+        let out = &mut self.0;
         let _ = writeln!(out, "\n### Top failing sources\n");
         if domain.top_failing.is_empty() {
             let _ = writeln!(out, "None: every message passed DMARC.");
@@ -121,40 +130,51 @@ fn render_domain(out: &mut String, summary: &Summary, domain: &DomainSummary) {
             }
         }
     }
-    if !domain.reporters.is_empty() {
-        let _ = writeln!(out, "\n### Reporters\n");
-        let _ = writeln!(out, "| Reporter | Reports | Messages |\n|---|---:|---:|");
-        for reporter in domain.reporters.iter().take(SHOWN) {
+
+    fn reporters(&mut self, reporters: &Shown<'_, ReporterSummary>) {
+        let _ = writeln!(self.0, "\n### Reporters\n");
+        let _ = writeln!(self.0, "| Reporter | Reports | Messages |\n|---|---:|---:|");
+        for reporter in reporters.shown {
             let _ = writeln!(
-                out,
+                self.0,
                 "| {} | {} | {} |",
                 escape(&display_org(&reporter.org)),
                 thousands(reporter.reports),
                 thousands(reporter.messages)
             );
         }
-        more_paragraph(out, domain.reporters.len(), "reporters");
+        self.more_paragraph(reporters.more.as_deref());
     }
-    if !domain.silent_reporters.is_empty() {
+
+    fn silent_reporters(&mut self, silent: &Shown<'_, SilentReporter>) {
         let _ = writeln!(
-            out,
+            self.0,
             "\n### Silent reporters\n\nSent reports in the {BASELINE_WEEKS} weeks before, none in \
              this period.\n"
         );
         let _ = writeln!(
-            out,
+            self.0,
             "| Reporter | Reports before | Last covering |\n|---|---:|---|"
         );
-        for reporter in domain.silent_reporters.iter().take(SHOWN) {
+        for reporter in silent.shown {
             let _ = writeln!(
-                out,
+                self.0,
                 "| {} | {} | {} |",
                 escape(&display_org(&reporter.org)),
                 thousands(reporter.reports),
                 reporter.last_seen
             );
         }
-        more_paragraph(out, domain.silent_reporters.len(), "silent reporters");
+        self.more_paragraph(silent.more.as_deref());
+    }
+}
+
+impl Markdown {
+    /// The "… and N more" note after a table that shows only some rows.
+    fn more_paragraph(&mut self, more: Option<&str>) {
+        if let Some(more) = more {
+            let _ = writeln!(self.0, "\n{}", escape(more));
+        }
     }
 }
 
@@ -253,13 +273,7 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
                 out,
                 "\n| Policy seen | Reports | From | To |\n|---|---:|---|---|"
             );
-            let differs = |before: &&super::PublishedPolicy| {
-                policy
-                    .seen
-                    .first()
-                    .is_none_or(|first| first.policy != **before)
-            };
-            if let Some(before) = policy.before.as_ref().filter(differs) {
+            if let Some(before) = policy_before(policy) {
                 let _ = writeln!(
                     out,
                     "| `{}` (before this period) | | | |",
@@ -286,13 +300,6 @@ fn render_totals(out: &mut String, summary: &Summary, domain: &DomainSummary) {
         domain.reporters.len(),
         plural(domain.reporters.len() as u64, "reporter", "reporters")
     );
-}
-
-/// The "… and N more" note after a table that shows only [`SHOWN`] rows.
-fn more_paragraph(out: &mut String, total: usize, what: &str) {
-    if let Some(more) = more_line(total, SHOWN, what) {
-        let _ = writeln!(out, "\n{}", escape(&more));
-    }
 }
 
 fn capitalised(text: &str) -> String {

@@ -343,7 +343,14 @@ fn many_distinct_policies_are_summarised_in_linear_time() {
     let reports = 20_000;
     let data = Dataset {
         reports: (0..reports)
-            .map(|index| report("r.example", "example.com", start + index, &format!("p{index}")))
+            .map(|index| {
+                report(
+                    "r.example",
+                    "example.com",
+                    start + index,
+                    &format!("p{index}"),
+                )
+            })
             .collect(),
         records: Vec::new(),
     };

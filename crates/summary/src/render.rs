@@ -1,0 +1,342 @@
+//! What every rendering of a summary shows, in which order, and how much of each list: one
+//! walk ([`render`]) over a [`Summary`] that hands each section to a [`SummaryWriter`]. The
+//! text and Markdown renderers are writers; they decide only how a section looks. The lines
+//! both say (the comparison, "no reports", "… and N more") are written here once.
+
+use super::numbers::thousands;
+use super::period::DAY;
+use super::{
+    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySummary,
+    PublishedPolicy, SourceSummary, Summary, total,
+};
+use crate::Classification;
+
+/// How many lines of each list a rendering shows; the JSON output has them all. A domain with
+/// thousands of sources must still get a readable mail.
+pub(crate) const SHOWN: usize = 10;
+/// How many DKIM or SPF results a source line shows.
+pub(crate) const SHOWN_RESULTS: usize = 4;
+/// The sparkline never gets wider than this; longer periods are bucketed.
+const SPARKLINE_MAX: usize = 56;
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// One rendering of a summary, section by section, in the order [`render`] calls them.
+pub(crate) trait SummaryWriter {
+    /// The title, and what the changes are measured against ([`comparison_line`]).
+    fn heading(&mut self, summary: &Summary);
+    /// No domain to show: nothing was received at all ([`no_reports_line`]).
+    fn nothing_received(&mut self);
+    /// The start of a domain's part.
+    fn domain_heading(&mut self, domain: &DomainSummary);
+    /// A domain without reports in the period.
+    fn no_reports(&mut self, domain: &DomainSummary);
+    /// A domain's totals, rates, dispositions, daily volume and policy.
+    fn totals(&mut self, summary: &Summary, domain: &DomainSummary);
+    /// What to do: the readiness line, then one line per source.
+    fn advice(&mut self, advice: &Shown<'_, String>);
+    /// The sources, one group per class that has any.
+    fn sources(&mut self, domain: &DomainSummary, groups: &[ClassGroup<'_>]);
+    /// Sources not seen in the baseline weeks.
+    fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, super::NewSource>);
+    /// The sources with most messages failing DMARC.
+    fn top_failing(&mut self, domain: &DomainSummary);
+    /// Who sent reports.
+    fn reporters(&mut self, reporters: &Shown<'_, super::ReporterSummary>);
+    /// Who sent reports before but none in the period.
+    fn silent_reporters(&mut self, silent: &Shown<'_, super::SilentReporter>);
+}
+
+/// Walks `summary`, handing `out` each section that has something to show.
+pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
+    out.heading(summary);
+    if summary.domains.is_empty() {
+        out.nothing_received();
+    }
+    for domain in &summary.domains {
+        out.domain_heading(domain);
+        if domain.totals.reports == 0 {
+            out.no_reports(domain);
+        } else {
+            out.totals(summary, domain);
+        }
+        if !domain.advice.is_empty() {
+            // The readiness line (first) plus SHOWN source lines.
+            out.advice(&Shown::first(&domain.advice, SHOWN + 1, "lines of advice"));
+        }
+        if !domain.sources.is_empty() {
+            out.sources(domain, &class_groups(domain));
+        }
+        if domain.totals.reports > 0 {
+            out.new_sources(
+                domain,
+                &Shown::first(&domain.new_sources, SHOWN, "new sources"),
+            );
+            out.top_failing(domain);
+        }
+        if !domain.reporters.is_empty() {
+            out.reporters(&Shown::first(&domain.reporters, SHOWN, "reporters"));
+        }
+        if !domain.silent_reporters.is_empty() {
+            let silent = &domain.silent_reporters;
+            out.silent_reporters(&Shown::first(silent, SHOWN, "silent reporters"));
+        }
+    }
+}
+
+/// A list and how much of it a rendering shows.
+pub(crate) struct Shown<'a, T> {
+    /// The whole list (column widths are measured on all of it).
+    pub all: &'a [T],
+    /// The items shown.
+    pub shown: &'a [T],
+    /// `… and N more …` when not all are shown.
+    pub more: Option<String>,
+}
+
+impl<'a, T> Shown<'a, T> {
+    /// The first `count` of `all`; `what` names the rest in [`Shown::more`].
+    fn first(all: &'a [T], count: usize, what: &str) -> Shown<'a, T> {
+        Shown {
+            all,
+            shown: &all[..all.len().min(count)],
+            more: more_line(all.len(), count, what),
+        }
+    }
+}
+
+/// The sources of one class.
+pub(crate) struct ClassGroup<'a> {
+    /// The class.
+    pub class: Classification,
+    /// How many sources it has.
+    pub count: usize,
+    /// Their messages.
+    pub messages: u64,
+    /// The sources shown, most messages first.
+    pub shown: Vec<&'a SourceSummary>,
+    /// `… and N more misaligned sources (M messages) …` when not all are shown.
+    pub more: Option<String>,
+}
+
+/// The sources of `domain` by class, in class order, classes without sources left out.
+fn class_groups(domain: &DomainSummary) -> Vec<ClassGroup<'_>> {
+    Classification::ALL
+        .into_iter()
+        .filter_map(|class| {
+            let sources: Vec<&SourceSummary> = domain
+                .sources
+                .iter()
+                .filter(|source| source.classification == class)
+                .collect();
+            if sources.is_empty() {
+                return None;
+            }
+            let hidden = &sources[sources.len().min(SHOWN)..];
+            let more = (!hidden.is_empty())
+                .then(|| {
+                    let messages = total(hidden.iter().map(|source| source.messages));
+                    let what = format!("{class} sources ({} messages)", thousands(messages));
+                    more_line(sources.len(), SHOWN, &what)
+                })
+                .flatten();
+            Some(ClassGroup {
+                class,
+                count: sources.len(),
+                messages: total(sources.iter().map(|source| source.messages)),
+                shown: sources.iter().take(SHOWN).copied().collect(),
+                more,
+            })
+        })
+        .collect()
+}
+
+/// What the changes and "new"/"silent" are measured against.
+pub(crate) fn comparison_line(summary: &Summary) -> String {
+    let previous = &summary.previous_period;
+    let previous = previous
+        .iso_week_label()
+        .unwrap_or_else(|| previous.to_string());
+    format!(
+        "Changes are against {previous}; new sources and silent reporters against the {} \
+         weeks before, {}.",
+        BASELINE_WEEKS, summary.baseline
+    )
+}
+
+/// The line shown when nothing arrived, so that a broken pipeline is noticed.
+pub(crate) fn no_reports_line(what: &str) -> String {
+    format!(
+        "No reports received for {what} in this period. If mail was sent, check that the \
+         rua= mailbox still receives reports and that `ruadb fetch` runs."
+    )
+}
+
+/// `… and 1,234 more sources; --format json lists them all`, when not all `total` are shown.
+fn more_line(total: usize, shown: usize, what: &str) -> Option<String> {
+    (total > shown).then(|| {
+        format!(
+            "… and {} more {what}; --format json lists them all",
+            thousands((total - shown) as u64)
+        )
+    })
+}
+
+/// `d=example.com s=sel1 pass`, one per DKIM result seen.
+pub(crate) fn dkim_results(source: &SourceSummary) -> Vec<String> {
+    source
+        .dkim
+        .iter()
+        .map(|dkim| match &dkim.selector {
+            Some(selector) => format!("d={} s={selector} {}", dkim.domain, dkim.result),
+            None => format!("d={} {}", dkim.domain, dkim.result),
+        })
+        .collect()
+}
+
+/// `example.com pass`, one per SPF result seen.
+pub(crate) fn spf_results(source: &SourceSummary) -> Vec<String> {
+    source
+        .spf
+        .iter()
+        .map(|spf| format!("{} {}", spf.domain, spf.result))
+        .collect()
+}
+
+/// `a, b, c, d and 3 more`: at most [`SHOWN_RESULTS`] items.
+pub(crate) fn some_of(items: &[String]) -> String {
+    if items.len() <= SHOWN_RESULTS {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN_RESULTS].join(", "),
+        items.len() - SHOWN_RESULTS
+    )
+}
+
+/// The daily volumes as a sparkline: one mark per day, or per `n` days (returned) when the
+/// period has more days than fit in a line.
+pub(crate) fn daily_sparkline(daily: &[DailyVolume]) -> (String, usize) {
+    let bucket = daily.len().div_ceil(SPARKLINE_MAX).max(1);
+    let volumes: Vec<u64> = daily
+        .chunks(bucket)
+        .map(|chunk| total(chunk.iter().map(|day| day.messages)))
+        .collect();
+    (sparkline(&volumes), bucket)
+}
+
+/// `▁▃█·`: one bar per value, scaled to the largest; `·` for zero.
+fn sparkline(values: &[u64]) -> String {
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&value| {
+            if value == 0 || max == 0 {
+                return '·';
+            }
+            // Any non-zero value gets at least the lowest bar.
+            let level = (value as u128 * BARS.len() as u128).div_ceil(max as u128) as usize;
+            BARS[level.clamp(1, BARS.len()) - 1]
+        })
+        .collect()
+}
+
+/// The policy before the period, when a changed policy is shown and it differs from the first
+/// one seen in the period (otherwise the list of policies seen says it already).
+pub(crate) fn policy_before(policy: &PolicySummary) -> Option<&PublishedPolicy> {
+    policy.before.as_ref().filter(|before| {
+        policy
+            .seen
+            .first()
+            .is_none_or(|first| first.policy != **before)
+    })
+}
+
+/// "previous week" for a week, "previous period" otherwise.
+pub(crate) fn previous_name(period: &Period) -> &'static str {
+    if period.len() == 7 * DAY && period.iso_week_label().is_some() {
+        "previous week"
+    } else {
+        "previous period"
+    }
+}
+
+/// The rates shown with their change: (label, this period, the previous one).
+pub(crate) fn rate_rows(
+    now: &PeriodTotals,
+    before: &PeriodTotals,
+) -> [(&'static str, Option<f64>, Option<f64>); 3] {
+    [
+        ("DMARC pass", now.dmarc_pass_rate, before.dmarc_pass_rate),
+        ("SPF aligned", now.spf_aligned_rate, before.spf_aligned_rate),
+        (
+            "DKIM aligned",
+            now.dkim_aligned_rate,
+            before.dkim_aligned_rate,
+        ),
+    ]
+}
+
+/// `one` for 1, `many` otherwise.
+pub(crate) fn plural(count: u64, one: &'static str, many: &'static str) -> &'static str {
+    if count == 1 { one } else { many }
+}
+
+/// The org name, or a stand-in for reporters that send an empty `<org_name/>`.
+pub(crate) fn display_org(org: &str) -> String {
+    if org.trim().is_empty() {
+        "(no org_name)".to_owned()
+    } else {
+        clean(org)
+    }
+}
+
+/// Replaces control characters (from reporter-supplied text) so they cannot disturb a terminal
+/// or a mail.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_peak() {
+        assert_eq!(sparkline(&[0, 1, 4, 8]), "·▁▄█");
+        assert_eq!(sparkline(&[1, 1000]), "▁█");
+        assert_eq!(sparkline(&[0, 0]), "··");
+        assert_eq!(sparkline(&[5]), "█");
+    }
+
+    #[test]
+    fn long_periods_are_bucketed_to_fit_a_line() {
+        let daily: Vec<DailyVolume> = (0..120)
+            .map(|index| DailyVolume {
+                day: format!("day {index}"),
+                messages: index,
+                dmarc_pass: 0,
+            })
+            .collect();
+        let (marks, bucket) = daily_sparkline(&daily);
+        assert_eq!(bucket, 3);
+        assert_eq!(marks.chars().count(), 40);
+        assert!(marks.starts_with('▁') && marks.ends_with('█'), "{marks}");
+        let (marks, bucket) = daily_sparkline(&daily[..7]);
+        assert_eq!((marks.chars().count(), bucket), (7, 1));
+    }
+
+    #[test]
+    fn lists_are_cut_with_a_line_saying_how_many_more() {
+        let items: Vec<u32> = (0..13).collect();
+        let shown = Shown::first(&items, SHOWN, "things");
+        assert_eq!(shown.shown.len(), SHOWN);
+        assert_eq!(
+            shown.more.as_deref(),
+            Some("… and 3 more things; --format json lists them all")
+        );
+        assert!(Shown::first(&items[..4], SHOWN, "things").more.is_none());
+    }
+}
