@@ -775,6 +775,11 @@ struct DeferredEnd<'a> {
 
 impl Sink for DeferredEnd<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        // A further report in the same document: the one before it is complete, and the
+        // warnings of the layers below go with the last one.
+        if let Some(trailer) = self.trailer.take() {
+            self.sink.end_report(trailer)?;
+        }
         self.sink.begin_report(member, header)
     }
 

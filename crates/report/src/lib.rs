@@ -43,6 +43,7 @@
 //! ```
 
 mod container;
+mod domain;
 mod error;
 mod mime;
 pub mod model;
@@ -53,6 +54,7 @@ use std::ops::ControlFlow;
 
 pub use error::{Container, Error};
 pub use model::*;
+pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT};
 
 /// Caps that keep hostile input from exhausting memory or time.
 ///

@@ -4,6 +4,7 @@
 //! get readable names; the XML element each one comes from is in its doc comment. The serde
 //! names are the JSON contract of `ruadb parse` and must not change.
 
+pub use crate::domain::{DomainName, InvalidDomainName};
 use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
@@ -86,8 +87,8 @@ pub struct ReportMetadata {
 /// `<policy_published>`: the DMARC record the reporter saw in DNS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyPublished {
-    /// `<domain>`: the policy domain, lowercased.
-    pub domain: String,
+    /// `<domain>`: the policy domain, normalised ([`DomainName`]).
+    pub domain: DomainName,
     /// `<adkim>`: DKIM alignment mode (absent means relaxed).
     #[serde(rename = "adkim")]
     pub dkim_alignment: Option<AlignmentMode>,
@@ -131,12 +132,12 @@ pub struct Record {
     pub spf: Option<Verdict>,
     /// `<row><policy_evaluated><reason>`: why the reporter overrode the policy.
     pub reasons: Vec<PolicyOverrideReason>,
-    /// `<identifiers><header_from>`, lowercased (may be empty).
-    pub header_from: String,
-    /// `<identifiers><envelope_from>`, lowercased.
-    pub envelope_from: Option<String>,
-    /// `<identifiers><envelope_to>`, lowercased.
-    pub envelope_to: Option<String>,
+    /// `<identifiers><header_from>`, normalised (may be empty).
+    pub header_from: DomainName,
+    /// `<identifiers><envelope_from>`, normalised.
+    pub envelope_from: Option<DomainName>,
+    /// `<identifiers><envelope_to>`, normalised.
+    pub envelope_to: Option<DomainName>,
     /// `<auth_results><dkim>`, in document order.
     pub dkim_results: Vec<DkimAuthResult>,
     /// `<auth_results><spf>`, in document order.
@@ -159,8 +160,8 @@ pub struct PolicyOverrideReason {
 /// One `<auth_results><dkim>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DkimAuthResult {
-    /// `<domain>`: the signing domain (`d=`), lowercased.
-    pub domain: String,
+    /// `<domain>`: the signing domain (`d=`), normalised.
+    pub domain: DomainName,
     /// `<selector>` (`s=`).
     pub selector: Option<String>,
     /// `<result>`.
@@ -175,8 +176,8 @@ pub struct DkimAuthResult {
 /// One `<auth_results><spf>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpfAuthResult {
-    /// `<domain>`: the checked domain, lowercased.
-    pub domain: String,
+    /// `<domain>`: the checked domain, normalised.
+    pub domain: DomainName,
     /// `<scope>`: `mfrom` or `helo` (absent in most reports; means mfrom).
     pub scope: Option<SpfScope>,
     /// `<result>`.

@@ -35,7 +35,7 @@ fn summarize(result: &Result<AggregateReport, Failure>) -> Outcome {
             member: report.member.clone(),
             org_name: report.header.metadata.org_name.clone(),
             report_id: report.header.metadata.report_id.clone(),
-            domain: report.header.policy.domain.clone(),
+            domain: report.header.policy.domain.to_string(),
             records: report.records.len(),
             messages: report.records.iter().map(|record| record.count).sum(),
             warnings: report

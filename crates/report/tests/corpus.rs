@@ -56,7 +56,7 @@ fn outcome(collector: Collector) -> Outcome {
                 reports.push(Summary {
                     report_id: report.header.metadata.report_id.clone(),
                     org_name: report.header.metadata.org_name.clone(),
-                    policy_domain: report.header.policy.domain.clone(),
+                    policy_domain: report.header.policy.domain.to_string(),
                     begin: report.header.metadata.begin,
                     end: report.header.metadata.end,
                     records: report.records.len() as u64 + placeholders,

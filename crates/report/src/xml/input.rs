@@ -12,6 +12,8 @@
 //! - replaces invalid UTF-8 sequences with U+FFFD and counts them;
 //! - caps the bytes of a single XML token, so one endless text node or comment cannot grow
 //!   the reader's buffer without bound;
+//! - refuses a NUL byte: no XML document can hold one (quick-xml would pass it on as text),
+//!   so the data is binary or UTF-16 read as 8-bit;
 //! - turns errors of the reader below (such as the decompression cap) into [`Error`]s the
 //!   parser can hand on unchanged.
 //!
@@ -52,6 +54,8 @@ pub(super) struct Input<R> {
     started: bool,
     /// Bytes consumed since the parser started the current token.
     token_bytes: u64,
+    /// Checked bytes handed out before `buf`'s current contents.
+    delivered: u64,
     replaced: u64,
     failure: Option<Error>,
     note: Option<String>,
@@ -68,6 +72,7 @@ impl<R: BufRead> Input<R> {
             scratch: Vec::new(),
             started: false,
             token_bytes: 0,
+            delivered: 0,
             replaced: 0,
             failure: None,
             note: None,
@@ -382,14 +387,26 @@ impl<R: BufRead> Input<R> {
                 limit: MAX_TOKEN_BYTES,
             }));
         }
+        self.delivered += self.buf.len() as u64;
+        self.buf.clear();
+        self.pos = 0;
         if !self.started {
-            self.buf.clear();
-            self.pos = 0;
             self.start()?;
-            if !self.buf.is_empty() {
-                return Ok(());
-            }
         }
-        self.refill()
+        if self.buf.is_empty() {
+            self.refill()?;
+        }
+        // `contains` is the vectorised search; the position is only needed for the error.
+        if self.buf.contains(&0) {
+            let at = self.buf.iter().position(|&b| b == 0).unwrap_or(0);
+            let offset = self.delivered + at as u64;
+            return Err(self.fail(Error::Xml {
+                offset,
+                reason: "a NUL byte, which no XML document can hold: this is binary data, \
+                         not a report"
+                    .into(),
+            }));
+        }
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod tests;
 use crate::{Error, Limits, Sink};
 use input::Input;
 use quick_xml::events::{BytesStart, Event};
+pub use report::{MAX_AUTH_RESULTS, MAX_COUNT};
 use std::io::{self, BufRead};
 use std::ops::ControlFlow;
 
@@ -199,6 +200,8 @@ pub(super) struct Seen {
     pub(super) lang: Option<String>,
     /// Whether a `<feedback>` start tag declared the RFC 9990 namespace.
     pub(super) dmarc_2_namespace: bool,
+    /// Whether the last `<feedback>` start tag did.
+    dmarc_2_namespace_now: bool,
     /// The last start tag that may be kept as raw XML (an extension or unknown element).
     opening: String,
 }
@@ -220,6 +223,13 @@ impl<R: BufRead> Events<R> {
             seen: Seen::default(),
             capture: None,
         }
+    }
+
+    /// Forgets what the last document's start tags declared, when another document follows
+    /// in the same stream (its `<feedback>` start tag was just read, so that one counts).
+    pub(super) fn next_document(&mut self) {
+        let namespace = self.seen.dmarc_2_namespace_now;
+        self.seen.dmarc_2_namespace = namespace;
     }
 
     /// Warnings from decoding the bytes.
@@ -451,12 +461,13 @@ impl Seen {
                     .filter(|lang| !lang.is_empty());
             }
             Tag::Feedback => {
-                self.dmarc_2_namespace |=
+                self.dmarc_2_namespace_now =
                     start.attributes().with_checks(false).flatten().any(|a| {
                         let key = a.key.as_ref();
                         (key == "xmlns" || key.starts_with("xmlns:"))
                             && a.value.trim() == DMARC_2_NAMESPACE
                     });
+                self.dmarc_2_namespace |= self.dmarc_2_namespace_now;
             }
             _ => {}
         }

@@ -12,6 +12,14 @@
 //! - A record with no usable `source_ip` or `count` is dropped with a warning; the rest of
 //!   the report is kept. Placeholder records (no IP, count 0) are dropped the same way.
 //! - Zero records is a valid report (with a warning).
+//! - A `<count>` above [`MAX_COUNT`] cannot be real: the record is dropped with a warning, so
+//!   that no sum of stored counts can come near the range of a 64-bit integer.
+//! - Lists a reporter controls are capped ([`MAX_AUTH_RESULTS`] and the constants below): the
+//!   first entries are kept, the rest counted in one warning, so that one hostile record
+//!   cannot hold the memory of millions.
+//! - After the root element ends, another `<feedback>` (two documents concatenated, e.g. in
+//!   a gzip stream of two members) is read as a further report; anything else after the root
+//!   is ignored with a warning.
 
 use super::{Ev, Events, Tag};
 use crate::model::*;
@@ -22,6 +30,27 @@ use std::ops::ControlFlow;
 
 /// Records held back because they came before `<report_metadata>` or `<policy_published>`.
 const MAX_EARLY_RECORDS: usize = 5_000;
+
+/// The largest `<count>` accepted: 2^40, about a trillion messages from one address in one
+/// report, far above any real one. Bigger counts are refused with their record, so a sum of
+/// up to 2^23 records at the cap still fits in a signed 64-bit integer.
+pub const MAX_COUNT: u64 = 1 << 40;
+
+/// `<auth_results>` entries kept per record, for `<dkim>` and for `<spf>` each. A real record
+/// carries a few (one per signature or checked identity); the rest are counted, not kept.
+pub const MAX_AUTH_RESULTS: usize = 100;
+
+/// `<reason>` entries kept per record.
+const MAX_REASONS: usize = 100;
+
+/// Record-level extension elements kept per record.
+const MAX_RECORD_EXTENSIONS: usize = 16;
+
+/// Report-level `<extension>` elements and `<error>` values kept per report.
+const MAX_REPORT_ITEMS: usize = 100;
+
+/// Different warnings listed for one report; further ones are counted in a last warning.
+const MAX_NOTES: usize = 100;
 
 /// Why reading stopped early.
 enum Halt {
@@ -44,31 +73,53 @@ fn flow(flow: ControlFlow<()>) -> Result<(), Halt> {
     }
 }
 
-/// Reads the document behind `events` into `sink`.
+/// What follows a report's root element.
+enum After {
+    /// The end of the input (or content that was ignored with a warning).
+    End,
+    /// The start tag of another `<feedback>`: a further report in the same stream.
+    Another,
+}
+
+/// Reads the document behind `events` into `sink`: one report, or several when whole
+/// documents follow each other.
 pub(super) fn read<R: BufRead>(
-    events: Events<R>,
+    mut events: Events<R>,
     member: Option<&str>,
     sink: &mut dyn Sink,
 ) -> ControlFlow<()> {
-    let result = ReportReader {
-        ev: events,
-        sink: &mut *sink,
-        member,
-        version: None,
-        metadata: None,
-        policy: None,
-        rfc9990_element: false,
-        begun: false,
-        early: Vec::new(),
-        records: 0,
-        extensions: Vec::new(),
-        notes: Notes::default(),
-    }
-    .document();
-    match result {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(Halt::Stopped) => ControlFlow::Break(()),
-        Err(Halt::Failed(error)) => sink.report_failed(member, error),
+    let mut root_open = false;
+    loop {
+        let mut reader = ReportReader {
+            ev: events,
+            sink: &mut *sink,
+            member,
+            version: None,
+            metadata: None,
+            policy: None,
+            rfc9990_element: false,
+            begun: false,
+            early: Vec::new(),
+            records: 0,
+            extensions: Vec::new(),
+            notes: Notes::default(),
+            excess: Excess::default(),
+        };
+        let result = if root_open {
+            reader.feedback()
+        } else {
+            reader.document()
+        };
+        match result {
+            Ok(After::End) => return ControlFlow::Continue(()),
+            Ok(After::Another) => {
+                events = reader.ev;
+                events.next_document();
+                root_open = true;
+            }
+            Err(Halt::Stopped) => return ControlFlow::Break(()),
+            Err(Halt::Failed(error)) => return sink.report_failed(member, error),
+        }
     }
 }
 
@@ -87,6 +138,48 @@ struct ReportReader<'s, R> {
     records: u64,
     extensions: Vec<String>,
     notes: Notes,
+    excess: Excess,
+}
+
+/// Entries beyond the caps on lists, counted for the report's warnings.
+#[derive(Default)]
+struct Excess {
+    /// `<dkim>`/`<spf>` results beyond [`MAX_AUTH_RESULTS`]: in how many records, how many.
+    results: Beyond,
+    /// `<reason>`s beyond [`MAX_REASONS`].
+    reasons: Beyond,
+    /// Record-level extensions beyond [`MAX_RECORD_EXTENSIONS`].
+    record_extensions: Beyond,
+    /// Report-level `<extension>`s and `<error>`s beyond [`MAX_REPORT_ITEMS`].
+    report_items: u64,
+}
+
+/// Entries dropped by a per-record cap.
+#[derive(Default, Clone, Copy)]
+struct Beyond {
+    records: u64,
+    entries: u64,
+}
+
+impl Beyond {
+    fn warning(self, what: &str, cap: usize) -> Option<String> {
+        (self.entries > 0).then(|| {
+            let noun = if self.records == 1 { "record" } else { "records" };
+            format!(
+                "{} {noun} with more than {cap} {what}: the first {cap} of each kept, {} more not kept",
+                self.records, self.entries
+            )
+        })
+    }
+}
+
+/// Pushes `item` unless `list` already holds `cap` entries; counts it in `dropped` then.
+fn push_capped<T>(list: &mut Vec<T>, item: T, cap: usize, dropped: &mut u64) {
+    if list.len() < cap {
+        list.push(item);
+    } else {
+        *dropped += 1;
+    }
 }
 
 #[derive(Default)]
@@ -105,6 +198,8 @@ enum Found<T> {
     Absent,
     Empty,
     Bad(String),
+    /// A number too large for the type.
+    TooLarge(String),
     Good(T),
 }
 
@@ -128,7 +223,7 @@ impl RecordDraft {
                 dkim: None,
                 spf: None,
                 reasons: Vec::new(),
-                header_from: String::new(),
+                header_from: DomainName::default(),
                 envelope_from: None,
                 envelope_to: None,
                 dkim_results: Vec::new(),
@@ -168,15 +263,6 @@ fn once(seen: &mut u64, tag: Tag, value: &str) -> Result<(), Error> {
 
 fn optional(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
-}
-
-/// Domains compare case-insensitively; they are kept lowercased.
-fn domain(value: &str) -> String {
-    if value.is_ascii() {
-        value.to_ascii_lowercase()
-    } else {
-        value.to_lowercase()
-    }
 }
 
 /// An integer, also accepted as a float with a fraction (`1361404799.0`, truncated).
@@ -219,7 +305,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         Ok(self.ev.value_text())
     }
 
-    fn document(&mut self) -> Result<(), Halt> {
+    fn document(&mut self) -> Result<After, Halt> {
         loop {
             match self.ev.next()? {
                 Ev::Start(Tag::Feedback) => return self.feedback(),
@@ -249,7 +335,8 @@ impl<R: BufRead> ReportReader<'_, R> {
         }
     }
 
-    fn feedback(&mut self) -> Result<(), Halt> {
+    /// Reads a `<feedback>` whose start tag was just read, and looks at what follows it.
+    fn feedback(&mut self) -> Result<After, Halt> {
         let mut seen = 0u64;
         loop {
             let (tag, empty) = match self.ev.next()? {
@@ -281,7 +368,12 @@ impl<R: BufRead> ReportReader<'_, R> {
                     }
                 }
                 Tag::Extension | Tag::Extensions => match self.ev.capture(empty)? {
-                    Some(xml) => self.extensions.push(xml),
+                    Some(xml) => push_capped(
+                        &mut self.extensions,
+                        xml,
+                        MAX_REPORT_ITEMS,
+                        &mut self.excess.report_items,
+                    ),
                     None => self
                         .notes
                         .report(format!("<{}> larger than 64 KiB dropped", tag.name())),
@@ -289,7 +381,30 @@ impl<R: BufRead> ReportReader<'_, R> {
                 _ => self.unknown(tag, empty, "feedback")?,
             }
         }
-        self.finish()
+        let after = self.after_root();
+        self.finish()?;
+        Ok(after)
+    }
+
+    /// Reads on after the root element: whitespace and the end of the input are expected;
+    /// another `<feedback>` is a further report; anything else is ignored with a warning (the
+    /// report before it is complete).
+    fn after_root(&mut self) -> After {
+        loop {
+            let ignored = match self.ev.next() {
+                Ok(Ev::Eof) => return After::End,
+                Ok(Ev::Text) => continue,
+                Ok(Ev::Start(Tag::Feedback)) => return After::Another,
+                Ok(Ev::Start(_) | Ev::Empty(_) | Ev::End) => {
+                    "an element after the end of <feedback>".to_owned()
+                }
+                Err(error) => error.to_string(),
+            };
+            self.notes.report(format!(
+                "the rest of the document ignored after the end of the report: {ignored}"
+            ));
+            return After::End;
+        }
     }
 
     /// Skips an element the grammar does not expect here, with a warning (once per name).
@@ -361,7 +476,12 @@ impl<R: BufRead> ReportReader<'_, R> {
                     let value = self.text(tag, empty)?;
                     if !value.is_empty() {
                         let value = value.to_owned();
-                        metadata.errors.push(value);
+                        push_capped(
+                            &mut metadata.errors,
+                            value,
+                            MAX_REPORT_ITEMS,
+                            &mut self.excess.report_items,
+                        );
                     }
                 }
                 Tag::DateRange | Tag::DataRange => {
@@ -400,7 +520,7 @@ impl<R: BufRead> ReportReader<'_, R> {
 
     fn policy(&mut self, empty: bool) -> Result<PolicyPublished, Error> {
         let mut policy = PolicyPublished {
-            domain: String::new(),
+            domain: DomainName::default(),
             dkim_alignment: None,
             spf_alignment: None,
             policy: None,
@@ -421,7 +541,7 @@ impl<R: BufRead> ReportReader<'_, R> {
             once(&mut seen, tag, &value)?;
             let unknown = match tag {
                 Tag::Domain => {
-                    policy.domain = domain(&value);
+                    policy.domain = DomainName::new(&value);
                     false
                 }
                 Tag::Adkim | Tag::Aspf => {
@@ -497,6 +617,26 @@ impl<R: BufRead> ReportReader<'_, R> {
 
     /// Reads one `<record>`; `None` when it was dropped (with a warning).
     fn record(&mut self, empty: bool) -> Result<Option<Record>, Error> {
+        let before = (
+            self.excess.results.entries,
+            self.excess.reasons.entries,
+            self.excess.record_extensions.entries,
+        );
+        let record = self.record_fields(empty)?;
+        let excess = &mut self.excess;
+        for (beyond, entries_before) in [
+            (&mut excess.results, before.0),
+            (&mut excess.reasons, before.1),
+            (&mut excess.record_extensions, before.2),
+        ] {
+            if beyond.entries > entries_before {
+                beyond.records += 1;
+            }
+        }
+        Ok(record)
+    }
+
+    fn record_fields(&mut self, empty: bool) -> Result<Option<Record>, Error> {
         let mut draft = RecordDraft::new();
         let mut seen = 0u64;
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
@@ -518,7 +658,12 @@ impl<R: BufRead> ReportReader<'_, R> {
                 }
                 // RFC 9990 allows any element after the results: record-level extensions.
                 Tag::Other | Tag::Extension | Tag::Extensions => match self.ev.capture(empty)? {
-                    Some(xml) => draft.record.extensions.push(xml),
+                    Some(xml) => push_capped(
+                        &mut draft.record.extensions,
+                        xml,
+                        MAX_RECORD_EXTENSIONS,
+                        &mut self.excess.record_extensions.entries,
+                    ),
                     None => self
                         .notes
                         .record("with an extension larger than 64 KiB dropped"),
@@ -550,13 +695,27 @@ impl<R: BufRead> ReportReader<'_, R> {
                 self.notes.record("dropped: no <source_ip>");
                 return None;
             }
-            Found::Bad(raw) => {
+            Found::Bad(raw) | Found::TooLarge(raw) => {
                 self.notes
                     .record_example("dropped: <source_ip> is not an IP address", &raw);
                 return None;
             }
         }
         match count {
+            Found::Good(count) if count > MAX_COUNT => {
+                self.notes.record_example(
+                    "dropped: <count> above 2^40, more mail than any real source sends",
+                    &count.to_string(),
+                );
+                return None;
+            }
+            Found::TooLarge(raw) => {
+                self.notes.record_example(
+                    "dropped: <count> above 2^40, more mail than any real source sends",
+                    &raw,
+                );
+                return None;
+            }
             Found::Good(count) => record.count = count,
             Found::Absent | Found::Empty => {
                 self.notes.record("dropped: no <count>");
@@ -600,6 +759,10 @@ impl<R: BufRead> ReportReader<'_, R> {
                     } else {
                         match value.parse::<u64>() {
                             Ok(n) => Found::Good(n),
+                            // Digits only, yet no u64: beyond 18446744073709551615.
+                            Err(_) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                                Found::TooLarge(shorten(value))
+                            }
                             Err(_) => Found::Bad(shorten(value)),
                         }
                     };
@@ -680,7 +843,12 @@ impl<R: BufRead> ReportReader<'_, R> {
             self.notes
                 .record_example("with an unknown override reason kept as written", raw);
         }
-        record.reasons.push(PolicyOverrideReason { kind, comment });
+        push_capped(
+            &mut record.reasons,
+            PolicyOverrideReason { kind, comment },
+            MAX_REASONS,
+            &mut self.excess.reasons.entries,
+        );
         Ok(())
     }
 
@@ -689,7 +857,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
             match tag {
                 Tag::HeaderFrom | Tag::EnvelopeFrom | Tag::EnvelopeTo => {
-                    let value = domain(self.record_text(tag, empty)?);
+                    let value = DomainName::new(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
                     let value = Some(value).filter(|v| !v.is_empty());
                     match tag {
@@ -709,11 +877,21 @@ impl<R: BufRead> ReportReader<'_, R> {
             match tag {
                 Tag::Dkim => {
                     let result = self.dkim_result(empty)?;
-                    record.dkim_results.push(result);
+                    push_capped(
+                        &mut record.dkim_results,
+                        result,
+                        MAX_AUTH_RESULTS,
+                        &mut self.excess.results.entries,
+                    );
                 }
                 Tag::Spf => {
                     let result = self.spf_result(empty)?;
-                    record.spf_results.push(result);
+                    push_capped(
+                        &mut record.spf_results,
+                        result,
+                        MAX_AUTH_RESULTS,
+                        &mut self.excess.results.entries,
+                    );
                 }
                 _ => self.unknown_in_record(tag, empty, "auth_results")?,
             }
@@ -731,7 +909,7 @@ impl<R: BufRead> ReportReader<'_, R> {
     fn dkim_result(&mut self, empty: bool) -> Result<DkimAuthResult, Error> {
         let mut seen = 0u64;
         let mut dkim = DkimAuthResult {
-            domain: String::new(),
+            domain: DomainName::default(),
             selector: None,
             result: DkimResult::Unknown(String::new()),
             human_result: None,
@@ -740,7 +918,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
             match tag {
                 Tag::Domain => {
-                    let value = domain(self.record_text(tag, empty)?);
+                    let value = DomainName::new(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
                     dkim.domain = value;
                 }
@@ -773,7 +951,7 @@ impl<R: BufRead> ReportReader<'_, R> {
     fn spf_result(&mut self, empty: bool) -> Result<SpfAuthResult, Error> {
         let mut seen = 0u64;
         let mut spf = SpfAuthResult {
-            domain: String::new(),
+            domain: DomainName::default(),
             scope: None,
             result: SpfResult::Unknown(String::new()),
             human_result: None,
@@ -782,7 +960,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
             match tag {
                 Tag::Domain => {
-                    let value = domain(self.record_text(tag, empty)?);
+                    let value = DomainName::new(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
                     spf.domain = value;
                 }
@@ -919,6 +1097,27 @@ impl<R: BufRead> ReportReader<'_, R> {
             self.notes.report("the report has no usable records".into());
         }
         let mut warnings: Vec<Warning> = self.ev.input_warnings().map(Warning::from).collect();
+        let excess = &self.excess;
+        warnings.extend(
+            [
+                excess
+                    .results
+                    .warning("<dkim> or <spf> results", MAX_AUTH_RESULTS),
+                excess.reasons.warning("<reason> elements", MAX_REASONS),
+                excess
+                    .record_extensions
+                    .warning("extension elements", MAX_RECORD_EXTENSIONS),
+                (excess.report_items > 0).then(|| {
+                    format!(
+                        "more than {MAX_REPORT_ITEMS} <extension> or <error> elements: {} not kept",
+                        excess.report_items
+                    )
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .map(Warning),
+        );
         warnings.extend(std::mem::take(&mut self.notes).into_warnings());
         let trailer = ReportTrailer {
             extensions: std::mem::take(&mut self.extensions),
@@ -939,10 +1138,13 @@ fn timestamp(element: &'static str, value: Option<String>) -> Result<i64, Error>
     })
 }
 
-/// Warnings, in the order first seen. Record-level ones are counted instead of repeated.
+/// Warnings, in the order first seen. Record-level ones are counted instead of repeated;
+/// beyond [`MAX_NOTES`] different ones, the rest are only counted (each is looked up in the
+/// list, so the list must stay short).
 #[derive(Default)]
 struct Notes {
     entries: Vec<Note>,
+    unlisted: u64,
 }
 
 struct Note {
@@ -960,6 +1162,10 @@ impl Notes {
             .iter()
             .any(|n| n.records.is_none() && n.message == message)
         {
+            if self.entries.len() >= MAX_NOTES {
+                self.unlisted += 1;
+                return;
+            }
             self.entries.push(Note {
                 message,
                 records: None,
@@ -979,33 +1185,45 @@ impl Notes {
     }
 
     fn count(&mut self, message: &str, example: Option<&str>) {
-        match self
+        if let Some(note) = self
             .entries
             .iter_mut()
             .find(|n| n.records.is_some() && n.message == message)
         {
-            Some(note) => note.records = note.records.map(|n| n + 1),
-            None => self.entries.push(Note {
+            note.records = note.records.map(|n| n + 1);
+        } else if self.entries.len() >= MAX_NOTES {
+            self.unlisted += 1;
+        } else {
+            self.entries.push(Note {
                 message: message.to_owned(),
                 records: Some(1),
                 example: example.map(shorten),
-            }),
+            });
         }
     }
 
     fn into_warnings(self) -> impl Iterator<Item = Warning> {
-        self.entries.into_iter().map(|note| {
-            let Some(records) = note.records else {
-                return Warning(note.message);
-            };
-            let noun = if records == 1 { "record" } else { "records" };
-            match note.example {
-                Some(example) => Warning(format!(
-                    "{records} {noun} {} (first: {example:?})",
-                    note.message
-                )),
-                None => Warning(format!("{records} {noun} {}", note.message)),
-            }
-        })
+        let unlisted = (self.unlisted > 0).then(|| {
+            Warning(format!(
+                "{} more warnings of other kinds not listed",
+                self.unlisted
+            ))
+        });
+        self.entries
+            .into_iter()
+            .map(|note| {
+                let Some(records) = note.records else {
+                    return Warning(note.message);
+                };
+                let noun = if records == 1 { "record" } else { "records" };
+                match note.example {
+                    Some(example) => Warning(format!(
+                        "{records} {noun} {} (first: {example:?})",
+                        note.message
+                    )),
+                    None => Warning(format!("{records} {noun} {}", note.message)),
+                }
+            })
+            .chain(unlisted)
     }
 }
