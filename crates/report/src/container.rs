@@ -41,7 +41,8 @@ const ZIP_TAIL_BYTES: u64 = 22 + 65_535;
 
 /// Reads every report in `input`, held in memory.
 pub(crate) fn read_bytes(input: &[u8], limits: &Limits, sink: &mut dyn Sink) {
-    let shared = Shared::new(limits);
+    let limits = limits.bounded();
+    let shared = Shared::new(&limits);
     let mut reader = Reader {
         shared: &shared,
         sink,
@@ -53,6 +54,7 @@ pub(crate) fn read_bytes(input: &[u8], limits: &Limits, sink: &mut dyn Sink) {
 /// Reads every report in a seekable `input`: a zip is read through `Seek`, a message into
 /// memory (bounded), anything else is streamed.
 pub(crate) fn read_seekable<R: Read + Seek>(mut input: R, limits: &Limits, sink: &mut dyn Sink) {
+    let limits = &limits.bounded();
     let shared = Shared::new(limits);
     let mut reader = Reader {
         shared: &shared,

@@ -58,7 +58,10 @@ pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT};
 
 /// Caps that keep hostile input from exhausting memory or time.
 ///
-/// The defaults fit the largest real reports with a wide margin.
+/// The defaults fit the largest real reports with a wide margin. Each cap has a hard upper
+/// bound, [`Limits::HARD_MAX`]: the readers apply [`Limits::bounded`] to what they are given,
+/// so no setting can make recursion overflow the stack or memory grow without bound, and a
+/// configuration can refuse a value out of range with [`Limits::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes one input may expand to after decompression, all its members and nested
@@ -91,6 +94,104 @@ impl Default for Limits {
             max_message_bytes: 32 * 1024 * 1024,
         }
     }
+}
+
+impl Limits {
+    /// The largest value each cap may take.
+    ///
+    /// - decompressed bytes: 4 GiB (time: a minute of decompression and parsing);
+    /// - message bytes: 1 GiB (a message is held in memory, and decoded once more);
+    /// - zip members and MIME parts: 100,000 (an index entry each is kept in memory);
+    /// - container nesting: 16, MIME depth: 100, XML depth: 1,024 (containers and multiparts
+    ///   are walked by recursion: 16 × 100 levels fit a 2 MiB thread stack with room to spare).
+    pub const HARD_MAX: Limits = Limits {
+        max_decompressed_bytes: 4 * 1024 * 1024 * 1024,
+        max_zip_members: 100_000,
+        max_container_nesting: 16,
+        max_xml_depth: 1_024,
+        max_mime_parts: 100_000,
+        max_mime_depth: 100,
+        max_message_bytes: 1024 * 1024 * 1024,
+    };
+
+    /// Each cap brought into `1..=HARD_MAX` (0 becomes 1). The readers apply this to the
+    /// limits they are given.
+    pub fn bounded(&self) -> Limits {
+        let max = Limits::HARD_MAX;
+        Limits {
+            max_decompressed_bytes: self
+                .max_decompressed_bytes
+                .clamp(1, max.max_decompressed_bytes),
+            max_zip_members: self.max_zip_members.clamp(1, max.max_zip_members),
+            max_container_nesting: self
+                .max_container_nesting
+                .clamp(1, max.max_container_nesting),
+            max_xml_depth: self.max_xml_depth.clamp(1, max.max_xml_depth),
+            max_mime_parts: self.max_mime_parts.clamp(1, max.max_mime_parts),
+            max_mime_depth: self.max_mime_depth.clamp(1, max.max_mime_depth),
+            max_message_bytes: self.max_message_bytes.clamp(1, max.max_message_bytes),
+        }
+    }
+
+    /// The first cap outside `1..=HARD_MAX`, if any.
+    pub fn check(&self) -> Result<(), LimitOutOfRange> {
+        let max = Limits::HARD_MAX;
+        let caps = [
+            (
+                "max_decompressed_bytes",
+                self.max_decompressed_bytes,
+                max.max_decompressed_bytes,
+            ),
+            (
+                "max_zip_members",
+                self.max_zip_members as u64,
+                max.max_zip_members as u64,
+            ),
+            (
+                "max_container_nesting",
+                self.max_container_nesting as u64,
+                max.max_container_nesting as u64,
+            ),
+            (
+                "max_xml_depth",
+                self.max_xml_depth as u64,
+                max.max_xml_depth as u64,
+            ),
+            (
+                "max_mime_parts",
+                self.max_mime_parts as u64,
+                max.max_mime_parts as u64,
+            ),
+            (
+                "max_mime_depth",
+                self.max_mime_depth as u64,
+                max.max_mime_depth as u64,
+            ),
+            (
+                "max_message_bytes",
+                self.max_message_bytes,
+                max.max_message_bytes,
+            ),
+        ];
+        for (name, value, max) in caps {
+            if !(1..=max).contains(&value) {
+                return Err(LimitOutOfRange { name, value, max });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A [`Limits`] field outside `1..=`[`Limits::HARD_MAX`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name} is {value}; it must be between 1 and {max}")]
+pub struct LimitOutOfRange {
+    /// The field's name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// Its hard upper bound.
+    pub max: u64,
 }
 
 /// Receives reports as they are read.
@@ -294,5 +395,29 @@ pub mod fuzz {
             self.outcomes += 1;
             ControlFlow::Continue(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked_and_bounded_against_the_hard_maximum() {
+        assert_eq!(Limits::default().check(), Ok(()));
+        assert_eq!(Limits::HARD_MAX.check(), Ok(()));
+        assert_eq!(Limits::default().bounded(), Limits::default());
+        let absurd = Limits {
+            max_mime_depth: 100_000_000,
+            max_zip_members: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            absurd.check().unwrap_err().to_string(),
+            "max_zip_members is 0; it must be between 1 and 100000"
+        );
+        let bounded = absurd.bounded();
+        assert_eq!((bounded.max_mime_depth, bounded.max_zip_members), (100, 1));
+        assert_eq!(bounded.check(), Ok(()));
     }
 }

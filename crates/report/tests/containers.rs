@@ -304,6 +304,124 @@ mod hostile {
         ));
     }
 
+    /// `[limits]` accept any number, so the readers bound them: a multipart 5,000 deep under
+    /// a depth limit of 100,000,000 stops at the hard bound (100) instead of recursing 5,000
+    /// times. Run on a thread with the default 2 MiB stack, as the store's parser thread is.
+    #[test]
+    fn absurd_limits_are_bounded_so_deep_multiparts_cannot_overflow_the_stack() {
+        let limits = Limits {
+            max_mime_depth: 100_000_000,
+            max_mime_parts: 100_000_000,
+            max_container_nesting: 100_000_000,
+            ..Limits::default()
+        };
+        let mut deep = Vec::new();
+        for level in 0..5_000 {
+            deep.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=l{level}\n\n--l{level}\n")
+                    .as_bytes(),
+            );
+        }
+        // The worst case the bounds allow: messages nested as deep as containers may be,
+        // each holding multiparts nested as deep as they may be.
+        let max = Limits::HARD_MAX;
+        let mut nested = b"Content-Type: text/plain\n\nno report here\n".to_vec();
+        for message in 0..max.max_container_nesting {
+            let mut outer = Vec::new();
+            for level in 0..max.max_mime_depth {
+                outer.extend_from_slice(
+                    format!("Content-Type: multipart/mixed; boundary=m{message}l{level}\n\n--m{message}l{level}\n")
+                        .as_bytes(),
+                );
+            }
+            outer.extend_from_slice(b"Content-Type: message/rfc822\n\n");
+            outer.extend_from_slice(&nested);
+            nested = outer;
+        }
+        let thread = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || (errors_of(&deep, &limits), errors_of(&nested, &limits)))
+            .unwrap();
+        let (deep_errors, nested_errors) = thread.join().expect("the reader overflowed its stack");
+        assert!(
+            matches!(
+                deep_errors[..],
+                [Error::Limit {
+                    what: "MIME multipart nesting depth",
+                    limit: 100
+                }]
+            ),
+            "{deep_errors:?}"
+        );
+        assert_eq!(nested_errors.len(), 1, "{nested_errors:?}");
+    }
+
+    /// Two whole reports, each in its own gzip member, one after the other: both are read,
+    /// in memory and streamed, and the trailing-data warning still reaches the last one.
+    #[test]
+    fn concatenated_gzip_members_with_two_reports_yield_both() {
+        let gzip = |data: &[u8]| {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+            encoder.write_all(data).unwrap();
+            encoder.finish().unwrap()
+        };
+        let first = [HEADER, RECORD, b"</feedback>\n"].concat();
+        let second = [HEADER, RECORD, RECORD, b"</feedback>\n"]
+            .concat()
+            .replace_slice(b">big<", b">second<");
+        let mut data = [gzip(&first), gzip(&second)].concat();
+        data.extend_from_slice(b"\r\n");
+        let limits = Limits::default();
+        let mut streamed = Collector::default();
+        read_reports_from(Cursor::new(&data), &limits, &mut streamed);
+        let mut in_memory = Collector::default();
+        read_reports(&data, &limits, &mut in_memory);
+        for collector in [streamed, in_memory] {
+            let reports: Vec<(String, usize, Vec<String>)> = collector
+                .results
+                .iter()
+                .map(|result| {
+                    let report = result.as_ref().unwrap();
+                    (
+                        report.header.metadata.report_id.clone(),
+                        report.records.len(),
+                        report
+                            .trailer
+                            .warnings
+                            .iter()
+                            .map(|w| w.0.clone())
+                            .collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                reports,
+                [
+                    ("big".to_owned(), 1, vec![]),
+                    (
+                        "second".to_owned(),
+                        2,
+                        vec!["2 bytes of trailing data after the gzip stream ignored".to_owned()]
+                    )
+                ]
+            );
+        }
+    }
+
+    trait ReplaceSlice {
+        fn replace_slice(self, from: &[u8], to: &[u8]) -> Vec<u8>;
+    }
+
+    impl ReplaceSlice for Vec<u8> {
+        fn replace_slice(self, from: &[u8], to: &[u8]) -> Vec<u8> {
+            let at = self
+                .windows(from.len())
+                .position(|window| window == from)
+                .unwrap();
+            [&self[..at], to, &self[at + from.len()..]].concat()
+        }
+    }
+
     #[test]
     fn zip_with_a_hundred_thousand_members_is_refused() {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));

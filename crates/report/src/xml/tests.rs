@@ -585,3 +585,218 @@ fn unknown_record_children_are_kept_as_extensions_and_misplaced_ones_skipped() {
         ["1 record with unknown element <count> in <record> skipped"]
     );
 }
+
+#[test]
+fn policy_and_record_domains_lose_their_trailing_dot() {
+    let body = "<record><row><source_ip>192.0.2.1</source_ip><count>1</count><policy_evaluated>\
+         <disposition>none</disposition></policy_evaluated></row>\
+         <identifiers><header_from>Example.COM.</header_from><envelope_from>b.example.com.</envelope_from>\
+         </identifiers><auth_results><dkim><domain>example.com.</domain><result>pass</result></dkim>\
+         <spf><domain>B.example.com.</domain><result>pass</result></spf></auth_results></record>";
+    let xml = format!(
+        "<feedback>{}<policy_published><domain>Example.com.</domain><p>none</p></policy_published>{body}</feedback>",
+        METADATA
+    );
+    let report = report(&xml);
+    assert_eq!(report.header.policy.domain, "example.com");
+    let record = &report.records[0];
+    assert_eq!(record.header_from, "example.com");
+    assert_eq!(record.envelope_from.as_deref(), Some("b.example.com"));
+    assert_eq!(record.dkim_results[0].domain, "example.com");
+    assert_eq!(record.spf_results[0].domain, "b.example.com");
+}
+
+#[test]
+fn auth_results_beyond_the_cap_are_counted_not_kept() {
+    let dkim = "<dkim><domain>example.com</domain><result>pass</result></dkim>";
+    let spf = "<spf><domain>example.com</domain><result>pass</result></spf>";
+    let many = |n: usize| {
+        format!(
+            "<record><row><source_ip>192.0.2.1</source_ip><count>1</count><policy_evaluated>\
+             <disposition>none</disposition></policy_evaluated></row>\
+             <identifiers><header_from>example.com</header_from></identifiers>\
+             <auth_results>{}{}</auth_results></record>",
+            dkim.repeat(n),
+            spf.repeat(n)
+        )
+    };
+    let report = report(&with_records(&format!(
+        "{}{}{}",
+        many(MAX_AUTH_RESULTS + 5),
+        many(2),
+        many(MAX_AUTH_RESULTS + 1)
+    )));
+    let kept: Vec<(usize, usize)> = report
+        .records
+        .iter()
+        .map(|r| (r.dkim_results.len(), r.spf_results.len()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (MAX_AUTH_RESULTS, MAX_AUTH_RESULTS),
+            (2, 2),
+            (MAX_AUTH_RESULTS, MAX_AUTH_RESULTS)
+        ]
+    );
+    assert_eq!(
+        warnings(&report),
+        [
+            "2 records with more than 100 <dkim> or <spf> results: the first 100 of each kept, 12 more not kept"
+        ]
+    );
+}
+
+#[test]
+fn other_lists_a_reporter_controls_are_capped_too() {
+    let reasons = "<reason><type>forwarded</type></reason>".repeat(150);
+    let extensions = "<custom>x</custom>".repeat(20);
+    let body = format!(
+        "<record><row><source_ip>192.0.2.1</source_ip><count>1</count><policy_evaluated>\
+         <disposition>none</disposition>{reasons}</policy_evaluated></row>\
+         <identifiers><header_from>example.com</header_from></identifiers>{extensions}</record>"
+    );
+    let errors = "<error>e</error>".repeat(120);
+    let xml = with_records(&body).replace("<report_id>", &format!("{errors}<report_id>"));
+    let report = report(&xml);
+    assert_eq!(report.records[0].reasons.len(), 100);
+    assert_eq!(report.records[0].extensions.len(), 16);
+    assert_eq!(report.header.metadata.errors.len(), 100);
+    let warnings = warnings(&report);
+    assert!(
+        warnings.contains(&"1 record with more than 100 <reason> elements: the first 100 of each kept, 50 more not kept"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.contains(&"1 record with more than 16 extension elements: the first 16 of each kept, 4 more not kept"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.contains(&"more than 100 <extension> or <error> elements: 20 not kept"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn many_different_warnings_are_listed_up_to_a_bound() {
+    // Each record has an unknown element of its own name inside <row>: 300 different warnings.
+    let body: String = (0..300)
+        .map(|n| {
+            record("192.0.2.1", "1").replace(
+                "<policy_evaluated>",
+                &format!("<odd{n}/><policy_evaluated>"),
+            )
+        })
+        .collect();
+    let report = report(&with_records(&body));
+    assert_eq!(report.records.len(), 300);
+    let warnings = warnings(&report);
+    assert_eq!(warnings.len(), 101, "{warnings:?}");
+    assert_eq!(
+        warnings.last().copied(),
+        Some("200 more warnings of other kinds not listed")
+    );
+}
+
+#[test]
+fn counts_above_2_to_the_40_drop_their_record() {
+    let body = [
+        record("192.0.2.1", "1099511627776"),
+        record("192.0.2.2", "1099511627777"),
+        record("192.0.2.3", "18446744073709551615"),
+        record("192.0.2.4", "18446744073709551616"),
+        record("192.0.2.5", "99999999999999999999999999"),
+    ]
+    .concat();
+    let report = report(&with_records(&body));
+    let counts: Vec<u64> = report.records.iter().map(|r| r.count).collect();
+    assert_eq!(counts, [MAX_COUNT]);
+    assert_eq!(
+        warnings(&report),
+        [
+            "4 records dropped: <count> above 2^40, more mail than any real source sends (first: \"1099511627777\")"
+        ]
+    );
+}
+
+#[test]
+fn a_nul_byte_is_not_xml() {
+    for xml in [
+        with_records(&record("192.0.2.1", "1"))
+            .replace("example.net</org_name>", "exa\0mple.net</org_name>"),
+        format!("\0{}", with_records("")),
+        with_records("") + "\0",
+    ] {
+        let message = error(xml.as_bytes());
+        assert!(message.contains("a NUL byte"), "{message}");
+    }
+    let at = with_records("").find("</org_name>").unwrap();
+    let mut xml = with_records("").into_bytes();
+    xml[at] = 0;
+    assert!(
+        error(&xml).starts_with(&format!("XML error at byte {at}: a NUL byte")),
+        "{}",
+        error(&xml)
+    );
+}
+
+#[test]
+fn a_second_document_after_the_root_is_a_second_report() {
+    let first = with_records(&record("192.0.2.1", "1"));
+    let second = with_records(&record("192.0.2.2", "2")).replace(">r1<", ">r2<");
+    let xml = format!(
+        "<?xml version=\"1.0\"?>\n{first}\n<?xml version=\"1.0\"?>\n<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\">{}",
+        &second["<feedback>".len()..]
+    );
+    let results = parse(xml.as_bytes());
+    let reports: Vec<(String, u64, Format)> = results
+        .iter()
+        .map(|r| {
+            let r = r.as_ref().unwrap();
+            (
+                r.header.metadata.report_id.clone(),
+                r.records[0].count,
+                r.header.format,
+            )
+        })
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            ("r1".to_owned(), 1, Format::Rfc7489),
+            ("r2".to_owned(), 2, Format::Rfc9990)
+        ]
+    );
+}
+
+#[test]
+fn other_content_after_the_root_is_ignored_with_a_warning() {
+    for (tail, said) in [
+        ("<other/>", "an element after the end of <feedback>"),
+        ("garbage", "text outside the root element"),
+    ] {
+        let xml = with_records(&record("192.0.2.1", "1")) + tail;
+        let results = parse(xml.as_bytes());
+        let [Ok(report)] = results.as_slice() else {
+            panic!("{tail}: {results:?}");
+        };
+        assert_eq!(report.records.len(), 1);
+        let warnings = warnings(report);
+        assert!(
+            warnings.iter().any(|w| w
+                .starts_with("the rest of the document ignored after the end of the report")
+                && w.contains(said)),
+            "{tail}: {warnings:?}"
+        );
+    }
+    // A second document cut short fails on its own; the first report stands.
+    let xml = with_records(&record("192.0.2.1", "1")) + "<feedback><report_metadata>";
+    let results = parse(xml.as_bytes());
+    assert!(
+        matches!(results.as_slice(), [Ok(_), Err(failure)] if failure.error.to_string().contains("unexpected end")),
+        "{results:?}"
+    );
+    // Whitespace and comments after the root are normal.
+    let xml = with_records(&record("192.0.2.1", "1")) + "\n<!-- end -->\n";
+    assert!(warnings(&report(&xml)).is_empty());
+}
