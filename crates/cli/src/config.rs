@@ -9,6 +9,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use ruadb_report::{DomainName, Limits};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -38,56 +39,77 @@ struct LimitsFile {
 }
 
 impl LimitsFile {
-    fn resolve(&self) -> anyhow::Result<ruadb_report::Limits> {
+    /// The library defaults with the file's overrides. Each value must lie between 1 and the
+    /// library's hard bound ([`Limits::HARD_MAX`]), which README "Limits" lists.
+    fn resolve(&self) -> anyhow::Result<Limits> {
         const MIB: u64 = 1024 * 1024;
-        let mut limits = ruadb_report::Limits::default();
-        let mib = |key: &str, value: u64| {
-            value
-                .checked_mul(MIB)
-                .filter(|bytes| *bytes > 0)
-                .with_context(|| format!("limits.{key} must be between 1 and {}", u64::MAX / MIB))
+        let max = Limits::HARD_MAX;
+        let mut limits = Limits::default();
+        let in_range = |key: &str, value: u64, max: u64| -> anyhow::Result<u64> {
+            if !(1..=max).contains(&value) {
+                bail!("limits.{key} is {value}; it must be between 1 and {max}");
+            }
+            Ok(value)
         };
-        if let Some(value) = self.max_decompressed_mib {
-            limits.max_decompressed_bytes = mib("max_decompressed_mib", value)?;
-        }
-        if let Some(value) = self.max_message_mib {
-            limits.max_message_bytes = mib("max_message_mib", value)?;
+        let sizes = [
+            (
+                self.max_decompressed_mib,
+                &mut limits.max_decompressed_bytes,
+                "max_decompressed_mib",
+                max.max_decompressed_bytes,
+            ),
+            (
+                self.max_message_mib,
+                &mut limits.max_message_bytes,
+                "max_message_mib",
+                max.max_message_bytes,
+            ),
+        ];
+        for (value, slot, key, max) in sizes {
+            if let Some(value) = value {
+                *slot = in_range(key, value, max / MIB)? * MIB;
+            }
         }
         let counts = [
             (
                 self.max_zip_members,
                 &mut limits.max_zip_members,
                 "max_zip_members",
+                max.max_zip_members,
             ),
             (
                 self.max_container_nesting,
                 &mut limits.max_container_nesting,
                 "max_container_nesting",
+                max.max_container_nesting,
             ),
             (
                 self.max_xml_depth,
                 &mut limits.max_xml_depth,
                 "max_xml_depth",
+                max.max_xml_depth,
             ),
             (
                 self.max_mime_parts,
                 &mut limits.max_mime_parts,
                 "max_mime_parts",
+                max.max_mime_parts,
             ),
             (
                 self.max_mime_depth,
                 &mut limits.max_mime_depth,
                 "max_mime_depth",
+                max.max_mime_depth,
             ),
         ];
-        for (value, slot, key) in counts {
+        for (value, slot, key, max) in counts {
             if let Some(value) = value {
-                if value == 0 {
-                    bail!("limits.{key} must be at least 1");
-                }
-                *slot = value;
+                // Within `max`, itself a `usize`: the conversion back cannot fail.
+                let value = in_range(key, value as u64, max as u64)?;
+                *slot = usize::try_from(value).unwrap_or(max);
             }
         }
+        limits.check()?;
         Ok(limits)
     }
 }
@@ -132,8 +154,8 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub struct Config {
     /// `db`, resolved against the file's directory.
     pub db: Option<PathBuf>,
-    /// `domains`, lowercased, without a trailing dot. `None` accepts every policy domain.
-    pub domains: Option<Vec<String>>,
+    /// `domains`, normalised. `None` accepts every policy domain.
+    pub domains: Option<Vec<DomainName>>,
     /// Parser limits after the `[limits]` overrides.
     pub limits: ruadb_report::Limits,
     /// `[imap]` / `[[imap]]`, in file order, validated; passwords not read yet.
@@ -177,7 +199,7 @@ impl Config {
             }
             Some(list) => Some(
                 list.iter()
-                    .map(|domain| normalize_domain(domain))
+                    .map(|domain| DomainName::parse(domain).context("domains"))
                     .collect::<anyhow::Result<Vec<_>>>()?,
             ),
         };
@@ -206,14 +228,6 @@ impl Config {
             imap,
         })
     }
-}
-
-fn normalize_domain(domain: &str) -> anyhow::Result<String> {
-    let normalized = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    if normalized.is_empty() || normalized.contains(char::is_whitespace) {
-        bail!("domains: {domain:?} is not a domain name");
-    }
-    Ok(normalized)
 }
 
 /// `~/x` → `$HOME/x`; a relative path is taken relative to the configuration file, so the
@@ -371,6 +385,15 @@ mod tests {
                 "[imap]\nhost = \" \"\nusername = \"u\"\n",
                 "imap[0]: host is empty",
             ),
+            (
+                "[limits]\nmax_mime_depth = 100000000\n",
+                "limits.max_mime_depth is 100000000; it must be between 1 and 100",
+            ),
+            (
+                "[limits]\nmax_message_mib = 4096\n",
+                "limits.max_message_mib is 4096; it must be between 1 and 1024",
+            ),
+            ("domains = [\"exa mple.org\"]\n", "is not a domain name"),
             ("db = 3\n", "db"),
         ] {
             let error = format!("{:#}", parse(text).unwrap_err());
@@ -385,7 +408,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             config.domains,
-            Some(vec!["example.com".to_owned(), "example.org".to_owned()])
+            Some(vec!["example.com".into(), "example.org".into()])
         );
         assert_eq!(config.limits.max_decompressed_bytes, 8 * 1024 * 1024);
         assert_eq!(config.limits.max_zip_members, 3);

@@ -1,7 +1,7 @@
 //! [`DomainName`]: the one normalisation of a domain name, wherever one is read.
 
 use serde::Serialize;
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::ops::Deref;
 
@@ -37,13 +37,20 @@ pub struct InvalidDomainName {
 impl DomainName {
     /// Normalises `raw` (see the type's documentation). Never fails.
     pub fn new(raw: &str) -> DomainName {
+        DomainName(DomainName::normalize(raw).into_owned())
+    }
+
+    /// The normalised text of `raw`, borrowed when `raw` is already normal: for comparing
+    /// names read from elsewhere (a database) without allocating.
+    pub fn normalize(raw: &str) -> Cow<'_, str> {
         let trimmed = raw.trim().trim_end_matches('.');
-        let lowered = if trimmed.is_ascii() {
-            trimmed.to_ascii_lowercase()
+        if !trimmed.chars().any(char::is_uppercase) {
+            Cow::Borrowed(trimmed)
+        } else if trimmed.is_ascii() {
+            Cow::Owned(trimmed.to_ascii_lowercase())
         } else {
-            trimmed.to_lowercase()
-        };
-        DomainName(lowered)
+            Cow::Owned(trimmed.to_lowercase())
+        }
     }
 
     /// Normalises a name a person wrote (configuration, a command-line filter), refusing one
@@ -73,14 +80,17 @@ impl DomainName {
         self.0
     }
 
+    /// Whether this name is `parent` or one of its subdomains (`mail.example.com` is within
+    /// `example.com`; `badexample.com` is not).
+    pub fn is_within(&self, parent: &DomainName) -> bool {
+        self.0
+            .strip_suffix(parent.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+    }
+
     /// Whether `raw`, normalised, is this name (without allocating for the usual case).
     pub fn matches(&self, raw: &str) -> bool {
-        let trimmed = raw.trim().trim_end_matches('.');
-        if trimmed.is_ascii() {
-            trimmed.eq_ignore_ascii_case(&self.0)
-        } else {
-            *self == DomainName::new(trimmed)
-        }
+        DomainName::normalize(raw) == self.as_str()
     }
 }
 

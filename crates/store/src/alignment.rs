@@ -5,7 +5,7 @@
 //! apply `adkim`/`aspf` and the Public Suffix List, and some report `pass` for unaligned
 //! results. ruadb computes alignment itself and stores the reporter's verdict beside it.
 
-use ruadb_report::{AlignmentMode, DkimResult, Record, SpfResult, SpfScope};
+use ruadb_report::{AlignmentMode, DkimResult, DomainName, Record, SpfResult, SpfScope};
 use std::borrow::Cow;
 
 /// The alignment of one record.
@@ -49,7 +49,8 @@ pub fn evaluate(
 }
 
 /// Whether `a` and `b` are aligned: equal under strict mode, or sharing an organizational
-/// domain under relaxed mode. Case and one trailing dot are ignored; empty never aligns.
+/// domain under relaxed mode. Both are normalised first ([`DomainName`]: case and trailing
+/// dots do not matter); empty never aligns.
 pub fn domains_aligned(a: &str, b: &str, strict: bool) -> bool {
     HeaderFrom::new(a).aligns_with(b, strict)
 }
@@ -70,13 +71,13 @@ struct HeaderFrom<'a> {
 impl<'a> HeaderFrom<'a> {
     fn new(domain: &'a str) -> Self {
         HeaderFrom {
-            domain: normalize(domain),
+            domain: DomainName::normalize(domain),
             organizational: None,
         }
     }
 
     fn aligns_with(&mut self, other: &str, strict: bool) -> bool {
-        let other = normalize(other);
+        let other = DomainName::normalize(other);
         if other.is_empty() || self.domain.is_empty() {
             return false;
         }
@@ -99,17 +100,6 @@ impl<'a> HeaderFrom<'a> {
     }
 }
 
-/// Trims whitespace and one trailing dot, and lowercases (allocating only when needed).
-fn normalize(domain: &str) -> Cow<'_, str> {
-    let trimmed = domain.trim();
-    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    if trimmed.chars().any(char::is_uppercase) {
-        Cow::Owned(trimmed.to_lowercase())
-    } else {
-        Cow::Borrowed(trimmed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,13 +117,13 @@ mod tests {
             dkim: None,
             spf: None,
             reasons: Vec::new(),
-            header_from: header_from.to_owned(),
+            header_from: header_from.into(),
             envelope_from: None,
             envelope_to: None,
             dkim_results: dkim
                 .iter()
                 .map(|(domain, result)| DkimAuthResult {
-                    domain: (*domain).to_owned(),
+                    domain: (*domain).into(),
                     selector: Some("sel".to_owned()),
                     result: DkimResult::from_xml(result),
                     human_result: None,
@@ -143,7 +133,7 @@ mod tests {
             spf_results: spf
                 .iter()
                 .map(|(domain, scope, result)| SpfAuthResult {
-                    domain: (*domain).to_owned(),
+                    domain: (*domain).into(),
                     scope: scope.map(SpfScope::from_xml),
                     result: SpfResult::from_xml(result),
                     human_result: None,

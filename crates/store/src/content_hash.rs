@@ -1,10 +1,16 @@
 //! The content hash of a parsed report, which tells a re-sent duplicate from a conflicting
 //! report with the same key.
 //!
-//! It covers everything the report says (header, records in order, extensions) and nothing
-//! about how it arrived (container, member name, whitespace, encoding), so the same report
-//! zipped by one mailer and gzipped by another is recognised as a duplicate. Each value is
-//! length-prefixed so that field boundaries cannot shift.
+//! It covers everything the report says (header, records, extensions) and nothing about how
+//! it arrived (container, member name, whitespace, encoding), so the same report zipped by one
+//! mailer and gzipped by another is recognised as a duplicate. Each value is length-prefixed so
+//! that field boundaries cannot shift.
+//!
+//! What does not change the meaning does not change the hash either: the case of `org_name`
+//! (the report key compares it case-insensitively too), domain names (hashed in their
+//! normalised form, [`ruadb_report::DomainName`]) and the order of the records. The records
+//! are a multiset: each is hashed on its own and the digests are added up (lane-wise, modulo
+//! 2^64), which needs no memory per record and no sorting.
 
 use ruadb_report::{Record, ReportHeader};
 use sha2::{Digest, Sha256};
@@ -12,12 +18,18 @@ use sha2::{Digest, Sha256};
 #[derive(Default)]
 pub(crate) struct ContentHasher {
     sha256: Sha256,
+    /// The sum of the records' digests, as four 64-bit lanes.
+    records: [u64; 4],
+    record_count: u64,
 }
 
-impl ContentHasher {
+/// Length-prefixed values fed to a hasher.
+struct Fields<'a>(&'a mut Sha256);
+
+impl Fields<'_> {
     fn bytes(&mut self, bytes: &[u8]) {
-        self.sha256.update((bytes.len() as u64).to_le_bytes());
-        self.sha256.update(bytes);
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
     }
 
     fn str(&mut self, value: &str) {
@@ -27,89 +39,109 @@ impl ContentHasher {
     fn opt(&mut self, value: Option<&str>) {
         match value {
             Some(value) => {
-                self.sha256.update([1]);
+                self.0.update([1]);
                 self.str(value);
             }
-            None => self.sha256.update([0]),
+            None => self.0.update([0]),
         }
     }
 
     fn int(&mut self, value: i64) {
-        self.sha256.update(value.to_le_bytes());
+        self.0.update(value.to_le_bytes());
     }
 
-    pub(crate) fn strings(&mut self, values: &[String]) {
+    fn strings(&mut self, values: &[String]) {
         self.int(values.len() as i64);
         for value in values {
             self.str(value);
         }
     }
+}
+
+impl ContentHasher {
+    pub(crate) fn strings(&mut self, values: &[String]) {
+        Fields(&mut self.sha256).strings(values);
+    }
 
     pub(crate) fn header(&mut self, header: &ReportHeader) {
         let metadata = &header.metadata;
         let policy = &header.policy;
-        self.str(header.format.as_str());
-        self.opt(header.version.as_deref());
-        self.str(&metadata.org_name);
-        self.str(&metadata.email);
-        self.opt(metadata.extra_contact_info.as_deref());
-        self.str(&metadata.report_id);
-        self.int(metadata.begin);
-        self.int(metadata.end);
-        self.strings(&metadata.errors);
-        self.opt(metadata.generator.as_deref());
-        self.str(&policy.domain);
-        self.opt(policy.dkim_alignment.as_ref().map(|value| value.as_str()));
-        self.opt(policy.spf_alignment.as_ref().map(|value| value.as_str()));
-        self.opt(policy.policy.as_ref().map(|value| value.as_str()));
-        self.opt(policy.subdomain_policy.as_ref().map(|value| value.as_str()));
-        self.opt(
+        let mut f = Fields(&mut self.sha256);
+        f.str(header.format.as_str());
+        f.opt(header.version.as_deref());
+        f.str(&metadata.org_name.to_ascii_lowercase());
+        f.str(&metadata.email);
+        f.opt(metadata.extra_contact_info.as_deref());
+        f.str(&metadata.report_id);
+        f.int(metadata.begin);
+        f.int(metadata.end);
+        f.strings(&metadata.errors);
+        f.opt(metadata.generator.as_deref());
+        f.str(&policy.domain);
+        f.opt(policy.dkim_alignment.as_ref().map(|value| value.as_str()));
+        f.opt(policy.spf_alignment.as_ref().map(|value| value.as_str()));
+        f.opt(policy.policy.as_ref().map(|value| value.as_str()));
+        f.opt(policy.subdomain_policy.as_ref().map(|value| value.as_str()));
+        f.opt(
             policy
                 .nonexistent_subdomain_policy
                 .as_ref()
                 .map(|value| value.as_str()),
         );
-        self.int(policy.percent.map_or(-1, i64::from));
-        self.opt(policy.failure_options.as_deref());
-        self.opt(policy.testing.as_ref().map(|value| value.as_str()));
-        self.opt(policy.discovery_method.as_ref().map(|value| value.as_str()));
+        f.int(policy.percent.map_or(-1, i64::from));
+        f.opt(policy.failure_options.as_deref());
+        f.opt(policy.testing.as_ref().map(|value| value.as_str()));
+        f.opt(policy.discovery_method.as_ref().map(|value| value.as_str()));
     }
 
     pub(crate) fn record(&mut self, record: &Record) {
+        let mut sha256 = Sha256::new();
+        let mut f = Fields(&mut sha256);
         match record.source_ip {
-            std::net::IpAddr::V4(ip) => self.bytes(&ip.octets()),
-            std::net::IpAddr::V6(ip) => self.bytes(&ip.octets()),
+            std::net::IpAddr::V4(ip) => f.bytes(&ip.octets()),
+            std::net::IpAddr::V6(ip) => f.bytes(&ip.octets()),
         }
-        self.int(i64::try_from(record.count).unwrap_or(i64::MAX));
-        self.str(record.disposition.as_str());
-        self.opt(record.dkim.as_ref().map(|value| value.as_str()));
-        self.opt(record.spf.as_ref().map(|value| value.as_str()));
-        self.int(record.reasons.len() as i64);
+        f.int(i64::try_from(record.count).unwrap_or(i64::MAX));
+        f.str(record.disposition.as_str());
+        f.opt(record.dkim.as_ref().map(|value| value.as_str()));
+        f.opt(record.spf.as_ref().map(|value| value.as_str()));
+        f.int(record.reasons.len() as i64);
         for reason in &record.reasons {
-            self.str(reason.kind.as_str());
-            self.opt(reason.comment.as_deref());
+            f.str(reason.kind.as_str());
+            f.opt(reason.comment.as_deref());
         }
-        self.str(&record.header_from);
-        self.opt(record.envelope_from.as_deref());
-        self.opt(record.envelope_to.as_deref());
-        self.int(record.dkim_results.len() as i64);
+        f.str(&record.header_from);
+        f.opt(record.envelope_from.as_deref());
+        f.opt(record.envelope_to.as_deref());
+        f.int(record.dkim_results.len() as i64);
         for dkim in &record.dkim_results {
-            self.str(&dkim.domain);
-            self.opt(dkim.selector.as_deref());
-            self.str(dkim.result.as_str());
-            self.opt(dkim.human_result.as_deref());
+            f.str(&dkim.domain);
+            f.opt(dkim.selector.as_deref());
+            f.str(dkim.result.as_str());
+            f.opt(dkim.human_result.as_deref());
         }
-        self.int(record.spf_results.len() as i64);
+        f.int(record.spf_results.len() as i64);
         for spf in &record.spf_results {
-            self.str(&spf.domain);
-            self.opt(spf.scope.as_ref().map(|value| value.as_str()));
-            self.str(spf.result.as_str());
-            self.opt(spf.human_result.as_deref());
+            f.str(&spf.domain);
+            f.opt(spf.scope.as_ref().map(|value| value.as_str()));
+            f.str(spf.result.as_str());
+            f.opt(spf.human_result.as_deref());
         }
-        self.strings(&record.extensions);
+        f.strings(&record.extensions);
+        let digest: [u8; 32] = sha256.finalize().into();
+        for (lane, bytes) in self.records.iter_mut().zip(digest.chunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            *lane = lane.wrapping_add(u64::from_le_bytes(word));
+        }
+        self.record_count += 1;
     }
 
-    pub(crate) fn finish(self) -> [u8; 32] {
+    pub(crate) fn finish(mut self) -> [u8; 32] {
+        self.sha256.update(self.record_count.to_le_bytes());
+        for lane in self.records {
+            self.sha256.update(lane.to_le_bytes());
+        }
         self.sha256.finalize().into()
     }
 }

@@ -9,7 +9,7 @@ use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, ChunkInserter, Compressor, RawEncoding, RawReader, SeekableRaw};
 use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
 use crate::{Store, StoreError, StoreOptions};
-use ruadb_report::{Record, ReportHeader, ReportTrailer};
+use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer};
 use rusqlite::{
     CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -903,19 +903,13 @@ impl<'c> StoreSink<'c> {
         Ok(self.outcome)
     }
 
-    fn accepts(&self, policy_domain: &str) -> bool {
+    fn accepts(&self, policy_domain: &DomainName) -> bool {
         let Some(domains) = &self.options.domains else {
             return true;
         };
-        let policy_domain = policy_domain.trim_end_matches('.');
-        domains.iter().any(|accepted| {
-            let accepted = accepted.trim().trim_end_matches('.');
-            policy_domain.eq_ignore_ascii_case(accepted)
-                || policy_domain.len() > accepted.len()
-                    && policy_domain.as_bytes()[policy_domain.len() - accepted.len() - 1] == b'.'
-                    && policy_domain[policy_domain.len() - accepted.len()..]
-                        .eq_ignore_ascii_case(accepted)
-        })
+        domains
+            .iter()
+            .any(|accepted| policy_domain.is_within(accepted))
     }
 
     fn begin(&mut self, member: Option<&str>, header: &ReportHeader) -> Result<(), StoreError> {
@@ -930,16 +924,22 @@ impl<'c> StoreSink<'c> {
                 Target::Reject {
                     org_name: metadata.org_name.clone(),
                     report_id: metadata.report_id.clone(),
-                    policy_domain: policy.domain.clone(),
+                    policy_domain: policy.domain.to_string(),
                 }
             } else if let Some((kept_report, kept_hash)) = self
                 .connection
                 .prepare_cached(
+                    // The reporter's name in another case is the same reporter (migration
+                    // 0002 indexes the key this way).
                     "SELECT id, content_hash FROM reports
-                 WHERE org_name = ?1 AND report_id = ?2 AND policy_domain = ?3",
+                 WHERE report_id = ?2 AND policy_domain = ?3 AND org_name = ?1 COLLATE NOCASE",
                 )?
                 .query_row(
-                    params![metadata.org_name, metadata.report_id, policy.domain],
+                    params![
+                        metadata.org_name,
+                        metadata.report_id,
+                        policy.domain.as_str()
+                    ],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?
@@ -967,7 +967,7 @@ impl<'c> StoreSink<'c> {
                     metadata.email,
                     metadata.extra_contact_info,
                     metadata.report_id,
-                    policy.domain,
+                    policy.domain.as_str(),
                     metadata.begin,
                     metadata.end,
                     header.format.as_str(),
@@ -1196,7 +1196,7 @@ impl StoreSink<'_> {
                     params![
                         record,
                         seq,
-                        dkim.domain,
+                        dkim.domain.as_str(),
                         dkim.selector,
                         dkim.result.as_str(),
                         dkim.human_result
@@ -1215,7 +1215,7 @@ impl StoreSink<'_> {
                     params![
                         record,
                         seq,
-                        spf.domain,
+                        spf.domain.as_str(),
                         spf.scope.as_ref().map(|scope| scope.as_str()),
                         spf.result.as_str(),
                         spf.human_result
@@ -1301,9 +1301,9 @@ fn bind_record(
             record.disposition.as_str(),
             dkim_evaluated,
             spf_evaluated,
-            record.header_from,
-            record.envelope_from,
-            record.envelope_to,
+            record.header_from.as_str(),
+            record.envelope_from.as_deref(),
+            record.envelope_to.as_deref(),
             alignment.dkim,
             alignment.spf,
             alignment.dmarc_pass(),
@@ -1347,7 +1347,7 @@ mod tests {
             fixtures.display()
         );
         let mut store = Store::open_in_memory(StoreOptions {
-            domains: Some(vec!["example.com".to_owned()]),
+            domains: Some(vec!["example.com".into()]),
             ..StoreOptions::default()
         })
         .unwrap();

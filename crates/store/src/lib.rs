@@ -55,6 +55,7 @@ mod sorted_set;
 mod sql_value;
 mod worker;
 
+use ruadb_report::DomainName;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
@@ -74,7 +75,7 @@ pub use sorted_set::SortedSet;
 pub struct StoreOptions {
     /// Policy domains accepted (a listed domain also accepts its subdomains); `None` accepts
     /// every domain. Reports for other domains are counted in `rejected_reports`, not stored.
-    pub domains: Option<Vec<String>>,
+    pub domains: Option<Vec<DomainName>>,
     /// Parser limits.
     pub limits: ruadb_report::Limits,
     /// How long to wait for another writer before failing with [`StoreError::Busy`]

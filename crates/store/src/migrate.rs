@@ -4,10 +4,16 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, in order. Append only: the position (1-based) is the schema version.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../../sql/migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../../../sql/migrations/0001_initial.sql"),
+    ),
+    (
+        "0002_report_key_and_sums",
+        include_str!("../../../sql/migrations/0002_report_key_and_sums.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -195,7 +195,7 @@ fn same_report_in_other_bytes_is_a_duplicate_and_other_content_a_conflict() {
 #[test]
 fn unlisted_policy_domains_are_rejected_and_counted() {
     let options = StoreOptions {
-        domains: Some(vec!["Example.com.".to_owned()]),
+        domains: Some(vec!["Example.com.".into()]),
         ..StoreOptions::default()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -611,7 +611,7 @@ fn reparse_rebuilds_the_same_data_and_applies_the_current_domain_list() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let only_example_com = StoreOptions {
-        domains: Some(vec!["example.com".to_owned()]),
+        domains: Some(vec!["example.com".into()]),
         ..StoreOptions::default()
     };
     let mut store = Store::open(&path, only_example_com).unwrap();
@@ -1042,4 +1042,147 @@ fn queued_inputs_match_one_at_a_time() {
         )
     };
     assert_eq!(snapshot(&queued), snapshot(&one_by_one));
+}
+
+/// One report sent again with its policy domain written absolutely (`example.com.`), the
+/// reporter's name in another case and its records in another order: the same report, a
+/// duplicate, stored once under the normalised domain.
+#[test]
+fn the_same_report_written_differently_is_a_duplicate() {
+    let options = StoreOptions {
+        domains: Some(vec!["example.com".into()]),
+        ..StoreOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db"), options).unwrap();
+    let records = [
+        ("192.0.2.1", 1, "example.com", "example.com"),
+        ("192.0.2.2", 2, "example.com", "example.com"),
+    ];
+    let reversed = [records[1], records[0]];
+    // Only <org_name> in another case (<email> is built from the name too).
+    let org_case = |xml: String, org: &str| {
+        xml.replace(
+            "<org_name>Example.NET</org_name>",
+            &format!("<org_name>{org}</org_name>"),
+        )
+    };
+    let dotted = report_xml("Example.NET", "r1", "Example.com.", &records);
+    let outcome = ingest_one(&mut store, dotted.as_bytes(), "a.xml");
+    assert_eq!((outcome.reports_new, outcome.records), (1, 2));
+    for (name, xml) in [
+        (
+            "b.xml",
+            report_xml("Example.NET", "r1", "example.com", &records),
+        ),
+        (
+            "c.xml",
+            org_case(
+                report_xml("Example.NET", "r1", "example.com", &records),
+                "example.net",
+            ),
+        ),
+        (
+            "d.xml",
+            org_case(
+                report_xml("Example.NET", "r1", "example.com.", &reversed),
+                "EXAMPLE.net",
+            ),
+        ),
+    ] {
+        let outcome = ingest_one(&mut store, xml.as_bytes(), name);
+        assert_eq!(
+            (outcome.reports_new, outcome.duplicates, outcome.conflicts),
+            (0, 1, 0),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        rows(&store, "SELECT policy_domain, org_name FROM reports"),
+        [vec![
+            Value::Text("example.com".into()),
+            Value::Text("Example.NET".into())
+        ]]
+    );
+    assert_eq!(store.totals().unwrap().message_count, 3);
+    // Other content under the same key (in another case) is a conflict, not a new report.
+    let other = report_xml(
+        "example.net",
+        "r1",
+        "example.com",
+        &[("192.0.2.9", 5, "example.com", "example.com")],
+    );
+    let outcome = ingest_one(&mut store, other.as_bytes(), "e.xml");
+    assert_eq!((outcome.reports_new, outcome.conflicts), (0, 1));
+}
+
+/// A database written before counts were capped may hold counts up to 2^63 - 1; the daily
+/// views sum them without failing ("integer overflow" before schema version 2).
+#[test]
+fn daily_views_do_not_overflow_on_huge_stored_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+    let xml = report_xml(
+        "example.net",
+        "r1",
+        "example.com",
+        &[
+            ("192.0.2.1", 1, "example.com", "example.com"),
+            ("192.0.2.1", 2, "example.com", "example.com"),
+        ],
+    );
+    ingest_one(&mut store, xml.as_bytes(), "a.xml");
+    let xml = xml.replace(">r1<", ">r2<");
+    ingest_one(&mut store, xml.as_bytes(), "b.xml");
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(&format!(
+            "UPDATE records SET message_count = {max};
+             UPDATE reports SET message_total = {max};",
+            max = i64::MAX
+        ))
+        .unwrap();
+    drop(connection);
+    let store = Store::open_read_only(&path).unwrap();
+    let max = Value::Integer(i64::MAX);
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT messages, dmarc_pass, dkim_aligned, spf_aligned, records FROM source_daily"
+        ),
+        [vec![
+            max.clone(),
+            max.clone(),
+            max.clone(),
+            max.clone(),
+            Value::Integer(4)
+        ]]
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT reports, messages, dmarc_pass FROM reporter_daily"
+        ),
+        [vec![Value::Integer(2), max.clone(), max]]
+    );
+    // Below 2^53 the sums are exact.
+    let exact = Store::open(&dir.path().join("exact"), StoreOptions::default()).unwrap();
+    let mut exact = exact;
+    let big = 1u64 << 40;
+    let xml = report_xml(
+        "example.net",
+        "r1",
+        "example.com",
+        &[
+            ("192.0.2.1", big, "example.com", "example.com"),
+            ("192.0.2.1", 3, "example.com", "example.com"),
+        ],
+    );
+    ingest_one(&mut exact, xml.as_bytes(), "a.xml");
+    assert_eq!(
+        scalar(&exact, "SELECT messages FROM source_daily"),
+        Value::Integer((1i64 << 40) + 3)
+    );
 }

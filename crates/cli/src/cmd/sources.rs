@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use ruadb_report::DomainName;
 use ruadb_store::{SourceFilter, SourceRow, Store, Value};
 
 use crate::Outcome;
@@ -16,8 +17,8 @@ use crate::render::{self, RowWriter, TableFormat};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this policy domain.
-    #[arg(long, value_name = "DOMAIN")]
-    pub domain: Option<String>,
+    #[arg(long, value_name = "DOMAIN", value_parser = DomainName::parse)]
+    pub domain: Option<DomainName>,
     /// Only reports beginning on or after this day (YYYY-MM-DD, UTC, included).
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub since: Option<NaiveDate>,
@@ -50,10 +51,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         );
     }
     let filter = SourceFilter {
-        domain: args
-            .domain
-            .as_deref()
-            .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase()),
+        domain: args.domain.as_ref().map(DomainName::to_string),
         since: args.since.map(day_start),
         until: args.until.map(day_start),
     };

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use anyhow::Context as _;
 use chrono::NaiveDate;
 
+use ruadb_report::DomainName;
 use ruadb_store::Store;
 use ruadb_summary::{Period, Summary, render_markdown, render_text};
 
@@ -26,8 +27,8 @@ pub struct Args {
     #[arg(long, value_name = "DATE", requires = "since")]
     pub until: Option<NaiveDate>,
     /// Only this policy domain (listed even when no report arrived for it).
-    #[arg(long, value_name = "DOMAIN")]
-    pub domain: Option<String>,
+    #[arg(long, value_name = "DOMAIN", value_parser = DomainName::parse)]
+    pub domain: Option<DomainName>,
     /// Output format: `text` (80 columns, for mail), `markdown` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -88,7 +89,7 @@ fn summarise(
     store: &Store,
     period: Period,
     domain: Option<&str>,
-    configured: Option<&[String]>,
+    configured: Option<&[DomainName]>,
 ) -> anyhow::Result<Summary> {
     let mut summary =
         ruadb_summary::summarise(store, period, domain).context("cannot compute the summary")?;
@@ -96,10 +97,10 @@ fn summarise(
         return Ok(summary);
     }
     for name in configured.unwrap_or_default() {
-        if summary.domains.iter().any(|listed| listed.domain == *name) {
+        if summary.domains.iter().any(|listed| *name == listed.domain) {
             continue;
         }
-        let quiet = ruadb_summary::summarise(store, period, Some(name))
+        let quiet = ruadb_summary::summarise(store, period, Some(name.as_str()))
             .context("cannot compute the summary")?;
         summary.domains.extend(quiet.domains);
     }
@@ -158,7 +159,10 @@ mod tests {
         assert_eq!(outcome.reports_new, 1);
 
         let week = Period::iso_week(2026, 47).unwrap();
-        let configured = ["example.net".to_owned(), "example.org".to_owned()];
+        let configured = [
+            DomainName::new("example.net"),
+            DomainName::new("example.org"),
+        ];
         let summary = summarise(&store, week, None, Some(&configured)).unwrap();
         let listed: Vec<(&str, u64)> = summary
             .domains

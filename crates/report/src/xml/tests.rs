@@ -594,8 +594,7 @@ fn policy_and_record_domains_lose_their_trailing_dot() {
          </identifiers><auth_results><dkim><domain>example.com.</domain><result>pass</result></dkim>\
          <spf><domain>B.example.com.</domain><result>pass</result></spf></auth_results></record>";
     let xml = format!(
-        "<feedback>{}<policy_published><domain>Example.com.</domain><p>none</p></policy_published>{body}</feedback>",
-        METADATA
+        "<feedback>{METADATA}<policy_published><domain>Example.com.</domain><p>none</p></policy_published>{body}</feedback>"
     );
     let report = report(&xml);
     assert_eq!(report.header.policy.domain, "example.com");
