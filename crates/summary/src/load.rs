@@ -4,6 +4,7 @@
 use super::compute::{SummaryBuilder, Windows};
 use super::period::DAY;
 use super::{Period, Summary};
+use ruadb_report::DomainName;
 use ruadb_store::{
     RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError,
 };
@@ -20,7 +21,7 @@ pub fn summarise(
     period: Period,
     domain: Option<&str>,
 ) -> Result<Summary, StoreError> {
-    let domain = domain.map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase());
+    let domain = domain.map(|domain| DomainName::new(domain).into_string());
     let window = Windows::new(period).all();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
     // the filter only has to keep every report whose midpoint can lie in the window.
