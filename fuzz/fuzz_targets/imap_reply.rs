@@ -14,6 +14,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         max_literal: 32,
         max_reply: 512,
         max_literals_per_response: 3,
+        max_lines: 8,
         drop_oversized_literals: control & 1 == 1,
     };
     let chunk = usize::from(control >> 1).max(1);

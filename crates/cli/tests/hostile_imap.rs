@@ -114,13 +114,21 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
     let transport = if tls.is_some() { "tls" } else { "plain" };
     let quick = Duration::from_secs(30);
     let deadlines = "timeout_secs = 2\ncommand_deadline_secs = 3\n";
-    let cases: [(&str, Script, &str, i32, &str, Duration); 8] = [
+    let cases: [(&str, Script, &str, i32, &str, Duration); 9] = [
         (
             "endless line",
             Script::EndlessLine,
             "",
             2,
             "sent a line longer than 8388608 bytes in reply to CAPABILITY",
+            quick,
+        ),
+        (
+            "untagged lines that never end",
+            Script::Flood,
+            "",
+            2,
+            "sent a reply of more than 100000 lines in reply to UID SEARCH",
             quick,
         ),
         (

@@ -43,6 +43,9 @@ pub struct ReplyLimits {
     pub max_reply: u64,
     /// The most literals in one response (a `FETCH` of one message has one).
     pub max_literals_per_response: u32,
+    /// The most lines in the reply: each is parsed into a value the crate keeps (unsolicited
+    /// responses until they are drained), which can take more memory than the line itself.
+    pub max_lines: u32,
     /// Whether a literal over `max_literal` (or one that would take the reply past
     /// `max_reply`) is replaced by an empty string and dropped, rather than ending the stream.
     pub drop_oversized_literals: bool,
@@ -50,12 +53,14 @@ pub struct ReplyLimits {
 
 impl ReplyLimits {
     /// The limits for commands whose reply holds no message: 8 MiB lines (a `* SEARCH` answer
-    /// of about a million UIDs), 64 KiB literals (mailbox names), 16 MiB in all.
+    /// of about a million UIDs), 64 KiB literals (mailbox names), 16 MiB and 100,000 lines in
+    /// all.
     pub const CONTROL: ReplyLimits = ReplyLimits {
         max_line: 8 * 1024 * 1024,
         max_literal: 64 * 1024,
         max_reply: 16 * 1024 * 1024,
         max_literals_per_response: 32,
+        max_lines: 100_000,
         drop_oversized_literals: false,
     };
 }
@@ -71,6 +76,8 @@ pub enum Excess {
     Reply(u64),
     /// More literals in one response than [`ReplyLimits::max_literals_per_response`].
     Literals(u32),
+    /// More lines in a reply than [`ReplyLimits::max_lines`].
+    Lines(u32),
 }
 
 impl fmt::Display for Excess {
@@ -80,6 +87,7 @@ impl fmt::Display for Excess {
             Excess::Literal(limit) => write!(f, "a literal larger than {limit} bytes"),
             Excess::Reply(limit) => write!(f, "a reply larger than {limit} bytes"),
             Excess::Literals(limit) => write!(f, "more than {limit} literals in one response"),
+            Excess::Lines(limit) => write!(f, "a reply of more than {limit} lines"),
         }
     }
 }
@@ -371,6 +379,7 @@ pub struct Lexer {
     line: u64,
     reply: u64,
     literals: u32,
+    lines: u32,
     /// The start of the current line, for [`Guard::recent_lines`].
     line_start: Vec<u8>,
     recent: VecDeque<Vec<u8>>,
@@ -387,6 +396,7 @@ impl Lexer {
             line: 0,
             reply: 0,
             literals: 0,
+            lines: 0,
             line_start: Vec::new(),
             recent: VecDeque::new(),
             dropped: Vec::new(),
@@ -397,6 +407,7 @@ impl Lexer {
     pub fn begin_reply(&mut self, limits: ReplyLimits) {
         self.limits = limits;
         self.reply = 0;
+        self.lines = 0;
         self.dropped.clear();
     }
 
@@ -481,6 +492,10 @@ impl Lexer {
                 self.count_line(1)?;
                 if byte == b'\n' {
                     self.end_line();
+                    self.lines += 1;
+                    if self.lines > self.limits.max_lines {
+                        return Err(Excess::Lines(self.limits.max_lines));
+                    }
                 }
                 Ok(())
             }
@@ -563,6 +578,7 @@ mod tests {
         max_literal: 8,
         max_reply: 64,
         max_literals_per_response: 2,
+        max_lines: 4,
         drop_oversized_literals: false,
     };
 
@@ -624,7 +640,12 @@ mod tests {
         for _ in 0..10 {
             many_lines.extend_from_slice(b"* OK x\r\n");
         }
-        assert_eq!(lex(SMALL, &many_lines), Err(Excess::Reply(64)));
+        assert_eq!(lex(SMALL, &many_lines), Err(Excess::Lines(4)));
+        let lines_allowed = ReplyLimits {
+            max_lines: 100,
+            ..SMALL
+        };
+        assert_eq!(lex(lines_allowed, &many_lines), Err(Excess::Reply(64)));
     }
 
     #[test]

@@ -162,6 +162,14 @@ impl Session {
         })
     }
 
+    /// Starts a command: drops what the crate kept of the unsolicited responses so far (this
+    /// session never reads them, and a server could otherwise pile them up over a run), then
+    /// starts the command's deadline and byte count.
+    fn begin(&mut self, limits: ReplyLimits) {
+        self.imap.take_all_unsolicited().for_each(drop);
+        self.peer.begin(limits);
+    }
+
     /// Whether the server advertised MOVE (RFC 6851) after login.
     pub fn supports_move(&self) -> bool {
         self.supports_move
@@ -176,7 +184,7 @@ impl Session {
     /// Selects a mailbox (read-write: the post-actions need it).
     pub fn select(&mut self, mailbox: &str) -> Result<MailboxState, FetchError> {
         let name = self.server_name(mailbox)?;
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let selected = self.imap.select(&name).map_err(|error| match error {
             imap::Error::No(_) => FetchError::NoMailbox {
                 mailbox: mailbox.to_owned(),
@@ -203,7 +211,7 @@ impl Session {
         };
         // `first:*` always matches the highest UID, even when it is below `first`
         // (RFC 3501 6.4.8), hence the filter.
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let found = self
             .imap
             .uid_search(format!("UID {first}:*"))
@@ -218,7 +226,7 @@ impl Session {
         if last_uid == 0 {
             return Ok(Vec::new());
         }
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let found = self
             .imap
             .uid_search(format!("UNSEEN UID 1:{last_uid}"))
@@ -249,10 +257,13 @@ impl Session {
                 .max(self.max_message_bytes)
                 .saturating_add(count.saturating_mul(256))
                 .saturating_add(64 * 1024),
+            max_lines: u32::try_from(count.saturating_mul(4))
+                .unwrap_or(u32::MAX)
+                .saturating_add(10_000),
             drop_oversized_literals: true,
             ..ReplyLimits::CONTROL
         };
-        self.peer.begin(limits);
+        self.begin(limits);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
@@ -283,7 +294,6 @@ impl Session {
             }
         }
         drop(fetches);
-        self.imap.take_all_unsolicited().for_each(drop);
         fetched.messages.sort_unstable_by_key(|message| message.uid);
         fetched.messages.dedup_by_key(|message| message.uid);
         fetched.oversized.sort_unstable();
@@ -297,7 +307,7 @@ impl Session {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
@@ -307,7 +317,6 @@ impl Session {
             .filter_map(|fetch| Some((fetch.uid?, fetch.size?)))
             .collect();
         drop(fetches);
-        self.imap.take_all_unsolicited().for_each(drop);
         sizes.sort_unstable();
         sizes.dedup_by_key(|(uid, _)| *uid);
         Ok(sizes)
@@ -318,7 +327,7 @@ impl Session {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let fetches = self
             .imap
             .uid_fetch(uid_set(uids), "(UID FLAGS)")
@@ -348,7 +357,7 @@ impl Session {
             PostAction::Move(target) => {
                 let target = self.ensure_mailbox(target)?;
                 if self.supports_move {
-                    self.peer.begin(ReplyLimits::CONTROL);
+                    self.begin(ReplyLimits::CONTROL);
                     match self.imap.uid_mv(&set, &target) {
                         Ok(()) => {}
                         // Another run moved some of them first: they are where they belong.
@@ -358,7 +367,7 @@ impl Session {
                         }
                     }
                 } else {
-                    self.peer.begin(ReplyLimits::CONTROL);
+                    self.begin(ReplyLimits::CONTROL);
                     self.imap
                         .uid_copy(&set, quote(&target))
                         .map_err(|error| self.peer.classify(error, "UID COPY"))?;
@@ -371,14 +380,13 @@ impl Session {
                 self.expunge(&set)?;
             }
         }
-        self.imap.take_all_unsolicited().for_each(drop);
         Ok(())
     }
 
     /// Appends a message to a mailbox (`/`-separated name).
     pub fn append(&mut self, mailbox: &str, bytes: &[u8]) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         match self.imap.append(&name, bytes).finish() {
             Ok(_) => Ok(()),
             // A refusal (before or after the message data) does not say why; the usual reason
@@ -402,7 +410,7 @@ impl Session {
     }
 
     fn mailbox_exists(&mut self, server_name: &str) -> Result<bool, FetchError> {
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let existing = self
             .imap
             .list(Some(""), Some(&quote(server_name)))
@@ -416,7 +424,7 @@ impl Session {
         if self.mailbox_exists(&name)? {
             return Ok(name);
         }
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         match self.imap.create(&name) {
             Ok(()) => Ok(name),
             // Created by a concurrent run between our LIST and CREATE.
@@ -428,7 +436,7 @@ impl Session {
     /// Deletes a mailbox and everything in it.
     pub fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         self.imap.delete(&name).map_err(|error| match error {
             imap::Error::No(_) => FetchError::NoMailbox {
                 mailbox: mailbox.to_owned(),
@@ -440,14 +448,14 @@ impl Session {
 
     /// Ends the session politely. A failure here changes nothing for the caller.
     pub fn logout(mut self) -> Result<(), FetchError> {
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         self.imap
             .logout()
             .map_err(|error| self.peer.classify(error, "LOGOUT"))
     }
 
     fn store_flag(&mut self, set: &str, flag: &str) -> Result<(), FetchError> {
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         self.imap
             .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
             .map(drop)
@@ -457,7 +465,7 @@ impl Session {
     /// Expunges exactly these messages when UIDPLUS allows it; otherwise every `\Deleted`
     /// message of the mailbox, the only thing plain IMAP4rev1 offers.
     fn expunge(&mut self, set: &str) -> Result<(), FetchError> {
-        self.peer.begin(ReplyLimits::CONTROL);
+        self.begin(ReplyLimits::CONTROL);
         let result = if self.supports_uidplus {
             self.imap.uid_expunge(set)
         } else {
@@ -479,7 +487,7 @@ impl Session {
         let delimiter = match &self.delimiter {
             Some(known) => known.clone(),
             None => {
-                self.peer.begin(ReplyLimits::CONTROL);
+                self.begin(ReplyLimits::CONTROL);
                 let names = self
                     .imap
                     .list(Some(""), Some("\"\""))

@@ -20,6 +20,8 @@ pub enum Script {
     Honest,
     /// `* CAPABILITY` that never ends.
     EndlessLine,
+    /// Answers `UID SEARCH` with short untagged lines that never end.
+    Flood,
     /// Announces `RFC822.SIZE 1000`, then sends a body of this many bytes.
     OversizedLiteral(u64),
     /// Answers `UID FETCH` one byte every 200 ms, for ever.
@@ -156,6 +158,13 @@ fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) 
                     .map(|items| items.join(" "))
                     .unwrap_or_default();
                 match sub.as_deref() {
+                    Some("SEARCH") if script == Script::Flood => {
+                        let chunk = b"* 1 EXISTS\r\n".repeat(4096);
+                        while !stop.load(Ordering::Relaxed) {
+                            stream.write_all(&chunk)?;
+                        }
+                        return Ok(());
+                    }
                     Some("SEARCH") => {
                         stream.write_all(b"* SEARCH 1\r\n")?;
                         ok(&mut stream)?;
