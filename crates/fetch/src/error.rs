@@ -23,20 +23,30 @@ pub enum FetchError {
     /// No TCP connection could be made.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
+        /// The server, as configured.
         host: String,
+        /// The port tried.
         port: u16,
+        /// Why the last address failed.
         source: io::Error,
     },
 
     /// The TLS handshake failed (untrusted certificate, wrong host name) or STARTTLS was
     /// refused.
     #[error("TLS with {host} failed: {detail}")]
-    Tls { host: String, detail: String },
+    Tls {
+        /// The server, as configured.
+        host: String,
+        /// What failed, in the words of the TLS library (escaped).
+        detail: String,
+    },
 
     /// The server refused the login.
     #[error("login as {username:?} on {host} was refused: {detail}")]
     Auth {
+        /// The login name.
         username: String,
+        /// The server, as configured.
         host: String,
         /// The server's text, password redacted.
         detail: String,
@@ -44,13 +54,21 @@ pub enum FetchError {
 
     /// The mailbox to select, or to append to, does not exist.
     #[error("mailbox {mailbox:?} does not exist on {host}")]
-    NoMailbox { mailbox: String, host: String },
+    NoMailbox {
+        /// The mailbox, as configured (`/`-separated).
+        mailbox: String,
+        /// The server, as configured.
+        host: String,
+    },
 
     /// The server sent nothing for `timeout_secs`.
     #[error("{host} did not answer within {} s during {operation}", timeout.as_secs())]
     Timeout {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
+        /// `timeout_secs`.
         timeout: Duration,
     },
 
@@ -58,24 +76,33 @@ pub enum FetchError {
     /// (`run_deadline_secs`) took longer than allowed, however the server paced its bytes.
     #[error("{host}: {operation} stopped: {}", deadline_text(*kind, *limit))]
     Deadline {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
+        /// Which deadline.
         kind: DeadlineKind,
+        /// Its length.
         limit: Duration,
     },
 
     /// The connection closed, was reset, or the server said BYE.
     #[error("connection to {host} lost during {operation}: {detail}")]
     ConnectionLost {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
+        /// What failed, in the words of the TLS library or the system (escaped).
         detail: String,
     },
 
     /// The server answered NO or BAD.
     #[error("{host} rejected {operation}: {detail}")]
     Refused {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
         /// The server's text, password redacted.
         detail: String,
@@ -84,7 +111,9 @@ pub enum FetchError {
     /// The server sent something that is not the IMAP reply expected.
     #[error("{host} sent an unreadable reply to {operation}: {received}")]
     Malformed {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
         /// What was received (the start of it, escaped, password redacted).
         received: String,
@@ -94,8 +123,11 @@ pub enum FetchError {
     /// too much in all); the connection cannot be used any more.
     #[error("{host} sent {excess} in reply to {operation}; stopped reading")]
     TooLarge {
+        /// The server, as configured.
         host: String,
+        /// The IMAP command (or connection step) in progress.
         operation: &'static str,
+        /// The limit that was passed.
         excess: Excess,
     },
 }

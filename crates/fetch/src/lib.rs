@@ -22,6 +22,8 @@
 //! # Ok::<(), ruadb_fetch::FetchError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod config;
 mod error;
 mod guard;

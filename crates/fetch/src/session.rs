@@ -24,14 +24,18 @@ const MAX_PRE_TLS_LINE: usize = 16 * 1024;
 pub struct MailboxState {
     /// Changes when the server renumbers the mailbox; the cursor is then void.
     pub uidvalidity: u32,
+    /// The UID the next message will get, if the server said.
     pub uidnext: Option<u32>,
+    /// How many messages the mailbox holds.
     pub exists: u32,
 }
 
 /// One message as stored on the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchedMessage {
+    /// Its UID in the selected mailbox.
     pub uid: u32,
+    /// The whole message as the server stores it (`BODY[]`).
     pub bytes: Vec<u8>,
 }
 
@@ -49,10 +53,13 @@ pub struct Fetched {
 /// What to do with messages whose outcome is committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostAction {
+    /// Leave it.
     Keep,
+    /// Set `\Seen`.
     Seen,
     /// Move to this mailbox (`/`-separated name), creating it if missing.
     Move(String),
+    /// Set `\Deleted` and expunge.
     Delete,
 }
 
