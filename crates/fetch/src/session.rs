@@ -2,7 +2,7 @@
 //! post-ingest actions.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
@@ -709,9 +709,7 @@ fn connect_tcp(config: &Config, peer: &Peer) -> Result<TcpStream, FetchError> {
         port: config.port(),
         source,
     };
-    let addresses = (config.host.as_str(), config.port())
-        .to_socket_addrs()
-        .map_err(connect_error)?;
+    let addresses = resolve(config, peer)?;
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
     for address in addresses {
         let timeout = peer
@@ -732,6 +730,56 @@ fn connect_tcp(config: &Config, peer: &Peer) -> Result<TcpStream, FetchError> {
     Err(connect_error(last_error))
 }
 
+/// The server's addresses. The system resolver has its own timeouts, but they add up over
+/// several name servers and retries, so the lookup runs on a thread that is given what is left
+/// of the connect timeout and the deadlines.
+fn resolve(config: &Config, peer: &Peer) -> Result<Vec<SocketAddr>, FetchError> {
+    let timeout = peer
+        .guard
+        .time_left()
+        .map_err(|error| peer.io_error(&error, "connect"))?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let target = (config.host.clone(), config.port());
+    std::thread::spawn(move || {
+        let found = target
+            .to_socket_addrs()
+            .map(|addresses| addresses.collect::<Vec<_>>());
+        let _ = sender.send(found);
+    });
+    match receiver.recv_timeout(timeout) {
+        Ok(found) => found.map_err(|source| FetchError::Connect {
+            host: config.host.clone(),
+            port: config.port(),
+            source,
+        }),
+        Err(_) => Err(FetchError::Timeout {
+            host: config.host.clone(),
+            operation: "host name lookup",
+            timeout,
+        }),
+    }
+}
+
+/// The largest `ca_file` read: a PEM certificate is a few KiB, a whole bundle a few hundred.
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, FetchError> {
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+        .map_err(|error| {
+            FetchError::Config(format!("cannot read ca_file {}: {error}", path.display()))
+        })?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(FetchError::Config(format!(
+            "ca_file {} is larger than {} MiB; it should hold a PEM certificate",
+            path.display(),
+            MAX_CA_FILE / (1024 * 1024)
+        )));
+    }
+    Ok(pem)
+}
+
 fn handshake<S: io::Read + io::Write>(
     config: &Config,
     stream: S,
@@ -743,9 +791,7 @@ fn handshake<S: io::Read + io::Write>(
     };
     let mut builder = TlsConnector::builder();
     if let Some(path) = &config.ca_file {
-        let pem = std::fs::read(path).map_err(|error| {
-            FetchError::Config(format!("cannot read ca_file {}: {error}", path.display()))
-        })?;
+        let pem = read_ca_file(path)?;
         let certificate = Certificate::from_pem(&pem).map_err(|error| {
             FetchError::Config(format!(
                 "ca_file {} is not a PEM certificate: {error}",

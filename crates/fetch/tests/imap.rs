@@ -464,3 +464,20 @@ fn a_closed_port_is_a_connect_error() {
         "{error}"
     );
 }
+
+#[test]
+fn an_endless_ca_file_is_refused_after_a_bounded_read() {
+    // The connection is made (the backlog accepts it); the CA is read before the handshake.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("x"));
+    config.port = Some(listener.local_addr().unwrap().port());
+    config.ca_file = Some("/dev/zero".into());
+    let error = Session::connect(&config).unwrap_err();
+    assert!(matches!(error, FetchError::Config(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("ca_file /dev/zero is larger than 4 MiB"),
+        "{error}"
+    );
+}
