@@ -114,7 +114,7 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
     let transport = if tls.is_some() { "tls" } else { "plain" };
     let quick = Duration::from_secs(30);
     let deadlines = "timeout_secs = 2\ncommand_deadline_secs = 3\n";
-    let cases: [(&str, Script, &str, i32, &str, Duration); 9] = [
+    let cases: [(&str, Script, &str, i32, &str, Duration); 10] = [
         (
             "endless line",
             Script::EndlessLine,
@@ -137,6 +137,14 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
             "",
             1,
             "uid 1: the server sent 104857600 bytes, over the message size limit",
+            quick,
+        ),
+        (
+            "a 31 MiB body announced as 1000 bytes (under the size limit: read)",
+            Script::OversizedLiteral(31 * 1024 * 1024),
+            "",
+            1,
+            "uid 1: not a DMARC aggregate report",
             quick,
         ),
         (

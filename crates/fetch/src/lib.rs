@@ -14,7 +14,7 @@
 //! let uids = session.uids_after(0)?;
 //! for chunk in uids.chunks(config.batch_size) {
 //!     let fetched = session.fetch(chunk)?;
-//!     // … store `fetched.messages` and commit, then:
+//!     // … store `fetched.messages()` and commit, then:
 //!     session.apply(&PostAction::Seen, chunk)?;
 //! }
 //! session.logout()?;

@@ -30,24 +30,54 @@ pub struct MailboxState {
     pub exists: u32,
 }
 
-/// One message as stored on the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchedMessage {
+/// One message as stored on the server, borrowed from the reply that carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchedMessage<'a> {
     /// Its UID in the selected mailbox.
     pub uid: u32,
     /// The whole message as the server stores it (`BODY[]`).
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
 }
 
-/// What one `UID FETCH` brought back.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What one `UID FETCH` brought back. The messages stay in the reply buffer they arrived in
+/// (not copied out), so memory holds each body once.
+#[derive(Default)]
 pub struct Fetched {
-    /// The messages, ascending by UID.
-    pub messages: Vec<FetchedMessage>,
+    reply: Option<imap::types::Fetches>,
+    /// Indexes into `reply` of the wanted messages, ascending by UID, one per UID.
+    order: Vec<usize>,
     /// Messages whose body was larger than [`Config::max_message_bytes`] (or than the rest of
     /// the reply's budget) as received, whatever size the server announced: their bytes were
     /// read and dropped. `(uid, bytes received)`, ascending by UID.
     pub oversized: Vec<(u32, u64)>,
+}
+
+impl Fetched {
+    /// The messages, ascending by UID.
+    pub fn messages(&self) -> Vec<FetchedMessage<'_>> {
+        let Some(reply) = &self.reply else {
+            return Vec::new();
+        };
+        self.order
+            .iter()
+            .filter_map(|&index| {
+                let fetch = reply.get(index)?;
+                Some(FetchedMessage {
+                    uid: fetch.uid?,
+                    bytes: fetch.body()?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("messages", &self.order.len())
+            .field("oversized", &self.oversized)
+            .finish()
+    }
 }
 
 /// What to do with messages whose outcome is committed.
@@ -275,10 +305,11 @@ impl Session {
             .imap
             .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
             .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
-        // Dropped bodies reach the crate as NIL, in the order they came.
+        // Dropped bodies reach the crate as empty strings, in the order they came.
         let mut dropped = self.peer.guard.take_dropped().into_iter();
         let mut fetched = Fetched::default();
-        for fetch in fetches.iter() {
+        let mut order: Vec<(u32, usize)> = Vec::new();
+        for (index, fetch) in fetches.iter().enumerate() {
             // Unsolicited FETCH responses (flag changes by other clients) carry no body.
             let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
                 continue;
@@ -294,15 +325,13 @@ impl Session {
             }
             match oversized {
                 Some(size) => fetched.oversized.push((uid, size)),
-                None => fetched.messages.push(FetchedMessage {
-                    uid,
-                    bytes: body.to_vec(),
-                }),
+                None => order.push((uid, index)),
             }
         }
-        drop(fetches);
-        fetched.messages.sort_unstable_by_key(|message| message.uid);
-        fetched.messages.dedup_by_key(|message| message.uid);
+        order.sort_unstable();
+        order.dedup_by_key(|(uid, _)| *uid);
+        fetched.order = order.into_iter().map(|(_, index)| index).collect();
+        fetched.reply = Some(fetches);
         fetched.oversized.sort_unstable();
         fetched.oversized.dedup_by_key(|(uid, _)| *uid);
         Ok(fetched)

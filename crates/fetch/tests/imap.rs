@@ -101,7 +101,8 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
     session.select("INBOX").unwrap();
     let uids = session.uids_after(0).unwrap();
 
-    let fetched = session.fetch(&uids).unwrap().messages;
+    let reply = session.fetch(&uids).unwrap();
+    let fetched = reply.messages();
     assert_eq!(
         fetched
             .iter()
@@ -113,10 +114,8 @@ fn fetch_returns_the_exact_bytes_without_setting_seen() {
         assert_eq!(message.bytes, *original, "uid {}", message.uid);
     }
     // A subset, out of order, with a UID that does not exist.
-    let subset = session
-        .fetch(&[uids[3], uids[1], uids[4] + 50])
-        .unwrap()
-        .messages;
+    let subset_reply = session.fetch(&[uids[3], uids[1], uids[4] + 50]).unwrap();
+    let subset = subset_reply.messages();
     assert_eq!(
         subset.iter().map(|message| message.uid).collect::<Vec<_>>(),
         vec![uids[1], uids[3]]
@@ -211,13 +210,14 @@ fn move_creates_the_nested_archive_and_empties_the_source() {
     let moved = session.select("Archive/dmarc").unwrap();
     assert_eq!(moved.exists, 4);
     let archived = session.uids_after(0).unwrap();
-    let bodies = session.fetch(&archived).unwrap().messages;
+    let reply = session.fetch(&archived).unwrap();
     assert_eq!(
-        bodies
+        reply
+            .messages()
             .iter()
-            .map(|message| &message.bytes)
+            .map(|message| message.bytes)
             .collect::<Vec<_>>(),
-        appended[..4].iter().collect::<Vec<_>>()
+        appended[..4].iter().map(Vec::as_slice).collect::<Vec<_>>()
     );
     assert_eq!(
         session.ensure_mailbox("Archive/dmarc").unwrap(),
@@ -402,7 +402,7 @@ fn starttls_and_explicit_plaintext() {
         .unwrap();
     assert_eq!(session.select("INBOX").unwrap().exists, 1);
     let uids = session.uids_after(0).unwrap();
-    assert_eq!(session.fetch(&uids).unwrap().messages.len(), 1);
+    assert_eq!(session.fetch(&uids).unwrap().messages().len(), 1);
     session.logout().unwrap();
 
     config.tls = TlsMode::None;

@@ -54,7 +54,7 @@ fn fetch_throughput_1000_report_mails() {
     let mut bytes = 0usize;
     let mut fetched = 0usize;
     for chunk in uids.chunks(BATCH) {
-        for message in session.fetch(chunk).unwrap().messages {
+        for message in session.fetch(chunk).unwrap().messages() {
             bytes += message.bytes.len();
             fetched += 1;
         }

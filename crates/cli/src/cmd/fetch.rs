@@ -184,14 +184,15 @@ impl Run {
         let mut batch = store.begin_batch()?;
         let mut with_report = Vec::new();
         let mut without_report = Vec::new();
-        for message in &fetched.messages {
+        // Stored straight from the reply buffer: each body is in memory once.
+        for message in fetched.messages() {
             let source = MessageSource::Imap {
                 account: place.key.to_owned(),
                 mailbox: place.mailbox.to_owned(),
                 uidvalidity: place.uidvalidity,
                 uid: message.uid,
             };
-            let outcome = batch.ingest_bytes(&message.bytes, &source)?;
+            let outcome = batch.ingest_bytes(message.bytes, &source)?;
             self.tally.add(&outcome);
             Self::name_failures(place.mailbox, message.uid, &outcome);
             if holds_report(&outcome) {
