@@ -1008,3 +1008,32 @@ fn a_lock_held_longer_than_the_deadlines_is_reported() {
     );
     drop(lock);
 }
+
+#[test]
+fn a_password_variable_that_is_not_utf8_is_named() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // No server needed: the password is read before connecting.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[imap]\nhost = \"127.0.0.1\"\nusername = \"u\"\n").unwrap();
+    let output = Command::new(RUADB)
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(dir.path().join("ruadb.sqlite"))
+        .arg("fetch")
+        .env(
+            "RUADB_IMAP_PASSWORD",
+            std::ffi::OsStr::from_bytes(b"caf\xe9-secret"),
+        )
+        .env_remove("RUADB_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RUADB_IMAP_PASSWORD is not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}

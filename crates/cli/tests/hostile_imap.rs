@@ -4,15 +4,15 @@
 //! implicit TLS when the loopback Dovecot's certificate is there
 //! (`scripts/imap-test-server.sh start`).
 
-#[path = "../../fetch/tests/support/hostile.rs"]
-mod hostile;
 mod proof;
+#[path = "../../fetch/tests/support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hostile::{HostileServer, Script};
+use support::hostile::{HostileServer, Script};
 
 const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
 const PASSWORD: &str = "Hostile-Secret-9z";

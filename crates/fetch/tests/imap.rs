@@ -6,7 +6,8 @@ mod support;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use ruadb_fetch::{FetchError, PostAction, Secret, Session, TlsMode};
+use ruadb_fetch::{DeadlineKind, Excess, FetchError, PostAction, Secret, Session, TlsMode};
+use support::hostile::{HostileServer, Script};
 use support::mail::{Packing, non_report_message, report_message};
 use support::server::{TestServer, fresh_user};
 
@@ -480,4 +481,83 @@ fn an_endless_ca_file_is_refused_after_a_bounded_read() {
             .contains("ca_file /dev/zero is larger than 4 MiB"),
         "{error}"
     );
+}
+
+/// A session on the scripted misbehaving server, in plain text.
+fn hostile_session(script: Script) -> (HostileServer, Result<Session, FetchError>) {
+    let server = HostileServer::start(script, None);
+    let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("Pw-3x!"));
+    config.port = Some(server.port);
+    config.tls = TlsMode::None;
+    config.allow_plaintext = true;
+    config.timeout = Duration::from_secs(2);
+    config.command_deadline = Duration::from_secs(2);
+    let session = Session::connect(&config);
+    (server, session)
+}
+
+#[test]
+fn a_hostile_server_gets_typed_errors() {
+    let (_server, endless) = hostile_session(Script::EndlessLine);
+    assert!(
+        matches!(
+            endless,
+            Err(FetchError::TooLarge {
+                operation: "CAPABILITY",
+                excess: Excess::Line(_),
+                ..
+            })
+        ),
+        "{endless:?}"
+    );
+
+    let (_server, echo) = hostile_session(Script::EchoLogin);
+    let echo = echo.unwrap_err();
+    assert!(matches!(echo, FetchError::Auth { .. }), "{echo:?}");
+    assert!(!format!("{echo} {echo:?}").contains("Pw-3x!"), "{echo:?}");
+
+    let (_server, session) = hostile_session(Script::Garbage);
+    let garbage = session.unwrap().select("INBOX").unwrap_err();
+    assert!(
+        matches!(
+            garbage,
+            FetchError::Malformed {
+                operation: "SELECT",
+                ..
+            }
+        ),
+        "{garbage:?}"
+    );
+    assert!(
+        garbage.to_string().contains(r"\u{1b}[31mHELLO"),
+        "{garbage}"
+    );
+
+    let (_server, session) = hostile_session(Script::Trickle);
+    let mut session = session.unwrap();
+    let started = Instant::now();
+    let trickled = session.fetch(&[1]).unwrap_err();
+    assert!(
+        matches!(
+            trickled,
+            FetchError::Deadline {
+                kind: DeadlineKind::Command,
+                ..
+            }
+        ),
+        "{trickled:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_body_over_the_limit_as_received_is_reported_not_returned() {
+    let (_server, session) = hostile_session(Script::OversizedLiteral(40 * 1024 * 1024));
+    let mut session = session.unwrap();
+    session.select("INBOX").unwrap();
+    let fetched = session.fetch(&[1]).unwrap();
+    assert!(fetched.messages().is_empty());
+    assert_eq!(fetched.oversized, vec![(1, 40 * 1024 * 1024)]);
+    // The stream is still in step: the next command works.
+    assert_eq!(session.uids_after(0).unwrap(), vec![1]);
 }

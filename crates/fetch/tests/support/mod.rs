@@ -1,4 +1,5 @@
 //! Helpers shared by the IMAP tests (and included by path from the CLI tests).
 
+pub mod hostile;
 pub mod mail;
 pub mod server;
