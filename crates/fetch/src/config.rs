@@ -456,13 +456,7 @@ impl Config {
                                 .to_owned(),
                     });
                 }
-                EnvPassword::Unset => {
-                    return Err(FetchError::Password {
-                        detail:
-                            "none: set password_file or password_command, or RUADB_IMAP_PASSWORD"
-                                .to_owned(),
-                    });
-                }
+                EnvPassword::Unset => return Err(no_password()),
             }
         };
         Ok(warnings)
@@ -486,6 +480,13 @@ impl Config {
     /// `user@host:port`: the account half of the cursor key (the mailbox is the other half).
     pub fn account(&self) -> String {
         format!("{}@{}:{}", self.username, self.host, self.port())
+    }
+}
+
+/// The error for an account whose password has no source.
+pub(crate) fn no_password() -> FetchError {
+    FetchError::Password {
+        detail: "none: set password_file or password_command, or RUADB_IMAP_PASSWORD".to_owned(),
     }
 }
 

@@ -130,6 +130,10 @@ impl Session {
                 "tls = \"none\" sends the password in clear text; set allow_plaintext = true to allow it".to_owned(),
             ));
         }
+        // A configuration read from a file has no password until `resolve_password` ran.
+        if config.password.expose().is_empty() {
+            return Err(crate::config::no_password());
+        }
         guard.begin(ReplyLimits::CONTROL);
         let tcp = Timed::new(connect_tcp(config, &peer)?, guard.clone());
         let mut client = match config.tls {
