@@ -379,7 +379,11 @@ mod tests {
             ("[limits]\nmax_xml_depth = 0\n", "max_xml_depth"),
             (
                 "[imap]\nhost = \"h\"\nusername = \"u\"\nrun_deadline_secs = 0\n",
-                "imap[0] (u@h): run_deadline_secs must be at least 1",
+                "imap[0] (u@h): run_deadline_secs must be between 1 and 604800",
+            ),
+            (
+                "[imap]\nhost = \"h\"\nusername = \"u\"\ntimeout_secs = 18446744073709551615\n",
+                "imap[0] (u@h): timeout_secs must be between 1 and 604800",
             ),
             (
                 "[imap]\nhost = \" \"\nusername = \"u\"\n",

@@ -350,6 +350,9 @@ fn default_max_message_bytes() -> u64 {
     32 * 1024 * 1024
 }
 
+/// The hard upper bound of `timeout_secs` and the deadlines.
+const MAX_SECONDS: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A whole number of seconds.
 fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     u64::deserialize(deserializer).map(Duration::from_secs)
@@ -410,8 +413,11 @@ impl Config {
             ("command_deadline_secs", self.command_deadline),
             ("run_deadline_secs", self.run_deadline),
         ] {
-            if value.is_zero() {
-                return invalid(format!("{key} must be at least 1"));
+            if value.is_zero() || value > MAX_SECONDS {
+                return invalid(format!(
+                    "{key} must be between 1 and {} (a week)",
+                    MAX_SECONDS.as_secs()
+                ));
             }
         }
         if self.after_ingest == AfterIngest::Move && self.archive_mailbox.trim().is_empty() {

@@ -136,7 +136,8 @@ struct State {
     command_limit: Duration,
     command_deadline: Option<Instant>,
     run_limit: Duration,
-    run_deadline: Instant,
+    /// `None` when the limit is too far away for the clock to represent: no deadline then.
+    run_deadline: Option<Instant>,
     lexer: Lexer,
     tripped: Option<Tripped>,
 }
@@ -150,7 +151,7 @@ impl Guard {
             command_limit,
             command_deadline: None,
             run_limit,
-            run_deadline: now.checked_add(run_limit).unwrap_or(now),
+            run_deadline: now.checked_add(run_limit),
             lexer: Lexer::new(ReplyLimits::CONTROL),
             tripped: None,
         })))
@@ -165,7 +166,7 @@ impl Guard {
     pub(crate) fn begin(&self, limits: ReplyLimits) {
         let mut state = self.state();
         let now = Instant::now();
-        state.command_deadline = Some(now.checked_add(state.command_limit).unwrap_or(now));
+        state.command_deadline = now.checked_add(state.command_limit);
         state.lexer.begin_reply(limits);
     }
 
@@ -201,7 +202,9 @@ impl Guard {
         if let Some(deadline) = state.command_deadline {
             nearer(deadline, DeadlineKind::Command, state.command_limit);
         }
-        nearer(state.run_deadline, DeadlineKind::Run, state.run_limit);
+        if let Some(deadline) = state.run_deadline {
+            nearer(deadline, DeadlineKind::Run, state.run_limit);
+        }
         // A zero timeout means "block forever" to the socket: a deadline that has passed is
         // reported here instead.
         if let (true, Some(tripped)) = (timeout.is_zero(), cause) {
