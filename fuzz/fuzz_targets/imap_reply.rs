@@ -11,6 +11,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let limits = ReplyLimits {
         max_line: 64,
+        max_text: 256,
         max_literal: 32,
         max_reply: 512,
         max_literals_per_response: 3,

@@ -386,6 +386,10 @@ mod tests {
                 "imap[0] (u@h): timeout_secs must be between 1 and 604800",
             ),
             (
+                "[imap]\nhost = \"h\"\nusername = \"u\"\nbatch_size = 5001\n",
+                "batch_size must be between 1 and 5000",
+            ),
+            (
                 "[imap]\nhost = \" \"\nusername = \"u\"\n",
                 "imap[0]: host is empty",
             ),

@@ -114,13 +114,37 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
     let transport = if tls.is_some() { "tls" } else { "plain" };
     let quick = Duration::from_secs(30);
     let deadlines = "timeout_secs = 2\ncommand_deadline_secs = 3\n";
-    let cases: [(&str, Script, &str, i32, &str, Duration); 10] = [
+    let cases: [(&str, Script, &str, i32, &str, Duration); 13] = [
         (
             "endless line",
             Script::EndlessLine,
             "",
             2,
-            "sent a line longer than 8388608 bytes in reply to CAPABILITY",
+            "sent a line longer than 65536 bytes in reply to CAPABILITY",
+            quick,
+        ),
+        (
+            "a CAPABILITY line of short names just under the line cap",
+            Script::ManyCapabilities(64 * 1024),
+            "",
+            1,
+            "uid 1: no DMARC aggregate report found",
+            quick,
+        ),
+        (
+            "a SEARCH line of a million numbers just under the line cap",
+            Script::ManyUids(2 * 1024 * 1024),
+            "",
+            1,
+            "uid 1: no DMARC aggregate report found",
+            quick,
+        ),
+        (
+            "a SEARCH line over the line cap",
+            Script::ManyUids(8 * 1024 * 1024),
+            "",
+            2,
+            "sent a line longer than 2097152 bytes in reply to UID SEARCH",
             quick,
         ),
         (
@@ -128,7 +152,7 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
             Script::Flood,
             "",
             2,
-            "sent a reply of more than 100000 lines in reply to UID SEARCH",
+            "sent a reply of more than 50000 lines in reply to UID SEARCH",
             quick,
         ),
         (

@@ -350,6 +350,9 @@ fn default_max_message_bytes() -> u64 {
     32 * 1024 * 1024
 }
 
+/// The hard upper bound of `batch_size`.
+const MAX_BATCH_SIZE: usize = 5000;
+
 /// The hard upper bound of `timeout_secs` and the deadlines.
 const MAX_SECONDS: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -405,8 +408,9 @@ impl Config {
         if self.password_file.is_some() && self.password_command.is_some() {
             return invalid("set password_file or password_command, not both".to_owned());
         }
-        if self.batch_size == 0 {
-            return invalid("batch_size must be at least 1".to_owned());
+        // A batch's `RFC822.SIZE` answer must fit the 1 MiB a control reply may take.
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return invalid(format!("batch_size must be between 1 and {MAX_BATCH_SIZE}"));
         }
         for (key, value) in [
             ("timeout_secs", self.timeout),

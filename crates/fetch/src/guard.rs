@@ -37,6 +37,10 @@ const MAX_LITERAL_DIGITS: usize = 10;
 pub struct ReplyLimits {
     /// The longest line outside literals (a `* SEARCH` answer is one line).
     pub max_line: u64,
+    /// The bytes of the reply outside literals. The crate parses them into values that can
+    /// take thirty times their size (a list of one-letter flags becomes a `String` each), so
+    /// this is kept far below the memory bound.
+    pub max_text: u64,
     /// The largest literal.
     pub max_literal: u64,
     /// All bytes of the reply, literals included.
@@ -52,16 +56,26 @@ pub struct ReplyLimits {
 }
 
 impl ReplyLimits {
-    /// The limits for commands whose reply holds no message: 8 MiB lines (a `* SEARCH` answer
-    /// of about a million UIDs), 64 KiB literals (mailbox names), 16 MiB and 100,000 lines in
-    /// all.
+    /// The limits for commands whose reply holds no message and no long list: 64 KiB lines and
+    /// literals (mailbox names), 1 MiB and 50,000 lines in all.
     pub const CONTROL: ReplyLimits = ReplyLimits {
-        max_line: 8 * 1024 * 1024,
+        max_line: 64 * 1024,
+        max_text: 1024 * 1024,
         max_literal: 64 * 1024,
-        max_reply: 16 * 1024 * 1024,
+        max_reply: 1024 * 1024,
         max_literals_per_response: 32,
-        max_lines: 100_000,
+        max_lines: 50_000,
         drop_oversized_literals: false,
+    };
+
+    /// The limits for `UID SEARCH`, asked in windows of at most
+    /// [`SEARCH_WINDOW`](crate::session::SEARCH_WINDOW) messages: one `* SEARCH` line of up to
+    /// 2 MiB (100,000 UIDs of ten digits take 1.1 MB).
+    pub const SEARCH: ReplyLimits = ReplyLimits {
+        max_line: 2 * 1024 * 1024,
+        max_text: 2 * 1024 * 1024 + 64 * 1024,
+        max_reply: 2 * 1024 * 1024 + 64 * 1024,
+        ..ReplyLimits::CONTROL
     };
 }
 
@@ -74,6 +88,8 @@ pub enum Excess {
     Literal(u64),
     /// A reply larger than [`ReplyLimits::max_reply`].
     Reply(u64),
+    /// More bytes outside literals than [`ReplyLimits::max_text`].
+    Text(u64),
     /// More literals in one response than [`ReplyLimits::max_literals_per_response`].
     Literals(u32),
     /// More lines in a reply than [`ReplyLimits::max_lines`].
@@ -86,6 +102,9 @@ impl fmt::Display for Excess {
             Excess::Line(limit) => write!(f, "a line longer than {limit} bytes"),
             Excess::Literal(limit) => write!(f, "a literal larger than {limit} bytes"),
             Excess::Reply(limit) => write!(f, "a reply larger than {limit} bytes"),
+            Excess::Text(limit) => {
+                write!(f, "a reply with more than {limit} bytes outside literals")
+            }
             Excess::Literals(limit) => write!(f, "more than {limit} literals in one response"),
             Excess::Lines(limit) => write!(f, "a reply of more than {limit} lines"),
         }
@@ -380,6 +399,7 @@ pub struct Lexer {
     /// `{digits}\r` held back until it is known whether it starts a literal.
     held: Vec<u8>,
     line: u64,
+    text: u64,
     reply: u64,
     literals: u32,
     lines: u32,
@@ -397,6 +417,7 @@ impl Lexer {
             mode: Mode::Text,
             held: Vec::new(),
             line: 0,
+            text: 0,
             reply: 0,
             literals: 0,
             lines: 0,
@@ -410,6 +431,7 @@ impl Lexer {
     pub fn begin_reply(&mut self, limits: ReplyLimits) {
         self.limits = limits;
         self.reply = 0;
+        self.text = 0;
         self.lines = 0;
         self.dropped.clear();
     }
@@ -548,9 +570,13 @@ impl Lexer {
 
     fn count_line(&mut self, bytes: u64) -> Result<(), Excess> {
         self.line += bytes;
+        self.text += bytes;
         self.reply += bytes;
         if self.line > self.limits.max_line {
             return Err(Excess::Line(self.limits.max_line));
+        }
+        if self.text > self.limits.max_text {
+            return Err(Excess::Text(self.limits.max_text));
         }
         if self.reply > self.limits.max_reply {
             return Err(Excess::Reply(self.limits.max_reply));
@@ -578,6 +604,7 @@ mod tests {
 
     const SMALL: ReplyLimits = ReplyLimits {
         max_line: 32,
+        max_text: 1000,
         max_literal: 8,
         max_reply: 64,
         max_literals_per_response: 2,
@@ -649,6 +676,11 @@ mod tests {
             ..SMALL
         };
         assert_eq!(lex(lines_allowed, &many_lines), Err(Excess::Reply(64)));
+        let text_capped = ReplyLimits {
+            max_text: 20,
+            ..lines_allowed
+        };
+        assert_eq!(lex(text_capped, &many_lines), Err(Excess::Text(20)));
     }
 
     #[test]

@@ -102,7 +102,15 @@ pub struct Session {
     supports_uidplus: bool,
     /// The hierarchy separator from `LIST "" ""`, looked up on first use.
     delimiter: Option<Option<String>>,
+    /// Messages in the selected mailbox, as `SELECT` said: how many windows a search takes.
+    exists: u32,
+    /// Messages per `UID SEARCH` window.
+    search_window: u32,
 }
+
+/// Messages per `UID SEARCH` window: the answer then stays a line of about 1 MB, whatever the
+/// size of the mailbox.
+pub const SEARCH_WINDOW: u32 = 100_000;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,7 +208,46 @@ impl Session {
             supports_move,
             supports_uidplus,
             delimiter: None,
+            exists: 0,
+            search_window: SEARCH_WINDOW,
         })
+    }
+
+    /// Searches in windows of this many messages instead of [`SEARCH_WINDOW`] (tests use it
+    /// to cover windows on a small mailbox).
+    #[doc(hidden)]
+    pub fn set_search_window(&mut self, messages: u32) {
+        self.search_window = messages.max(1);
+    }
+
+    /// `UID SEARCH criteria`, ascending and without repeats. In a mailbox of more than one
+    /// window, asked once per window of message sequence numbers (`1:100000 criteria`, …, the
+    /// last one open-ended so mail that arrived since `SELECT` is seen), so that no answer is
+    /// longer than [`ReplyLimits::SEARCH`] allows.
+    fn search(&mut self, criteria: &str) -> Result<Vec<u32>, FetchError> {
+        let mut found = Vec::new();
+        let mut start = 1u32;
+        loop {
+            let last = self.exists.saturating_sub(start) < self.search_window;
+            let query = match (start, last) {
+                (1, true) => criteria.to_owned(),
+                (_, true) => format!("{start}:* {criteria}"),
+                (_, false) => format!("{start}:{} {criteria}", start + self.search_window - 1),
+            };
+            self.begin(ReplyLimits::SEARCH);
+            let uids = self
+                .imap
+                .uid_search(query)
+                .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
+            found.extend(uids);
+            if last {
+                break;
+            }
+            start += self.search_window;
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
     }
 
     /// Starts a command: drops what the crate kept of the unsolicited responses so far (this
@@ -238,6 +285,7 @@ impl Session {
             operation: "SELECT",
             received: format!("no UIDVALIDITY for mailbox {mailbox:?}"),
         })?;
+        self.exists = selected.exists;
         Ok(MailboxState {
             uidvalidity,
             uidnext: selected.uid_next,
@@ -252,13 +300,8 @@ impl Session {
         };
         // `first:*` always matches the highest UID, even when it is below `first`
         // (RFC 3501 6.4.8), hence the filter.
-        self.begin(ReplyLimits::CONTROL);
-        let found = self
-            .imap
-            .uid_search(format!("UID {first}:*"))
-            .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
-        let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid > last_uid).collect();
-        uids.sort_unstable();
+        let mut uids = self.search(&format!("UID {first}:*"))?;
+        uids.retain(|&uid| uid > last_uid);
         Ok(uids)
     }
 
@@ -267,13 +310,8 @@ impl Session {
         if last_uid == 0 {
             return Ok(Vec::new());
         }
-        self.begin(ReplyLimits::CONTROL);
-        let found = self
-            .imap
-            .uid_search(format!("UNSEEN UID 1:{last_uid}"))
-            .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
-        let mut uids: Vec<u32> = found.into_iter().filter(|&uid| uid <= last_uid).collect();
-        uids.sort_unstable();
+        let mut uids = self.search(&format!("UNSEEN UID 1:{last_uid}"))?;
+        uids.retain(|&uid| uid <= last_uid);
         Ok(uids)
     }
 
@@ -292,12 +330,12 @@ impl Session {
         wanted.sort_unstable();
         wanted.dedup();
         let count = u64::try_from(wanted.len()).unwrap_or(u64::MAX);
+        // The text around the bodies is a line or two per message.
+        let text = count.saturating_mul(128).saturating_add(64 * 1024);
         let limits = ReplyLimits {
+            max_text: text,
             max_literal: self.max_message_bytes,
-            max_reply: GROUP_BYTES
-                .max(self.max_message_bytes)
-                .saturating_add(count.saturating_mul(256))
-                .saturating_add(64 * 1024),
+            max_reply: GROUP_BYTES.max(self.max_message_bytes).saturating_add(text),
             max_lines: u32::try_from(count.saturating_mul(4))
                 .unwrap_or(u32::MAX)
                 .saturating_add(10_000),

@@ -561,3 +561,33 @@ fn a_body_over_the_limit_as_received_is_reported_not_returned() {
     // The stream is still in step: the next command works.
     assert_eq!(session.uids_after(0).unwrap(), vec![1]);
 }
+
+#[test]
+fn searching_in_windows_finds_the_same_uids() {
+    let Some(server) = TestServer::from_env("searching_in_windows_finds_the_same_uids") else {
+        return;
+    };
+    let user = fresh_user("windows");
+    let mut session = connect(&server, &user);
+    seed(&mut session);
+    session.select("INBOX").unwrap();
+    let all = session.uids_after(0).unwrap();
+    let unseen = session.unseen_up_to(all[3]).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(unseen, all[..4].to_vec());
+    for window in [1, 2, 3, 5] {
+        session.set_search_window(window);
+        assert_eq!(session.uids_after(0).unwrap(), all, "window {window}");
+        assert_eq!(
+            session.uids_after(all[1]).unwrap(),
+            all[2..].to_vec(),
+            "window {window}"
+        );
+        assert_eq!(
+            session.unseen_up_to(all[3]).unwrap(),
+            unseen,
+            "window {window}"
+        );
+    }
+    session.logout().unwrap();
+}

@@ -22,6 +22,10 @@ pub enum Script {
     EndlessLine,
     /// Answers `UID SEARCH` with short untagged lines that never end.
     Flood,
+    /// `* CAPABILITY` with as many distinct short names as fit in a line of this many bytes.
+    ManyCapabilities(usize),
+    /// `* SEARCH 1 1 1 …` in a line of this many bytes (the UID is still found).
+    ManyUids(usize),
     /// Announces `RFC822.SIZE 1000`, then sends a body of this many bytes.
     OversizedLiteral(u64),
     /// Answers `UID FETCH` one byte every 200 ms, for ever.
@@ -134,6 +138,20 @@ fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) 
                 }
                 return Ok(());
             }
+            "CAPABILITY" if matches!(script, Script::ManyCapabilities(_)) => {
+                let Script::ManyCapabilities(bytes) = script else {
+                    unreachable!()
+                };
+                let mut line = b"* CAPABILITY IMAP4rev1".to_vec();
+                let mut count = 0u32;
+                while line.len() + 12 < bytes {
+                    line.extend_from_slice(format!(" X{count:x}").as_bytes());
+                    count += 1;
+                }
+                line.extend_from_slice(b"\r\n");
+                stream.write_all(&line)?;
+                ok(&mut stream)?;
+            }
             "CAPABILITY" => {
                 stream.write_all(b"* CAPABILITY IMAP4rev1 MOVE UIDPLUS\r\n")?;
                 ok(&mut stream)?;
@@ -164,6 +182,18 @@ fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) 
                             stream.write_all(&chunk)?;
                         }
                         return Ok(());
+                    }
+                    Some("SEARCH") if matches!(script, Script::ManyUids(_)) => {
+                        let Script::ManyUids(bytes) = script else {
+                            unreachable!()
+                        };
+                        let mut line = b"* SEARCH".to_vec();
+                        while line.len() + 4 < bytes {
+                            line.extend_from_slice(b" 1");
+                        }
+                        line.extend_from_slice(b"\r\n");
+                        stream.write_all(&line)?;
+                        ok(&mut stream)?;
                     }
                     Some("SEARCH") => {
                         stream.write_all(b"* SEARCH 1\r\n")?;
