@@ -9,6 +9,7 @@
 use crate::StoreError;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// Bytes per `raw_inputs` row (compressed; exactly this for every chunk but the last of an
@@ -332,5 +333,72 @@ impl Read for ChunkReader<'_> {
         buf[..n].copy_from_slice(&available[..n]);
         self.position += n;
         Ok(n)
+    }
+}
+
+/// The sha256, size and raw encoding (chosen from the first bytes) of a reader's content.
+pub(crate) fn hash_reader<R: Read + Seek>(
+    reader: &mut R,
+) -> io::Result<([u8; 32], u64, RawEncoding)> {
+    reader.rewind()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    let mut size = 0u64;
+    let mut start = [0u8; 4];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        // The first bytes decide the encoding; a short first read is topped up from the next.
+        if size < start.len() as u64 {
+            let have = size as usize;
+            let take = (start.len() - have).min(n);
+            start[have..have + take].copy_from_slice(&buffer[..take]);
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    reader.rewind()?;
+    let start = &start[..(size as usize).min(start.len())];
+    Ok((
+        hasher.finalize().into(),
+        size,
+        RawEncoding::for_input(start),
+    ))
+}
+
+/// Why copying an input into the raw store stopped.
+pub(crate) enum CopyError {
+    /// Reading the input failed: a bad input, not a database failure.
+    Read(io::Error),
+    /// Storing failed.
+    Store(StoreError),
+}
+
+impl From<io::Error> for CopyError {
+    fn from(error: io::Error) -> Self {
+        CopyError::Store(StoreError::Io(error))
+    }
+}
+
+/// Copies the reader into the raw store through `encoder`.
+pub(crate) fn copy_into<R: Read>(
+    reader: &mut R,
+    encoder: &mut ChunkEncoder<'_>,
+    insert: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), CopyError> {
+    let mut buffer = vec![0; 64 * 1024];
+    let mut insert = |chunk: &[u8]| insert(chunk).map_err(CopyError::Store);
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(CopyError::Read(error)),
+        };
+        encoder.write_all(&buffer[..n], &mut insert)?;
     }
 }

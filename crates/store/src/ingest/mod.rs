@@ -1,0 +1,125 @@
+//! Ingest: a [`Batch`] is one write transaction; each input is stored whole or not at all
+//! by a [`ruadb_report::Sink`] that writes reports as they stream in. A report that fails
+//! half-way has its rows deleted; a database error half-way through an input makes the batch
+//! refuse to commit. Inputs parsed on the calling thread (large or streamed ones, which can
+//! fail to read half-way) are stored inside a savepoint.
+//!
+//! - `batch`: [`Batch`], its queue of inputs on the parser thread, and commit.
+//! - `sink`: the storing sink, which decides per report: store, duplicate, conflict, reject.
+//! - `rows`: the row inserts (messages, reports, records and their results).
+//! - `reparse`: rebuilding every report from the stored raw inputs.
+
+mod batch;
+mod reparse;
+mod rows;
+mod sink;
+#[cfg(test)]
+mod tests;
+
+pub use batch::Batch;
+
+use serde::Serialize;
+
+/// Where an input came from, stored with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageSource {
+    /// A file (or a message inside an mbox or Maildir at that path).
+    File {
+        /// The path as given.
+        path: String,
+    },
+    /// Standard input.
+    Stdin,
+    /// A message fetched from an IMAP mailbox.
+    Imap {
+        /// The account (user@host) it was fetched with.
+        account: String,
+        /// The mailbox name.
+        mailbox: String,
+        /// The mailbox's UIDVALIDITY at fetch time.
+        uidvalidity: u32,
+        /// The message's UID.
+        uid: u32,
+    },
+}
+
+/// Where `ruadb fetch` stopped in one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapCursor {
+    /// The mailbox's UIDVALIDITY when `last_uid` was stored; a change invalidates the cursor.
+    pub uidvalidity: u32,
+    /// The highest UID whose message is stored.
+    pub last_uid: u32,
+}
+
+/// What storing one input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageOutcome {
+    /// The same bytes (sha256) were stored before: nothing was written. `errors` and
+    /// `rejected_domains` then repeat what was recorded the first time, so a bad input is
+    /// named on every run.
+    pub already_stored: bool,
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports whose (org_name, report_id, policy_domain) was stored before with the same content.
+    pub duplicates: u64,
+    /// Reports whose key was stored before with other content: the first is kept, this one
+    /// is noted in `report_conflicts` and not counted.
+    pub conflicts: u64,
+    /// Records stored.
+    pub records: u64,
+    /// The policy domain of each report refused because it is not in `domains`.
+    pub rejected_domains: Vec<String>,
+    /// Documents that yielded no report (one entry with `member: None` when the input as a
+    /// whole held none).
+    pub errors: Vec<InputFailure>,
+}
+
+impl MessageOutcome {
+    /// Whether the input held at least one report (new, duplicate or conflict).
+    pub fn has_report(&self) -> bool {
+        self.reports_new + self.duplicates + self.conflicts > 0
+    }
+}
+
+/// One document that yielded no report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputFailure {
+    /// The archive member or attachment name, if any.
+    pub member: Option<String>,
+    /// Why, in words a postmaster can act on.
+    pub message: String,
+}
+
+/// Counts over many inputs: the tally line of `ruadb ingest` / `ruadb fetch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestTally {
+    /// Inputs seen (including ones already stored).
+    pub messages: u64,
+    /// Reports stored for the first time.
+    pub reports_new: u64,
+    /// Reports already stored with the same content.
+    pub duplicates: u64,
+    /// Reports already stored with other content (kept once).
+    pub conflicts: u64,
+    /// Records stored.
+    pub records: u64,
+    /// Documents that yielded no report, plus rejected reports.
+    pub errors: u64,
+    /// Reports refused because their policy domain is not configured (also in `errors`).
+    pub rejected: u64,
+}
+
+impl IngestTally {
+    /// Adds one input's outcome.
+    pub fn add(&mut self, outcome: &MessageOutcome) {
+        self.messages += 1;
+        self.reports_new += outcome.reports_new;
+        self.duplicates += outcome.duplicates;
+        self.conflicts += outcome.conflicts;
+        self.records += outcome.records;
+        let rejected = outcome.rejected_domains.len() as u64;
+        self.rejected += rejected;
+        self.errors += outcome.errors.len() as u64 + rejected;
+    }
+}

@@ -1,0 +1,360 @@
+//! The storing sink: decides for each report whether it is new (stored), a duplicate, a
+//! conflict or rejected, and writes it as the parser streams it.
+
+use super::rows::{PendingRecord, RECORDS_PER_FLUSH, write_records};
+use super::{InputFailure, MessageOutcome};
+use crate::alignment;
+use crate::digest::DigestedSink;
+use crate::{StoreError, StoreOptions};
+use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::ops::ControlFlow;
+
+/// What happens to the report being read.
+enum Target {
+    /// New: its rows are being written (and are deleted again if it fails).
+    Store { report_row: i64 },
+    /// Its key is stored already: only hashed, to tell a duplicate from a conflict.
+    Compare {
+        kept_report: i64,
+        kept_hash: Vec<u8>,
+    },
+    /// Its policy domain is not accepted.
+    Reject {
+        org_name: String,
+        report_id: String,
+        policy_domain: String,
+    },
+}
+
+struct CurrentReport {
+    target: Target,
+    member: Option<String>,
+    records: u64,
+    messages: u64,
+}
+
+/// Writes one message's reports as the parser streams them.
+pub(super) struct StoreSink<'c> {
+    connection: &'c Connection,
+    options: &'c StoreOptions,
+    message_id: i64,
+    /// Records of the current report not written yet, oldest first.
+    pending: Vec<PendingRecord>,
+    /// The id of the next record: ids are assigned here so that a record's results can be
+    /// written in the same multi-row statements as other records' results.
+    next_record_id: i64,
+    /// Reused for the canonical text of each source IP.
+    ip_text: String,
+    current: Option<CurrentReport>,
+    outcome: MessageOutcome,
+    documents: u64,
+    fatal: Option<StoreError>,
+}
+
+impl<'c> StoreSink<'c> {
+    pub(super) fn new(
+        connection: &'c Connection,
+        options: &'c StoreOptions,
+        message_id: i64,
+    ) -> Result<Self, StoreError> {
+        Ok(StoreSink {
+            connection,
+            options,
+            message_id,
+            pending: Vec::with_capacity(RECORDS_PER_FLUSH),
+            next_record_id: connection
+                .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
+                .query_row([], |row| row.get(0))?,
+            ip_text: String::with_capacity(64),
+            current: None,
+            outcome: MessageOutcome::default(),
+            documents: 0,
+            fatal: None,
+        })
+    }
+
+    pub(super) fn finish(mut self) -> Result<MessageOutcome, StoreError> {
+        if let Some(error) = self.fatal.take() {
+            return Err(error);
+        }
+        if self.current.is_some() {
+            // The parser promises end_report or report_failed after begin_report; if it broke
+            // that promise, treat the unfinished report as failed rather than keep half of it.
+            self.fail_current()?;
+            self.record_failure(None, "the report ended unexpectedly".to_owned())?;
+        }
+        if self.documents == 0 {
+            self.record_failure(None, "no DMARC aggregate report found".to_owned())?;
+        }
+        Ok(self.outcome)
+    }
+
+    fn accepts(&self, policy_domain: &DomainName) -> bool {
+        let Some(domains) = &self.options.domains else {
+            return true;
+        };
+        domains
+            .iter()
+            .any(|accepted| policy_domain.is_within(accepted))
+    }
+
+    fn begin(&mut self, member: Option<&str>, header: &ReportHeader) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            self.fail_current()?;
+        }
+        self.documents += 1;
+        let metadata = &header.metadata;
+        let policy = &header.policy;
+        let target =
+            if !self.accepts(&policy.domain) {
+                Target::Reject {
+                    org_name: metadata.org_name.clone(),
+                    report_id: metadata.report_id.clone(),
+                    policy_domain: policy.domain.to_string(),
+                }
+            } else if let Some((kept_report, kept_hash)) = self
+                .connection
+                .prepare_cached(
+                    // The reporter's name in another case is the same reporter (migration
+                    // 0002 indexes the key this way).
+                    "SELECT id, content_hash FROM reports
+                 WHERE report_id = ?2 AND policy_domain = ?3 AND org_name = ?1 COLLATE NOCASE",
+                )?
+                .query_row(
+                    params![
+                        metadata.org_name,
+                        metadata.report_id,
+                        policy.domain.as_str()
+                    ],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?
+            {
+                Target::Compare {
+                    kept_report,
+                    kept_hash,
+                }
+            } else {
+                let errors = (!metadata.errors.is_empty())
+                    .then(|| serde_json::to_string(&metadata.errors).unwrap_or_default());
+                self.connection
+                .prepare_cached(
+                    "INSERT INTO reports (message_id, member, org_name, email, extra_contact_info,
+                        report_id, policy_domain, begin_utc, end_utc, format, version, generator,
+                        errors, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,
+                        content_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, x'')",
+                )?
+                .execute(params![
+                    self.message_id,
+                    member,
+                    metadata.org_name,
+                    metadata.email,
+                    metadata.extra_contact_info,
+                    metadata.report_id,
+                    policy.domain.as_str(),
+                    metadata.begin,
+                    metadata.end,
+                    header.format.as_str(),
+                    header.version,
+                    metadata.generator,
+                    errors,
+                    policy.dkim_alignment.as_ref().map(|mode| mode.as_str()),
+                    policy.spf_alignment.as_ref().map(|mode| mode.as_str()),
+                    policy.policy.as_ref().map(|value| value.as_str()),
+                    policy.subdomain_policy.as_ref().map(|value| value.as_str()),
+                    policy.nonexistent_subdomain_policy.as_ref().map(|value| value.as_str()),
+                    policy.percent,
+                    policy.failure_options,
+                    policy.testing.as_ref().map(|value| value.as_str()),
+                    policy.discovery_method.as_ref().map(|value| value.as_str()),
+                ])?;
+                Target::Store {
+                    report_row: self.connection.last_insert_rowid(),
+                }
+            };
+        self.current = Some(CurrentReport {
+            target,
+            member: member.map(str::to_owned),
+            records: 0,
+            messages: 0,
+        });
+        Ok(())
+    }
+
+    fn end(&mut self, trailer: &ReportTrailer, content_hash: [u8; 32]) -> Result<(), StoreError> {
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        let record_count = i64::try_from(current.records).unwrap_or(i64::MAX);
+        let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
+        match current.target {
+            Target::Store { report_row } => {
+                write_records(self.connection, &mut self.pending, &mut self.ip_text)?;
+                let extensions = (!trailer.extensions.is_empty())
+                    .then(|| serde_json::to_string(&trailer.extensions).unwrap_or_default());
+                self.connection
+                    .prepare_cached(
+                        "UPDATE reports SET content_hash = ?2, record_count = ?3,
+                         message_total = ?4, extensions = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        report_row,
+                        content_hash,
+                        record_count,
+                        message_total,
+                        extensions
+                    ])?;
+                let mut insert_warning = self.connection.prepare_cached(
+                    "INSERT INTO report_warnings (report, warning) VALUES (?1, ?2)",
+                )?;
+                for warning in &trailer.warnings {
+                    insert_warning.execute(params![report_row, warning.0])?;
+                }
+                self.outcome.reports_new += 1;
+                self.outcome.records += current.records;
+            }
+            Target::Compare {
+                kept_report,
+                kept_hash,
+            } => {
+                if kept_hash.as_slice() == content_hash.as_slice() {
+                    self.outcome.duplicates += 1;
+                } else {
+                    self.connection
+                        .prepare_cached(
+                            "INSERT INTO report_conflicts (kept_report, message_id, member,
+                                content_hash, record_count, message_total)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![
+                            kept_report,
+                            self.message_id,
+                            current.member,
+                            content_hash,
+                            record_count,
+                            message_total
+                        ])?;
+                    self.outcome.conflicts += 1;
+                }
+            }
+            Target::Reject {
+                org_name,
+                report_id,
+                policy_domain,
+            } => {
+                self.connection
+                    .prepare_cached(
+                        "INSERT INTO rejected_reports (message_id, member, org_name, report_id,
+                            policy_domain) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        self.message_id,
+                        current.member,
+                        org_name,
+                        report_id,
+                        policy_domain
+                    ])?;
+                self.outcome.rejected_domains.push(policy_domain);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the report being read and every row written for it.
+    ///
+    /// Deleted explicitly rather than with a savepoint per report: a savepoint makes SQLite
+    /// copy every page the report touches, for every report, while failures are rare.
+    fn fail_current(&mut self) -> Result<(), StoreError> {
+        self.pending.clear();
+        if let Some(CurrentReport {
+            target: Target::Store { report_row },
+            ..
+        }) = self.current.take()
+        {
+            for sql in [
+                "DELETE FROM dkim_results WHERE record IN (SELECT id FROM records WHERE report = ?1)",
+                "DELETE FROM spf_results WHERE record IN (SELECT id FROM records WHERE report = ?1)",
+                "DELETE FROM reasons WHERE record IN (SELECT id FROM records WHERE report = ?1)",
+                "DELETE FROM records WHERE report = ?1",
+                "DELETE FROM reports WHERE id = ?1",
+            ] {
+                self.connection.prepare_cached(sql)?.execute([report_row])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&mut self, member: Option<&str>, message: String) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO ingest_errors (message_id, member, error) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![self.message_id, member, message])?;
+        self.outcome.errors.push(InputFailure {
+            member: member.map(str::to_owned),
+            message,
+        });
+        Ok(())
+    }
+
+    /// Turns a database error into a stop: kept for `finish`, which returns it.
+    fn check(&mut self, result: Result<(), StoreError>) -> ControlFlow<()> {
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.fatal = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl DigestedSink for StoreSink<'_> {
+    fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
+        let result = self.begin(member, header);
+        self.check(result)
+    }
+
+    fn record(&mut self, record: Record, alignment: alignment::Alignment) -> ControlFlow<()> {
+        let Some(current) = &mut self.current else {
+            return ControlFlow::Continue(());
+        };
+        current.records += 1;
+        current.messages = current.messages.saturating_add(record.count);
+        let Target::Store { report_row } = current.target else {
+            return ControlFlow::Continue(());
+        };
+        self.pending.push(PendingRecord {
+            id: self.next_record_id,
+            report_row,
+            record,
+            alignment,
+        });
+        self.next_record_id += 1;
+        if self.pending.len() < RECORDS_PER_FLUSH {
+            return ControlFlow::Continue(());
+        }
+        let result = write_records(self.connection, &mut self.pending, &mut self.ip_text);
+        self.check(result)
+    }
+
+    fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
+        let result = self.end(&trailer, content_hash);
+        self.check(result)
+    }
+
+    fn report_failed(
+        &mut self,
+        member: Option<&str>,
+        error: ruadb_report::Error,
+    ) -> ControlFlow<()> {
+        self.documents += 1;
+        let result = self
+            .fail_current()
+            .and_then(|()| self.record_failure(member, error.to_string()));
+        self.check(result)
+    }
+}
