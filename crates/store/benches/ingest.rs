@@ -4,7 +4,7 @@
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use ruadb_store::{MessageSource, Store, StoreOptions};
+use ruadb_store::{Input, MessageSource, Store, StoreOptions};
 use std::fmt::Write;
 use std::ops::ControlFlow;
 
@@ -158,8 +158,8 @@ fn ingest_fresh_database(bencher: Bencher) {
         });
 }
 
-/// The same, with inputs queued (`Batch::queue_bytes`): the next input is parsed while the
-/// current one is written.
+/// The same, with all inputs in one call (`Batch::ingest`): the next inputs are parsed while
+/// the current one is written.
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn ingest_fresh_database_queued(bencher: Bencher) {
     let (reports, _) = corpus();
@@ -173,15 +173,17 @@ fn ingest_fresh_database_queued(bencher: Bencher) {
         })
         .bench_local_values(|(dir, mut store, reports)| {
             let mut batch = store.begin_batch().unwrap();
-            let mut stored = 0;
-            for (index, report) in reports.into_iter().enumerate() {
+            let inputs = reports.into_iter().enumerate().map(|(index, report)| {
                 let source = MessageSource::File {
                     path: format!("report-{index}.xml"),
                 };
-                stored += batch.queue_bytes(report, source).unwrap().len();
+                ((), source, Input::Bytes(report))
+            });
+            let mut stored = 0;
+            for ((), outcome) in batch.ingest(inputs) {
+                stored += outcome.unwrap().reports_new;
             }
-            stored += batch.finish_queued().unwrap().len();
-            assert_eq!(stored, REPORTS);
+            assert_eq!(stored, REPORTS as u64);
             batch.commit().unwrap();
             (dir, store)
         });

@@ -41,6 +41,13 @@ pub enum StoreError {
         "reparse would leave {0} rows referring to rows that do not exist; nothing was changed"
     )]
     DanglingReferences(i64),
+    /// A database error stopped an input half-way through a batch, so the batch was not
+    /// committed.
+    #[error("an input failed to store half-way; nothing in this batch was committed")]
+    BatchBroken,
+    /// The parser thread stopped while inputs were waiting for it (a bug).
+    #[error("the parser thread stopped unexpectedly; nothing in this batch was committed")]
+    ParserThreadLost,
     /// Any other SQLite error.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),

@@ -6,7 +6,9 @@
 //!
 //! # Layout
 //! - `migrate`: the embedded migrations from `sql/migrations/`, tracked in `PRAGMA user_version`.
-//! - `ingest`: [`Batch`] (one transaction, a savepoint per input) and the storing `Sink`.
+//! - `ingest`: [`Batch`] (one transaction; [`Batch::ingest`] stores many inputs, parsing the
+//!   next ones on a second thread, and hands back their outcomes in input order), the storing
+//!   `Sink`, the row inserts and `reparse`.
 //! - [`alignment`]: RFC 7489 section 3.1 identifier alignment with the Public Suffix List.
 //! - `content_hash`: what makes two reports with the same key duplicates rather than a conflict.
 //! - `raw`: the original input bytes, compressed in chunks, for `reparse`.
@@ -61,7 +63,9 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::StoreError;
-pub use ingest::{Batch, ImapCursor, IngestTally, InputFailure, MessageOutcome, MessageSource};
+pub use ingest::{
+    Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
     DkimRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow,

@@ -378,6 +378,12 @@ pub(crate) enum CopyError {
     Store(StoreError),
 }
 
+impl From<StoreError> for CopyError {
+    fn from(error: StoreError) -> Self {
+        CopyError::Store(error)
+    }
+}
+
 impl From<io::Error> for CopyError {
     fn from(error: io::Error) -> Self {
         CopyError::Store(StoreError::Io(error))

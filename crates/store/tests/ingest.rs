@@ -2,8 +2,8 @@
 //! reparse, the view contract, locking, and the real-world corpus when present.
 
 use ruadb_store::{
-    ImapCursor, MessageOutcome, MessageSource, SourceFilter, Store, StoreError, StoreOptions,
-    Totals, Value,
+    ImapCursor, Input, InputFailure, MessageOutcome, MessageSource, SourceFilter, Store,
+    StoreError, StoreOptions, Totals, Value,
 };
 use std::path::{Path, PathBuf};
 
@@ -1006,20 +1006,15 @@ fn queued_inputs_match_one_at_a_time() {
     let (first_name, first_bytes) = &files[0];
     ingest_one(&mut queued, first_bytes, first_name);
     let mut batch = queued.begin_batch().unwrap();
-    let mut outcomes = Vec::new();
-    for (name, bytes) in &files {
-        for (source, outcome) in batch.queue_bytes(bytes.clone(), source(name)).unwrap() {
-            outcomes.push((source, outcome));
-        }
-    }
     // The last file again, straight after itself.
-    let (last_name, last_bytes) = files.last().unwrap();
-    outcomes.extend(
-        batch
-            .queue_bytes(last_bytes.clone(), source(last_name))
-            .unwrap(),
-    );
-    outcomes.extend(batch.finish_queued().unwrap());
+    let inputs = files
+        .iter()
+        .chain(files.last())
+        .map(|(name, bytes)| (source(name), source(name), Input::Bytes(bytes.clone())));
+    let outcomes: Vec<_> = batch
+        .ingest(inputs)
+        .map(|(source, outcome)| (source, outcome.unwrap()))
+        .collect();
     batch.commit().unwrap();
 
     assert_eq!(outcomes.len(), files.len() + 1);
@@ -1185,4 +1180,132 @@ fn daily_views_do_not_overflow_on_huge_stored_counts() {
         scalar(&exact, "SELECT messages FROM source_daily"),
         Value::Integer((1i64 << 40) + 3)
     );
+}
+
+/// A distinct small report with `records` records (counts 1 each).
+fn numbered_report(id: usize, records: usize) -> String {
+    let ips: Vec<String> = (0..records)
+        .map(|i| format!("192.0.2.{}", i % 256))
+        .collect();
+    let rows: Vec<(&str, u64, &str, &str)> = ips
+        .iter()
+        .map(|ip| (ip.as_str(), 1, "example.com", "example.com"))
+        .collect();
+    report_xml("example.net", &format!("n{id}"), "example.com", &rows)
+}
+
+/// `Batch::ingest` hands outcomes back in input order and stores inputs in that order, whatever
+/// the mix: inputs parsed on the parser thread, large ones parsed inline, files, unreadable
+/// inputs, and repeats of each.
+#[test]
+fn ingest_hands_back_outcomes_in_input_order_across_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = numbered_report(0, 2);
+    let large = numbered_report(1, 12_000);
+    assert!(large.len() > 4 << 20, "{}", large.len());
+    let on_disk = numbered_report(2, 3);
+    let file = dir.path().join("on-disk.xml");
+    std::fs::write(&file, &on_disk).unwrap();
+    let bytes = |text: &str| Input::Bytes(text.as_bytes().to_vec());
+    let mut inputs = vec![
+        bytes(&small),
+        Input::Unreadable(std::io::Error::other("gone")),
+        bytes(&large),
+        // Other bytes, same report: a duplicate only if the first was stored before.
+        bytes(&format!("{small}\n")),
+        Input::File(std::fs::File::open(&file).unwrap()),
+        bytes(&on_disk),
+        bytes(&format!("{large}\n")),
+    ];
+    // More than the parser thread takes at once.
+    inputs.extend((10..30).map(|id| bytes(&numbered_report(id, id % 7 + 1))));
+    inputs.push(bytes(&small));
+    let count = inputs.len();
+
+    let mut store = Store::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
+    let mut batch = store.begin_batch().unwrap();
+    let tagged = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(index, input)| (index, source(&index.to_string()), input));
+    let outcomes: Vec<(usize, MessageOutcome)> = batch
+        .ingest(tagged)
+        .map(|(index, outcome)| (index, outcome.unwrap()))
+        .collect();
+    batch.commit().unwrap();
+
+    let order: Vec<usize> = outcomes.iter().map(|(index, _)| *index).collect();
+    assert_eq!(order, (0..count).collect::<Vec<_>>());
+    let outcome = |index: usize| &outcomes[index].1;
+    let summary = |index: usize| {
+        let o = outcome(index);
+        (o.already_stored, o.reports_new, o.duplicates, o.records)
+    };
+    assert_eq!(summary(0), (false, 1, 0, 2));
+    assert_eq!(
+        outcome(1).errors,
+        [InputFailure {
+            member: None,
+            message: "cannot read: gone".to_owned()
+        }]
+    );
+    assert_eq!(summary(2), (false, 1, 0, 12_000));
+    assert_eq!(summary(3), (false, 0, 1, 0));
+    assert_eq!(summary(4), (false, 1, 0, 3));
+    assert!(outcome(5).already_stored);
+    assert_eq!(summary(6), (false, 0, 1, 0));
+    for (offset, id) in (10..30).enumerate() {
+        assert_eq!(
+            summary(7 + offset),
+            (false, 1, 0, (id % 7 + 1) as u64),
+            "{id}"
+        );
+    }
+    assert!(outcome(count - 1).already_stored);
+    // Every input but the unreadable one and the two stored before is a message.
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM messages"),
+        Value::Integer(count as i64 - 3)
+    );
+}
+
+/// Stopping early stores only the inputs whose outcome was handed back, and the batch goes on
+/// with the next call as if the rest had never been handed over.
+#[test]
+fn ingest_stopped_early_stores_only_what_it_handed_back() {
+    let reports: Vec<String> = (0..20).map(|id| numbered_report(id, id + 1)).collect();
+    let inputs = |range: std::ops::Range<usize>| {
+        range.map(|id| {
+            (
+                id,
+                source(&id.to_string()),
+                Input::Bytes(reports[id].clone().into_bytes()),
+            )
+        })
+    };
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let mut batch = store.begin_batch().unwrap();
+    let first: Vec<usize> = batch
+        .ingest(inputs(0..20))
+        .take(3)
+        .map(|(id, outcome)| {
+            assert_eq!(outcome.unwrap().records, id as u64 + 1);
+            id
+        })
+        .collect();
+    assert_eq!(first, [0, 1, 2]);
+    for (id, outcome) in batch.ingest(inputs(3..20)) {
+        let outcome = outcome.unwrap();
+        assert_eq!(
+            (outcome.reports_new, outcome.records),
+            (1, id as u64 + 1),
+            "{id}"
+        );
+    }
+    batch.commit().unwrap();
+    assert_eq!(
+        scalar(&store, "SELECT COUNT(*) FROM messages"),
+        Value::Integer(20)
+    );
+    assert_eq!(store.totals().unwrap().message_count, (1..=20).sum::<u64>());
 }

@@ -5,14 +5,13 @@
 //! input never rolls back another. Overlapping runs: a second writer waits up to 5 s for the lock and
 //! then stops with a message (exit 2); `--wait` makes it wait up to [`WAIT_TIMEOUT`].
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use ruadb_store::{IngestTally, MessageOutcome, MessageSource, Store, StoreOptions};
+use ruadb_store::{self as store, IngestTally, MessageOutcome, MessageSource, Store, StoreOptions};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -102,8 +101,8 @@ pub fn open_store(context: &Context, wait: bool) -> anyhow::Result<Store> {
 
 /// Stores `pending` in one transaction and empties it. Database errors are fatal.
 ///
-/// Inputs held in memory are queued, so the store parses the next one while it writes the
-/// current one; outcomes are still reported in input order.
+/// The store parses the next inputs while it writes the current one and hands the outcomes
+/// back in input order.
 fn store_batch(
     store: &mut Store,
     pending: &mut Vec<Result<Input, InputError>>,
@@ -113,149 +112,45 @@ fn store_batch(
         return Ok(());
     }
     let mut batch = store.begin_batch().context("cannot start writing")?;
-    let mut in_order = InOrder::default();
-    for input in pending.drain(..) {
-        match input {
-            Ok(input) => {
-                let source = if input.stdin {
-                    MessageSource::Stdin
-                } else {
-                    MessageSource::File {
-                        path: input.name.clone(),
-                    }
-                };
-                let walked_bytes = input.walked_bytes;
-                match input.open() {
-                    Ok(Opened::Bytes(bytes)) => {
-                        let bytes = bytes.into_owned();
-                        in_order.waiting(input.name, walked_bytes);
-                        let done = batch
-                            .queue_bytes(bytes, source)
-                            .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
-                        in_order.stored(done, report);
-                    }
-                    Ok(Opened::Stream(reader)) => {
-                        // Streamed inputs are stored inline, after everything queued.
-                        let done = batch
-                            .finish_queued()
-                            .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
-                        in_order.stored(done, report);
-                        let outcome = batch
-                            .ingest_reader(reader, &source)
-                            .with_context(|| format!("{}: cannot store", input.name))?;
-                        in_order.ready(input.name, walked_bytes, outcome, report);
-                    }
-                    Err(error) => {
-                        in_order.ready(input.name, walked_bytes, unreadable(&error), report);
-                    }
+    // Opened as the store takes them, so that only the inputs it is working on are in memory.
+    let inputs = pending.drain(..).map(|input| match input {
+        Ok(input) => {
+            let source = if input.stdin {
+                MessageSource::Stdin
+            } else {
+                MessageSource::File {
+                    path: input.name.clone(),
                 }
-            }
-            Err(InputError {
-                name,
-                error,
-                walked_bytes,
-            }) => in_order.ready(name, walked_bytes, unreadable(&error), report),
+            };
+            let content = match input.open() {
+                Ok(Opened::Bytes(bytes)) => store::Input::Bytes(bytes.into_owned()),
+                Ok(Opened::Stream(reader)) => store::Input::File(reader.into_inner()),
+                Err(error) => store::Input::Unreadable(error),
+            };
+            ((input.name, input.walked_bytes), source, content)
         }
+        Err(InputError {
+            name,
+            error,
+            walked_bytes,
+        }) => {
+            let source = MessageSource::File { path: name.clone() };
+            (
+                (name, walked_bytes),
+                source,
+                store::Input::Unreadable(error),
+            )
+        }
+    });
+    let mut tally = IngestTally::default();
+    for ((name, walked_bytes), outcome) in batch.ingest(inputs) {
+        let outcome = outcome.with_context(|| format!("{name}: cannot store"))?;
+        report.input(&name, walked_bytes, &outcome);
+        tally.add(&outcome);
     }
-    let done = batch
-        .finish_queued()
-        .with_context(|| format!("{}: cannot store", in_order.oldest()))?;
-    in_order.stored(done, report);
     batch.commit().context("cannot commit")?;
-    report.committed(&in_order.tally);
+    report.committed(&tally);
     Ok(())
-}
-
-/// Hands outcomes to the [`Reporter`] in input order while queued inputs finish later than
-/// inputs that need no storing (unreadable ones).
-#[derive(Default)]
-struct InOrder {
-    /// Inputs in order, with the outcome once known.
-    inputs: VecDeque<TrackedInput>,
-    tally: IngestTally,
-}
-
-impl InOrder {
-    /// An input was queued: its outcome comes with a later [`InOrder::stored`].
-    fn waiting(&mut self, name: String, walked_bytes: u64) {
-        self.inputs.push_back(TrackedInput {
-            name,
-            walked_bytes,
-            outcome: None,
-        });
-    }
-
-    /// The name of the oldest input still waiting (for an error message).
-    fn oldest(&self) -> &str {
-        self.inputs
-            .iter()
-            .find(|tracked| tracked.outcome.is_none())
-            .map_or("", |tracked| tracked.name.as_str())
-    }
-
-    /// Outcomes of queued inputs, in the order they were queued.
-    fn stored(&mut self, done: Vec<(MessageSource, MessageOutcome)>, report: &mut Reporter) {
-        let waiting = self
-            .inputs
-            .iter_mut()
-            .filter(|tracked| tracked.outcome.is_none());
-        for ((_, outcome), tracked) in done.into_iter().zip(waiting) {
-            tracked.outcome = Some(outcome);
-        }
-        self.report_ready(report);
-    }
-
-    /// An input whose outcome is known at once.
-    fn ready(
-        &mut self,
-        name: String,
-        walked_bytes: u64,
-        outcome: MessageOutcome,
-        report: &mut Reporter,
-    ) {
-        self.inputs.push_back(TrackedInput {
-            name,
-            walked_bytes,
-            outcome: Some(outcome),
-        });
-        self.report_ready(report);
-    }
-
-    fn report_ready(&mut self, report: &mut Reporter) {
-        while self
-            .inputs
-            .front()
-            .is_some_and(|tracked| tracked.outcome.is_some())
-        {
-            if let Some(TrackedInput {
-                name,
-                walked_bytes,
-                outcome: Some(outcome),
-            }) = self.inputs.pop_front()
-            {
-                report.input(&name, walked_bytes, &outcome);
-                self.tally.add(&outcome);
-            }
-        }
-    }
-}
-
-/// An input of the batch, as [`InOrder`] tracks it.
-struct TrackedInput {
-    name: String,
-    /// For the progress display ([`Input::walked_bytes`]).
-    walked_bytes: u64,
-    outcome: Option<MessageOutcome>,
-}
-
-fn unreadable(error: &io::Error) -> MessageOutcome {
-    MessageOutcome {
-        errors: vec![ruadb_store::InputFailure {
-            member: None,
-            message: format!("cannot read: {error}"),
-        }],
-        ..MessageOutcome::default()
-    }
 }
 
 /// Names failed inputs on stderr, shows progress (on a terminal), and prints the final tally.

@@ -1,4 +1,5 @@
-//! [`Batch`]: one write transaction, the inputs queued on the parser thread, and commit.
+//! [`Batch`]: one write transaction. [`Batch::ingest`] stores inputs in order while the
+//! next ones are parsed on a second thread; the queue this needs never outlives the call.
 
 use super::rows::insert_message;
 use super::sink::StoreSink;
@@ -12,38 +13,34 @@ use crate::{Store, StoreError, StoreOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
-use std::io::{self, Read, Seek};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
 
 /// One write transaction (`BEGIN IMMEDIATE`). Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'s> {
     transaction: Transaction<'s>,
     options: &'s StoreOptions,
     compressor: Compressor,
-    /// The parser thread, started with the first input.
+    /// The parser thread, started with the first input that uses it.
     worker: Option<ParseWorker>,
-    /// The system refused a thread: parse inline.
+    /// The system refused a thread, or it stopped: parse inline.
     worker_unavailable: bool,
-    /// Inputs queued with [`Batch::queue_bytes`] and not yet stored, oldest first.
-    queued: VecDeque<Queued>,
-    /// A database error stopped a queued input half-way: its rows are not rolled back
+    /// A database error stopped an input half-way: its rows are not rolled back
     /// individually, so the batch refuses to commit (dropping it rolls everything back).
     broken: bool,
 }
 
-/// An input waiting in the batch's queue.
-enum Queued {
-    /// Its bytes are stored already.
-    Known {
-        source: MessageSource,
-        message_id: i64,
-    },
-    /// Handed to the parser thread.
-    Parsing {
-        source: MessageSource,
-        sha256: [u8; 32],
-        size: u64,
-        encoding: RawEncoding,
-    },
+/// One input for [`Batch::ingest`].
+#[derive(Debug)]
+pub enum Input {
+    /// The whole input in memory (a message, archive or XML file). Inputs up to 4 MiB are
+    /// parsed on a second thread while the ones before them are written.
+    Bytes(Vec<u8>),
+    /// A large file, streamed from its start so that it is never held in memory whole (as
+    /// [`Batch::ingest_reader`] does).
+    File(File),
+    /// An input that could not be read: its outcome names the error and nothing is stored.
+    Unreadable(io::Error),
 }
 
 impl Store {
@@ -59,157 +56,177 @@ impl Store {
             compressor: Compressor::default(),
             worker: None,
             worker_unavailable: false,
-            queued: VecDeque::new(),
             broken: false,
         })
     }
 }
 
 impl Batch<'_> {
-    /// Stores one input (a message, archive or XML file): everything or nothing (after a
-    /// database error half-way, [`Batch::commit`] fails and nothing is stored). Bad input is not an `Err`: it is reported in the outcome and recorded in
-    /// `ingest_errors` (with the raw bytes, so `reparse` can retry it after a parser fix).
-    /// `Err` means the database failed; the caller should stop.
+    /// Stores `inputs` and hands back each one's outcome, in input order, as it is stored.
+    /// Each item carries the caller's `tag` for its input (a name, a UID, …).
     ///
-    /// Inputs queued with [`Batch::queue_bytes`] are stored first (their outcomes are not
-    /// returned: call [`Batch::finish_queued`] before this to get them).
+    /// Inputs are taken from `inputs` as they are needed: while one is written, up to 16 of
+    /// the next ones (at most 8 MiB) are parsed on a second thread, which keeps both cores
+    /// busy. Each input is stored as by [`Batch::ingest_bytes`] alone, whole or not at all,
+    /// and bad input is reported in its outcome, never as an `Err`.
+    ///
+    /// An `Err` means the database failed while storing that input; it is the last item, and
+    /// the batch then refuses to commit (drop it to roll back). Inputs whose outcome was not
+    /// handed back are not stored: stopping early (dropping the iterator) is safe.
+    pub fn ingest<T, I>(
+        &mut self,
+        inputs: I,
+    ) -> impl Iterator<Item = (T, Result<MessageOutcome, StoreError>)>
+    where
+        I: IntoIterator<Item = (T, MessageSource, Input)>,
+    {
+        InOrder {
+            batch: self,
+            inputs: inputs.into_iter().fuse(),
+            waiting: VecDeque::new(),
+            held: None,
+            done: false,
+        }
+    }
+
+    /// Stores one input (a message, archive or XML file): everything or nothing (after a
+    /// database error half-way, [`Batch::commit`] fails and nothing is stored). Bad input is
+    /// not an `Err`: it is reported in the outcome and recorded in `ingest_errors` (with the
+    /// raw bytes, so `reparse` can retry it after a parser fix). `Err` means the database
+    /// failed; the caller should stop.
+    ///
+    /// Storing many inputs with [`Batch::ingest`] is faster: it parses the next ones while
+    /// this one is written.
     pub fn ingest_bytes(
         &mut self,
         bytes: &[u8],
         source: &MessageSource,
     ) -> Result<MessageOutcome, StoreError> {
-        self.finish_queued()?;
-        if bytes.len() <= PARALLEL_MAX_BYTES && self.ensure_worker() {
-            let mut done = self.queue_bytes(bytes.to_vec(), source.clone())?;
-            done.extend(self.finish_queued()?);
-            if let Some((_, outcome)) = done.pop() {
-                return Ok(outcome);
+        if bytes.len() <= PARALLEL_MAX_BYTES && self.parallel() {
+            // On the parser thread even alone: it is stored without a savepoint, which is
+            // cheaper than one.
+            let input = ((), source.clone(), Input::Bytes(bytes.to_vec()));
+            if let Some(((), outcome)) = self.ingest([input]).next() {
+                return outcome;
             }
         }
         self.ingest_inline(bytes, source)
     }
 
-    /// Queues one input: it is parsed on the parser thread while earlier inputs are written,
-    /// which keeps both cores busy. Returns the outcomes of the inputs that finished meanwhile,
-    /// in the order they were queued; [`Batch::finish_queued`] returns the rest. Each input is
-    /// stored exactly as by [`Batch::ingest_bytes`]. At most 16 inputs (and 8 MiB)
-    /// wait at a time.
-    pub fn queue_bytes(
+    /// Like [`Batch::ingest_bytes`], reading from a seekable reader (from its start) so that a
+    /// large input is never held in memory whole. A read error is reported in the outcome and
+    /// nothing is stored.
+    pub fn ingest_reader<R: Read + Seek>(
         &mut self,
-        bytes: Vec<u8>,
-        source: MessageSource,
-    ) -> Result<Vec<(MessageSource, MessageOutcome)>, StoreError> {
-        let mut done = Vec::new();
-        if bytes.len() > PARALLEL_MAX_BYTES || !self.ensure_worker() {
-            done.extend(self.finish_queued()?);
-            let outcome = self.ingest_inline(&bytes, &source)?;
-            done.push((source, outcome));
-            return Ok(done);
-        }
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
-            self.queued.push_back(Queued::Known { source, message_id });
-            if self.queued.len() == 1 {
-                done.push(self.store_next()?);
-            }
-            return Ok(done);
-        }
-        while self
-            .worker
-            .as_ref()
-            .is_some_and(|worker| !worker.has_room(bytes.len()))
-        {
-            done.push(self.store_next()?);
-        }
-        let encoding = RawEncoding::for_input(&bytes);
-        let size = bytes.len() as u64;
-        let started = match self.worker.as_mut() {
-            Some(worker) => worker.start(bytes, encoding),
-            None => Err(bytes),
+        mut reader: R,
+        source: &MessageSource,
+    ) -> Result<MessageOutcome, StoreError> {
+        let (sha256, size, encoding) = match hash_reader(&mut reader) {
+            Ok(hashed) => hashed,
+            Err(error) => return Ok(read_failure(&error)),
         };
-        match started {
-            Ok(()) => self.queued.push_back(Queued::Parsing {
-                source,
-                sha256,
-                size,
-                encoding,
-            }),
-            Err(bytes) => {
-                // The parser thread is gone: finish what it has, then parse inline.
-                self.worker_unavailable = true;
-                done.extend(self.finish_queued()?);
-                self.worker = None;
-                let outcome = self.ingest_inline(&bytes, &source)?;
-                done.push((source, outcome));
-            }
+        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
+            return already_stored(&self.transaction, message_id);
         }
-        Ok(done)
+        let connection: &Connection = &self.transaction;
+        let options = self.options;
+        let compressor = &mut self.compressor;
+        let stored = with_savepoint(connection, || {
+            let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
+            let mut chunks = ChunkInserter::new(connection, message_id);
+            let mut encoder = ChunkEncoder::new(encoding, compressor);
+            copy_into(&mut reader, &mut encoder, &mut |chunk| chunks.insert(chunk))?;
+            encoder.finish(&mut |chunk| chunks.insert(chunk))?;
+            reader.rewind().map_err(CopyError::Read)?;
+            Ok(parse_into(
+                connection,
+                options,
+                message_id,
+                |sink, limits| {
+                    ruadb_report::read_reports_from(&mut reader, limits, &mut Digesting::new(sink));
+                    Ok(())
+                },
+            )?)
+        });
+        match stored {
+            Ok(outcome) => Ok(outcome),
+            Err(CopyError::Read(error)) => Ok(read_failure(&error)),
+            Err(CopyError::Store(error)) => Err(error),
+        }
     }
 
-    /// Stores every queued input; returns their outcomes in the order they were queued.
-    pub fn finish_queued(&mut self) -> Result<Vec<(MessageSource, MessageOutcome)>, StoreError> {
-        let mut done = Vec::with_capacity(self.queued.len());
-        while !self.queued.is_empty() {
-            done.push(self.store_next()?);
-        }
-        Ok(done)
+    /// Advances the IMAP cursor for (account, mailbox) in this transaction, so it is only
+    /// stored together with the messages it covers.
+    pub fn set_imap_cursor(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        cursor: ImapCursor,
+    ) -> Result<(), StoreError> {
+        self.transaction
+            .prepare_cached(
+                "INSERT INTO imap_cursors (account, mailbox, uidvalidity, last_uid)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, mailbox)
+                 DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            )?
+            .execute(params![
+                account,
+                mailbox,
+                cursor.uidvalidity,
+                cursor.last_uid
+            ])?;
+        Ok(())
     }
 
-    /// Starts the parser thread if needed; false if it cannot run.
-    fn ensure_worker(&mut self) -> bool {
+    /// Commits everything stored in this batch. Refused after a database error half-way
+    /// through an input ([`StoreError::BatchBroken`]): nothing of the batch is stored then.
+    pub fn commit(self) -> Result<(), StoreError> {
+        if self.broken {
+            return Err(StoreError::BatchBroken);
+        }
+        self.transaction.commit()?;
+        Ok(())
+    }
+
+    /// Whether inputs can be parsed on the parser thread (started here if needed).
+    fn parallel(&mut self) -> bool {
         if self.worker.is_none() && !self.worker_unavailable {
             self.worker = ParseWorker::spawn(self.options.limits.clone());
             self.worker_unavailable = self.worker.is_none();
         }
-        self.worker.is_some()
+        !self.worker_unavailable
     }
 
-    /// Stores the oldest queued input.
-    fn store_next(&mut self) -> Result<(MessageSource, MessageOutcome), StoreError> {
+    /// Stores the oldest input handed to the parser thread.
+    fn store_parsed(&mut self, parsed: Parsing) -> Result<MessageOutcome, StoreError> {
+        let Parsing {
+            source,
+            sha256,
+            size,
+            encoding,
+        } = parsed;
         let connection: &Connection = &self.transaction;
-        let Some(entry) = self.queued.pop_front() else {
-            return Err(StoreError::Io(io::Error::other("no queued input")));
-        };
-        let (source, sha256, size, encoding) = match entry {
-            Queued::Known { source, message_id } => {
-                return Ok((source, already_stored(connection, message_id)?));
-            }
-            Queued::Parsing {
-                source,
-                sha256,
-                size,
-                encoding,
-            } => (source, sha256, size, encoding),
-        };
         let Some(worker) = self.worker.as_mut() else {
-            return Err(StoreError::Io(io::Error::other(
-                "the parser thread is gone",
-            )));
+            // Never: inputs are only handed over to a running worker, which is kept until
+            // the batch ends.
+            return Err(StoreError::ParserThreadLost);
         };
-        // The same bytes may have been queued twice; the first is stored by now.
+        // The same bytes may have been handed over twice; the first is stored by now.
         if let Some(message_id) = find_message(connection, &sha256)? {
             worker.skip();
-            return Ok((source, already_stored(connection, message_id)?));
+            return already_stored(connection, message_id);
         }
         // No savepoint: bad input never fails here (it is recorded and its rows deleted by
         // the sink), only the database does, and then the whole batch is given up. A
         // savepoint per input made SQLite copy every page the input touched, about a seventh
         // of the batch thread's time.
         let options = self.options;
-        let message_id = insert_message(connection, options, &sha256, size, encoding, &source);
-        let stored = message_id.and_then(|message_id| {
-            let mut chunks = ChunkInserter::new(connection, message_id);
-            parse_into(connection, options, message_id, |sink, _| {
-                worker.replay(&mut Digesting::new(sink), &mut |chunk| chunks.insert(chunk))
-            })
-        });
-        if stored.is_err() {
-            // Fatal for this batch: nothing queued after it is stored either.
-            self.broken = true;
-            worker.skip_all();
-            self.queued.clear();
-        }
-        Ok((source, stored?))
+        let message_id = insert_message(connection, options, &sha256, size, encoding, &source)?;
+        let mut chunks = ChunkInserter::new(connection, message_id);
+        parse_into(connection, options, message_id, |sink, _| {
+            worker.replay(&mut Digesting::new(sink), &mut |chunk| chunks.insert(chunk))
+        })
     }
 
     /// Stores one input parsing it on this thread (large inputs, or no parser thread).
@@ -247,91 +264,217 @@ impl Batch<'_> {
         })
     }
 
-    /// Like [`Batch::ingest_bytes`], reading from a seekable reader (from its start) so that a
-    /// large input is never held in memory whole. A read error is reported in the outcome and
-    /// nothing is stored.
-    pub fn ingest_reader<R: Read + Seek>(
-        &mut self,
-        mut reader: R,
-        source: &MessageSource,
-    ) -> Result<MessageOutcome, StoreError> {
-        self.finish_queued()?;
-        let (sha256, size, encoding) = match hash_reader(&mut reader) {
-            Ok(hashed) => hashed,
-            Err(error) => return Ok(read_failure(&error)),
-        };
-        if let Some(message_id) = find_message(&self.transaction, &sha256)? {
-            return already_stored(&self.transaction, message_id);
+    /// Gives up the batch after a database error: nothing more is stored and it cannot be
+    /// committed.
+    fn give_up(&mut self) {
+        self.broken = true;
+        if let Some(worker) = &mut self.worker {
+            worker.skip_all();
         }
-        let connection: &Connection = &self.transaction;
-        let options = self.options;
-        let compressor = &mut self.compressor;
-        let mut read_error = None;
-        let outcome = with_savepoint(connection, || {
-            let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
-            let mut chunks = ChunkInserter::new(connection, message_id);
-            let mut encoder = ChunkEncoder::new(encoding, compressor);
-            match copy_into(&mut reader, &mut encoder, &mut |chunk| chunks.insert(chunk)) {
-                Ok(()) => {}
-                Err(CopyError::Store(error)) => return Err(error),
-                Err(CopyError::Read(error)) => {
-                    read_error = Some(error);
-                    return Err(StoreError::Io(io::Error::other("input unreadable")));
+    }
+}
+
+/// An input handed to the parser thread, waiting to be stored.
+struct Parsing {
+    source: MessageSource,
+    sha256: [u8; 32],
+    size: u64,
+    encoding: RawEncoding,
+}
+
+/// An input of [`Batch::ingest`] whose outcome is not handed back yet.
+enum Waiting {
+    /// Known without storing anything (stored before, or unreadable).
+    Ready(MessageOutcome),
+    /// On the parser thread.
+    Parsing(Parsing),
+}
+
+/// An input taken from the caller that waits for its turn: for room on the parser thread, or
+/// (parsed inline) for every input before it to be stored.
+struct Held<T> {
+    tag: T,
+    source: MessageSource,
+    input: Input,
+    /// The sha256 of `Input::Bytes`, once computed (it is looked up before waiting for room).
+    sha256: Option<[u8; 32]>,
+}
+
+/// The iterator of [`Batch::ingest`].
+///
+/// Every input it stores has its outcome handed back before the next input is stored, so an
+/// outcome not handed back means not stored.
+struct InOrder<'b, 's, T, I> {
+    batch: &'b mut Batch<'s>,
+    inputs: std::iter::Fuse<I>,
+    /// Inputs taken and not yet handed back, oldest first.
+    waiting: VecDeque<(T, Waiting)>,
+    held: Option<Held<T>>,
+    /// An `Err` was handed back.
+    done: bool,
+}
+
+impl<T, I> Iterator for InOrder<'_, '_, T, I>
+where
+    I: Iterator<Item = (T, MessageSource, Input)>,
+{
+    type Item = (T, Result<MessageOutcome, StoreError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (tag, result) = self.step()?;
+        if let Err(error) = result {
+            self.done = true;
+            self.waiting.clear();
+            self.held = None;
+            self.batch.give_up();
+            return Some((tag, Err(error)));
+        }
+        Some((tag, result))
+    }
+}
+
+impl<T, I> InOrder<'_, '_, T, I>
+where
+    I: Iterator<Item = (T, MessageSource, Input)>,
+{
+    /// Takes inputs until the oldest one's outcome is known; `None` when all are handed back.
+    fn step(&mut self) -> Option<(T, Result<MessageOutcome, StoreError>)> {
+        loop {
+            if let Some((_, Waiting::Ready(_))) = self.waiting.front()
+                && let Some((tag, Waiting::Ready(outcome))) = self.waiting.pop_front()
+            {
+                return Some((tag, Ok(outcome)));
+            }
+            // The front is on the parser thread, or nothing waits.
+            if self.held.is_none() {
+                self.held = self.inputs.next().map(|(tag, source, input)| Held {
+                    tag,
+                    source,
+                    input,
+                    sha256: None,
+                });
+            }
+            let Some(mut held) = self.held.take() else {
+                // Every input is taken: store what is on the parser thread.
+                return self.store_oldest();
+            };
+            match held.input {
+                Input::Unreadable(error) => {
+                    let outcome = unreadable(&error);
+                    self.waiting.push_back((held.tag, Waiting::Ready(outcome)));
+                }
+                Input::Bytes(bytes)
+                    if bytes.len() <= PARALLEL_MAX_BYTES && self.batch.parallel() =>
+                {
+                    let sha256 = match held.sha256 {
+                        Some(sha256) => sha256,
+                        None => {
+                            let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+                            let connection: &Connection = &self.batch.transaction;
+                            match find_message(connection, &sha256).and_then(|found| {
+                                found.map(|id| already_stored(connection, id)).transpose()
+                            }) {
+                                Ok(None) => {}
+                                Ok(Some(outcome)) => {
+                                    self.waiting.push_back((held.tag, Waiting::Ready(outcome)));
+                                    continue;
+                                }
+                                Err(error) => return Some((held.tag, Err(error))),
+                            }
+                            sha256
+                        }
+                    };
+                    if let Some(worker) = &self.batch.worker
+                        && !worker.has_room(bytes.len())
+                    {
+                        held.input = Input::Bytes(bytes);
+                        held.sha256 = Some(sha256);
+                        self.held = Some(held);
+                        return self.store_oldest();
+                    }
+                    let encoding = RawEncoding::for_input(&bytes);
+                    let size = bytes.len() as u64;
+                    let started = match self.batch.worker.as_mut() {
+                        Some(worker) => worker.start(bytes, encoding),
+                        None => Err(bytes),
+                    };
+                    match started {
+                        Ok(()) => {
+                            let parsing = Parsing {
+                                source: held.source,
+                                sha256,
+                                size,
+                                encoding,
+                            };
+                            self.waiting
+                                .push_back((held.tag, Waiting::Parsing(parsing)));
+                        }
+                        Err(bytes) => {
+                            // The parser thread is gone: what it had is reported failed, this
+                            // input and the rest are parsed inline.
+                            self.batch.worker_unavailable = true;
+                            held.input = Input::Bytes(bytes);
+                            self.held = Some(held);
+                        }
+                    }
+                }
+                input => {
+                    // Parsed inline, in its turn: after every input before it is stored.
+                    if !self.waiting.is_empty() {
+                        held.input = input;
+                        self.held = Some(held);
+                        return self.store_oldest();
+                    }
+                    let stored = match input {
+                        Input::Bytes(bytes) => self.batch.ingest_inline(&bytes, &held.source),
+                        Input::File(file) => {
+                            self.batch.ingest_reader(BufReader::new(file), &held.source)
+                        }
+                        Input::Unreadable(error) => Ok(unreadable(&error)),
+                    };
+                    return Some((held.tag, stored));
                 }
             }
-            encoder.finish(&mut |chunk| chunks.insert(chunk))?;
-            if let Err(error) = reader.rewind() {
-                read_error = Some(error);
-                return Err(StoreError::Io(io::Error::other("input not seekable")));
-            }
-            parse_into(connection, options, message_id, |sink, limits| {
-                ruadb_report::read_reports_from(&mut reader, limits, &mut Digesting::new(sink));
-                Ok(())
-            })
-        });
-        match read_error {
-            Some(error) => Ok(read_failure(&error)),
-            None => outcome,
         }
     }
 
-    /// Advances the IMAP cursor for (account, mailbox) in this transaction, so it is only
-    /// stored together with the messages it covers.
-    pub fn set_imap_cursor(
-        &mut self,
-        account: &str,
-        mailbox: &str,
-        cursor: ImapCursor,
-    ) -> Result<(), StoreError> {
-        // The cursor must not move past messages that are not stored yet.
-        self.finish_queued()?;
-        self.transaction
-            .prepare_cached(
-                "INSERT INTO imap_cursors (account, mailbox, uidvalidity, last_uid)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (account, mailbox)
-                 DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
-            )?
-            .execute(params![
-                account,
-                mailbox,
-                cursor.uidvalidity,
-                cursor.last_uid
-            ])?;
-        Ok(())
+    /// Stores the oldest waiting input (on the parser thread: [`InOrder::step`] hands back
+    /// ready ones first).
+    fn store_oldest(&mut self) -> Option<(T, Result<MessageOutcome, StoreError>)> {
+        let (tag, waiting) = self.waiting.pop_front()?;
+        let result = match waiting {
+            Waiting::Ready(outcome) => Ok(outcome),
+            Waiting::Parsing(parsing) => self.batch.store_parsed(parsing),
+        };
+        Some((tag, result))
     }
+}
 
-    /// Commits everything stored in this batch (queued inputs are stored first; call
-    /// [`Batch::finish_queued`] before to get their outcomes).
-    pub fn commit(mut self) -> Result<(), StoreError> {
-        self.finish_queued()?;
-        if self.broken {
-            return Err(StoreError::Io(io::Error::other(
-                "an input failed to store half-way; nothing in this batch was committed",
-            )));
+impl<T, I> Drop for InOrder<'_, '_, T, I> {
+    fn drop(&mut self) {
+        // Inputs still on the parser thread are not stored: drop their results there, so
+        // that the next inputs of the batch are not mistaken for them.
+        if self
+            .waiting
+            .iter()
+            .any(|(_, waiting)| matches!(waiting, Waiting::Parsing(_)))
+            && let Some(worker) = &mut self.batch.worker
+        {
+            worker.skip_all();
         }
-        self.transaction.commit()?;
-        Ok(())
+    }
+}
+
+fn unreadable(error: &io::Error) -> MessageOutcome {
+    MessageOutcome {
+        errors: vec![InputFailure {
+            member: None,
+            message: format!("cannot read: {error}"),
+        }],
+        ..MessageOutcome::default()
     }
 }
 
@@ -353,10 +496,10 @@ fn run(connection: &Connection, sql: &str) -> Result<(), StoreError> {
 }
 
 /// Runs `body` inside `SAVEPOINT message`: released on success, rolled back on error.
-fn with_savepoint<T>(
+fn with_savepoint<T, E: From<StoreError>>(
     connection: &Connection,
-    body: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     run(connection, "SAVEPOINT message")?;
     match body() {
         Ok(value) => {

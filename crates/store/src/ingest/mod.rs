@@ -16,7 +16,7 @@ mod sink;
 #[cfg(test)]
 mod tests;
 
-pub use batch::Batch;
+pub use batch::{Batch, Input};
 
 use serde::Serialize;
 

@@ -1,6 +1,6 @@
 //! Ingest tests that need the private connection.
 
-use super::MessageSource;
+use super::{Input, MessageSource};
 use crate::{Store, StoreError, StoreOptions};
 use std::path::{Path, PathBuf};
 
@@ -39,12 +39,14 @@ fn every_reference_stays_valid_without_enforcement() {
     .unwrap();
     for round in 0..2 {
         let mut batch = store.begin_batch().unwrap();
-        for file in &files {
-            let bytes = std::fs::read(file).unwrap();
+        let inputs = files.iter().map(|file| {
             let source = MessageSource::File {
                 path: format!("{round}/{}", file.display()),
             };
-            batch.queue_bytes(bytes, source).unwrap();
+            ((), source, Input::Bytes(std::fs::read(file).unwrap()))
+        });
+        for ((), outcome) in batch.ingest(inputs) {
+            outcome.unwrap();
         }
         batch.commit().unwrap();
     }
@@ -119,16 +121,18 @@ fn a_database_error_half_way_through_an_input_commits_nothing() {
              BEGIN SELECT RAISE(ABORT, 'refused'); END;",
         )
         .unwrap();
+    let inputs = || {
+        [("1", "example.com"), ("2", "refused.example")]
+            .map(|(id, from)| (id, MessageSource::Stdin, Input::Bytes(report(id, from))))
+    };
     let mut batch = store.begin_batch().unwrap();
-    let source = MessageSource::Stdin;
-    batch
-        .queue_bytes(report("1", "example.com"), source.clone())
-        .unwrap();
-    batch
-        .queue_bytes(report("2", "refused.example"), source.clone())
-        .unwrap();
-    assert!(batch.finish_queued().is_err());
-    assert!(batch.commit().is_err());
+    let outcomes: Vec<_> = batch
+        .ingest(inputs())
+        .map(|(id, outcome)| (id, outcome.is_ok()))
+        .collect();
+    // The first is stored and handed back; the error names the second and ends the batch.
+    assert_eq!(outcomes, [("1", true), ("2", false)]);
+    assert!(matches!(batch.commit(), Err(StoreError::BatchBroken)));
     let stored: i64 = store
         .connection
         .query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))
@@ -141,13 +145,13 @@ fn a_database_error_half_way_through_an_input_commits_nothing() {
         .execute_batch("DROP TRIGGER refuse")
         .unwrap();
     let mut batch = store.begin_batch().unwrap();
-    batch
-        .queue_bytes(report("1", "example.com"), source.clone())
-        .unwrap();
-    batch
-        .queue_bytes(report("2", "refused.example"), source)
-        .unwrap();
-    assert_eq!(batch.finish_queued().unwrap().len(), 2);
+    assert_eq!(
+        batch
+            .ingest(inputs())
+            .filter(|(_, outcome)| outcome.is_ok())
+            .count(),
+        2
+    );
     batch.commit().unwrap();
     assert_eq!(store.totals().unwrap().message_count, 6);
 }
