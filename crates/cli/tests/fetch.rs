@@ -310,6 +310,66 @@ fn move_archives_reports_and_sets_aside_the_rest() {
     assert_mixed_totals(&fixture);
 }
 
+/// A report mail with two XML attachments: a report for `example.com` and one for a domain
+/// not in `domains` (CRLF throughout, so the server keeps the bytes as they are).
+fn accepted_and_rejected_report_message() -> Vec<u8> {
+    let mut message = String::from(
+        "From: dmarc@example.net\r\nTo: dmarc@example.com\r\nSubject: Report domain: example.com\r\n\
+         Message-ID: <two-reports@example.net>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+    );
+    for (id, domain) in [("kept", "example.com"), ("refused", "example.org")] {
+        message.push_str(&format!(
+            "--b\r\nContent-Type: text/xml\r\n\
+             Content-Disposition: attachment; filename=\"{id}.xml\"\r\n\r\n{}\r\n",
+            support::mail::report_xml("example.net", id, domain, "192.0.2.7", 2)
+        ));
+    }
+    message.push_str("--b--\r\n");
+    message.into_bytes()
+}
+
+/// Mail whose report an earlier run stored (here `ruadb ingest` of the same bytes) is
+/// archived like new report mail, never set aside as holding no report, even when it also
+/// held a rejected report.
+#[test]
+fn mail_stored_by_an_earlier_run_is_archived_not_set_aside() {
+    let Some(fixture) = Fixture::new("cli-stored-before") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"");
+    let message = accepted_and_rejected_report_message();
+    let file = fixture.dir.path().join("two-reports.eml");
+    std::fs::write(&file, &message).unwrap();
+    let ingested = Command::new(RUADB)
+        .arg("--config")
+        .arg(fixture.config_path())
+        .arg("ingest")
+        .arg(&file)
+        .env_remove("RUADB_DB")
+        .env_remove("RUADB_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ingested.stderr);
+    assert!(stderr.contains("1 new report"), "{stderr}");
+    let mut session = fixture.session();
+    session.append("INBOX", &message).unwrap();
+    session.logout().unwrap();
+
+    let (_, tally, stderr) = fixture.fetch_json();
+    assert_eq!(
+        (number(&tally, "messages"), number(&tally, "reports_new")),
+        (1, 0),
+        "{stderr}"
+    );
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive", "Invalid"]),
+        vec![0, 1, 0],
+        "{stderr}"
+    );
+    assert_eq!(fixture.totals().reports, 1);
+}
+
 #[test]
 fn delete_removes_stored_messages_only() {
     let Some(fixture) = Fixture::new("cli-delete") else {

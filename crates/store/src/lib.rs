@@ -65,6 +65,7 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use ingest::{
     Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
+    StoredReports,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use query::{

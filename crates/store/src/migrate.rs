@@ -13,6 +13,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_report_key_and_sums",
         include_str!("../../../sql/migrations/0002_report_key_and_sums.sql"),
     ),
+    (
+        "0003_report_duplicates",
+        include_str!("../../../sql/migrations/0003_report_duplicates.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

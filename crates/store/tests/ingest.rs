@@ -3,7 +3,7 @@
 
 use ruadb_store::{
     ImapCursor, Input, InputFailure, MessageOutcome, MessageSource, SourceFilter, Store,
-    StoreError, StoreOptions, Totals, Value,
+    StoreError, StoreOptions, StoredReports, Totals, Value,
 };
 use std::path::{Path, PathBuf};
 
@@ -75,9 +75,11 @@ fn fixtures_ingested_twice_change_no_count() {
     let mut store = Store::open(&path, StoreOptions::default()).unwrap();
     let files = fixtures();
     let mut first = ruadb_store::IngestTally::default();
+    let mut first_outcomes = Vec::new();
     let mut batch = store.begin_batch().unwrap();
     for (name, bytes) in &files {
         let outcome = batch.ingest_bytes(bytes, &source(name)).unwrap();
+        first_outcomes.push(outcome.clone());
         assert!(!outcome.already_stored, "{name}");
         // Fixtures named err-* are the ones that yield no report.
         assert_eq!(
@@ -99,14 +101,21 @@ fn fixtures_ingested_twice_change_no_count() {
     assert!(first.reports_new > 10 && first.records > 10, "{first:?}");
     drop(store);
 
-    // A second run on a reopened file: every input is known, nothing changes, and the failed
-    // inputs are named again.
+    // A second run on a reopened file: every input is known, nothing changes, the failed
+    // inputs are named again, and each outcome says what the input held.
     let mut store = Store::open(&path, StoreOptions::default()).unwrap();
     let mut second = ruadb_store::IngestTally::default();
     let mut batch = store.begin_batch().unwrap();
-    for (name, bytes) in &files {
+    for ((name, bytes), first) in files.iter().zip(&first_outcomes) {
         let outcome = batch.ingest_bytes(bytes, &source(name)).unwrap();
         assert!(outcome.already_stored, "{name}");
+        assert_eq!(outcome.stored_before, Some(held(first)), "{name}");
+        assert_eq!(outcome.has_report(), first.has_report(), "{name}");
+        assert_eq!(
+            (&outcome.errors, &outcome.rejected_domains),
+            (&first.errors, &first.rejected_domains),
+            "{name}"
+        );
         second.add(&outcome);
     }
     batch.commit().unwrap();
@@ -115,6 +124,92 @@ fn fixtures_ingested_twice_change_no_count() {
         (second.reports_new, second.records, second.errors),
         (0, 0, first.errors)
     );
+}
+
+/// What an input's first storing says it held, as `stored_before` says it on a later run.
+fn held(first: &MessageOutcome) -> StoredReports {
+    StoredReports {
+        reports: first.reports_new,
+        records: first.records,
+        duplicates: first.duplicates,
+        conflicts: first.conflicts,
+    }
+}
+
+/// An input seen again tells what it held: its stored reports, duplicates, conflicts and
+/// rejections, also after a reparse, whatever else it held.
+#[test]
+fn an_input_seen_again_says_what_it_held() {
+    let records = [("192.0.2.1", 3, "example.com", "example.com")];
+    let kept = report_xml("example.net", "kept", "example.com", &records);
+    let rejected = report_xml("example.net", "other", "example.org", &records);
+    let other_content = report_xml(
+        "example.net",
+        "kept",
+        "example.com",
+        &[("192.0.2.9", 1, "example.com", "example.com")],
+    );
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut zipped);
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, xml) in [("kept.xml", &kept), ("rejected.xml", &rejected)] {
+            writer.start_file(name, options).unwrap();
+            std::io::Write::write_all(&mut writer, xml.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    let inputs: Vec<(&str, Vec<u8>)> = vec![
+        ("stored and rejected", zipped.into_inner()),
+        ("duplicate", format!("{kept}\n").into_bytes()),
+        ("conflict", other_content.into_bytes()),
+        ("no report", b"not a report".to_vec()),
+    ];
+    let mut store = Store::open_in_memory(StoreOptions {
+        domains: Some(vec!["example.com".into()]),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let run = |store: &mut Store| -> Vec<MessageOutcome> {
+        let mut batch = store.begin_batch().unwrap();
+        let outcomes = inputs
+            .iter()
+            .map(|(name, bytes)| batch.ingest_bytes(bytes, &source(name)).unwrap())
+            .collect();
+        batch.commit().unwrap();
+        outcomes
+    };
+    let first = run(&mut store);
+    let shape = |outcome: &MessageOutcome| {
+        (
+            outcome.reports_new,
+            outcome.duplicates,
+            outcome.conflicts,
+            outcome.rejected_domains.len(),
+            outcome.has_report(),
+        )
+    };
+    assert_eq!(
+        first.iter().map(shape).collect::<Vec<_>>(),
+        [
+            (1, 0, 0, 1, true),
+            (0, 1, 0, 0, true),
+            (0, 0, 1, 0, true),
+            (0, 0, 0, 0, false)
+        ]
+    );
+    let again = run(&mut store);
+    store.reparse().unwrap();
+    let after_reparse = run(&mut store);
+    for outcomes in [again, after_reparse] {
+        for ((name, _), (first, again)) in inputs.iter().zip(first.iter().zip(&outcomes)) {
+            assert!(again.already_stored, "{name}");
+            assert_eq!(again.stored_before, Some(held(first)), "{name}");
+            assert_eq!(again.has_report(), first.has_report(), "{name}");
+            assert_eq!(again.rejected_domains, first.rejected_domains, "{name}");
+            assert_eq!(again.errors, first.errors, "{name}");
+        }
+    }
 }
 
 #[test]

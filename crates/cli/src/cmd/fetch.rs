@@ -195,7 +195,7 @@ impl Run {
             let outcome = batch.ingest_bytes(message.bytes, &source)?;
             self.tally.add(&outcome);
             Self::name_failures(place.mailbox, message.uid, &outcome);
-            if holds_report(&outcome) {
+            if outcome.has_report() {
                 with_report.push(message.uid);
             } else {
                 without_report.push(message.uid);
@@ -254,21 +254,6 @@ struct Place<'a> {
     mailbox: &'a str,
     uidvalidity: u32,
     resume_after: u32,
-}
-
-/// Whether a message's reports are in the database. A message stored on an earlier run says
-/// nothing about its reports in its outcome except its failures: one without a whole-message
-/// failure and without rejected reports held a report.
-fn holds_report(outcome: &MessageOutcome) -> bool {
-    if outcome.already_stored {
-        outcome
-            .errors
-            .iter()
-            .all(|failure| failure.member.is_some())
-            && outcome.rejected_domains.is_empty()
-    } else {
-        outcome.has_report()
-    }
 }
 
 /// The message for a run cut short by the connection: what is committed stays, and the next

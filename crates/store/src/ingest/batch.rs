@@ -3,7 +3,7 @@
 
 use super::rows::insert_message;
 use super::sink::StoreSink;
-use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource};
+use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
 use crate::digest::Digesting;
 use crate::raw::{
     ChunkEncoder, ChunkInserter, Compressor, CopyError, RawEncoding, copy_into, hash_reader,
@@ -526,8 +526,25 @@ fn find_message(
         .optional()?)
 }
 
-/// The outcome of an input stored before: its recorded failures and rejections, nothing new.
+/// The outcome of an input stored before: nothing new, and what it held as stored (its
+/// reports, duplicates, conflicts, failures and rejections).
 fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOutcome, StoreError> {
+    let stored_before = connection
+        .prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM reports WHERE message_id = ?1),
+                    (SELECT COALESCE(SUM(record_count), 0) FROM reports WHERE message_id = ?1),
+                    (SELECT COUNT(*) FROM report_duplicates WHERE message_id = ?1),
+                    (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1)",
+        )?
+        .query_row([message_id], |row| {
+            let count = |index| row.get::<_, i64>(index).map(|n| n.max(0) as u64);
+            Ok(StoredReports {
+                reports: count(0)?,
+                records: count(1)?,
+                duplicates: count(2)?,
+                conflicts: count(3)?,
+            })
+        })?;
     let errors = connection
         .prepare_cached(
             "SELECT member, error FROM ingest_errors WHERE message_id = ?1 ORDER BY id",
@@ -547,6 +564,7 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
         .collect::<Result<Vec<_>, _>>()?;
     Ok(MessageOutcome {
         already_stored: true,
+        stored_before: Some(stored_before),
         rejected_domains,
         errors,
         ..MessageOutcome::default()

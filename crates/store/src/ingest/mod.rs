@@ -55,10 +55,13 @@ pub struct ImapCursor {
 /// What storing one input did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageOutcome {
-    /// The same bytes (sha256) were stored before: nothing was written. `errors` and
-    /// `rejected_domains` then repeat what was recorded the first time, so a bad input is
-    /// named on every run.
+    /// The same bytes (sha256) were stored before: nothing was written. The counts below are
+    /// then zero, `stored_before` says what the input held, and `errors` and
+    /// `rejected_domains` repeat what was recorded the first time, so a bad input is named on
+    /// every run.
     pub already_stored: bool,
+    /// For an input stored before (`already_stored`): its reports as they were stored.
+    pub stored_before: Option<StoredReports>,
     /// Reports stored for the first time.
     pub reports_new: u64,
     /// Reports whose (org_name, report_id, policy_domain) was stored before with the same content.
@@ -76,9 +79,33 @@ pub struct MessageOutcome {
 }
 
 impl MessageOutcome {
-    /// Whether the input held at least one report (new, duplicate or conflict).
+    /// Whether the input held at least one report (new, duplicate or conflict), also when
+    /// it was stored before. Rejected reports do not count.
     pub fn has_report(&self) -> bool {
-        self.reports_new + self.duplicates + self.conflicts > 0
+        match &self.stored_before {
+            Some(stored) => stored.has_report(),
+            None => self.reports_new + self.duplicates + self.conflicts > 0,
+        }
+    }
+}
+
+/// The reports of an input stored before, as they were stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredReports {
+    /// Reports stored from this input (the first with their key).
+    pub reports: u64,
+    /// Records of those reports.
+    pub records: u64,
+    /// Reports whose key and content were stored already from another input.
+    pub duplicates: u64,
+    /// Reports whose key was stored already with other content (not counted).
+    pub conflicts: u64,
+}
+
+impl StoredReports {
+    /// Whether the input held at least one report.
+    pub fn has_report(&self) -> bool {
+        self.reports + self.duplicates + self.conflicts > 0
     }
 }
 

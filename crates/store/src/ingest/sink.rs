@@ -221,6 +221,12 @@ impl<'c> StoreSink<'c> {
                 kept_hash,
             } => {
                 if kept_hash.as_slice() == content_hash.as_slice() {
+                    self.connection
+                        .prepare_cached(
+                            "INSERT INTO report_duplicates (kept_report, message_id, member)
+                             VALUES (?1, ?2, ?3)",
+                        )?
+                        .execute(params![kept_report, self.message_id, current.member])?;
                     self.outcome.duplicates += 1;
                 } else {
                     self.connection
