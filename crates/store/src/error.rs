@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 /// A database failure. Bad *input* is never a `StoreError`: it is reported in
 /// [`crate::MessageOutcome`] and recorded in `ingest_errors`.
+///
+/// Each message is one line that says what is wrong and, where there is one, what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -19,9 +21,66 @@ pub enum StoreError {
     /// The database to read does not exist.
     #[error("no database at {0}; run `ruadb ingest` first")]
     NotFound(PathBuf),
-    /// The schema is newer than this build, or older and the connection is read-only.
-    #[error("{0}")]
-    Migration(String),
+    /// The directory for a new database could not be created.
+    #[error("cannot create the directory {path}: {source}")]
+    CreateDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a SQLite database (or is encrypted or damaged in its header).
+    #[error("the file is not a SQLite database")]
+    NotADatabase,
+    /// The file is a SQLite database of another program: ruadb refuses it before changing
+    /// anything.
+    #[error(
+        "it is not a ruadb database (it holds other tables); it was left unchanged: choose another database file"
+    )]
+    ForeignDatabase,
+    /// The database was written by a newer ruadb.
+    #[error(
+        "the database has schema version {found}, but this ruadb only knows up to {known}; upgrade ruadb"
+    )]
+    SchemaTooNew {
+        /// The database's schema version.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// The database has an older schema and was opened read-only, so it cannot be upgraded.
+    #[error(
+        "the database has schema version {found}, older than this ruadb's {known}; run `ruadb ingest` once to upgrade it"
+    )]
+    SchemaTooOld {
+        /// The database's schema version.
+        found: u32,
+        /// The version this build reads.
+        known: u32,
+    },
+    /// Applying a migration failed; the database is left as it was.
+    #[error("upgrading the database schema ({name}) failed: {reason}")]
+    MigrationFailed {
+        /// The migration, e.g. `0002_report_duplicates`.
+        name: &'static str,
+        /// SQLite's message (without the migration's SQL).
+        reason: String,
+    },
+    /// The database cannot use write-ahead logging, which ruadb needs so that readers can
+    /// run while it writes (e.g. a file system without shared memory support).
+    #[error("cannot switch the database to WAL mode (SQLite kept journal mode {0})")]
+    WalUnavailable(String),
+    /// A stored input cannot be read back for `reparse` (damaged raw data).
+    #[error("the stored bytes of message {message_id} cannot be read back: {reason}")]
+    RawInputUnreadable {
+        /// The `messages.id`.
+        message_id: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Compressing an input for storage failed.
+    #[error("cannot compress an input for storage: {0}")]
+    Compression(String),
     /// A statement that would write was given where only reading is allowed.
     #[error("only read-only SQL is allowed here (SELECT, WITH, read-only PRAGMA)")]
     NotReadOnly,
@@ -49,11 +108,11 @@ pub enum StoreError {
     #[error("the parser thread stopped unexpectedly; nothing in this batch was committed")]
     ParserThreadLost,
     /// Any other SQLite error.
-    #[error("database error: {0}")]
+    #[error("database error: {}", one_line(.0))]
     Sqlite(rusqlite::Error),
-    /// Reading an input or creating the database directory failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    /// Writing what a query returned failed (the caller's writer gave up).
+    #[error("cannot write the result: {0}")]
+    Io(std::io::Error),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -65,8 +124,9 @@ impl From<rusqlite::Error> for StoreError {
         };
         match code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy,
-            ErrorCode::ReadOnly => StoreError::ReadOnly(error.to_string()),
-            ErrorCode::DiskFull => StoreError::DiskFull(error.to_string()),
+            ErrorCode::ReadOnly => StoreError::ReadOnly(one_line(&error)),
+            ErrorCode::DiskFull => StoreError::DiskFull(one_line(&error)),
+            ErrorCode::NotADatabase => StoreError::NotADatabase,
             _ => StoreError::Sqlite(error),
         }
     }
@@ -77,4 +137,14 @@ impl StoreError {
     pub fn is_busy(&self) -> bool {
         matches!(self, StoreError::Busy)
     }
+}
+
+/// SQLite's message for `error` on one line: without the SQL text that some errors carry
+/// (a failing migration's is hundreds of lines).
+pub(crate) fn one_line(error: &rusqlite::Error) -> String {
+    let text = match error {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

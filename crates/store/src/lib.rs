@@ -135,7 +135,10 @@ impl Store {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDirectory {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         let connection = Connection::open(path)?;
         Store::set_up(connection, options, true)
@@ -158,6 +161,7 @@ impl Store {
         let options = StoreOptions::default();
         connection.busy_timeout(options.busy_timeout)?;
         connection.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        migrate::check_ours(&connection)?;
         migrate::check_read_only(&connection)?;
         Ok(Store {
             connection,
@@ -186,14 +190,14 @@ impl Store {
         wal: bool,
     ) -> Result<Store, StoreError> {
         connection.busy_timeout(options.busy_timeout)?;
+        // Before anything below changes the file.
+        migrate::check_ours(&connection)?;
         if wal {
             // WAL lets readers (`ruadb sql`) run while an ingest writes.
             let mode: String =
                 connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Migration(format!(
-                    "cannot switch the database to WAL mode (got {mode})"
-                )));
+                return Err(StoreError::WalUnavailable(mode));
             }
         }
         // NORMAL is durable across application crashes in WAL mode; only an OS crash or power

@@ -1,6 +1,7 @@
 //! Schema migrations: embedded SQL files applied in order, tracked in `PRAGMA user_version`.
 
 use crate::StoreError;
+use crate::error::one_line;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, in order. Append only: the position (1-based) is the schema version.
@@ -27,10 +28,43 @@ fn user_version(connection: &Connection) -> Result<u32, StoreError> {
 }
 
 fn too_new(found: u32) -> StoreError {
-    StoreError::Migration(format!(
-        "the database has schema version {found}, but this ruadb only knows up to \
-         {SCHEMA_VERSION}; upgrade ruadb"
-    ))
+    StoreError::SchemaTooNew {
+        found,
+        known: SCHEMA_VERSION,
+    }
+}
+
+/// Tables every version of ruadb's schema has.
+const RUADB_TABLES: [&str; 5] = [
+    "messages",
+    "raw_inputs",
+    "reports",
+    "records",
+    "ingest_errors",
+];
+
+/// Refuses a database that is not ruadb's, before anything is changed in it: one that holds
+/// schema objects but lacks ruadb's tables or its schema version. An empty one is ruadb's to
+/// set up.
+pub(crate) fn check_ours(connection: &Connection) -> Result<(), StoreError> {
+    let objects: i64 =
+        connection.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    if objects == 0 {
+        return Ok(());
+    }
+    let mut statement = connection
+        .prepare("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1")?;
+    for table in RUADB_TABLES {
+        let found: i64 = statement.query_row([table], |row| row.get(0))?;
+        if found == 0 {
+            return Err(StoreError::ForeignDatabase);
+        }
+    }
+    // ruadb sets the version in the transaction that creates its tables.
+    if user_version(connection)? == 0 {
+        return Err(StoreError::ForeignDatabase);
+    }
+    Ok(())
 }
 
 /// Applies every pending migration in one write transaction.
@@ -52,7 +86,10 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         transaction
             .execute_batch(sql)
-            .map_err(|error| StoreError::Migration(format!("migration {name} failed: {error}")))?;
+            .map_err(|error| StoreError::MigrationFailed {
+                name,
+                reason: one_line(&error),
+            })?;
         transaction.pragma_update(None, "user_version", index as u32 + 1)?;
     }
     transaction.commit()?;
@@ -65,9 +102,9 @@ pub(crate) fn check_read_only(connection: &Connection) -> Result<(), StoreError>
     match found.cmp(&SCHEMA_VERSION) {
         std::cmp::Ordering::Equal => Ok(()),
         std::cmp::Ordering::Greater => Err(too_new(found)),
-        std::cmp::Ordering::Less => Err(StoreError::Migration(format!(
-            "the database has schema version {found}, older than this ruadb's \
-             {SCHEMA_VERSION}; run `ruadb ingest` once to upgrade it"
-        ))),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaTooOld {
+            found,
+            known: SCHEMA_VERSION,
+        }),
     }
 }

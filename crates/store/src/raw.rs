@@ -71,6 +71,22 @@ impl Default for Compressor {
     }
 }
 
+/// zlib refused to compress (an internal error; never seen in practice).
+#[derive(Debug)]
+pub(crate) struct CompressionFailed(String);
+
+impl From<CompressionFailed> for io::Error {
+    fn from(error: CompressionFailed) -> Self {
+        io::Error::other(error.0)
+    }
+}
+
+impl From<CompressionFailed> for StoreError {
+    fn from(error: CompressionFailed) -> Self {
+        StoreError::Compression(error.0)
+    }
+}
+
 /// Turns one input's bytes into chunks in the given encoding; `emit` receives each chunk.
 pub(crate) struct ChunkEncoder<'z> {
     encoding: RawEncoding,
@@ -105,7 +121,7 @@ impl<'z> ChunkEncoder<'z> {
         result
     }
 
-    pub(crate) fn write_all<E: From<io::Error>>(
+    pub(crate) fn write_all<E: From<CompressionFailed>>(
         &mut self,
         mut bytes: &[u8],
         emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
@@ -122,7 +138,7 @@ impl<'z> ChunkEncoder<'z> {
                 self.compressor
                     .state
                     .compress_vec(bytes, &mut self.compressor.output, FlushCompress::None)
-                    .map_err(io::Error::other)?;
+                    .map_err(|error| CompressionFailed(error.to_string()))?;
                 let consumed = (self.compressor.state.total_in() - before) as usize;
                 bytes = &bytes[consumed..];
             }
@@ -133,7 +149,7 @@ impl<'z> ChunkEncoder<'z> {
         Ok(())
     }
 
-    pub(crate) fn finish<E: From<io::Error>>(
+    pub(crate) fn finish<E: From<CompressionFailed>>(
         mut self,
         emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -143,7 +159,7 @@ impl<'z> ChunkEncoder<'z> {
                 .compressor
                 .state
                 .compress_vec(&[], &mut self.compressor.output, FlushCompress::Finish)
-                .map_err(io::Error::other)?;
+                .map_err(|error| CompressionFailed(error.to_string()))?;
             if status == Status::StreamEnd {
                 break;
             }
@@ -384,9 +400,9 @@ impl From<StoreError> for CopyError {
     }
 }
 
-impl From<io::Error> for CopyError {
-    fn from(error: io::Error) -> Self {
-        CopyError::Store(StoreError::Io(error))
+impl From<CompressionFailed> for CopyError {
+    fn from(error: CompressionFailed) -> Self {
+        CopyError::Store(error.into())
     }
 }
 

@@ -1404,3 +1404,101 @@ fn ingest_stopped_early_stores_only_what_it_handed_back() {
     );
     assert_eq!(store.totals().unwrap().message_count, (1..=20).sum::<u64>());
 }
+
+/// A database of another program is refused with one line before anything in it changes:
+/// not switched to WAL, no ruadb table added, whatever its tables or schema version.
+#[test]
+fn a_foreign_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ruadb_named_tables = "CREATE TABLE messages (id INTEGER PRIMARY KEY);
+        CREATE TABLE raw_inputs (id INTEGER); CREATE TABLE reports (id INTEGER);
+        CREATE TABLE records (id INTEGER); CREATE TABLE ingest_errors (id INTEGER);";
+    let cases = [
+        (
+            "notes",
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('keep me');",
+        ),
+        (
+            "versioned",
+            "CREATE TABLE notes (body TEXT); PRAGMA user_version = 1;",
+        ),
+        ("ruadb names without a version", ruadb_named_tables),
+        (
+            "an index only",
+            "CREATE TABLE t (x); CREATE INDEX i ON t (x);",
+        ),
+    ];
+    for (name, sql) in cases {
+        let path = dir.path().join(format!("{name}.sqlite"));
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        for error in [
+            Store::open(&path, StoreOptions::default()).unwrap_err(),
+            Store::open_read_only(&path).unwrap_err(),
+        ] {
+            assert!(
+                matches!(error, StoreError::ForeignDatabase),
+                "{name}: {error}"
+            );
+            assert!(!error.to_string().contains('\n'), "{name}: {error}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "{name}");
+        assert!(!dir.path().join(format!("{name}.sqlite-wal")).exists());
+    }
+    // Not a database at all: refused, unchanged.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "Dear diary, ".repeat(100)).unwrap();
+    let error = Store::open(&text, StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, StoreError::NotADatabase), "{error}");
+    assert_eq!(
+        std::fs::read(&text).unwrap(),
+        "Dear diary, ".repeat(100).as_bytes()
+    );
+    // An empty file is a new database.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, "").unwrap();
+    Store::open(&empty, StoreOptions::default()).unwrap();
+}
+
+/// A migration that fails says so in one line: SQLite's message, not the migration's SQL.
+#[test]
+fn a_failing_migration_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(include_str!("../../../sql/migrations/0001_initial.sql"))
+        .unwrap();
+    // A version-1 database in which the next migration cannot create its table.
+    connection
+        .execute_batch("PRAGMA user_version = 1; CREATE TABLE report_duplicates (x);")
+        .unwrap();
+    drop(connection);
+    let error = Store::open(&path, StoreOptions::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            StoreError::MigrationFailed {
+                name: "0002_report_duplicates",
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+    assert!(
+        message.contains("report_duplicates already exists"),
+        "{message}"
+    );
+    // Nothing of the migration was applied.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}

@@ -253,3 +253,31 @@ fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
             .contains("ingested 31 messages: 30 new reports")
     );
 }
+
+/// `--db` naming a file that is not ruadb's database: refused in one line, exit 2, the file
+/// unchanged.
+#[test]
+fn a_db_that_is_not_ruadbs_is_refused_in_one_line_and_left_unchanged() {
+    let env = TestEnv::new();
+    let text = "not a database, ".repeat(64);
+    std::fs::write(env.db(), &text).unwrap();
+    for args in [
+        &["ingest", "fixtures/reports/rfc7489-minimal.xml"][..],
+        &["sql", "SELECT 1"],
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let errors: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|line| !line.starts_with("ruadb: warning:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", run.stderr);
+        assert!(
+            errors[0].contains("not a SQLite database"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(env.db()).unwrap(), text);
+    }
+}

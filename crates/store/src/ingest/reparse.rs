@@ -74,7 +74,8 @@ impl Store {
 const REPARSE_IN_MEMORY_MAX_BYTES: u64 = 8 << 20;
 
 fn unreadable_raw(message_id: i64, error: &io::Error) -> StoreError {
-    StoreError::Migration(format!(
-        "stored input of message {message_id} cannot be read back: {error}"
-    ))
+    StoreError::RawInputUnreadable {
+        message_id,
+        reason: error.to_string(),
+    }
 }
