@@ -468,21 +468,21 @@ impl<T, I> Drop for InOrder<'_, '_, T, I> {
     }
 }
 
+/// The outcome of an input that could not be opened.
 fn unreadable(error: &io::Error) -> MessageOutcome {
-    MessageOutcome {
-        errors: vec![InputFailure {
-            member: None,
-            message: format!("cannot read: {error}"),
-        }],
-        ..MessageOutcome::default()
-    }
+    not_read(format!("cannot read: {error}"))
 }
 
+/// The outcome of an input that failed while it was read: nothing of it is stored.
 fn read_failure(error: &io::Error) -> MessageOutcome {
+    not_read(format!("read error: {error}"))
+}
+
+fn not_read(message: String) -> MessageOutcome {
     MessageOutcome {
         errors: vec![InputFailure {
             member: None,
-            message: format!("read error: {error}"),
+            message,
         }],
         ..MessageOutcome::default()
     }
