@@ -61,7 +61,7 @@ pub enum StoreError {
     /// Applying a migration failed; the database is left as it was.
     #[error("upgrading the database schema ({name}) failed: {reason}")]
     MigrationFailed {
-        /// The migration, e.g. `0002_report_duplicates`.
+        /// The migration, e.g. `0003_report_duplicates`.
         name: &'static str,
         /// SQLite's message (without the migration's SQL).
         reason: String,

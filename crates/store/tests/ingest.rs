@@ -1473,7 +1473,7 @@ fn a_failing_migration_is_named_in_one_line() {
     connection
         .execute_batch(include_str!("../../../sql/migrations/0001_initial.sql"))
         .unwrap();
-    // A version-1 database in which the next migration cannot create its table.
+    // A version-1 database in which migration 0003 cannot create its table.
     connection
         .execute_batch("PRAGMA user_version = 1; CREATE TABLE report_duplicates (x);")
         .unwrap();
@@ -1484,7 +1484,7 @@ fn a_failing_migration_is_named_in_one_line() {
         matches!(
             error,
             StoreError::MigrationFailed {
-                name: "0002_report_duplicates",
+                name: "0003_report_duplicates",
                 ..
             }
         ),
