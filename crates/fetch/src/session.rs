@@ -18,6 +18,8 @@ pub const GROUP_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The longest line accepted before STARTTLS; a real greeting is far shorter.
 const MAX_PRE_TLS_LINE: usize = 16 * 1024;
+/// The most lines accepted in answer to STARTTLS before its tagged reply.
+const MAX_PRE_TLS_LINES: u32 = 64;
 
 /// What `SELECT` says about a mailbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -939,7 +941,8 @@ fn starttls(tcp: &mut Timed, peer: &Peer) -> Result<(), FetchError> {
     check_greeting(&greeting, peer)?;
     tcp.write_all(b"s1 STARTTLS\r\n")
         .map_err(|error| peer.io_error(&error, "STARTTLS"))?;
-    loop {
+    // A server may say a few untagged things first; not an endless stream of them.
+    for _ in 0..MAX_PRE_TLS_LINES {
         let line = read_line(tcp, peer, "STARTTLS")?;
         if line.starts_with(b"s1 OK") {
             return Ok(());
@@ -954,6 +957,11 @@ fn starttls(tcp: &mut Timed, peer: &Peer) -> Result<(), FetchError> {
             });
         }
     }
+    Err(FetchError::TooLarge {
+        host: peer.host.clone(),
+        operation: "STARTTLS",
+        excess: Excess::Lines(MAX_PRE_TLS_LINES),
+    })
 }
 
 /// Reads one CRLF-terminated line byte by byte, so that nothing after it (the TLS handshake)

@@ -533,6 +533,24 @@ fn a_hostile_server_gets_typed_errors() {
         "{garbage}"
     );
 
+    let server = HostileServer::start(Script::StarttlsFlood, None);
+    let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("Pw-3x!"));
+    config.port = Some(server.port);
+    config.tls = TlsMode::Starttls;
+    let flood = Session::connect(&config).unwrap_err();
+    assert!(
+        matches!(
+            flood,
+            FetchError::TooLarge {
+                operation: "STARTTLS",
+                excess: Excess::Lines(64),
+                ..
+            }
+        ),
+        "{flood:?}"
+    );
+    drop(server);
+
     let (_server, session) = hostile_session(Script::Trickle);
     let mut session = session.unwrap();
     let started = Instant::now();

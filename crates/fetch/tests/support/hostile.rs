@@ -22,6 +22,8 @@ pub enum Script {
     EndlessLine,
     /// Answers `UID SEARCH` with short untagged lines that never end.
     Flood,
+    /// Answers `STARTTLS` with untagged lines that never end.
+    StarttlsFlood,
     /// `* CAPABILITY` with as many distinct short names as fit in a line of this many bytes.
     ManyCapabilities(usize),
     /// `* SEARCH 1 1 1 …` in a line of this many bytes (the UID is still found).
@@ -219,6 +221,13 @@ fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) 
                     }
                     _ => ok(&mut stream)?,
                 }
+            }
+            "STARTTLS" if script == Script::StarttlsFlood => {
+                let chunk = b"* OK still thinking\r\n".repeat(256);
+                while !stop.load(Ordering::Relaxed) {
+                    stream.write_all(&chunk)?;
+                }
+                return Ok(());
             }
             "LOGOUT" => {
                 stream.write_all(b"* BYE bye\r\n")?;
