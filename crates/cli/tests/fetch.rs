@@ -1025,47 +1025,55 @@ fn a_lock_held_longer_than_the_deadlines_is_reported() {
     lock_path.push(".fetch.lock");
     let lock = std::fs::File::create(&lock_path).unwrap();
     lock.lock().unwrap();
-    let run = |note: &str| {
-        std::fs::write(&lock_path, note).unwrap();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the binary under test compares the lock's age with the real clock"
+    )]
+    let now = std::time::SystemTime::now();
+    // The holder's note, written when it took the lock `age` ago.
+    let run = |age: u64, args: &[&str]| {
+        std::fs::write(&lock_path, "pid 4242\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&lock_path)
+            .unwrap()
+            .set_modified(now - Duration::from_secs(age))
+            .unwrap();
         Command::new(RUADB)
             .arg("--config")
             .arg(&config)
             .arg("--db")
             .arg(&db)
             .arg("fetch")
+            .args(args)
             .env("RUADB_IMAP_PASSWORD", "x")
             .env_remove("RUADB_CONFIG")
             .output()
             .unwrap()
     };
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the binary under test compares the lock's note with the real clock"
-    )]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     // Held for 10 s of the 160 allowed (100 s run deadline + 60 s): busy, not stuck.
-    let output = run(&format!("pid 4242 started {}\n", now - 10));
+    let output = run(10, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("another `ruadb fetch` is running"),
         "{stderr}"
     );
-    let output = run(&format!("pid 4242 started {}\n", now - 1000));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("an earlier `ruadb fetch` (pid 4242) has held"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("longer than its deadline allows (160 s"),
-        "{stderr}"
-    );
+    // Held for 1000 s: stuck, said in one line, exit 2; `--wait` does not wait behind it.
+    for args in [&[][..], &["--wait"][..]] {
+        let output = run(1000, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("an earlier `ruadb fetch` (pid 4242) has held"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("longer than its deadline allows (160 s"),
+            "{stderr}"
+        );
+    }
     drop(lock);
 }
 

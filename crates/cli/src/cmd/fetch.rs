@@ -51,9 +51,10 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let _lock = if args.dry_run {
         None
     } else {
-        match acquire_lock(db_path, args.wait, context.now)? {
+        let allowed = allowed_lock_secs(accounts);
+        match acquire_lock(db_path, args.wait, context.now, allowed)? {
             Lock::Held(file) => Some(file),
-            Lock::Busy { path, holder } => return busy(&path, holder, accounts, context.now),
+            Lock::Busy { path, holder } => return busy(&path, holder, allowed, context.now),
         }
     };
     let mut store = open_store(db_path, context, args)?;
@@ -292,7 +293,9 @@ enum Lock {
     },
 }
 
-/// What a run writes into the lock file once it holds it.
+/// The run holding the lock: its pid, which it writes into the lock file once it holds it,
+/// and when it took the lock, which is when it wrote that (the file's modification time, set by
+/// the kernel: right even for a run that waited for the lock first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Holder {
     pid: u32,
@@ -301,47 +304,61 @@ struct Holder {
 }
 
 impl Holder {
-    fn to_line(self) -> String {
-        format!("pid {} started {}\n", self.pid, self.started)
+    fn note(pid: u32) -> String {
+        format!("pid {pid}\n")
     }
 
-    fn parse(text: &str) -> Option<Holder> {
+    fn pid_from_note(text: &str) -> Option<u32> {
         let mut words = text.split_whitespace();
-        let (Some("pid"), Some(pid), Some("started"), Some(started)) =
-            (words.next(), words.next(), words.next(), words.next())
-        else {
-            return None;
-        };
+        match (words.next(), words.next()) {
+            (Some("pid"), Some(pid)) => pid.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The holder of the lock `file`, if its note is readable.
+    fn read(file: &File) -> Option<Holder> {
+        let mut text = String::new();
+        file.take(128).read_to_string(&mut text).ok()?;
+        let modified = file.metadata().ok()?.modified().ok()?;
+        let started = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
         Some(Holder {
-            pid: pid.parse().ok()?,
-            started: started.parse().ok()?,
+            pid: Holder::pid_from_note(&text)?,
+            started: i64::try_from(started).ok()?,
         })
     }
+
+    /// Whether it has held the lock for longer than `allowed` seconds.
+    fn stuck(self, now: i64, allowed: u64) -> Option<u64> {
+        let held = u64::try_from(now.saturating_sub(self.started)).unwrap_or(0);
+        (held > allowed).then_some(held)
+    }
+}
+
+/// How long a run may hold the lock: each account's run is bounded by its run deadline; a
+/// minute is allowed for the rest.
+fn allowed_lock_secs(accounts: &[ruadb_fetch::Config]) -> u64 {
+    accounts
+        .iter()
+        .map(|account| account.run_deadline.as_secs())
+        .fold(60, u64::saturating_add)
 }
 
 /// A second run while another holds the lock: nothing to do, unless the other has held it for
 /// longer than its deadlines allow, which means it is stuck and fetching has stopped; that
 /// must not go unnoticed (exit 2).
-fn busy(
-    path: &Path,
-    holder: Option<Holder>,
-    accounts: &[ruadb_fetch::Config],
-    now: i64,
-) -> anyhow::Result<Outcome> {
-    // Each account's run is bounded by its run deadline; allow a minute for the rest.
-    let allowed: u64 = accounts
-        .iter()
-        .map(|account| account.run_deadline.as_secs())
-        .fold(60, u64::saturating_add);
-    if let Some(holder) = holder {
-        let held = u64::try_from(now.saturating_sub(holder.started)).unwrap_or(0);
-        if held > allowed {
-            bail!(
-                "an earlier `ruadb fetch` (pid {}) has held {} for {held} s, longer than its deadline allows ({allowed} s: run_deadline_secs of every account, plus 60 s); it may be stuck, and nothing is fetched until it ends",
-                holder.pid,
-                path.display()
-            );
-        }
+fn busy(path: &Path, holder: Option<Holder>, allowed: u64, now: i64) -> anyhow::Result<Outcome> {
+    if let Some((holder, held)) =
+        holder.and_then(|holder| Some((holder, holder.stuck(now, allowed)?)))
+    {
+        bail!(
+            "an earlier `ruadb fetch` (pid {}) has held {} for {held} s, longer than its deadline allows ({allowed} s: run_deadline_secs of every account, plus 60 s); it may be stuck, and nothing is fetched until it ends",
+            holder.pid,
+            path.display()
+        );
     }
     eprintln!(
         "ruadb: another `ruadb fetch` is running ({}); nothing to do (use --wait to wait for it)",
@@ -351,9 +368,11 @@ fn busy(
 }
 
 /// An exclusive lock on `<database>.fetch.lock`, held until the returned file is dropped
-/// (also when the process dies: the kernel releases it). The holder writes its pid and start
-/// time into it, so that a later run can tell a stuck run from a busy one.
-fn acquire_lock(db_path: &Path, wait: bool, now: i64) -> anyhow::Result<Lock> {
+/// (also when the process dies: the kernel releases it). The holder writes its pid into it, so
+/// that a later run can tell a stuck run from a busy one. With `wait`, a run waits for a busy
+/// holder but not for one that has held the lock longer than `allowed` seconds (it may never
+/// let go, and cron must not pile up waiting runs behind it).
+fn acquire_lock(db_path: &Path, wait: bool, now: i64, allowed: u64) -> anyhow::Result<Lock> {
     let mut name = db_path.as_os_str().to_owned();
     name.push(".fetch.lock");
     let path = PathBuf::from(name);
@@ -371,34 +390,25 @@ fn acquire_lock(db_path: &Path, wait: bool, now: i64) -> anyhow::Result<Lock> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open lock file {}", path.display()))?;
-    if wait {
-        file.lock()
-            .with_context(|| format!("cannot lock {}", path.display()))?;
-    } else {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let holder = (&file)
-                    .take(128)
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| Holder::parse(&text));
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = Holder::read(&file);
+            let stuck = holder.and_then(|holder| holder.stuck(now, allowed));
+            if !wait || stuck.is_some() {
                 return Ok(Lock::Busy { path, holder });
             }
-            Err(TryLockError::Error(error)) => {
-                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
-            }
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("cannot lock {}", path.display()));
         }
     }
-    let holder = Holder {
-        pid: std::process::id(),
-        started: now,
-    };
     // Only a hint for later runs: a lock whose note cannot be written still locks.
     let _ = file
         .set_len(0)
-        .and_then(|()| file.write_all(holder.to_line().as_bytes()));
+        .and_then(|()| file.write_all(Holder::note(std::process::id()).as_bytes()));
     Ok(Lock::Held(file))
 }
 
@@ -408,12 +418,14 @@ mod tests {
 
     #[test]
     fn the_lock_note_reads_back() {
+        assert_eq!(Holder::pid_from_note(&Holder::note(4242)), Some(4242));
+        assert_eq!(Holder::pid_from_note(""), None);
+        assert_eq!(Holder::pid_from_note("pid x"), None);
         let holder = Holder {
-            pid: 4242,
-            started: 1_700_000_000,
+            pid: 1,
+            started: 1000,
         };
-        assert_eq!(Holder::parse(&holder.to_line()), Some(holder));
-        assert_eq!(Holder::parse(""), None);
-        assert_eq!(Holder::parse("pid x started 3"), None);
+        assert_eq!(holder.stuck(1100, 100), None);
+        assert_eq!(holder.stuck(1101, 100), Some(101));
     }
 }
