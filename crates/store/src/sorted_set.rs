@@ -7,9 +7,9 @@
 /// New values go to an unsorted tail, merged into the sorted part (sort and dedup) when the
 /// tail outgrows it: an insert costs O(log n) amortised, never a shift of the whole vector
 /// (a record with 200,000 distinct DKIM domains would otherwise cost 10^10 moves). Repeated
-/// values are found in the sorted part by binary search (or as the last value of the tail),
-/// and the tail is merged once longer than both the sorted part and [`SortedSet::MIN_TAIL`],
-/// so a set holds at most about twice its distinct values.
+/// values are found in the sorted part by binary search (and in a tail of at most
+/// [`SortedSet::MIN_TAIL`] values by a scan), and the tail is merged once longer than both the
+/// sorted part and `MIN_TAIL`, so a set holds at most about twice its distinct values.
 #[derive(Debug, Clone)]
 pub struct SortedSet<T> {
     values: Vec<T>,
@@ -33,7 +33,14 @@ impl<T: Ord> SortedSet<T> {
     /// Adds `value` (a repeat is dropped, now or at the next merge).
     pub fn insert(&mut self, value: T) {
         let (sorted, tail) = self.values.split_at(self.sorted);
-        if sorted.binary_search(&value).is_ok() || tail.last() == Some(&value) {
+        // A short tail is searched too, so that a small set (the usual case) never holds a
+        // repeat and rarely needs a merge.
+        let in_tail = if tail.len() <= Self::MIN_TAIL {
+            tail.contains(&value)
+        } else {
+            tail.last() == Some(&value)
+        };
+        if in_tail || sorted.binary_search(&value).is_ok() {
             return;
         }
         self.values.push(value);

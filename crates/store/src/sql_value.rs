@@ -11,8 +11,8 @@ use ruadb_report::{
     AlignmentMode, DiscoveryMethod, Disposition, DkimResult, Policy, PolicyOverride, SpfResult,
     SpfScope, Testing, Verdict,
 };
-use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Row, RowIndex, Statement};
 
 /// A report enum stored as SQL text.
 pub(crate) trait ReportEnum: Sized {
@@ -73,34 +73,54 @@ impl<T: ReportEnum> FromSql for Sql<T> {
     }
 }
 
-/// Reads the report enum in column `name`; NULL reads as `None`.
+/// The positions of the columns named `names` in `statement`'s result, in that order: looked
+/// up once per statement, so that a stream of millions of rows reads its columns by name
+/// without searching the names on every row.
+pub(crate) fn columns<const N: usize>(
+    statement: &Statement<'_>,
+    names: [&str; N],
+) -> rusqlite::Result<[usize; N]> {
+    let mut indexes = [0; N];
+    for (index, name) in indexes.iter_mut().zip(names) {
+        *index = statement.column_index(name)?;
+    }
+    Ok(indexes)
+}
+
+/// Reads the report enum in column `index` (a name, or a position from [`columns`]); NULL
+/// reads as `None`.
 pub(crate) fn optional_enum<T: ReportEnum>(
     row: &Row<'_>,
-    name: &str,
+    index: impl RowIndex,
 ) -> rusqlite::Result<Option<T>> {
-    Ok(row.get::<_, Option<Sql<T>>>(name)?.map(|Sql(value)| value))
+    Ok(row.get::<_, Option<Sql<T>>>(index)?.map(|Sql(value)| value))
 }
 
-/// Reads the report enum in column `name`.
-pub(crate) fn report_enum<T: ReportEnum>(row: &Row<'_>, name: &str) -> rusqlite::Result<T> {
-    Ok(row.get::<_, Sql<T>>(name)?.0)
+/// Reads the report enum in column `index`.
+pub(crate) fn report_enum<T: ReportEnum>(
+    row: &Row<'_>,
+    index: impl RowIndex,
+) -> rusqlite::Result<T> {
+    Ok(row.get::<_, Sql<T>>(index)?.0)
 }
 
-/// Column `name` as text borrowed from SQLite's buffer; NULL reads as `None`. Reading in place
-/// is what lets a stream of millions of rows refill one set of strings.
+/// Column `index` as text borrowed from SQLite's buffer; NULL reads as `None`. Reading in
+/// place is what lets a stream of millions of rows refill one set of strings.
 pub(crate) fn borrowed_text<'row>(
     row: &'row Row<'_>,
-    name: &str,
+    index: impl RowIndex + Copy,
 ) -> rusqlite::Result<Option<&'row str>> {
-    let index = row.as_ref().column_index(name)?;
+    let index = index.idx(row.as_ref())?;
+    let name = || {
+        let name = row.as_ref().column_name(index);
+        name.unwrap_or_default().to_owned()
+    };
     row.get_ref(index)?
         .as_str_or_null()
         .map_err(|error| match error {
-            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
-                index,
-                name.to_owned(),
-                rusqlite::types::Type::Blob,
-            ),
+            FromSqlError::InvalidType => {
+                rusqlite::Error::InvalidColumnType(index, name(), rusqlite::types::Type::Blob)
+            }
             other => rusqlite::Error::FromSqlConversionFailure(
                 index,
                 rusqlite::types::Type::Text,
@@ -111,8 +131,8 @@ pub(crate) fn borrowed_text<'row>(
 
 /// A count column as `u64`: SQLite integers are signed, and a negative count (only a database
 /// edited by hand has one) reads as 0.
-pub(crate) fn count(row: &Row<'_>, name: &str) -> rusqlite::Result<u64> {
-    Ok(u64::try_from(row.get::<_, i64>(name)?).unwrap_or(0))
+pub(crate) fn count(row: &Row<'_>, index: impl RowIndex) -> rusqlite::Result<u64> {
+    Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
 }
 
 #[cfg(test)]

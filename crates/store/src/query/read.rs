@@ -7,7 +7,7 @@
 
 use super::sql::Selection;
 use crate::classify::{FORWARDING_REASONS, RecordFacts};
-use crate::sql_value::{borrowed_text, count, optional_enum, report_enum};
+use crate::sql_value::{borrowed_text, columns, count, optional_enum, report_enum};
 use crate::{Store, StoreError};
 use ruadb_report::{AlignmentMode, Disposition, DkimResult, Policy, SpfResult, SpfScope, Testing};
 use serde::Serialize;
@@ -265,23 +265,53 @@ impl Store {
              FROM reports AS rep {} ORDER BY rep.id",
             selection.where_clause()
         ))?;
+        let [
+            id,
+            org,
+            domain,
+            begin,
+            end,
+            p,
+            sp,
+            np,
+            pct,
+            testing,
+            adkim,
+            aspf,
+        ] = columns(
+            &statement,
+            [
+                "id",
+                "org_name",
+                "policy_domain",
+                "begin_utc",
+                "end_utc",
+                "p",
+                "sp",
+                "np",
+                "pct",
+                "testing",
+                "adkim",
+                "aspf",
+            ],
+        )?;
         let mut rows = statement.query(selection.params())?;
         while let Some(row) = rows.next()? {
             let report = ReportRow {
-                org: row.get("org_name")?,
-                policy_domain: row.get("policy_domain")?,
-                begin: row.get("begin_utc")?,
-                end: row.get("end_utc")?,
+                org: row.get(org)?,
+                policy_domain: row.get(domain)?,
+                begin: row.get(begin)?,
+                end: row.get(end)?,
                 policy: PublishedPolicy {
-                    p: optional_enum(row, "p")?,
-                    sp: optional_enum(row, "sp")?,
-                    np: optional_enum(row, "np")?,
+                    p: optional_enum(row, p)?,
+                    sp: optional_enum(row, sp)?,
+                    np: optional_enum(row, np)?,
                     pct: row
-                        .get::<_, Option<i64>>("pct")?
+                        .get::<_, Option<i64>>(pct)?
                         .and_then(|pct| u32::try_from(pct).ok()),
-                    testing: optional_enum(row, "testing")?,
-                    adkim: optional_enum(row, "adkim")?,
-                    aspf: optional_enum(row, "aspf")?,
+                    testing: optional_enum(row, testing)?,
+                    adkim: optional_enum(row, adkim)?,
+                    aspf: optional_enum(row, aspf)?,
                 },
             };
             let begin = report.begin;
@@ -289,7 +319,7 @@ impl Store {
                 let (first, last) = begins.get_or_insert((begin, begin));
                 *first = (*first).min(begin);
                 *last = (*last).max(begin);
-                handles.insert(row.get::<_, i64>("id")?, handle);
+                handles.insert(row.get::<_, i64>(id)?, handle);
             }
         }
         let Some((first, last)) = begins else {
@@ -318,10 +348,12 @@ impl Store {
         // `CROSS JOIN` keeps SQLite from starting at a results table; each `ORDER BY` is met
         // by the nested loops without sorting.
         let order = "ORDER BY rep.begin_utc, rep.id, rec.id";
+        // The report's times are tested first: a record of an overlapping report then needs
+        // no look at its own row.
         let wanted = match results {
             ResultsWanted::All => String::new(),
             ResultsWanted::FailingOrOverlapping(range) => format!(
-                "AND (NOT rec.dmarc_pass OR (rep.begin_utc < {} AND rep.end_utc >= {}))",
+                "AND ((rep.begin_utc < {} AND rep.end_utc >= {}) OR NOT rec.dmarc_pass)",
                 range.end, range.start
             ),
         };
@@ -354,34 +386,61 @@ impl Store {
              {walk} CROSS JOIN spf_results AS s ON s.record = rec.id
              {results_where} {order}, s.seq"
         ))?;
+        let at = |statement: &rusqlite::Statement<'_>| -> rusqlite::Result<[usize; 3]> {
+            columns(statement, ["begin_utc", "report", "id"])
+        };
+        let (record_at, dkim_at, spf_at) = (at(&records)?, at(&dkim)?, at(&spf)?);
+        let [
+            source_ip,
+            messages,
+            disposition,
+            header_from_column,
+            dmarc_pass,
+        ] = columns(
+            &records,
+            [
+                "source_ip",
+                "message_count",
+                "disposition",
+                "header_from",
+                "dmarc_pass",
+            ],
+        )?;
+        let [spf_aligned, dkim_aligned, forwarding_reason] = columns(
+            &records,
+            ["spf_aligned", "dkim_aligned", "forwarding_reason"],
+        )?;
+        let [dkim_domain, selector, dkim_result] =
+            columns(&dkim, ["domain", "selector", "result"])?;
+        let [spf_domain, scope, spf_result] = columns(&spf, ["domain", "scope", "result"])?;
         let mut records = records.query(selection.params())?;
         let mut dkim = dkim
             .query_map(selection.params(), |row| {
                 let result = DkimRow {
-                    domain: text(row, "domain")?.to_owned(),
-                    selector: borrowed_text(row, "selector")?
+                    domain: text(row, dkim_domain)?.to_owned(),
+                    selector: borrowed_text(row, selector)?
                         .filter(|selector| !selector.is_empty())
                         .map(str::to_owned),
-                    result: report_enum(row, "result")?,
+                    result: report_enum(row, dkim_result)?,
                 };
-                Ok((position(row)?, result))
+                Ok((position(row, dkim_at)?, result))
             })?
             .peekable();
         let mut spf = spf
             .query_map(selection.params(), |row| {
-                let helo = optional_enum(row, "scope")? == Some(SpfScope::Helo);
+                let helo = optional_enum(row, scope)? == Some(SpfScope::Helo);
                 let result = SpfRow {
-                    domain: text(row, "domain")?.to_owned(),
-                    result: report_enum(row, "result")?,
+                    domain: text(row, spf_domain)?.to_owned(),
+                    result: report_enum(row, spf_result)?,
                 };
-                Ok((position(row)?, helo, result))
+                Ok((position(row, spf_at)?, helo, result))
             })?
             .peekable();
         let mut record = RecordRow::default();
         let mut header_from = String::new();
         while let Some(row) = records.next()? {
-            let here = position(row)?;
-            let handle = handles.get(&row.get::<_, i64>("report")?);
+            let here = position(row, record_at)?;
+            let handle = handles.get(&here.1);
             record.dkim.clear();
             record.spf.clear();
             record.helo_domains.clear();
@@ -405,16 +464,16 @@ impl Store {
             let Some(handle) = handle else {
                 continue;
             };
-            refill(&mut record.source_ip, borrowed_text(row, "source_ip")?);
-            record.messages = count(row, "message_count")?;
-            record.disposition = report_enum(row, "disposition")?;
-            refill(&mut header_from, borrowed_text(row, "header_from")?);
-            record.dmarc_pass = row.get("dmarc_pass")?;
-            record.spf_aligned = row.get("spf_aligned")?;
-            record.dkim_aligned = row.get("dkim_aligned")?;
+            refill(&mut record.source_ip, borrowed_text(row, source_ip)?);
+            record.messages = count(row, messages)?;
+            record.disposition = report_enum(row, disposition)?;
+            refill(&mut header_from, borrowed_text(row, header_from_column)?);
+            record.dmarc_pass = row.get(dmarc_pass)?;
+            record.spf_aligned = row.get(spf_aligned)?;
+            record.dkim_aligned = row.get(dkim_aligned)?;
             record.facts = RecordFacts::from_results(
                 record.dmarc_pass,
-                row.get("forwarding_reason")?,
+                row.get(forwarding_reason)?,
                 &header_from,
                 &record.dkim,
                 &record.spf,
@@ -429,8 +488,9 @@ impl Store {
 /// report id, record id).
 type Position = (i64, i64, i64);
 
-fn position(row: &rusqlite::Row<'_>) -> rusqlite::Result<Position> {
-    Ok((row.get("begin_utc")?, row.get("report")?, row.get("id")?))
+/// The [`Position`] of `row`, whose columns (begin, report, record) are at `at`.
+fn position(row: &rusqlite::Row<'_>, at: [usize; 3]) -> rusqlite::Result<Position> {
+    Ok((row.get(at[0])?, row.get(at[1])?, row.get(at[2])?))
 }
 
 /// Replaces the text of `target` with `value` (NULL: empty), keeping its allocation.
@@ -439,9 +499,9 @@ fn refill(target: &mut String, value: Option<&str>) {
     target.push_str(value.unwrap_or_default());
 }
 
-/// Column `name` as text; NULL reads as empty.
-fn text<'row>(row: &'row rusqlite::Row<'_>, name: &str) -> rusqlite::Result<&'row str> {
-    Ok(borrowed_text(row, name)?.unwrap_or_default())
+/// Column `index` as text; NULL reads as empty.
+fn text<'row>(row: &'row rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'row str> {
+    Ok(borrowed_text(row, index)?.unwrap_or_default())
 }
 
 #[cfg(test)]
