@@ -609,3 +609,36 @@ fn searching_in_windows_finds_the_same_uids() {
     }
     session.logout().unwrap();
 }
+
+#[test]
+fn a_trickled_greeting_or_handshake_ends_at_the_command_deadline() {
+    for (script, tls) in [
+        (Script::TrickleGreeting, TlsMode::None),
+        (Script::TrickleHandshake, TlsMode::Implicit),
+    ] {
+        let server = HostileServer::start(script, None);
+        let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("x"));
+        config.port = Some(server.port);
+        config.tls = tls;
+        config.allow_plaintext = true;
+        config.timeout = Duration::from_secs(2);
+        config.command_deadline = Duration::from_secs(2);
+        let started = Instant::now();
+        let error = Session::connect(&config).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                FetchError::Deadline {
+                    kind: DeadlineKind::Command,
+                    ..
+                }
+            ),
+            "{script:?}: {error:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{script:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}

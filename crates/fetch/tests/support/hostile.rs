@@ -32,6 +32,10 @@ pub enum Script {
     OversizedLiteral(u64),
     /// Answers `UID FETCH` one byte every 200 ms, for ever.
     Trickle,
+    /// Sends its greeting one byte every 200 ms, for ever.
+    TrickleGreeting,
+    /// Instead of a TLS handshake, the start of a TLS record, then one byte every 200 ms.
+    TrickleHandshake,
     /// Answers `SELECT` with bytes that are not IMAP (control characters included).
     Garbage,
     /// Refuses LOGIN with a `NO` that repeats the command, password included.
@@ -106,10 +110,18 @@ impl<T: Read + Write> Stream for T {}
 fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) -> io::Result<()> {
     tcp.set_nonblocking(false)?;
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    if script == Script::TrickleHandshake {
+        let mut tcp = tcp;
+        // A handshake record of 16 KiB is announced; its bytes come one at a time.
+        return trickle(&mut tcp, b"\x16\x03\x03\x40\x00", stop);
+    }
     let mut stream: Box<dyn Stream> = match acceptor {
         Some(acceptor) => Box::new(acceptor.accept(tcp).map_err(io::Error::other)?),
         None => Box::new(tcp),
     };
+    if script == Script::TrickleGreeting {
+        return trickle(&mut stream, b"* OK hostile test server ready", stop);
+    }
     stream.write_all(b"* OK hostile test server ready\r\n")?;
     let mut pending = Vec::new();
     loop {
@@ -278,6 +290,17 @@ fn fetch_body(stream: &mut Box<dyn Stream>, script: Script, stop: &AtomicBool) -
             stream.write_all(b")\r\n")
         }
     }
+}
+
+/// Writes `start` at once, then one more byte every 200 ms until stopped or hung up on.
+fn trickle(stream: &mut impl Write, start: &[u8], stop: &AtomicBool) -> io::Result<()> {
+    stream.write_all(start)?;
+    while !stop.load(Ordering::Relaxed) {
+        stream.write_all(b"a")?;
+        stream.flush()?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// One command line from the client (`None` when it hung up).
