@@ -1,12 +1,15 @@
-//! Row inserts: the message row, and records with their DKIM, SPF and reason rows in
-//! multi-row statements.
+//! Row inserts: the message and report rows, and records with their DKIM, SPF and reason rows
+//! in multi-row statements. Every value is written beside the name of its column.
 
 use super::MessageSource;
 use crate::raw::RawEncoding;
+use crate::sql_value::Sql;
 use crate::{StoreError, StoreOptions, alignment};
-use ruadb_report::Record;
-use rusqlite::{CachedStatement, Connection, params};
+use ruadb_report::{Record, ReportHeader, Verdict};
+use rusqlite::types::ToSql;
+use rusqlite::{CachedStatement, Connection, named_params};
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 /// Inserts the `messages` row of a new input; returns its id.
 pub(super) fn insert_message(
@@ -38,20 +41,71 @@ pub(super) fn insert_message(
         .prepare_cached(
             "INSERT INTO messages (sha256, size, source_kind, path, imap_account, imap_mailbox,
                                    imap_uidvalidity, imap_uid, ingested_at, raw_encoding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (:sha256, :size, :source_kind, :path, :imap_account, :imap_mailbox,
+                     :imap_uidvalidity, :imap_uid, :ingested_at, :raw_encoding)",
         )?
-        .execute(params![
-            sha256.as_ref(),
-            i64::try_from(size).unwrap_or(i64::MAX),
-            kind,
-            path,
-            account,
-            mailbox,
-            uidvalidity,
-            uid,
-            options.now,
-            encoding.as_str()
-        ])?;
+        .execute(named_params! {
+            ":sha256": sha256.as_ref(),
+            ":size": i64::try_from(size).unwrap_or(i64::MAX),
+            ":source_kind": kind,
+            ":path": path,
+            ":imap_account": account,
+            ":imap_mailbox": mailbox,
+            ":imap_uidvalidity": uidvalidity,
+            ":imap_uid": uid,
+            ":ingested_at": options.now,
+            ":raw_encoding": encoding.as_str(),
+        })?;
+    Ok(connection.last_insert_rowid())
+}
+
+/// Inserts the `reports` row of a new report (its content hash and totals are set at its
+/// end); returns its id.
+pub(super) fn insert_report(
+    connection: &Connection,
+    message_id: i64,
+    member: Option<&str>,
+    header: &ReportHeader,
+) -> Result<i64, StoreError> {
+    let metadata = &header.metadata;
+    let policy = &header.policy;
+    let errors = (!metadata.errors.is_empty())
+        .then(|| serde_json::to_string(&metadata.errors).unwrap_or_default());
+    connection
+        .prepare_cached(
+            "INSERT INTO reports (message_id, member, org_name, email, extra_contact_info,
+                report_id, policy_domain, begin_utc, end_utc, format, version, generator,
+                errors, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,
+                content_hash)
+             VALUES (:message_id, :member, :org_name, :email, :extra_contact_info,
+                :report_id, :policy_domain, :begin_utc, :end_utc, :format, :version, :generator,
+                :errors, :adkim, :aspf, :p, :sp, :np, :pct, :fo, :testing, :discovery_method,
+                x'')",
+        )?
+        .execute(named_params! {
+            ":message_id": message_id,
+            ":member": member,
+            ":org_name": metadata.org_name,
+            ":email": metadata.email,
+            ":extra_contact_info": metadata.extra_contact_info,
+            ":report_id": metadata.report_id,
+            ":policy_domain": policy.domain.as_str(),
+            ":begin_utc": metadata.begin,
+            ":end_utc": metadata.end,
+            ":format": header.format.as_str(),
+            ":version": header.version,
+            ":generator": metadata.generator,
+            ":errors": errors,
+            ":adkim": policy.dkim_alignment.as_ref().map(Sql),
+            ":aspf": policy.spf_alignment.as_ref().map(Sql),
+            ":p": policy.policy.as_ref().map(Sql),
+            ":sp": policy.subdomain_policy.as_ref().map(Sql),
+            ":np": policy.nonexistent_subdomain_policy.as_ref().map(Sql),
+            ":pct": policy.percent,
+            ":fo": policy.failure_options,
+            ":testing": policy.testing.as_ref().map(Sql),
+            ":discovery_method": policy.discovery_method.as_ref().map(Sql),
+        })?;
     Ok(connection.last_insert_rowid())
 }
 
@@ -63,45 +117,80 @@ const ROWS_PER_INSERT: [usize; 3] = [16, 4, 1];
 /// Records buffered before they are written (a report's records are also written at its end).
 pub(super) const RECORDS_PER_FLUSH: usize = 64;
 
-/// One table's multi-row `INSERT`: `INSERT INTO table (columns) VALUES (?,…),(?,…)…`.
+/// One row's values, each with its column's name, in the order of the `INSERT`'s columns.
+type NamedValues<'v> = [(&'static str, &'v dyn ToSql)];
+
+/// Hands one row's named values to `bind` (values often borrow locals of the caller, so they
+/// are passed down rather than returned).
+type RowValues<'f, T> = dyn FnMut(&T, &mut dyn FnMut(&NamedValues<'_>) -> rusqlite::Result<()>) -> rusqlite::Result<()>
+    + 'f;
+
+/// One table's multi-row `INSERT`: `INSERT INTO table (columns) VALUES (?,…),(?,…)…`, its
+/// columns taken from the names of the values of the first row it writes.
 struct MultiRowInsert {
+    table: &'static str,
     /// The SQL for each size in [`ROWS_PER_INSERT`].
-    sql: [String; ROWS_PER_INSERT.len()],
+    sql: OnceLock<[String; ROWS_PER_INSERT.len()]>,
 }
 
 impl MultiRowInsert {
-    fn new(table: &str, columns: &[&str]) -> MultiRowInsert {
-        let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    const fn new(table: &'static str) -> MultiRowInsert {
         MultiRowInsert {
-            sql: ROWS_PER_INSERT.map(|rows| {
-                // OR FAIL: a failing row keeps the rows before it instead of undoing the
-                // statement, so SQLite needs no statement journal; a failure breaks the whole
-                // batch anyway.
-                format!(
-                    "INSERT OR FAIL INTO {table} ({}) VALUES {}",
-                    columns.join(", "),
-                    vec![row.as_str(); rows].join(", ")
-                )
-            }),
+            table,
+            sql: OnceLock::new(),
         }
     }
 
-    /// Inserts `rows`, binding each row's values with `bind` (from the given parameter index,
-    /// which it advances).
+    /// The statements for rows with these columns.
+    fn statements(table: &str, columns: &NamedValues<'_>) -> [String; ROWS_PER_INSERT.len()] {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let row = format!("({})", vec!["?"; names.len()].join(", "));
+        ROWS_PER_INSERT.map(|rows| {
+            // OR FAIL: a failing row keeps the rows before it instead of undoing the
+            // statement, so SQLite needs no statement journal; a failure breaks the whole
+            // batch anyway.
+            format!(
+                "INSERT OR FAIL INTO {table} ({}) VALUES {}",
+                names.join(", "),
+                vec![row.as_str(); rows].join(", ")
+            )
+        })
+    }
+
+    /// Inserts `rows`, each with the named values `values` gives for it.
     fn insert<T>(
         &self,
         connection: &Connection,
         rows: &[T],
-        bind: &mut dyn FnMut(&mut CachedStatement<'_>, &mut usize, &T) -> rusqlite::Result<()>,
+        values: &mut RowValues<'_, T>,
     ) -> Result<(), StoreError> {
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let sql = match self.sql.get() {
+            Some(sql) => sql,
+            None => {
+                let mut statements = None;
+                values(first, &mut |columns| {
+                    statements = Some(Self::statements(self.table, columns));
+                    Ok(())
+                })?;
+                match statements {
+                    Some(statements) => self.sql.get_or_init(|| statements),
+                    None => return Ok(()),
+                }
+            }
+        };
         let mut rest = rows;
-        for (size, sql) in ROWS_PER_INSERT.iter().zip(&self.sql) {
+        for (size, sql) in ROWS_PER_INSERT.iter().zip(sql) {
             while rest.len() >= *size {
                 let (chunk, tail) = rest.split_at(*size);
                 let mut statement = connection.prepare_cached(sql)?;
                 let mut index = 1;
                 for row in chunk {
-                    bind(&mut statement, &mut index, row)?;
+                    values(row, &mut |columns| {
+                        bind(&mut statement, &mut index, columns)
+                    })?;
                 }
                 statement.raw_execute()?;
                 rest = tail;
@@ -111,53 +200,24 @@ impl MultiRowInsert {
     }
 }
 
-/// The multi-row inserts of records and their results, built once.
-struct RecordInserts {
-    record: MultiRowInsert,
-    dkim: MultiRowInsert,
-    spf: MultiRowInsert,
-    reason: MultiRowInsert,
+/// Binds `columns`' values from parameter `index` on, advancing it.
+fn bind(
+    statement: &mut CachedStatement<'_>,
+    index: &mut usize,
+    columns: &NamedValues<'_>,
+) -> rusqlite::Result<()> {
+    for (_, value) in columns {
+        statement.raw_bind_parameter(*index, value)?;
+        *index += 1;
+    }
+    Ok(())
 }
 
-static RECORD_INSERTS: std::sync::LazyLock<RecordInserts> =
-    std::sync::LazyLock::new(|| RecordInserts {
-        record: MultiRowInsert::new(
-            "records",
-            &[
-                "id",
-                "report",
-                "source_ip",
-                "message_count",
-                "disposition",
-                "dkim_evaluated",
-                "spf_evaluated",
-                "header_from",
-                "envelope_from",
-                "envelope_to",
-                "dkim_aligned",
-                "spf_aligned",
-                "dmarc_pass",
-                "reporter_disagrees",
-                "extensions",
-            ],
-        ),
-        dkim: MultiRowInsert::new(
-            "dkim_results",
-            &[
-                "record",
-                "seq",
-                "domain",
-                "selector",
-                "result",
-                "human_result",
-            ],
-        ),
-        spf: MultiRowInsert::new(
-            "spf_results",
-            &["record", "seq", "domain", "scope", "result", "human_result"],
-        ),
-        reason: MultiRowInsert::new("reasons", &["record", "seq", "type", "comment"]),
-    });
+/// The multi-row inserts of records and their results.
+static RECORDS: MultiRowInsert = MultiRowInsert::new("records");
+static DKIM_RESULTS: MultiRowInsert = MultiRowInsert::new("dkim_results");
+static SPF_RESULTS: MultiRowInsert = MultiRowInsert::new("spf_results");
+static REASONS: MultiRowInsert = MultiRowInsert::new("reasons");
 
 /// A record waiting to be written, with the id it will have.
 pub(super) struct PendingRecord {
@@ -177,62 +237,40 @@ pub(super) fn write_records(
     if pending.is_empty() {
         return Ok(());
     }
-    let inserts = &*RECORD_INSERTS;
-    inserts
-        .record
-        .insert(connection, pending, &mut |statement, index, pending| {
-            bind_record(statement, index, pending, ip_text)
-        })?;
+    RECORDS.insert(connection, pending, &mut |pending, bind| {
+        record_values(pending, ip_text, bind)
+    })?;
     let dkim = numbered(pending, |record| &record.dkim_results);
-    inserts.dkim.insert(
-        connection,
-        &dkim,
-        &mut |statement, index, (record, seq, dkim)| {
-            bind_values(
-                statement,
-                index,
-                params![
-                    record,
-                    seq,
-                    dkim.domain.as_str(),
-                    dkim.selector,
-                    dkim.result.as_str(),
-                    dkim.human_result
-                ],
-            )
-        },
-    )?;
+    DKIM_RESULTS.insert(connection, &dkim, &mut |(record, seq, dkim), bind| {
+        bind(&[
+            ("record", record),
+            ("seq", seq),
+            ("domain", &dkim.domain.as_str()),
+            ("selector", &dkim.selector),
+            ("result", &Sql(&dkim.result)),
+            ("human_result", &dkim.human_result),
+        ])
+    })?;
     let spf = numbered(pending, |record| &record.spf_results);
-    inserts.spf.insert(
-        connection,
-        &spf,
-        &mut |statement, index, (record, seq, spf)| {
-            bind_values(
-                statement,
-                index,
-                params![
-                    record,
-                    seq,
-                    spf.domain.as_str(),
-                    spf.scope.as_ref().map(|scope| scope.as_str()),
-                    spf.result.as_str(),
-                    spf.human_result
-                ],
-            )
-        },
-    )?;
+    SPF_RESULTS.insert(connection, &spf, &mut |(record, seq, spf), bind| {
+        bind(&[
+            ("record", record),
+            ("seq", seq),
+            ("domain", &spf.domain.as_str()),
+            ("scope", &spf.scope.as_ref().map(Sql)),
+            ("result", &Sql(&spf.result)),
+            ("human_result", &spf.human_result),
+        ])
+    })?;
     let reasons = numbered(pending, |record| &record.reasons);
-    inserts.reason.insert(
-        connection,
-        &reasons,
-        &mut |statement, index, (record, seq, reason)| {
-            bind_values(
-                statement,
-                index,
-                params![record, seq, reason.kind.as_str(), reason.comment],
-            )
-        },
-    )?;
+    REASONS.insert(connection, &reasons, &mut |(record, seq, reason), bind| {
+        bind(&[
+            ("record", record),
+            ("seq", seq),
+            ("type", &Sql(&reason.kind)),
+            ("comment", &reason.comment),
+        ])
+    })?;
     pending.clear();
     Ok(())
 }
@@ -252,24 +290,11 @@ fn numbered<'p, T>(
         .collect()
 }
 
-/// Binds `values` from parameter `index` on, advancing it.
-fn bind_values(
-    statement: &mut CachedStatement<'_>,
-    index: &mut usize,
-    values: &[&dyn rusqlite::ToSql],
-) -> rusqlite::Result<()> {
-    for value in values {
-        statement.raw_bind_parameter(*index, value)?;
-        *index += 1;
-    }
-    Ok(())
-}
-
-fn bind_record(
-    statement: &mut CachedStatement<'_>,
-    index: &mut usize,
+/// The `records` row of a pending record.
+fn record_values(
     pending: &PendingRecord,
     ip_text: &mut String,
+    bind: &mut dyn FnMut(&NamedValues<'_>) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
     let PendingRecord {
         id,
@@ -281,31 +306,35 @@ fn bind_record(
     // Writing to a String cannot fail.
     let _ = write!(ip_text, "{}", record.source_ip);
     let source_ip: &str = ip_text;
-    let dkim_evaluated = record.dkim.as_ref().map(|verdict| verdict.as_str());
-    let spf_evaluated = record.spf.as_ref().map(|verdict| verdict.as_str());
-    let disagrees = dkim_evaluated.is_some_and(|verdict| (verdict == "pass") != alignment.dkim)
-        || spf_evaluated.is_some_and(|verdict| (verdict == "pass") != alignment.spf);
+    let passes = |verdict: &Verdict| *verdict == Verdict::Pass;
+    let disagrees = record
+        .dkim
+        .as_ref()
+        .is_some_and(|verdict| passes(verdict) != alignment.dkim)
+        || record
+            .spf
+            .as_ref()
+            .is_some_and(|verdict| passes(verdict) != alignment.spf);
     let extensions = (!record.extensions.is_empty())
         .then(|| serde_json::to_string(&record.extensions).unwrap_or_default());
-    bind_values(
-        statement,
-        index,
-        params![
-            id,
-            report_row,
-            source_ip,
-            i64::try_from(record.count).unwrap_or(i64::MAX),
-            record.disposition.as_str(),
-            dkim_evaluated,
-            spf_evaluated,
-            record.header_from.as_str(),
-            record.envelope_from.as_deref(),
-            record.envelope_to.as_deref(),
-            alignment.dkim,
-            alignment.spf,
-            alignment.dmarc_pass(),
-            disagrees,
-            extensions,
-        ],
-    )
+    bind(&[
+        ("id", id),
+        ("report", report_row),
+        ("source_ip", &source_ip),
+        (
+            "message_count",
+            &i64::try_from(record.count).unwrap_or(i64::MAX),
+        ),
+        ("disposition", &Sql(&record.disposition)),
+        ("dkim_evaluated", &record.dkim.as_ref().map(Sql)),
+        ("spf_evaluated", &record.spf.as_ref().map(Sql)),
+        ("header_from", &record.header_from.as_str()),
+        ("envelope_from", &record.envelope_from.as_deref()),
+        ("envelope_to", &record.envelope_to.as_deref()),
+        ("dkim_aligned", &alignment.dkim),
+        ("spf_aligned", &alignment.spf),
+        ("dmarc_pass", &alignment.dmarc_pass()),
+        ("reporter_disagrees", &disagrees),
+        ("extensions", &extensions),
+    ])
 }

@@ -1,7 +1,7 @@
 //! The storing sink: decides for each report whether it is new (stored), a duplicate, a
 //! conflict or rejected, and writes it as the parser streams it.
 
-use super::rows::{PendingRecord, RECORDS_PER_FLUSH, write_records};
+use super::rows::{PendingRecord, RECORDS_PER_FLUSH, insert_report, write_records};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
 use crate::digest::DigestedSink;
@@ -106,75 +106,39 @@ impl<'c> StoreSink<'c> {
         self.documents += 1;
         let metadata = &header.metadata;
         let policy = &header.policy;
-        let target =
-            if !self.accepts(&policy.domain) {
-                Target::Reject {
-                    org_name: metadata.org_name.clone(),
-                    report_id: metadata.report_id.clone(),
-                    policy_domain: policy.domain.to_string(),
-                }
-            } else if let Some((kept_report, kept_hash)) = self
-                .connection
-                .prepare_cached(
-                    // The reporter's name in another case is the same reporter (migration
-                    // 0002 indexes the key this way).
-                    "SELECT id, content_hash FROM reports
+        let target = if !self.accepts(&policy.domain) {
+            Target::Reject {
+                org_name: metadata.org_name.clone(),
+                report_id: metadata.report_id.clone(),
+                policy_domain: policy.domain.to_string(),
+            }
+        } else if let Some((kept_report, kept_hash)) = self
+            .connection
+            .prepare_cached(
+                // The reporter's name in another case is the same reporter (migration
+                // 0002 indexes the key this way).
+                "SELECT id, content_hash FROM reports
                  WHERE report_id = ?2 AND policy_domain = ?3 AND org_name = ?1 COLLATE NOCASE",
-                )?
-                .query_row(
-                    params![
-                        metadata.org_name,
-                        metadata.report_id,
-                        policy.domain.as_str()
-                    ],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?
-            {
-                Target::Compare {
-                    kept_report,
-                    kept_hash,
-                }
-            } else {
-                let errors = (!metadata.errors.is_empty())
-                    .then(|| serde_json::to_string(&metadata.errors).unwrap_or_default());
-                self.connection
-                .prepare_cached(
-                    "INSERT INTO reports (message_id, member, org_name, email, extra_contact_info,
-                        report_id, policy_domain, begin_utc, end_utc, format, version, generator,
-                        errors, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,
-                        content_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, x'')",
-                )?
-                .execute(params![
-                    self.message_id,
-                    member,
+            )?
+            .query_row(
+                params![
                     metadata.org_name,
-                    metadata.email,
-                    metadata.extra_contact_info,
                     metadata.report_id,
-                    policy.domain.as_str(),
-                    metadata.begin,
-                    metadata.end,
-                    header.format.as_str(),
-                    header.version,
-                    metadata.generator,
-                    errors,
-                    policy.dkim_alignment.as_ref().map(|mode| mode.as_str()),
-                    policy.spf_alignment.as_ref().map(|mode| mode.as_str()),
-                    policy.policy.as_ref().map(|value| value.as_str()),
-                    policy.subdomain_policy.as_ref().map(|value| value.as_str()),
-                    policy.nonexistent_subdomain_policy.as_ref().map(|value| value.as_str()),
-                    policy.percent,
-                    policy.failure_options,
-                    policy.testing.as_ref().map(|value| value.as_str()),
-                    policy.discovery_method.as_ref().map(|value| value.as_str()),
-                ])?;
-                Target::Store {
-                    report_row: self.connection.last_insert_rowid(),
-                }
-            };
+                    policy.domain.as_str()
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?
+        {
+            Target::Compare {
+                kept_report,
+                kept_hash,
+            }
+        } else {
+            Target::Store {
+                report_row: insert_report(self.connection, self.message_id, member, header)?,
+            }
+        };
         self.current = Some(CurrentReport {
             target,
             member: member.map(str::to_owned),
