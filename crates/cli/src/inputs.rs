@@ -8,6 +8,10 @@
 //! - A file (or stdin) that starts with `From ` is an mbox: it is split into messages, each
 //!   named `PATH#N` (N from 1), with `>From ` lines unescaped (mboxrd).
 //! - `-` is stdin, named `-`.
+//! - An mbox message or stdin is held in memory, so each is capped at
+//!   `limits.max_message_mib`: one over it is handed over as an error ([`too_large`]) after
+//!   reading no more than the cap (an mbox is read on to the next message), and the walk goes
+//!   on. Lines are read in pieces, so an endless line cannot take memory either.
 //! - Symbolic links to directories are not followed while walking (links to files are).
 //!
 //! Inputs are produced one at a time, so a huge directory or mbox is never held in memory.
@@ -72,7 +76,7 @@ impl Input {
     }
 }
 
-/// An input that could not be read at all.
+/// An input that could not be read (or not whole: see [`too_large`]).
 #[derive(Debug)]
 pub struct InputError {
     /// The input's name, as for [`Input::name`].
@@ -83,15 +87,34 @@ pub struct InputError {
     pub walked_bytes: u64,
 }
 
-/// Calls `on_input` for every input under `paths`, in order. An unreadable path is handed
-/// over as an `Err` and the walk goes on; an `Err` from `on_input` stops it.
+/// Why an mbox message or stdin over `limit` bytes (`limits.max_message_mib`) is not read:
+/// as an error of kind [`io::ErrorKind::FileTooLarge`], it is reported like any input that
+/// could not be read ("cannot read: message over the size limit of 32 MiB …").
+pub fn too_large(limit: u64) -> io::Error {
+    let limit = if limit.is_multiple_of(MIB) {
+        format!("{} MiB", limit / MIB)
+    } else {
+        format!("{limit} bytes")
+    };
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("message over the size limit of {limit} (limits.max_message_mib)"),
+    )
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Calls `on_input` for every input under `paths`, in order. An unreadable path, or an mbox
+/// message or stdin over `max_message_bytes`, is handed over as an `Err` and the walk goes
+/// on; an `Err` from `on_input` stops it.
 pub fn for_each_input(
     paths: &[PathBuf],
+    max_message_bytes: u64,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     walk(paths, &mut |walked| match walked {
-        Walked::Stdin => read_stdin(on_input),
-        Walked::File { path, size } => read_file(path, size, on_input),
+        Walked::Stdin => read_stdin(max_message_bytes, on_input),
+        Walked::File { path, size } => read_file(path, size, max_message_bytes, on_input),
         Walked::Failed { path, error } => on_input(Err(InputError {
             name: display(path),
             error,
@@ -147,33 +170,60 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Stdin: an mbox is split as it streams in; anything else is one input, read up to
+/// `max_message_bytes` and refused past it (the rest is left unread).
 fn read_stdin(
+    max_message_bytes: u64,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut bytes = Vec::new();
-    if let Err(error) = io::stdin().lock().read_to_end(&mut bytes) {
-        return on_input(Err(InputError {
+    let failed = |error| {
+        Err(InputError {
             name: "-".to_owned(),
             error,
             walked_bytes: 0,
-        }));
+        })
+    };
+    let mut stdin = io::stdin().lock();
+    let mut head = Vec::with_capacity(MBOX_SEPARATOR.len());
+    if let Err(error) = (&mut stdin)
+        .take(MBOX_SEPARATOR.len() as u64)
+        .read_to_end(&mut head)
+    {
+        return on_input(failed(error));
     }
-    if bytes.starts_with(MBOX_SEPARATOR) {
-        split_mbox(io::Cursor::new(bytes), "-", true, on_input)
-    } else {
-        on_input(Ok(Input {
-            name: "-".to_owned(),
-            walked_bytes: bytes.len() as u64,
-            content: Content::Bytes(bytes),
-            stdin: true,
-        }))
+    let stdin = io::Cursor::new(head).chain(stdin);
+    if stdin.get_ref().0.get_ref() == MBOX_SEPARATOR {
+        return split_mbox(
+            BufReader::new(stdin),
+            "-",
+            true,
+            max_message_bytes,
+            on_input,
+        );
     }
+    let mut bytes = Vec::new();
+    if let Err(error) = stdin
+        .take(max_message_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
+        return on_input(failed(error));
+    }
+    if bytes.len() as u64 > max_message_bytes {
+        return on_input(failed(too_large(max_message_bytes)));
+    }
+    on_input(Ok(Input {
+        name: "-".to_owned(),
+        walked_bytes: bytes.len() as u64,
+        content: Content::Bytes(bytes),
+        stdin: true,
+    }))
 }
 
 /// A regular file: split into messages when it is an mbox, else one input.
 fn read_file(
     path: &Path,
     size: u64,
+    max_message_bytes: u64,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let failed = |error| {
@@ -185,7 +235,13 @@ fn read_file(
     };
     match starts_with_mbox_separator(path) {
         Ok(true) => match File::open(path) {
-            Ok(file) => split_mbox(BufReader::new(file), &display(path), false, on_input),
+            Ok(file) => split_mbox(
+                BufReader::new(file),
+                &display(path),
+                false,
+                max_message_bytes,
+                on_input,
+            ),
             Err(error) => on_input(failed(error)),
         },
         Ok(false) => on_input(Ok(Input {
@@ -280,32 +336,69 @@ fn starts_with_mbox_separator(path: &Path) -> io::Result<bool> {
     Ok(&head[..filled] == MBOX_SEPARATOR)
 }
 
+/// Lines are read in pieces of at most this many bytes, so that a line without end cannot
+/// take memory (in a message, a long line is still kept whole, within the message cap).
+const LINE_PIECE_BYTES: u64 = 64 * 1024;
+
+/// The mbox message being read.
+enum Message {
+    /// Its bytes so far.
+    Collecting(Vec<u8>),
+    /// It went past the message cap: its bytes are dropped and the rest is skipped.
+    TooLarge,
+}
+
 /// Splits an mbox into messages named `name#N`. A `From ` line starts a message when it is
 /// the first line or follows an empty line; the empty line before it belongs to the format,
-/// not to the message.
+/// not to the message. A message over `max_message_bytes` is handed over as
+/// an error ([`too_large`]), having held no more than the cap in memory.
 fn split_mbox(
     mut reader: impl BufRead,
     name: &str,
     stdin: bool,
+    max_message_bytes: u64,
     on_input: &mut dyn FnMut(Result<Input, InputError>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut number = 0usize;
-    let mut message: Option<Vec<u8>> = None;
+    let mut message: Option<Message> = None;
     let mut previous_was_empty = true;
-    let mut line = Vec::new();
+    let mut piece = Vec::new();
+    // Whether `piece` starts a line, and whether the line it continues is a `From ` line.
+    let mut at_line_start = true;
+    let mut in_separator = false;
     // Bytes read since the current message's `From ` line, that line included.
     let mut walked_bytes = 0u64;
-    let message_input = |number: usize, bytes: Vec<u8>, walked_bytes: u64| {
-        Ok(Input {
-            name: format!("{name}#{number}"),
-            content: Content::Bytes(without_final_line_break(bytes)),
-            stdin,
-            walked_bytes,
-        })
+    let finished = |number: usize, message: Message, walked_bytes: u64| {
+        let name = format!("{name}#{number}");
+        let refused = || {
+            Err(InputError {
+                name: name.clone(),
+                error: too_large(max_message_bytes),
+                walked_bytes,
+            })
+        };
+        match message {
+            Message::Collecting(bytes) => {
+                let bytes = without_final_line_break(bytes);
+                if bytes.len() as u64 > max_message_bytes {
+                    return refused();
+                }
+                Ok(Input {
+                    name,
+                    content: Content::Bytes(bytes),
+                    stdin,
+                    walked_bytes,
+                })
+            }
+            Message::TooLarge => refused(),
+        }
     };
     loop {
-        line.clear();
-        let read = match reader.read_until(b'\n', &mut line) {
+        piece.clear();
+        let read = match (&mut reader)
+            .take(LINE_PIECE_BYTES)
+            .read_until(b'\n', &mut piece)
+        {
             Ok(read) => read,
             Err(error) => {
                 return on_input(Err(InputError {
@@ -318,24 +411,40 @@ fn split_mbox(
         if read == 0 {
             break;
         }
-        if previous_was_empty && line.starts_with(MBOX_SEPARATOR) {
-            if let Some(done) = message.take() {
-                on_input(message_input(number, done, walked_bytes))?;
+        let line_start = std::mem::replace(&mut at_line_start, piece.ends_with(b"\n"));
+        if line_start {
+            in_separator = previous_was_empty && piece.starts_with(MBOX_SEPARATOR);
+            if in_separator {
+                if let Some(done) = message.take() {
+                    on_input(finished(number, done, walked_bytes))?;
+                }
+                walked_bytes = 0;
+                number += 1;
+                message = Some(Message::Collecting(Vec::new()));
             }
-            walked_bytes = read as u64;
-            number += 1;
-            message = Some(Vec::new());
-            previous_was_empty = false;
-            continue;
         }
         walked_bytes += read as u64;
-        previous_was_empty = line == b"\n" || line == b"\r\n";
-        if let Some(current) = &mut message {
-            current.extend_from_slice(unescape_from_line(&line));
+        previous_was_empty = line_start && (piece == b"\n" || piece == b"\r\n");
+        if in_separator {
+            continue;
+        }
+        let line = if line_start {
+            unescape_from_line(&piece)
+        } else {
+            &piece[..]
+        };
+        if let Some(Message::Collecting(bytes)) = &mut message {
+            // Two bytes more than the cap: the line break before the next `From ` line is
+            // not part of the message.
+            if (bytes.len() + line.len()) as u64 > max_message_bytes.saturating_add(2) {
+                message = Some(Message::TooLarge);
+            } else {
+                bytes.extend_from_slice(line);
+            }
         }
     }
     if let Some(done) = message.take() {
-        on_input(message_input(number, done, walked_bytes))?;
+        on_input(finished(number, done, walked_bytes))?;
     }
     Ok(())
 }
@@ -366,25 +475,83 @@ mod tests {
 
     /// The messages of an mbox, checking that they account for all of its bytes.
     fn split(text: &str) -> Vec<(String, String)> {
+        split_capped(text, u64::MAX)
+            .into_iter()
+            .map(|(name, message)| (name, message.unwrap()))
+            .collect()
+    }
+
+    /// The messages of an mbox split with a message cap: each message's text, or the problem.
+    fn split_capped(text: &str, max_message_bytes: u64) -> Vec<(String, Result<String, String>)> {
         let mut out = Vec::new();
         let mut walked_bytes = 0;
         split_mbox(
             io::Cursor::new(text.as_bytes()),
             "box",
             false,
+            max_message_bytes,
             &mut |input| {
-                let input = input.unwrap();
-                walked_bytes += input.walked_bytes;
-                let Content::Bytes(bytes) = input.content else {
-                    panic!("mbox messages are bytes")
-                };
-                out.push((input.name, String::from_utf8(bytes).unwrap()));
+                match input {
+                    Ok(input) => {
+                        walked_bytes += input.walked_bytes;
+                        let Content::Bytes(bytes) = input.content else {
+                            panic!("mbox messages are bytes")
+                        };
+                        out.push((input.name, Ok(String::from_utf8(bytes).unwrap())));
+                    }
+                    Err(failure) => {
+                        walked_bytes += failure.walked_bytes;
+                        out.push((failure.name, Err(failure.error.to_string())));
+                    }
+                }
                 Ok(())
             },
         )
         .unwrap();
         assert_eq!(walked_bytes, text.len() as u64);
         out
+    }
+
+    #[test]
+    fn mbox_messages_over_the_cap_are_refused_and_the_others_kept() {
+        let long = "x".repeat(3 * LINE_PIECE_BYTES as usize);
+        let text = format!(
+            "From a\nSubject: one\n\n{long}\n\nFrom b\nSubject: two\n\n{long}\n\nFrom c {long}\nshort\n"
+        );
+        let messages = split_capped(&text, 4 * LINE_PIECE_BYTES);
+        assert_eq!(
+            messages,
+            [
+                ("box#1".to_owned(), Ok(format!("Subject: one\n\n{long}\n"))),
+                ("box#2".to_owned(), Ok(format!("Subject: two\n\n{long}\n"))),
+                ("box#3".to_owned(), Ok("short".to_owned())),
+            ],
+            "long lines are kept whole; a long `From ` line is the separator"
+        );
+        let refused = "message over the size limit of 131072 bytes (limits.max_message_mib)";
+        let messages = split_capped(&text, 2 * LINE_PIECE_BYTES);
+        let problems: Vec<_> = messages
+            .iter()
+            .map(|(name, m)| (name.as_str(), m.as_ref().err().map(String::as_str)))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                ("box#1", Some(refused)),
+                ("box#2", Some(refused)),
+                ("box#3", None)
+            ]
+        );
+        // Exactly at the cap is accepted; the line break before the next message is not counted.
+        let exact = split_capped("From a\n12345\n\nFrom b\n123456\n", 6);
+        assert_eq!(exact[0].1, Ok("12345\n".to_owned()));
+        assert_eq!(exact[1].1, Ok("123456".to_owned()));
+        let over = split_capped("From a\n1234567\n", 6);
+        assert!(over[0].1.is_err(), "{over:?}");
+        assert_eq!(
+            too_large(32 * MIB).to_string(),
+            "message over the size limit of 32 MiB (limits.max_message_mib)"
+        );
     }
 
     #[test]
@@ -428,7 +595,7 @@ mod tests {
         std::os::unix::fs::symlink(root.join("b.xml"), root.join("c.xml")).unwrap();
         let mut names = Vec::new();
         let mut walked_bytes = 0;
-        for_each_input(&[root.to_owned()], &mut |input| {
+        for_each_input(&[root.to_owned()], u64::MAX, &mut |input| {
             let input = input.unwrap();
             walked_bytes += input.walked_bytes;
             names.push(input.name);

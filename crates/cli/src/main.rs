@@ -49,10 +49,19 @@ fn main() -> ExitCode {
         // A closed pipe (`ruadb parse … | head`) is how the reader says "enough".
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("ruadb: {error:#}");
+            eprintln!("ruadb: {}", escaped_lines(&format!("{error:#}")));
             ExitCode::from(2)
         }
     }
+}
+
+/// `text` escaped for the terminal line by line: an error may carry text from outside (a file
+/// or member name, a server's reply), and a few (a TOML syntax error) span lines on purpose.
+fn escaped_lines(text: &str) -> String {
+    text.split('\n')
+        .map(ruadb_report::escape_for_terminal)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -1,7 +1,14 @@
 //! Tabular output: aligned text tables, RFC 4180 CSV and JSON (an array of objects).
+//!
+//! A table is for a person at a terminal, so its cells and column names show controls and
+//! invisible format characters escaped ([`ruadb_report::escape_for_terminal`]). CSV and JSON
+//! are for programs and carry every value exactly, as stored: a spreadsheet or script must
+//! get the reporter's bytes, not our rendering of them. To look at CSV in a terminal, use a
+//! viewer that shows controls (`less`, `cat -v`).
 
 use std::io::{self, Write};
 
+use ruadb_report::escape_for_terminal;
 use ruadb_store::Value;
 
 /// How a table of rows is printed.
@@ -140,6 +147,10 @@ where
     I: Iterator,
     I::Item: AsRef<[Value]>,
 {
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|name| escape_for_terminal(name).into_owned())
+        .collect();
     let mut widths: Vec<usize> = columns.iter().map(|name| name.chars().count()).collect();
     // A column is right-aligned when it holds numbers and nothing else but NULL.
     let mut only_numbers = vec![true; columns.len()];
@@ -177,7 +188,7 @@ where
         }
         writeln!(out, "{}", text.trim_end())
     };
-    line(out, columns)?;
+    line(out, &columns)?;
     let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
     line(out, &rule)?;
     for row in rows() {
@@ -187,14 +198,13 @@ where
     Ok(())
 }
 
-/// A value as a table cell. Line breaks and tabs inside a value would break the grid, so
-/// they are shown escaped.
+/// A value as a table cell, escaped: line breaks and tabs would break the grid, and other
+/// controls could act on the terminal.
 fn cell(value: &Value) -> String {
-    text(value)
-        .replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('\r', "\\r")
-        .replace('\t', "\\t")
+    match value {
+        Value::Text(text) => escape_for_terminal(text).into_owned(),
+        other => text(other),
+    }
 }
 
 fn csv_field(value: &str) -> String {

@@ -14,6 +14,8 @@
 //! - `mime`: splits a message into its leaf parts (any depth, base64/QP, RFC 2231/2047 file
 //!   names, odd headers); `container` decides from the decoded bytes which parts are reports.
 //! - `xml`: the streaming, namespace-agnostic, lenient-where-safe report parser.
+//! - `escape`: [`escape_for_terminal`], the one escaping of outside text for human-facing
+//!   output, here because every crate that prints depends on this one.
 //!
 //! # Member names
 //! The `member` passed to the [`Sink`] names the document inside the input: a zip member's
@@ -45,6 +47,7 @@
 mod container;
 mod domain;
 mod error;
+mod escape;
 mod mime;
 pub mod model;
 mod xml;
@@ -53,6 +56,7 @@ use std::io::{Read, Seek};
 use std::ops::ControlFlow;
 
 pub use error::{Container, Error};
+pub use escape::escape_for_terminal;
 pub use model::*;
 pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT};
 

@@ -16,7 +16,7 @@ pub mod hostile;
 mod reporters;
 mod rng;
 mod sources;
-mod wrap;
+pub mod wrap;
 mod xml;
 
 pub use corpus::{CorpusSpec, CorpusStats, generate_corpus};

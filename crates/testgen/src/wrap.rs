@@ -17,9 +17,16 @@ pub fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
 
 /// A zip archive holding `data` as the single member `name`, deflated.
 pub fn zip_single(name: &str, data: &[u8]) -> Result<Vec<u8>, zip::result::ZipError> {
+    zip_members(&[(name, data)])
+}
+
+/// A zip archive holding each `(name, data)` as a member, in order, deflated.
+pub fn zip_members(members: &[(&str, &[u8])]) -> Result<Vec<u8>, zip::result::ZipError> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
-    writer.start_file(name, deflated())?;
-    writer.write_all(data)?;
+    for (name, data) in members {
+        writer.start_file(*name, deflated())?;
+        writer.write_all(data)?;
+    }
     Ok(writer.finish()?.into_inner())
 }
 

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 
 use ruadb_fetch::{Cursor, FetchError, Group, Resume, Session, TlsMode};
+use ruadb_report::escape_for_terminal;
 use ruadb_store::{ImapCursor, IngestTally, MessageOutcome, MessageSource, Store};
 
 use crate::Outcome;
@@ -72,7 +73,8 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
             if accounts.len() == 1 {
                 result = Err(error);
             } else {
-                eprintln!("ruadb: {}@{}: {error:#}", account.username, account.host);
+                let line = format!("{}@{}: {error:#}", account.username, account.host);
+                eprintln!("ruadb: {}", escape_for_terminal(&line));
                 failed += 1;
             }
         }
@@ -111,7 +113,7 @@ impl Run {
     ) -> anyhow::Result<()> {
         let mut config = account.clone();
         for warning in config.resolve_password(&context.imap_password)? {
-            eprintln!("ruadb: warning: {warning}");
+            eprintln!("ruadb: warning: {}", escape_for_terminal(&warning));
         }
         config.max_message_bytes = context.config.limits.max_message_bytes;
         let mailbox = account.mailbox.as_str();
@@ -131,8 +133,9 @@ impl Run {
         let resume = Resume::new(account.after_ingest, cursor, state.uidvalidity);
         if let Some((stored, now)) = resume.renumbered {
             eprintln!(
-                "ruadb: {mailbox} on {}: UIDVALIDITY changed ({stored} -> {now}); rescanning, messages already stored are recognised and not counted again",
-                account.host
+                "ruadb: {} on {}: UIDVALIDITY changed ({stored} -> {now}); rescanning, messages already stored are recognised and not counted again",
+                escape_for_terminal(mailbox),
+                escape_for_terminal(&account.host)
             );
         }
         let (with_report, without_report) = config.post_actions();
@@ -213,7 +216,10 @@ impl Run {
         for (uid, reason) in announced.chain(received) {
             self.tally.messages += 1;
             self.tally.errors += 1;
-            eprintln!("ruadb: {} uid {uid}: {reason}", place.mailbox);
+            eprintln!(
+                "ruadb: {} uid {uid}: {reason}",
+                escape_for_terminal(place.mailbox)
+            );
             without_report.push(uid);
         }
         // UIDs missing from the answer were expunged meanwhile: nothing to store for them.
@@ -235,16 +241,19 @@ impl Run {
     }
 
     fn name_failures(mailbox: &str, uid: u32, outcome: &MessageOutcome) {
+        let mailbox = escape_for_terminal(mailbox);
         for failure in &outcome.errors {
-            match &failure.member {
-                Some(member) => {
-                    eprintln!("ruadb: {mailbox} uid {uid}: {member}: {}", failure.message)
-                }
-                None => eprintln!("ruadb: {mailbox} uid {uid}: {}", failure.message),
+            let message = escape_for_terminal(&failure.message);
+            match failure.member.as_deref().map(escape_for_terminal) {
+                Some(member) => eprintln!("ruadb: {mailbox} uid {uid}: {member}: {message}"),
+                None => eprintln!("ruadb: {mailbox} uid {uid}: {message}"),
             }
         }
         for domain in &outcome.rejected_domains {
-            eprintln!("ruadb: {mailbox} uid {uid}: report for {domain} rejected: not in `domains`");
+            eprintln!(
+                "ruadb: {mailbox} uid {uid}: report for {} rejected: not in `domains`",
+                escape_for_terminal(domain)
+            );
         }
     }
 }

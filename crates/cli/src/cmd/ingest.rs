@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use ruadb_report::escape_for_terminal;
 use ruadb_store::{self as store, IngestTally, MessageOutcome, MessageSource, Store, StoreOptions};
 
 use crate::Outcome;
@@ -51,7 +52,8 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let mut report = Reporter::new(progress);
     let mut pending: Vec<Result<Input, InputError>> = Vec::new();
     let mut pending_bytes = 0usize;
-    let walked = inputs::for_each_input(&args.paths, &mut |input| {
+    let max_message_bytes = context.config.limits.max_message_bytes;
+    let walked = inputs::for_each_input(&args.paths, max_message_bytes, &mut |input| {
         if let Ok(Input {
             content: Content::Bytes(bytes),
             ..
@@ -175,15 +177,18 @@ impl Reporter {
         if !outcome.errors.is_empty() || !outcome.rejected_domains.is_empty() {
             self.clear_progress();
         }
+        let name = escape_for_terminal(name);
         for failure in &outcome.errors {
-            match &failure.member {
-                Some(member) => eprintln!("{name}: {member}: {}", failure.message),
-                None => eprintln!("{name}: {}", failure.message),
+            let message = escape_for_terminal(&failure.message);
+            match failure.member.as_deref().map(escape_for_terminal) {
+                Some(member) => eprintln!("{name}: {member}: {message}"),
+                None => eprintln!("{name}: {message}"),
             }
         }
         for domain in &outcome.rejected_domains {
             eprintln!(
-                "{name}: report for policy domain {domain} rejected: not listed in `domains`"
+                "{name}: report for policy domain {} rejected: not listed in `domains`",
+                escape_for_terminal(domain)
             );
         }
         if let Some(progress) = &mut self.progress {

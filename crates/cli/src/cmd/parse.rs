@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use ruadb_report::{Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink};
+use ruadb_report::{
+    Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink, escape_for_terminal,
+};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -45,9 +47,10 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         format: args.format,
         failed: false,
     };
-    inputs::for_each_input(&args.paths, &mut |input| {
+    let limits = &context.config.limits;
+    inputs::for_each_input(&args.paths, limits.max_message_bytes, &mut |input| {
         match input {
-            Ok(input) => printer.input(&input.name, input.open(), &context.config.limits)?,
+            Ok(input) => printer.input(&input.name, input.open(), limits)?,
             Err(failure) => printer.failure(
                 &failure.name,
                 None,
@@ -139,7 +142,8 @@ fn write_failure(
             writeln!(out)
         }
         Format::Text => {
-            match member {
+            let (source, error) = (escape_for_terminal(source), escape_for_terminal(error));
+            match member.map(escape_for_terminal) {
                 Some(member) => eprintln!("{source}: {member}: {error}"),
                 None => eprintln!("{source}: {error}"),
             }
@@ -238,23 +242,25 @@ impl<W: Write> ReportWriter<'_, W> {
         Ok(json)
     }
 
+    /// One line per report, its warnings below; everything from the input escaped, since this
+    /// is read on a terminal.
     fn write_text(&mut self, report: &CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
         let metadata = &report.header.metadata;
-        let source = match &report.member {
-            Some(member) => format!("{} [{member}]", self.source),
-            None => self.source.to_owned(),
-        };
+        let mut source = escape_for_terminal(self.source).into_owned();
+        if let Some(member) = &report.member {
+            source = format!("{source} [{}]", escape_for_terminal(member));
+        }
         let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         writeln!(
             self.out,
             "{source}: {org} report {id} for {domain}, {begin} to {end}, {records}, {messages} ({format})",
             org = if metadata.org_name.is_empty() {
-                "(no org_name)"
+                "(no org_name)".into()
             } else {
-                &metadata.org_name
+                escape_for_terminal(&metadata.org_name)
             },
-            id = metadata.report_id,
-            domain = report.header.policy.domain,
+            id = escape_for_terminal(&metadata.report_id),
+            domain = escape_for_terminal(&report.header.policy.domain),
             begin = utc(metadata.begin),
             end = utc(metadata.end),
             records = plural(report.records, "record"),
@@ -262,7 +268,11 @@ impl<W: Write> ReportWriter<'_, W> {
             format = report.header.format.as_str(),
         )?;
         for warning in &trailer.warnings {
-            writeln!(self.out, "  warning: {warning}")?;
+            writeln!(
+                self.out,
+                "  warning: {}",
+                escape_for_terminal(&warning.to_string())
+            )?;
         }
         Ok(())
     }

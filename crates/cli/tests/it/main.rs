@@ -6,10 +6,14 @@ mod corpus;
 mod config;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
 mod ingest;
+// Stdin and mbox messages over `limits.max_message_mib`.
+mod oversized;
 // `ruadb parse`: the JSON Lines contract, the text summary, exit codes.
 mod parse;
 // `ruadb sql` and `ruadb sources`: formats and filters.
 mod query;
+// Controls and bidi overrides from outside escaped on human-facing output.
+mod terminal;
 // Running the binary in an isolated environment.
 mod util;
 // Running the binary under GNU time for its peak memory.
