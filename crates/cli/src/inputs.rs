@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// One thing to read reports from.
@@ -65,12 +65,19 @@ impl Input {
             Content::File(path) => {
                 let mut file = File::open(path)?;
                 if file.metadata()?.len() >= STREAM_FROM_BYTES {
-                    Ok(Opened::Stream(BufReader::new(file)))
-                } else {
-                    let mut bytes = Vec::new();
-                    file.read_to_end(&mut bytes)?;
-                    Ok(Opened::Bytes(Cow::Owned(bytes)))
+                    return Ok(Opened::Stream(BufReader::new(file)));
                 }
+                // The size was taken before reading: a file that grew since (or that reports
+                // no size, as in /proc) is streamed once it turns out large.
+                let mut bytes = Vec::new();
+                (&mut file)
+                    .take(STREAM_FROM_BYTES)
+                    .read_to_end(&mut bytes)?;
+                if bytes.len() as u64 == STREAM_FROM_BYTES {
+                    file.rewind()?;
+                    return Ok(Opened::Stream(BufReader::new(file)));
+                }
+                Ok(Opened::Bytes(Cow::Owned(bytes)))
             }
         }
     }
@@ -612,6 +619,23 @@ mod tests {
             .map(|name| name.strip_prefix(&prefix).unwrap())
             .collect();
         assert_eq!(names, ["a/z.xml", "b.xml", "c.xml", "md/cur/1", "md/new/2"]);
+    }
+
+    #[test]
+    fn a_file_larger_than_its_size_said_is_streamed() {
+        // /proc files report a size of 0; this one holds 8 bytes per page of address space.
+        let path = Path::new("/proc/self/pagemap");
+        if File::open(path).is_err() {
+            eprintln!("SKIPPED: {} cannot be read here", path.display());
+            return;
+        }
+        let input = Input {
+            name: display(path),
+            content: Content::File(path.to_owned()),
+            stdin: false,
+            walked_bytes: 0,
+        };
+        assert!(matches!(input.open().unwrap(), Opened::Stream(_)));
     }
 
     #[test]
