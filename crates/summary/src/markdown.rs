@@ -311,31 +311,28 @@ fn capitalised(text: &str) -> String {
 }
 
 /// Text for a code span in a table: a backtick from a report would end the span, a pipe the
-/// cell.
+/// cell; controls and bidi overrides are spelt out as on a terminal.
 fn code(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c == '`' || c == '|' || c.is_control() {
-                '\''
-            } else {
-                c
-            }
-        })
+    ruadb_report::escape_for_terminal(text)
+        .chars()
+        .map(|c| if c == '`' || c == '|' { '\'' } else { c })
         .collect()
 }
 
-/// Escapes text from reports so that it cannot break a table or turn into markup.
+/// Escapes text from reports so that it cannot break a table or turn into markup; controls
+/// and bidi overrides are spelt out as on a terminal (and that backslash escaped again, so the
+/// reader sees `\x1b`).
 fn escape(text: &str) -> String {
+    let text = ruadb_report::escape_for_terminal(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
+        if matches!(
+            c,
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#'
+        ) {
+            out.push('\\');
         }
+        out.push(c);
     }
     out
 }
@@ -348,7 +345,18 @@ mod tests {
     fn escaping_keeps_tables_intact() {
         assert_eq!(escape("a|b"), "a\\|b");
         assert_eq!(escape("<script>"), "\\<script\\>");
-        assert_eq!(escape("line\nbreak"), "line break");
         assert_eq!(escape("example.com"), "example.com");
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_are_spelt_out() {
+        // Rendered, `\\x1b` reads `\x1b`, as on a terminal.
+        assert_eq!(escape("line\nbreak"), r"line\\nbreak");
+        assert_eq!(
+            escape("Evil\u{1b}[2J\u{202e}gpj.exe"),
+            r"Evil\\x1b\[2J\\u{202e}gpj.exe"
+        );
+        // In a code span a backslash is literal.
+        assert_eq!(code("s1\u{7}|`x\u{2066}"), r"s1\x07''x\u{2066}");
     }
 }

@@ -291,12 +291,11 @@ pub(crate) fn display_org(org: &str) -> String {
     }
 }
 
-/// Replaces control characters (from reporter-supplied text) so they cannot disturb a terminal
-/// or a mail.
+/// Spells out control characters and bidi overrides (from reporter-supplied text) so they
+/// cannot disturb a terminal or a mail, nor make a name read differently. The escape is
+/// idempotent, so text cleaned twice reads the same.
 pub(crate) fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    ruadb_report::escape_for_terminal(text).into_owned()
 }
 
 #[cfg(test)]

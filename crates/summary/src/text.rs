@@ -403,14 +403,17 @@ mod tests {
             &format!("short words then {long_word} and more words after it"),
         );
         text.line(&"y".repeat(120));
-        text.wrap("", "", "a\u{7}bell");
+        text.wrap("", "", "a\u{7}bell\u{202e}lmx.exe");
         let out = text.finish();
         for line in out.lines() {
             assert!(line.chars().count() <= WIDTH, "{line:?}");
         }
         let joined: String = out.split_whitespace().collect::<Vec<_>>().join("");
         assert!(joined.contains(&long_word), "no characters lost");
-        assert!(out.contains("a?bell"), "control characters replaced");
+        assert!(
+            out.contains(r"a\x07bell\u{202e}lmx.exe"),
+            "controls and bidi overrides spelt out"
+        );
         assert!(out.starts_with("  - short words then"));
     }
 }

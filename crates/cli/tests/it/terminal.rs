@@ -164,6 +164,22 @@ fn ingest_errors_and_query_tables_escape_controls_and_csv_keeps_them() {
     let json = env.run(&["sql", "--format", "json", query]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(rows[0]["org_name"], ORG);
+
+    // The summary names the reporter in text and markdown (rendered, `\\x1b` reads `\x1b`);
+    // its JSON keeps the exact text (serde_json writes ESC as `\u001b`, U+202E as itself).
+    let period = ["summary", "--since", "2023-11-13", "--until", "2023-11-20"];
+    for (format, shown) in [
+        ("text", ORG_SHOWN),
+        ("markdown", r"Evil\\x1b\[2J Org\\u{202e}gpj.exe"),
+        ("json", "Evil\\u001b[2J Org\u{202e}gpj.exe"),
+    ] {
+        let run = env.run(&[&period[..], &["--format", format]].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if format != "json" {
+            assert_run(&format!("summary --format {format}"), &run);
+        }
+        assert!(run.stdout.contains(shown), "{}", run.stdout);
+    }
 }
 
 #[test]
