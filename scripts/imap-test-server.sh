@@ -7,6 +7,15 @@
 #   scripts/imap-test-server.sh status   exit 0 when a real login works
 #   scripts/imap-test-server.sh stop     stop the server (and the sessions it still serves)
 #   scripts/imap-test-server.sh seed USER FILE...   store mail files in USER's INBOX (doveadm save)
+#   scripts/imap-test-server.sh token USER [TTL_SECS] [SCOPE]   print an OAuth 2.0 access token
+#
+# OAuth mode: besides passwords (PLAIN, LOGIN) the server takes XOAUTH2 and OAUTHBEARER
+# (RFC 7628) through Dovecot's oauth2 passdb, which validates bearer tokens locally: a JWT
+# signed with HS256 under the key in $STATE_DIR/oauth/key, with `sub` as the user name, an
+# `exp` in the future and the scope `https://imap.example.test/` among its `scope`. `token`
+# mints one (default TTL 600 s); the tests' authorisation server signs with the same key
+# (RUADB_TEST_IMAP_OAUTH_KEY in `env`). RUADB_TEST_IMAP_AUTH=xoauth2|oauthbearer in the
+# environment of the tests makes the whole IMAP suite log in with tokens instead of passwords.
 #
 # Settings (environment): RUADB_TEST_IMAP_DIR (state dir, default ${TMPDIR:-/tmp}/ruadb-imap-test-$UID),
 # RUADB_TEST_IMAP_PORT_TLS (default 10993), RUADB_TEST_IMAP_PORT_STARTTLS (default 10143).
@@ -25,6 +34,8 @@ CONF=$STATE_DIR/dovecot.conf
 LOG=$STATE_DIR/dovecot.log
 PID_FILE=$STATE_DIR/run/master.pid
 CA=$STATE_DIR/tls/ca.pem
+OAUTH_KEY=$STATE_DIR/oauth/key
+OAUTH_SCOPE=https://imap.example.test/
 
 die() {
     echo "imap-test-server: $*" >&2
@@ -53,6 +64,44 @@ install_dovecot() {
 
 password() {
     cat "$STATE_DIR/password"
+}
+
+base64url() {
+    base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
+# An HS256 JWT for USER, valid for TTL seconds (negative: already expired), with SCOPE.
+mint_token() {
+    local user=$1 ttl=${2:-600} scope=${3:-$OAUTH_SCOPE}
+    [ -s "$OAUTH_KEY" ] || die "not set up yet; run: $0 start"
+    local now header payload signature
+    now=$(date +%s)
+    header=$(printf '{"alg":"HS256","typ":"JWT"}' | base64url)
+    payload=$(printf '{"sub":"%s","iat":%d,"nbf":%d,"exp":%d,"scope":"%s"}' \
+        "$user" "$((now - 60))" "$((now - 60))" "$((now + ttl))" "$scope" | base64url)
+    signature=$(printf '%s.%s' "$header" "$payload" |
+        openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$OAUTH_KEY")" -binary | base64url)
+    printf '%s.%s.%s\n' "$header" "$payload" "$signature"
+}
+
+# The HS256 key as Dovecot's local validation looks it up: `<azp>/<alg>/<kid>` in a dict, here
+# files under oauth/keys/, the key itself base64-encoded.
+write_oauth_key() {
+    mkdir -p "$STATE_DIR/oauth/keys/default/HS256"
+    if [ ! -s "$OAUTH_KEY" ] || [ ! -s "$OAUTH_KEY.bin" ]; then
+        openssl rand 32 >"$OAUTH_KEY.bin"
+        od -An -tx1 -v "$OAUTH_KEY.bin" | tr -d ' \n' >"$OAUTH_KEY"
+        chmod 600 "$OAUTH_KEY" "$OAUTH_KEY.bin"
+    fi
+    base64 -w0 "$OAUTH_KEY.bin" >"$STATE_DIR/oauth/keys/default/HS256/default"
+    chmod -R a+rX "$STATE_DIR/oauth/keys"
+    cat >"$STATE_DIR/oauth/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$STATE_DIR/oauth/keys/
+username_attribute = sub
+scope = $OAUTH_SCOPE
+EOF
+    chmod 644 "$STATE_DIR/oauth/dovecot-oauth2.conf.ext"
 }
 
 # Dovecot's login and mail processes run as unprivileged users; every directory above the state
@@ -96,6 +145,7 @@ write_config() {
     fi
     local pass
     pass=$(password)
+    write_oauth_key
     printf '%s:{PLAIN}%s::::::\n' "$USER_NAME" "$pass" >"$STATE_DIR/passwd"
     chmod 644 "$STATE_DIR/passwd"
 
@@ -144,15 +194,22 @@ ssl = yes
 ssl_cert = <$STATE_DIR/tls/server.pem
 ssl_key = <$STATE_DIR/tls/server.key
 ssl_dh = </usr/share/dovecot/dh.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_verbose = yes
 auth_failure_delay = 0
 passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $STATE_DIR/oauth/dovecot-oauth2.conf.ext
+}
+passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u $STATE_DIR/passwd
 }
 passdb {
   driver = static
+  mechanisms = plain login
   args = password=$pass
 }
 userdb {
@@ -195,6 +252,13 @@ login_works() {
     reply=$(printf 'a1 LOGIN "%s" "%s"\r\na2 LOGOUT\r\n' "$USER_NAME" "$(password)" |
         timeout 5 openssl s_client -connect "$HOST:$PORT_STARTTLS" -starttls imap -CAfile "$CA" \
             -verify_return_error -verify_ip 127.0.0.1 -quiet -ign_eof 2>/dev/null) || return 1
+    grep -q '^a1 OK' <<<"$reply" || return 1
+    # OAuth mode: XOAUTH2 with a fresh token (SASL-IR, RFC 4959).
+    local sasl
+    sasl=$(printf 'user=%s\001auth=Bearer %s\001\001' "$USER_NAME" "$(mint_token "$USER_NAME")" | base64 -w0)
+    reply=$(printf 'a1 AUTHENTICATE XOAUTH2 %s\r\na2 LOGOUT\r\n' "$sasl" |
+        timeout 5 openssl s_client -connect "$HOST:$PORT_TLS" -CAfile "$CA" -verify_return_error \
+            -verify_hostname localhost -quiet -ign_eof 2>/dev/null) || return 1
     grep -q '^a1 OK' <<<"$reply"
 }
 
@@ -275,6 +339,7 @@ export RUADB_TEST_IMAP_USER=$USER_NAME
 export RUADB_TEST_IMAP_PASSWORD=$(password)
 export RUADB_TEST_IMAP_CA_FILE=$CA
 export RUADB_TEST_IMAP_DIR=$STATE_DIR
+export RUADB_TEST_IMAP_OAUTH_KEY=$(cat "$OAUTH_KEY")
 EOF
 }
 
@@ -298,6 +363,11 @@ seed)
     shift
     seed "$@"
     ;;
+token)
+    shift
+    [ $# -ge 1 ] || die "usage: $0 token USER [TTL_SECS] [SCOPE]"
+    mint_token "$@"
+    ;;
 status)
     if master_pid >/dev/null && [ -s "$STATE_DIR/password" ] && login_works; then
         echo "imap-test-server: running on $HOST:$PORT_TLS (TLS) and $HOST:$PORT_STARTTLS (STARTTLS)"
@@ -307,7 +377,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: $0 start|stop|env|status|seed USER FILE..." >&2
+    echo "usage: $0 start|stop|env|status|seed USER FILE...|token USER [TTL_SECS] [SCOPE]" >&2
     exit 2
     ;;
 esac

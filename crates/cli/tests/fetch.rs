@@ -49,11 +49,12 @@ impl Fixture {
     fn configure_port(&self, port: u16, imap_lines: &str) {
         let text = format!(
             "db = {db:?}\ndomains = [\"example.com\"]\n\n[imap]\nhost = {host:?}\nport = {port}\n\
-             username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{imap_lines}\n",
+             username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{auth}{imap_lines}\n",
             db = self.db().display().to_string(),
             host = self.server.host,
             user = self.user,
             ca = self.server.ca_file.display().to_string(),
+            auth = self.server.auth_lines(&self.user),
         );
         std::fs::write(self.config_path(), text).unwrap();
     }

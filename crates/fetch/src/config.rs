@@ -49,6 +49,36 @@ impl fmt::Display for TlsMode {
     }
 }
 
+/// How ruadb proves who it is to the server (`auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// `LOGIN` with a password.
+    #[default]
+    Password,
+    /// `AUTHENTICATE XOAUTH2` with an OAuth 2.0 access token: what Microsoft 365 and Gmail speak.
+    Xoauth2,
+    /// `AUTHENTICATE OAUTHBEARER` (RFC 7628) with an OAuth 2.0 access token.
+    Oauthbearer,
+}
+
+impl AuthMethod {
+    /// True for the two OAuth 2.0 mechanisms.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer)
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Password => "password",
+            AuthMethod::Xoauth2 => "xoauth2",
+            AuthMethod::Oauthbearer => "oauthbearer",
+        })
+    }
+}
+
 /// What happens to a message once its reports are committed to the database (`after_ingest`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,64 +171,63 @@ impl Secret {
     /// read). Standard error is passed through so the command can explain its own failures. A
     /// command that has not finished within `timeout` is killed.
     pub fn from_command(command: &str, timeout: Duration) -> Result<Secret, FetchError> {
-        let failed = |detail: String| FetchError::Password { detail };
-        let started = Instant::now();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|error| failed(format!("cannot run password_command: {error}")))?;
-        let Some(stdout) = child.stdout.take() else {
-            return Err(failed("password_command has no output pipe".to_owned()));
-        };
-        // Reading blocks for as long as the command keeps its output open, so it is done on a
-        // thread the timeout does not have to wait for.
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = sender.send(first_line(stdout));
-        });
-        let too_slow = |child: &mut std::process::Child| {
-            let _ = child.kill();
-            let _ = child.wait();
-            failed(format!(
-                "password_command did not finish within {} s (timeout_secs); stopped it",
-                timeout.as_secs()
-            ))
-        };
-        let Ok(line) = receiver.recv_timeout(timeout) else {
-            return Err(too_slow(&mut child));
-        };
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() < timeout => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Ok(None) => return Err(too_slow(&mut child)),
-                Err(error) => {
-                    return Err(failed(format!("password_command did not finish: {error}")));
-                }
-            }
-        };
-        let line = line.map_err(|problem| {
-            failed(format!(
-                "password_command: {}",
-                problem.describe("its output")
-            ))
-        })?;
-        if !status.success() {
-            return Err(failed(format!("password_command failed ({status})")));
-        }
-        let password = String::from_utf8(line)
-            .map_err(|_| failed("password_command printed a line that is not UTF-8".to_owned()))?;
-        if password.is_empty() {
-            return Err(failed("password_command printed nothing".to_owned()));
-        }
-        Ok(Secret::new(password))
+        run_command("password_command", command, timeout)
+            .map_err(|detail| FetchError::Password { detail })
     }
+}
+
+/// Runs `sh -c command` (configured as `key`) and takes the first line of its standard output;
+/// the error is one line naming `key`. The command's standard error is passed through.
+pub(crate) fn run_command(key: &str, command: &str, timeout: Duration) -> Result<Secret, String> {
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| format!("cannot run {key}: {error}"))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err(format!("{key} has no output pipe"));
+    };
+    // Reading blocks for as long as the command keeps its output open, so it is done on a
+    // thread the timeout does not have to wait for.
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(first_line(stdout));
+    });
+    let too_slow = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        format!(
+            "{key} did not finish within {} s (timeout_secs); stopped it",
+            timeout.as_secs()
+        )
+    };
+    let Ok(line) = receiver.recv_timeout(timeout) else {
+        return Err(too_slow(&mut child));
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => return Err(too_slow(&mut child)),
+            Err(error) => return Err(format!("{key} did not finish: {error}")),
+        }
+    };
+    let line = line.map_err(|problem| format!("{key}: {}", problem.describe("its output")))?;
+    if !status.success() {
+        return Err(format!("{key} failed ({status})"));
+    }
+    let secret =
+        String::from_utf8(line).map_err(|_| format!("{key} printed a line that is not UTF-8"))?;
+    if secret.is_empty() {
+        return Err(format!("{key} printed nothing"));
+    }
+    Ok(Secret::new(secret))
 }
 
 /// Why no first line could be read.
@@ -212,7 +241,7 @@ impl LineProblem {
         match self {
             LineProblem::Io(error) => format!("cannot read {source}: {error}"),
             LineProblem::TooLong => format!(
-                "{source} has no line end in its first {} KiB; a password is one short line",
+                "{source} has no line end in its first {} KiB; a password or token is one short line",
                 MAX_PASSWORD_SOURCE / 1024
             ),
         }
@@ -271,9 +300,16 @@ pub struct Config {
     pub allow_plaintext: bool,
     /// Login name (`username`, required).
     pub username: String,
-    /// The password, once [`Config::resolve_password`] has read it; never in the file.
+    /// How to log in (`auth`): a password, or an OAuth 2.0 access token.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// What is sent at login once [`Config::resolve_password`] has read it: the password, or
+    /// the access token for the OAuth methods; never in the file.
     #[serde(skip)]
     pub password: Secret,
+    /// A shell command whose first output line is a fresh OAuth 2.0 access token
+    /// (`oauth2_token_command`), as mutt, isync and aerc use.
+    pub oauth2_token_command: Option<String>,
     /// A file whose first line is the password (`password_file`).
     pub password_file: Option<PathBuf>,
     /// A shell command whose first output line is the password (`password_command`).
@@ -372,7 +408,9 @@ impl Config {
             tls: TlsMode::default(),
             allow_plaintext: false,
             username: username.into(),
+            auth: AuthMethod::default(),
             password,
+            oauth2_token_command: None,
             password_file: None,
             password_command: None,
             ca_file: None,
@@ -407,6 +445,18 @@ impl Config {
         }
         if self.password_file.is_some() && self.password_command.is_some() {
             return invalid("set password_file or password_command, not both".to_owned());
+        }
+        if self.auth.is_oauth() {
+            if self.password_file.is_some() || self.password_command.is_some() {
+                return invalid(format!(
+                    "auth = \"{}\" logs in with an access token; password_file and password_command are for auth = \"password\"",
+                    self.auth
+                ));
+            }
+        } else if self.oauth2_token_command.is_some() {
+            return invalid(
+                "oauth2_token_command needs auth = \"xoauth2\" or \"oauthbearer\"".to_owned(),
+            );
         }
         // A batch's `RFC822.SIZE` answer must fit the 1 MiB a control reply may take.
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
@@ -449,7 +499,14 @@ impl Config {
     /// Reads the password: from `password_file`, else `password_command` (stopped after
     /// `timeout_secs`), else the environment's `RUADB_IMAP_PASSWORD`. Returns warnings worth
     /// printing (a `password_file` every user can read).
+    ///
+    /// With an OAuth method, runs `oauth2_token_command` instead (see
+    /// [`Config::resolve_token`]); the environment's password is not used.
     pub fn resolve_password(&mut self, env: &EnvPassword) -> Result<Vec<String>, FetchError> {
+        if self.auth.is_oauth() {
+            self.resolve_token()?;
+            return Ok(Vec::new());
+        }
         let mut warnings = Vec::new();
         self.password = if let Some(path) = &self.password_file {
             warnings.extend(Secret::file_warning(path));
@@ -470,6 +527,17 @@ impl Config {
             }
         };
         Ok(warnings)
+    }
+
+    /// Runs `oauth2_token_command` (stopped after `timeout_secs`) for a fresh access token.
+    /// Called again after the server refused a token, so that an expired one is replaced.
+    pub fn resolve_token(&mut self) -> Result<(), FetchError> {
+        let Some(command) = &self.oauth2_token_command else {
+            return Err(no_token(self.auth));
+        };
+        self.password = run_command("oauth2_token_command", command, self.timeout)
+            .map_err(|detail| FetchError::Token { detail })?;
+        Ok(())
     }
 
     /// The actions for messages whose reports were stored and for those that held none.
@@ -497,6 +565,13 @@ impl Config {
 pub(crate) fn no_password() -> FetchError {
     FetchError::Password {
         detail: "none: set password_file or password_command, or RUADB_IMAP_PASSWORD".to_owned(),
+    }
+}
+
+/// The error for an OAuth account without an access token.
+pub(crate) fn no_token(auth: AuthMethod) -> FetchError {
+    FetchError::Token {
+        detail: format!("none: auth = \"{auth}\" needs oauth2_token_command"),
     }
 }
 

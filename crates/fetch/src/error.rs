@@ -20,6 +20,13 @@ pub enum FetchError {
         detail: String,
     },
 
+    /// No OAuth 2.0 access token could be had (its command failed, or none is configured).
+    #[error("OAuth 2.0 access token: {detail}")]
+    Token {
+        /// What went wrong, naming the source.
+        detail: String,
+    },
+
     /// No TCP connection could be made.
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {

@@ -28,9 +28,10 @@ mod config;
 mod error;
 mod guard;
 mod plan;
+mod sasl;
 mod session;
 
-pub use config::{AfterIngest, Config, EnvPassword, Secret, TlsMode};
+pub use config::{AfterIngest, AuthMethod, Config, EnvPassword, Secret, TlsMode};
 pub use error::FetchError;
 pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
 pub use plan::{Cursor, Group, Resume, pending_uids, plan_groups};

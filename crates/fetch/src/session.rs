@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
-use crate::config::{Config, Secret, TlsMode};
+use crate::config::{AuthMethod, Config, Secret, TlsMode};
 use crate::error::FetchError;
 use crate::guard::{Excess, Guard, Guarded, ReplyLimits, Timed, Tripped, is_timeout};
+use crate::sasl::{Mechanism, OAuthLogin};
 
 /// Message bytes fetched in one `UID FETCH` when the messages are small: callers group UIDs by
 /// their announced sizes up to this (a larger message alone), and a reply may hold this much,
@@ -95,6 +96,58 @@ pub enum PostAction {
     Delete,
 }
 
+/// Logs in as `auth` says: `LOGIN` with the password, or `AUTHENTICATE` with the access token.
+fn login(
+    client: imap::Client<imap::Connection>,
+    config: &Config,
+    peer: &Peer,
+) -> Result<imap::Session<imap::Connection>, FetchError> {
+    let refused = |detail: String| FetchError::Auth {
+        username: config.username.clone(),
+        host: peer.host.clone(),
+        detail,
+    };
+    let mechanism = match config.auth {
+        AuthMethod::Password => {
+            return client
+                .login(&config.username, config.password.expose())
+                .map_err(|(error, _client)| match error {
+                    imap::Error::No(no) => refused(peer.text(&no.information)),
+                    imap::Error::Bad(bad) => refused(peer.text(&bad.information)),
+                    imap::Error::Validate(_) => FetchError::Config(
+                        "the username or password contains characters IMAP LOGIN cannot carry"
+                            .to_owned(),
+                    ),
+                    other => peer.classify(other, "LOGIN"),
+                });
+        }
+        AuthMethod::Xoauth2 => Mechanism::XOAuth2,
+        AuthMethod::Oauthbearer => Mechanism::OAuthBearer,
+    };
+    let authenticator = OAuthLogin::new(
+        mechanism,
+        &config.username,
+        &config.password,
+        &config.host,
+        config.port(),
+    );
+    client
+        .authenticate(mechanism.name(), &authenticator)
+        .map_err(|(error, _client)| {
+            let said = match &error {
+                imap::Error::No(no) => Some(peer.text(&no.information)),
+                imap::Error::Bad(bad) => Some(peer.text(&bad.information)),
+                _ => None,
+            };
+            match (said, authenticator.server_error()) {
+                // The decoded challenge says why; the final NO only says that it failed.
+                (Some(said), Some(why)) => refused(format!("{}; {said}", peer.text(&why))),
+                (Some(said), None) => refused(said),
+                (None, _) => peer.classify(error, "AUTHENTICATE"),
+            }
+        })
+}
+
 /// A logged-in session on one server.
 pub struct Session {
     imap: imap::Session<imap::Connection>,
@@ -142,7 +195,11 @@ impl Session {
         }
         // A configuration read from a file has no password until `resolve_password` ran.
         if config.password.expose().is_empty() {
-            return Err(crate::config::no_password());
+            return Err(if config.auth.is_oauth() {
+                crate::config::no_token(config.auth)
+            } else {
+                crate::config::no_password()
+            });
         }
         guard.begin(ReplyLimits::CONTROL);
         let tcp = Timed::new(connect_tcp(config, &peer)?, guard.clone());
@@ -174,28 +231,10 @@ impl Session {
                 client
             }
         };
-        // Only the password is sensitive; make sure the crate's debug echo is off.
+        // Only the password or token is sensitive; make sure the crate's debug echo is off.
         client.debug = false;
         guard.begin(ReplyLimits::CONTROL);
-        let mut imap = client
-            .login(&config.username, config.password.expose())
-            .map_err(|(error, _client)| match error {
-                imap::Error::No(no) => FetchError::Auth {
-                    username: config.username.clone(),
-                    host: peer.host.clone(),
-                    detail: peer.text(&no.information),
-                },
-                imap::Error::Bad(bad) => FetchError::Auth {
-                    username: config.username.clone(),
-                    host: peer.host.clone(),
-                    detail: peer.text(&bad.information),
-                },
-                imap::Error::Validate(_) => FetchError::Config(
-                    "the username or password contains characters IMAP LOGIN cannot carry"
-                        .to_owned(),
-                ),
-                other => peer.classify(other, "LOGIN"),
-            })?;
+        let mut imap = login(client, config, &peer)?;
         guard.begin(ReplyLimits::CONTROL);
         let capabilities = imap
             .capabilities()

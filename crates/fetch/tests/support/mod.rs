@@ -2,4 +2,5 @@
 
 pub mod hostile;
 pub mod mail;
+pub mod oauth;
 pub mod server;
