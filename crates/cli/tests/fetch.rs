@@ -45,22 +45,33 @@ impl Fixture {
     }
 
     /// Writes the configuration: the test server on `port` (implicit TLS, the test CA),
-    /// `domains = ["example.com"]`, plus `imap_lines` (e.g. `after_ingest = "move"`).
+    /// `domains = ["example.com"]`, the login lines of the suite's mode
+    /// (`RUADB_TEST_IMAP_AUTH`), plus `imap_lines` (e.g. `after_ingest = "move"`).
     fn configure_port(&self, port: u16, imap_lines: &str) {
+        self.configure_login(port, &self.server.auth_lines(&self.user), imap_lines);
+    }
+
+    /// As [`Fixture::configure`], logging in with `auth_lines` whatever the suite's mode
+    /// (empty: the password from `RUADB_IMAP_PASSWORD`).
+    fn configure_login(&self, port: u16, auth_lines: &str, imap_lines: &str) {
         let text = format!(
             "db = {db:?}\ndomains = [\"example.com\"]\n\n[imap]\nhost = {host:?}\nport = {port}\n\
-             username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{auth}{imap_lines}\n",
+             username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{auth_lines}{imap_lines}\n",
             db = self.db().display().to_string(),
             host = self.server.host,
             user = self.user,
             ca = self.server.ca_file.display().to_string(),
-            auth = self.server.auth_lines(&self.user),
         );
         std::fs::write(self.config_path(), text).unwrap();
     }
 
     fn configure(&self, imap_lines: &str) {
         self.configure_port(self.server.port_tls, imap_lines);
+    }
+
+    /// As [`Fixture::configure`], logging in with a password whatever the suite's mode.
+    fn configure_password(&self, imap_lines: &str) {
+        self.configure_login(self.server.port_tls, "", imap_lines);
     }
 
     fn session(&self) -> Session {
@@ -593,7 +604,7 @@ fn password_from_file_or_command() {
     };
     let password_file = fixture.dir.path().join("password");
     std::fs::write(&password_file, format!("{}\n", fixture.server.password)).unwrap();
-    fixture.configure(&format!(
+    fixture.configure_password(&format!(
         "password_file = {:?}",
         password_file.display().to_string()
     ));
@@ -609,7 +620,7 @@ fn password_from_file_or_command() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    fixture.configure(&format!(
+    fixture.configure_password(&format!(
         "password_command = \"cat '{}'\"",
         password_file.display()
     ));
@@ -625,7 +636,7 @@ fn password_from_file_or_command() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    fixture.configure("");
+    fixture.configure_password("");
     let output = fixture
         .command(&[])
         .env_remove("RUADB_IMAP_PASSWORD")
@@ -650,12 +661,87 @@ fn assert_one_line_failure(output: &Output, expected: &str, password: &str) {
     assert!(!stderr.contains(password), "{stderr}");
 }
 
+/// `auth = "xoauth2"` with `oauth2_token_command = command` (the server's mechanisms are
+/// the same for both OAuth methods; the suite's OAuth modes cover OAUTHBEARER).
+fn oauth_lines(command: &str) -> String {
+    format!("auth = \"xoauth2\"\noauth2_token_command = {command:?}\n")
+}
+
+#[test]
+fn a_token_that_expired_on_the_way_is_replaced_once_and_the_run_completes() {
+    let Some(fixture) = Fixture::new("cli-oauth-retry") else {
+        return;
+    };
+    fixture.seed_inbox("retry", 3);
+    let calls = fixture.dir.path().join("calls");
+    // The first token has expired by the time it is used; later ones are fresh.
+    let command = format!(
+        "echo >> '{calls}'; if [ $(wc -l < '{calls}') -eq 1 ]; then {expired}; else {fresh}; fi",
+        calls = calls.display(),
+        expired = fixture.server.token_command(&fixture.user, -30),
+        fresh = fixture.server.token_command(&fixture.user, 600),
+    );
+    fixture.configure_login(fixture.server.port_tls, &oauth_lines(&command), "");
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(number(&tally, "reports_new"), 3, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn a_refused_token_or_a_failing_token_command_exits_2_with_the_mailbox_untouched() {
+    let Some(fixture) = Fixture::new("cli-oauth-refused") else {
+        return;
+    };
+    fixture.seed_inbox("refused", 2);
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &oauth_lines(&fixture.server.token_command(&fixture.user, -30)),
+        "after_ingest = \"delete\"",
+    );
+    let output = fixture
+        .command(&[])
+        .env_remove("RUADB_IMAP_PASSWORD")
+        .output()
+        .unwrap();
+    // Every token the command prints is a JWT, and none may be repeated.
+    assert_one_line_failure(&output, "token refused: status 401", "eyJ");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("(token invalid, expired or revoked)"),
+        "{stderr}"
+    );
+
+    // What a helper whose refresh token was revoked does: explain on stderr, exit non-zero.
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &oauth_lines("echo 'error: invalid_grant' >&2; exit 3"),
+        "after_ingest = \"delete\"",
+    );
+    let output = fixture
+        .command(&[])
+        .env_remove("RUADB_IMAP_PASSWORD")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: invalid_grant"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "ruadb: OAuth 2.0 access token: oauth2_token_command failed (exit status: 3)"
+        ),
+        "{stderr}"
+    );
+    assert!(!fixture.db().exists() || fixture.totals().messages == 0);
+    assert_eq!(fixture.counts(&["INBOX"]), vec![2]);
+}
+
 #[test]
 fn wrong_password_unknown_mailbox_and_untrusted_certificate_exit_2() {
     let Some(fixture) = Fixture::new("cli-failures") else {
         return;
     };
-    fixture.configure("");
+    fixture.configure_password("");
     let output = fixture
         .command(&[])
         .env("RUADB_IMAP_PASSWORD", "NotThePassword42")
@@ -970,6 +1056,9 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
             user: value("USER"),
             password: value("PASSWORD"),
             ca_file: PathBuf::from(value("CA_FILE")),
+            oauth_key: value("OAUTH_KEY"),
+            dir: PathBuf::from(value("DIR")),
+            auth: shared.server.auth,
         },
         user: shared.user,
         dir: tempfile::tempdir().unwrap(),

@@ -123,7 +123,15 @@ impl Run {
                 account.username, account.host
             );
         }
-        let mut session = Session::connect(&config)?;
+        let mut session = match Session::connect(&config) {
+            // An access token can expire between being issued and being used: one fresh token,
+            // one more try.
+            Err(FetchError::Auth { .. }) if config.auth.is_oauth() => {
+                config.resolve_token()?;
+                Session::connect(&config)?
+            }
+            connected => connected?,
+        };
         let state = session.select(mailbox)?;
         let key = config.account();
         let cursor = store.imap_cursor(&key, mailbox)?.map(|cursor| Cursor {
