@@ -23,3 +23,10 @@ else
     echo "check: the IMAP test server did not start (reason above); the IMAP tests will skip" >&2
 fi
 INSTA_UPDATE=no cargo test --workspace --locked
+# The IMAP suites once more with OAuth 2.0 logins (XOAUTH2, OAUTHBEARER) instead of passwords.
+if [ -n "${RUADB_TEST_IMAP_HOST:-}" ]; then
+    for mode in xoauth2 oauthbearer; do
+        RUADB_TEST_IMAP_AUTH=$mode cargo test --locked -p ruadb-fetch --test imap --test oauth
+        RUADB_TEST_IMAP_AUTH=$mode cargo test --locked -p ruadb --test fetch
+    done
+fi

@@ -694,6 +694,59 @@ mod tests {
     }
 
     #[test]
+    fn oauth_methods_take_a_token_command_and_no_password_source() {
+        let parse = |text: &str| {
+            toml::from_str::<Config>(&format!("host = \"h\"\nusername = \"u\"\n{text}")).unwrap()
+        };
+        let mut config = parse("auth = \"xoauth2\"\noauth2_token_command = \"echo tok3n\"\n");
+        config.validate().unwrap();
+        assert!(
+            config
+                .resolve_password(&EnvPassword::Set(Secret::new("env-password")))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(config.password.expose(), "tok3n");
+        assert_eq!(parse("").auth, AuthMethod::Password);
+        assert_eq!(
+            parse("auth = \"oauthbearer\"").auth.to_string(),
+            "oauthbearer"
+        );
+
+        let error = parse("auth = \"xoauth2\"\npassword_command = \"x\"\n")
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("logs in with an access token"),
+            "{error}"
+        );
+        let error = parse("oauth2_token_command = \"x\"\n")
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("needs auth = \"xoauth2\""),
+            "{error}"
+        );
+        let error = parse("auth = \"xoauth2\"\n")
+            .resolve_password(&EnvPassword::Unset)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "OAuth 2.0 access token: none: auth = \"xoauth2\" needs oauth2_token_command"
+        );
+        let error = parse("auth = \"xoauth2\"\noauth2_token_command = \"exit 4\"\n")
+            .resolve_password(&EnvPassword::Unset)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "OAuth 2.0 access token: oauth2_token_command failed (exit status: 4)"
+        );
+        assert!(
+            toml::from_str::<Config>("host = \"h\"\nusername = \"u\"\nauth = \"plain\"\n").is_err()
+        );
+    }
+
+    #[test]
     fn mail_without_a_report_is_never_deleted() {
         let mut config = Config::new("h", "u", Secret::new("p"));
         config.archive_mailbox = "Archive/dmarc".to_owned();
