@@ -111,6 +111,14 @@ impl Fixture {
         command
     }
 
+    /// `ruadb fetch` with no `RUADB_IMAP_PASSWORD`: the configuration's sources only.
+    fn fetch_without_password_variable(&self) -> Output {
+        self.command(&[])
+            .env_remove("RUADB_IMAP_PASSWORD")
+            .output()
+            .unwrap()
+    }
+
     fn fetch(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
@@ -608,11 +616,7 @@ fn password_from_file_or_command() {
         "password_file = {:?}",
         password_file.display().to_string()
     ));
-    let output = fixture
-        .command(&[])
-        .env_remove("RUADB_IMAP_PASSWORD")
-        .output()
-        .unwrap();
+    let output = fixture.fetch_without_password_variable();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -624,11 +628,7 @@ fn password_from_file_or_command() {
         "password_command = \"cat '{}'\"",
         password_file.display()
     ));
-    let output = fixture
-        .command(&[])
-        .env_remove("RUADB_IMAP_PASSWORD")
-        .output()
-        .unwrap();
+    let output = fixture.fetch_without_password_variable();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -637,11 +637,7 @@ fn password_from_file_or_command() {
     );
 
     fixture.configure_password("");
-    let output = fixture
-        .command(&[])
-        .env_remove("RUADB_IMAP_PASSWORD")
-        .output()
-        .unwrap();
+    let output = fixture.fetch_without_password_variable();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("RUADB_IMAP_PASSWORD"), "{stderr}");
@@ -699,11 +695,7 @@ fn a_refused_token_or_a_failing_token_command_exits_2_with_the_mailbox_untouched
         &oauth_lines(&fixture.server.token_command(&fixture.user, -30)),
         "after_ingest = \"delete\"",
     );
-    let output = fixture
-        .command(&[])
-        .env_remove("RUADB_IMAP_PASSWORD")
-        .output()
-        .unwrap();
+    let output = fixture.fetch_without_password_variable();
     // Every token the command prints is a JWT, and none may be repeated.
     assert_one_line_failure(&output, "token refused: status 401", "eyJ");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -718,11 +710,7 @@ fn a_refused_token_or_a_failing_token_command_exits_2_with_the_mailbox_untouched
         &oauth_lines("echo 'error: invalid_grant' >&2; exit 3"),
         "after_ingest = \"delete\"",
     );
-    let output = fixture
-        .command(&[])
-        .env_remove("RUADB_IMAP_PASSWORD")
-        .output()
-        .unwrap();
+    let output = fixture.fetch_without_password_variable();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("error: invalid_grant"), "{stderr}");
