@@ -76,19 +76,24 @@ fn a_killed_writer_leaves_whole_messages_and_loses_no_commit() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        // Kill once the writer has committed a few batches (or after a while regardless),
-        // at a point that differs per round.
+        // Kill after a while that differs per round, and not before the writer has committed
+        // once (on a loaded machine its first commit can take longer than that while).
+        let (first_commit, first_committed) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut committed = 0i64;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line.starts_with("committed ") {
-                    committed += 1;
+                // The first one shares its line with the test harness's "test … ... ".
+                let commits = line.matches("committed ").count() as i64;
+                if committed == 0 && commits > 0 {
+                    let _ = first_commit.send(());
                 }
+                committed += commits;
             }
             committed
         });
         std::thread::sleep(Duration::from_millis(700 + 350 * round));
+        let _ = first_committed.recv_timeout(Duration::from_secs(60));
         child.kill().unwrap();
         child.wait().unwrap();
         committed_reports += reader.join().unwrap() * REPORTS_PER_BATCH as i64;
