@@ -3,6 +3,13 @@
 //! database. The number of kills is `RUADB_CRASH_KILLS` (default 50; `scripts/crash-test.sh`
 //! runs more).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod proof;
 
 use proof::{describe, integrity_check, outcome_totals, ruadb, totals, write_config};

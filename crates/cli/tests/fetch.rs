@@ -1,6 +1,13 @@
 //! `ruadb fetch` end to end against the loopback Dovecot (`scripts/imap-test-server.sh`): the
 //! real binary, a real database, mail seeded with IMAP APPEND, the mailbox checked afterwards.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 #[path = "../../fetch/tests/support/mod.rs"]
 mod support;
 

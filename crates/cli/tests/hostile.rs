@@ -4,6 +4,13 @@
 //!
 //! Run with `--nocapture` to see one line per input (the README's limits table).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod proof;
 
 use proof::{describe, query_integers, query_texts, ruadb, run_measured, totals, write_config};

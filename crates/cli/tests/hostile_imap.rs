@@ -4,6 +4,13 @@
 //! implicit TLS when the loopback Dovecot's certificate is there
 //! (`scripts/imap-test-server.sh start`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod proof;
 #[path = "../../fetch/tests/support/mod.rs"]
 mod support;

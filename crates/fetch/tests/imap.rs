@@ -1,6 +1,13 @@
 //! The IMAP session against the real loopback Dovecot (`scripts/imap-test-server.sh`), plus
 //! failure cases that need no server (a socket that never answers, a refused port).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod support;
 
 use std::net::TcpListener;

@@ -3,6 +3,13 @@
 //! user meets (expired token, wrong scope, a token for someone else), each one readable line
 //! without the token in it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod support;
 
 use ruadb_fetch::{AuthMethod, Config, FetchError, Secret, Session};

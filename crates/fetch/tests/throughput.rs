@@ -5,6 +5,13 @@
 //! `cargo test --release -p ruadb-fetch --test throughput -- --ignored --nocapture`
 //! after `eval "$(scripts/imap-test-server.sh env)"`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod support;
 
 use std::time::Instant;

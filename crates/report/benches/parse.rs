@@ -1,6 +1,13 @@
 //! Parser throughput on a generated report: full field extraction, records dropped by a
 //! counting sink. Run with `cargo bench -p ruadb-report --bench parse`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "benchmarks (helpers included) fail loudly on a broken setup"
+)]
+
 use divan::Bencher;
 use divan::counter::BytesCount;
 use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};

@@ -222,7 +222,11 @@ macro_rules! xml_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("Written `", $text, "` in the XML.")]
+                $variant,
+            )+
             /// A value not in the specification, kept as written (trimmed, lowercased).
             Unknown(String),
         }

@@ -6,6 +6,13 @@
 //! reports and errors; every other fixture must yield at least one report and no error. Reading from bytes and streaming from the file
 //! must agree.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_report::{AggregateReport, Collector, Failure, Limits, read_reports, read_reports_from};
 use serde::Serialize;
 use std::path::Path;

@@ -9,6 +9,13 @@
 //!
 //! The corpus is not part of the repository; without it the test says so and passes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_report::{Collector, Error};
 use ruadb_report::{Limits, Sink, read_reports, read_reports_from};
 use serde_json::Value;

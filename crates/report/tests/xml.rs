@@ -2,6 +2,13 @@
 //!
 //! `err-*.xml` fixtures must yield no report; every other fixture must yield exactly one.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_report::{AggregateReport, Limits, parse_reports};
 use serde::Serialize;
 

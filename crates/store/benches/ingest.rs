@@ -2,6 +2,13 @@
 //! insert, in one batch as `ruadb ingest` does it. Run with
 //! `cargo bench -p ruadb-store --bench ingest`; divan prints reports/s (items) and bytes/s.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "benchmarks (helpers included) fail loudly on a broken setup"
+)]
+
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use ruadb_store::{Input, MessageSource, Store, StoreOptions};

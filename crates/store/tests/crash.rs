@@ -4,6 +4,13 @@
 //! The test re-runs its own binary as the writer (selected by an environment variable), kills
 //! it after a while, and checks the database; three rounds append to the same file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_store::{MessageSource, Store, StoreOptions, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,6 +1,13 @@
 //! Ingest on real SQLite files: idempotence, dedupe, conflicts, rejected domains, atomicity,
 //! reparse, the view contract, locking, and the real-world corpus when present.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_store::{
     ImapCursor, Input, InputFailure, MessageOutcome, MessageSource, SourceFilter, Store,
     StoreError, StoreOptions, StoredReports, Totals, Value,

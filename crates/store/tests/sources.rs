@@ -1,6 +1,13 @@
 //! `Store::sources` against a full scan of the database: many policy domains, and a record
 //! with many DKIM and SPF results.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_store::{MessageSource, SourceFilter, Store, StoreOptions, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -20,6 +20,13 @@
 //! `silent.example.net` reports only in W45 (a silent reporter in W47). example.com publishes
 //! `sp=quarantine` from 2026-11-19 (a policy change).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_store::{MessageSource, SourceFilter, Store, StoreOptions};
 use ruadb_summary::{Classification, Period, Summary, render_markdown, render_text, summarise};
 use std::path::{Path, PathBuf};

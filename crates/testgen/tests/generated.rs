@@ -1,6 +1,13 @@
 //! The generator's output: reproducible, and read back by the real parser to the numbers it
 //! claims to have written.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_report::{Limits, parse_reports};
 use ruadb_testgen::{CorpusSpec, Hostile, generate_corpus};
 use std::collections::BTreeMap;

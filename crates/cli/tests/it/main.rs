@@ -1,5 +1,12 @@
 //! End-to-end tests of the `ruadb` binary on temporary databases, one binary for all modules.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 // The real-world corpus beside the repository, when present.
 mod corpus;
 // Configuration files, defaults and their errors.
