@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: what CI runs (.ci/run) and what a developer runs before pushing.
-# Installs what the tests need (idempotent), then: fmt check, clippy -D warnings, every test.
+# Installs what the tests need (idempotent), then: fmt check, clippy -D warnings,
+# docs with -D warnings, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,8 @@ bash scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Broken intra-doc links and malformed doc comments fail the run like any other warning.
+RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --locked
 # The fuzz targets live in their own workspace (libFuzzer needs nightly to run, not to build).
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 # The IMAP tests talk to a real Dovecot on 127.0.0.1; a server this run starts is stopped at the end.

@@ -69,7 +69,7 @@ impl ReplyLimits {
     };
 
     /// The limits for `UID SEARCH`, asked in windows of at most
-    /// [`SEARCH_WINDOW`](crate::session::SEARCH_WINDOW) messages: one `* SEARCH` line of up to
+    /// [`SEARCH_WINDOW`](crate::SEARCH_WINDOW) messages: one `* SEARCH` line of up to
     /// 2 MiB (100,000 UIDs of ten digits take 1.1 MB).
     pub const SEARCH: ReplyLimits = ReplyLimits {
         max_line: 2 * 1024 * 1024,

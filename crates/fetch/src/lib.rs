@@ -35,4 +35,6 @@ pub use config::{AfterIngest, AuthMethod, Config, EnvPassword, Secret, TlsMode};
 pub use error::FetchError;
 pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
 pub use plan::{Cursor, Group, Resume, pending_uids, plan_groups};
-pub use session::{Fetched, FetchedMessage, GROUP_BYTES, MailboxState, PostAction, Session};
+pub use session::{
+    Fetched, FetchedMessage, GROUP_BYTES, MailboxState, PostAction, SEARCH_WINDOW, Session,
+};
