@@ -290,7 +290,9 @@ impl Sink for Collector {
 }
 
 /// Entry points for the fuzz targets in `fuzz/` and the mutation tests: each runs one stage
-/// on arbitrary bytes and checks the [`Sink`] protocol. Not part of the API.
+/// on arbitrary bytes and checks the [`Sink`] protocol. Not part of the API: only built with
+/// the `fuzz` feature, which `fuzz/Cargo.toml` and this crate's own tests turn on.
+#[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz {
     use super::*;
