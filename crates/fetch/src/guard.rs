@@ -733,13 +733,8 @@ mod tests {
     #[test]
     fn generated_replies_lex_alike_in_any_chunks() {
         const ALPHABET: &[u8] = b"{}\r\n0123456789a ";
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = ruadb_testgen::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         for round in 0..3000 {
             let length = (next() % 120) as usize;
             let input: Vec<u8> = (0..length)

@@ -514,15 +514,12 @@ mod hostile {
         ));
     }
 
-    /// Deterministic pseudo-random bytes (xorshift), starting with a byte no format starts with.
+    /// Deterministic pseudo-random bytes, starting with a byte no format starts with.
     fn random_bytes(len: usize) -> Vec<u8> {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = ruadb_testgen::Rng::new(0x9E37_79B9_7F4A_7C15);
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            out.extend_from_slice(&state.to_le_bytes());
+            out.extend_from_slice(&rng.next_u64().to_le_bytes());
         }
         out.truncate(len);
         out[0] = 0;
@@ -706,6 +703,7 @@ mod hostile {
 mod mutations {
     use super::*;
     use ruadb_report::fuzz;
+    use ruadb_testgen::Rng;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::time::{Duration, Instant};
 
@@ -749,26 +747,6 @@ mod mutations {
         seeds
     }
 
-    /// xorshift64*: deterministic, good enough to pick positions and bytes.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            if bound == 0 {
-                0
-            } else {
-                (self.next() % bound as u64) as usize
-            }
-        }
-    }
-
     /// Bytes that matter to some layer: magic numbers, markup, MIME and encoding syntax.
     const INTERESTING: &[&[u8]] = &[
         b"\x1f\x8b",
@@ -796,40 +774,40 @@ mod mutations {
 
     fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
         let mut data = input.to_vec();
-        for _ in 0..=rng.below(3) {
+        for _ in 0..=rng.index(3) {
             let len = data.len();
-            let at = rng.below(len + 1);
-            match rng.below(8) {
+            let at = rng.index(len + 1);
+            match rng.index(8) {
                 0 if len > 0 => {
-                    let at = rng.below(len);
-                    data[at] ^= 1 << rng.below(8);
+                    let at = rng.index(len);
+                    data[at] ^= 1 << rng.index(8);
                 }
                 1 if len > 0 => {
-                    let at = rng.below(len);
-                    data[at] = rng.next() as u8;
+                    let at = rng.index(len);
+                    data[at] = rng.next_u64() as u8;
                 }
                 2 => data.truncate(at),
                 3 => {
-                    let end = (at + rng.below(64)).min(len);
+                    let end = (at + rng.index(64)).min(len);
                     data.drain(at..end);
                 }
                 4 => {
-                    let token = INTERESTING[rng.below(INTERESTING.len())];
+                    let token = INTERESTING[rng.index(INTERESTING.len())];
                     data.splice(at..at, token.iter().copied());
                 }
                 5 if !other.is_empty() => {
                     // Splice: this input's head, another's tail.
-                    let from = rng.below(other.len());
+                    let from = rng.index(other.len());
                     data.truncate(at);
                     data.extend_from_slice(&other[from..]);
                 }
                 6 if len > 0 => {
-                    let start = rng.below(len);
-                    let end = (start + rng.below(256)).min(len);
+                    let start = rng.index(len);
+                    let end = (start + rng.index(256)).min(len);
                     let copy = data[start..end].to_vec();
                     data.splice(at..at, copy);
                 }
-                _ => data.insert(at, rng.next() as u8),
+                _ => data.insert(at, rng.next_u64() as u8),
             }
         }
         data
@@ -860,7 +838,7 @@ mod mutations {
     /// Mutates every seed `rounds` times (or until `deadline`); returns the inputs run.
     fn mutate_all(rounds: usize, deadline: Option<Instant>) -> u64 {
         let seeds = seeds();
-        let mut rng = Rng(0x05EE_D0FD_3A2C);
+        let mut rng = Rng::new(0x05EE_D0FD_3A2C);
         let mut runs = 0;
         for (name, data) in &seeds {
             run(name, data);
@@ -868,7 +846,7 @@ mod mutations {
         }
         for round in 0..rounds {
             for (index, (name, data)) in seeds.iter().enumerate() {
-                let other = &seeds[(index + 1 + rng.below(seeds.len())) % seeds.len()].1;
+                let other = &seeds[(index + 1 + rng.index(seeds.len())) % seeds.len()].1;
                 let mutated = mutate(&mut rng, data, other);
                 run(&format!("{name} (round {round})"), &mutated);
                 runs += 1;

@@ -12,6 +12,7 @@
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use ruadb_store::{Input, MessageSource, Store, StoreOptions};
+use ruadb_testgen::Rng;
 use std::fmt::Write;
 use std::ops::ControlFlow;
 
@@ -21,22 +22,6 @@ fn main() {
 
 /// Reports in one benchmark run.
 const REPORTS: usize = 2_000;
-
-/// A small deterministic generator (xorshift), so runs compare across machines.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Record count of one report: most have 1–5 records, a tail has hundreds (as real
 /// mailboxes do: many small reporters, a few large ones).
@@ -50,7 +35,7 @@ fn skewed_records(rng: &mut Rng) -> usize {
 
 /// `REPORTS` distinct reports from 20 reporters for 3 domains, as XML documents.
 fn corpus() -> (Vec<Vec<u8>>, u64) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut reports = Vec::with_capacity(REPORTS);
     let mut records_total = 0u64;
     for index in 0..REPORTS {
@@ -65,7 +50,7 @@ fn corpus() -> (Vec<Vec<u8>>, u64) {
              <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\n\
              <policy_published><domain>{domain}</domain><adkim>r</adkim><aspf>r</aspf>\
              <p>quarantine</p><sp>none</sp><pct>100</pct></policy_published>\n",
-            rng.next(),
+            rng.next_u64(),
             begin + 86_399
         );
         let records = skewed_records(&mut rng);

@@ -118,21 +118,6 @@ fn assert_one_outcome(bytes: &[u8], what: &str) {
     assert!(!sink.open, "{what}");
 }
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn every_prefix_of_every_fixture_yields_one_outcome() {
     for (path, bytes) in fixtures() {
@@ -145,17 +130,17 @@ fn every_prefix_of_every_fixture_yields_one_outcome() {
 
 #[test]
 fn random_byte_flips_yield_one_outcome() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = ruadb_testgen::Rng::new(0x9E37_79B9_7F4A_7C15);
     const INTERESTING: &[u8] = b"<>/&;#x\"'=!?-[] \n\x00\x80\xC3\xE9\xEF\xFF";
     for (path, bytes) in fixtures() {
         for round in 0..150 {
             let mut mutated = bytes.clone();
-            for _ in 0..1 + rng.below(4) {
-                let at = rng.below(mutated.len().max(1));
-                let value = if rng.below(2) == 0 {
-                    INTERESTING[rng.below(INTERESTING.len())]
+            for _ in 0..1 + rng.index(4) {
+                let at = rng.index(mutated.len().max(1));
+                let value = if rng.index(2) == 0 {
+                    INTERESTING[rng.index(INTERESTING.len())]
                 } else {
-                    rng.next() as u8
+                    rng.next_u64() as u8
                 };
                 if let Some(byte) = mutated.get_mut(at) {
                     *byte = value;
