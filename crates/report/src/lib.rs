@@ -50,6 +50,8 @@ mod error;
 mod escape;
 mod mime;
 pub mod model;
+#[cfg(any(test, feature = "fuzz"))]
+mod protocol_check;
 mod xml;
 
 use std::io::{Read, Seek};
@@ -296,6 +298,7 @@ impl Sink for Collector {
 #[doc(hidden)]
 pub mod fuzz {
     use super::*;
+    use crate::protocol_check::ProtocolCheck;
     use std::io::Cursor;
 
     /// Smaller caps than the defaults, so a fuzzer spends its time on structure, not volume.
@@ -357,50 +360,6 @@ pub mod fuzz {
         let mut sink = ProtocolCheck::default();
         let _ = crate::xml::parse_document(data, None, &limits(), &mut sink);
         sink.finish();
-    }
-
-    /// Panics when the calls break the [`Sink`] contract.
-    #[derive(Default)]
-    struct ProtocolCheck {
-        open: bool,
-        outcomes: usize,
-    }
-
-    impl ProtocolCheck {
-        fn finish(&self) {
-            assert!(!self.open, "a report was begun and never ended nor failed");
-            assert!(self.outcomes > 0, "an input ended without any outcome");
-        }
-    }
-
-    impl Sink for ProtocolCheck {
-        fn begin_report(&mut self, _: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
-            assert!(!self.open, "begin_report inside a report");
-            assert!(
-                !header.metadata.report_id.is_empty(),
-                "report without an id"
-            );
-            self.open = true;
-            ControlFlow::Continue(())
-        }
-
-        fn record(&mut self, _: Record) -> ControlFlow<()> {
-            assert!(self.open, "record outside a report");
-            ControlFlow::Continue(())
-        }
-
-        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
-            assert!(self.open, "end_report without begin_report");
-            self.open = false;
-            self.outcomes += 1;
-            ControlFlow::Continue(())
-        }
-
-        fn report_failed(&mut self, _: Option<&str>, _: Error) -> ControlFlow<()> {
-            self.open = false;
-            self.outcomes += 1;
-            ControlFlow::Continue(())
-        }
     }
 }
 

@@ -76,42 +76,9 @@ fn fixtures() -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-/// A sink that checks the call protocol: per document, either `begin_report`, `record`*,
-/// `end_report`, or `report_failed` (possibly after `begin_report` and records).
-#[derive(Default)]
-struct ProtocolSink {
-    open: bool,
-    outcomes: usize,
-    records: usize,
-}
-
-impl Sink for ProtocolSink {
-    fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
-        assert!(!self.open, "begin_report twice");
-        self.open = true;
-        ControlFlow::Continue(())
-    }
-    fn record(&mut self, _: Record) -> ControlFlow<()> {
-        assert!(self.open, "record outside a report");
-        self.records += 1;
-        ControlFlow::Continue(())
-    }
-    fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
-        assert!(self.open, "end_report without begin_report");
-        self.open = false;
-        self.outcomes += 1;
-        ControlFlow::Continue(())
-    }
-    fn report_failed(&mut self, _: Option<&str>, _: Error) -> ControlFlow<()> {
-        self.open = false;
-        self.outcomes += 1;
-        ControlFlow::Continue(())
-    }
-}
-
 /// Parses `bytes` and checks that exactly one outcome was reported (and nothing panicked).
 fn assert_one_outcome(bytes: &[u8], what: &str) {
-    let mut sink = ProtocolSink::default();
+    let mut sink = crate::protocol_check::ProtocolCheck::default();
     let flow = parse_document(bytes, None, &Limits::default(), &mut sink);
     assert_eq!(flow, ControlFlow::Continue(()), "{what}");
     assert_eq!(sink.outcomes, 1, "{what}");
