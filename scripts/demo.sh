@@ -34,3 +34,14 @@ if "$ruadb" summary --help >/dev/null 2>&1; then
     echo "==> ruadb summary --week $week"
     "$ruadb" summary --week "$week"
 fi
+
+echo
+echo "==> ruadb summary --week $week --alerts --format json (its alerts array, and the exit status: 0 quiet, 1 look, 2 act)"
+status=0
+"$ruadb" summary --week "$week" --alerts --format json >"$work/alerts.json" || status=$?
+if [ "$status" -gt 2 ]; then
+    echo "ruadb summary --alerts failed with status $status" >&2
+    exit 1
+fi
+sed -n '/"alerts"/,/^  \]/p' "$work/alerts.json"
+echo "exit status: $status"

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use ruadb_report::{DomainName, Limits};
+use ruadb_summary::AlertThresholds;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -23,6 +24,37 @@ struct ConfigFile {
     limits: LimitsFile,
     #[serde(default)]
     imap: ImapAccounts,
+    #[serde(default)]
+    alerts: AlertsFile,
+}
+
+/// `[alerts]`: the thresholds of `ruadb summary --alerts`. Absent keys keep the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    new_source_messages: Option<u64>,
+    pass_drop_points: Option<f64>,
+}
+
+impl AlertsFile {
+    /// The defaults with the file's overrides, each checked to mean something.
+    fn resolve(&self) -> anyhow::Result<AlertThresholds> {
+        let mut thresholds = AlertThresholds::default();
+        if let Some(messages) = self.new_source_messages {
+            if messages == 0 {
+                bail!("alerts.new_source_messages is 0; it must be at least 1");
+            }
+            thresholds.new_source_messages = messages;
+        }
+        if let Some(points) = self.pass_drop_points {
+            // NaN fails both comparisons, so it is refused too.
+            if !(points > 0.0 && points <= 100.0) {
+                bail!("alerts.pass_drop_points is {points}; it must be above 0 and at most 100");
+            }
+            thresholds.pass_drop_points = points;
+        }
+        Ok(thresholds)
+    }
 }
 
 /// `[limits]`: parser caps. Absent keys keep the library defaults.
@@ -160,6 +192,8 @@ pub struct Config {
     pub limits: ruadb_report::Limits,
     /// `[imap]` / `[[imap]]`, in file order, validated; passwords not read yet.
     pub imap: Vec<ruadb_fetch::Config>,
+    /// `[alerts]`: the thresholds of `ruadb summary --alerts`.
+    pub alerts: AlertThresholds,
 }
 
 impl Config {
@@ -226,6 +260,7 @@ impl Config {
             domains,
             limits: file.limits.resolve()?,
             imap,
+            alerts: file.alerts.resolve()?,
         })
     }
 }
@@ -262,6 +297,42 @@ mod tests {
         assert_eq!(config.domains, None);
         assert_eq!(config.limits, ruadb_report::Limits::default());
         assert!(config.imap.is_empty());
+        assert_eq!(config.alerts, AlertThresholds::default());
+        assert_eq!(config.alerts.new_source_messages, 10);
+        assert_eq!(config.alerts.pass_drop_points, 5.0);
+    }
+
+    #[test]
+    fn alert_thresholds_are_read_and_checked() {
+        let config = parse("[alerts]\nnew_source_messages = 50\npass_drop_points = 2.5\n").unwrap();
+        assert_eq!(config.alerts.new_source_messages, 50);
+        assert_eq!(config.alerts.pass_drop_points, 2.5);
+        for (text, expected) in [
+            (
+                "[alerts]\nnew_source_messages = 0\n",
+                "alerts.new_source_messages is 0",
+            ),
+            (
+                "[alerts]\npass_drop_points = 0\n",
+                "alerts.pass_drop_points is 0",
+            ),
+            (
+                "[alerts]\npass_drop_points = 101\n",
+                "alerts.pass_drop_points is 101",
+            ),
+            (
+                "[alerts]\npass_drop_points = nan\n",
+                "alerts.pass_drop_points is NaN",
+            ),
+            ("[alerts]\nnew_source_message = 3\n", "new_source_message"),
+            (
+                "[alerts]\nnew_source_messages = -1\n",
+                "new_source_messages",
+            ),
+        ] {
+            let error = format!("{:#}", parse(text).unwrap_err());
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum Outcome {
     Success,
     /// Some inputs failed; the others were handled.
     PartialFailure,
+    /// `summary --alerts`: something to look at (exit status 1).
+    Notice,
+    /// `summary --alerts`: action needed (exit status 2).
+    ActionNeeded,
 }
 
 impl Outcome {
@@ -45,7 +49,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(&cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::PartialFailure) => ExitCode::from(1),
+        Ok(Outcome::PartialFailure | Outcome::Notice) => ExitCode::from(1),
+        Ok(Outcome::ActionNeeded) => ExitCode::from(2),
         // A closed pipe (`ruadb parse … | head`) is how the reader says "enough".
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {

@@ -392,6 +392,7 @@ impl SummaryBuilder {
             .collect();
         domains.sort_by(|a, b| a.domain.cmp(&b.domain));
         Summary {
+            alerts: None,
             period: windows.current,
             previous_period: windows.previous,
             baseline: windows.baseline,

@@ -11,6 +11,7 @@
 //! - `load.rs`: which reports and records to read, through the store's read API.
 //! - `compute.rs`: the fold of reports and records into a [`Summary`], one record at a time.
 //! - `advice.rs`: the plain-words advice per source and the enforcement readiness.
+//! - `alerts.rs`: what deserves attention (stable codes, severities) for `--alerts`.
 //! - `numbers.rs`: counts, rates and changes as text, for the advice and the renderers.
 //! - `render.rs`: what a rendering shows and in which order (one walk over the summary),
 //!   and the lines every rendering says the same way.
@@ -26,6 +27,7 @@
 //! belongs to the week starting that Monday. Daily volumes use the same rule per day.
 
 mod advice;
+pub mod alerts;
 mod compute;
 mod load;
 mod markdown;
@@ -35,6 +37,7 @@ mod render;
 mod text;
 
 pub use advice::READY_THRESHOLD;
+pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
 pub use load::summarise;
 pub use markdown::render_markdown;
 pub use period::{Period, PeriodError};
@@ -56,6 +59,10 @@ pub const TOP_FAILING: usize = 5;
 /// The summary of one period for every policy domain (or one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// What deserves attention, most urgent first: computed on request ([`alerts`], `ruadb
+    /// summary --alerts`); absent otherwise, so the output without alerts is unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<Alert>>,
     /// The period summarised.
     pub period: Period,
     /// The period of the same length just before, for the changes.

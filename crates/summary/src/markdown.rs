@@ -2,10 +2,13 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, comparison_line, daily_sparkline, display_org, dkim_results,
-    no_reports_line, plural, policy_before, previous_name, rate_rows, render, some_of, spf_results,
+    ClassGroup, Shown, SummaryWriter, alert_label, comparison_line, daily_sparkline, display_org,
+    dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows, render,
+    some_of, spf_results,
 };
-use super::{BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, SilentReporter, Summary};
+use super::{
+    Alert, BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, SilentReporter, Summary,
+};
 use std::fmt::Write as _;
 
 /// Renders the summary as GitHub-flavoured Markdown.
@@ -24,6 +27,24 @@ impl SummaryWriter for Markdown {
         let out = &mut self.0;
         let _ = writeln!(out, "# DMARC summary for {}\n", summary.period);
         let _ = writeln!(out, "{}", escape(&comparison_line(summary)));
+    }
+
+    fn alerts(&mut self, alerts: &[Alert]) {
+        let out = &mut self.0;
+        if alerts.is_empty() {
+            let _ = writeln!(out, "\n**Alerts:** none");
+            return;
+        }
+        let _ = writeln!(out, "\n## Alerts\n");
+        for alert in alerts {
+            let _ = writeln!(
+                out,
+                "- **{}** `{}` {}",
+                alert_label(alert),
+                alert.code,
+                escape(&alert.message)
+            );
+        }
     }
 
     fn nothing_received(&mut self) {

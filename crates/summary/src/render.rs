@@ -9,7 +9,7 @@ use super::{
     BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySummary,
     PublishedPolicy, SourceSummary, Summary, total,
 };
-use crate::Classification;
+use crate::{Alert, Classification};
 
 /// How many lines of each list a rendering shows; the JSON output has them all. A domain with
 /// thousands of sources must still get a readable mail.
@@ -24,6 +24,8 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub(crate) trait SummaryWriter {
     /// The title, and what the changes are measured against ([`comparison_line`]).
     fn heading(&mut self, summary: &Summary);
+    /// The alerts, when they were asked for (an empty list says "none").
+    fn alerts(&mut self, alerts: &[Alert]);
     /// No domain to show: nothing was received at all ([`no_reports_line`]).
     fn nothing_received(&mut self);
     /// The start of a domain's part.
@@ -49,6 +51,9 @@ pub(crate) trait SummaryWriter {
 /// Walks `summary`, handing `out` each section that has something to show.
 pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
     out.heading(summary);
+    if let Some(alerts) = &summary.alerts {
+        out.alerts(alerts);
+    }
     if summary.domains.is_empty() {
         out.nothing_received();
     }
@@ -161,6 +166,14 @@ pub(crate) fn comparison_line(summary: &Summary) -> String {
          weeks before, {}.",
         BASELINE_WEEKS, summary.baseline
     )
+}
+
+/// `ACTION` or `NOTICE`: how an alert's severity reads in a rendering.
+pub(crate) fn alert_label(alert: &Alert) -> &'static str {
+    match alert.severity {
+        crate::Severity::Action => "ACTION",
+        crate::Severity::Notice => "NOTICE",
+    }
 }
 
 /// The line shown when nothing arrived, so that a broken pipeline is noticed.

@@ -2,12 +2,12 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, clean, comparison_line, daily_sparkline, display_org,
-    dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows, render,
-    some_of, spf_results,
+    ClassGroup, Shown, SummaryWriter, alert_label, clean, comparison_line, daily_sparkline,
+    display_org, dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows,
+    render, some_of, spf_results,
 };
 use super::{
-    BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
+    Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
     SilentReporter, Summary,
 };
 use std::fmt::Write as _;
@@ -26,6 +26,23 @@ impl SummaryWriter for Text {
     fn heading(&mut self, summary: &Summary) {
         self.line(&format!("DMARC summary for {}", summary.period));
         self.wrap("", "", &comparison_line(summary));
+    }
+
+    fn alerts(&mut self, alerts: &[Alert]) {
+        self.blank();
+        if alerts.is_empty() {
+            self.line("Alerts: none");
+            return;
+        }
+        self.line(&format!("Alerts ({})", alerts.len()));
+        for alert in alerts {
+            let label = alert_label(alert);
+            self.wrap(
+                &format!("  {label:<7} "),
+                "          ",
+                &clean(&alert.message),
+            );
+        }
     }
 
     fn nothing_received(&mut self) {

@@ -552,3 +552,46 @@ fn corpus_summaries_render_consistently() {
     assert!(!summary.domains.is_empty());
     check_rendering(&summary);
 }
+
+#[test]
+fn w47_alerts() {
+    use ruadb_summary::{AlertCode, AlertThresholds, Severity, alerts};
+    let mut summary = w47_summary();
+    let found = alerts(&summary, &AlertThresholds::default());
+    let codes: Vec<(AlertCode, Severity, Option<&str>)> = found
+        .iter()
+        .map(|alert| (alert.code, alert.severity, alert.domain.as_deref()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (
+                AlertCode::NewUnauthenticatedSource,
+                Severity::Action,
+                Some("example.com")
+            ),
+            (
+                AlertCode::ReporterSilent,
+                Severity::Notice,
+                Some("example.com")
+            ),
+            (
+                AlertCode::PolicyChanged,
+                Severity::Notice,
+                Some("example.com")
+            ),
+        ]
+    );
+    // A pass-rate drop of 3.7 points is below the default 5, above a threshold of 3.
+    let lower = AlertThresholds {
+        pass_drop_points: 3.0,
+        ..AlertThresholds::default()
+    };
+    assert!(
+        alerts(&summary, &lower)
+            .iter()
+            .any(|alert| alert.code == AlertCode::PassRateDrop)
+    );
+    summary.alerts = Some(found);
+    insta::assert_snapshot!("w47_text_alerts", render_text(&summary));
+}

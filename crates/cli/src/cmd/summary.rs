@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use ruadb_report::DomainName;
 use ruadb_store::Store;
-use ruadb_summary::{Period, Summary, render_markdown, render_text};
+use ruadb_summary::{Period, Severity, Summary, render_markdown, render_text};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -32,6 +32,10 @@ pub struct Args {
     /// Output format: `text` (80 columns, for mail), `markdown` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// List alerts at the top (and in JSON's `alerts`) and set the exit status: 0 nothing to
+    /// look at, 1 something to look at, 2 action needed (thresholds: `[alerts]`).
+    #[arg(long)]
+    pub alerts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,12 +50,24 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let path = context.existing_db_path()?;
     let store =
         Store::open_read_only(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let summary = summarise(
+    let mut summary = summarise(
         &store,
         period,
         args.domain.as_deref(),
         context.config.domains.as_deref(),
     )?;
+    let outcome = if args.alerts {
+        let alerts = ruadb_summary::alerts(&summary, &context.config.alerts);
+        let outcome = match ruadb_summary::alerts::worst(&alerts) {
+            None => Outcome::Success,
+            Some(Severity::Notice) => Outcome::Notice,
+            Some(Severity::Action) => Outcome::ActionNeeded,
+        };
+        summary.alerts = Some(alerts);
+        outcome
+    } else {
+        Outcome::Success
+    };
     let output = match args.format {
         Format::Text => render_text(&summary),
         Format::Markdown => render_markdown(&summary),
@@ -66,7 +82,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         .write_all(output.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write to stdout")?;
-    Ok(Outcome::Success)
+    Ok(outcome)
 }
 
 /// The period the arguments name: `--week`, `--since`/`--until`, or the last complete week.
@@ -119,6 +135,7 @@ mod tests {
             until: until.map(|day| day.parse().unwrap()),
             domain: None,
             format: Format::Text,
+            alerts: false,
         }
     }
 

@@ -7,6 +7,8 @@
     reason = "tests (helpers included) fail loudly on a broken setup"
 )]
 
+// `ruadb summary --alerts`: one scenario per alert code, exit statuses.
+mod alerts;
 // The real-world corpus beside the repository, when present.
 mod corpus;
 // Configuration files, defaults and their errors.
