@@ -3,8 +3,11 @@
 
 use crate::util::{Run, TestEnv};
 
-/// (scenario directory, exit status, the alert codes in order with their severity).
-const SCENARIOS: &[(&str, i32, &[(&str, &str)])] = &[
+/// The alert codes a scenario raises, in order, each with its severity.
+type Expected = &'static [(&'static str, &'static str)];
+
+/// (scenario directory, exit status, the alerts).
+const SCENARIOS: &[(&str, i32, Expected)] = &[
     ("quiet", 0, &[]),
     (
         "new_unauthenticated_source",
