@@ -1,7 +1,7 @@
 //! Alerts: what in a summary deserves a person's attention, so that a cron job can stay
 //! silent on quiet weeks and its exit status can be the alarm.
 //!
-//! [`alerts`] is a pure function of a [`Summary`] and the [`AlertThresholds`]; the codes are
+//! [`alerts()`] is a pure function of a [`Summary`] and the [`AlertThresholds`]; the codes are
 //! stable (they are matched by scripts), the messages are for people.
 
 use super::numbers::{percent, thousands};

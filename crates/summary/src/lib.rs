@@ -59,7 +59,7 @@ pub const TOP_FAILING: usize = 5;
 /// The summary of one period for every policy domain (or one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// What deserves attention, most urgent first: computed on request ([`alerts`], `ruadb
+    /// What deserves attention, most urgent first: computed on request ([`alerts()`], `ruadb
     /// summary --alerts`); absent otherwise, so the output without alerts is unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<Vec<Alert>>,
