@@ -44,6 +44,17 @@ pub enum Hostile {
     UnterminatedBoundary,
     /// A message with 10,000 MIME parts; the last holds a valid report.
     ManyMimeParts,
+    /// One record with 2,000,000 `<dkim>` results (about 120 MB of XML, 600 KB gzipped).
+    ManyDkimResults,
+    /// Counts at and past the 64-bit limits (dropped), and 20,000 records at 2^40 each, the
+    /// largest count accepted, whose sum passes 2^54.
+    HugeCounts,
+    /// A report with a NUL byte inside `<org_name>`.
+    NulInText,
+    /// Two whole reports, each in a gzip member of its own, in one `.gz` file.
+    ConcatenatedGzip,
+    /// A message whose multiparts are nested 5,000 deep, a valid report at the bottom.
+    DeepMultipart,
 }
 
 /// A written hostile input.
@@ -57,7 +68,7 @@ pub struct HostileFile {
 
 impl Hostile {
     /// Every kind, in a fixed order.
-    pub const ALL: [Hostile; 11] = [
+    pub const ALL: [Hostile; 16] = [
         Hostile::ZipBomb,
         Hostile::GzipBomb,
         Hostile::NestedGzip,
@@ -69,6 +80,11 @@ impl Hostile {
         Hostile::RandomAttachment,
         Hostile::UnterminatedBoundary,
         Hostile::ManyMimeParts,
+        Hostile::ManyDkimResults,
+        Hostile::HugeCounts,
+        Hostile::NulInText,
+        Hostile::ConcatenatedGzip,
+        Hostile::DeepMultipart,
     ];
 
     /// The file name it is written under.
@@ -85,6 +101,11 @@ impl Hostile {
             Hostile::RandomAttachment => "random-attachment.eml",
             Hostile::UnterminatedBoundary => "unterminated-boundary.eml",
             Hostile::ManyMimeParts => "many-mime-parts.eml",
+            Hostile::ManyDkimResults => "many-dkim-results.xml.gz",
+            Hostile::HugeCounts => "huge-counts.xml",
+            Hostile::NulInText => "nul-in-text.xml",
+            Hostile::ConcatenatedGzip => "two-gzip-members.xml.gz",
+            Hostile::DeepMultipart => "deep-multipart.eml",
         }
     }
 
@@ -208,6 +229,97 @@ impl Hostile {
                 writeln!(out, "--{BOUNDARY}--")?;
                 Some(written)
             }
+            Hostile::ManyDkimResults => {
+                let dkim = "<dkim><domain>a.example</domain><result>fail</result></dkim>";
+                let xml = template_report("hostile-many-dkim-results", "example.org", "");
+                let (head, tail) = xml
+                    .split_once("</auth_results>")
+                    .ok_or_else(|| std::io::Error::other("template without </auth_results>"))?;
+                let mut encoder = GzEncoder::new(out, Compression::default());
+                encoder.write_all(head.as_bytes())?;
+                let block = dkim.repeat(10_000);
+                for _ in 0..200 {
+                    encoder.write_all(block.as_bytes())?;
+                }
+                encoder.write_all(b"</auth_results>")?;
+                encoder.write_all(tail.as_bytes())?;
+                out = encoder.finish()?;
+                Some(Written {
+                    records: 1,
+                    messages: 1,
+                    bytes: 0,
+                })
+            }
+            Hostile::HugeCounts => {
+                let xml = template_report("hostile-huge-counts", "example.org", "");
+                let (head, record_and_tail) = xml
+                    .split_once("<record>")
+                    .ok_or_else(|| std::io::Error::other("template without <record>"))?;
+                let record =
+                    format!("<record>{}", record_and_tail.trim_end()).replace("</feedback>", "");
+                out.write_all(head.as_bytes())?;
+                for refused in [
+                    "18446744073709551616",
+                    "18446744073709551615",
+                    "9223372036854775807",
+                    "1099511627777",
+                ] {
+                    out.write_all(
+                        record
+                            .replace("<count>1</count>", &format!("<count>{refused}</count>"))
+                            .as_bytes(),
+                    )?;
+                }
+                let kept =
+                    record.replace("<count>1</count>", &format!("<count>{HUGE_COUNT}</count>"));
+                for _ in 0..HUGE_COUNT_RECORDS {
+                    out.write_all(kept.as_bytes())?;
+                }
+                out.write_all(b"</feedback>\n")?;
+                Some(Written {
+                    records: HUGE_COUNT_RECORDS,
+                    messages: HUGE_COUNT * HUGE_COUNT_RECORDS,
+                    bytes: 0,
+                })
+            }
+            Hostile::NulInText => {
+                out.write_all(
+                    template_report("hostile-nul-in-text", "example.org", "")
+                        .replace(
+                            "<org_name>example.net</org_name>",
+                            "<org_name>example\0.net</org_name>",
+                        )
+                        .as_bytes(),
+                )?;
+                None
+            }
+            Hostile::ConcatenatedGzip => {
+                let (first, one) = small_report("hostile-gzip-member-1")?;
+                let (second, two) = small_report("hostile-gzip-member-2")?;
+                out.write_all(&wrap::gzip(&first)?)?;
+                out.write_all(&wrap::gzip(&second)?)?;
+                Some(Written {
+                    records: one.records + two.records,
+                    messages: one.messages + two.messages,
+                    bytes: one.bytes + two.bytes,
+                })
+            }
+            Hostile::DeepMultipart => {
+                let (xml, written) = small_report("hostile-deep-multipart")?;
+                write_message_head(&mut out, "hostile-deep-multipart")?;
+                for level in 0..DEEP_MULTIPART_LEVELS {
+                    writeln!(
+                        out,
+                        "Content-Type: multipart/mixed; boundary=\"level-{level}\"\n\n--level-{level}"
+                    )?;
+                }
+                write_gzip_part(&mut out, &xml)?;
+                for level in (0..DEEP_MULTIPART_LEVELS).rev() {
+                    writeln!(out, "--level-{level}--")?;
+                }
+                writeln!(out, "--{BOUNDARY}--")?;
+                Some(written)
+            }
         };
         out.into_inner().map_err(|e| e.into_error())?;
         Ok(HostileFile {
@@ -240,6 +352,15 @@ pub fn big_report(out: &mut impl Write, mib: u64, seed: u64) -> Result<Written, 
 }
 
 const BOUNDARY: &str = "hostile-boundary-0001";
+
+/// The count of each kept record of [`Hostile::HugeCounts`]: 2^40, the largest accepted.
+pub const HUGE_COUNT: u64 = 1 << 40;
+
+/// How many records of [`Hostile::HugeCounts`] carry [`HUGE_COUNT`].
+pub const HUGE_COUNT_RECORDS: u64 = 20_000;
+
+/// How deep [`Hostile::DeepMultipart`] nests its multiparts.
+pub const DEEP_MULTIPART_LEVELS: usize = 5_000;
 
 fn write_message_head(out: &mut impl Write, id: &str) -> std::io::Result<()> {
     write!(

@@ -20,7 +20,9 @@ pub mod wrap;
 mod xml;
 
 pub use corpus::{CorpusSpec, CorpusStats, generate_corpus};
-pub use hostile::{Hostile, HostileFile, big_report};
+pub use hostile::{
+    DEEP_MULTIPART_LEVELS, HUGE_COUNT, HUGE_COUNT_RECORDS, Hostile, HostileFile, big_report,
+};
 pub use reporters::{Archive, IdStyle, MailStyle, Reporter, Style};
 pub use rng::Rng;
 pub use sources::{IpSpace, Scenario};
