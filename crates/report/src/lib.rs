@@ -60,7 +60,7 @@ use std::ops::ControlFlow;
 pub use error::{Container, Error};
 pub use escape::escape_for_terminal;
 pub use model::*;
-pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT};
+pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT, MAX_RECORD_BYTES};
 
 /// Caps that keep hostile input from exhausting memory or time.
 ///

@@ -20,7 +20,7 @@ mod tests;
 use crate::{Error, Limits, Sink};
 use input::Input;
 use quick_xml::events::{BytesStart, Event};
-pub use report::{MAX_AUTH_RESULTS, MAX_COUNT};
+pub use report::{MAX_AUTH_RESULTS, MAX_COUNT, MAX_RECORD_BYTES};
 use std::io::{self, BufRead};
 use std::ops::ControlFlow;
 

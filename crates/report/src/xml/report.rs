@@ -16,7 +16,8 @@
 //!   that no sum of stored counts can come near the range of a 64-bit integer.
 //! - Lists a reporter controls are capped ([`MAX_AUTH_RESULTS`] and the constants below): the
 //!   first entries are kept, the rest counted in one warning, so that one hostile record
-//!   cannot hold the memory of millions.
+//!   cannot hold the memory of millions. A record with more than [`MAX_RECORD_BYTES`] of text
+//!   is dropped with a warning.
 //! - After the root element ends, another `<feedback>` (two documents concatenated, e.g. in
 //!   a gzip stream of two members) is read as a further report; anything else after the root
 //!   is ignored with a warning.
@@ -51,6 +52,11 @@ const MAX_REPORT_ITEMS: usize = 100;
 
 /// Different warnings listed for one report; further ones are counted in a last warning.
 const MAX_NOTES: usize = 100;
+
+/// Text kept from one record: its values, results, reasons and extensions together. A real
+/// record holds a few hundred bytes; each value alone may hold 64 KiB, so without this a record
+/// at the list caps could hold tens of MiB, and a store holds many records in flight.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// Why reading stopped early.
 enum Halt {
@@ -104,6 +110,7 @@ pub(super) fn read<R: BufRead>(
             extensions: Vec::new(),
             notes: Notes::default(),
             excess: Excess::default(),
+            record_bytes: 0,
         };
         let result = if root_open {
             reader.feedback()
@@ -139,6 +146,8 @@ struct ReportReader<'s, R> {
     extensions: Vec<String>,
     notes: Notes,
     excess: Excess,
+    /// Text kept so far from the record being read, against [`MAX_RECORD_BYTES`].
+    record_bytes: usize,
 }
 
 /// Entries beyond the caps on lists, counted for the report's warnings.
@@ -171,6 +180,11 @@ impl Beyond {
             )
         })
     }
+}
+
+/// The bytes of the texts present.
+fn text_bytes(texts: &[Option<&str>]) -> usize {
+    texts.iter().flatten().map(|text| text.len()).sum()
 }
 
 /// Pushes `item` unless `list` already holds `cap` entries; counts it in `dropped` then.
@@ -636,7 +650,15 @@ impl<R: BufRead> ReportReader<'_, R> {
         Ok(record)
     }
 
+    /// Counts `bytes` of text kept in the current record; false once the record is over
+    /// [`MAX_RECORD_BYTES`] (it is then dropped, and nothing more is kept from it).
+    fn keep_in_record(&mut self, bytes: usize) -> bool {
+        self.record_bytes = self.record_bytes.saturating_add(bytes);
+        self.record_bytes <= MAX_RECORD_BYTES
+    }
+
     fn record_fields(&mut self, empty: bool) -> Result<Option<Record>, Error> {
+        self.record_bytes = 0;
         let mut draft = RecordDraft::new();
         let mut seen = 0u64;
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
@@ -658,12 +680,16 @@ impl<R: BufRead> ReportReader<'_, R> {
                 }
                 // RFC 9990 allows any element after the results: record-level extensions.
                 Tag::Other | Tag::Extension | Tag::Extensions => match self.ev.capture(empty)? {
-                    Some(xml) => push_capped(
-                        &mut draft.record.extensions,
-                        xml,
-                        MAX_RECORD_EXTENSIONS,
-                        &mut self.excess.record_extensions.entries,
-                    ),
+                    Some(xml) => {
+                        if self.keep_in_record(xml.len()) {
+                            push_capped(
+                                &mut draft.record.extensions,
+                                xml,
+                                MAX_RECORD_EXTENSIONS,
+                                &mut self.excess.record_extensions.entries,
+                            );
+                        }
+                    }
                     None => self
                         .notes
                         .record("with an extension larger than 64 KiB dropped"),
@@ -671,6 +697,11 @@ impl<R: BufRead> ReportReader<'_, R> {
                 // A known element in the wrong place.
                 _ => self.unknown_in_record(tag, empty, "record")?,
             }
+        }
+        if self.record_bytes > MAX_RECORD_BYTES {
+            self.notes
+                .record("dropped: more than 64 KiB of text in one record");
+            return Ok(None);
         }
         Ok(self.check_record(draft))
     }
@@ -843,12 +874,15 @@ impl<R: BufRead> ReportReader<'_, R> {
             self.notes
                 .record_example("with an unknown override reason kept as written", raw);
         }
-        push_capped(
-            &mut record.reasons,
-            PolicyOverrideReason { kind, comment },
-            MAX_REASONS,
-            &mut self.excess.reasons.entries,
-        );
+        let bytes = kind.as_str().len() + comment.as_ref().map_or(0, String::len);
+        if self.keep_in_record(bytes) {
+            push_capped(
+                &mut record.reasons,
+                PolicyOverrideReason { kind, comment },
+                MAX_REASONS,
+                &mut self.excess.reasons.entries,
+            );
+        }
         Ok(())
     }
 
@@ -859,6 +893,9 @@ impl<R: BufRead> ReportReader<'_, R> {
                 Tag::HeaderFrom | Tag::EnvelopeFrom | Tag::EnvelopeTo => {
                     let value = DomainName::new(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
+                    if !self.keep_in_record(value.len()) {
+                        continue;
+                    }
                     let value = Some(value).filter(|v| !v.is_empty());
                     match tag {
                         Tag::HeaderFrom => record.header_from = value.unwrap_or_default(),
@@ -877,21 +914,38 @@ impl<R: BufRead> ReportReader<'_, R> {
             match tag {
                 Tag::Dkim => {
                     let result = self.dkim_result(empty)?;
-                    push_capped(
-                        &mut record.dkim_results,
-                        result,
-                        MAX_AUTH_RESULTS,
-                        &mut self.excess.results.entries,
-                    );
+                    let bytes = text_bytes(&[
+                        Some(result.domain.as_str()),
+                        result.selector.as_deref(),
+                        Some(result.result.as_str()),
+                        result.human_result.as_deref(),
+                        result.human_result_lang.as_deref(),
+                    ]);
+                    if self.keep_in_record(bytes) {
+                        push_capped(
+                            &mut record.dkim_results,
+                            result,
+                            MAX_AUTH_RESULTS,
+                            &mut self.excess.results.entries,
+                        );
+                    }
                 }
                 Tag::Spf => {
                     let result = self.spf_result(empty)?;
-                    push_capped(
-                        &mut record.spf_results,
-                        result,
-                        MAX_AUTH_RESULTS,
-                        &mut self.excess.results.entries,
-                    );
+                    let bytes = text_bytes(&[
+                        Some(result.domain.as_str()),
+                        Some(result.result.as_str()),
+                        result.human_result.as_deref(),
+                        result.human_result_lang.as_deref(),
+                    ]);
+                    if self.keep_in_record(bytes) {
+                        push_capped(
+                            &mut record.spf_results,
+                            result,
+                            MAX_AUTH_RESULTS,
+                            &mut self.excess.results.entries,
+                        );
+                    }
                 }
                 _ => self.unknown_in_record(tag, empty, "auth_results")?,
             }

@@ -751,3 +751,32 @@ fn other_content_after_the_root_is_ignored_with_a_warning() {
     let xml = with_records(&record("192.0.2.1", "1")) + "\n<!-- end -->\n";
     assert!(warnings(&report(&xml)).is_empty());
 }
+
+#[test]
+fn a_record_with_more_text_than_a_record_holds_is_dropped() {
+    let human = "h".repeat(1_000);
+    let dkim = format!(
+        "<dkim><domain>example.com</domain><result>fail</result><human_result>{human}</human_result></dkim>"
+    );
+    let big = record("192.0.2.1", "1").replace(
+        "</auth_results>",
+        &format!("{}</auth_results>", dkim.repeat(70)),
+    );
+    let report = report(&with_records(&format!("{big}{}", record("192.0.2.2", "2"))));
+    let kept: Vec<u64> = report.records.iter().map(|r| r.count).collect();
+    assert_eq!(kept, [2]);
+    assert_eq!(
+        warnings(&report),
+        ["1 record dropped: more than 64 KiB of text in one record"]
+    );
+    // Just under the budget, the record stays.
+    let fits = record("192.0.2.1", "1").replace(
+        "</auth_results>",
+        &format!("{}</auth_results>", dkim.repeat(60)),
+    );
+    assert_eq!(report_of(&fits).records.len(), 1);
+}
+
+fn report_of(body: &str) -> AggregateReport {
+    report(&with_records(body))
+}
