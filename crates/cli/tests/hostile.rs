@@ -238,7 +238,7 @@ fn hostile_inputs_are_rejected_or_bounded_and_good_reports_survive() {
                 );
             }
             // A large but valid report within the default limits is stored whole.
-            Hostile::BigValidReport => {
+            Hostile::BigValidReport | Hostile::BigRecords => {
                 let written = file.embedded_report.unwrap();
                 assert_eq!((reports, records), (1, written.records), "{label}");
             }

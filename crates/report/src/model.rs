@@ -147,6 +147,39 @@ pub struct Record {
     pub extensions: Vec<String>,
 }
 
+impl Record {
+    /// The bytes of text the record holds (identifiers, results, reasons, extensions): roughly
+    /// what it costs in memory beyond its fixed size. The parser keeps it within
+    /// [`crate::MAX_RECORD_BYTES`].
+    pub fn text_bytes(&self) -> usize {
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        let dkim: usize = self
+            .dkim_results
+            .iter()
+            .map(|d| {
+                d.domain.len()
+                    + optional(&d.selector)
+                    + optional(&d.human_result)
+                    + optional(&d.human_result_lang)
+            })
+            .sum();
+        let spf: usize = self
+            .spf_results
+            .iter()
+            .map(|s| s.domain.len() + optional(&s.human_result) + optional(&s.human_result_lang))
+            .sum();
+        let reasons: usize = self.reasons.iter().map(|r| optional(&r.comment)).sum();
+        let extensions: usize = self.extensions.iter().map(String::len).sum();
+        self.header_from.len()
+            + self.envelope_from.as_ref().map_or(0, |d| d.len())
+            + self.envelope_to.as_ref().map_or(0, |d| d.len())
+            + dkim
+            + spf
+            + reasons
+            + extensions
+    }
+}
+
 /// `<reason>` inside `<policy_evaluated>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyOverrideReason {

@@ -26,6 +26,11 @@ pub(crate) const PARALLEL_MAX_BYTES: usize = 4 << 20;
 /// Events per message on the channel: amortises the hand-over without holding much.
 const EVENTS_PER_BATCH: usize = 128;
 
+/// Bytes of record text per message on the channel, so that large records (up to
+/// [`ruadb_report::MAX_RECORD_BYTES`] each) make smaller batches: the replies in flight then
+/// hold at most about [`BATCHES_IN_FLIGHT`] × (this + one record).
+const BATCH_TEXT_BYTES: usize = 128 * 1024;
+
 /// Replies in flight: with [`EVENTS_PER_BATCH`], at most about 4,000 records (a few
 /// megabytes), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps
 /// working through the batch thread's pauses (a commit, a slow insert, the scheduler).
@@ -98,6 +103,7 @@ impl ParseWorker {
                     let cancelled = || worker_cancel.load(Ordering::Relaxed) >= job.number;
                     let mut sink = ChannelSink {
                         events: Vec::with_capacity(EVENTS_PER_BATCH),
+                        text_bytes: 0,
                         replies: &reply_sender,
                         cancelled: &cancelled,
                     };
@@ -293,6 +299,8 @@ fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
 /// The parser thread's sink: batches events onto the channel.
 struct ChannelSink<'a> {
     events: Vec<Event>,
+    /// Record text in `events` ([`Record::text_bytes`]).
+    text_bytes: usize,
     replies: &'a SyncSender<Reply>,
     cancelled: &'a dyn Fn() -> bool,
 }
@@ -303,7 +311,7 @@ impl ChannelSink<'_> {
             return ControlFlow::Break(());
         }
         self.events.push(event);
-        if self.events.len() >= EVENTS_PER_BATCH {
+        if self.events.len() >= EVENTS_PER_BATCH || self.text_bytes >= BATCH_TEXT_BYTES {
             return self.flush();
         }
         ControlFlow::Continue(())
@@ -313,6 +321,7 @@ impl ChannelSink<'_> {
         if self.events.is_empty() {
             return ControlFlow::Continue(());
         }
+        self.text_bytes = 0;
         let events = std::mem::replace(&mut self.events, Vec::with_capacity(EVENTS_PER_BATCH));
         match self.replies.send(Reply::Events(events)) {
             Ok(()) => ControlFlow::Continue(()),
@@ -327,6 +336,7 @@ impl Sink for ChannelSink<'_> {
     }
 
     fn record(&mut self, record: Record) -> ControlFlow<()> {
+        self.text_bytes += record.text_bytes();
         self.push(Event::Record(record))
     }
 

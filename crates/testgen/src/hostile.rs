@@ -55,6 +55,9 @@ pub enum Hostile {
     ConcatenatedGzip,
     /// A message whose multiparts are nested 5,000 deep, a valid report at the bottom.
     DeepMultipart,
+    /// 1,500 records of 60 KB each (60 DKIM results with a 1,000-byte `<human_result>`), just
+    /// under the text a record may hold: 93 MB of XML in a 450 KB gzip.
+    BigRecords,
 }
 
 /// A written hostile input.
@@ -68,7 +71,7 @@ pub struct HostileFile {
 
 impl Hostile {
     /// Every kind, in a fixed order.
-    pub const ALL: [Hostile; 16] = [
+    pub const ALL: [Hostile; 17] = [
         Hostile::ZipBomb,
         Hostile::GzipBomb,
         Hostile::NestedGzip,
@@ -85,6 +88,7 @@ impl Hostile {
         Hostile::NulInText,
         Hostile::ConcatenatedGzip,
         Hostile::DeepMultipart,
+        Hostile::BigRecords,
     ];
 
     /// The file name it is written under.
@@ -106,6 +110,7 @@ impl Hostile {
             Hostile::NulInText => "nul-in-text.xml",
             Hostile::ConcatenatedGzip => "two-gzip-members.xml.gz",
             Hostile::DeepMultipart => "deep-multipart.eml",
+            Hostile::BigRecords => "big-records.xml.gz",
         }
     }
 
@@ -228,6 +233,33 @@ impl Hostile {
                 write_gzip_part(&mut out, &xml)?;
                 writeln!(out, "--{BOUNDARY}--")?;
                 Some(written)
+            }
+            Hostile::BigRecords => {
+                let dkim = format!(
+                    "<dkim><domain>example.org</domain><result>fail</result>\
+                     <human_result>{}</human_result></dkim>",
+                    "h".repeat(1_000)
+                )
+                .repeat(60);
+                let xml = template_report("hostile-big-records", "example.org", "");
+                let (head, record_and_tail) = xml
+                    .split_once("<record>")
+                    .ok_or_else(|| std::io::Error::other("template without <record>"))?;
+                let record = format!("<record>{}", record_and_tail.trim_end())
+                    .replace("</feedback>", "")
+                    .replace("</auth_results>", &format!("{dkim}</auth_results>"));
+                let mut encoder = GzEncoder::new(out, Compression::default());
+                encoder.write_all(head.as_bytes())?;
+                for _ in 0..BIG_RECORDS {
+                    encoder.write_all(record.as_bytes())?;
+                }
+                encoder.write_all(b"</feedback>\n")?;
+                out = encoder.finish()?;
+                Some(Written {
+                    records: BIG_RECORDS,
+                    messages: BIG_RECORDS,
+                    bytes: 0,
+                })
             }
             Hostile::ManyDkimResults => {
                 let dkim = "<dkim><domain>a.example</domain><result>fail</result></dkim>";
@@ -358,6 +390,9 @@ pub const HUGE_COUNT: u64 = 1 << 40;
 
 /// How many records of [`Hostile::HugeCounts`] carry [`HUGE_COUNT`].
 pub const HUGE_COUNT_RECORDS: u64 = 20_000;
+
+/// How many records [`Hostile::BigRecords`] holds.
+const BIG_RECORDS: u64 = 1_500;
 
 /// How deep [`Hostile::DeepMultipart`] nests its multiparts.
 pub const DEEP_MULTIPART_LEVELS: usize = 5_000;
