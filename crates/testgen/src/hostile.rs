@@ -241,13 +241,8 @@ impl Hostile {
                     "h".repeat(1_000)
                 )
                 .repeat(60);
-                let xml = template_report("hostile-big-records", "example.org", "");
-                let (head, record_and_tail) = xml
-                    .split_once("<record>")
-                    .ok_or_else(|| std::io::Error::other("template without <record>"))?;
-                let record = format!("<record>{}", record_and_tail.trim_end())
-                    .replace("</feedback>", "")
-                    .replace("</auth_results>", &format!("{dkim}</auth_results>"));
+                let (head, record) = template_head_and_record("hostile-big-records");
+                let record = record.replace("</auth_results>", &format!("{dkim}</auth_results>"));
                 let mut encoder = GzEncoder::new(out, Compression::default());
                 encoder.write_all(head.as_bytes())?;
                 for _ in 0..BIG_RECORDS {
@@ -283,12 +278,7 @@ impl Hostile {
                 })
             }
             Hostile::HugeCounts => {
-                let xml = template_report("hostile-huge-counts", "example.org", "");
-                let (head, record_and_tail) = xml
-                    .split_once("<record>")
-                    .ok_or_else(|| std::io::Error::other("template without <record>"))?;
-                let record =
-                    format!("<record>{}", record_and_tail.trim_end()).replace("</feedback>", "");
+                let (head, record) = template_head_and_record("hostile-huge-counts");
                 out.write_all(head.as_bytes())?;
                 for refused in [
                     "18446744073709551616",
@@ -453,6 +443,16 @@ fn template_report(report_id: &str, domain: &str, inside_record: &str) -> String
          <auth_results><dkim><domain>{domain}</domain><result>pass</result></dkim>\
          <spf><domain>{domain}</domain><result>pass</result></spf></auth_results>{inside_record}</record></feedback>\n"
     )
+}
+
+/// [`template_report`] about example.org cut in two: everything before its `<record>`, and the
+/// record, so that a report of many records can be written as head, records, `</feedback>`.
+fn template_head_and_record(report_id: &str) -> (String, String) {
+    let xml = template_report(report_id, "example.org", "");
+    let at = xml.find("<record>").unwrap_or(xml.len());
+    let (head, rest) = xml.split_at(at);
+    let record = rest.trim_end().trim_end_matches("</feedback>").to_owned();
+    (head.to_owned(), record)
 }
 
 fn write_repeated(out: &mut impl Write, byte: u8, total: u64) -> std::io::Result<()> {
