@@ -110,7 +110,7 @@ pub(super) fn read<R: BufRead>(
             extensions: Vec::new(),
             notes: Notes::default(),
             excess: Excess::default(),
-            record_bytes: 0,
+            record_text: RecordText::default(),
         };
         let result = if root_open {
             reader.feedback()
@@ -146,8 +146,8 @@ struct ReportReader<'s, R> {
     extensions: Vec<String>,
     notes: Notes,
     excess: Excess,
-    /// Text kept so far from the record being read, against [`MAX_RECORD_BYTES`].
-    record_bytes: usize,
+    /// Text kept so far from the record being read.
+    record_text: RecordText,
 }
 
 /// Entries beyond the caps on lists, counted for the report's warnings.
@@ -193,6 +193,42 @@ fn push_capped<T>(list: &mut Vec<T>, item: T, cap: usize, dropped: &mut u64) {
         list.push(item);
     } else {
         *dropped += 1;
+    }
+}
+
+/// Text kept so far from the record being read, against [`MAX_RECORD_BYTES`].
+#[derive(Default)]
+struct RecordText {
+    bytes: usize,
+}
+
+impl RecordText {
+    /// Counts `bytes` more; false once the record is over [`MAX_RECORD_BYTES`] (it is then
+    /// dropped, and nothing more is kept from it).
+    fn keep(&mut self, bytes: usize) -> bool {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.bytes <= MAX_RECORD_BYTES
+    }
+
+    fn over(&self) -> bool {
+        self.bytes > MAX_RECORD_BYTES
+    }
+}
+
+/// [`push_capped`] inside a record: an entry within the cap also counts against the
+/// record's text (entries beyond the cap are only counted, so they cost nothing).
+fn push_in_record<T>(
+    list: &mut Vec<T>,
+    item: T,
+    bytes: usize,
+    cap: usize,
+    dropped: &mut u64,
+    text: &mut RecordText,
+) {
+    if list.len() >= cap {
+        *dropped += 1;
+    } else if text.keep(bytes) {
+        list.push(item);
     }
 }
 
@@ -650,15 +686,8 @@ impl<R: BufRead> ReportReader<'_, R> {
         Ok(record)
     }
 
-    /// Counts `bytes` of text kept in the current record; false once the record is over
-    /// [`MAX_RECORD_BYTES`] (it is then dropped, and nothing more is kept from it).
-    fn keep_in_record(&mut self, bytes: usize) -> bool {
-        self.record_bytes = self.record_bytes.saturating_add(bytes);
-        self.record_bytes <= MAX_RECORD_BYTES
-    }
-
     fn record_fields(&mut self, empty: bool) -> Result<Option<Record>, Error> {
-        self.record_bytes = 0;
+        self.record_text = RecordText::default();
         let mut draft = RecordDraft::new();
         let mut seen = 0u64;
         while let Some((tag, empty)) = if empty { None } else { self.child()? } {
@@ -681,14 +710,15 @@ impl<R: BufRead> ReportReader<'_, R> {
                 // RFC 9990 allows any element after the results: record-level extensions.
                 Tag::Other | Tag::Extension | Tag::Extensions => match self.ev.capture(empty)? {
                     Some(xml) => {
-                        if self.keep_in_record(xml.len()) {
-                            push_capped(
-                                &mut draft.record.extensions,
-                                xml,
-                                MAX_RECORD_EXTENSIONS,
-                                &mut self.excess.record_extensions.entries,
-                            );
-                        }
+                        let bytes = xml.len();
+                        push_in_record(
+                            &mut draft.record.extensions,
+                            xml,
+                            bytes,
+                            MAX_RECORD_EXTENSIONS,
+                            &mut self.excess.record_extensions.entries,
+                            &mut self.record_text,
+                        );
                     }
                     None => self
                         .notes
@@ -698,7 +728,7 @@ impl<R: BufRead> ReportReader<'_, R> {
                 _ => self.unknown_in_record(tag, empty, "record")?,
             }
         }
-        if self.record_bytes > MAX_RECORD_BYTES {
+        if self.record_text.over() {
             self.notes
                 .record("dropped: more than 64 KiB of text in one record");
             return Ok(None);
@@ -875,14 +905,14 @@ impl<R: BufRead> ReportReader<'_, R> {
                 .record_example("with an unknown override reason kept as written", raw);
         }
         let bytes = kind.as_str().len() + comment.as_ref().map_or(0, String::len);
-        if self.keep_in_record(bytes) {
-            push_capped(
-                &mut record.reasons,
-                PolicyOverrideReason { kind, comment },
-                MAX_REASONS,
-                &mut self.excess.reasons.entries,
-            );
-        }
+        push_in_record(
+            &mut record.reasons,
+            PolicyOverrideReason { kind, comment },
+            bytes,
+            MAX_REASONS,
+            &mut self.excess.reasons.entries,
+            &mut self.record_text,
+        );
         Ok(())
     }
 
@@ -893,7 +923,7 @@ impl<R: BufRead> ReportReader<'_, R> {
                 Tag::HeaderFrom | Tag::EnvelopeFrom | Tag::EnvelopeTo => {
                     let value = DomainName::new(self.record_text(tag, empty)?);
                     once(&mut seen, tag, &value)?;
-                    if !self.keep_in_record(value.len()) {
+                    if !self.record_text.keep(value.len()) {
                         continue;
                     }
                     let value = Some(value).filter(|v| !v.is_empty());
@@ -921,14 +951,14 @@ impl<R: BufRead> ReportReader<'_, R> {
                         result.human_result.as_deref(),
                         result.human_result_lang.as_deref(),
                     ]);
-                    if self.keep_in_record(bytes) {
-                        push_capped(
-                            &mut record.dkim_results,
-                            result,
-                            MAX_AUTH_RESULTS,
-                            &mut self.excess.results.entries,
-                        );
-                    }
+                    push_in_record(
+                        &mut record.dkim_results,
+                        result,
+                        bytes,
+                        MAX_AUTH_RESULTS,
+                        &mut self.excess.results.entries,
+                        &mut self.record_text,
+                    );
                 }
                 Tag::Spf => {
                     let result = self.spf_result(empty)?;
@@ -938,14 +968,14 @@ impl<R: BufRead> ReportReader<'_, R> {
                         result.human_result.as_deref(),
                         result.human_result_lang.as_deref(),
                     ]);
-                    if self.keep_in_record(bytes) {
-                        push_capped(
-                            &mut record.spf_results,
-                            result,
-                            MAX_AUTH_RESULTS,
-                            &mut self.excess.results.entries,
-                        );
-                    }
+                    push_in_record(
+                        &mut record.spf_results,
+                        result,
+                        bytes,
+                        MAX_AUTH_RESULTS,
+                        &mut self.excess.results.entries,
+                        &mut self.record_text,
+                    );
                 }
                 _ => self.unknown_in_record(tag, empty, "auth_results")?,
             }

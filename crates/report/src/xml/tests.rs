@@ -780,3 +780,15 @@ fn a_record_with_more_text_than_a_record_holds_is_dropped() {
 fn report_of(body: &str) -> AggregateReport {
     report(&with_records(body))
 }
+
+#[test]
+fn results_beyond_the_list_cap_do_not_count_against_the_record_text() {
+    let dkim = "<dkim><domain>example.com</domain><result>pass</result></dkim>";
+    let many = record("192.0.2.1", "1").replace(
+        "</auth_results>",
+        &format!("{}</auth_results>", dkim.repeat(10_000)),
+    );
+    let report = report_of(&many);
+    assert_eq!(report.records.len(), 1);
+    assert_eq!(report.records[0].dkim_results.len(), MAX_AUTH_RESULTS);
+}
