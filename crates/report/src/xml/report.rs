@@ -56,7 +56,7 @@ const MAX_NOTES: usize = 100;
 /// Text kept from one record: its values, results, reasons and extensions together. A real
 /// record holds a few hundred bytes; each value alone may hold 64 KiB, so without this a record
 /// at the list caps could hold tens of MiB, and a store holds many records in flight.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+pub const MAX_RECORD_BYTES: usize = 32 * 1024;
 
 /// Why reading stopped early.
 enum Halt {
@@ -730,7 +730,7 @@ impl<R: BufRead> ReportReader<'_, R> {
         }
         if self.record_text.over() {
             self.notes
-                .record("dropped: more than 64 KiB of text in one record");
+                .record("dropped: more than 32 KiB of text in one record");
             return Ok(None);
         }
         Ok(self.check_record(draft))
