@@ -10,6 +10,11 @@ use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
 
+/// Record text ([`Record::text_bytes`]) held before the pending records are written, besides
+/// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
+/// written a few at a time.
+const PENDING_TEXT_BYTES: usize = 128 * 1024;
+
 /// What happens to the report being read.
 enum Target {
     /// New: its rows are being written (and are deleted again if it fails).
@@ -41,6 +46,8 @@ pub(super) struct StoreSink<'c> {
     message_id: i64,
     /// Records of the current report not written yet, oldest first.
     pending: Vec<PendingRecord>,
+    /// Their text ([`Record::text_bytes`]): large records are written in smaller groups.
+    pending_text: usize,
     /// The id of the next record: ids are assigned here so that a record's results can be
     /// written in the same multi-row statements as other records' results.
     next_record_id: i64,
@@ -63,6 +70,7 @@ impl<'c> StoreSink<'c> {
             options,
             message_id,
             pending: Vec::with_capacity(RECORDS_PER_FLUSH),
+            pending_text: 0,
             next_record_id: connection
                 .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
                 .query_row([], |row| row.get(0))?,
@@ -156,6 +164,7 @@ impl<'c> StoreSink<'c> {
         let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
         match current.target {
             Target::Store { report_row } => {
+                self.pending_text = 0;
                 write_records(self.connection, &mut self.pending, &mut self.ip_text)?;
                 let extensions = (!trailer.extensions.is_empty())
                     .then(|| serde_json::to_string(&trailer.extensions).unwrap_or_default());
@@ -239,6 +248,7 @@ impl<'c> StoreSink<'c> {
     /// copy every page the report touches, for every report, while failures are rare.
     fn fail_current(&mut self) -> Result<(), StoreError> {
         self.pending.clear();
+        self.pending_text = 0;
         if let Some(CurrentReport {
             target: Target::Store { report_row },
             ..
@@ -297,6 +307,7 @@ impl DigestedSink for StoreSink<'_> {
         let Target::Store { report_row } = current.target else {
             return ControlFlow::Continue(());
         };
+        self.pending_text += record.text_bytes();
         self.pending.push(PendingRecord {
             id: self.next_record_id,
             report_row,
@@ -304,9 +315,10 @@ impl DigestedSink for StoreSink<'_> {
             alignment,
         });
         self.next_record_id += 1;
-        if self.pending.len() < RECORDS_PER_FLUSH {
+        if self.pending.len() < RECORDS_PER_FLUSH && self.pending_text < PENDING_TEXT_BYTES {
             return ControlFlow::Continue(());
         }
+        self.pending_text = 0;
         let result = write_records(self.connection, &mut self.pending, &mut self.ip_text);
         self.check(result)
     }
