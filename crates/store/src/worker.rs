@@ -29,7 +29,7 @@ const EVENTS_PER_BATCH: usize = 128;
 /// Bytes of record text per message on the channel, so that large records (up to
 /// [`ruadb_report::MAX_RECORD_BYTES`] each) make smaller batches: the replies in flight then
 /// hold at most about [`BATCHES_IN_FLIGHT`] × (this + one record).
-const BATCH_TEXT_BYTES: usize = 32 * 1024;
+const BATCH_TEXT_BYTES: usize = 16 * 1024;
 
 /// Replies in flight: with [`EVENTS_PER_BATCH`], at most about 4,000 records (a few
 /// megabytes), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps

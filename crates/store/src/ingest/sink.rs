@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 /// Record text ([`Record::text_bytes`]) held before the pending records are written, besides
 /// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
 /// written a few at a time.
-const PENDING_TEXT_BYTES: usize = 128 * 1024;
+const PENDING_TEXT_BYTES: usize = 64 * 1024;
 
 /// What happens to the report being read.
 enum Target {
