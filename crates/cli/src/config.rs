@@ -253,6 +253,9 @@ impl Config {
             })?;
             account.password_file = account.password_file.as_deref().map(resolve);
             account.ca_file = account.ca_file.as_deref().map(resolve);
+            if let Some(oauth2) = &mut account.oauth2 {
+                oauth2.client_secret_file = oauth2.client_secret_file.as_deref().map(resolve);
+            }
         }
 
         Ok(Config {

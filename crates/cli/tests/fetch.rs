@@ -13,6 +13,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use ruadb_fetch::Session;
 use ruadb_store::{Store, Totals};
 use serde_json::Value;
+use support::authserver::{AuthServer, Client, Inject};
 use support::mail::{Packing, non_report_message, report_message};
 use support::server::{TestServer, fresh_user};
 
@@ -729,6 +731,192 @@ fn a_refused_token_or_a_failing_token_command_exits_2_with_the_mailbox_untouched
     );
     assert!(!fixture.db().exists() || fixture.totals().messages == 0);
     assert_eq!(fixture.counts(&["INBOX"]), vec![2]);
+}
+
+/// The built-in client against the stand-in authorisation server: app-only access
+/// (`grant = "client_credentials"`), the client secret in a file.
+struct BuiltIn {
+    auth: AuthServer,
+    secret: String,
+}
+
+impl BuiltIn {
+    fn start(fixture: &Fixture, expires_in: i64) -> BuiltIn {
+        let secret = "cl13nt-s3cret-value".to_owned();
+        let auth = AuthServer::start(
+            &fixture.server,
+            Client {
+                id: "ruadb-test".to_owned(),
+                secret: secret.clone(),
+                user: fixture.user.clone(),
+                scopes: vec!["https://imap.example.test/.default".to_owned()],
+                token_scope: support::oauth::SCOPE.to_owned(),
+                expires_in,
+            },
+        );
+        let secret_file = fixture.dir.path().join("client-secret");
+        std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+        let built_in = BuiltIn { auth, secret };
+        built_in.configure(fixture, "https://imap.example.test/.default");
+        built_in
+    }
+
+    fn configure(&self, fixture: &Fixture, scope: &str) {
+        let table = format!(
+            "[imap.oauth2]\nprovider = \"custom\"\nclient_id = \"ruadb-test\"\n\
+             client_secret_file = {:?}\ntoken_url = {:?}\nscope = {scope:?}\n\
+             grant = \"client_credentials\"\n",
+            fixture
+                .dir
+                .path()
+                .join("client-secret")
+                .display()
+                .to_string(),
+            self.auth.token_url(),
+        );
+        fixture.configure_login(fixture.server.port_tls, "auth = \"oauthbearer\"\n", &table);
+    }
+
+    fn token_file(fixture: &Fixture) -> PathBuf {
+        PathBuf::from(format!("{}.oauth2.json", fixture.db().display()))
+    }
+
+    /// A run that must succeed; the secrets stay out of its output and of the token file.
+    fn fetch_ok(&self, fixture: &Fixture) -> Value {
+        let (code, tally, stderr) = fixture.fetch_json();
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            !stderr.contains(&self.secret) && !stderr.contains("eyJ"),
+            "{stderr}"
+        );
+        let file = std::fs::read_to_string(Self::token_file(fixture)).unwrap();
+        assert!(!file.contains(&self.secret), "{file}");
+        tally
+    }
+}
+
+#[test]
+fn client_credentials_token_is_obtained_kept_0600_and_reused_until_near_expiry() {
+    let Some(fixture) = Fixture::new("cli-oauth-cc") else {
+        return;
+    };
+    fixture.seed_inbox("cc", 2);
+    let built_in = BuiltIn::start(&fixture, 3600);
+    let tally = built_in.fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 2);
+    assert_eq!(built_in.auth.tokens_issued(), 1);
+    let mode = std::fs::metadata(BuiltIn::token_file(&fixture))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The cached token is reused.
+    built_in.fetch_ok(&fixture);
+    assert_eq!(built_in.auth.tokens_issued(), 1);
+
+    // A cached token the server no longer accepts (revoked): one fresh token, one retry.
+    let path = BuiltIn::token_file(&fixture);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("eyJ").unwrap();
+    let end = start + text[start..].find('"').unwrap();
+    std::fs::write(&path, format!("{}revoked{}", &text[..start], &text[end..])).unwrap();
+    fixture.seed_inbox("cc-later", 1);
+    let tally = built_in.fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    assert_eq!(built_in.auth.tokens_issued(), 2);
+
+    // A token file others may read is refused, and nothing is touched.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "group or other users may access it (mode 644)",
+        "eyJ",
+    );
+}
+
+#[test]
+fn a_token_that_expires_within_a_minute_is_replaced_on_every_run() {
+    let Some(fixture) = Fixture::new("cli-oauth-short") else {
+        return;
+    };
+    let built_in = BuiltIn::start(&fixture, 45);
+    built_in.fetch_ok(&fixture);
+    built_in.fetch_ok(&fixture);
+    assert_eq!(built_in.auth.tokens_issued(), 2);
+}
+
+#[test]
+fn a_token_endpoint_under_load_is_retried_within_timeout_secs_then_given_up() {
+    let Some(fixture) = Fixture::new("cli-oauth-busy") else {
+        return;
+    };
+    fixture.seed_inbox("busy", 1);
+    let built_in = BuiltIn::start(&fixture, 3600);
+    built_in
+        .auth
+        .inject(&[Inject::Status(429, Some(1)), Inject::Status(503, None)]);
+    let tally = built_in.fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    assert_eq!(built_in.auth.requests(), 3);
+
+    // Down for longer than timeout_secs (10 s here): exit 2 within it, mail untouched.
+    std::fs::remove_file(BuiltIn::token_file(&fixture)).unwrap();
+    fixture.seed_inbox("busy-later", 1);
+    built_in
+        .auth
+        .inject(&vec![Inject::Status(503, Some(2)); 20]);
+    let started = std::time::Instant::now();
+    let output = fixture.fetch(&[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_one_line_failure(
+        &output,
+        "gave no token within 10 s (timeout_secs): HTTP 503",
+        "eyJ",
+    );
+
+    // A stalled endpoint is cut off too.
+    built_in
+        .auth
+        .inject(&[Inject::Stall(Duration::from_secs(30))]);
+    let started = std::time::Instant::now();
+    let output = fixture.fetch(&[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_one_line_failure(&output, "gave no token within 10 s", "eyJ");
+    assert_eq!(fixture.totals().messages, 1);
+}
+
+#[test]
+fn a_refused_client_or_scope_is_one_line_and_exit_2() {
+    let Some(fixture) = Fixture::new("cli-oauth-client") else {
+        return;
+    };
+    fixture.seed_inbox("client", 1);
+    let built_in = BuiltIn::start(&fixture, 3600);
+    built_in.auth.inject(&[Inject::Error("invalid_client")]);
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "refused the request: invalid_client (injected by the test)",
+        &built_in.secret,
+    );
+    built_in.configure(&fixture, "https://calendar.example.test/.default");
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "refused the request: invalid_scope",
+        &built_in.secret,
+    );
+    assert!(!fixture.db().exists() || fixture.totals().messages == 0);
+    assert_eq!(fixture.counts(&["INBOX"]), vec![1]);
 }
 
 #[test]

@@ -79,6 +79,49 @@ impl fmt::Display for AuthMethod {
     }
 }
 
+/// Whose token endpoint issues the access tokens (`[imap.oauth2] provider`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuth2Provider {
+    /// Microsoft identity platform (Exchange Online); `tenant` names the directory.
+    Microsoft,
+    /// Google (Gmail).
+    Google,
+    /// Any other RFC 6749 server: `token_url` and `scope` are required.
+    Custom,
+}
+
+/// How ruadb obtains access tokens itself (`[imap.oauth2] grant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuth2Grant {
+    /// The client credentials grant (RFC 6749 section 4.4): the application's own identity,
+    /// as Microsoft's app-only access to one mailbox uses.
+    ClientCredentials,
+}
+
+/// The built-in OAuth 2.0 client: the `[imap.oauth2]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Settings {
+    /// Whose token endpoint (`provider`).
+    pub provider: OAuth2Provider,
+    /// The Microsoft Entra directory (tenant) ID or domain (`tenant`).
+    pub tenant: Option<String>,
+    /// The application's client ID (`client_id`).
+    pub client_id: String,
+    /// A file whose first line is the client secret (`client_secret_file`).
+    pub client_secret_file: Option<PathBuf>,
+    /// A shell command whose first output line is the client secret (`client_secret_command`).
+    pub client_secret_command: Option<String>,
+    /// The token endpoint (`token_url`); preset for `microsoft` and `google`.
+    pub token_url: Option<String>,
+    /// The scope asked for (`scope`, space-separated); preset for `microsoft` and `google`.
+    pub scope: Option<String>,
+    /// How tokens are obtained (`grant`).
+    pub grant: OAuth2Grant,
+}
+
 /// What happens to a message once its reports are committed to the database (`after_ingest`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -171,14 +214,15 @@ impl Secret {
     /// read). Standard error is passed through so the command can explain its own failures. A
     /// command that has not finished within `timeout` is killed.
     pub fn from_command(command: &str, timeout: Duration) -> Result<Secret, FetchError> {
-        run_command("password_command", command, timeout)
+        run_secret_command("password_command", command, timeout)
             .map_err(|detail| FetchError::Password { detail })
     }
 }
 
-/// Runs `sh -c command` (configured as `key`) and takes the first line of its standard output;
-/// the error is one line naming `key`. The command's standard error is passed through.
-pub(crate) fn run_command(key: &str, command: &str, timeout: Duration) -> Result<Secret, String> {
+/// Runs `sh -c command` (configured as `key`) and takes the first line of its standard output
+/// (at most 64 KiB is read; stopped after `timeout`); the error is one line naming `key`. The
+/// command's standard error is passed through.
+pub fn run_secret_command(key: &str, command: &str, timeout: Duration) -> Result<Secret, String> {
     let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
@@ -310,6 +354,8 @@ pub struct Config {
     /// A shell command whose first output line is a fresh OAuth 2.0 access token
     /// (`oauth2_token_command`), as mutt, isync and aerc use.
     pub oauth2_token_command: Option<String>,
+    /// The built-in OAuth 2.0 client (`[imap.oauth2]`), the other source of access tokens.
+    pub oauth2: Option<OAuth2Settings>,
     /// A file whose first line is the password (`password_file`).
     pub password_file: Option<PathBuf>,
     /// A shell command whose first output line is the password (`password_command`).
@@ -411,6 +457,7 @@ impl Config {
             auth: AuthMethod::default(),
             password,
             oauth2_token_command: None,
+            oauth2: None,
             password_file: None,
             password_command: None,
             ca_file: None,
@@ -453,9 +500,15 @@ impl Config {
                     self.auth
                 ));
             }
-        } else if self.oauth2_token_command.is_some() {
+            if self.oauth2_token_command.is_some() && self.oauth2.is_some() {
+                return invalid(
+                    "set oauth2_token_command or an [imap.oauth2] table, not both".to_owned(),
+                );
+            }
+        } else if self.oauth2_token_command.is_some() || self.oauth2.is_some() {
             return invalid(
-                "oauth2_token_command needs auth = \"xoauth2\" or \"oauthbearer\"".to_owned(),
+                "oauth2_token_command and [imap.oauth2] need auth = \"xoauth2\" or \"oauthbearer\""
+                    .to_owned(),
             );
         }
         // A batch's `RFC822.SIZE` answer must fit the 1 MiB a control reply may take.
@@ -501,8 +554,12 @@ impl Config {
     /// printing (a `password_file` every user can read).
     ///
     /// With an OAuth method, runs `oauth2_token_command` instead (see
-    /// [`Config::resolve_token`]); the environment's password is not used.
+    /// [`Config::resolve_token`]); the environment's password is not used. With an
+    /// `[imap.oauth2]` table the caller obtains the token and sets [`Config::password`].
     pub fn resolve_password(&mut self, env: &EnvPassword) -> Result<Vec<String>, FetchError> {
+        if self.auth.is_oauth() && self.oauth2.is_some() {
+            return Ok(Vec::new());
+        }
         if self.auth.is_oauth() {
             self.resolve_token()?;
             return Ok(Vec::new());
@@ -535,7 +592,7 @@ impl Config {
         let Some(command) = &self.oauth2_token_command else {
             return Err(no_token(self.auth));
         };
-        self.password = run_command("oauth2_token_command", command, self.timeout)
+        self.password = run_secret_command("oauth2_token_command", command, self.timeout)
             .map_err(|detail| FetchError::Token { detail })?;
         Ok(())
     }
@@ -571,7 +628,9 @@ pub(crate) fn no_password() -> FetchError {
 /// The error for an OAuth account without an access token.
 pub(crate) fn no_token(auth: AuthMethod) -> FetchError {
     FetchError::Token {
-        detail: format!("none: auth = \"{auth}\" needs oauth2_token_command"),
+        detail: format!(
+            "none: auth = \"{auth}\" needs oauth2_token_command or an [imap.oauth2] table"
+        ),
     }
 }
 
@@ -732,7 +791,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "OAuth 2.0 access token: none: auth = \"xoauth2\" needs oauth2_token_command"
+            "OAuth 2.0 access token: none: auth = \"xoauth2\" needs oauth2_token_command or an [imap.oauth2] table"
         );
         let error = parse("auth = \"xoauth2\"\noauth2_token_command = \"exit 4\"\n")
             .resolve_password(&EnvPassword::Unset)

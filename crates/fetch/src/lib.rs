@@ -31,7 +31,10 @@ mod plan;
 mod sasl;
 mod session;
 
-pub use config::{AfterIngest, AuthMethod, Config, EnvPassword, Secret, TlsMode};
+pub use config::{
+    AfterIngest, AuthMethod, Config, EnvPassword, OAuth2Grant, OAuth2Provider, OAuth2Settings,
+    Secret, TlsMode, run_secret_command,
+};
 pub use error::FetchError;
 pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
 pub use plan::{Cursor, Group, Resume, pending_uids, plan_groups};

@@ -123,11 +123,28 @@ impl Run {
                 account.username, account.host
             );
         }
+        // The built-in OAuth 2.0 client; the fetch lock is held, so no other run refreshes.
+        let token_source = match &config.oauth2 {
+            Some(settings) if config.auth.is_oauth() => Some(ruadb_oauth::TokenSource::new(
+                settings,
+                config.ca_file.as_deref(),
+                config.timeout,
+                ruadb_oauth::token_file_for(context.db_path()?),
+                config.account(),
+            )?),
+            _ => None,
+        };
+        if let Some(source) = &token_source {
+            config.password = source.access_token(context.now, false)?;
+        }
         let mut session = match Session::connect(&config) {
-            // An access token can expire between being issued and being used: one fresh token,
-            // one more try.
+            // An access token can expire (or be revoked) between being issued and being used:
+            // one fresh token, one more try.
             Err(FetchError::Auth { .. }) if config.auth.is_oauth() => {
-                config.resolve_token()?;
+                match &token_source {
+                    Some(source) => config.password = source.access_token(context.now, true)?,
+                    None => config.resolve_token()?,
+                }
                 Session::connect(&config)?
             }
             connected => connected?,

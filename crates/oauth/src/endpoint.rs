@@ -1,0 +1,384 @@
+//! The token endpoint: the provider presets, the client secret, the HTTPS client and the
+//! bounded retries around one token request.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse as _, TokenUrl};
+use ruadb_fetch::{OAuth2Grant, OAuth2Provider, OAuth2Settings, Secret};
+
+/// The largest token endpoint response read; a real one is a few KiB.
+const MAX_RESPONSE_BYTES: u64 = 256 * 1024;
+
+/// The longest pause between two attempts, whatever `Retry-After` says (the overall
+/// `timeout_secs` bound holds in any case).
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// Why no access token could be had. No variant holds a token or a client secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// The `[imap.oauth2]` settings cannot work.
+    #[error("invalid [imap.oauth2] settings: {0}")]
+    Config(String),
+
+    /// The client secret could not be read from its file or command.
+    #[error("[imap.oauth2] client secret: {0}")]
+    ClientSecret(String),
+
+    /// The token endpoint refused the request with an OAuth 2.0 error (RFC 6749 section 5.2).
+    #[error("the token endpoint {url} refused the request: {code}{}", describe(description.as_deref()))]
+    Refused {
+        /// The token endpoint.
+        url: String,
+        /// The error code (`invalid_client`, `invalid_scope`, …).
+        code: String,
+        /// The endpoint's `error_description`, escaped and cut short.
+        description: Option<String>,
+    },
+
+    /// The token endpoint could not be reached, or kept failing (429, 5xx, a broken answer),
+    /// until `timeout_secs` ran out.
+    #[error("the token endpoint {url} gave no token within {} s (timeout_secs): {detail}", timeout.as_secs())]
+    Unavailable {
+        /// The token endpoint.
+        url: String,
+        /// `timeout_secs`.
+        timeout: Duration,
+        /// The last failure.
+        detail: String,
+    },
+
+    /// The token file could not be read or written, or was refused.
+    #[error("token file {}: {detail}", path.display())]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+fn describe(description: Option<&str>) -> String {
+    description.map_or_else(String::new, |text| format!(" ({text})"))
+}
+
+/// An access token as the endpoint issued it.
+pub(crate) struct Issued {
+    pub(crate) access_token: Secret,
+    pub(crate) expires_in: Option<Duration>,
+}
+
+/// One account's token endpoint: where, who, what scope, how.
+pub struct Endpoint {
+    url: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+    scope: String,
+    grant: OAuth2Grant,
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Resolves the presets and reads the client secret.
+    pub fn new(
+        settings: &OAuth2Settings,
+        ca_file: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Endpoint, OAuthError> {
+        let (url, scope) = preset(settings)?;
+        if !url.starts_with("https://") && !is_loopback_http(&url) {
+            return Err(OAuthError::Config(format!(
+                "token_url {url:?} must be https:// (http:// only on 127.0.0.1)"
+            )));
+        }
+        let client_secret = match (
+            &settings.client_secret_file,
+            &settings.client_secret_command,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::Config(
+                    "set client_secret_file or client_secret_command, not both".to_owned(),
+                ));
+            }
+            (Some(path), None) => Some(
+                Secret::from_file(path)
+                    .map_err(|error| OAuthError::ClientSecret(error.to_string()))?,
+            ),
+            (None, Some(command)) => Some(
+                ruadb_fetch::run_secret_command("client_secret_command", command, timeout)
+                    .map_err(OAuthError::ClientSecret)?,
+            ),
+            (None, None) => None,
+        };
+        if settings.grant == OAuth2Grant::ClientCredentials && client_secret.is_none() {
+            return Err(OAuthError::Config(
+                "grant = \"client_credentials\" needs client_secret_file or client_secret_command"
+                    .to_owned(),
+            ));
+        }
+        Ok(Endpoint {
+            url,
+            client_id: settings.client_id.clone(),
+            client_secret,
+            scope,
+            grant: settings.grant,
+            ca_file: ca_file.map(Path::to_path_buf),
+            timeout,
+        })
+    }
+
+    /// The grant's name as configured.
+    pub fn grant_name(&self) -> &'static str {
+        match self.grant {
+            OAuth2Grant::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// One token request, retried on 429, 5xx and network failures (after `Retry-After`, or
+    /// 1, 2, 4… s) until `timeout_secs` has passed since the first attempt.
+    pub(crate) fn request_token(&self) -> Result<Issued, OAuthError> {
+        let started = Instant::now();
+        let unavailable = |detail: String| OAuthError::Unavailable {
+            url: self.url.clone(),
+            timeout: self.timeout,
+            detail,
+        };
+        let mut client = BasicClient::new(ClientId::new(self.client_id.clone())).set_token_uri(
+            TokenUrl::new(self.url.clone())
+                .map_err(|error| OAuthError::Config(format!("token_url: {error}")))?,
+        );
+        if let Some(secret) = &self.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(unavailable("out of time".to_owned()));
+            }
+            let http = Http::new(self.ca_file.as_deref(), left)?;
+            let mut request = client.exchange_client_credentials();
+            for scope in self.scope.split_whitespace() {
+                request = request.add_scope(Scope::new(scope.to_owned()));
+            }
+            let failure = match request.request(&|request| http.call(request)) {
+                Ok(token) => {
+                    return Ok(Issued {
+                        access_token: Secret::new(token.access_token().secret().clone()),
+                        expires_in: token.expires_in(),
+                    });
+                }
+                Err(error) => error,
+            };
+            let status = http.status.get();
+            let retry_after = http.retry_after.get();
+            let transient = matches!(status, Some(429 | 500..=599)) || status.is_none();
+            let detail = match failure {
+                RequestTokenError::ServerResponse(response) if !transient => {
+                    return Err(OAuthError::Refused {
+                        url: self.url.clone(),
+                        code: error_code(response.error()),
+                        description: response
+                            .error_description()
+                            .map(|text| escape(text, self.client_secret.as_ref())),
+                    });
+                }
+                RequestTokenError::ServerResponse(response) => {
+                    format!(
+                        "HTTP {} {}",
+                        status.unwrap_or(0),
+                        error_code(response.error())
+                    )
+                }
+                RequestTokenError::Request(error) => error.to_string(),
+                RequestTokenError::Parse(_, _) | RequestTokenError::Other(_) => match status {
+                    Some(status) => format!("HTTP {status} without an OAuth 2.0 answer"),
+                    None => "no OAuth 2.0 answer".to_owned(),
+                },
+            };
+            if !transient {
+                return Err(unavailable(detail));
+            }
+            let wait = retry_after.unwrap_or(pause).min(MAX_PAUSE);
+            let left = self.timeout.saturating_sub(started.elapsed());
+            if wait >= left {
+                return Err(unavailable(detail));
+            }
+            std::thread::sleep(wait);
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}
+
+fn error_code(code: &BasicErrorResponseType) -> String {
+    escape(code.as_ref(), None)
+}
+
+/// Provider presets: the token endpoint and the scope.
+fn preset(settings: &OAuth2Settings) -> Result<(String, String), OAuthError> {
+    let required = |value: &Option<String>, key: &str| {
+        value
+            .clone()
+            .ok_or_else(|| OAuthError::Config(format!("provider = \"custom\" needs {key}")))
+    };
+    Ok(match settings.provider {
+        OAuth2Provider::Microsoft => {
+            let tenant = settings.tenant.clone().ok_or_else(|| {
+                OAuthError::Config(
+                    "provider = \"microsoft\" with grant = \"client_credentials\" needs tenant (the directory ID or domain)"
+                        .to_owned(),
+                )
+            })?;
+            (
+                settings.token_url.clone().unwrap_or_else(|| {
+                    format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
+                }),
+                settings
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| "https://outlook.office365.com/.default".to_owned()),
+            )
+        }
+        OAuth2Provider::Google => {
+            return Err(OAuthError::Config(
+                "Google has no client credentials grant for Gmail; use oauth2_token_command with a helper that holds a refresh token"
+                    .to_owned(),
+            ));
+        }
+        OAuth2Provider::Custom => (
+            required(&settings.token_url, "token_url")?,
+            required(&settings.scope, "scope")?,
+        ),
+    })
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .is_some_and(|rest| rest.starts_with("127.0.0.1:") || rest.starts_with("127.0.0.1/"))
+}
+
+/// The blocking HTTPS client for one attempt, noting the status and `Retry-After` of the
+/// answer (the `oauth2` crate keeps neither).
+struct Http {
+    client: reqwest::blocking::Client,
+    status: Cell<Option<u16>>,
+    retry_after: Cell<Option<Duration>>,
+}
+
+impl Http {
+    fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Http, OAuthError> {
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // RFC 6749 section 3.2: a token endpoint answers directly.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(false);
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|error| {
+                OAuthError::Config(format!("cannot read ca_file {}: {error}", path.display()))
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem).map_err(|error| {
+                OAuthError::Config(format!("ca_file {}: {error}", path.display()))
+            })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder
+            .build()
+            .map_err(|error| OAuthError::Config(format!("HTTPS client: {error}")))?;
+        Ok(Http {
+            client,
+            status: Cell::new(None),
+            retry_after: Cell::new(None),
+        })
+    }
+
+    fn call(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+        use std::io::Read as _;
+        let (parts, body) = request.into_parts();
+        let mut response = self
+            .client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .map_err(|error| HttpError(describe_transport(&error)))?;
+        let status = response.status();
+        self.status.set(Some(status.as_u16()));
+        self.retry_after.set(
+            response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        );
+        let mut bytes = Vec::new();
+        (&mut response)
+            .take(MAX_RESPONSE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| HttpError(format!("reading the answer: {error}")))?;
+        if bytes.len() as u64 > MAX_RESPONSE_BYTES {
+            return Err(HttpError(format!(
+                "answer larger than {} KiB",
+                MAX_RESPONSE_BYTES / 1024
+            )));
+        }
+        let mut answer = oauth2::HttpResponse::new(bytes);
+        *answer.status_mut() = status;
+        *answer.headers_mut() = response.headers().clone();
+        Ok(answer)
+    }
+}
+
+/// A transport failure. reqwest's text names the URL (the token endpoint, no secret in it),
+/// never the request body that holds the client secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct HttpError(String);
+
+fn describe_transport(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Server text as it may appear in a message: the client secret redacted, control and bidi
+/// characters escaped, at most 200 characters.
+fn escape(text: &str, secret: Option<&Secret>) -> String {
+    let text = match secret {
+        Some(secret) if !secret.expose().is_empty() => text.replace(secret.expose(), "***"),
+        _ => text.to_owned(),
+    };
+    text.chars()
+        .take(200)
+        .flat_map(|character| {
+            let hidden = character.is_control()
+                || matches!(character, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let shown: Vec<char> = if hidden {
+                character.escape_unicode().collect()
+            } else {
+                vec![character]
+            };
+            shown
+        })
+        .collect()
+}
