@@ -783,7 +783,7 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(
-            error.to_string().contains("needs auth = \"xoauth2\""),
+            error.to_string().contains("need auth = \"xoauth2\""),
             "{error}"
         );
         let error = parse("auth = \"xoauth2\"\n")
@@ -803,6 +803,42 @@ mod tests {
         assert!(
             toml::from_str::<Config>("host = \"h\"\nusername = \"u\"\nauth = \"plain\"\n").is_err()
         );
+    }
+
+    #[test]
+    fn the_oauth2_table_needs_an_oauth_method_and_excludes_the_token_command() {
+        let table =
+            "[oauth2]\nprovider = \"custom\"\nclient_id = \"c\"\ngrant = \"client_credentials\"\n";
+        let parse = |keys: &str| {
+            toml::from_str::<Config>(&format!("host = \"h\"\nusername = \"u\"\n{keys}{table}"))
+                .unwrap()
+        };
+        let mut config = parse("auth = \"oauthbearer\"\n");
+        config.validate().unwrap();
+        let settings = config.oauth2.clone().unwrap();
+        assert_eq!(settings.provider, OAuth2Provider::Custom);
+        assert_eq!(settings.grant, OAuth2Grant::ClientCredentials);
+        // The token is the caller's to obtain: nothing is read here.
+        assert!(
+            config
+                .resolve_password(&EnvPassword::Unset)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(config.password.expose().is_empty());
+        let error = parse("").validate().unwrap_err();
+        assert!(
+            error.to_string().contains("[imap.oauth2] need auth"),
+            "{error}"
+        );
+        let error = parse("auth = \"xoauth2\"\noauth2_token_command = \"x\"\n")
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("not both"), "{error}");
+        let unknown = toml::from_str::<Config>(
+            "host = \"h\"\nusername = \"u\"\n[oauth2]\nprovider = \"custom\"\nclient_id = \"c\"\ngrant = \"refresh\"\n",
+        );
+        assert!(unknown.is_err());
     }
 
     #[test]

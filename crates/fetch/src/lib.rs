@@ -40,4 +40,5 @@ pub use guard::{DeadlineKind, Excess, Lexer, ReplyLimits};
 pub use plan::{Cursor, Group, Resume, pending_uids, plan_groups};
 pub use session::{
     Fetched, FetchedMessage, GROUP_BYTES, MailboxState, PostAction, SEARCH_WINDOW, Session,
+    server_text,
 };

@@ -142,21 +142,9 @@ pub(crate) fn describe_challenge(challenge: &[u8]) -> String {
     }
 }
 
-/// Control and bidi characters escaped, at most 200 characters: it came from the server.
+/// Control and bidi characters escaped, cut short: it came from the server.
 fn escape(text: &str) -> String {
-    text.chars()
-        .take(200)
-        .flat_map(|character| {
-            let unsafe_char = character.is_control()
-                || matches!(character, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            let shown: Vec<char> = if unsafe_char {
-                character.escape_unicode().collect()
-            } else {
-                vec![character]
-            };
-            shown
-        })
-        .collect()
+    crate::session::server_text(text, &Secret::default())
 }
 
 #[cfg(test)]

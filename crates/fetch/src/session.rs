@@ -786,8 +786,9 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
     &line[..end]
 }
 
-/// See [`Peer::text`].
-pub(crate) fn server_text(raw: &str, secret: &Secret) -> String {
+/// A server's text as it may appear in a message: `secret` (as sent and as an IMAP quoted
+/// string) replaced by `***`, control and bidi characters escaped, cut short.
+pub fn server_text(raw: &str, secret: &Secret) -> String {
     let mut text = raw.to_owned();
     let password = secret.expose();
     if !password.is_empty() {

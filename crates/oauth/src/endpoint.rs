@@ -362,23 +362,7 @@ fn describe_transport(error: &reqwest::Error) -> String {
 }
 
 /// Server text as it may appear in a message: the client secret redacted, control and bidi
-/// characters escaped, at most 200 characters.
+/// characters escaped, cut short (as the IMAP side shows a server's words).
 fn escape(text: &str, secret: Option<&Secret>) -> String {
-    let text = match secret {
-        Some(secret) if !secret.expose().is_empty() => text.replace(secret.expose(), "***"),
-        _ => text.to_owned(),
-    };
-    text.chars()
-        .take(200)
-        .flat_map(|character| {
-            let hidden = character.is_control()
-                || matches!(character, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            let shown: Vec<char> = if hidden {
-                character.escape_unicode().collect()
-            } else {
-                vec![character]
-            };
-            shown
-        })
-        .collect()
+    ruadb_fetch::server_text(text, secret.unwrap_or(&Secret::default()))
 }
