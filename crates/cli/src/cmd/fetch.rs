@@ -267,19 +267,7 @@ impl Run {
 
     fn name_failures(mailbox: &str, uid: u32, outcome: &MessageOutcome) {
         let mailbox = escape_for_terminal(mailbox);
-        for failure in &outcome.errors {
-            let message = escape_for_terminal(&failure.message);
-            match failure.member.as_deref().map(escape_for_terminal) {
-                Some(member) => eprintln!("ruadb: {mailbox} uid {uid}: {member}: {message}"),
-                None => eprintln!("ruadb: {mailbox} uid {uid}: {message}"),
-            }
-        }
-        for domain in &outcome.rejected_domains {
-            eprintln!(
-                "ruadb: {mailbox} uid {uid}: report for {} rejected: not in `domains`",
-                escape_for_terminal(domain)
-            );
-        }
+        ingest::name_problems(&format!("ruadb: {mailbox} uid {uid}"), outcome);
     }
 }
 

@@ -177,20 +177,7 @@ impl Reporter {
         if !outcome.errors.is_empty() || !outcome.rejected_domains.is_empty() {
             self.clear_progress();
         }
-        let name = escape_for_terminal(name);
-        for failure in &outcome.errors {
-            let message = escape_for_terminal(&failure.message);
-            match failure.member.as_deref().map(escape_for_terminal) {
-                Some(member) => eprintln!("{name}: {member}: {message}"),
-                None => eprintln!("{name}: {message}"),
-            }
-        }
-        for domain in &outcome.rejected_domains {
-            eprintln!(
-                "{name}: report for policy domain {} rejected: not listed in `domains`",
-                escape_for_terminal(domain)
-            );
-        }
+        name_problems(&escape_for_terminal(name), outcome);
         if let Some(progress) = &mut self.progress {
             progress.advance(walked_bytes, outcome.reports_new);
         }
@@ -243,4 +230,23 @@ pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Resul
         writeln!(stdout).context("cannot write to stdout")?;
     }
     Ok(())
+}
+
+/// Writes to stderr, one line each, what went wrong with one input: its failures
+/// (`PREFIX: MEMBER: reason`) and its reports refused for a domain not in `domains`. `prefix`
+/// names the input and is already escaped; everything from the input is escaped here.
+pub(crate) fn name_problems(prefix: &str, outcome: &MessageOutcome) {
+    for failure in &outcome.errors {
+        let message = escape_for_terminal(&failure.message);
+        match failure.member.as_deref().map(escape_for_terminal) {
+            Some(member) => eprintln!("{prefix}: {member}: {message}"),
+            None => eprintln!("{prefix}: {message}"),
+        }
+    }
+    for domain in &outcome.rejected_domains {
+        eprintln!(
+            "{prefix}: report for policy domain {} rejected: not listed in `domains`",
+            escape_for_terminal(domain)
+        );
+    }
 }
