@@ -355,13 +355,12 @@ pub mod fuzz {
         );
     }
 
-    /// What a collector received: aggregate reports or failures, then the TLS reports.
-    type Outcomes<'c> = (
-        Vec<Result<&'c AggregateReport, String>>,
-        &'c [(Option<String>, TlsReport)],
-    );
-
-    fn outcomes(collector: &Collector) -> Outcomes<'_> {
+    fn outcomes(
+        collector: &Collector,
+    ) -> (
+        Vec<Result<&AggregateReport, String>>,
+        &[(Option<String>, TlsReport)],
+    ) {
         let aggregate = collector
             .results
             .iter()
