@@ -232,7 +232,8 @@ impl SummaryBuilder {
             names: Names::default(),
         };
         if let Some(name) = only {
-            builder.list(name);
+            let index = builder.domain(name);
+            builder.domains[index].listed = true;
         }
         builder
     }
@@ -375,12 +376,6 @@ impl SummaryBuilder {
                 source.spf_pass_domains.insert(domain_name);
             }
         }
-    }
-
-    /// Lists `name` (e.g. a domain with only TLS reports), as if it had DMARC reports.
-    pub fn list(&mut self, name: &str) {
-        let index = self.domain(name);
-        self.domains[index].listed = true;
     }
 
     /// The summary.
@@ -586,7 +581,6 @@ impl DomainBuilder {
             silent_reporters,
             baseline_reports,
             policy,
-            tls: None,
         }
     }
 }

@@ -23,11 +23,7 @@ impl<'a> Selection<'a> {
     }
 
     /// Adds `clause` when `value` is given; its one `?` is bound to the value.
-    pub(crate) fn and_some<T: ToSql>(
-        mut self,
-        clause: &str,
-        value: &'a Option<T>,
-    ) -> Selection<'a> {
+    fn and_some<T: ToSql>(mut self, clause: &str, value: &'a Option<T>) -> Selection<'a> {
         if let Some(value) = value {
             self.params.push(value);
             self.clauses
