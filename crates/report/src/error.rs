@@ -65,9 +65,6 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// A JSON document that is no usable SMTP TLS report (RFC 8460).
-    #[error("invalid SMTP TLS report: {0}")]
-    TlsReport(String),
     /// Reading the input failed (only for readers handed in by the caller).
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
@@ -86,8 +83,6 @@ pub enum Container {
     Message,
     /// XML text.
     Xml,
-    /// JSON text (an SMTP TLS report).
-    Json,
 }
 
 impl fmt::Display for Container {
@@ -98,7 +93,6 @@ impl fmt::Display for Container {
             Container::Zip => "zip",
             Container::Message => "message",
             Container::Xml => "xml",
-            Container::Json => "json",
         })
     }
 }
