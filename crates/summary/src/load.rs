@@ -19,14 +19,13 @@ const LONGEST_REPORT: i64 = 400 * DAY;
 pub fn summarise(
     store: &Store,
     period: Period,
-    domain: Option<&str>,
+    domain: Option<&DomainName>,
 ) -> Result<Summary, StoreError> {
-    let domain = domain.map(|domain| DomainName::new(domain).into_string());
     let window = Windows::new(period).all();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
     // the filter only has to keep every report whose midpoint can lie in the window.
     let filter = ReportFilter {
-        policy_domain: domain.clone(),
+        policy_domain: domain.map(DomainName::to_string),
         begin_at_or_after: Some(window.start.saturating_sub(LONGEST_REPORT)),
         begin_before: Some(window.end),
         end_at_or_after: Some(window.start),
@@ -36,7 +35,7 @@ pub fn summarise(
     let results = ResultsWanted::FailingOrOverlapping(period.start..period.end);
     let mut reader = WindowReader {
         window,
-        builder: SummaryBuilder::new(period, domain.as_deref()),
+        builder: SummaryBuilder::new(period, domain.map(DomainName::as_str)),
     };
     store.read_reports(&filter, &results, &mut reader)?;
     Ok(reader.builder.finish())
@@ -72,7 +71,8 @@ mod tests {
         let week = Period::iso_week(2026, 47).unwrap();
         let summary = summarise(&store, week, None).unwrap();
         assert!(summary.domains.is_empty());
-        let summary = summarise(&store, week, Some("Example.COM.")).unwrap();
+        let domain = DomainName::new("Example.COM.");
+        let summary = summarise(&store, week, Some(&domain)).unwrap();
         assert_eq!(summary.domains.len(), 1);
         assert_eq!(summary.domains[0].domain, "example.com");
         assert_eq!(summary.domains[0].totals.reports, 0);

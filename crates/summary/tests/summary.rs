@@ -27,6 +27,7 @@
     reason = "tests (helpers included) fail loudly on a broken setup"
 )]
 
+use ruadb_report::DomainName;
 use ruadb_store::{MessageSource, SourceFilter, Store, StoreOptions};
 use ruadb_summary::{Classification, Period, Summary, render_markdown, render_text, summarise};
 use std::path::{Path, PathBuf};
@@ -189,8 +190,13 @@ fn totals_and_changes() {
 #[test]
 fn a_report_spanning_two_weeks_is_counted_once_by_its_midpoint() {
     let store = fixture_store();
-    let w47 = summarise(&store, w47(), Some("example.com")).unwrap();
-    let w48 = summarise(&store, "2026-W48".parse().unwrap(), Some("example.com")).unwrap();
+    let w47 = summarise(&store, w47(), Some(&DomainName::new("example.com"))).unwrap();
+    let w48 = summarise(
+        &store,
+        "2026-W48".parse().unwrap(),
+        Some(&DomainName::new("example.com")),
+    )
+    .unwrap();
     let w47 = &w47.domains[0];
     let w48 = &w48.domains[0];
     // Sunday 12:00 to Monday 12:00 belongs to W48 only.
@@ -202,7 +208,12 @@ fn a_report_spanning_two_weeks_is_counted_once_by_its_midpoint() {
     assert_eq!(w48.totals.messages, 999 + 500);
     assert_eq!(w48.totals.reports, 1);
     // Sunday 18:00 to Monday 18:00 (W46/W47) belongs to W47 only.
-    let w46 = summarise(&store, "2026-W46".parse().unwrap(), Some("example.com")).unwrap();
+    let w46 = summarise(
+        &store,
+        "2026-W46".parse().unwrap(),
+        Some(&DomainName::new("example.com")),
+    )
+    .unwrap();
     assert_eq!(w46.domains[0].totals.messages, 320 + 18 + 6 + 100 + 4);
     assert_eq!(w47.previous.messages, w46.domains[0].totals.messages);
 }
@@ -359,7 +370,7 @@ fn a_week_without_reports_says_so() {
     let summary = summarise(
         &store,
         Period::iso_week(2026, 50).unwrap(),
-        Some("example.com"),
+        Some(&DomainName::new("example.com")),
     )
     .unwrap();
     let com = &summary.domains[0];

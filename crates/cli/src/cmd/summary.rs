@@ -53,7 +53,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let mut summary = summarise(
         &store,
         period,
-        args.domain.as_deref(),
+        args.domain.as_ref(),
         context.config.domains.as_deref(),
     )?;
     let outcome = if args.alerts {
@@ -104,7 +104,7 @@ fn period(args: &Args, now: i64) -> anyhow::Result<Period> {
 fn summarise(
     store: &Store,
     period: Period,
-    domain: Option<&str>,
+    domain: Option<&DomainName>,
     configured: Option<&[DomainName]>,
 ) -> anyhow::Result<Summary> {
     let mut summary =
@@ -116,7 +116,7 @@ fn summarise(
         if summary.domains.iter().any(|listed| *name == listed.domain) {
             continue;
         }
-        let quiet = ruadb_summary::summarise(store, period, Some(name.as_str()))
+        let quiet = ruadb_summary::summarise(store, period, Some(name))
             .context("cannot compute the summary")?;
         summary.domains.extend(quiet.domains);
     }
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(listed, [("example.net", 0), ("example.org", 1)]);
         assert!(render_text(&summary).contains("No reports received for example.net"));
 
-        let only = summarise(&store, week, Some("example.net"), Some(&configured)).unwrap();
+        let only = summarise(&store, week, Some(&configured[0]), Some(&configured)).unwrap();
         assert_eq!(only.domains.len(), 1);
     }
 
