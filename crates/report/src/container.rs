@@ -20,7 +20,8 @@
 
 use crate::error::Container;
 use crate::mime;
-use crate::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, Warning};
+use crate::tlsrpt::{self, MAX_TLS_REPORT_BYTES};
+use crate::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport, Warning};
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
@@ -108,6 +109,7 @@ pub(crate) fn detect(head: &[u8]) -> Option<Container> {
             Some(Container::Zlib)
         }
         _ if looks_like_xml(head) => Some(Container::Xml),
+        _ if tlsrpt::looks_like_json(head) => Some(Container::Json),
         _ if looks_like_message(head) => Some(Container::Message),
         _ => None,
     }
@@ -263,6 +265,7 @@ impl Reader<'_, '_> {
         let shared = self.shared;
         match kind {
             Container::Xml => self.xml(&mut input, member, depth),
+            Container::Json => self.json(&mut input, member),
             Container::Gzip | Container::Zlib => {
                 let depth = match self.enter(depth) {
                     Ok(depth) => depth,
@@ -338,6 +341,28 @@ impl Reader<'_, '_> {
         let warnings = self.shared.warnings.take();
         trailer.warnings.extend(warnings.into_iter().map(Warning));
         self.sink.end_report(trailer)
+    }
+
+    /// One JSON document: an SMTP TLS report. Read whole (it is small and capped), which
+    /// also reads the layers below to their end, so their warnings go with the report.
+    fn json(&mut self, input: &mut dyn BufRead, member: Option<&str>) -> ControlFlow<()> {
+        let document = match read_bounded(
+            input,
+            MAX_TLS_REPORT_BYTES,
+            "bytes of an SMTP TLS report",
+        ) {
+            Ok(document) => document,
+            Err(error) => return self.fail(member, error),
+        };
+        match tlsrpt::parse(&document) {
+            Ok(mut report) => {
+                drop(document);
+                let warnings = self.shared.warnings.take();
+                report.warnings.extend(warnings.into_iter().map(Warning));
+                self.sink.tls_report(member, report)
+            }
+            Err(error) => self.fail(member, error),
+        }
     }
 
     fn zip<R: Read + Seek>(
@@ -454,7 +479,9 @@ impl Reader<'_, '_> {
             let name = join(member, &part.display_name());
             let kind = detect(&body);
             let candidate = match kind {
-                Some(Container::Gzip | Container::Zlib | Container::Zip) => true,
+                Some(Container::Gzip | Container::Zlib | Container::Zip | Container::Json) => {
+                    true
+                }
                 Some(Container::Xml) => !part.is_html() && !looks_like_html(&body),
                 Some(Container::Message) => part.is_message(),
                 None => false,
@@ -794,6 +821,10 @@ impl Sink for DeferredEnd<'_> {
         ControlFlow::Continue(())
     }
 
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        self.sink.tls_report(member, report)
+    }
+
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
         self.trailer = None;
         self.sink.report_failed(member, error)
@@ -871,7 +902,10 @@ mod tests {
             Some(Container::Message)
         );
         assert_eq!(detect(b"Hello world: this is text"), None);
-        assert_eq!(detect(b"{\"organization-name\":\"Example\"}"), None);
+        assert_eq!(
+            detect(b" {\"organization-name\":\"Example\"}"),
+            Some(Container::Json)
+        );
         assert_eq!(detect(b""), None);
         assert_eq!(detect(&[b' '; PEEK_BYTES]), Some(Container::Xml));
     }

@@ -65,6 +65,9 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A JSON document that is no usable SMTP TLS report (RFC 8460).
+    #[error("invalid SMTP TLS report: {0}")]
+    TlsReport(String),
     /// Reading the input failed (only for readers handed in by the caller).
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),
@@ -83,6 +86,8 @@ pub enum Container {
     Message,
     /// XML text.
     Xml,
+    /// JSON text (an SMTP TLS report).
+    Json,
 }
 
 impl fmt::Display for Container {
@@ -93,6 +98,7 @@ impl fmt::Display for Container {
             Container::Zip => "zip",
             Container::Message => "message",
             Container::Xml => "xml",
+            Container::Json => "json",
         })
     }
 }

@@ -52,6 +52,7 @@ mod mime;
 pub mod model;
 #[cfg(any(test, feature = "fuzz"))]
 mod protocol_check;
+mod tlsrpt;
 mod xml;
 
 use std::io::{Read, Seek};
@@ -60,6 +61,7 @@ use std::ops::ControlFlow;
 pub use error::{Container, Error};
 pub use escape::escape_for_terminal;
 pub use model::*;
+pub use tlsrpt::{MAX_TLS_FAILURE_DETAILS, MAX_TLS_POLICIES, MAX_TLS_REPORT_BYTES};
 pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT, MAX_RECORD_BYTES};
 
 /// Caps that keep hostile input from exhausting memory or time.
@@ -213,6 +215,18 @@ pub trait Sink {
     fn record(&mut self, record: Record) -> ControlFlow<()>;
     /// The current report ended well.
     fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()>;
+    /// A whole SMTP TLS report (RFC 8460) was read. Never inside an aggregate report's
+    /// `begin_report` … `end_report`.
+    ///
+    /// A sink that only takes aggregate reports keeps the default, which turns the TLS report
+    /// into a failed document, so that it is never dropped without a word.
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        let reason = format!(
+            "SMTP TLS report {:?} from {:?}: only DMARC aggregate reports are taken here",
+            report.report_id, report.organization_name
+        );
+        self.report_failed(member, Error::NoReport(reason))
+    }
     /// A document (named by its member or attachment name, if any) yielded no report, or the
     /// whole input held none (`member` is then `None`).
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
@@ -252,6 +266,8 @@ pub fn parse_reports(input: &[u8], limits: &Limits) -> Vec<Result<AggregateRepor
 pub struct Collector {
     /// Reports and failures in input order.
     pub results: Vec<Result<AggregateReport, Failure>>,
+    /// SMTP TLS reports in input order, with their member names.
+    pub tls_reports: Vec<(Option<String>, TlsReport)>,
     current: Option<AggregateReport>,
 }
 
@@ -278,6 +294,11 @@ impl Sink for Collector {
             report.trailer = trailer;
             self.results.push(Ok(report));
         }
+        ControlFlow::Continue(())
+    }
+
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        self.tls_reports.push((member.map(str::to_owned), report));
         ControlFlow::Continue(())
     }
 
@@ -334,15 +355,29 @@ pub mod fuzz {
         );
     }
 
-    fn outcomes(collector: &Collector) -> Vec<Result<&AggregateReport, String>> {
-        collector
+    fn outcomes(
+        collector: &Collector,
+    ) -> (
+        Vec<Result<&AggregateReport, String>>,
+        &[(Option<String>, TlsReport)],
+    ) {
+        let aggregate = collector
             .results
             .iter()
             .map(|result| match result {
                 Ok(report) => Ok(report),
                 Err(failure) => Err(format!("{:?}: {}", failure.member, failure.error)),
             })
-            .collect()
+            .collect();
+        (aggregate, &collector.tls_reports)
+    }
+
+    /// The TLS report parser alone, on one JSON document.
+    pub fn tlsrpt(data: &[u8]) {
+        if let Ok(report) = crate::tlsrpt::parse(data) {
+            assert!(!report.organization_name.is_empty() && !report.report_id.is_empty());
+            assert!(report.policies.len() <= MAX_TLS_POLICIES);
+        }
     }
 
     /// The MIME walker alone: split, decode every part, name and describe it.

@@ -402,3 +402,107 @@ mod tests {
         assert!(value.is_unknown());
     }
 }
+
+/// An SMTP TLS report (RFC 8460 §4), as one value: TLS reports are small, and their policies
+/// and failure details are capped by the parser.
+///
+/// The serde names are the JSON contract of `ruadb parse` (`kind: "tlsrpt"` objects).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsReport {
+    /// `organization-name`: who sent the report.
+    pub organization_name: String,
+    /// `contact-info` (some reporters send `null`).
+    pub contact_info: Option<String>,
+    /// `report-id`.
+    pub report_id: String,
+    /// `date-range.start-datetime`, unix seconds.
+    pub begin: i64,
+    /// `date-range.end-datetime`, unix seconds.
+    pub end: i64,
+    /// `policies[]`.
+    pub policies: Vec<TlsPolicy>,
+    /// What was tolerated while reading.
+    pub warnings: Vec<Warning>,
+}
+
+/// One entry of a TLS report's `policies[]`: the policy applied and its sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsPolicy {
+    /// `policy.policy-type`.
+    pub policy_type: TlsPolicyType,
+    /// `policy.policy-domain` (absent in some reports, then `None`).
+    pub policy_domain: Option<DomainName>,
+    /// `policy.policy-string[]`: the MTA-STS policy or TLSA records as the sender saw them.
+    pub policy_strings: Vec<String>,
+    /// `policy.mx-host[]`.
+    pub mx_hosts: Vec<String>,
+    /// `summary.total-successful-session-count`.
+    pub successful_sessions: u64,
+    /// `summary.total-failure-session-count`.
+    pub failed_sessions: u64,
+    /// `failure-details[]`.
+    pub failure_details: Vec<TlsFailureDetail>,
+}
+
+/// One entry of `failure-details[]`: sessions that failed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsFailureDetail {
+    /// `result-type`, e.g. `certificate-expired`, `starttls-not-supported`,
+    /// `sts-policy-fetch-error` (RFC 8460 §4.3; kept as written).
+    pub result_type: String,
+    /// `sending-mta-ip`.
+    pub sending_mta_ip: Option<IpAddr>,
+    /// `receiving-mx-hostname`.
+    pub receiving_mx_hostname: Option<String>,
+    /// `receiving-mx-helo`.
+    pub receiving_mx_helo: Option<String>,
+    /// `receiving-ip`.
+    pub receiving_ip: Option<IpAddr>,
+    /// `failed-session-count`.
+    pub failed_sessions: u64,
+    /// `additional-information` (a URI, by the RFC; free text in practice).
+    pub additional_information: Option<String>,
+    /// `failure-reason-code`.
+    pub failure_reason_code: Option<String>,
+}
+
+/// `policy-type` (RFC 8460 §4.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TlsPolicyType {
+    /// `sts`: an MTA-STS policy (RFC 8461).
+    Sts,
+    /// `tlsa`: DANE TLSA records (RFC 7672).
+    Tlsa,
+    /// `no-policy-found`.
+    NoPolicyFound,
+    /// Anything else, as written (empty when absent).
+    Other(String),
+}
+
+impl TlsPolicyType {
+    /// The type from its JSON text (case-insensitive).
+    pub fn from_json(raw: &str) -> TlsPolicyType {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "sts" => TlsPolicyType::Sts,
+            "tlsa" => TlsPolicyType::Tlsa,
+            "no-policy-found" => TlsPolicyType::NoPolicyFound,
+            _ => TlsPolicyType::Other(raw.to_owned()),
+        }
+    }
+
+    /// The JSON text, as stored and shown.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TlsPolicyType::Sts => "sts",
+            TlsPolicyType::Tlsa => "tlsa",
+            TlsPolicyType::NoPolicyFound => "no-policy-found",
+            TlsPolicyType::Other(other) => other,
+        }
+    }
+}
+
+impl Serialize for TlsPolicyType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}

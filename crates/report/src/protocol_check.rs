@@ -1,7 +1,7 @@
 //! A [`Sink`] that checks the call protocol (`begin_report`, `record`*, then `end_report` or
-//! `report_failed`, once per report), shared by the fuzz entry points and the unit tests.
+//! `report_failed`, once per report; `tls_report` outside a report), shared by the fuzz entry points and the unit tests.
 
-use crate::{Error, Record, ReportHeader, ReportTrailer, Sink};
+use crate::{Error, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
 use std::ops::ControlFlow;
 
 /// Panics when the calls break the [`Sink`] contract.
@@ -40,6 +40,13 @@ impl Sink for ProtocolCheck {
     fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
         assert!(self.open, "end_report without begin_report");
         self.open = false;
+        self.outcomes += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn tls_report(&mut self, _: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        assert!(!self.open, "tls_report inside an aggregate report");
+        assert!(!report.report_id.is_empty(), "TLS report without an id");
         self.outcomes += 1;
         ControlFlow::Continue(())
     }
