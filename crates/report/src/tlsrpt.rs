@@ -704,7 +704,8 @@ mod tests {
             "invalid SMTP TLS report: required field \"organization-name\" is missing or empty"
         );
         let deep_objects = "{\"a\":".repeat(10_000) + &"}".repeat(10_000);
-        assert!(refusal(deep_objects.as_bytes()).contains("\"organization-name\" is missing"));
+        let deep_objects = refusal(deep_objects.as_bytes());
+        assert!(deep_objects.starts_with("invalid SMTP TLS report: "), "{deep_objects}");
         // Deep nesting under a key nobody reads is skipped without recursion.
         let ignored = MINIMAL.replacen('{', &format!("{{\"x\":{}{},", "[".repeat(10_000), "]".repeat(10_000)), 1);
         assert_eq!(report(&ignored).organization_name, "Example");

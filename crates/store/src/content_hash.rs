@@ -12,8 +12,23 @@
 //! are a multiset: each is hashed on its own and the digests are added up (lane-wise, modulo
 //! 2^64), which needs no memory per record and no sorting.
 
-use ruadb_report::{Record, ReportHeader};
+use ruadb_report::{Record, ReportHeader, TlsReport};
 use sha2::{Digest, Sha256};
+
+/// The content hash of an SMTP TLS report: its JSON form without the warnings (they describe
+/// the reading, not the report) and with the reporter's name in lower case (the key compares
+/// it case-insensitively). The parsed form, so whitespace, key order and container do not count.
+pub(crate) fn tls_content_hash(report: &TlsReport) -> [u8; 32] {
+    let canonical = TlsReport {
+        organization_name: report.organization_name.to_lowercase(),
+        warnings: Vec::new(),
+        ..report.clone()
+    };
+    // Serialising plain data to a Vec cannot fail; an empty hash input would only make two
+    // such reports compare equal.
+    let json = serde_json::to_vec(&canonical).unwrap_or_default();
+    Sha256::digest(json).into()
+}
 
 #[derive(Default)]
 pub(crate) struct ContentHasher {

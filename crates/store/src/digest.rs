@@ -3,8 +3,8 @@
 //! a [`DigestedSink`]; it runs on the batch thread, also for inputs parsed on the parser thread.
 
 use crate::alignment::{self, Alignment};
-use crate::content_hash::ContentHasher;
-use ruadb_report::{AlignmentMode, Error, Record, ReportHeader, ReportTrailer, Sink};
+use crate::content_hash::{ContentHasher, tls_content_hash};
+use ruadb_report::{AlignmentMode, Error, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
 use std::ops::ControlFlow;
 
 /// A report stream with each record's alignment and each report's content hash.
@@ -13,6 +13,12 @@ pub(crate) trait DigestedSink {
     fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()>;
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()>;
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
+    fn tls_report(
+        &mut self,
+        member: Option<&str>,
+        report: &TlsReport,
+        content_hash: [u8; 32],
+    ) -> ControlFlow<()>;
 }
 
 /// Adapts a [`DigestedSink`] to the parser's [`Sink`].
@@ -72,5 +78,10 @@ impl<S: DigestedSink + ?Sized> Sink for Digesting<'_, S> {
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
         self.current = None;
         self.inner.report_failed(member, error)
+    }
+
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        let content_hash = tls_content_hash(&report);
+        self.inner.tls_report(member, &report, content_hash)
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::StoreError;
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
-use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};
+use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
 use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
@@ -42,6 +42,7 @@ enum Event {
     Record(Record),
     End(ReportTrailer),
     Failed(Option<String>, Error),
+    Tls(Option<String>, Box<TlsReport>),
 }
 
 enum Reply {
@@ -291,6 +292,7 @@ fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
             Event::Record(record) => sink.record(record)?,
             Event::End(trailer) => sink.end_report(trailer)?,
             Event::Failed(member, error) => sink.report_failed(member.as_deref(), error)?,
+            Event::Tls(member, report) => sink.tls_report(member.as_deref(), *report)?,
         }
     }
     ControlFlow::Continue(())
@@ -346,5 +348,9 @@ impl Sink for ChannelSink<'_> {
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
         self.push(Event::Failed(member.map(str::to_owned), error))
+    }
+
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        self.push(Event::Tls(member.map(str::to_owned), Box::new(report)))
     }
 }

@@ -534,7 +534,9 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
             "SELECT (SELECT COUNT(*) FROM reports WHERE message_id = ?1),
                     (SELECT COALESCE(SUM(record_count), 0) FROM reports WHERE message_id = ?1),
                     (SELECT COUNT(*) FROM report_duplicates WHERE message_id = ?1),
-                    (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1)",
+                    (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1),
+                    (SELECT COUNT(*) FROM tls_reports WHERE message_id = ?1)
+                    + (SELECT COUNT(*) FROM tls_report_repeats WHERE message_id = ?1)",
         )?
         .query_row([message_id], |row| {
             let count = |index| row.get::<_, i64>(index).map(|n| n.max(0) as u64);
@@ -543,6 +545,7 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
                 records: count(1)?,
                 duplicates: count(2)?,
                 conflicts: count(3)?,
+                tls_reports: count(4)?,
             })
         })?;
     let errors = connection

@@ -13,6 +13,7 @@ mod batch;
 mod reparse;
 mod rows;
 mod sink;
+mod tls;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +72,13 @@ pub struct MessageOutcome {
     pub conflicts: u64,
     /// Records stored.
     pub records: u64,
+    /// SMTP TLS reports stored for the first time.
+    pub tls_reports_new: u64,
+    /// SMTP TLS reports whose (organization-name, report-id) was stored before with the same
+    /// content.
+    pub tls_duplicates: u64,
+    /// SMTP TLS reports whose key was stored before with other content (kept once).
+    pub tls_conflicts: u64,
     /// The policy domain of each report refused because it is not in `domains`.
     pub rejected_domains: Vec<String>,
     /// Documents that yielded no report (one entry with `member: None` when the input as a
@@ -84,7 +92,15 @@ impl MessageOutcome {
     pub fn has_report(&self) -> bool {
         match &self.stored_before {
             Some(stored) => stored.has_report(),
-            None => self.reports_new + self.duplicates + self.conflicts > 0,
+            None => {
+                self.reports_new
+                    + self.duplicates
+                    + self.conflicts
+                    + self.tls_reports_new
+                    + self.tls_duplicates
+                    + self.tls_conflicts
+                    > 0
+            }
         }
     }
 }
@@ -100,12 +116,15 @@ pub struct StoredReports {
     pub duplicates: u64,
     /// Reports whose key was stored already with other content (not counted).
     pub conflicts: u64,
+    /// SMTP TLS reports of this input: stored from it, or duplicates or conflicts of ones
+    /// stored before.
+    pub tls_reports: u64,
 }
 
 impl StoredReports {
     /// Whether the input held at least one report.
     pub fn has_report(&self) -> bool {
-        self.reports + self.duplicates + self.conflicts > 0
+        self.reports + self.duplicates + self.conflicts + self.tls_reports > 0
     }
 }
 
@@ -131,6 +150,10 @@ pub struct IngestTally {
     pub conflicts: u64,
     /// Records stored.
     pub records: u64,
+    /// SMTP TLS reports stored for the first time.
+    pub tls_reports_new: u64,
+    /// SMTP TLS reports already stored (same key), with the same or other content.
+    pub tls_repeats: u64,
     /// Documents that yielded no report, plus rejected reports.
     pub errors: u64,
     /// Reports refused because their policy domain is not configured (also in `errors`).
@@ -145,6 +168,8 @@ impl IngestTally {
         self.duplicates += outcome.duplicates;
         self.conflicts += outcome.conflicts;
         self.records += outcome.records;
+        self.tls_reports_new += outcome.tls_reports_new;
+        self.tls_repeats += outcome.tls_duplicates + outcome.tls_conflicts;
         let rejected = outcome.rejected_domains.len() as u64;
         self.rejected += rejected;
         self.errors += outcome.errors.len() as u64 + rejected;

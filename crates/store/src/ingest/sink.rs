@@ -2,11 +2,12 @@
 //! conflict or rejected, and writes it as the parser streams it.
 
 use super::rows::{PendingRecord, RECORDS_PER_FLUSH, insert_report, write_records};
+use super::tls::{TlsStored, store_tls_report};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
 use crate::digest::DigestedSink;
 use crate::{StoreError, StoreOptions};
-use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer};
+use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer, TlsReport};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
 
@@ -14,6 +15,16 @@ use std::ops::ControlFlow;
 /// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
 /// written a few at a time.
 const PENDING_TEXT_BYTES: usize = 64 * 1024;
+
+/// Whether `options.domains` accepts `policy_domain` (a listed domain accepts its subdomains).
+pub(super) fn accepts(options: &StoreOptions, policy_domain: &DomainName) -> bool {
+    let Some(domains) = &options.domains else {
+        return true;
+    };
+    domains
+        .iter()
+        .any(|accepted| policy_domain.is_within(accepted))
+}
 
 /// What happens to the report being read.
 enum Target {
@@ -99,12 +110,34 @@ impl<'c> StoreSink<'c> {
     }
 
     fn accepts(&self, policy_domain: &DomainName) -> bool {
-        let Some(domains) = &self.options.domains else {
-            return true;
-        };
-        domains
-            .iter()
-            .any(|accepted| policy_domain.is_within(accepted))
+        accepts(self.options, policy_domain)
+    }
+
+    fn tls(
+        &mut self,
+        member: Option<&str>,
+        report: &TlsReport,
+        content_hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            self.fail_current()?;
+        }
+        self.documents += 1;
+        let stored = store_tls_report(
+            self.connection,
+            self.options,
+            self.message_id,
+            member,
+            report,
+            content_hash,
+        )?;
+        match stored {
+            TlsStored::New => self.outcome.tls_reports_new += 1,
+            TlsStored::Duplicate => self.outcome.tls_duplicates += 1,
+            TlsStored::Conflict => self.outcome.tls_conflicts += 1,
+            TlsStored::Rejected(domains) => self.outcome.rejected_domains.extend(domains),
+        }
+        Ok(())
     }
 
     fn begin(&mut self, member: Option<&str>, header: &ReportHeader) -> Result<(), StoreError> {
@@ -325,6 +358,16 @@ impl DigestedSink for StoreSink<'_> {
 
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
         let result = self.end(&trailer, content_hash);
+        self.check(result)
+    }
+
+    fn tls_report(
+        &mut self,
+        member: Option<&str>,
+        report: &TlsReport,
+        content_hash: [u8; 32],
+    ) -> ControlFlow<()> {
+        let result = self.tls(member, report, content_hash);
         self.check(result)
     }
 
