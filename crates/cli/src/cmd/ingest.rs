@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Print the tally as one JSON object on stdout (keys: messages, reports_new, duplicates,
-    /// conflicts, records, errors, rejected).
+    /// conflicts, records, tls_reports_new, tls_repeats, errors, rejected).
     #[arg(long)]
     pub json: bool,
     /// If another ruadb is writing to the database, wait for it (up to an hour) instead of
@@ -185,14 +185,7 @@ impl Reporter {
 
     /// Adds a committed batch to the tally.
     fn committed(&mut self, batch: &IngestTally) {
-        let tally = &mut self.tally;
-        tally.messages += batch.messages;
-        tally.reports_new += batch.reports_new;
-        tally.duplicates += batch.duplicates;
-        tally.conflicts += batch.conflicts;
-        tally.records += batch.records;
-        tally.errors += batch.errors;
-        tally.rejected += batch.rejected;
+        self.tally.merge(batch);
     }
 
     fn clear_progress(&mut self) {
@@ -209,11 +202,21 @@ impl Reporter {
 }
 
 /// `VERB N messages: R new reports, D duplicates, C conflicts, K records, E errors` on
-/// stderr; with `json` also the tally as one JSON object on stdout.
+/// stderr (with `T new TLS reports, S TLS reports seen before` before the errors when there
+/// were any); with `json` also the tally as one JSON object on stdout.
 pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Result<()> {
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let tls = if tally.tls_reports_new + tally.tls_repeats > 0 {
+        format!(
+            "{}, {} seen before, ",
+            plural(tally.tls_reports_new, "new TLS report", "new TLS reports"),
+            tally.tls_repeats
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{verb} {}: {}, {}, {}, {}, {}",
+        "{verb} {}: {}, {}, {}, {}, {tls}{}",
         plural(tally.messages, "message", "messages"),
         plural(tally.reports_new, "new report", "new reports"),
         plural(tally.duplicates, "duplicate", "duplicates"),

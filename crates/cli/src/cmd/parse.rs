@@ -1,7 +1,8 @@
 //! `ruadb parse`: print the reports found in inputs, store nothing.
 //!
 //! JSON Lines (`--format json`) is the stable contract: one object per report, one error
-//! object per document that yielded none. Each report is written as soon as it ends, so a
+//! object per document that yielded none. Each report object says its `kind`: `aggregate`
+//! (DMARC) or `tlsrpt` (SMTP TLS, RFC 8460). Each report is written as soon as it ends, so a
 //! directory of any size is processed in bounded memory.
 //!
 //! A report may still fail after some of its records (truncated XML), and then nothing of it
@@ -17,7 +18,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use ruadb_report::{
-    Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink, escape_for_terminal,
+    Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
+    escape_for_terminal,
 };
 
 use crate::Outcome;
@@ -110,7 +112,7 @@ impl<W: Write> Printer<W> {
         }
         self.failed |= sink.failed;
         if !sink.seen_anything {
-            self.failure(name, None, "no DMARC aggregate report found")?;
+            self.failure(name, None, "no DMARC aggregate or SMTP TLS report found")?;
         }
         Ok(())
     }
@@ -165,6 +167,7 @@ struct ErrorObject<'a> {
 struct ReportHead<'a> {
     source: &'a str,
     member: Option<&'a str>,
+    kind: &'static str,
     format: &'a str,
     org_name: &'a str,
     email: &'a str,
@@ -172,6 +175,17 @@ struct ReportHead<'a> {
     begin: i64,
     end: i64,
     policy: &'a PolicyPublished,
+}
+
+/// A `"kind": "tlsrpt"` object of the `ruadb parse` contract: the report's own fields
+/// follow `source, member, kind`.
+#[derive(Serialize)]
+struct TlsObject<'a> {
+    source: &'a str,
+    member: Option<&'a str>,
+    kind: &'static str,
+    #[serde(flatten)]
+    report: &'a TlsReport,
 }
 
 /// Where a report's JSON goes while it is read.
@@ -227,6 +241,7 @@ impl<W: Write> ReportWriter<'_, W> {
         let head = ReportHead {
             source: self.source,
             member,
+            kind: "aggregate",
             format: header.format.as_str(),
             org_name: &header.metadata.org_name,
             email: &header.metadata.email,
@@ -275,6 +290,57 @@ impl<W: Write> ReportWriter<'_, W> {
             )?;
         }
         Ok(())
+    }
+
+    fn write_tls(&mut self, member: Option<&str>, report: &TlsReport) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                let object = TlsObject {
+                    source: self.source,
+                    member,
+                    kind: "tlsrpt",
+                    report,
+                };
+                serde_json::to_writer(&mut *self.out, &object)?;
+                writeln!(self.out)
+            }
+            Format::Text => {
+                let mut source = escape_for_terminal(self.source).into_owned();
+                if let Some(member) = member {
+                    source = format!("{source} [{}]", escape_for_terminal(member));
+                }
+                let (successful, failed) = report.policies.iter().fold((0u64, 0u64), |sum, p| {
+                    (
+                        sum.0.saturating_add(p.successful_sessions),
+                        sum.1.saturating_add(p.failed_sessions),
+                    )
+                });
+                let mut domains: Vec<&str> = report
+                    .policies
+                    .iter()
+                    .filter_map(|policy| policy.policy_domain.as_deref())
+                    .collect();
+                domains.dedup();
+                writeln!(
+                    self.out,
+                    "{source}: {org} TLS report {id} for {domains}, {begin} to {end}, {successful} successful and {failed} failed sessions (tlsrpt)",
+                    org = escape_for_terminal(&report.organization_name),
+                    id = escape_for_terminal(&report.report_id),
+                    domains = if domains.is_empty() {
+                        "(no policy-domain)".to_owned()
+                    } else {
+                        escape_for_terminal(&domains.join(", ")).into_owned()
+                    },
+                    begin = utc(report.begin),
+                    end = utc(report.end),
+                )?;
+                for warning in &report.warnings {
+                    let warning = escape_for_terminal(&warning.0);
+                    writeln!(self.out, "  warning: {warning}")?;
+                }
+                Ok(())
+            }
+        }
     }
 
     fn finish(&mut self, report: CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
@@ -369,6 +435,12 @@ impl<W: Write> Sink for ReportWriter<'_, W> {
         self.stop_on_error(written)
     }
 
+    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        self.seen_anything = true;
+        let written = self.write_tls(member, &report);
+        self.stop_on_error(written)
+    }
+
     fn report_failed(
         &mut self,
         member: Option<&str>,
@@ -409,6 +481,11 @@ impl Sink for CompletionScan {
         if std::mem::take(&mut self.in_report) {
             self.complete.push(true);
         }
+        ControlFlow::Continue(())
+    }
+
+    fn tls_report(&mut self, _member: Option<&str>, _report: TlsReport) -> ControlFlow<()> {
+        // Written whole when it arrives, so the second pass needs to know nothing of it.
         ControlFlow::Continue(())
     }
 

@@ -161,6 +161,19 @@ pub struct IngestTally {
 }
 
 impl IngestTally {
+    /// Adds another tally (e.g. a committed batch's) to this one.
+    pub fn merge(&mut self, other: &IngestTally) {
+        self.messages += other.messages;
+        self.reports_new += other.reports_new;
+        self.duplicates += other.duplicates;
+        self.conflicts += other.conflicts;
+        self.records += other.records;
+        self.tls_reports_new += other.tls_reports_new;
+        self.tls_repeats += other.tls_repeats;
+        self.errors += other.errors;
+        self.rejected += other.rejected;
+    }
+
     /// Adds one input's outcome.
     pub fn add(&mut self, outcome: &MessageOutcome) {
         self.messages += 1;
