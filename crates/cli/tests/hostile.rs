@@ -190,8 +190,14 @@ fn hostile_inputs_are_rejected_or_bounded_and_good_reports_survive() {
             | Hostile::BillionLaughs
             | Hostile::ExternalEntity
             | Hostile::RandomAttachment
-            | Hostile::NulInText => {
+            | Hostile::NulInText
+            | Hostile::TlsGzipBomb
+            | Hostile::TlsBigJson
+            | Hostile::TlsDeepNesting
+            | Hostile::TlsHugeCounts
+            | Hostile::TlsInvalidUtf8 => {
                 assert_eq!(reports, 0, "{label}: {result}");
+                assert_eq!(result["tls_reports_new"], 0, "{label}: {result}");
                 assert_eq!(output.status.code(), Some(1), "{label}");
             }
             // Beyond the default depth of 16: refused as a whole.

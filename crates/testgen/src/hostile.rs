@@ -6,6 +6,7 @@
 use crate::Error;
 use crate::reporters::reporters;
 use crate::rng::Rng;
+use crate::tlsrpt::{tls_report, write_tls_message};
 use crate::sources::{IpSpace, SourcePool};
 use crate::wrap::{self, write_base64};
 use crate::xml::{DomainPolicy, RecordBudget, ReportPlan, Written, write_report};
@@ -58,6 +59,16 @@ pub enum Hostile {
     /// 1,500 records of 28 KB each (28 DKIM results with a 1,000-byte `<human_result>`), just
     /// under the text a record may hold: 43 MB of XML in a small gzip.
     BigRecords,
+    /// A TLS report mail whose `application/tlsrpt+gzip` part inflates to 1 GiB of JSON.
+    TlsGzipBomb,
+    /// A 100 MiB JSON document that starts like a TLS report.
+    TlsBigJson,
+    /// A TLS report whose `policies` are lists nested 10,000 deep.
+    TlsDeepNesting,
+    /// A TLS report with session counts of 2^70.
+    TlsHugeCounts,
+    /// A TLS report with invalid UTF-8 in a string.
+    TlsInvalidUtf8,
 }
 
 /// A written hostile input.
@@ -71,7 +82,7 @@ pub struct HostileFile {
 
 impl Hostile {
     /// Every kind, in a fixed order.
-    pub const ALL: [Hostile; 17] = [
+    pub const ALL: [Hostile; 22] = [
         Hostile::ZipBomb,
         Hostile::GzipBomb,
         Hostile::NestedGzip,
@@ -89,6 +100,11 @@ impl Hostile {
         Hostile::ConcatenatedGzip,
         Hostile::DeepMultipart,
         Hostile::BigRecords,
+        Hostile::TlsGzipBomb,
+        Hostile::TlsBigJson,
+        Hostile::TlsDeepNesting,
+        Hostile::TlsHugeCounts,
+        Hostile::TlsInvalidUtf8,
     ];
 
     /// The file name it is written under.
@@ -111,6 +127,11 @@ impl Hostile {
             Hostile::ConcatenatedGzip => "two-gzip-members.xml.gz",
             Hostile::DeepMultipart => "deep-multipart.eml",
             Hostile::BigRecords => "big-records.xml.gz",
+            Hostile::TlsGzipBomb => "tlsrpt-gzip-bomb.eml",
+            Hostile::TlsBigJson => "tlsrpt-big.json",
+            Hostile::TlsDeepNesting => "tlsrpt-deep-nesting.json",
+            Hostile::TlsHugeCounts => "tlsrpt-huge-counts.json",
+            Hostile::TlsInvalidUtf8 => "tlsrpt-invalid-utf8.json",
         }
     }
 
@@ -341,6 +362,48 @@ impl Hostile {
                 }
                 writeln!(out, "--{BOUNDARY}--")?;
                 Some(written)
+            Hostile::TlsGzipBomb => {
+                let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+                encoder.write_all(br#"{"organization-name":""#)?;
+                write_repeated(&mut encoder, b'a', 1024 * MIB)?;
+                write_tls_message(&mut out, "tlsrpt-gzip-bomb", &encoder.finish()?)?;
+                None
+            }
+            Hostile::TlsBigJson => {
+                out.write_all(br#"{"organization-name":"big","report-id":"tlsrpt-big","pad":""#)?;
+                write_repeated(&mut out, b'a', 100 * MIB)?;
+                out.write_all(br#""}"#)?;
+                None
+            }
+            Hostile::TlsDeepNesting => {
+                let (mut report, _) = tls_report(0, &mut Rng::new(1));
+                report["policies"] = serde_json::Value::Null;
+                let text = serde_json::to_string(&report).map_err(std::io::Error::other)?;
+                let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+                out.write_all(text.replace("null", &nested).as_bytes())?;
+                None
+            }
+            Hostile::TlsHugeCounts => {
+                let (report, _) = tls_report(0, &mut Rng::new(1));
+                let text = serde_json::to_string(&report).map_err(std::io::Error::other)?;
+                let huge = text.replace(
+                    "\"total-successful-session-count\":",
+                    "\"total-successful-session-count\":1180591620717411303424",
+                );
+                // The old value follows the new digits: still one (even larger) number.
+                out.write_all(huge.as_bytes())?;
+                None
+            }
+            Hostile::TlsInvalidUtf8 => {
+                let (report, _) = tls_report(0, &mut Rng::new(1));
+                let text = serde_json::to_string(&report).map_err(std::io::Error::other)?;
+                let mut bytes = text.into_bytes();
+                if let Some(at) = bytes.windows(6).position(|w| w == b"Google") {
+                    bytes[at + 1] = 0xC3;
+                    bytes[at + 2] = 0x28;
+                }
+                out.write_all(&bytes)?;
+                None
             }
         };
         out.into_inner().map_err(|e| e.into_error())?;

@@ -7,6 +7,7 @@
 //! - [`corpus`]: a realistic mailbox — many reporters, skewed report sizes (most 1–5 records, a
 //!   tail to thousands), `.xml`, `.xml.gz`, `.zip` and `.eml` files, RFC 7489 and RFC 9990.
 //! - [`hostile`]: bombs, entity tricks, deep nesting, huge and malformed mail.
+//! - [`tlsrpt`]: SMTP TLS reports (RFC 8460) with known totals.
 //! - `xml`, `reporters`, `sources`, `wrap`: how one report is written and packed.
 //!
 //! Addresses come from the documentation ranges unless [`IpSpace::Public`] is asked for.
@@ -16,6 +17,7 @@ pub mod hostile;
 mod reporters;
 mod rng;
 mod sources;
+pub mod tlsrpt;
 pub mod wrap;
 mod xml;
 
@@ -26,6 +28,7 @@ pub use hostile::{
 pub use reporters::{Archive, IdStyle, MailStyle, Reporter, Style};
 pub use rng::Rng;
 pub use sources::{IpSpace, Scenario};
+pub use tlsrpt::{TlsStats, generate_tls_reports};
 pub use xml::{DomainPolicy, RecordBudget, ReportPlan, Written};
 
 /// Why generating failed.
