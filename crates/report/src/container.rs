@@ -346,14 +346,11 @@ impl Reader<'_, '_> {
     /// One JSON document: an SMTP TLS report. Read whole (it is small and capped), which
     /// also reads the layers below to their end, so their warnings go with the report.
     fn json(&mut self, input: &mut dyn BufRead, member: Option<&str>) -> ControlFlow<()> {
-        let document = match read_bounded(
-            input,
-            MAX_TLS_REPORT_BYTES,
-            "bytes of an SMTP TLS report",
-        ) {
-            Ok(document) => document,
-            Err(error) => return self.fail(member, error),
-        };
+        let document =
+            match read_bounded(input, MAX_TLS_REPORT_BYTES, "bytes of an SMTP TLS report") {
+                Ok(document) => document,
+                Err(error) => return self.fail(member, error),
+            };
         match tlsrpt::parse(&document) {
             Ok(mut report) => {
                 drop(document);
@@ -479,9 +476,7 @@ impl Reader<'_, '_> {
             let name = join(member, &part.display_name());
             let kind = detect(&body);
             let candidate = match kind {
-                Some(Container::Gzip | Container::Zlib | Container::Zip | Container::Json) => {
-                    true
-                }
+                Some(Container::Gzip | Container::Zlib | Container::Zip | Container::Json) => true,
                 Some(Container::Xml) => !part.is_html() && !looks_like_html(&body),
                 Some(Container::Message) => part.is_message(),
                 None => false,

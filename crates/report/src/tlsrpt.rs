@@ -16,8 +16,8 @@
 
 use crate::model::{DomainName, TlsFailureDetail, TlsPolicy, TlsPolicyType, TlsReport, Warning};
 use crate::{Error, MAX_COUNT};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -47,7 +47,9 @@ pub(crate) fn looks_like_json(head: &[u8]) -> bool {
 pub(crate) fn parse(document: &[u8]) -> Result<TlsReport, Error> {
     let document = document.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(document);
     if !looks_like_json(document) {
-        return Err(Error::TlsReport("the document is not a JSON object".to_owned()));
+        return Err(Error::TlsReport(
+            "the document is not a JSON object".to_owned(),
+        ));
     }
     let raw: RawReport = serde_json::from_slice(document).map_err(|error| {
         Error::TlsReport(format!(
@@ -197,7 +199,9 @@ impl RawReport {
 impl RawPolicyEntry {
     fn into_policy(self, number: usize, notes: &mut Notes) -> Result<Option<TlsPolicy>, Error> {
         let Some(policy) = self.policy else {
-            notes.push(format!("policy {number} dropped: it has no \"policy\" object"));
+            notes.push(format!(
+                "policy {number} dropped: it has no \"policy\" object"
+            ));
             return Ok(None);
         };
         let where_ = format!("policy {number}");
@@ -231,8 +235,18 @@ impl RawPolicyEntry {
         let mx_hosts = policy.mx_host.into_strings("mx-host", notes);
         let (successful_sessions, failed_sessions) = match self.summary {
             Some(summary) => (
-                count(summary.successful, "total-successful-session-count", &where_, notes)?,
-                count(summary.failed, "total-failure-session-count", &where_, notes)?,
+                count(
+                    summary.successful,
+                    "total-successful-session-count",
+                    &where_,
+                    notes,
+                )?,
+                count(
+                    summary.failed,
+                    "total-failure-session-count",
+                    &where_,
+                    notes,
+                )?,
             ),
             None => {
                 notes.push(format!("{where_}: no summary; counted as 0 sessions"));
@@ -267,7 +281,12 @@ impl RawFailureDetail {
         where_: &str,
         notes: &mut Notes,
     ) -> Result<Option<TlsFailureDetail>, Error> {
-        let failed_sessions = count(self.failed_session_count, "failed-session-count", where_, notes)?;
+        let failed_sessions = count(
+            self.failed_session_count,
+            "failed-session-count",
+            where_,
+            notes,
+        )?;
         let Some(result_type) = optional(self.result_type, "result-type", notes) else {
             notes.push(format!(
                 "{where_}: a failure detail without result-type dropped ({failed_sessions} sessions)"
@@ -277,7 +296,11 @@ impl RawFailureDetail {
         Ok(Some(TlsFailureDetail {
             result_type,
             sending_mta_ip: ip(self.sending_mta_ip, "sending-mta-ip", where_, notes),
-            receiving_mx_hostname: optional(self.receiving_mx_hostname, "receiving-mx-hostname", notes),
+            receiving_mx_hostname: optional(
+                self.receiving_mx_hostname,
+                "receiving-mx-hostname",
+                notes,
+            ),
             receiving_mx_helo: optional(self.receiving_mx_helo, "receiving-mx-helo", notes),
             receiving_ip: ip(self.receiving_ip, "receiving-ip", where_, notes),
             failed_sessions,
@@ -651,7 +674,10 @@ mod tests {
         assert_eq!((report.begin, report.end), (1_704_758_400, 1_704_844_799));
         let policy = &report.policies[0];
         assert_eq!(policy.policy_type, TlsPolicyType::Sts);
-        assert_eq!(policy.policy_domain.as_ref().unwrap().as_str(), "example.com");
+        assert_eq!(
+            policy.policy_domain.as_ref().unwrap().as_str(),
+            "example.com"
+        );
         assert_eq!((policy.successful_sessions, policy.failed_sessions), (7, 2));
         let detail = &policy.failure_details[0];
         assert_eq!(detail.result_type, "certificate-expired");
@@ -672,7 +698,11 @@ mod tests {
         assert_eq!(report.policies[0].mx_hosts, ["mx.example.com"]);
         assert_eq!(report.policies[0].failure_details[0].sending_mta_ip, None);
         assert_eq!(
-            report.warnings.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+            report
+                .warnings
+                .iter()
+                .map(|w| w.0.as_str())
+                .collect::<Vec<_>>(),
             [
                 "no contact-info",
                 "mx-host is one string, not a list",
@@ -705,9 +735,16 @@ mod tests {
         );
         let deep_objects = "{\"a\":".repeat(10_000) + &"}".repeat(10_000);
         let deep_objects = refusal(deep_objects.as_bytes());
-        assert!(deep_objects.starts_with("invalid SMTP TLS report: "), "{deep_objects}");
+        assert!(
+            deep_objects.starts_with("invalid SMTP TLS report: "),
+            "{deep_objects}"
+        );
         // Deep nesting under a key nobody reads is skipped without recursion.
-        let ignored = MINIMAL.replacen('{', &format!("{{\"x\":{}{},", "[".repeat(10_000), "]".repeat(10_000)), 1);
+        let ignored = MINIMAL.replacen(
+            '{',
+            &format!("{{\"x\":{}{},", "[".repeat(10_000), "]".repeat(10_000)),
+            1,
+        );
         assert_eq!(report(&ignored).organization_name, "Example");
         let mut invalid = MINIMAL.as_bytes().to_vec();
         let at = MINIMAL.find("Example").unwrap();
@@ -730,7 +767,10 @@ mod tests {
             &format!(r#""failure-details":[{details}"#),
         );
         let report = report(&json);
-        assert_eq!(report.policies[0].failure_details.len(), MAX_TLS_FAILURE_DETAILS);
+        assert_eq!(
+            report.policies[0].failure_details.len(),
+            MAX_TLS_FAILURE_DETAILS
+        );
         assert_eq!(
             report.warnings[0].0,
             "policy 1: failure-details: 6 entries beyond the first 1000 not kept"

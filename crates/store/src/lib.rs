@@ -71,7 +71,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use query::{
     DkimRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow,
     RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
-    SourceTable, SpfRow, Totals, Value,
+    SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
 pub use sorted_set::SortedSet;
 

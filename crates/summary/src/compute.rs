@@ -232,8 +232,7 @@ impl SummaryBuilder {
             names: Names::default(),
         };
         if let Some(name) = only {
-            let index = builder.domain(name);
-            builder.domains[index].listed = true;
+            builder.list(name);
         }
         builder
     }
@@ -376,6 +375,12 @@ impl SummaryBuilder {
                 source.spf_pass_domains.insert(domain_name);
             }
         }
+    }
+
+    /// Lists `name` (e.g. a domain with only TLS reports), as if it had DMARC reports.
+    pub fn list(&mut self, name: &str) {
+        let index = self.domain(name);
+        self.domains[index].listed = true;
     }
 
     /// The summary.
@@ -581,6 +586,7 @@ impl DomainBuilder {
             silent_reporters,
             baseline_reports,
             policy,
+            tls: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - `compute.rs`: the fold of reports and records into a [`Summary`], one record at a time.
 //! - `advice.rs`: the plain-words advice per source and the enforcement readiness.
 //! - `alerts.rs`: what deserves attention (stable codes, severities) for `--alerts`.
+//! - `tls.rs`: the TLS part of a domain, from its SMTP TLS reports (RFC 8460).
 //! - `numbers.rs`: counts, rates and changes as text, for the advice and the renderers.
 //! - `render.rs`: what a rendering shows and in which order (one walk over the summary),
 //!   and the lines every rendering says the same way.
@@ -35,6 +36,7 @@ mod numbers;
 pub mod period;
 mod render;
 mod text;
+mod tls;
 
 pub use advice::READY_THRESHOLD;
 pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
@@ -43,6 +45,7 @@ pub use markdown::render_markdown;
 pub use period::{Period, PeriodError};
 pub use ruadb_store::classify::Classification;
 pub use text::render_text;
+pub use tls::{TlsFailureCount, TlsSummary, TlsTotals};
 
 pub(crate) use compute::SourceAggregate;
 use ruadb_report::Policy;
@@ -106,6 +109,10 @@ pub struct DomainSummary {
     pub baseline_reports: u64,
     /// The DMARC policy the reporters saw published; null when no report arrived.
     pub policy: Option<PolicySummary>,
+    /// SMTP TLS reports about the domain in the period; absent (not null) when there were
+    /// none, so a domain without them shows nothing extra.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
 }
 
 /// Totals of a period.

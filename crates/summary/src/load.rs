@@ -3,6 +3,7 @@
 
 use super::compute::{SummaryBuilder, Windows};
 use super::period::DAY;
+use super::tls::TlsBuilder;
 use super::{Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
@@ -38,7 +39,29 @@ pub fn summarise(
         builder: SummaryBuilder::new(period, domain.map(DomainName::as_str)),
     };
     store.read_reports(&filter, &results, &mut reader)?;
-    Ok(reader.builder.finish())
+    let mut builder = reader.builder;
+
+    let windows = Windows::new(period);
+    let tls_window = windows.current.union(&windows.previous);
+    let tls_filter = ReportFilter {
+        policy_domain: domain,
+        begin_at_or_after: Some(tls_window.start.saturating_sub(LONGEST_REPORT)),
+        begin_before: Some(tls_window.end),
+        end_at_or_after: Some(tls_window.start),
+    };
+    let mut tls = TlsBuilder::default();
+    store.read_tls_policies(&tls_filter, &mut |policy| {
+        tls.add(&policy, &windows.current, &windows.previous);
+    })?;
+    let tls_domains: Vec<String> = tls.domains().map(str::to_owned).collect();
+    for name in &tls_domains {
+        builder.list(name);
+    }
+    let mut summary = builder.finish();
+    for domain in &mut summary.domains {
+        domain.tls = tls.summary(&domain.domain);
+    }
+    Ok(summary)
 }
 
 /// Hands the reports whose midpoint lies in `window`, and their records, to the builder.

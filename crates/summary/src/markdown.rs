@@ -2,9 +2,9 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, alert_label, comparison_line, daily_sparkline, display_org,
-    dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows, render,
-    some_of, spf_results,
+    ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
+    display_org, dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows,
+    render, some_of, spf_results, tls_sessions_line,
 };
 use super::{
     Alert, BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, SilentReporter, Summary,
@@ -149,6 +149,41 @@ impl SummaryWriter for Markdown {
                     thousands(source.messages)
                 );
             }
+        }
+    }
+
+    fn tls(&mut self, summary: &Summary, sections: &TlsSections<'_>) {
+        let tls = sections.tls;
+        let _ = writeln!(self.0, "\n### TLS (SMTP TLS reports)\n");
+        let _ = writeln!(self.0, "{}\n", escape(&tls_sessions_line(summary, tls)));
+        let types: Vec<String> = tls.policy_types.iter().map(|t| code(t)).collect();
+        let _ = writeln!(self.0, "Policy types: {}", types.join(", "));
+        for (title, list) in [
+            ("Result type", &sections.by_result_type),
+            ("Receiving MX", &sections.by_receiving_mx),
+        ] {
+            if list.all.is_empty() {
+                continue;
+            }
+            let _ = writeln!(self.0, "\n| {title} | Failed sessions |\n|---|---:|");
+            for count in list.shown {
+                let _ = writeln!(
+                    self.0,
+                    "| {} | {} |",
+                    code(&count.name),
+                    thousands(count.sessions)
+                );
+            }
+            self.more_paragraph(list.more.as_deref());
+        }
+        if !sections.advice.shown.is_empty() {
+            let _ = writeln!(self.0);
+        }
+        for advice in sections.advice.shown {
+            let _ = writeln!(self.0, "- {}", escape(advice));
+        }
+        if let Some(more) = &sections.advice.more {
+            let _ = writeln!(self.0, "- {}", escape(more));
         }
     }
 

@@ -3,11 +3,11 @@
 //! text and Markdown renderers are writers; they decide only how a section looks. The lines
 //! both say (the comparison, "no reports", "… and N more") are written here once.
 
-use super::numbers::thousands;
+use super::numbers::{percent, point_change, thousands};
 use super::period::DAY;
 use super::{
     BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySummary,
-    PublishedPolicy, SourceSummary, Summary, total,
+    PublishedPolicy, SourceSummary, Summary, TlsFailureCount, TlsSummary, total,
 };
 use crate::{Alert, Classification};
 
@@ -42,10 +42,50 @@ pub(crate) trait SummaryWriter {
     fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, super::NewSource>);
     /// The sources with most messages failing DMARC.
     fn top_failing(&mut self, domain: &DomainSummary);
+    /// The SMTP TLS reports of the domain: the sessions line ([`tls_sessions_line`]), then
+    /// the policy types, failures by result type and by MX, and the advice.
+    fn tls(&mut self, summary: &Summary, tls: &TlsSections<'_>);
     /// Who sent reports.
     fn reporters(&mut self, reporters: &Shown<'_, super::ReporterSummary>);
     /// Who sent reports before but none in the period.
     fn silent_reporters(&mut self, silent: &Shown<'_, super::SilentReporter>);
+}
+
+/// The TLS part of a domain, with its lists cut to what a rendering shows.
+pub(crate) struct TlsSections<'a> {
+    pub tls: &'a TlsSummary,
+    pub by_result_type: Shown<'a, TlsFailureCount>,
+    pub by_receiving_mx: Shown<'a, TlsFailureCount>,
+    pub advice: Shown<'a, String>,
+}
+
+/// `5,629 TLS sessions in 3 reports, 303 failed (5.4%); previous week: 1.2% (+4.2 pts)`.
+pub(crate) fn tls_sessions_line(summary: &Summary, tls: &TlsSummary) -> String {
+    let now = &tls.totals;
+    let sessions = now.successful_sessions.saturating_add(now.failed_sessions);
+    let rate = now
+        .failure_rate
+        .map(|rate| format!(" ({})", percent(rate)))
+        .unwrap_or_default();
+    let previous_name = previous_name(&summary.period);
+    let before = &tls.previous;
+    let comparison = match before.failure_rate {
+        _ if before.reports == 0 => format!("no TLS reports in the {previous_name}"),
+        Some(rate) => format!(
+            "{previous_name}: {} ({})",
+            percent(rate),
+            point_change(now.failure_rate, before.failure_rate)
+        ),
+        None => format!("no sessions in the {previous_name}"),
+    };
+    format!(
+        "{} TLS {} in {} {}, {} failed{rate}; {comparison}.",
+        thousands(sessions),
+        plural(sessions, "session", "sessions"),
+        thousands(now.reports),
+        plural(now.reports, "report", "reports"),
+        thousands(now.failed_sessions),
+    )
 }
 
 /// Walks `summary`, handing `out` each section that has something to show.
@@ -77,6 +117,17 @@ pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
                 &Shown::first(&domain.new_sources, SHOWN, "new sources"),
             );
             out.top_failing(domain);
+        }
+        if let Some(tls) = &domain.tls {
+            out.tls(
+                summary,
+                &TlsSections {
+                    tls,
+                    by_result_type: Shown::first(&tls.by_result_type, SHOWN, "result types"),
+                    by_receiving_mx: Shown::first(&tls.by_receiving_mx, SHOWN, "MX hosts"),
+                    advice: Shown::first(&tls.advice, SHOWN, "lines of TLS advice"),
+                },
+            );
         }
         if !domain.reporters.is_empty() {
             out.reporters(&Shown::first(&domain.reporters, SHOWN, "reporters"));

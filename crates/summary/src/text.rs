@@ -2,9 +2,9 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, alert_label, clean, comparison_line, daily_sparkline,
-    display_org, dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows,
-    render, some_of, spf_results,
+    ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
+    daily_sparkline, display_org, dkim_results, no_reports_line, plural, policy_before,
+    previous_name, rate_rows, render, some_of, spf_results, tls_sessions_line,
 };
 use super::{
     Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
@@ -160,6 +160,45 @@ impl SummaryWriter for Text {
                 thousands(source.failing),
                 thousands(source.messages)
             ));
+        }
+    }
+
+    fn tls(&mut self, summary: &Summary, sections: &TlsSections<'_>) {
+        let tls = sections.tls;
+        self.blank();
+        self.line("TLS (SMTP TLS reports)");
+        self.wrap("  ", "  ", &tls_sessions_line(summary, tls));
+        self.wrap(
+            "  ",
+            "    ",
+            &format!("Policy types: {}", clean(&tls.policy_types.join(", "))),
+        );
+        for (title, list) in [
+            ("Failures by result type", &sections.by_result_type),
+            ("Failures by receiving MX", &sections.by_receiving_mx),
+        ] {
+            if list.all.is_empty() {
+                continue;
+            }
+            self.line(&format!("  {title}"));
+            let width = column_width(list.all.iter().map(|c| clean(&c.name)), 12, 50);
+            for count in list.shown {
+                self.line(&format!(
+                    "    {:<width$} {:>9} {}",
+                    fit(&clean(&count.name), width),
+                    thousands(count.sessions),
+                    plural(count.sessions, "session", "sessions")
+                ));
+            }
+            if let Some(more) = &list.more {
+                self.wrap("    ", "      ", more);
+            }
+        }
+        for advice in sections.advice.shown {
+            self.wrap("  - ", "    ", &clean(advice));
+        }
+        if let Some(more) = &sections.advice.more {
+            self.wrap("  - ", "    ", more);
         }
     }
 

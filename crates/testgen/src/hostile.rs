@@ -6,8 +6,8 @@
 use crate::Error;
 use crate::reporters::reporters;
 use crate::rng::Rng;
-use crate::tlsrpt::{tls_report, write_tls_message};
 use crate::sources::{IpSpace, SourcePool};
+use crate::tlsrpt::{tls_report, write_tls_message};
 use crate::wrap::{self, write_base64};
 use crate::xml::{DomainPolicy, RecordBudget, ReportPlan, Written, write_report};
 use flate2::Compression;
@@ -362,6 +362,7 @@ impl Hostile {
                 }
                 writeln!(out, "--{BOUNDARY}--")?;
                 Some(written)
+            }
             Hostile::TlsGzipBomb => {
                 let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
                 encoder.write_all(br#"{"organization-name":""#)?;

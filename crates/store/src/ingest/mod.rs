@@ -13,9 +13,9 @@ mod batch;
 mod reparse;
 mod rows;
 mod sink;
-mod tls;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use batch::{Batch, Input};
 

@@ -126,10 +126,10 @@ pub(super) fn store_tls_report(
 }
 
 fn domain_text(policy: &TlsPolicy) -> String {
-    policy
-        .policy_domain
-        .as_ref()
-        .map_or_else(|| "(no policy-domain)".to_owned(), |domain| domain.to_string())
+    policy.policy_domain.as_ref().map_or_else(
+        || "(no policy-domain)".to_owned(),
+        |domain| domain.to_string(),
+    )
 }
 
 /// Session counts are capped by the parser at 2^40, so they fit SQLite's integers.

@@ -1,16 +1,18 @@
 //! Reading: arbitrary read-only SQL (`ruadb sql`), totals and IMAP cursors here; the typed
-//! read API in `read`, `ruadb sources` in `sources`, and the `WHERE` clause they share in
-//! `sql`.
+//! read API in `read` (and of SMTP TLS reports in `tls`), `ruadb sources` in `sources`, and
+//! the `WHERE` clause they share in `sql`.
 
 mod read;
 mod sources;
 mod sql;
+mod tls;
 
 pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,
 };
 pub use sources::{SourceFilter, SourceRow, SourceTable};
+pub use tls::{TlsFailureRow, TlsPolicyRow};
 
 use crate::ingest::ImapCursor;
 use crate::{Store, StoreError};

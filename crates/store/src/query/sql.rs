@@ -23,7 +23,11 @@ impl<'a> Selection<'a> {
     }
 
     /// Adds `clause` when `value` is given; its one `?` is bound to the value.
-    fn and_some<T: ToSql>(mut self, clause: &str, value: &'a Option<T>) -> Selection<'a> {
+    pub(crate) fn and_some<T: ToSql>(
+        mut self,
+        clause: &str,
+        value: &'a Option<T>,
+    ) -> Selection<'a> {
         if let Some(value) = value {
             self.params.push(value);
             self.clauses
