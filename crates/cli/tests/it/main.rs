@@ -23,6 +23,8 @@ mod parse;
 mod query;
 // Controls and bidi overrides from outside escaped on human-facing output.
 mod terminal;
+// SMTP TLS reports: parse, ingest, views, dedupe, domains, reparse.
+mod tlsrpt;
 // Running the binary in an isolated environment.
 mod util;
 // Running the binary under GNU time for its peak memory.

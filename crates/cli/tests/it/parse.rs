@@ -41,6 +41,7 @@ fn json_objects_have_exactly_the_contract_keys() {
     let report_keys = set(&[
         "source",
         "member",
+        "kind",
         "format",
         "org_name",
         "email",
@@ -89,6 +90,7 @@ fn json_objects_have_exactly_the_contract_keys() {
         reports += 1;
         assert_eq!(keys(&object), report_keys, "{line}");
         assert_eq!(keys(&object["policy"]), policy_keys, "{line}");
+        assert_eq!(object["kind"], "aggregate", "{line}");
         assert!(object["begin"].is_i64() && object["end"].is_i64());
         for record in object["records"].as_array().unwrap() {
             let extra: Vec<_> = keys(record).difference(&record_keys).cloned().collect();
