@@ -355,12 +355,13 @@ pub mod fuzz {
         );
     }
 
-    fn outcomes(
-        collector: &Collector,
-    ) -> (
-        Vec<Result<&AggregateReport, String>>,
-        &[(Option<String>, TlsReport)],
-    ) {
+    /// What a collector received: aggregate reports or failures, then the TLS reports.
+    type Outcomes<'c> = (
+        Vec<Result<&'c AggregateReport, String>>,
+        &'c [(Option<String>, TlsReport)],
+    );
+
+    fn outcomes(collector: &Collector) -> Outcomes<'_> {
         let aggregate = collector
             .results
             .iter()

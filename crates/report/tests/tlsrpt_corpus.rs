@@ -13,20 +13,22 @@ fn corpus_dir() -> Option<PathBuf> {
     dir.join("smtp-tls").is_dir().then_some(dir)
 }
 
-/// One file's report: org, id, begin, end, and per policy (type, domain, successful,
-/// failed, failure details, sum of their failed sessions); then the number of warnings.
+/// One policy: type, domain, successful and failed sessions, failure details, and the sum of
+/// their failed sessions.
+type PolicyFacts = (&'static str, Option<&'static str>, u64, u64, usize, u64);
+
+/// One file's report: org, id, begin, end, its policies, and the number of warnings.
 struct Expected {
     file: &'static str,
     org: &'static str,
     report_id: &'static str,
     begin: i64,
     end: i64,
-    policies: &'static [(&'static str, Option<&'static str>, u64, u64, usize, u64)],
+    policies: &'static [PolicyFacts],
     warnings: usize,
 }
 
-const RFC_EXAMPLE: &[(&str, Option<&str>, u64, u64, usize, u64)] =
-    &[("sts", Some("company-y.example"), 5326, 303, 3, 303)];
+const RFC_EXAMPLE: &[PolicyFacts] = &[("sts", Some("company-y.example"), 5326, 303, 3, 303)];
 
 const EXPECTED: &[Expected] = &[
     Expected {
@@ -177,7 +179,11 @@ const EXPECTED: &[Expected] = &[
 ];
 
 fn only_report(collector: Collector, file: &str) -> TlsReport {
-    assert!(collector.results.is_empty(), "{file}: {:?}", collector.results);
+    assert!(
+        collector.results.is_empty(),
+        "{file}: {:?}",
+        collector.results
+    );
     let mut reports = collector.tls_reports;
     assert_eq!(reports.len(), 1, "{file}");
     reports.remove(0).1
@@ -194,7 +200,12 @@ fn every_smtp_tls_corpus_file_yields_its_report() {
         let source = source.unwrap().path();
         for file in std::fs::read_dir(&source).unwrap() {
             let file = file.unwrap().path();
-            files.push(file.strip_prefix(dir.join("smtp-tls")).unwrap().display().to_string());
+            files.push(
+                file.strip_prefix(dir.join("smtp-tls"))
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
         }
     }
     files.sort();
@@ -208,13 +219,27 @@ fn every_smtp_tls_corpus_file_yields_its_report() {
         let mut in_memory = Collector::default();
         read_reports(&bytes, &Limits::default(), &mut in_memory);
         let mut streamed = Collector::default();
-        read_reports_from(std::fs::File::open(&path).unwrap(), &Limits::default(), &mut streamed);
+        read_reports_from(
+            std::fs::File::open(&path).unwrap(),
+            &Limits::default(),
+            &mut streamed,
+        );
         let report = only_report(in_memory, expected.file);
-        assert_eq!(report, only_report(streamed, expected.file), "{}", expected.file);
+        assert_eq!(
+            report,
+            only_report(streamed, expected.file),
+            "{}",
+            expected.file
+        );
 
         assert_eq!(report.organization_name, expected.org, "{}", expected.file);
         assert_eq!(report.report_id, expected.report_id, "{}", expected.file);
-        assert_eq!((report.begin, report.end), (expected.begin, expected.end), "{}", expected.file);
+        assert_eq!(
+            (report.begin, report.end),
+            (expected.begin, expected.end),
+            "{}",
+            expected.file
+        );
         let policies: Vec<(String, Option<String>, u64, u64, usize, u64)> = report
             .policies
             .iter()
@@ -235,7 +260,13 @@ fn every_smtp_tls_corpus_file_yields_its_report() {
             .map(|(t, d, s, f, n, sum)| ((*t).to_owned(), d.map(str::to_owned), *s, *f, *n, *sum))
             .collect();
         assert_eq!(policies, want, "{}", expected.file);
-        assert_eq!(report.warnings.len(), expected.warnings, "{}: {:?}", expected.file, report.warnings);
+        assert_eq!(
+            report.warnings.len(),
+            expected.warnings,
+            "{}: {:?}",
+            expected.file,
+            report.warnings
+        );
     }
 
     // Field by field, one report with every kind of failure detail (RFC 8460's example).
@@ -245,15 +276,24 @@ fn every_smtp_tls_corpus_file_yields_its_report() {
         read_reports(&bytes, &Limits::default(), &mut collector);
         only_report(collector, "rfc8460.json")
     };
-    assert_eq!(rfc.contact_info.as_deref(), Some("sts-reporting@company-x.example"));
+    assert_eq!(
+        rfc.contact_info.as_deref(),
+        Some("sts-reporting@company-x.example")
+    );
     let policy = &rfc.policies[0];
     assert_eq!(policy.policy_type, TlsPolicyType::Sts);
     assert_eq!(policy.mx_hosts, ["*.mail.company-y.example"]);
     assert_eq!(policy.policy_strings.len(), 4);
     let second = &policy.failure_details[1];
     assert_eq!(second.result_type, "starttls-not-supported");
-    assert_eq!(second.sending_mta_ip, Some("2001:db8:abcd:13::1".parse().unwrap()));
-    assert_eq!(second.receiving_mx_hostname.as_deref(), Some("mx2.mail.company-y.example"));
+    assert_eq!(
+        second.sending_mta_ip,
+        Some("2001:db8:abcd:13::1".parse().unwrap())
+    );
+    assert_eq!(
+        second.receiving_mx_hostname.as_deref(),
+        Some("mx2.mail.company-y.example")
+    );
     assert_eq!(second.receiving_ip, Some("203.0.113.56".parse().unwrap()));
     assert_eq!(second.failed_sessions, 200);
     assert_eq!(

@@ -140,6 +140,7 @@ fn held(first: &MessageOutcome) -> StoredReports {
         records: first.records,
         duplicates: first.duplicates,
         conflicts: first.conflicts,
+        tls_reports: first.tls_reports_new + first.tls_duplicates + first.tls_conflicts,
     }
 }
 

@@ -41,7 +41,7 @@ pub struct TlsStats {
 /// One report as JSON, with its part of the totals. Reports are one day long, day `index`
 /// after 2025-01-06, from one of two reporters.
 pub fn tls_report(index: u64, rng: &mut Rng) -> (Value, TlsStats) {
-    let (org, contact) = if index % 2 == 0 {
+    let (org, contact) = if index.is_multiple_of(2) {
         ("Google Inc.", "smtp-tls-reporting@google.com")
     } else {
         ("Microsoft Corporation", "tlsrpt-noreply@microsoft.com")

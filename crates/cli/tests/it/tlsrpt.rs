@@ -23,9 +23,14 @@ fn generated_tls_reports_sum_exactly_in_the_views_and_a_second_ingest_adds_nothi
     let json = tally(&first.stdout);
     assert_eq!(json["messages"], 60);
     assert_eq!(json["tls_reports_new"], 60);
-    assert_eq!((json["reports_new"].as_u64(), json["errors"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (json["reports_new"].as_u64(), json["errors"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert!(
-        first.stderr.contains("0 records, 60 new TLS reports, 0 seen before, 0 errors"),
+        first
+            .stderr
+            .contains("0 records, 60 new TLS reports, 0 seen before, 0 errors"),
         "{}",
         first.stderr
     );
@@ -62,29 +67,53 @@ fn generated_tls_reports_sum_exactly_in_the_views_and_a_second_ingest_adds_nothi
     let third = env.run(&["ingest", "--json", again.to_str().unwrap()]);
     let json = tally(&third.stdout);
     // Only the plain JSON files differ in bytes; the others are the same inputs again.
-    assert_eq!((json["tls_reports_new"].as_u64(), json["tls_repeats"].as_u64()), (Some(0), Some(20)));
+    assert_eq!(
+        (
+            json["tls_reports_new"].as_u64(),
+            json["tls_repeats"].as_u64()
+        ),
+        (Some(0), Some(20))
+    );
     assert_eq!(env.sql(VIEW_SUMS), expected);
 
     // reparse rebuilds them exactly.
     let reparse = env.run(&["reparse", "--json"]);
     assert_eq!(reparse.code, 0, "{}", reparse.stderr);
     let json = tally(&reparse.stdout);
-    assert_eq!((json["tls_reports_new"].as_u64(), json["tls_repeats"].as_u64()), (Some(60), Some(20)));
+    assert_eq!(
+        (
+            json["tls_reports_new"].as_u64(),
+            json["tls_repeats"].as_u64()
+        ),
+        (Some(60), Some(20))
+    );
     assert_eq!(env.sql(VIEW_SUMS), expected);
 }
 
 #[test]
 fn a_conflicting_tls_report_is_kept_once() {
     let env = TestEnv::new();
-    let original = std::fs::read_to_string(crate::util::repo_root().join("fixtures/tlsrpt/google-2026-11-17.json")).unwrap();
-    let changed = original.replace("\"total-successful-session-count\": 5000", "\"total-successful-session-count\": 5001");
+    let original = std::fs::read_to_string(
+        crate::util::repo_root().join("fixtures/tlsrpt/google-2026-11-17.json"),
+    )
+    .unwrap();
+    let changed = original.replace(
+        "\"total-successful-session-count\": 5000",
+        "\"total-successful-session-count\": 5001",
+    );
     assert_ne!(original, changed);
     let a = env.write("a.json", &original);
     let b = env.write("b.json", &changed);
     let run = env.run(&["ingest", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json = tally(&run.stdout);
-    assert_eq!((json["tls_reports_new"].as_u64(), json["tls_repeats"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            json["tls_reports_new"].as_u64(),
+            json["tls_repeats"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     assert_eq!(
         env.sql("SELECT successful_sessions FROM tls_policy_outcomes"),
         "successful_sessions\n5000\n"
@@ -115,17 +144,31 @@ fn the_domains_list_applies_to_each_policy_domain() {
 
     let env = TestEnv::new();
     let config = env.write("config.toml", "domains = [\"example.net\"]\n");
-    let run = env.run(&["--config", config.to_str().unwrap(), "ingest", "--json", "fixtures/tlsrpt"]);
+    let run = env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "ingest",
+        "--json",
+        "fixtures/tlsrpt",
+    ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let json = tally(&run.stdout);
-    assert_eq!((json["tls_reports_new"].as_u64(), json["rejected"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(
+        (json["tls_reports_new"].as_u64(), json["rejected"].as_u64()),
+        (Some(0), Some(4))
+    );
     assert_eq!(env.sql("SELECT count(*) AS n FROM tls_reports"), "n\n0\n");
 }
 
 #[test]
 fn parse_prints_tls_reports_with_their_kind() {
     let env = TestEnv::new();
-    let run = env.run(&["parse", "--format", "json", "fixtures/tlsrpt/microsoft-2026-11-18.eml"]);
+    let run = env.run(&[
+        "parse",
+        "--format",
+        "json",
+        "fixtures/tlsrpt/microsoft-2026-11-18.eml",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let object: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(object.as_object().unwrap().len(), 10);
@@ -164,7 +207,10 @@ fn parse_prints_tls_reports_with_their_kind() {
             "failure_details",
         ],
     );
-    assert_eq!(policy["failure_details"][0]["result_type"], "sts-policy-fetch-error");
+    assert_eq!(
+        policy["failure_details"][0]["result_type"],
+        "sts-policy-fetch-error"
+    );
     assert_eq!(object["policies"][1]["policy_type"], "no-policy-found");
 
     let text = env.run(&["parse", "fixtures/tlsrpt/google-2026-11-17.json"]);
