@@ -34,6 +34,28 @@ enum Outcome {
         member: Option<String>,
         error: String,
     },
+    TlsReport {
+        member: Option<String>,
+        organization_name: String,
+        report_id: String,
+        policies: usize,
+        warnings: Vec<String>,
+    },
+}
+
+/// Every outcome a collector received: aggregate reports and failures, then TLS reports.
+fn outcomes(collector: &Collector) -> Vec<Outcome> {
+    let tls = collector
+        .tls_reports
+        .iter()
+        .map(|(member, report)| Outcome::TlsReport {
+            member: member.clone(),
+            organization_name: report.organization_name.clone(),
+            report_id: report.report_id.clone(),
+            policies: report.policies.len(),
+            warnings: report.warnings.iter().map(|w| w.0.clone()).collect(),
+        });
+    collector.results.iter().map(summarize).chain(tls).collect()
 }
 
 fn summarize(result: &Result<AggregateReport, Failure>) -> Outcome {
@@ -67,8 +89,8 @@ fn read_both_ways(path: &Path) -> Vec<Outcome> {
     read_reports(&bytes, &limits, &mut in_memory);
     let mut streamed = Collector::default();
     read_reports_from(std::fs::File::open(path).unwrap(), &limits, &mut streamed);
-    let in_memory: Vec<Outcome> = in_memory.results.iter().map(summarize).collect();
-    let streamed: Vec<Outcome> = streamed.results.iter().map(summarize).collect();
+    let in_memory = outcomes(&in_memory);
+    let streamed = outcomes(&streamed);
     assert_eq!(
         in_memory,
         streamed,
@@ -84,7 +106,7 @@ fn check(path: &Path) -> Vec<Outcome> {
     let name = path.file_name().unwrap().to_string_lossy();
     let reports = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Outcome::Report { .. }))
+        .filter(|outcome| matches!(outcome, Outcome::Report { .. } | Outcome::TlsReport { .. }))
         .count();
     let errors = outcomes.len() - reports;
     let expected = if name.starts_with("err-") {
@@ -709,11 +731,12 @@ mod mutations {
 
     type Stage = (&'static str, fn(&[u8]));
 
-    const STAGES: [Stage; 4] = [
+    const STAGES: [Stage; 5] = [
         ("whole", fuzz::whole),
         ("container", fuzz::container),
         ("mime", fuzz::mime),
         ("xml", fuzz::xml),
+        ("tlsrpt", fuzz::tlsrpt),
     ];
 
     /// Fixtures and regression inputs, in a stable order.
@@ -724,6 +747,7 @@ mod mutations {
             "fixtures/reports",
             "fixtures/archives",
             "fixtures/messages",
+            "fixtures/tlsrpt",
             "fuzz/regressions",
         ] {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
