@@ -9,6 +9,13 @@
 //! | microsoft-2026-11-18.eml      | W47  | example.com | 3,000 / 3            | sts-policy-fetch-error (3)        |
 //! | (same report, second policy)  | W47  | example.org | 40 / 0               | — (no-policy-found)               |
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 use ruadb_store::{MessageSource, Store, StoreOptions};
 use ruadb_summary::{Summary, render_markdown, render_text, summarise};
 use std::path::{Path, PathBuf};
