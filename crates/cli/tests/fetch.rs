@@ -339,6 +339,82 @@ fn move_archives_reports_and_sets_aside_the_rest() {
     assert_mixed_totals(&fixture);
 }
 
+/// A mailbox mixing the three kinds of report mail: DMARC aggregate reports, SMTP TLS reports
+/// (the fixture mail and a generated one) and a DMARC failure report, which is not read yet.
+#[test]
+fn a_mailbox_of_aggregate_tls_and_failure_reports() {
+    let Some(fixture) = Fixture::new("cli-tlsrpt") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"\narchive_mailbox = \"Archive\"\nbatch_size = 3");
+    let mut session = fixture.session();
+    seed_mixed(&mut session, "INBOX");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fixture_mail =
+        std::fs::read(root.join("fixtures/tlsrpt/microsoft-2026-11-18.eml")).unwrap();
+    session.append("INBOX", &fixture_mail).unwrap();
+    let (report, _) = ruadb_testgen::tlsrpt::tls_report(3, &mut ruadb_testgen::Rng::new(5));
+    let json = serde_json::to_vec(&report).unwrap();
+    let mut generated = Vec::new();
+    ruadb_testgen::tlsrpt::write_tls_message(
+        &mut generated,
+        "generated",
+        &ruadb_testgen::wrap::gzip(&json).unwrap(),
+    )
+    .unwrap();
+    session.append("INBOX", &generated).unwrap();
+    let failure_report =
+        std::fs::read(root.join("fixtures/messages/err-failure-report-not-aggregate.eml")).unwrap();
+    session.append("INBOX", &failure_report).unwrap();
+    session.logout().unwrap();
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    // The mail without a report and the failure report are named: a partial failure.
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(number(&tally, "messages"), 9, "{tally}");
+    assert_eq!(number(&tally, "reports_new"), 5, "{tally}");
+    assert_eq!(number(&tally, "tls_reports_new"), 2, "{tally}");
+    assert_eq!(number(&tally, "errors"), 2, "{tally}");
+    // `domains` is example.com: each TLS report keeps its example.com policy only.
+    assert_mixed_totals_with_tls(&fixture, 2);
+    // TLS report mail is stored, so it is archived like aggregate report mail.
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive", "Invalid"]),
+        vec![0, 7, 2]
+    );
+
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+    assert_mixed_totals_with_tls(&fixture, 2);
+}
+
+fn assert_mixed_totals_with_tls(fixture: &Fixture, policies: u64) {
+    let totals = fixture.totals();
+    assert_eq!(
+        (totals.reports, totals.records, totals.message_count),
+        (5, 5, 15)
+    );
+    let output = Command::new(RUADB)
+        .arg("--config")
+        .arg(fixture.config_path())
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "SELECT count(*) FROM tls_policy_outcomes",
+        ])
+        .env_remove("RUADB_DB")
+        .env_remove("RUADB_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some(policies.to_string().as_str()),
+        "{stdout}"
+    );
+}
+
 /// A report mail with two XML attachments: a report for `example.com` and one for a domain
 /// not in `domains` (CRLF throughout, so the server keeps the bytes as they are).
 fn accepted_and_rejected_report_message() -> Vec<u8> {
