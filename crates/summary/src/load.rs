@@ -22,11 +22,12 @@ pub fn summarise(
     period: Period,
     domain: Option<&DomainName>,
 ) -> Result<Summary, StoreError> {
+    let domain_filter = domain.map(DomainName::to_string);
     let window = Windows::new(period).all();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
     // the filter only has to keep every report whose midpoint can lie in the window.
     let filter = ReportFilter {
-        policy_domain: domain.map(DomainName::to_string),
+        policy_domain: domain_filter.clone(),
         begin_at_or_after: Some(window.start.saturating_sub(LONGEST_REPORT)),
         begin_before: Some(window.end),
         end_at_or_after: Some(window.start),
@@ -44,7 +45,7 @@ pub fn summarise(
     let windows = Windows::new(period);
     let tls_window = windows.current.union(&windows.previous);
     let tls_filter = ReportFilter {
-        policy_domain: domain,
+        policy_domain: domain_filter,
         begin_at_or_after: Some(tls_window.start.saturating_sub(LONGEST_REPORT)),
         begin_before: Some(tls_window.end),
         end_at_or_after: Some(tls_window.start),
