@@ -20,7 +20,7 @@
 
 use crate::error::Container;
 use crate::mime;
-use crate::tlsrpt::{self, MAX_TLS_REPORT_BYTES};
+use crate::tlsrpt;
 use crate::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport, Warning};
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
@@ -343,17 +343,11 @@ impl Reader<'_, '_> {
         self.sink.end_report(trailer)
     }
 
-    /// One JSON document: an SMTP TLS report. Read whole (it is small and capped), which
-    /// also reads the layers below to their end, so their warnings go with the report.
+    /// One JSON document: an SMTP TLS report, streamed. It is read to its end, and so are
+    /// the layers below, so their warnings go with the report.
     fn json(&mut self, input: &mut dyn BufRead, member: Option<&str>) -> ControlFlow<()> {
-        let document =
-            match read_bounded(input, MAX_TLS_REPORT_BYTES, "bytes of an SMTP TLS report") {
-                Ok(document) => document,
-                Err(error) => return self.fail(member, error),
-            };
-        match tlsrpt::parse(&document) {
+        match tlsrpt::parse(input) {
             Ok(mut report) => {
-                drop(document);
                 let warnings = self.shared.warnings.take();
                 report.warnings.extend(warnings.into_iter().map(Warning));
                 self.sink.tls_report(member, report)

@@ -375,7 +375,7 @@ pub mod fuzz {
 
     /// The TLS report parser alone, on one JSON document.
     pub fn tlsrpt(data: &[u8]) {
-        if let Ok(report) = crate::tlsrpt::parse(data) {
+        if let Ok(report) = crate::tlsrpt::parse(&mut &data[..]) {
             assert!(!report.organization_name.is_empty() && !report.report_id.is_empty());
             assert!(report.policies.len() <= MAX_TLS_POLICIES);
         }

@@ -425,6 +425,53 @@ pub struct TlsReport {
     pub warnings: Vec<Warning>,
 }
 
+impl TlsReport {
+    /// Roughly the bytes the report holds on the heap (its text and its lists' entries): what
+    /// handing it to another thread keeps in memory. The parser bounds it through its caps
+    /// ([`crate::MAX_TLS_REPORT_BYTES`] of text, [`crate::MAX_TLS_POLICIES`],
+    /// [`crate::MAX_TLS_FAILURE_DETAILS`]).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        let texts = |texts: &[String]| {
+            texts.iter().map(String::len).sum::<usize>() + texts.len() * size_of::<String>()
+        };
+        let policies: usize = self
+            .policies
+            .iter()
+            .map(|policy| {
+                let details: usize = policy
+                    .failure_details
+                    .iter()
+                    .map(|detail| {
+                        size_of::<TlsFailureDetail>()
+                            + detail.result_type.len()
+                            + optional(&detail.receiving_mx_hostname)
+                            + optional(&detail.receiving_mx_helo)
+                            + optional(&detail.additional_information)
+                            + optional(&detail.failure_reason_code)
+                    })
+                    .sum();
+                size_of::<TlsPolicy>()
+                    + policy.policy_domain.as_ref().map_or(0, |domain| domain.len())
+                    + texts(&policy.policy_strings)
+                    + texts(&policy.mx_hosts)
+                    + details
+            })
+            .sum();
+        let warnings: usize = self
+            .warnings
+            .iter()
+            .map(|warning| size_of::<Warning>() + warning.0.len())
+            .sum();
+        self.organization_name.len()
+            + optional(&self.contact_info)
+            + self.report_id.len()
+            + policies
+            + warnings
+    }
+}
+
 /// One entry of a TLS report's `policies[]`: the policy applied and its sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsPolicy {

@@ -1,70 +1,97 @@
 //! SMTP TLS reports (RFC 8460 §4): JSON in, a typed [`TlsReport`] out.
 //!
-//! Built like the aggregate parser: bounded, lenient where real reporters are sloppy, and never
-//! panicking. The document is held in memory (it is capped at [`MAX_TLS_REPORT_BYTES`]; real
-//! ones are a few kilobytes) and read by serde into loose shapes that accept what reporters
-//! actually send — `null` for absent values, numbers written as strings, `mx-host` as one
-//! string instead of a list — each tolerated with a warning. Nesting cannot exhaust the stack:
-//! the typed shapes go five levels deep, values under unknown keys are skipped by serde_json
-//! without recursion, and anything else deeper meets its recursion limit (128). Every list a reporter
-//! controls is capped: the first entries are kept and the rest counted in one warning.
+//! Built like the aggregate parser: streaming, bounded, lenient where real reporters are
+//! sloppy, and never panicking. The document is never held whole: serde_json reads it from
+//! the layers below (at most [`MAX_TLS_REPORT_BYTES`]; real ones are a few kilobytes) and each
+//! `policies[]` entry and each of its `failure-details` is turned into its typed value as it
+//! goes by, so what is in memory is the typed report (capped) and one JSON string at a time.
+//! Loose shapes accept what reporters actually send — `null` for absent values, numbers
+//! written as strings, `mx-host` as one string instead of a list — each tolerated with a
+//! warning. Nesting cannot exhaust the stack: the typed shapes go five levels deep, values
+//! under unknown keys are skipped by serde_json without recursion, and anything else deeper
+//! meets its recursion limit (128). Every list a reporter controls is capped: the first
+//! entries are kept and the rest counted in one warning.
 //!
-//! Refused, with one line naming why: invalid JSON or UTF-8, a document that is not an object
-//! with `organization-name`, `report-id`, `date-range` and `policies`, a date that is not RFC
-//! 3339, and a session count above [`crate::MAX_COUNT`] (it cannot be real, and sums of stored
-//! counts must stay far from the range of a 64-bit integer).
+//! Refused, with one line naming why: invalid JSON or UTF-8, a document over the size cap, a
+//! document that is not an object with `organization-name`, `report-id`, `date-range` and
+//! `policies`, a date that is not RFC 3339, and a session count above [`crate::MAX_COUNT`]
+//! (it cannot be real, and sums of stored counts must stay far from the range of a 64-bit
+//! integer).
 
 use crate::model::{DomainName, TlsFailureDetail, TlsPolicy, TlsPolicyType, TlsReport, Warning};
 use crate::{Error, MAX_COUNT};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
-use std::marker::PhantomData;
+use std::io::{self, BufRead, Read};
 use std::net::IpAddr;
 
-/// The largest TLS report document read (16 MiB; real ones are a few kilobytes).
-pub const MAX_TLS_REPORT_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest TLS report document read: 1 MiB. The real samples are 1 to 4 KB; a report at
+/// the cap would hold thousands of failure details, more than a report keeps
+/// ([`MAX_TLS_FAILURE_DETAILS`]).
+pub const MAX_TLS_REPORT_BYTES: u64 = 1024 * 1024;
 
 /// Policies kept per report (a real report has one to three).
 pub const MAX_TLS_POLICIES: usize = 100;
 
-/// `failure-details` entries kept per policy.
+/// `failure-details` entries kept per report, over all its policies (a real report has a
+/// handful per policy).
 pub const MAX_TLS_FAILURE_DETAILS: usize = 1_000;
 
 /// `policy-string` and `mx-host` entries kept per policy.
 const MAX_STRINGS: usize = 100;
 
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Whether a document starts like a JSON object (`{` after an optional BOM and whitespace):
 /// the only JSON the reports come in.
 pub(crate) fn looks_like_json(head: &[u8]) -> bool {
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let head = head.strip_prefix(BOM).unwrap_or(head);
     head.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|first| *first == b'{')
 }
 
-/// Parses one TLS report document.
-pub(crate) fn parse(document: &[u8]) -> Result<TlsReport, Error> {
-    let document = document.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(document);
-    if !looks_like_json(document) {
+/// Parses one TLS report document, streamed from `input` (read to its end: the layers
+/// below are checked to theirs, and only whitespace may follow the object).
+pub(crate) fn parse(input: &mut dyn BufRead) -> Result<TlsReport, Error> {
+    let mut input = Bounded {
+        inner: input,
+        left: MAX_TLS_REPORT_BYTES,
+    };
+    if !input.starts_with_object().map_err(crate::xml::error_from_io)? {
         return Err(Error::TlsReport(
             "the document is not a JSON object".to_owned(),
         ));
     }
-    let raw: RawReport = serde_json::from_slice(document).map_err(|error| {
-        Error::TlsReport(format!(
-            "invalid JSON at line {} column {}: {}",
-            error.line(),
-            error.column(),
-            json_reason(&error)
-        ))
-    })?;
-    let mut warnings = Notes::default();
-    let report = raw.into_report(&mut warnings)?;
-    Ok(TlsReport {
-        warnings: warnings.0,
-        ..report
-    })
+    let mut state = State {
+        notes: Notes::default(),
+        details_left: MAX_TLS_FAILURE_DETAILS,
+        refusal: None,
+    };
+    let mut json = serde_json::Deserializer::from_reader(&mut input);
+    let raw = ReportSeed(&mut state)
+        .deserialize(&mut json)
+        .and_then(|raw| json.end().map(|()| raw));
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(error) => return Err(state.refusal.unwrap_or_else(|| from_json(error))),
+    };
+    raw.into_report(state.notes)
+}
+
+/// A serde_json error as the parser's: an I/O error is the layers' below (or the size cap),
+/// anything else names its place in the document.
+fn from_json(error: serde_json::Error) -> Error {
+    if error.is_io() {
+        return crate::xml::error_from_io(io::Error::from(error));
+    }
+    Error::TlsReport(format!(
+        "invalid JSON at line {} column {}: {}",
+        error.line(),
+        error.column(),
+        json_reason(&error)
+    ))
 }
 
 /// serde_json's message without its trailing position (given separately).
@@ -73,6 +100,66 @@ fn json_reason(error: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(at) => text[..at].to_owned(),
         None => text,
+    }
+}
+
+/// The document as serde_json reads it: at most [`MAX_TLS_REPORT_BYTES`], then an error
+/// (carrying [`Error::Limit`], which `error_from_io` unwraps).
+struct Bounded<'a> {
+    inner: &'a mut dyn BufRead,
+    left: u64,
+}
+
+impl Bounded<'_> {
+    /// Skips a BOM and leading whitespace; whether a `{` follows.
+    fn starts_with_object(&mut self) -> io::Result<bool> {
+        if self.fill_buf()?.starts_with(BOM) {
+            self.consume(BOM.len());
+        }
+        loop {
+            let buffer = self.fill_buf()?;
+            let Some(&first) = buffer.first() else {
+                return Ok(false);
+            };
+            let blank = buffer
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            if blank == 0 {
+                return Ok(first == b'{');
+            }
+            self.consume(blank);
+        }
+    }
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Bounded<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let left = self.left;
+        let buffer = self.inner.fill_buf()?;
+        if !buffer.is_empty() && left == 0 {
+            return Err(io::Error::other(Error::Limit {
+                what: "bytes of an SMTP TLS report",
+                limit: MAX_TLS_REPORT_BYTES,
+            }));
+        }
+        let n = usize::try_from(left).map_or(buffer.len(), |left| buffer.len().min(left));
+        Ok(&buffer[..n])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.left = self.left.saturating_sub(n as u64);
+        self.inner.consume(n);
     }
 }
 
@@ -85,18 +172,41 @@ impl Notes {
     }
 }
 
-#[derive(Deserialize)]
+/// What is gathered while the document streams by.
+struct State {
+    /// Warnings about the policies, in document order.
+    notes: Notes,
+    /// `failure-details` entries the report may still keep.
+    details_left: usize,
+    /// Why the report is refused, found inside the document (a count too large): serde
+    /// errors only carry text, so the error waits here while serde unwinds.
+    refusal: Option<Error>,
+}
+
+impl State {
+    /// Records a refusal; the error makes serde stop.
+    fn refuse<E: de::Error>(&mut self, error: Error) -> E {
+        let message = error.to_string();
+        self.refusal = Some(error);
+        E::custom(message)
+    }
+}
+
+/// The top-level object, read as it streams by.
+#[derive(Default)]
 struct RawReport {
-    #[serde(rename = "organization-name", default)]
     organization_name: Text,
-    #[serde(rename = "date-range", default)]
     date_range: Option<RawDateRange>,
-    #[serde(rename = "contact-info", default)]
     contact_info: Text,
-    #[serde(rename = "report-id", default)]
     report_id: Text,
-    #[serde(default)]
-    policies: Option<Capped<RawPolicyEntry, MAX_TLS_POLICIES>>,
+    policies: Option<Policies>,
+}
+
+/// `policies[]`, already typed.
+struct Policies {
+    kept: Vec<TlsPolicy>,
+    /// Entries beyond [`MAX_TLS_POLICIES`], skipped.
+    dropped: u64,
 }
 
 #[derive(Deserialize)]
@@ -105,16 +215,6 @@ struct RawDateRange {
     start: Text,
     #[serde(rename = "end-datetime", default)]
     end: Text,
-}
-
-#[derive(Deserialize)]
-struct RawPolicyEntry {
-    #[serde(default)]
-    policy: Option<RawPolicy>,
-    #[serde(default)]
-    summary: Option<RawSummary>,
-    #[serde(rename = "failure-details", default)]
-    failure_details: Option<Capped<RawFailureDetail, MAX_TLS_FAILURE_DETAILS>>,
 }
 
 #[derive(Deserialize)]
@@ -157,31 +257,282 @@ struct RawFailureDetail {
     failure_reason_code: Text,
 }
 
+/// Reads the top-level object into a [`RawReport`], typing `policies[]` as it goes.
+struct ReportSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for ReportSeed<'_> {
+    type Value = RawReport;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawReport, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReportSeed<'_> {
+    type Value = RawReport;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an SMTP TLS report object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawReport, A::Error> {
+        let mut raw = RawReport::default();
+        let mut seen = Seen::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "organization-name" => {
+                    seen.once("organization-name")?;
+                    raw.organization_name = map.next_value()?;
+                }
+                "date-range" => {
+                    seen.once("date-range")?;
+                    raw.date_range = map.next_value()?;
+                }
+                "contact-info" => {
+                    seen.once("contact-info")?;
+                    raw.contact_info = map.next_value()?;
+                }
+                "report-id" => {
+                    seen.once("report-id")?;
+                    raw.report_id = map.next_value()?;
+                }
+                "policies" => {
+                    seen.once("policies")?;
+                    raw.policies = map.next_value_seed(PoliciesSeed(&mut *self.0))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+/// The keys of one object already read: a key given twice is refused, as serde's derived
+/// readers do.
+#[derive(Default)]
+struct Seen(Vec<&'static str>);
+
+impl Seen {
+    fn once<E: de::Error>(&mut self, key: &'static str) -> Result<(), E> {
+        if self.0.contains(&key) {
+            return Err(E::duplicate_field(key));
+        }
+        self.0.push(key);
+        Ok(())
+    }
+}
+
+/// `policies`: a list (or `null`, taken as absent), each entry typed as it is read.
+struct PoliciesSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for PoliciesSeed<'_> {
+    type Value = Option<Policies>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<Policies>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PoliciesSeed<'_> {
+    type Value = Option<Policies>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of policies")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Policies>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<Policies>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Policies>, A::Error> {
+        let mut kept = Vec::new();
+        let mut dropped = 0u64;
+        let mut number = 0;
+        loop {
+            if number >= MAX_TLS_POLICIES {
+                if seq.next_element::<IgnoredAny>()?.is_none() {
+                    break;
+                }
+                dropped += 1;
+                continue;
+            }
+            number += 1;
+            let entry = EntrySeed {
+                state: &mut *self.0,
+                number,
+            };
+            match seq.next_element_seed(entry)? {
+                Some(Some(policy)) => kept.push(policy),
+                Some(None) => {}
+                None => break,
+            }
+        }
+        Ok(Some(Policies { kept, dropped }))
+    }
+}
+
+/// One entry of `policies[]`, typed once read (`None` if it is dropped).
+struct EntrySeed<'s> {
+    state: &'s mut State,
+    /// Its place in the list, from 1, for warnings.
+    number: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = Option<TlsPolicy>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<TlsPolicy>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_> {
+    type Value = Option<TlsPolicy>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a policy object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<TlsPolicy>, A::Error> {
+        let where_ = format!("policy {}", self.number);
+        let mut policy = None;
+        let mut summary = None;
+        let mut details = Details::default();
+        let mut seen = Seen::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "policy" => {
+                    seen.once("policy")?;
+                    policy = map.next_value::<Option<RawPolicy>>()?;
+                }
+                "summary" => {
+                    seen.once("summary")?;
+                    summary = map.next_value::<Option<RawSummary>>()?;
+                }
+                "failure-details" => {
+                    seen.once("failure-details")?;
+                    details = map.next_value_seed(DetailsSeed {
+                        state: &mut *self.state,
+                        where_: &where_,
+                    })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let mut notes = Notes::default();
+        let typed = into_policy(policy, summary, details, &where_, &mut notes)
+            .map_err(|error| self.state.refuse(error))?;
+        self.state.notes.0.append(&mut notes.0);
+        Ok(typed)
+    }
+}
+
+/// The typed `failure-details` of one policy, with the warnings about them.
+#[derive(Default)]
+struct Details {
+    kept: Vec<TlsFailureDetail>,
+    /// Entries beyond the report's [`MAX_TLS_FAILURE_DETAILS`], skipped.
+    dropped: u64,
+    notes: Notes,
+}
+
+/// `failure-details`: each entry typed as it is read, while the report may keep more.
+struct DetailsSeed<'s, 'w> {
+    state: &'s mut State,
+    where_: &'w str,
+}
+
+impl<'de> DeserializeSeed<'de> for DetailsSeed<'_, '_> {
+    type Value = Details;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Details, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DetailsSeed<'_, '_> {
+    type Value = Details;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of failure details")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Details, E> {
+        Ok(Details::default())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Details, E> {
+        Ok(Details::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Details, A::Error> {
+        let mut details = Details::default();
+        loop {
+            if self.state.details_left == 0 {
+                if seq.next_element::<IgnoredAny>()?.is_none() {
+                    break;
+                }
+                details.dropped += 1;
+                continue;
+            }
+            let Some(raw) = seq.next_element::<RawFailureDetail>()? else {
+                break;
+            };
+            match raw.into_detail(self.where_, &mut details.notes) {
+                Ok(Some(detail)) => {
+                    details.kept.push(detail);
+                    self.state.details_left -= 1;
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.state.refuse(error)),
+            }
+        }
+        Ok(details)
+    }
+}
+
 impl RawReport {
-    fn into_report(self, notes: &mut Notes) -> Result<TlsReport, Error> {
-        let organization_name = required(self.organization_name, "organization-name", notes)?;
-        let report_id = required(self.report_id, "report-id", notes)?;
+    /// The typed report; `policy_notes` are the warnings gathered while its policies were
+    /// read, which follow the report's own.
+    fn into_report(self, policy_notes: Notes) -> Result<TlsReport, Error> {
+        let mut notes = Notes::default();
+        let organization_name = required(self.organization_name, "organization-name", &mut notes)?;
+        let report_id = required(self.report_id, "report-id", &mut notes)?;
         let range = self.date_range.ok_or_else(|| missing("date-range"))?;
-        let begin = datetime(range.start, "start-datetime", notes)?;
-        let end = datetime(range.end, "end-datetime", notes)?;
+        let begin = datetime(range.start, "start-datetime", &mut notes)?;
+        let end = datetime(range.end, "end-datetime", &mut notes)?;
         if end < begin {
             notes.push(format!(
                 "date-range ends ({end}) before it starts ({begin})"
             ));
         }
-        let contact_info = optional(self.contact_info, "contact-info", notes);
+        let contact_info = optional(self.contact_info, "contact-info", &mut notes);
         if contact_info.is_none() {
             notes.push("no contact-info".to_owned());
         }
-        let entries = self.policies.ok_or_else(|| missing("policies"))?;
-        entries.note_dropped("policies", notes);
-        let mut policies = Vec::with_capacity(entries.kept.len());
-        for (index, entry) in entries.kept.into_iter().enumerate() {
-            if let Some(policy) = entry.into_policy(index + 1, notes)? {
-                policies.push(policy);
-            }
+        let policies = self.policies.ok_or_else(|| missing("policies"))?;
+        if policies.dropped > 0 {
+            notes.push(format!(
+                "policies: {} entries beyond the first {MAX_TLS_POLICIES} not kept",
+                policies.dropped
+            ));
         }
-        if policies.is_empty() {
+        notes.0.extend(policy_notes.0);
+        if policies.kept.is_empty() {
             notes.push("the report holds no policy".to_owned());
         }
         Ok(TlsReport {
@@ -190,89 +541,89 @@ impl RawReport {
             report_id,
             begin,
             end,
-            policies,
-            warnings: Vec::new(),
+            policies: policies.kept,
+            warnings: notes.0,
         })
     }
 }
 
-impl RawPolicyEntry {
-    fn into_policy(self, number: usize, notes: &mut Notes) -> Result<Option<TlsPolicy>, Error> {
-        let Some(policy) = self.policy else {
-            notes.push(format!(
-                "policy {number} dropped: it has no \"policy\" object"
-            ));
-            return Ok(None);
-        };
-        let where_ = format!("policy {number}");
-        let policy_type = match optional(policy.policy_type, "policy-type", notes) {
-            Some(raw) => {
-                let policy_type = TlsPolicyType::from_json(&raw);
-                if let TlsPolicyType::Other(other) = &policy_type {
-                    notes.push(format!("{where_}: unknown policy-type {other:?}"));
-                }
-                policy_type
+/// One `policies[]` entry, typed: `None` (with a warning) if it has no `policy` object.
+fn into_policy(
+    policy: Option<RawPolicy>,
+    summary: Option<RawSummary>,
+    details: Details,
+    where_: &str,
+    notes: &mut Notes,
+) -> Result<Option<TlsPolicy>, Error> {
+    let Some(policy) = policy else {
+        notes.push(format!("{where_} dropped: it has no \"policy\" object"));
+        return Ok(None);
+    };
+    let policy_type = match optional(policy.policy_type, "policy-type", notes) {
+        Some(raw) => {
+            let policy_type = TlsPolicyType::from_json(&raw);
+            if let TlsPolicyType::Other(other) = &policy_type {
+                notes.push(format!("{where_}: unknown policy-type {other:?}"));
             }
-            None => {
-                notes.push(format!("{where_}: no policy-type"));
-                TlsPolicyType::Other(String::new())
-            }
-        };
-        let policy_domain = match optional(policy.policy_domain, "policy-domain", notes) {
-            Some(raw) => match DomainName::parse(&raw) {
-                Ok(domain) => Some(domain),
-                Err(error) => {
-                    notes.push(format!("{where_}: policy-domain {raw:?} ignored: {error}"));
-                    None
-                }
-            },
-            None => {
-                notes.push(format!("{where_}: no policy-domain"));
+            policy_type
+        }
+        None => {
+            notes.push(format!("{where_}: no policy-type"));
+            TlsPolicyType::Other(String::new())
+        }
+    };
+    let policy_domain = match optional(policy.policy_domain, "policy-domain", notes) {
+        Some(raw) => match DomainName::parse(&raw) {
+            Ok(domain) => Some(domain),
+            Err(error) => {
+                notes.push(format!("{where_}: policy-domain {raw:?} ignored: {error}"));
                 None
             }
-        };
-        let policy_strings = policy.policy_string.into_strings("policy-string", notes);
-        let mx_hosts = policy.mx_host.into_strings("mx-host", notes);
-        let (successful_sessions, failed_sessions) = match self.summary {
-            Some(summary) => (
-                count(
-                    summary.successful,
-                    "total-successful-session-count",
-                    &where_,
-                    notes,
-                )?,
-                count(
-                    summary.failed,
-                    "total-failure-session-count",
-                    &where_,
-                    notes,
-                )?,
-            ),
-            None => {
-                notes.push(format!("{where_}: no summary; counted as 0 sessions"));
-                (0, 0)
-            }
-        };
-        let mut failure_details = Vec::new();
-        if let Some(details) = self.failure_details {
-            details.note_dropped(&format!("{where_}: failure-details"), notes);
-            failure_details.reserve(details.kept.len());
-            for detail in details.kept {
-                if let Some(detail) = detail.into_detail(&where_, notes)? {
-                    failure_details.push(detail);
-                }
-            }
+        },
+        None => {
+            notes.push(format!("{where_}: no policy-domain"));
+            None
         }
-        Ok(Some(TlsPolicy {
-            policy_type,
-            policy_domain,
-            policy_strings,
-            mx_hosts,
-            successful_sessions,
-            failed_sessions,
-            failure_details,
-        }))
+    };
+    let policy_strings = policy.policy_string.into_strings("policy-string", notes);
+    let mx_hosts = policy.mx_host.into_strings("mx-host", notes);
+    let (successful_sessions, failed_sessions) = match summary {
+        Some(summary) => (
+            count(
+                summary.successful,
+                "total-successful-session-count",
+                where_,
+                notes,
+            )?,
+            count(
+                summary.failed,
+                "total-failure-session-count",
+                where_,
+                notes,
+            )?,
+        ),
+        None => {
+            notes.push(format!("{where_}: no summary; counted as 0 sessions"));
+            (0, 0)
+        }
+    };
+    if details.dropped > 0 {
+        notes.push(format!(
+            "{where_}: failure-details: {} entries not kept (a report keeps at most \
+             {MAX_TLS_FAILURE_DETAILS})",
+            details.dropped
+        ));
     }
+    notes.0.extend(details.notes.0);
+    Ok(Some(TlsPolicy {
+        policy_type,
+        policy_domain,
+        policy_strings,
+        mx_hosts,
+        successful_sessions,
+        failed_sessions,
+        failure_details: details.kept,
+    }))
 }
 
 impl RawFailureDetail {
@@ -603,17 +954,6 @@ struct Capped<T, const N: usize> {
     dropped: u64,
 }
 
-impl<T, const N: usize> Capped<T, N> {
-    fn note_dropped(&self, what: &str, notes: &mut Notes) {
-        if self.dropped > 0 {
-            notes.push(format!(
-                "{what}: {} entries beyond the first {N} not kept",
-                self.dropped
-            ));
-        }
-    }
-}
-
 fn capped_seq<'de, T: Deserialize<'de>, const N: usize, A: SeqAccess<'de>>(
     mut seq: A,
 ) -> Result<Capped<T, N>, A::Error> {
@@ -631,32 +971,16 @@ fn capped_seq<'de, T: Deserialize<'de>, const N: usize, A: SeqAccess<'de>>(
     Ok(Capped { kept, dropped })
 }
 
-impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Capped<T, N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CappedVisitor<T, const N: usize>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for CappedVisitor<T, N> {
-            type Value = Capped<T, N>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Capped<T, N>, A::Error> {
-                capped_seq(seq)
-            }
-        }
-        deserializer.deserialize_seq(CappedVisitor(PhantomData))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn report(json: &str) -> TlsReport {
-        parse(json.as_bytes()).unwrap()
+        parse(&mut json.as_bytes()).unwrap()
     }
 
-    fn refusal(json: &[u8]) -> String {
-        parse(json).unwrap_err().to_string()
+    fn refusal(mut json: &[u8]) -> String {
+        parse(&mut json).unwrap_err().to_string()
     }
 
     const MINIMAL: &str = r#"{"organization-name":"Example","report-id":"r1",
@@ -773,7 +1097,58 @@ mod tests {
         );
         assert_eq!(
             report.warnings[0].0,
-            "policy 1: failure-details: 6 entries beyond the first 1000 not kept"
+            "policy 1: failure-details: 6 entries not kept (a report keeps at most 1000)"
+        );
+    }
+
+    #[test]
+    fn the_failure_details_cap_is_per_report() {
+        let detail = r#"{"result-type":"validation-failure","failed-session-count":1},"#;
+        let policy = |n: usize| {
+            format!(
+                r#"{{"policy":{{"policy-type":"sts","policy-domain":"example.com"}},
+                "summary":{{"total-successful-session-count":0,"total-failure-session-count":{n}}},
+                "failure-details":[{}{{"result-type":"last","failed-session-count":1}}]}}"#,
+                detail.repeat(n - 1)
+            )
+        };
+        let json = MINIMAL.replace(
+            r#""policies":["#,
+            &format!(r#""policies":[{},{},"#, policy(600), policy(600)),
+        );
+        let report = report(&json);
+        let kept: Vec<usize> = report
+            .policies
+            .iter()
+            .map(|policy| policy.failure_details.len())
+            .collect();
+        assert_eq!(kept, [600, 400, 0]);
+        assert_eq!(
+            report.warnings.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+            [
+                "policy 2: failure-details: 200 entries not kept (a report keeps at most 1000)",
+                "policy 3: failure-details: 1 entries not kept (a report keeps at most 1000)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_over_the_cap_is_refused_without_being_held() {
+        let padding = " ".repeat(MAX_TLS_REPORT_BYTES as usize);
+        let json = MINIMAL.replacen('{', &format!("{{{padding}"), 1);
+        assert_eq!(
+            refusal(json.as_bytes()),
+            "bytes of an SMTP TLS report exceeds the limit of 1048576"
+        );
+        // Up to the cap, whitespace is only whitespace.
+        let json = MINIMAL.replacen('{', &format!("{{{}", &padding[MINIMAL.len()..]), 1);
+        assert_eq!(json.len() as u64, MAX_TLS_REPORT_BYTES);
+        assert_eq!(report(&json).report_id, "r1");
+        // Trailing text after the object is refused.
+        assert!(
+            refusal(format!("{MINIMAL} x").as_bytes()).contains("trailing characters"),
+            "{}",
+            refusal(format!("{MINIMAL} x").as_bytes())
         );
     }
 }

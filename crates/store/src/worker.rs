@@ -5,8 +5,10 @@
 //! it, while the caller's thread replays the events into the storing sink (through `digest`:
 //! content hashes and alignment are computed there, which balances the two threads) and
 //! inserts the compressed chunks. Events travel in small
-//! batches over a bounded channel, so memory stays bounded. The database is only ever touched
-//! by the caller's thread.
+//! batches over a bounded channel, and the bytes they hold are budgeted
+//! ([`MAX_IN_FLIGHT_BYTES`]), so memory stays bounded whatever the events are (records of a
+//! few hundred bytes, or whole SMTP TLS reports). The database is only ever touched by the
+//! caller's thread.
 
 use crate::StoreError;
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
@@ -14,7 +16,7 @@ use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, Tls
 use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -36,6 +38,49 @@ const BATCH_TEXT_BYTES: usize = 16 * 1024;
 /// working through the batch thread's pauses (a commit, a slow insert, the scheduler).
 const BATCHES_IN_FLIGHT: usize = 32;
 
+/// Bytes of events (record text, TLS reports) handed over and not yet taken by the batch
+/// thread; one batch of any size is always allowed. The channel's depth bounds small events;
+/// this bounds large ones (a TLS report holds up to a few megabytes), which a zip of many
+/// could otherwise stack up [`BATCHES_IN_FLIGHT`] deep. Records never reach it
+/// ([`BATCHES_IN_FLIGHT`] × ([`BATCH_TEXT_BYTES`] + one record) is well below).
+const MAX_IN_FLIGHT_BYTES: usize = 4 << 20;
+
+/// The bytes in flight between the threads, and a signal when the batch thread takes some.
+#[derive(Default)]
+struct InFlight {
+    bytes: Mutex<usize>,
+    taken: Condvar,
+}
+
+impl InFlight {
+    /// Waits until `bytes` more fit within [`MAX_IN_FLIGHT_BYTES`] (at once if nothing is in
+    /// flight), then counts them. The batch thread always takes what was handed over, so the
+    /// wait ends.
+    fn reserve(&self, bytes: usize) {
+        let Ok(mut in_flight) = self.bytes.lock() else {
+            return;
+        };
+        while *in_flight > 0 && in_flight.saturating_add(bytes) > MAX_IN_FLIGHT_BYTES {
+            in_flight = match self.taken.wait(in_flight) {
+                Ok(in_flight) => in_flight,
+                Err(_) => return,
+            };
+        }
+        *in_flight += bytes;
+    }
+
+    /// The batch thread took `bytes`.
+    fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        if let Ok(mut in_flight) = self.bytes.lock() {
+            *in_flight = in_flight.saturating_sub(bytes);
+        }
+        self.taken.notify_one();
+    }
+}
+
 /// One [`Sink`] call, as data.
 enum Event {
     Begin(Option<String>, ReportHeader),
@@ -46,12 +91,14 @@ enum Event {
 }
 
 enum Reply {
-    /// Events of an input still being read.
-    Events(Vec<Event>),
+    /// Events of an input still being read, and the bytes counted for them in [`InFlight`].
+    Events(Vec<Event>, usize),
     /// The input is fully read: its last events, then its raw chunks (encoded as asked; none
     /// if it was cancelled). One message, so that a small input costs one hand-over.
     Done {
         events: Vec<Event>,
+        /// Counted for `events` in [`InFlight`].
+        bytes: usize,
         chunks: Vec<Vec<u8>>,
     },
 }
@@ -78,6 +125,7 @@ const MAX_OUTSTANDING_BYTES: usize = 8 << 20;
 pub(crate) struct ParseWorker {
     jobs: Option<SyncSender<Job>>,
     replies: Receiver<Reply>,
+    in_flight: Arc<InFlight>,
     /// Jobs with a number up to this one are to be abandoned as soon as possible.
     cancel_through: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -96,6 +144,8 @@ impl ParseWorker {
         let (reply_sender, replies) = sync_channel::<Reply>(BATCHES_IN_FLIGHT);
         let cancel_through = Arc::new(AtomicU64::new(0));
         let worker_cancel = Arc::clone(&cancel_through);
+        let in_flight = Arc::new(InFlight::default());
+        let worker_in_flight = Arc::clone(&in_flight);
         let thread = std::thread::Builder::new()
             .name("ruadb-parse".to_owned())
             .spawn(move || {
@@ -104,12 +154,15 @@ impl ParseWorker {
                     let cancelled = || worker_cancel.load(Ordering::Relaxed) >= job.number;
                     let mut sink = ChannelSink {
                         events: Vec::with_capacity(EVENTS_PER_BATCH),
-                        text_bytes: 0,
+                        bytes: 0,
                         replies: &reply_sender,
+                        in_flight: &worker_in_flight,
                         cancelled: &cancelled,
                     };
                     ruadb_report::read_reports(&job.input, &limits, &mut sink);
                     let events = std::mem::take(&mut sink.events);
+                    let bytes = sink.bytes;
+                    worker_in_flight.reserve(bytes);
                     let mut chunks = Vec::new();
                     if !cancelled() {
                         let mut keep = |chunk: &[u8]| -> io::Result<()> {
@@ -122,7 +175,12 @@ impl ParseWorker {
                             .and_then(|()| encoder.finish(&mut keep));
                     }
                     drop(job);
-                    if reply_sender.send(Reply::Done { events, chunks }).is_err() {
+                    let done = Reply::Done {
+                        events,
+                        bytes,
+                        chunks,
+                    };
+                    if reply_sender.send(done).is_err() {
                         break;
                     }
                 }
@@ -131,6 +189,7 @@ impl ParseWorker {
         Some(ParseWorker {
             jobs: Some(jobs),
             replies,
+            in_flight,
             cancel_through,
             thread: Some(thread),
             started: 0,
@@ -206,13 +265,19 @@ impl ParseWorker {
         let mut stopped = false;
         while self.outstanding() > 0 {
             match self.replies.recv() {
-                Ok(Reply::Events(events)) => {
+                Ok(Reply::Events(events, bytes)) => {
+                    self.in_flight.release(bytes);
                     if !stopped && forward(events, sink).is_break() {
                         stopped = true;
                         self.cancel_oldest();
                     }
                 }
-                Ok(Reply::Done { events, chunks }) => {
+                Ok(Reply::Done {
+                    events,
+                    bytes,
+                    chunks,
+                }) => {
+                    self.in_flight.release(bytes);
                     self.received_one();
                     if stopped || forward(events, sink).is_break() {
                         return Ok(());
@@ -250,8 +315,9 @@ impl ParseWorker {
         self.cancel_oldest();
         while self.outstanding() > 0 {
             match self.replies.recv() {
-                Ok(Reply::Events(_)) => {}
-                Ok(Reply::Done { .. }) => {
+                Ok(Reply::Events(_, bytes)) => self.in_flight.release(bytes),
+                Ok(Reply::Done { bytes, .. }) => {
+                    self.in_flight.release(bytes);
                     self.received_one();
                     return;
                 }
@@ -301,9 +367,11 @@ fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
 /// The parser thread's sink: batches events onto the channel.
 struct ChannelSink<'a> {
     events: Vec<Event>,
-    /// Record text in `events` ([`Record::text_bytes`]).
-    text_bytes: usize,
+    /// What `events` hold: record text ([`Record::text_bytes`]) and TLS reports
+    /// ([`TlsReport::heap_bytes`]).
+    bytes: usize,
     replies: &'a SyncSender<Reply>,
+    in_flight: &'a InFlight,
     cancelled: &'a dyn Fn() -> bool,
 }
 
@@ -313,7 +381,7 @@ impl ChannelSink<'_> {
             return ControlFlow::Break(());
         }
         self.events.push(event);
-        if self.events.len() >= EVENTS_PER_BATCH || self.text_bytes >= BATCH_TEXT_BYTES {
+        if self.events.len() >= EVENTS_PER_BATCH || self.bytes >= BATCH_TEXT_BYTES {
             return self.flush();
         }
         ControlFlow::Continue(())
@@ -323,9 +391,10 @@ impl ChannelSink<'_> {
         if self.events.is_empty() {
             return ControlFlow::Continue(());
         }
-        self.text_bytes = 0;
+        let bytes = std::mem::take(&mut self.bytes);
         let events = std::mem::replace(&mut self.events, Vec::with_capacity(EVENTS_PER_BATCH));
-        match self.replies.send(Reply::Events(events)) {
+        self.in_flight.reserve(bytes);
+        match self.replies.send(Reply::Events(events, bytes)) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }
@@ -338,7 +407,7 @@ impl Sink for ChannelSink<'_> {
     }
 
     fn record(&mut self, record: Record) -> ControlFlow<()> {
-        self.text_bytes += record.text_bytes();
+        self.bytes += record.text_bytes();
         self.push(Event::Record(record))
     }
 
@@ -351,6 +420,7 @@ impl Sink for ChannelSink<'_> {
     }
 
     fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        self.bytes += report.heap_bytes();
         self.push(Event::Tls(member.map(str::to_owned), Box::new(report)))
     }
 }
