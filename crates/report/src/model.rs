@@ -453,7 +453,10 @@ impl TlsReport {
                     })
                     .sum();
                 size_of::<TlsPolicy>()
-                    + policy.policy_domain.as_ref().map_or(0, |domain| domain.len())
+                    + policy
+                        .policy_domain
+                        .as_ref()
+                        .map_or(0, |domain| domain.len())
                     + texts(&policy.policy_strings)
                     + texts(&policy.mx_hosts)
                     + details

@@ -59,7 +59,10 @@ pub(crate) fn parse(input: &mut dyn BufRead) -> Result<TlsReport, Error> {
         inner: input,
         left: MAX_TLS_REPORT_BYTES,
     };
-    if !input.starts_with_object().map_err(crate::xml::error_from_io)? {
+    if !input
+        .starts_with_object()
+        .map_err(crate::xml::error_from_io)?
+    {
         return Err(Error::TlsReport(
             "the document is not a JSON object".to_owned(),
         ));
@@ -595,12 +598,7 @@ fn into_policy(
                 where_,
                 notes,
             )?,
-            count(
-                summary.failed,
-                "total-failure-session-count",
-                where_,
-                notes,
-            )?,
+            count(summary.failed, "total-failure-session-count", where_, notes)?,
         ),
         None => {
             notes.push(format!("{where_}: no summary; counted as 0 sessions"));
@@ -1124,7 +1122,11 @@ mod tests {
             .collect();
         assert_eq!(kept, [600, 400, 0]);
         assert_eq!(
-            report.warnings.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(),
+            report
+                .warnings
+                .iter()
+                .map(|w| w.0.as_str())
+                .collect::<Vec<_>>(),
             [
                 "policy 2: failure-details: 200 entries not kept (a report keeps at most 1000)",
                 "policy 3: failure-details: 1 entries not kept (a report keeps at most 1000)",

@@ -16,9 +16,9 @@ use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, Tls
 use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 /// Inputs up to this size are parsed on the worker (they are copied to it); larger ones are
@@ -50,6 +50,9 @@ const MAX_IN_FLIGHT_BYTES: usize = 4 << 20;
 struct InFlight {
     bytes: Mutex<usize>,
     taken: Condvar,
+    /// The most ever in flight.
+    #[cfg(test)]
+    peak: AtomicU64,
 }
 
 impl InFlight {
@@ -67,6 +70,8 @@ impl InFlight {
             };
         }
         *in_flight += bytes;
+        #[cfg(test)]
+        self.peak.fetch_max(*in_flight as u64, Ordering::Relaxed);
     }
 
     /// The batch thread took `bytes`.
@@ -422,5 +427,94 @@ impl Sink for ChannelSink<'_> {
     fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
         self.bytes += report.heap_bytes();
         self.push(Event::Tls(member.map(str::to_owned), Box::new(report)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruadb_report::Warning;
+
+    /// Counts TLS reports (and fails on anything else).
+    #[derive(Default)]
+    struct TlsCount(usize, Vec<String>);
+
+    impl Sink for TlsCount {
+        fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
+            self.1.push("begin_report".to_owned());
+            ControlFlow::Continue(())
+        }
+        fn record(&mut self, _: Record) -> ControlFlow<()> {
+            ControlFlow::Continue(())
+        }
+        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+            ControlFlow::Continue(())
+        }
+        fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
+            self.1.push(format!("{member:?}: {error}"));
+            ControlFlow::Continue(())
+        }
+        fn tls_report(&mut self, _: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+            assert!(
+                report
+                    .warnings
+                    .iter()
+                    .all(|Warning(w)| !w.contains("not kept"))
+            );
+            self.0 += 1;
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// A message with `reports` TLS report attachments of 1,000 failure details each (about
+    /// 400 KB each once parsed).
+    fn message_of_large_tls_reports(reports: usize) -> Vec<u8> {
+        let information = "x".repeat(200);
+        let detail = format!(
+            r#"{{"result-type":"certificate-expired","receiving-mx-hostname":"mx.example.com",
+              "failed-session-count":1,"additional-information":"{information}"}}"#
+        );
+        let details = vec![detail; 1_000].join(",");
+        let mut message = String::from(
+            "From: tls@example.net\r\nSubject: reports\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+        );
+        for n in 0..reports {
+            message.push_str(&format!(
+                "--b\r\nContent-Type: application/tlsrpt+json\r\n\
+                 Content-Disposition: attachment; filename=\"r{n}.json\"\r\n\r\n\
+                 {{\"organization-name\":\"Example\",\"report-id\":\"r{n}\",\
+                 \"date-range\":{{\"start-datetime\":\"2026-11-16T00:00:00Z\",\
+                 \"end-datetime\":\"2026-11-16T23:59:59Z\"}},\"contact-info\":\"a@example.net\",\
+                 \"policies\":[{{\"policy\":{{\"policy-type\":\"sts\",\"policy-domain\":\"example.com\"}},\
+                 \"summary\":{{\"total-successful-session-count\":1,\"total-failure-session-count\":1000}},\
+                 \"failure-details\":[{details}]}}]}}\r\n"
+            ));
+        }
+        message.push_str("--b--\r\n");
+        message.into_bytes()
+    }
+
+    /// Large TLS reports handed over while the batch thread is busy elsewhere stay within
+    /// the byte budget (the channel alone would hold [`BATCHES_IN_FLIGHT`] of them), and all
+    /// arrive.
+    #[test]
+    fn large_events_in_flight_stay_within_the_byte_budget() {
+        const REPORTS: usize = 24;
+        let mut worker = ParseWorker::spawn(Limits::default()).unwrap();
+        worker
+            .start(message_of_large_tls_reports(REPORTS), RawEncoding::Identity)
+            .unwrap();
+        // The batch thread storing something else: the parser runs ahead as far as it may.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let mut sink = TlsCount::default();
+        worker.replay(&mut sink, &mut |_| Ok(())).unwrap();
+        assert_eq!(sink.0, REPORTS, "{:?}", sink.1);
+        let peak = worker.in_flight.peak.load(Ordering::Relaxed) as usize;
+        let one_report = 1_000 * 200;
+        assert!(
+            peak > one_report && peak <= MAX_IN_FLIGHT_BYTES + 3 * one_report,
+            "peak in flight {peak} bytes"
+        );
     }
 }
