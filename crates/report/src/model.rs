@@ -434,7 +434,7 @@ impl TlsReport {
         use std::mem::size_of;
         let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
         let texts = |texts: &[String]| {
-            texts.iter().map(String::len).sum::<usize>() + texts.len() * size_of::<String>()
+            texts.iter().map(String::len).sum::<usize>() + std::mem::size_of_val(texts)
         };
         let policies: usize = self
             .policies
