@@ -554,3 +554,96 @@ fn describe_transport(error: &reqwest::Error) -> String {
 fn escape(text: &str, secret: Option<&Secret>) -> String {
     ruadb_fetch::server_text(text, secret.unwrap_or(&Secret::default()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(provider: OAuth2Provider, grant: OAuth2Grant) -> OAuth2Settings {
+        OAuth2Settings {
+            provider,
+            tenant: None,
+            client_id: "client".to_owned(),
+            client_secret_file: None,
+            client_secret_command: None,
+            token_url: None,
+            scope: None,
+            grant,
+            authorization_url: None,
+            device_authorization_url: None,
+        }
+    }
+
+    #[test]
+    fn provider_presets_match_the_documented_endpoints() {
+        let urls = preset(&settings(
+            OAuth2Provider::Microsoft,
+            OAuth2Grant::RefreshToken,
+        ))
+        .unwrap();
+        let base = "https://login.microsoftonline.com/organizations/oauth2/v2.0";
+        assert_eq!(urls.token, format!("{base}/token"));
+        assert_eq!(urls.device, Some(format!("{base}/devicecode")));
+        assert_eq!(urls.authorization, Some(format!("{base}/authorize")));
+        assert_eq!(
+            urls.scope,
+            "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access"
+        );
+
+        let mut app_only = settings(OAuth2Provider::Microsoft, OAuth2Grant::ClientCredentials);
+        assert!(preset(&app_only).is_err(), "app-only needs the tenant");
+        app_only.tenant = Some("example.onmicrosoft.com".to_owned());
+        let urls = preset(&app_only).unwrap();
+        assert_eq!(
+            urls.token,
+            "https://login.microsoftonline.com/example.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(urls.scope, "https://outlook.office365.com/.default");
+
+        let urls = preset(&settings(OAuth2Provider::Google, OAuth2Grant::RefreshToken)).unwrap();
+        assert_eq!(urls.token, "https://oauth2.googleapis.com/token");
+        assert_eq!(urls.scope, "https://mail.google.com/");
+        assert_eq!(
+            urls.authorization.as_deref(),
+            Some("https://accounts.google.com/o/oauth2/v2/auth")
+        );
+        assert_eq!(urls.device, None);
+        assert!(
+            preset(&settings(
+                OAuth2Provider::Google,
+                OAuth2Grant::ClientCredentials
+            ))
+            .is_err()
+        );
+
+        let error = preset(&settings(OAuth2Provider::Custom, OAuth2Grant::RefreshToken))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("needs token_url"), "{error}");
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused_off_loopback_and_the_secret_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "s3cr3t-value\n").unwrap();
+        let mut custom = settings(OAuth2Provider::Custom, OAuth2Grant::ClientCredentials);
+        custom.token_url = Some("https://auth.example.test/token".to_owned());
+        custom.scope = Some("mail".to_owned());
+        custom.client_secret_file = Some(secret_file);
+        custom.device_authorization_url = Some("http://auth.example.test/device".to_owned());
+        let error = Endpoint::new(&custom, None, Duration::from_secs(5))
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains(
+                "device_authorization_url \"http://auth.example.test/device\" must be https://"
+            ),
+            "{error}"
+        );
+        custom.device_authorization_url = Some("http://127.0.0.1:8080/device".to_owned());
+        let endpoint = Endpoint::new(&custom, None, Duration::from_secs(5)).unwrap();
+        assert!(!format!("{endpoint:?}").contains("s3cr3t"));
+        assert_eq!(endpoint.escape("echo s3cr3t-value back"), "echo *** back");
+    }
+}

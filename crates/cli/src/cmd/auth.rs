@@ -339,3 +339,58 @@ fn utc(seconds: i64) -> String {
         None => seconds.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(user: &str, host: &str, oauth2: bool) -> Account {
+        let oauth2 = if oauth2 {
+            "[oauth2]\nprovider = \"google\"\nclient_id = \"c\"\n"
+        } else {
+            ""
+        };
+        toml::from_str(&format!(
+            "host = {host:?}\nusername = {user:?}\nauth = \"xoauth2\"\n{}{oauth2}",
+            if oauth2.is_empty() {
+                "oauth2_token_command = \"x\"\n"
+            } else {
+                ""
+            }
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn login_picks_the_one_authorisable_account_or_the_named_one() {
+        let accounts = [
+            account("a@example.com", "imap.gmail.com", true),
+            account("b@example.com", "imap.gmail.com", true),
+            account("c@example.com", "mail.example.com", false),
+        ];
+        let error = choose(&accounts, None).unwrap_err().to_string();
+        assert!(
+            error.contains("pass --account with one of: a@example.com@imap.gmail.com:993, b@example.com@imap.gmail.com:993"),
+            "{error}"
+        );
+        assert_eq!(
+            choose(&accounts, Some("b@example.com")).unwrap().username,
+            "b@example.com"
+        );
+        assert_eq!(
+            choose(&accounts, Some("a@example.com@imap.gmail.com:993"))
+                .unwrap()
+                .username,
+            "a@example.com"
+        );
+        let error = choose(&accounts, Some("c@example.com"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no account \"c@example.com\""), "{error}");
+        assert_eq!(
+            choose(&accounts[1..], None).unwrap().username,
+            "b@example.com"
+        );
+        assert!(choose(&accounts[2..], None).is_err());
+    }
+}
