@@ -1310,6 +1310,18 @@ fn login_with(fixture: &Fixture, mut act: impl FnMut(&str) -> bool) -> (i32, Str
     )
 }
 
+/// `auth login` with the device flow: the user reads the code it prints and approves (or
+/// denies) it at the stand-in.
+fn device_login(fixture: &Fixture, auth: &AuthServer, approve: bool) -> (i32, String, String) {
+    login_with(fixture, |line| {
+        let Some(rest) = line.split("enter the code ").nth(1) else {
+            return false;
+        };
+        auth.approve(&rest[..9], approve);
+        true
+    })
+}
+
 #[test]
 fn auth_login_with_a_device_code_then_fetch_and_status() {
     let Some(fixture) = Fixture::new("cli-oauth-device") else {
@@ -1332,13 +1344,7 @@ fn auth_login_with_a_device_code_then_fetch_and_status() {
     );
 
     // The user is shown a code, and approves it on the verification page.
-    let (code, stdout, stderr) = login_with(&fixture, |line| {
-        let Some(rest) = line.split("enter the code ").nth(1) else {
-            return false;
-        };
-        delegated.auth.approve(&rest[..9], true);
-        true
-    });
+    let (code, stdout, stderr) = device_login(&fixture, &delegated.auth, true);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!("https://localhost:{}/device", delegated.auth.port)),
@@ -1383,13 +1389,7 @@ fn auth_login_with_a_device_code_then_fetch_and_status() {
     );
 
     // Denied on the verification page: one line, nothing stored over the good token.
-    let (code, _, stderr) = login_with(&fixture, |line| {
-        let Some(rest) = line.split("enter the code ").nth(1) else {
-            return false;
-        };
-        delegated.auth.approve(&rest[..9], false);
-        true
-    });
+    let (code, _, stderr) = device_login(&fixture, &delegated.auth, false);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("access_denied: the request was declined"),
