@@ -953,7 +953,16 @@ impl Delegated {
              token_url = {:?}\nscope = {DELEGATED_SCOPE:?}\ngrant = \"refresh_token\"\n{lines}",
             self.auth.token_url(),
         );
-        fixture.configure_login(fixture.server.port_tls, "auth = \"xoauth2\"\n", &table);
+        fixture.configure_login(fixture.server.port_tls, &Self::auth_line(fixture), &table);
+    }
+
+    /// The suite's OAuth mechanism (`RUADB_TEST_IMAP_AUTH`), XOAUTH2 in password mode.
+    fn auth_line(fixture: &Fixture) -> String {
+        let method = match fixture.server.auth {
+            support::server::Auth::OAuth(method) => method,
+            support::server::Auth::Password => ruadb_fetch::AuthMethod::Xoauth2,
+        };
+        format!("auth = \"{method}\"\n")
     }
 
     fn account(fixture: &Fixture) -> String {
@@ -1284,9 +1293,18 @@ fn auth_command(fixture: &Fixture, args: &[&str]) -> Command {
 
 /// Runs `auth login` and hands each line it prints to `act` until it returns true, then
 /// waits for it; returns (exit code, stdout, stderr).
-fn login_with(fixture: &Fixture, mut act: impl FnMut(&str) -> bool) -> (i32, String, String) {
+fn login_with(fixture: &Fixture, act: impl FnMut(&str) -> bool) -> (i32, String, String) {
+    login_waiting(fixture, "30", act)
+}
+
+/// As [`login_with`], waiting at most `wait_secs` for the authorisation.
+fn login_waiting(
+    fixture: &Fixture,
+    wait_secs: &str,
+    mut act: impl FnMut(&str) -> bool,
+) -> (i32, String, String) {
     use std::io::BufRead as _;
-    let mut child = auth_command(fixture, &["login", "--wait-secs", "30"])
+    let mut child = auth_command(fixture, &["login", "--wait-secs", wait_secs])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1367,7 +1385,7 @@ fn auth_login_with_a_device_code_then_fetch_and_status() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("xoauth2, tokens from [imap.oauth2] (provider custom, grant refresh_token)"),
+        text.contains(", tokens from [imap.oauth2] (provider custom, grant refresh_token)"),
         "{text}"
     );
     assert!(text.contains("refresh token: stored"), "{text}");
@@ -1498,6 +1516,59 @@ fn auth_login_in_a_browser_with_pkce_then_fetch() {
         stderr.contains("the provider answered access_denied"),
         "{stderr}"
     );
+}
+
+#[test]
+fn auth_login_waits_a_bounded_time_and_leaves_the_cron_runs_alone_meanwhile() {
+    let Some(fixture) = Fixture::new("cli-oauth-login-wait") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "device_authorization_url = {:?}\n",
+            delegated.auth.device_url()
+        ),
+    );
+    // Nobody approves the code. Meanwhile a fetch runs (the lock is not held during the
+    // wait; the account is not authorised yet, so it says so).
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = login_waiting(&fixture, "3", |line| {
+        if !line.contains("enter the code") {
+            return false;
+        }
+        let output = fixture.fetch(&[]);
+        assert_one_line_failure(&output, "authorise ruadb once", REFRESH_PREFIX);
+        true
+    });
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("authorisation did not complete: the code was not approved within 3 s"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The browser never comes back.
+    delegated.configure(
+        &fixture,
+        &format!(
+            "authorization_url = {:?}\n",
+            delegated.auth.authorization_url()
+        ),
+    );
+    let (code, stdout, stderr) = login_waiting(&fixture, "2", |_| false);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("authorisation did not complete: the browser did not come back within 2 s"),
+        "{stderr}"
+    );
+    assert!(!BuiltIn::token_file(&fixture).exists());
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! 0600; the access token is reused until 60 s before it expires, and a rotated refresh token
 //! is saved before the access token that came with it is handed out.
 //!
-//! [`TokenSource::login`] is the first authorisation: the device grant (RFC 8628) or the
+//! [`TokenSource::authorise`] and [`TokenSource::store`] are the first authorisation: the device grant (RFC 8628) or the
 //! authorisation code grant with PKCE and a loopback redirect.
 //!
 //! A token endpoint that is down, slow, or answers 429 or 5xx is retried (honouring
@@ -120,14 +120,14 @@ impl TokenSource {
     }
 
     /// The first authorisation: runs the device flow or the browser flow (see [`LoginFlow`]),
-    /// showing what to do through `prompt` and waiting at most `wait`, then stores the refresh
-    /// token and the access token that came with it. The caller holds the fetch lock.
-    pub fn login(
+    /// showing what to do through `prompt` and waiting at most `wait`. Nothing is written:
+    /// [`TokenSource::store`] does that, under the fetch lock, which the caller need not hold
+    /// while a person takes minutes to sign in.
+    pub fn authorise(
         &self,
-        now: i64,
         wait: Duration,
         prompt: &mut dyn FnMut(Prompt<'_>),
-    ) -> Result<LoginFlow, OAuthError> {
+    ) -> Result<Authorisation, OAuthError> {
         if self.endpoint.grant() == OAuth2Grant::ClientCredentials {
             return Err(OAuthError::Config(
                 "grant = \"client_credentials\" needs no login: ruadb obtains its tokens with the client secret"
@@ -135,8 +135,8 @@ impl TokenSource {
             ));
         }
         let flow = self.endpoint.login_flow()?;
-        // Checked before anyone is asked to authorise anything.
-        let mut tokens = TokenFile::read(&self.file)?;
+        // A token file that would be refused is named before anyone signs in.
+        TokenFile::read(&self.file)?;
         let issued = match flow {
             LoginFlow::Device => self.endpoint.device_login(wait, prompt)?,
             LoginFlow::Browser => self.endpoint.browser_login(wait, prompt)?,
@@ -147,9 +147,21 @@ impl TokenSource {
                     .to_owned(),
             ));
         }
-        // Re-read: the file may have changed while the person was authorising.
-        tokens = TokenFile::read(&self.file).unwrap_or(tokens);
-        self.save(&mut tokens, issued, now, flow.grant_name(), None)?;
+        Ok(Authorisation { issued, flow })
+    }
+
+    /// Stores what [`TokenSource::authorise`] obtained, replacing the account's tokens; `now`
+    /// is when it was obtained. The caller holds the fetch lock.
+    pub fn store(&self, authorisation: Authorisation, now: i64) -> Result<LoginFlow, OAuthError> {
+        let mut tokens = TokenFile::read(&self.file)?;
+        let flow = authorisation.flow;
+        self.save(
+            &mut tokens,
+            authorisation.issued,
+            now,
+            flow.grant_name(),
+            None,
+        )?;
         Ok(flow)
     }
 
@@ -178,6 +190,20 @@ impl TokenSource {
     /// The account's name in the token file.
     pub fn account(&self) -> &str {
         &self.account
+    }
+}
+
+/// The tokens a person's authorisation produced, not yet stored. `Debug` shows no token.
+pub struct Authorisation {
+    issued: endpoint::Issued,
+    flow: LoginFlow,
+}
+
+impl std::fmt::Debug for Authorisation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorisation")
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use oauth2::basic::BasicTokenResponse;
 use oauth2::{
-    AuthUrl, AuthorizationCode, CsrfToken, DeviceAuthorizationUrl, ErrorResponseType,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    AuthUrl, AuthorizationCode, CsrfToken, DeviceAuthorizationUrl, DeviceCodeErrorResponseType,
+    ErrorResponseType, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
     StandardDeviceAuthorizationResponse, StandardErrorResponse,
 };
 use ruadb_fetch::OAuth2Provider;
@@ -108,7 +108,19 @@ impl Endpoint {
                 std::thread::sleep,
                 Some(wait.min(details.expires_in())),
             )
-            .map_err(|error| self.login_failure(error))?;
+            .map_err(|error| match error {
+                // The crate says `expired_token` when its own time limit ran out too.
+                RequestTokenError::ServerResponse(response)
+                    if *response.error() == DeviceCodeErrorResponseType::ExpiredToken
+                        && wait < details.expires_in() =>
+                {
+                    OAuthError::Login(format!(
+                        "the code was not approved within {} s",
+                        wait.as_secs()
+                    ))
+                }
+                other => self.login_failure(other),
+            })?;
         Ok(Issued::from_response(&token))
     }
 

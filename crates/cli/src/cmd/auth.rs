@@ -112,15 +112,6 @@ fn run_login(args: &LoginArgs, context: &Context) -> anyhow::Result<Outcome> {
     };
     let db_path = context.db_path()?;
     let file = ruadb_oauth::token_file_for(db_path);
-    // The token file is rewritten: not while a fetch may be refreshing.
-    let allowed = allowed_lock_secs(&context.config.imap);
-    let _lock = match acquire_lock(db_path, true, context.now, allowed)? {
-        Lock::Held(lock) => lock,
-        Lock::Busy { path, .. } => bail!(
-            "an earlier `ruadb fetch` has held {} longer than its deadline allows; it may be stuck",
-            path.display()
-        ),
-    };
     let name = account.account();
     let source = TokenSource::new(
         settings,
@@ -161,11 +152,18 @@ fn run_login(args: &LoginArgs, context: &Context) -> anyhow::Result<Outcome> {
         let _ = writeln!(stdout, "{text}Waiting (up to {} s)...", args.wait_secs);
         let _ = stdout.flush();
     };
-    let flow = source.login(
-        context.now,
-        Duration::from_secs(args.wait_secs),
-        &mut prompt,
-    )?;
+    let authorisation = source.authorise(Duration::from_secs(args.wait_secs), &mut prompt)?;
+    // The token file is rewritten: not while a fetch may be refreshing. The lock is taken only
+    // now, so that cron's runs go on while a person signs in.
+    let allowed = allowed_lock_secs(&context.config.imap);
+    let _lock = match acquire_lock(db_path, true, Context::clock(), allowed)? {
+        Lock::Held(lock) => lock,
+        Lock::Busy { path, .. } => bail!(
+            "an earlier `ruadb fetch` has held {} longer than its deadline allows; it may be stuck, and the authorisation was not stored",
+            path.display()
+        ),
+    };
+    let flow = source.store(authorisation, Context::clock())?;
     println!(
         "Authorised ({}): the refresh token for {shown} is stored in {} (mode 0600).",
         flow.grant_name(),

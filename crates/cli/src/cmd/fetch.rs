@@ -141,15 +141,18 @@ impl Run {
             )?),
             _ => None,
         };
+        // The clock is read again: an earlier account may have taken most of an hour.
         if let Some(source) = &token_source {
-            config.password = source.access_token(context.now, false)?;
+            config.password = source.access_token(Context::clock(), false)?;
         }
         let mut session = match Session::connect(&config) {
             // An access token can expire (or be revoked) between being issued and being used:
             // one fresh token, one more try.
             Err(FetchError::Auth { .. }) if config.auth.is_oauth() => {
                 match &token_source {
-                    Some(source) => config.password = source.access_token(context.now, true)?,
+                    Some(source) => {
+                        config.password = source.access_token(Context::clock(), true)?
+                    }
                     None => config.resolve_token()?,
                 }
                 Session::connect(&config)?
