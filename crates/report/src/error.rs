@@ -65,6 +65,9 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A DMARC failure report (RFC 6591) that cannot be used.
+    #[error("invalid DMARC failure report: {0}")]
+    FailureReport(String),
     /// Reading the input failed (only for readers handed in by the caller).
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),

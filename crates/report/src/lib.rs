@@ -48,6 +48,7 @@ mod container;
 mod domain;
 mod error;
 mod escape;
+mod failure;
 mod mime;
 pub mod model;
 #[cfg(any(test, feature = "fuzz"))]
@@ -59,6 +60,7 @@ use std::ops::ControlFlow;
 
 pub use error::{Container, Error};
 pub use escape::escape_for_terminal;
+pub use failure::{MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_RECIPIENTS};
 pub use model::*;
 pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT, MAX_RECORD_BYTES};
 
@@ -213,6 +215,19 @@ pub trait Sink {
     fn record(&mut self, record: Record) -> ControlFlow<()>;
     /// The current report ended well.
     fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()>;
+    /// A whole DMARC failure report (RFC 6591) was read. Never inside an aggregate report's
+    /// `begin_report` … `end_report`. Its fields are what the report says: a sink that keeps
+    /// or shows it applies [`FailureReport::apply_privacy`] first.
+    ///
+    /// A sink that only takes aggregate reports keeps the default, which turns the failure
+    /// report into a failed document, so that it is never dropped without a word.
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        let reason = format!(
+            "a DMARC failure report for {}: only DMARC aggregate reports are taken here",
+            report.reported_domain
+        );
+        self.report_failed(member, Error::NoReport(reason))
+    }
     /// A document (named by its member or attachment name, if any) yielded no report, or the
     /// whole input held none (`member` is then `None`).
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
@@ -252,6 +267,9 @@ pub fn parse_reports(input: &[u8], limits: &Limits) -> Vec<Result<AggregateRepor
 pub struct Collector {
     /// Reports and failures in input order.
     pub results: Vec<Result<AggregateReport, Failure>>,
+    /// DMARC failure reports in input order, with their member names, as the parser read
+    /// them (no privacy applied).
+    pub failure_reports: Vec<(Option<String>, FailureReport)>,
     current: Option<AggregateReport>,
 }
 
@@ -278,6 +296,12 @@ impl Sink for Collector {
             report.trailer = trailer;
             self.results.push(Ok(report));
         }
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.failure_reports
+            .push((member.map(str::to_owned), report));
         ControlFlow::Continue(())
     }
 
@@ -334,15 +358,39 @@ pub mod fuzz {
         );
     }
 
-    fn outcomes(collector: &Collector) -> Vec<Result<&AggregateReport, String>> {
-        collector
+    fn outcomes(
+        collector: &Collector,
+    ) -> (
+        Vec<Result<&AggregateReport, String>>,
+        &[(Option<String>, FailureReport)],
+    ) {
+        let aggregate = collector
             .results
             .iter()
             .map(|result| match result {
                 Ok(report) => Ok(report),
                 Err(failure) => Err(format!("{:?}: {}", failure.member, failure.error)),
             })
-            .collect()
+            .collect();
+        (aggregate, &collector.failure_reports)
+    }
+
+    /// The failure report reader alone, on one message; privacy applied to what it read must
+    /// leave no local part of an address behind.
+    pub fn failure(data: &[u8]) {
+        let Ok(parts) = crate::mime::leaf_parts(data, &limits()) else {
+            return;
+        };
+        if let Some(Ok(mut report)) = crate::failure::from_message(data, &parts) {
+            assert!(
+                !report.reported_domain.is_empty(),
+                "a report without a domain"
+            );
+            assert!(report.original_rcpt_to.len() <= MAX_RECIPIENTS);
+            report.apply_privacy(FailurePrivacy::default());
+            assert!(report.original_mail_from.is_none() && report.from.is_none());
+            assert!(report.original_rcpt_to.is_empty() && report.subject.is_none());
+        }
     }
 
     /// The MIME walker alone: split, decode every part, name and describe it.

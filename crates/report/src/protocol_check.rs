@@ -1,7 +1,7 @@
 //! A [`Sink`] that checks the call protocol (`begin_report`, `record`*, then `end_report` or
-//! `report_failed`, once per report), shared by the fuzz entry points and the unit tests.
+//! `report_failed`, once per report; `failure_report` outside a report), shared by the fuzz entry points and the unit tests.
 
-use crate::{Error, Record, ReportHeader, ReportTrailer, Sink};
+use crate::{Error, FailureReport, Record, ReportHeader, ReportTrailer, Sink};
 use std::ops::ControlFlow;
 
 /// Panics when the calls break the [`Sink`] contract.
@@ -40,6 +40,16 @@ impl Sink for ProtocolCheck {
     fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
         assert!(self.open, "end_report without begin_report");
         self.open = false;
+        self.outcomes += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, _: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        assert!(!self.open, "failure_report inside an aggregate report");
+        assert!(
+            !report.reported_domain.is_empty(),
+            "failure report without a domain"
+        );
         self.outcomes += 1;
         ControlFlow::Continue(())
     }
