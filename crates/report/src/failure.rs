@@ -13,7 +13,8 @@
 //!   `Message-ID` and `Date` from the header of the copy of the original message
 //!   (`message/rfc822`, `text/rfc822-headers`; in the notice, the header pasted below it).
 //!   The body of the original message is never read.
-//! - Lenient, with a warning: `Received-Date` for a missing `Arrival-Date`; a `Source-IP`
+//! - Lenient, with a warning: `Received-Date` for a missing `Arrival-Date`, and the report
+//!   mail's own `Date` when neither is there or usable; a `Source-IP`
 //!   followed by a host name or in brackets; a date that is no RFC 5322 date (ignored); no
 //!   `Reported-Domain` (the domain of the original `From` instead); several
 //!   `Reported-Domain` fields (the first); no `Auth-Failure`; no copy of the original header;
@@ -339,6 +340,14 @@ impl Reading {
                     .as_deref()
                     .and_then(|mta| domain_field(mta.rsplit(';').next().unwrap_or(mta)))
             });
+        if self.arrival.is_none()
+            && let Some(sent) = outer.first("date").and_then(parse_date)
+        {
+            // The summary places a report by its arrival; the report mail is written soon
+            // after the message arrived.
+            self.warn("no usable Arrival-Date; the report mail's own Date is used".to_owned());
+            self.arrival = Some(sent);
+        }
         let reported_domain = match (self.reported_domain.take(), self.from_domain.clone()) {
             (Some(domain), _) => domain,
             (None, Some(from)) => {

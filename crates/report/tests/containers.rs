@@ -3,7 +3,8 @@
 //! snapshot of what each yields.
 //!
 //! `err-*` fixtures must yield no report and at least one error, `mixed-*` fixtures both
-//! reports and errors; every other fixture must yield at least one report and no error. Reading from bytes and streaming from the file
+//! reports and errors; every other fixture must yield at least one report (aggregate or
+//! failure) and no error. Reading from bytes and streaming from the file
 //! must agree.
 
 #![allow(
@@ -13,7 +14,9 @@
     reason = "tests (helpers included) fail loudly on a broken setup"
 )]
 
-use ruadb_report::{AggregateReport, Collector, Failure, Limits, read_reports, read_reports_from};
+use ruadb_report::{
+    AggregateReport, Collector, Failure, FailureReport, Limits, read_reports, read_reports_from,
+};
 use serde::Serialize;
 use std::path::Path;
 
@@ -34,6 +37,31 @@ enum Outcome {
         member: Option<String>,
         error: String,
     },
+    FailureReport {
+        member: Option<String>,
+        reported_domain: String,
+        source_ip: Option<String>,
+        auth_failure: Option<String>,
+        warnings: Vec<String>,
+    },
+}
+
+fn summarize_failure_report((member, report): &(Option<String>, FailureReport)) -> Outcome {
+    Outcome::FailureReport {
+        member: member.clone(),
+        reported_domain: report.reported_domain.to_string(),
+        source_ip: report.source_ip.map(|ip| ip.to_string()),
+        auth_failure: report.auth_failure.clone(),
+        warnings: report.warnings.iter().map(|w| w.0.clone()).collect(),
+    }
+}
+
+/// Everything a collector holds: aggregate reports and failures in input order, then
+/// failure reports.
+fn outcomes_of(collector: &Collector) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = collector.results.iter().map(summarize).collect();
+    outcomes.extend(collector.failure_reports.iter().map(summarize_failure_report));
+    outcomes
 }
 
 fn summarize(result: &Result<AggregateReport, Failure>) -> Outcome {
@@ -67,8 +95,8 @@ fn read_both_ways(path: &Path) -> Vec<Outcome> {
     read_reports(&bytes, &limits, &mut in_memory);
     let mut streamed = Collector::default();
     read_reports_from(std::fs::File::open(path).unwrap(), &limits, &mut streamed);
-    let in_memory: Vec<Outcome> = in_memory.results.iter().map(summarize).collect();
-    let streamed: Vec<Outcome> = streamed.results.iter().map(summarize).collect();
+    let in_memory = outcomes_of(&in_memory);
+    let streamed = outcomes_of(&streamed);
     assert_eq!(
         in_memory,
         streamed,
@@ -84,7 +112,12 @@ fn check(path: &Path) -> Vec<Outcome> {
     let name = path.file_name().unwrap().to_string_lossy();
     let reports = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Outcome::Report { .. }))
+        .filter(|outcome| {
+            matches!(
+                outcome,
+                Outcome::Report { .. } | Outcome::FailureReport { .. }
+            )
+        })
         .count();
     let errors = outcomes.len() - reports;
     let expected = if name.starts_with("err-") {
