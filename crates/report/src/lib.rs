@@ -358,12 +358,13 @@ pub mod fuzz {
         );
     }
 
-    fn outcomes(
-        collector: &Collector,
-    ) -> (
-        Vec<Result<&AggregateReport, String>>,
-        &[(Option<String>, FailureReport)],
-    ) {
+    /// What a collector holds, in a form two collectors can be compared in.
+    type Outcomes<'c> = (
+        Vec<Result<&'c AggregateReport, String>>,
+        &'c [(Option<String>, FailureReport)],
+    );
+
+    fn outcomes(collector: &Collector) -> Outcomes<'_> {
         let aggregate = collector
             .results
             .iter()

@@ -60,7 +60,12 @@ fn summarize_failure_report((member, report): &(Option<String>, FailureReport)) 
 /// failure reports.
 fn outcomes_of(collector: &Collector) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = collector.results.iter().map(summarize).collect();
-    outcomes.extend(collector.failure_reports.iter().map(summarize_failure_report));
+    outcomes.extend(
+        collector
+            .failure_reports
+            .iter()
+            .map(summarize_failure_report),
+    );
     outcomes
 }
 
@@ -742,11 +747,12 @@ mod mutations {
 
     type Stage = (&'static str, fn(&[u8]));
 
-    const STAGES: [Stage; 4] = [
+    const STAGES: [Stage; 5] = [
         ("whole", fuzz::whole),
         ("container", fuzz::container),
         ("mime", fuzz::mime),
         ("xml", fuzz::xml),
+        ("failure", fuzz::failure),
     ];
 
     /// Fixtures and regression inputs, in a stable order.
@@ -757,6 +763,7 @@ mod mutations {
             "fixtures/reports",
             "fixtures/archives",
             "fixtures/messages",
+            "fixtures/failure",
             "fuzz/regressions",
         ] {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
@@ -793,6 +800,10 @@ mod mutations {
         b"&#",
         b"\"",
         b"=",
+        b"message/feedback-report",
+        b"Feedback-Type: auth-failure\r\n",
+        b"Sender Domain: ",
+        b"@",
         b"=?utf-8?B?",
         b"\r\n",
         b"\n\n",
