@@ -2,7 +2,12 @@
 //!
 //! JSON Lines (`--format json`) is the stable contract: one object per report, one error
 //! object per document that yielded none. Each report is written as soon as it ends, so a
-//! directory of any size is processed in bounded memory.
+//! directory of any size is processed in bounded memory. A DMARC failure report is an object
+//! of `"kind": "failure"`.
+//!
+//! A failure report is shown as it would be stored: `[failure_reports]` decides whether
+//! addresses and the subject appear, as it decides whether the database keeps them. Output is
+//! often saved or shared, and what the store would not keep should not leak this way.
 //!
 //! A report may still fail after some of its records (truncated XML), and then nothing of it
 //! may be printed, so a report's JSON is held until it ends. For a large file (streamed from
@@ -17,7 +22,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use ruadb_report::{
-    Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink, escape_for_terminal,
+    FailurePrivacy, FailureReport, Limits, PolicyPublished, Record, ReportHeader, ReportTrailer,
+    Sink, escape_for_terminal,
 };
 
 use crate::Outcome;
@@ -46,6 +52,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         out: io::BufWriter::new(stdout),
         format: args.format,
         failed: false,
+        privacy: context.config.failure_privacy,
     };
     let limits = &context.config.limits;
     inputs::for_each_input(&args.paths, limits.max_message_bytes, &mut |input| {
@@ -68,6 +75,7 @@ struct Printer<W: Write> {
     out: W,
     format: Format,
     failed: bool,
+    privacy: FailurePrivacy,
 }
 
 impl<W: Write> Printer<W> {
@@ -91,6 +99,7 @@ impl<W: Write> Printer<W> {
             seen_anything: false,
             failed: false,
             write_error: None,
+            privacy: self.privacy,
         };
         match opened {
             Opened::Bytes(bytes) => ruadb_report::read_reports(&bytes, limits, &mut sink),
@@ -174,6 +183,17 @@ struct ReportHead<'a> {
     policy: &'a PolicyPublished,
 }
 
+/// A `"kind": "failure"` object of the `ruadb parse` contract: the report's own fields
+/// follow `source, member, kind`.
+#[derive(Serialize)]
+struct FailureObject<'a> {
+    source: &'a str,
+    member: Option<&'a str>,
+    kind: &'static str,
+    #[serde(flatten)]
+    report: &'a FailureReport,
+}
+
 /// Where a report's JSON goes while it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Emit {
@@ -209,6 +229,8 @@ struct ReportWriter<'a, W: Write> {
     seen_anything: bool,
     failed: bool,
     write_error: Option<io::Error>,
+    /// What of a failure report is shown.
+    privacy: FailurePrivacy,
 }
 
 impl<W: Write> ReportWriter<'_, W> {
@@ -268,6 +290,49 @@ impl<W: Write> ReportWriter<'_, W> {
             format = report.header.format.as_str(),
         )?;
         for warning in &trailer.warnings {
+            writeln!(
+                self.out,
+                "  warning: {}",
+                escape_for_terminal(&warning.to_string())
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A failure report, whole: JSON, or one line with its warnings below.
+    fn write_failure_report(
+        &mut self,
+        member: Option<&str>,
+        report: &FailureReport,
+    ) -> io::Result<()> {
+        if self.format == Format::Json {
+            let object = FailureObject {
+                source: self.source,
+                member,
+                kind: "failure",
+                report,
+            };
+            serde_json::to_writer(&mut *self.out, &object)?;
+            return writeln!(self.out);
+        }
+        let mut source = escape_for_terminal(self.source).into_owned();
+        if let Some(member) = member {
+            source = format!("{source} [{}]", escape_for_terminal(member));
+        }
+        let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
+        writeln!(
+            self.out,
+            "{source}: {reporter} failure report for {domain}: {failure} failure from {ip}, arrived {arrival} ({format})",
+            reporter = escape_for_terminal(&or_unknown(
+                report.reporter.as_ref().map(ToString::to_string)
+            )),
+            domain = escape_for_terminal(&report.reported_domain),
+            failure = escape_for_terminal(report.auth_failure.as_deref().unwrap_or("unstated")),
+            ip = or_unknown(report.source_ip.map(|ip| ip.to_string())),
+            arrival = or_unknown(report.arrival.map(utc)),
+            format = report.format.as_str(),
+        )?;
+        for warning in &report.warnings {
             writeln!(
                 self.out,
                 "  warning: {}",
@@ -369,6 +434,17 @@ impl<W: Write> Sink for ReportWriter<'_, W> {
         self.stop_on_error(written)
     }
 
+    fn failure_report(
+        &mut self,
+        member: Option<&str>,
+        mut report: FailureReport,
+    ) -> ControlFlow<()> {
+        self.seen_anything = true;
+        report.apply_privacy(self.privacy);
+        let written = self.write_failure_report(member, &report);
+        self.stop_on_error(written)
+    }
+
     fn report_failed(
         &mut self,
         member: Option<&str>,
@@ -409,6 +485,11 @@ impl Sink for CompletionScan {
         if std::mem::take(&mut self.in_report) {
             self.complete.push(true);
         }
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, _member: Option<&str>, _report: FailureReport) -> ControlFlow<()> {
+        // Written whole when it arrives, so the second pass needs to know nothing of it.
         ControlFlow::Continue(())
     }
 
