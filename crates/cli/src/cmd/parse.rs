@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use ruadb_report::{
     FailurePrivacy, FailureReport, Limits, PolicyPublished, Record, ReportHeader, ReportTrailer,
-    Sink, escape_for_terminal,
+    Sink, Warning, escape_for_terminal,
 };
 
 use crate::Outcome;
@@ -268,10 +268,7 @@ impl<W: Write> ReportWriter<'_, W> {
     /// is read on a terminal.
     fn write_text(&mut self, report: &CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
         let metadata = &report.header.metadata;
-        let mut source = escape_for_terminal(self.source).into_owned();
-        if let Some(member) = &report.member {
-            source = format!("{source} [{}]", escape_for_terminal(member));
-        }
+        let source = self.label(report.member.as_deref());
         let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         writeln!(
             self.out,
@@ -289,14 +286,7 @@ impl<W: Write> ReportWriter<'_, W> {
             messages = plural(report.messages, "message"),
             format = report.header.format.as_str(),
         )?;
-        for warning in &trailer.warnings {
-            writeln!(
-                self.out,
-                "  warning: {}",
-                escape_for_terminal(&warning.to_string())
-            )?;
-        }
-        Ok(())
+        self.write_warnings(&trailer.warnings)
     }
 
     /// A failure report, whole: JSON, or one line with its warnings below.
@@ -315,10 +305,7 @@ impl<W: Write> ReportWriter<'_, W> {
             serde_json::to_writer(&mut *self.out, &object)?;
             return writeln!(self.out);
         }
-        let mut source = escape_for_terminal(self.source).into_owned();
-        if let Some(member) = member {
-            source = format!("{source} [{}]", escape_for_terminal(member));
-        }
+        let source = self.label(member);
         let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
         writeln!(
             self.out,
@@ -332,7 +319,12 @@ impl<W: Write> ReportWriter<'_, W> {
             arrival = or_unknown(report.arrival.map(utc)),
             format = report.format.as_str(),
         )?;
-        for warning in &report.warnings {
+        self.write_warnings(&report.warnings)
+    }
+
+    /// A report's warnings, one indented line each, below its line.
+    fn write_warnings(&mut self, warnings: &[Warning]) -> io::Result<()> {
+        for warning in warnings {
             writeln!(
                 self.out,
                 "  warning: {}",
@@ -340,6 +332,15 @@ impl<W: Write> ReportWriter<'_, W> {
             )?;
         }
         Ok(())
+    }
+
+    /// The input, and the member inside it, as a text line names them.
+    fn label(&self, member: Option<&str>) -> String {
+        let mut source = escape_for_terminal(self.source).into_owned();
+        if let Some(member) = member {
+            source = format!("{source} [{}]", escape_for_terminal(member));
+        }
+        source
     }
 
     fn finish(&mut self, report: CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
