@@ -21,7 +21,7 @@ pub fn summarise(
     period: Period,
     domain: Option<&DomainName>,
 ) -> Result<Summary, StoreError> {
-    let window = Windows::new(period).all();
+    let window = Windows::new(period).read();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
     // the filter only has to keep every report whose midpoint can lie in the window.
     let filter = ReportFilter {

@@ -330,6 +330,7 @@ mod tests {
                 day: format!("day {index}"),
                 messages: index,
                 dmarc_pass: 0,
+                classes: crate::ClassMessages::default(),
             })
             .collect();
         let (marks, bucket) = daily_sparkline(&daily);
