@@ -11,8 +11,8 @@ mod svg;
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, alert_label, clean, comparison_line, display_org,
-    dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows, render,
-    some_of, spf_results,
+    no_reports_line, plural, policy_before, policy_seen_line, previous_name, rate_rows, render,
+    source_results,
 };
 use super::{
     Alert, BASELINE_WEEKS, Classification, DomainSummary, NewSource, ReporterSummary,
@@ -164,6 +164,18 @@ impl TableView {
             more: None,
         }
     }
+
+    /// The table of the items of `list` shown, one row each, with its "… and N more" line.
+    fn shown<const N: usize, T>(
+        heading: String,
+        names: [&str; N],
+        list: &Shown<'_, T>,
+        row: impl Fn(&T) -> Vec<String>,
+    ) -> Self {
+        let mut table = TableView::new(heading, names, list.shown.iter().map(row).collect());
+        table.more = list.more.clone();
+        table
+    }
 }
 
 impl SummaryWriter for Html {
@@ -258,20 +270,7 @@ impl SummaryWriter for Html {
                 if let Some(before) = policy_before(policy) {
                     view.details.push(("Before".to_owned(), before.tags()));
                 }
-                view.policy_seen = policy
-                    .seen
-                    .iter()
-                    .map(|seen| {
-                        format!(
-                            "{} ({} to {}, {} {})",
-                            seen.policy.tags(),
-                            seen.first_seen,
-                            seen.last_seen,
-                            seen.reports,
-                            plural(seen.reports, "report", "reports")
-                        )
-                    })
-                    .collect();
+                view.policy_seen = policy.seen.iter().map(policy_seen_line).collect();
             }
         }
     }
@@ -299,24 +298,12 @@ impl SummaryWriter for Html {
                 rows: group
                     .shown
                     .iter()
-                    .map(|source| {
-                        let mut details = Vec::new();
-                        if !source.dkim.is_empty() {
-                            details.push(format!("DKIM {}", some_of(&dkim_results(source))));
-                        }
-                        if !source.spf.is_empty() {
-                            details.push(format!("SPF {}", some_of(&spf_results(source))));
-                        }
-                        if details.is_empty() {
-                            details.push("no DKIM or SPF results reported".to_owned());
-                        }
-                        SourceRow {
-                            ip: source.source_ip.clone(),
-                            messages: thousands(source.messages),
-                            pass: source.dmarc_pass_rate.map(percent).unwrap_or_default(),
-                            new: source.new,
-                            details: clean(&details.join("; ")),
-                        }
+                    .map(|source| SourceRow {
+                        ip: source.source_ip.clone(),
+                        messages: thousands(source.messages),
+                        pass: source.dmarc_pass_rate.map(percent).unwrap_or_default(),
+                        new: source.new,
+                        details: source_results(source),
                     })
                     .collect(),
                 more: group.more.clone(),
@@ -332,24 +319,19 @@ impl SummaryWriter for Html {
         } else {
             None
         };
-        let rows = new
-            .shown
-            .iter()
-            .map(|source| {
+        let mut table = TableView::shown(
+            format!("New sources (not seen in the {BASELINE_WEEKS} weeks before)"),
+            ["Source", "Class", "Messages#"],
+            new,
+            |source| {
                 vec![
                     source.source_ip.clone(),
                     source.classification.to_string(),
                     thousands(source.messages),
                 ]
-            })
-            .collect();
-        let mut table = TableView::new(
-            format!("New sources (not seen in the {BASELINE_WEEKS} weeks before)"),
-            ["Source", "Class", "Messages#"],
-            rows,
+            },
         );
         table.note = note;
-        table.more = new.more.clone();
         self.domain().tables.push(table);
     }
 
@@ -379,47 +361,37 @@ impl SummaryWriter for Html {
     }
 
     fn reporters(&mut self, reporters: &Shown<'_, ReporterSummary>) {
-        let rows = reporters
-            .shown
-            .iter()
-            .map(|reporter| {
+        let table = TableView::shown(
+            "Reporters".to_owned(),
+            ["Reporter", "Reports#", "Messages#"],
+            reporters,
+            |reporter| {
                 vec![
                     display_org(&reporter.org),
                     thousands(reporter.reports),
                     thousands(reporter.messages),
                 ]
-            })
-            .collect();
-        let mut table = TableView::new(
-            "Reporters".to_owned(),
-            ["Reporter", "Reports#", "Messages#"],
-            rows,
+            },
         );
-        table.more = reporters.more.clone();
         self.domain().tables.push(table);
     }
 
     fn silent_reporters(&mut self, silent: &Shown<'_, SilentReporter>) {
-        let rows = silent
-            .shown
-            .iter()
-            .map(|reporter| {
-                vec![
-                    display_org(&reporter.org),
-                    thousands(reporter.reports),
-                    reporter.last_seen.clone(),
-                ]
-            })
-            .collect();
-        let mut table = TableView::new(
+        let table = TableView::shown(
             format!(
                 "Silent reporters (sent reports in the {BASELINE_WEEKS} weeks before, none in \
                  this period)"
             ),
             ["Reporter", "Reports#", "Last report"],
-            rows,
+            silent,
+            |reporter| {
+                vec![
+                    display_org(&reporter.org),
+                    thousands(reporter.reports),
+                    reporter.last_seen.clone(),
+                ]
+            },
         );
-        table.more = silent.more.clone();
         self.domain().tables.push(table);
     }
 }
