@@ -2,7 +2,7 @@
 # Fuzzes the report parser for a while: SECONDS per target (default 60).
 #
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`): libFuzzer on
-# each target in fuzz/ (whole, container, mime, xml), seeded from fixtures/ and the kept
+# each target in fuzz/ (whole, container, mime, xml, failure), seeded from fixtures/ and the kept
 # regressions. Crashes land in fuzz/artifacts/<target>/; keep each in fuzz/regressions/ once
 # fixed (the test suite replays that folder).
 # Without them: the deterministic mutation runner on the stable toolchain, for SECONDS in total.
@@ -16,7 +16,7 @@ seconds=${1:-60}
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: libFuzzer via cargo-fuzz on $(cargo +nightly --version), ${seconds}s per target"
     bash fuzz/seed-corpus.sh
-    for target in whole container mime xml; do
+    for target in whole container mime xml failure; do
         echo "fuzz.sh: target $target"
         cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
             -max_total_time="$seconds" -rss_limit_mb=1024 -max_len=1048576 -print_final_stats=1

@@ -38,6 +38,8 @@ pub enum Command {
     Ingest(cmd::ingest::Args),
     /// Fetch new report mail from the IMAP mailbox(es) in `[imap]` and store it.
     Fetch(cmd::fetch::Args),
+    /// OAuth 2.0 accounts: authorise ruadb once (`login`), show the tokens' state (`status`).
+    Auth(cmd::auth::Args),
     /// Run a read-only SQL query against the database.
     Sql(cmd::sql::Args),
     /// Per sending source (IP): volume, DMARC pass and alignment rates, what it signs with.

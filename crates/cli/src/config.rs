@@ -9,7 +9,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use ruadb_report::{DomainName, Limits};
+use ruadb_report::{DomainName, FailurePrivacy, Limits};
 use ruadb_summary::AlertThresholds;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -26,6 +26,19 @@ struct ConfigFile {
     imap: ImapAccounts,
     #[serde(default)]
     alerts: AlertsFile,
+    #[serde(default)]
+    failure_reports: FailureReportsFile,
+}
+
+/// `[failure_reports]`: what of a DMARC failure report may be kept beyond domains (both off
+/// by default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailureReportsFile {
+    #[serde(default)]
+    keep_addresses: bool,
+    #[serde(default)]
+    keep_subjects: bool,
 }
 
 /// `[alerts]`: the thresholds of `ruadb summary --alerts`. Absent keys keep the defaults.
@@ -194,6 +207,8 @@ pub struct Config {
     pub imap: Vec<ruadb_fetch::Config>,
     /// `[alerts]`: the thresholds of `ruadb summary --alerts`.
     pub alerts: AlertThresholds,
+    /// `[failure_reports]`: what of a failure report is stored and shown beyond domains.
+    pub failure_privacy: FailurePrivacy,
 }
 
 impl Config {
@@ -264,6 +279,10 @@ impl Config {
             limits: file.limits.resolve()?,
             imap,
             alerts: file.alerts.resolve()?,
+            failure_privacy: FailurePrivacy {
+                keep_addresses: file.failure_reports.keep_addresses,
+                keep_subjects: file.failure_reports.keep_subjects,
+            },
         })
     }
 }
@@ -303,6 +322,26 @@ mod tests {
         assert_eq!(config.alerts, AlertThresholds::default());
         assert_eq!(config.alerts.new_source_messages, 10);
         assert_eq!(config.alerts.pass_drop_points, 5.0);
+        assert_eq!(config.failure_privacy, FailurePrivacy::default());
+    }
+
+    #[test]
+    fn failure_report_privacy_is_read_and_unknown_keys_refused() {
+        let config = parse("[failure_reports]\nkeep_addresses = true\n").unwrap();
+        assert_eq!(
+            config.failure_privacy,
+            FailurePrivacy {
+                keep_addresses: true,
+                keep_subjects: false
+            }
+        );
+        let config = parse("[failure_reports]\nkeep_subjects = true\n").unwrap();
+        assert!(config.failure_privacy.keep_subjects && !config.failure_privacy.keep_addresses);
+        let error = format!(
+            "{:#}",
+            parse("[failure_reports]\nkeep_address = true\n").unwrap_err()
+        );
+        assert!(error.contains("keep_address"), "{error}");
     }
 
     #[test]

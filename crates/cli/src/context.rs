@@ -3,7 +3,8 @@
 //!
 //! This is the only module that reads the clock or environment variables (clap's `env`
 //! attributes aside), so every command is a function of its `Context` and can be tested by
-//! building one.
+//! building one. The clock is read once (`now`), and again only for OAuth 2.0 token lifetimes
+//! (`Context::clock`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,18 @@ impl Context {
                 "no database path: pass --db, set RUADB_DB, or set `db` in the configuration (neither XDG_DATA_HOME nor HOME is set)"
             ),
         }
+    }
+
+    /// Now, read again: for decisions that must not use a time read minutes earlier, such as
+    /// whether an access token is still valid when a later account of a long run logs in,
+    /// or when a token obtained after a person took minutes to authorise expires.
+    pub fn clock() -> i64 {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "token lifetimes are measured against the real clock at the moment of use"
+        )]
+        let now = chrono::Utc::now().timestamp();
+        now
     }
 
     /// The database path, failing with a clear message when the file does not exist yet

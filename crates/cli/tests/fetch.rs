@@ -23,7 +23,7 @@ use std::time::Duration;
 use ruadb_fetch::Session;
 use ruadb_store::{Store, Totals};
 use serde_json::Value;
-use support::authserver::{AuthServer, Client, Inject};
+use support::authserver::{AuthServer, Client, Inject, REFRESH_PREFIX, Rotation};
 use support::mail::{Packing, non_report_message, report_message};
 use support::server::{TestServer, fresh_user};
 
@@ -993,6 +993,658 @@ fn a_refused_client_or_scope_is_one_line_and_exit_2() {
     );
     assert!(!fixture.db().exists() || fixture.totals().messages == 0);
     assert_eq!(fixture.counts(&["INBOX"]), vec![1]);
+}
+
+/// Delegated access (`grant = "refresh_token"`) against the stand-in: a public client
+/// (no secret), as Microsoft's and Google's desktop registrations are.
+struct Delegated {
+    auth: AuthServer,
+}
+
+/// The scope the delegated client asks for: the mail scope and a refresh token.
+const DELEGATED_SCOPE: &str = "https://imap.example.test/ offline_access";
+
+impl Delegated {
+    fn start(fixture: &Fixture, expires_in: i64) -> Delegated {
+        let auth = AuthServer::start(
+            &fixture.server,
+            Client {
+                id: "ruadb-public".to_owned(),
+                secret: String::new(),
+                user: fixture.user.clone(),
+                scopes: DELEGATED_SCOPE.split(' ').map(str::to_owned).collect(),
+                token_scope: support::oauth::SCOPE.to_owned(),
+                expires_in,
+            },
+        );
+        let delegated = Delegated { auth };
+        delegated.configure(fixture, "");
+        delegated
+    }
+
+    /// `[imap.oauth2]` for the stand-in, plus `lines` (e.g. a login endpoint).
+    fn configure(&self, fixture: &Fixture, lines: &str) {
+        let table = format!(
+            "[imap.oauth2]\nprovider = \"custom\"\nclient_id = \"ruadb-public\"\n\
+             token_url = {:?}\nscope = {DELEGATED_SCOPE:?}\ngrant = \"refresh_token\"\n{lines}",
+            self.auth.token_url(),
+        );
+        fixture.configure_login(fixture.server.port_tls, &Self::auth_line(fixture), &table);
+    }
+
+    /// The suite's OAuth mechanism (`RUADB_TEST_IMAP_AUTH`), XOAUTH2 in password mode.
+    fn auth_line(fixture: &Fixture) -> String {
+        let method = match fixture.server.auth {
+            support::server::Auth::OAuth(method) => method,
+            support::server::Auth::Password => ruadb_fetch::AuthMethod::Xoauth2,
+        };
+        format!("auth = \"{method}\"\n")
+    }
+
+    fn account(fixture: &Fixture) -> String {
+        format!(
+            "{}@{}:{}",
+            fixture.user, fixture.server.host, fixture.server.port_tls
+        )
+    }
+
+    /// What `auth login` would have left: a refresh token the server issued, in the token
+    /// file (0600).
+    fn authorised(&self, fixture: &Fixture) -> String {
+        let token = self.auth.issue_refresh_token();
+        let path = BuiltIn::token_file(fixture);
+        let mut file = ruadb_oauth::TokenFile::read(&path).unwrap();
+        file.set_account(
+            &Self::account(fixture),
+            ruadb_oauth::AccountTokens {
+                refresh_token: Some(ruadb_fetch::Secret::new(token.clone())),
+                ..Default::default()
+            },
+        );
+        file.write(&path).unwrap();
+        token
+    }
+
+    fn stored(fixture: &Fixture) -> ruadb_oauth::AccountTokens {
+        ruadb_oauth::TokenFile::read(&BuiltIn::token_file(fixture))
+            .unwrap()
+            .account(&Self::account(fixture))
+            .unwrap_or_default()
+    }
+
+    fn stored_refresh_token(fixture: &Fixture) -> String {
+        Self::stored(fixture)
+            .refresh_token
+            .map(|token| token.expose().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// A run that must succeed; no token appears in its output.
+    fn fetch_ok(fixture: &Fixture) -> Value {
+        let (code, tally, stderr) = fixture.fetch_json();
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            !stderr.contains(REFRESH_PREFIX) && !stderr.contains("eyJ"),
+            "{stderr}"
+        );
+        tally
+    }
+}
+
+#[test]
+fn a_refresh_token_is_rotated_saved_0600_and_the_access_token_reused() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt") else {
+        return;
+    };
+    fixture.seed_inbox("rt", 2);
+    let delegated = Delegated::start(&fixture, 3600);
+    let first = delegated.authorised(&fixture);
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 2);
+    assert_eq!(delegated.auth.tokens_issued(), 1);
+    // Rotated: the file holds the new refresh token; the old one is dead (strict rotation).
+    let rotated = Delegated::stored_refresh_token(&fixture);
+    assert_ne!(rotated, first);
+    assert_eq!(Some(rotated), delegated.auth.latest_refresh_token());
+    assert!(!delegated.auth.refresh_token_valid(&first));
+    let mode = std::fs::metadata(BuiltIn::token_file(&fixture))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The access token is reused: no request at all.
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.requests(), 1);
+
+    // The rotated refresh token is saved before its access token is used: a run whose
+    // tokens the mail server refuses (wrong scope) still leaves the newest refresh token.
+    delegated
+        .auth
+        .set_token_scope("https://calendar.example.test/");
+    let mut stored = Delegated::stored(&fixture);
+    stored.access_token = None;
+    let mut file = ruadb_oauth::TokenFile::read(&BuiltIn::token_file(&fixture)).unwrap();
+    file.set_account(&Delegated::account(&fixture), stored);
+    file.write(&BuiltIn::token_file(&fixture)).unwrap();
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(&output, "token refused", "eyJ");
+    // One token, refused; one refresh and one retry, refused again; no third.
+    assert_eq!(delegated.auth.tokens_issued(), 3);
+    let newest = Delegated::stored_refresh_token(&fixture);
+    assert_eq!(Some(newest.clone()), delegated.auth.latest_refresh_token());
+    assert!(delegated.auth.refresh_token_valid(&newest));
+}
+
+#[test]
+fn an_access_token_dead_before_its_time_or_expired_between_runs_is_refreshed() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-expiry") else {
+        return;
+    };
+    fixture.seed_inbox("rt-expiry", 1);
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.authorised(&fixture);
+    // The tokens say an hour but die after 2 s: the cached one is refused at AUTHENTICATE
+    // by the next run; one refresh, one retry, and the run completes.
+    delegated.auth.set_real_ttl(Some(2));
+    Delegated::fetch_ok(&fixture);
+    std::thread::sleep(Duration::from_secs(3));
+    fixture.seed_inbox("rt-expiry-2", 1);
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    assert_eq!(delegated.auth.tokens_issued(), 2);
+    assert_eq!(delegated.auth.requests(), 2);
+
+    // A token whose announced expiry has passed between two runs is replaced before any
+    // login is tried (expires_in 2 s, under the 60 s margin: every run refreshes).
+    let short = Delegated::start(&fixture, 2);
+    short.authorised(&fixture);
+    Delegated::fetch_ok(&fixture);
+    std::thread::sleep(Duration::from_secs(3));
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(short.auth.tokens_issued(), 2);
+    assert_eq!(short.auth.requests(), 2);
+}
+
+#[test]
+fn a_revoked_or_missing_refresh_token_asks_for_re_authorisation_and_touches_nothing() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-revoked") else {
+        return;
+    };
+    fixture.seed_inbox("rt-revoked", 2);
+    let delegated = Delegated::start(&fixture, 3600);
+    let account = Delegated::account(&fixture);
+    // Never authorised.
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        &format!("authorise ruadb once with `ruadb auth login --account {account}`"),
+        REFRESH_PREFIX,
+    );
+    // Authorised, then revoked by the user: the cached access token is refused too.
+    delegated.authorised(&fixture);
+    fixture.configure_login(
+        fixture.server.port_tls,
+        "auth = \"xoauth2\"\n",
+        &format!(
+            "after_ingest = \"delete\"\n[imap.oauth2]\nprovider = \"custom\"\nclient_id = \"ruadb-public\"\n\
+             token_url = {:?}\nscope = {DELEGATED_SCOPE:?}\n",
+            delegated.auth.token_url()
+        ),
+    );
+    delegated.auth.revoke_refresh_tokens();
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        &format!("re-authorise with `ruadb auth login --account {account}`"),
+        REFRESH_PREFIX,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("(invalid_grant: refresh token revoked)"),
+        "{stderr}"
+    );
+    assert!(!fixture.db().exists() || fixture.totals().messages == 0);
+    if fixture.db().exists() {
+        let store = Store::open_read_only(&fixture.db()).unwrap();
+        assert!(store.imap_cursor(&account, "INBOX").unwrap().is_none());
+    }
+    assert_eq!(fixture.counts(&["INBOX"]), vec![2]);
+}
+
+#[test]
+fn a_busy_token_endpoint_is_retried_for_a_refresh_too() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-busy") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.authorised(&fixture);
+    delegated
+        .auth
+        .inject(&[Inject::Status(429, Some(1)), Inject::Status(502, Some(1))]);
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.requests(), 3);
+    assert_eq!(delegated.auth.tokens_issued(), 1);
+}
+
+#[test]
+fn overlapping_runs_and_dry_runs_do_not_lose_the_rotated_refresh_token() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-overlap") else {
+        return;
+    };
+    fixture.seed_inbox("rt-overlap", 3);
+    // Every run refreshes (expires_in under the 60 s margin); each answer is slow, so that
+    // runs not serialised by the lock would all present the same refresh token.
+    let delegated = Delegated::start(&fixture, 30);
+    delegated.authorised(&fixture);
+    delegated
+        .auth
+        .inject(&vec![Inject::Delay(Duration::from_millis(400)); 4]);
+    let runs: Vec<_> = [
+        &["--wait"][..],
+        &["--wait", "--dry-run"],
+        &["--dry-run", "--wait"],
+        &["--wait", "--dry-run"],
+    ]
+    .iter()
+    .map(|args| {
+        fixture
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    })
+    .collect();
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
+    assert_eq!(delegated.auth.reuses(), 0);
+    assert_eq!(delegated.auth.tokens_issued(), 4);
+    let stored = Delegated::stored_refresh_token(&fixture);
+    assert_eq!(Some(stored.clone()), delegated.auth.latest_refresh_token());
+    assert!(delegated.auth.refresh_token_valid(&stored));
+    assert_eq!(fixture.totals().reports, 3);
+
+    // A dry run refreshes under the lock: while another run holds it, it leaves the token
+    // file alone.
+    let mut lock_path = fixture.db().into_os_string();
+    lock_path.push(".fetch.lock");
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let output = fixture.fetch(&["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("another `ruadb fetch` is running"),
+        "{stderr}"
+    );
+    assert_eq!(delegated.auth.requests(), 4);
+    drop(lock);
+}
+
+#[test]
+fn a_kill_9_during_a_refresh_never_loses_the_rotation() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-kill") else {
+        return;
+    };
+    // The server keeps a rotated-away refresh token valid until its successor is used; the
+    // client must never leave the file without a usable one, nor a half-written file.
+    let delegated = Delegated::start(&fixture, 30);
+    delegated.auth.set_rotation(Rotation::Grace);
+    delegated.authorised(&fixture);
+    let path = BuiltIn::token_file(&fixture);
+    for step in 0..8u64 {
+        delegated
+            .auth
+            .inject(&[Inject::Delay(Duration::from_millis(150))]);
+        let before = delegated.auth.requests();
+        let mut run = fixture
+            .command(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // From waiting for the answer, through saving it, to logging in with it.
+        while delegated.auth.requests() == before && run.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(step * 40));
+        let _ = run.kill();
+        run.wait().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "step {step}");
+        let stored = Delegated::stored_refresh_token(&fixture);
+        assert!(
+            delegated.auth.refresh_token_valid(&stored),
+            "step {step}: the stored refresh token is dead"
+        );
+    }
+    Delegated::fetch_ok(&fixture);
+    let stored = Delegated::stored_refresh_token(&fixture);
+    assert_eq!(Some(stored), delegated.auth.latest_refresh_token());
+    // No temporary sibling holding tokens is left next to the file.
+    let siblings: Vec<_> = std::fs::read_dir(fixture.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".oauth2.json."))
+        .collect();
+    assert!(siblings.is_empty(), "{siblings:?}");
+}
+
+#[test]
+fn a_refresh_for_a_scope_the_client_may_not_have_is_one_line() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-scope") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.authorised(&fixture);
+    let table = format!(
+        "[imap.oauth2]\nprovider = \"custom\"\nclient_id = \"ruadb-public\"\n\
+         token_url = {:?}\nscope = \"https://calendar.example.test/ offline_access\"\n",
+        delegated.auth.token_url()
+    );
+    fixture.configure_login(fixture.server.port_tls, "auth = \"xoauth2\"\n", &table);
+    let output = fixture.fetch(&[]);
+    assert_one_line_failure(
+        &output,
+        "refused the request: invalid_scope",
+        REFRESH_PREFIX,
+    );
+}
+
+/// `ruadb auth …` with the fixture's configuration.
+fn auth_command(fixture: &Fixture, args: &[&str]) -> Command {
+    let mut command = Command::new(RUADB);
+    command
+        .arg("--config")
+        .arg(fixture.config_path())
+        .arg("auth")
+        .args(args)
+        .env_remove("RUADB_DB")
+        .env_remove("RUADB_CONFIG");
+    command
+}
+
+/// Runs `auth login` and hands each line it prints to `act` until it returns true, then
+/// waits for it; returns (exit code, stdout, stderr).
+fn login_with(fixture: &Fixture, act: impl FnMut(&str) -> bool) -> (i32, String, String) {
+    login_waiting(fixture, "30", act)
+}
+
+/// As [`login_with`], waiting at most `wait_secs` for the authorisation.
+fn login_waiting(
+    fixture: &Fixture,
+    wait_secs: &str,
+    mut act: impl FnMut(&str) -> bool,
+) -> (i32, String, String) {
+    use std::io::BufRead as _;
+    let mut child = auth_command(fixture, &["login", "--wait-secs", wait_secs])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let mut line = String::new();
+    let mut done = false;
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        printed.push_str(&line);
+        if !done {
+            done = act(&line);
+        }
+        line.clear();
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        printed,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `auth login` with the device flow: the user reads the code it prints and approves (or
+/// denies) it at the stand-in.
+fn device_login(fixture: &Fixture, auth: &AuthServer, approve: bool) -> (i32, String, String) {
+    login_with(fixture, |line| {
+        let Some(rest) = line.split("enter the code ").nth(1) else {
+            return false;
+        };
+        auth.approve(&rest[..9], approve);
+        true
+    })
+}
+
+#[test]
+fn auth_login_with_a_device_code_then_fetch_and_status() {
+    let Some(fixture) = Fixture::new("cli-oauth-device") else {
+        return;
+    };
+    fixture.seed_inbox("device", 2);
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "device_authorization_url = {:?}\n",
+            delegated.auth.device_url()
+        ),
+    );
+    let output = auth_command(&fixture, &["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("refresh token: none; run `ruadb auth login`"),
+        "{text}"
+    );
+
+    // The user is shown a code, and approves it on the verification page.
+    let (code, stdout, stderr) = device_login(&fixture, &delegated.auth, true);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("https://localhost:{}/device", delegated.auth.port)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Authorised (device_code)"), "{stdout}");
+    assert!(
+        !stdout.contains(REFRESH_PREFIX) && !stdout.contains("eyJ"),
+        "{stdout}"
+    );
+    let stored = Delegated::stored_refresh_token(&fixture);
+    assert_eq!(Some(stored), delegated.auth.latest_refresh_token());
+
+    // The access token that came with it is used by fetch.
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 2);
+    assert_eq!(delegated.auth.tokens_issued(), 1);
+
+    let output = auth_command(&fixture, &["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(", tokens from [imap.oauth2] (provider custom, grant refresh_token)"),
+        "{text}"
+    );
+    assert!(text.contains("refresh token: stored"), "{text}");
+    assert!(text.contains("access token:  expires "), "{text}");
+    assert!(text.contains("(device_code)"), "{text}");
+    let output = auth_command(&fixture, &["status", "--json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let account = &json["accounts"][0];
+    assert_eq!(account["account"], Delegated::account(&fixture));
+    assert_eq!(account["refresh_token"], true);
+    assert_eq!(account["access_token_expired"], false);
+    assert_eq!(account["obtained_by"], "device_code");
+    let all = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !all.contains(REFRESH_PREFIX) && !all.contains("eyJ"),
+        "{all}"
+    );
+
+    // Denied on the verification page: one line, nothing stored over the good token.
+    let (code, _, stderr) = device_login(&fixture, &delegated.auth, false);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("access_denied: the request was declined"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(Delegated::stored(&fixture).refresh_token.is_some());
+}
+
+/// `GET url` over TLS trusting `ca`; returns the `Location` header of the answer.
+fn follow_authorization(url: &str, ca: &std::path::Path) -> String {
+    let rest = url.strip_prefix("https://localhost:").unwrap();
+    let (port, path) = rest.split_once('/').unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    let connector = native_tls::TlsConnector::builder()
+        .add_root_certificate(
+            native_tls::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let mut tls = connector.connect("localhost", tcp).unwrap();
+    write!(
+        tls,
+        "GET /{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 302"), "{answer}");
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("Location: "))
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET url` on the loopback listener; returns the whole answer.
+fn visit_loopback(url: &str) -> String {
+    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, path) = rest.split_once('/').unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    write!(tcp, "GET /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn auth_login_in_a_browser_with_pkce_then_fetch() {
+    let Some(fixture) = Fixture::new("cli-oauth-pkce") else {
+        return;
+    };
+    fixture.seed_inbox("pkce", 1);
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "authorization_url = {:?}\n",
+            delegated.auth.authorization_url()
+        ),
+    );
+    let ca = fixture.server.ca_file.clone();
+    // The test is the browser: a stray request first, then the provider's redirect.
+    let (code, stdout, stderr) = login_with(&fixture, |line| {
+        let url = line.trim();
+        if !url.starts_with("https://localhost:") {
+            return false;
+        }
+        assert!(url.contains("code_challenge_method=S256"), "{url}");
+        let location = follow_authorization(url, &ca);
+        let port = location
+            .split(':')
+            .nth(2)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let stray = visit_loopback(&format!("http://127.0.0.1:{port}/favicon.ico"));
+        assert!(stray.starts_with("HTTP/1.1 400"), "{stray}");
+        let page = visit_loopback(&location);
+        assert!(page.contains("ruadb is authorised"), "{page}");
+        true
+    });
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Authorised (authorization_code)"),
+        "{stdout}"
+    );
+    let stored = Delegated::stored_refresh_token(&fixture);
+    assert_eq!(Some(stored), delegated.auth.latest_refresh_token());
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+
+    // Consent refused in the browser.
+    delegated.auth.deny_next_authorization();
+    let (code, _, stderr) = login_with(&fixture, |line| {
+        let url = line.trim();
+        if !url.starts_with("https://localhost:") {
+            return false;
+        }
+        visit_loopback(&follow_authorization(url, &ca));
+        true
+    });
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the provider answered access_denied"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn auth_login_waits_a_bounded_time_and_leaves_the_cron_runs_alone_meanwhile() {
+    let Some(fixture) = Fixture::new("cli-oauth-login-wait") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "device_authorization_url = {:?}\n",
+            delegated.auth.device_url()
+        ),
+    );
+    // Nobody approves the code. Meanwhile a fetch runs (the lock is not held during the
+    // wait; the account is not authorised yet, so it says so).
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = login_waiting(&fixture, "3", |line| {
+        if !line.contains("enter the code") {
+            return false;
+        }
+        let output = fixture.fetch(&[]);
+        assert_one_line_failure(&output, "authorise ruadb once", REFRESH_PREFIX);
+        true
+    });
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("authorisation did not complete: the code was not approved within 3 s"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The browser never comes back.
+    delegated.configure(
+        &fixture,
+        &format!(
+            "authorization_url = {:?}\n",
+            delegated.auth.authorization_url()
+        ),
+    );
+    let (code, stdout, stderr) = login_waiting(&fixture, "2", |_| false);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("authorisation did not complete: the browser did not come back within 2 s"),
+        "{stderr}"
+    );
+    assert!(!BuiltIn::token_file(&fixture).exists());
 }
 
 #[test]

@@ -92,9 +92,14 @@ pub enum OAuth2Provider {
 }
 
 /// How ruadb obtains access tokens itself (`[imap.oauth2] grant`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuth2Grant {
+    /// The refresh token grant (RFC 6749 section 6): a user authorised ruadb once with
+    /// `ruadb auth login`; the refresh token it got is exchanged for access tokens, and
+    /// replaced whenever the provider rotates it.
+    #[default]
+    RefreshToken,
     /// The client credentials grant (RFC 6749 section 4.4): the application's own identity,
     /// as Microsoft's app-only access to one mailbox uses.
     ClientCredentials,
@@ -118,8 +123,15 @@ pub struct OAuth2Settings {
     pub token_url: Option<String>,
     /// The scope asked for (`scope`, space-separated); preset for `microsoft` and `google`.
     pub scope: Option<String>,
-    /// How tokens are obtained (`grant`).
+    /// How tokens are obtained (`grant`, default `refresh_token`).
+    #[serde(default)]
     pub grant: OAuth2Grant,
+    /// The authorisation endpoint for `ruadb auth login` with a browser (authorisation code
+    /// with PKCE, `authorization_url`); preset for `google`.
+    pub authorization_url: Option<String>,
+    /// The device authorisation endpoint (RFC 8628) for `ruadb auth login` on a machine
+    /// without a browser (`device_authorization_url`); preset for `microsoft`.
+    pub device_authorization_url: Option<String>,
 }
 
 /// What happens to a message once its reports are committed to the database (`after_ingest`).
@@ -839,6 +851,11 @@ mod tests {
             "host = \"h\"\nusername = \"u\"\n[oauth2]\nprovider = \"custom\"\nclient_id = \"c\"\ngrant = \"refresh\"\n",
         );
         assert!(unknown.is_err());
+        let delegated = toml::from_str::<Config>(
+            "host = \"h\"\nusername = \"u\"\nauth = \"xoauth2\"\n[oauth2]\nprovider = \"google\"\nclient_id = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(delegated.oauth2.unwrap().grant, OAuth2Grant::RefreshToken);
     }
 
     #[test]

@@ -51,6 +51,32 @@ pub enum OAuthError {
         detail: String,
     },
 
+    /// No refresh token is stored for the account: nobody has authorised ruadb yet.
+    #[error(
+        "no refresh token for {account} yet: authorise ruadb once with `ruadb auth login --account {account}`"
+    )]
+    NotAuthorised {
+        /// The account (`user@host:port`).
+        account: String,
+    },
+
+    /// The provider refused the stored refresh token (`invalid_grant`: revoked, expired, or
+    /// the password changed): only a person can fix that.
+    #[error(
+        "the refresh token for {account} was refused ({detail}); re-authorise with `ruadb auth login --account {account}`"
+    )]
+    Reauthorise {
+        /// The account (`user@host:port`).
+        account: String,
+        /// The endpoint's error code and description.
+        detail: String,
+    },
+
+    /// `ruadb auth login` could not finish: the user denied access, the code expired, no one
+    /// came back in time, or the provider issued no refresh token.
+    #[error("authorisation did not complete: {0}")]
+    Login(String),
+
     /// The token file could not be read or written, or was refused.
     #[error("token file {}: {detail}", path.display())]
     TokenFile {
@@ -65,10 +91,34 @@ fn describe(description: Option<&str>) -> String {
     description.map_or_else(String::new, |text| format!(" ({text})"))
 }
 
-/// An access token as the endpoint issued it.
+/// Tokens as the endpoint issued them.
 pub(crate) struct Issued {
     pub(crate) access_token: Secret,
     pub(crate) expires_in: Option<Duration>,
+    /// A new refresh token (a first one, or a rotated one).
+    pub(crate) refresh_token: Option<Secret>,
+}
+
+impl Issued {
+    pub(crate) fn from_response(token: &oauth2::basic::BasicTokenResponse) -> Issued {
+        Issued {
+            access_token: Secret::new(token.access_token().secret().clone()),
+            expires_in: token.expires_in(),
+            refresh_token: token
+                .refresh_token()
+                .map(|refresh| Secret::new(refresh.secret().clone())),
+        }
+    }
+}
+
+/// The endpoints of one provider, presets resolved.
+struct Urls {
+    token: String,
+    scope: String,
+    /// The authorisation endpoint, for the authorisation code grant with PKCE.
+    authorization: Option<String>,
+    /// The device authorisation endpoint (RFC 8628).
+    device: Option<String>,
 }
 
 /// One account's token endpoint: where, who, what scope, how.
@@ -78,9 +128,24 @@ pub struct Endpoint {
     client_secret: Option<Secret>,
     scope: String,
     grant: OAuth2Grant,
+    provider: OAuth2Provider,
+    authorization_url: Option<String>,
+    device_url: Option<String>,
     ca_file: Option<PathBuf>,
     timeout: Duration,
 }
+
+/// The token endpoint client of the `oauth2` crate.
+type TokenClient = BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+/// A failed request as the `oauth2` crate reports it.
+type TokenFailure = RequestTokenError<HttpError, oauth2::basic::BasicErrorResponse>;
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,11 +164,20 @@ impl Endpoint {
         ca_file: Option<&Path>,
         timeout: Duration,
     ) -> Result<Endpoint, OAuthError> {
-        let (url, scope) = preset(settings)?;
-        if !url.starts_with("https://") && !is_loopback_http(&url) {
-            return Err(OAuthError::Config(format!(
-                "token_url {url:?} must be https:// (http:// only on 127.0.0.1)"
-            )));
+        let urls = preset(settings)?;
+        for (key, url) in [
+            ("token_url", Some(&urls.token)),
+            ("authorization_url", urls.authorization.as_ref()),
+            ("device_authorization_url", urls.device.as_ref()),
+        ] {
+            if let Some(url) = url
+                && !url.starts_with("https://")
+                && !is_loopback_http(url)
+            {
+                return Err(OAuthError::Config(format!(
+                    "{key} {url:?} must be https:// (http:// only on 127.0.0.1)"
+                )));
+            }
         }
         let client_secret = match (
             &settings.client_secret_file,
@@ -131,11 +205,14 @@ impl Endpoint {
             ));
         }
         Ok(Endpoint {
-            url,
+            url: urls.token,
             client_id: settings.client_id.clone(),
             client_secret,
-            scope,
+            scope: urls.scope,
             grant: settings.grant,
+            provider: settings.provider,
+            authorization_url: urls.authorization,
+            device_url: urls.device,
             ca_file: ca_file.map(Path::to_path_buf),
             timeout,
         })
@@ -144,19 +221,49 @@ impl Endpoint {
     /// The grant's name as configured.
     pub fn grant_name(&self) -> &'static str {
         match self.grant {
+            OAuth2Grant::RefreshToken => "refresh_token",
             OAuth2Grant::ClientCredentials => "client_credentials",
         }
     }
 
-    /// One token request, retried on 429, 5xx and network failures (after `Retry-After`, or
-    /// 1, 2, 4… s) until `timeout_secs` has passed since the first attempt.
-    pub(crate) fn request_token(&self) -> Result<Issued, OAuthError> {
-        let started = Instant::now();
-        let unavailable = |detail: String| OAuthError::Unavailable {
-            url: self.url.clone(),
-            timeout: self.timeout,
-            detail,
-        };
+    /// The configured grant.
+    pub(crate) fn grant(&self) -> OAuth2Grant {
+        self.grant
+    }
+
+    pub(crate) fn provider(&self) -> OAuth2Provider {
+        self.provider
+    }
+
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.scope
+            .split_whitespace()
+            .map(|scope| Scope::new(scope.to_owned()))
+    }
+
+    pub(crate) fn authorization_url(&self) -> Option<&str> {
+        self.authorization_url.as_deref()
+    }
+
+    pub(crate) fn device_url(&self) -> Option<&str> {
+        self.device_url.as_deref()
+    }
+
+    pub(crate) fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(crate) fn token_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The `oauth2` crate's client for the token endpoint, with the client secret if any
+    /// (sent with HTTP Basic authentication, RFC 6749 section 2.3.1).
+    pub(crate) fn client(&self) -> Result<TokenClient, OAuthError> {
         let mut client = BasicClient::new(ClientId::new(self.client_id.clone())).set_token_uri(
             TokenUrl::new(self.url.clone())
                 .map_err(|error| OAuthError::Config(format!("token_url: {error}")))?,
@@ -164,6 +271,50 @@ impl Endpoint {
         if let Some(secret) = &self.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
         }
+        Ok(client)
+    }
+
+    /// A new access token with the configured grant: `refresh_token` is the stored refresh
+    /// token for the refresh token grant (unused by the client credentials grant).
+    pub(crate) fn request_token(
+        &self,
+        refresh_token: Option<&Secret>,
+    ) -> Result<Issued, OAuthError> {
+        let client = self.client()?;
+        match (self.grant, refresh_token) {
+            (OAuth2Grant::RefreshToken, Some(refresh)) => {
+                let refresh = oauth2::RefreshToken::new(refresh.expose().to_owned());
+                self.with_retries(|http| {
+                    client
+                        .exchange_refresh_token(&refresh)
+                        .add_scopes(self.scopes())
+                        .request(&|request| http.call(request))
+                })
+            }
+            (OAuth2Grant::RefreshToken, None) => Err(OAuthError::Config(
+                "grant = \"refresh_token\" without a refresh token".to_owned(),
+            )),
+            (OAuth2Grant::ClientCredentials, _) => self.with_retries(|http| {
+                client
+                    .exchange_client_credentials()
+                    .add_scopes(self.scopes())
+                    .request(&|request| http.call(request))
+            }),
+        }
+    }
+
+    /// One token request (`attempt`), retried on 429, 5xx and network failures (after
+    /// `Retry-After`, or 1, 2, 4… s) until `timeout_secs` has passed since the first attempt.
+    pub(crate) fn with_retries(
+        &self,
+        attempt: impl Fn(&Http) -> Result<oauth2::basic::BasicTokenResponse, TokenFailure>,
+    ) -> Result<Issued, OAuthError> {
+        let started = Instant::now();
+        let unavailable = |detail: String| OAuthError::Unavailable {
+            url: self.url.clone(),
+            timeout: self.timeout,
+            detail,
+        };
         let mut pause = Duration::from_secs(1);
         loop {
             let left = self.timeout.saturating_sub(started.elapsed());
@@ -171,17 +322,8 @@ impl Endpoint {
                 return Err(unavailable("out of time".to_owned()));
             }
             let http = Http::new(self.ca_file.as_deref(), left)?;
-            let mut request = client.exchange_client_credentials();
-            for scope in self.scope.split_whitespace() {
-                request = request.add_scope(Scope::new(scope.to_owned()));
-            }
-            let failure = match request.request(&|request| http.call(request)) {
-                Ok(token) => {
-                    return Ok(Issued {
-                        access_token: Secret::new(token.access_token().secret().clone()),
-                        expires_in: token.expires_in(),
-                    });
-                }
+            let failure = match attempt(&http) {
+                Ok(token) => return Ok(Issued::from_response(&token)),
                 Err(error) => error,
             };
             let status = http.status.get();
@@ -228,41 +370,84 @@ fn error_code(code: &BasicErrorResponseType) -> String {
     escape(code.as_ref(), None)
 }
 
-/// Provider presets: the token endpoint and the scope.
-fn preset(settings: &OAuth2Settings) -> Result<(String, String), OAuthError> {
+impl Endpoint {
+    /// Server text as it may appear in a message (see [`escape`]).
+    pub(crate) fn escape(&self, text: &str) -> String {
+        escape(text, self.client_secret.as_ref())
+    }
+}
+
+/// Microsoft's delegated scope for IMAP, with `offline_access` for a refresh token.
+const MICROSOFT_DELEGATED_SCOPE: &str =
+    "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access";
+
+/// Provider presets: the endpoints and the scope; a key that is set wins over its preset.
+fn preset(settings: &OAuth2Settings) -> Result<Urls, OAuthError> {
     let required = |value: &Option<String>, key: &str| {
         value
             .clone()
             .ok_or_else(|| OAuthError::Config(format!("provider = \"custom\" needs {key}")))
     };
+    let delegated = settings.grant == OAuth2Grant::RefreshToken;
+    let or = |value: &Option<String>, preset: String| value.clone().unwrap_or(preset);
     Ok(match settings.provider {
         OAuth2Provider::Microsoft => {
-            let tenant = settings.tenant.clone().ok_or_else(|| {
-                OAuthError::Config(
-                    "provider = \"microsoft\" with grant = \"client_credentials\" needs tenant (the directory ID or domain)"
-                        .to_owned(),
-                )
-            })?;
-            (
-                settings.token_url.clone().unwrap_or_else(|| {
-                    format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
-                }),
-                settings
-                    .scope
-                    .clone()
-                    .unwrap_or_else(|| "https://outlook.office365.com/.default".to_owned()),
-            )
+            let tenant = match (&settings.tenant, delegated) {
+                (Some(tenant), _) => tenant.clone(),
+                // Any work or school account; the user's sign-in picks the directory.
+                (None, true) => "organizations".to_owned(),
+                (None, false) => {
+                    return Err(OAuthError::Config(
+                        "provider = \"microsoft\" with grant = \"client_credentials\" needs tenant (the directory ID or domain)"
+                            .to_owned(),
+                    ));
+                }
+            };
+            let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+            Urls {
+                token: or(&settings.token_url, format!("{base}/token")),
+                scope: or(
+                    &settings.scope,
+                    if delegated {
+                        MICROSOFT_DELEGATED_SCOPE.to_owned()
+                    } else {
+                        "https://outlook.office365.com/.default".to_owned()
+                    },
+                ),
+                authorization: Some(or(&settings.authorization_url, format!("{base}/authorize"))),
+                device: Some(or(
+                    &settings.device_authorization_url,
+                    format!("{base}/devicecode"),
+                )),
+            }
         }
         OAuth2Provider::Google => {
-            return Err(OAuthError::Config(
-                "Google has no client credentials grant for Gmail; use oauth2_token_command with a helper that holds a refresh token"
-                    .to_owned(),
-            ));
+            if !delegated {
+                return Err(OAuthError::Config(
+                    "Google has no client credentials grant for Gmail; use grant = \"refresh_token\" and `ruadb auth login`"
+                        .to_owned(),
+                ));
+            }
+            Urls {
+                token: or(
+                    &settings.token_url,
+                    "https://oauth2.googleapis.com/token".to_owned(),
+                ),
+                scope: or(&settings.scope, "https://mail.google.com/".to_owned()),
+                authorization: Some(or(
+                    &settings.authorization_url,
+                    "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+                )),
+                // Google's device flow does not grant the Gmail scope.
+                device: settings.device_authorization_url.clone(),
+            }
         }
-        OAuth2Provider::Custom => (
-            required(&settings.token_url, "token_url")?,
-            required(&settings.scope, "scope")?,
-        ),
+        OAuth2Provider::Custom => Urls {
+            token: required(&settings.token_url, "token_url")?,
+            scope: required(&settings.scope, "scope")?,
+            authorization: settings.authorization_url.clone(),
+            device: settings.device_authorization_url.clone(),
+        },
     })
 }
 
@@ -273,14 +458,14 @@ fn is_loopback_http(url: &str) -> bool {
 
 /// The blocking HTTPS client for one attempt, noting the status and `Retry-After` of the
 /// answer (the `oauth2` crate keeps neither).
-struct Http {
+pub(crate) struct Http {
     client: reqwest::blocking::Client,
     status: Cell<Option<u16>>,
     retry_after: Cell<Option<Duration>>,
 }
 
 impl Http {
-    fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Http, OAuthError> {
+    pub(crate) fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Http, OAuthError> {
         let mut builder = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -306,7 +491,10 @@ impl Http {
         })
     }
 
-    fn call(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+    pub(crate) fn call(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, HttpError> {
         use std::io::Read as _;
         let (parts, body) = request.into_parts();
         let mut response = self
@@ -348,7 +536,7 @@ impl Http {
 /// never the request body that holds the client secret.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct HttpError(String);
+pub(crate) struct HttpError(String);
 
 fn describe_transport(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
@@ -365,4 +553,97 @@ fn describe_transport(error: &reqwest::Error) -> String {
 /// characters escaped, cut short (as the IMAP side shows a server's words).
 fn escape(text: &str, secret: Option<&Secret>) -> String {
     ruadb_fetch::server_text(text, secret.unwrap_or(&Secret::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(provider: OAuth2Provider, grant: OAuth2Grant) -> OAuth2Settings {
+        OAuth2Settings {
+            provider,
+            tenant: None,
+            client_id: "client".to_owned(),
+            client_secret_file: None,
+            client_secret_command: None,
+            token_url: None,
+            scope: None,
+            grant,
+            authorization_url: None,
+            device_authorization_url: None,
+        }
+    }
+
+    #[test]
+    fn provider_presets_match_the_documented_endpoints() {
+        let urls = preset(&settings(
+            OAuth2Provider::Microsoft,
+            OAuth2Grant::RefreshToken,
+        ))
+        .unwrap();
+        let base = "https://login.microsoftonline.com/organizations/oauth2/v2.0";
+        assert_eq!(urls.token, format!("{base}/token"));
+        assert_eq!(urls.device, Some(format!("{base}/devicecode")));
+        assert_eq!(urls.authorization, Some(format!("{base}/authorize")));
+        assert_eq!(
+            urls.scope,
+            "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access"
+        );
+
+        let mut app_only = settings(OAuth2Provider::Microsoft, OAuth2Grant::ClientCredentials);
+        assert!(preset(&app_only).is_err(), "app-only needs the tenant");
+        app_only.tenant = Some("example.onmicrosoft.com".to_owned());
+        let urls = preset(&app_only).unwrap();
+        assert_eq!(
+            urls.token,
+            "https://login.microsoftonline.com/example.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(urls.scope, "https://outlook.office365.com/.default");
+
+        let urls = preset(&settings(OAuth2Provider::Google, OAuth2Grant::RefreshToken)).unwrap();
+        assert_eq!(urls.token, "https://oauth2.googleapis.com/token");
+        assert_eq!(urls.scope, "https://mail.google.com/");
+        assert_eq!(
+            urls.authorization.as_deref(),
+            Some("https://accounts.google.com/o/oauth2/v2/auth")
+        );
+        assert_eq!(urls.device, None);
+        assert!(
+            preset(&settings(
+                OAuth2Provider::Google,
+                OAuth2Grant::ClientCredentials
+            ))
+            .is_err()
+        );
+
+        let error = preset(&settings(OAuth2Provider::Custom, OAuth2Grant::RefreshToken))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("needs token_url"), "{error}");
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused_off_loopback_and_the_secret_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "s3cr3t-value\n").unwrap();
+        let mut custom = settings(OAuth2Provider::Custom, OAuth2Grant::ClientCredentials);
+        custom.token_url = Some("https://auth.example.test/token".to_owned());
+        custom.scope = Some("mail".to_owned());
+        custom.client_secret_file = Some(secret_file);
+        custom.device_authorization_url = Some("http://auth.example.test/device".to_owned());
+        let error = Endpoint::new(&custom, None, Duration::from_secs(5))
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains(
+                "device_authorization_url \"http://auth.example.test/device\" must be https://"
+            ),
+            "{error}"
+        );
+        custom.device_authorization_url = Some("http://127.0.0.1:8080/device".to_owned());
+        let endpoint = Endpoint::new(&custom, None, Duration::from_secs(5)).unwrap();
+        assert!(!format!("{endpoint:?}").contains("s3cr3t"));
+        assert_eq!(endpoint.escape("echo s3cr3t-value back"), "echo *** back");
+    }
 }

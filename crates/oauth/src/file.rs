@@ -1,5 +1,5 @@
-//! The token file: per account, the cached access token, its expiry and when it was last
-//! obtained. Owner-only (0600), replaced atomically (write a sibling, fsync, rename, fsync the
+//! The token file: per account, the refresh token, the cached access token, its expiry and
+//! when it was last obtained. Owner-only (0600), replaced atomically (write a sibling, fsync, rename, fsync the
 //! directory), so a crash leaves the old file or the new one, never a mix.
 
 use std::collections::BTreeMap;
@@ -25,8 +25,11 @@ pub struct AccountTokens {
     pub expires_at: Option<i64>,
     /// When it was obtained (Unix seconds).
     pub last_refresh: Option<i64>,
-    /// How it was obtained (`client_credentials`).
+    /// How it was obtained (`client_credentials`, `refresh_token`, `device_code`,
+    /// `authorization_code`).
     pub method: Option<String>,
+    /// The refresh token (grant = `refresh_token`), replaced when the provider rotates it.
+    pub refresh_token: Option<Secret>,
 }
 
 /// All accounts' tokens, by account (`user@host:port`).
@@ -52,6 +55,8 @@ struct AccountOnDisk {
     last_refresh: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
 }
 
 impl TokenFile {
@@ -109,6 +114,7 @@ impl TokenFile {
                     expires_at: account.expires_at,
                     last_refresh: account.last_refresh,
                     method: account.method,
+                    refresh_token: account.refresh_token.map(Secret::new),
                 };
                 (name, tokens)
             })
@@ -153,6 +159,10 @@ impl TokenFile {
                         expires_at: tokens.expires_at,
                         last_refresh: tokens.last_refresh,
                         method: tokens.method.clone(),
+                        refresh_token: tokens
+                            .refresh_token
+                            .as_ref()
+                            .map(|token| token.expose().to_owned()),
                     };
                     (name.clone(), account)
                 })
@@ -164,8 +174,9 @@ impl TokenFile {
         let mut temporary = path.as_os_str().to_owned();
         temporary.push(format!(".tmp-{}", std::process::id()));
         let temporary = std::path::PathBuf::from(temporary);
-        // A leftover from a run killed mid-write; create_new below must not meet it.
-        let _ = std::fs::remove_file(&temporary);
+        // Leftovers of runs killed mid-write hold tokens too; the caller holds the fetch lock,
+        // so no other writer is using them.
+        remove_leftovers(path);
         let written = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -187,6 +198,29 @@ impl TokenFile {
     }
 }
 
+/// Removes `<file>.tmp-*` siblings of `path`.
+fn remove_leftovers(path: &Path) {
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let directory = if directory.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        directory
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(".tmp-");
+    let prefix = prefix.as_encoded_bytes().to_vec();
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,10 +235,12 @@ mod tests {
             access_token: Some(Secret::new("at-123")),
             expires_at: Some(2000),
             last_refresh: Some(1000),
-            method: Some("client_credentials".to_owned()),
+            method: Some("refresh_token".to_owned()),
+            refresh_token: Some(Secret::new("rt-456")),
         };
         file.set_account("u@h:993", tokens.clone());
         assert!(!format!("{file:?}").contains("at-123"));
+        assert!(!format!("{file:?}").contains("rt-456"));
         file.write(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -212,8 +248,12 @@ mod tests {
             TokenFile::read(&path).unwrap().account("u@h:993"),
             Some(tokens)
         );
-        // Only the file itself is left: no temporary sibling.
+        // Only the file itself is left: no temporary sibling, not even a killed run's.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let leftover = dir.path().join("db.sqlite.oauth2.json.tmp-1");
+        std::fs::write(&leftover, "{}").unwrap();
+        file.write(&path).unwrap();
+        assert!(!leftover.exists());
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let error = TokenFile::read(&path).unwrap_err().to_string();

@@ -19,9 +19,9 @@
 //! `part N` (its MIME part number, e.g. `part 1.2`). gzip and zlib layers add no name.
 
 use crate::error::Container;
-use crate::mime;
 use crate::tlsrpt;
 use crate::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport, Warning};
+use crate::{FailureReport, failure, mime};
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
@@ -463,6 +463,19 @@ impl Reader<'_, '_> {
             Ok(parts) => parts,
             Err(error) => return ControlFlow::Continue(Err(error)),
         };
+        // A failure report is one report about one message: the copy of that message it
+        // carries is a sample, never searched for reports.
+        if let Some(found) = failure::from_message(data, &parts) {
+            return match found {
+                Ok(mut report) => {
+                    let warnings = self.shared.warnings.take();
+                    report.warnings.extend(warnings.into_iter().map(Warning));
+                    self.sink.failure_report(member, report)?;
+                    ControlFlow::Continue(Ok(1))
+                }
+                Err(error) => ControlFlow::Continue(Err(error)),
+            };
+        }
         let mut candidates = 0usize;
         let mut seen = Vec::new();
         for part in &parts {
@@ -514,9 +527,7 @@ impl Reader<'_, '_> {
 /// The other kinds of report mail, recognised by a part's content type, so that the error
 /// says what the message is.
 fn other_report_kind(content_type: &str) -> Option<&'static str> {
-    if content_type == "message/feedback-report" {
-        Some("this is a failure (forensic) report, not an aggregate report")
-    } else if content_type.starts_with("application/tlsrpt") {
+    if content_type.starts_with("application/tlsrpt") {
         Some("this is an SMTP TLS report (RFC 8460), not a DMARC aggregate report")
     } else {
         None
@@ -812,6 +823,10 @@ impl Sink for DeferredEnd<'_> {
 
     fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
         self.sink.tls_report(member, report)
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.sink.failure_report(member, report)
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {

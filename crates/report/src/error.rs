@@ -68,6 +68,9 @@ pub enum Error {
     /// A JSON document that is no usable SMTP TLS report (RFC 8460).
     #[error("invalid SMTP TLS report: {0}")]
     TlsReport(String),
+    /// A DMARC failure report (RFC 6591) that cannot be used.
+    #[error("invalid DMARC failure report: {0}")]
+    FailureReport(String),
     /// Reading the input failed (only for readers handed in by the caller).
     #[error("read error: {0}")]
     Io(#[from] std::io::Error),

@@ -48,6 +48,7 @@ mod container;
 mod domain;
 mod error;
 mod escape;
+mod failure;
 mod mime;
 pub mod model;
 #[cfg(any(test, feature = "fuzz"))]
@@ -60,6 +61,7 @@ use std::ops::ControlFlow;
 
 pub use error::{Container, Error};
 pub use escape::escape_for_terminal;
+pub use failure::{MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_RECIPIENTS};
 pub use model::*;
 pub use tlsrpt::{MAX_TLS_FAILURE_DETAILS, MAX_TLS_POLICIES, MAX_TLS_REPORT_BYTES};
 pub use xml::{MAX_AUTH_RESULTS, MAX_COUNT, MAX_RECORD_BYTES};
@@ -227,6 +229,20 @@ pub trait Sink {
         );
         self.report_failed(member, Error::NoReport(reason))
     }
+
+    /// A whole DMARC failure report (RFC 6591) was read. Never inside an aggregate report's
+    /// `begin_report` … `end_report`. Its fields are what the report says: a sink that keeps
+    /// or shows it applies [`FailureReport::apply_privacy`] first.
+    ///
+    /// A sink that only takes aggregate reports keeps the default, which turns the failure
+    /// report into a failed document, so that it is never dropped without a word.
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        let reason = format!(
+            "a DMARC failure report for {}: only DMARC aggregate reports are taken here",
+            report.reported_domain
+        );
+        self.report_failed(member, Error::NoReport(reason))
+    }
     /// A document (named by its member or attachment name, if any) yielded no report, or the
     /// whole input held none (`member` is then `None`).
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
@@ -268,6 +284,9 @@ pub struct Collector {
     pub results: Vec<Result<AggregateReport, Failure>>,
     /// SMTP TLS reports in input order, with their member names.
     pub tls_reports: Vec<(Option<String>, TlsReport)>,
+    /// DMARC failure reports in input order, with their member names, as the parser read
+    /// them (no privacy applied).
+    pub failure_reports: Vec<(Option<String>, FailureReport)>,
     current: Option<AggregateReport>,
 }
 
@@ -299,6 +318,12 @@ impl Sink for Collector {
 
     fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
         self.tls_reports.push((member.map(str::to_owned), report));
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.failure_reports
+            .push((member.map(str::to_owned), report));
         ControlFlow::Continue(())
     }
 
@@ -355,10 +380,12 @@ pub mod fuzz {
         );
     }
 
-    /// What a collector received: aggregate reports or failures, then the TLS reports.
+    /// What a collector holds, in a form two collectors can be compared in: aggregate
+    /// reports or failures, then the TLS reports, then the failure reports.
     type Outcomes<'c> = (
         Vec<Result<&'c AggregateReport, String>>,
         &'c [(Option<String>, TlsReport)],
+        &'c [(Option<String>, FailureReport)],
     );
 
     fn outcomes(collector: &Collector) -> Outcomes<'_> {
@@ -370,7 +397,11 @@ pub mod fuzz {
                 Err(failure) => Err(format!("{:?}: {}", failure.member, failure.error)),
             })
             .collect();
-        (aggregate, &collector.tls_reports)
+        (
+            aggregate,
+            &collector.tls_reports,
+            &collector.failure_reports,
+        )
     }
 
     /// The TLS report parser alone, on one JSON document.
@@ -378,6 +409,24 @@ pub mod fuzz {
         if let Ok(report) = crate::tlsrpt::parse(&mut &data[..]) {
             assert!(!report.organization_name.is_empty() && !report.report_id.is_empty());
             assert!(report.policies.len() <= MAX_TLS_POLICIES);
+        }
+    }
+
+    /// The failure report reader alone, on one message; privacy applied to what it read must
+    /// leave no local part of an address behind.
+    pub fn failure(data: &[u8]) {
+        let Ok(parts) = crate::mime::leaf_parts(data, &limits()) else {
+            return;
+        };
+        if let Some(Ok(mut report)) = crate::failure::from_message(data, &parts) {
+            assert!(
+                !report.reported_domain.is_empty(),
+                "a report without a domain"
+            );
+            assert!(report.original_rcpt_to.len() <= MAX_RECIPIENTS);
+            report.apply_privacy(FailurePrivacy::default());
+            assert!(report.original_mail_from.is_none() && report.from.is_none());
+            assert!(report.original_rcpt_to.is_empty() && report.subject.is_none());
         }
     }
 

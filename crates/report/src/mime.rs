@@ -61,6 +61,26 @@ impl Part<'_> {
         self.content_type == "text/html"
     }
 
+    /// The machine-readable part of an ARF report (RFC 5965): `message/feedback-report`.
+    pub(crate) fn is_feedback_report(&self) -> bool {
+        self.content_type == "message/feedback-report"
+    }
+
+    /// A copy of a message, or of its header only, as an ARF report attaches the message it
+    /// is about (`message/rfc822`, `text/rfc822-headers`, and the rarer spellings).
+    pub(crate) fn is_original_message(&self) -> bool {
+        self.is_message()
+            || matches!(
+                self.content_type.as_str(),
+                "text/rfc822-headers" | "message/rfc822-headers" | "text/rfc822"
+            )
+    }
+
+    /// Text meant to be read by a person (`text/plain`, also the default type).
+    pub(crate) fn is_plain_text(&self) -> bool {
+        self.content_type == "text/plain"
+    }
+
     /// A message attached to this one (e.g. a forwarded report mail).
     pub(crate) fn is_message(&self) -> bool {
         matches!(
@@ -166,7 +186,7 @@ impl<'a> Walk<'a, '_> {
 
 /// Splits an entity at the first empty line into header and body. An entity that starts
 /// with an empty line has no header; one without an empty line is all header.
-fn split_header(entity: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_header(entity: &[u8]) -> (&[u8], &[u8]) {
     let mut start = 0;
     for line in Lines::new(entity) {
         if trim_eol(line).is_empty() {
@@ -221,6 +241,108 @@ impl Fields {
         }
         fields
     }
+}
+
+/// A header block's fields, unfolded, in order, within caps.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderFields {
+    /// `(name, value)`: the name lowercase, the value unfolded (each line break and the
+    /// whitespace around it become one space), trimmed, and read as UTF-8 with replacement
+    /// characters.
+    pub(crate) fields: Vec<(String, String)>,
+    /// Fields left out because the block held more than the cap.
+    pub(crate) dropped: usize,
+    /// Values cut short at the cap (an endless folded line, a huge field).
+    pub(crate) cut: usize,
+}
+
+impl HeaderFields {
+    /// The first value of the field `name` (lowercase).
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of the field `name` (lowercase), in order.
+    pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.fields
+            .iter()
+            .filter(move |(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Reads every field of a header block (as [`split_header`] returns it), keeping at most
+/// `max_fields` fields of at most `max_value_bytes` bytes each, so a hostile block costs
+/// memory in proportion to the caps, not to its size. Lines that are neither a field nor a
+/// continuation (an mbox `From ` line, garbage) are skipped.
+pub(crate) fn header_fields(
+    block: &[u8],
+    max_fields: usize,
+    max_value_bytes: usize,
+) -> HeaderFields {
+    let mut header = HeaderFields::default();
+    // Whether continuation lines belong to a field that is kept (and not yet cut).
+    let mut open = false;
+    for line in Lines::new(block) {
+        let line = trim_eol(line);
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if !open {
+                continue;
+            }
+            if let Some((_, value)) = header.fields.last_mut() {
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim();
+                if !text.is_empty() {
+                    open = push_capped(value, " ", max_value_bytes)
+                        && push_capped(value, text, max_value_bytes);
+                    if !open {
+                        header.cut += 1;
+                    }
+                }
+            }
+            continue;
+        }
+        open = false;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| b.is_ascii_graphic()) {
+            continue;
+        }
+        if header.fields.len() >= max_fields {
+            header.dropped += 1;
+            continue;
+        }
+        let mut value = String::new();
+        let text = String::from_utf8_lossy(&line[colon + 1..]);
+        open = push_capped(&mut value, text.trim(), max_value_bytes);
+        if !open {
+            header.cut += 1;
+        }
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        header.fields.push((name, value));
+    }
+    header
+}
+
+/// Appends `text` to `value` up to `cap` bytes (on a character boundary); whether all of it
+/// fitted.
+fn push_capped(value: &mut String, text: &str, cap: usize) -> bool {
+    let room = cap.saturating_sub(value.len());
+    if text.len() <= room {
+        value.push_str(text);
+        return true;
+    }
+    let mut end = room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    value.push_str(&text[..end]);
+    false
 }
 
 /// Lines including their line ending (LF or CRLF; a lone CR is not a line break).
@@ -461,7 +583,7 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
 
 /// Decodes RFC 2047 encoded words (`=?charset?B?…?=`, `=?charset?Q?…?=`); whitespace
 /// between two encoded words is dropped, as the RFC says. Anything malformed stays as is.
-fn decode_encoded_words(text: &str) -> String {
+pub(crate) fn decode_encoded_words(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     let mut after_word = false;

@@ -403,6 +403,125 @@ mod tests {
     }
 }
 
+/// A DMARC failure report (RFC 6591): one message that failed authentication, as a receiver
+/// described it, either in an ARF report (RFC 5965, `Feedback-Type: auth-failure`) or in the
+/// text-only notice some MTAs send instead (Exim's).
+///
+/// The body of the reported message is never read into it. The fields that can identify a
+/// person (`original_mail_from`, `original_rcpt_to`, `from`, `subject`, and the local parts
+/// inside `authentication_results`) are filled by the parser and removed by
+/// [`FailureReport::apply_privacy`], which every caller that stores or shows a report applies
+/// first; the domains of those addresses are kept in their own fields.
+///
+/// The serde names are the JSON contract of `ruadb parse` (`kind: "failure"` objects); the
+/// kept-only fields appear only when they hold something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureReport {
+    /// Who sent the report: the domain of the report mail's `From` (else its
+    /// `Reporting-MTA`).
+    pub reporter: Option<DomainName>,
+    /// `Arrival-Date` (or `Received-Date`), unix seconds: when the reported message arrived.
+    pub arrival: Option<i64>,
+    /// `Source-IP`: where the reported message came from.
+    pub source_ip: Option<IpAddr>,
+    /// `Reported-Domain` (else the domain of the original `From`): whose failure this is.
+    pub reported_domain: DomainName,
+    /// `Auth-Failure` (RFC 6591 §3.2.2: `dmarc`, `spf`, `bodyhash`, `signature`, `revoked`,
+    /// `adsp`, …), lowercase.
+    pub auth_failure: Option<String>,
+    /// The domain of the original message's `From` header.
+    pub from_domain: Option<DomainName>,
+    /// `DKIM-Domain`.
+    pub dkim_domain: Option<DomainName>,
+    /// `DKIM-Selector`.
+    pub dkim_selector: Option<String>,
+    /// `Delivery-Result` (RFC 6591 §3.2.3: `delivered`, `spam`, `policy`, `reject`, `other`),
+    /// lowercase.
+    pub delivery_result: Option<String>,
+    /// Which layout the report came in.
+    pub format: FailureFormat,
+    /// `User-Agent`: the software that wrote the report.
+    pub user_agent: Option<String>,
+    /// `Identity-Alignment` (`none`, or `spf`, `dkim` or both, comma-separated), lowercase.
+    pub identity_alignment: Option<String>,
+    /// `Authentication-Results` as the reporter wrote it (unfolded; local parts removed
+    /// unless addresses are kept).
+    pub authentication_results: Option<String>,
+    /// The domain of `Original-Mail-From` (the SMTP envelope sender).
+    pub mail_from_domain: Option<DomainName>,
+    /// The domains of `Original-Rcpt-To` (the SMTP recipients), in order, without repeats.
+    pub rcpt_to_domains: Vec<DomainName>,
+    /// The original message's `Message-ID`.
+    pub message_id: Option<String>,
+    /// The original message's `Date`, unix seconds.
+    pub date: Option<i64>,
+    /// What was tolerated while reading.
+    pub warnings: Vec<Warning>,
+    /// `Original-Mail-From`, whole (kept only with `keep_addresses`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_mail_from: Option<String>,
+    /// `Original-Rcpt-To`, whole (kept only with `keep_addresses`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub original_rcpt_to: Vec<String>,
+    /// The address in the original `From` header (kept only with `keep_addresses`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The original `Subject`, decoded (kept only with `keep_subjects`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// The layout a failure report came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureFormat {
+    /// An ARF report (RFC 5965 / RFC 6591): a `message/feedback-report` part.
+    Arf,
+    /// A text-only notice (Exim's "A message claiming to be from you has failed the published
+    /// DMARC policy"), fields as `Name: value` lines and the original header pasted below.
+    Text,
+}
+
+impl FailureFormat {
+    /// The value used in JSON output and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureFormat::Arf => "arf",
+            FailureFormat::Text => "text",
+        }
+    }
+}
+
+/// What of a failure report may be kept beyond domains: the `[failure_reports]` settings.
+/// The default keeps neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailurePrivacy {
+    /// Keep whole addresses (`Original-Mail-From`, `Original-Rcpt-To`, `From`, and the local
+    /// parts in `Authentication-Results`).
+    pub keep_addresses: bool,
+    /// Keep the original `Subject`.
+    pub keep_subjects: bool,
+}
+
+impl FailureReport {
+    /// Removes what `privacy` does not keep: the one rule for what of a failure report may
+    /// be stored or shown. Domains stay (`mail_from_domain`, `rcpt_to_domains`,
+    /// `from_domain`).
+    pub fn apply_privacy(&mut self, privacy: FailurePrivacy) {
+        if !privacy.keep_addresses {
+            self.original_mail_from = None;
+            self.original_rcpt_to.clear();
+            self.from = None;
+            if let Some(results) = &mut self.authentication_results {
+                *results = crate::failure::without_local_parts(results);
+            }
+        }
+        if !privacy.keep_subjects {
+            self.subject = None;
+        }
+    }
+}
+
 /// An SMTP TLS report (RFC 8460 §4), as one value: TLS reports are small, and their policies
 /// and failure details are capped by the parser.
 ///

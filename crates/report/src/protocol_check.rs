@@ -1,7 +1,8 @@
 //! A [`Sink`] that checks the call protocol (`begin_report`, `record`*, then `end_report` or
-//! `report_failed`, once per report; `tls_report` outside a report), shared by the fuzz entry points and the unit tests.
+//! `report_failed`, once per report; `tls_report` and `failure_report` outside a report),
+//! shared by the fuzz entry points and the unit tests.
 
-use crate::{Error, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
+use crate::{Error, FailureReport, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
 use std::ops::ControlFlow;
 
 /// Panics when the calls break the [`Sink`] contract.
@@ -47,6 +48,16 @@ impl Sink for ProtocolCheck {
     fn tls_report(&mut self, _: Option<&str>, report: TlsReport) -> ControlFlow<()> {
         assert!(!self.open, "tls_report inside an aggregate report");
         assert!(!report.report_id.is_empty(), "TLS report without an id");
+        self.outcomes += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, _: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        assert!(!self.open, "failure_report inside an aggregate report");
+        assert!(
+            !report.reported_domain.is_empty(),
+            "failure report without a domain"
+        );
         self.outcomes += 1;
         ControlFlow::Continue(())
     }

@@ -3,7 +3,8 @@
 //! snapshot of what each yields.
 //!
 //! `err-*` fixtures must yield no report and at least one error, `mixed-*` fixtures both
-//! reports and errors; every other fixture must yield at least one report and no error. Reading from bytes and streaming from the file
+//! reports and errors; every other fixture must yield at least one report (aggregate or
+//! failure) and no error. Reading from bytes and streaming from the file
 //! must agree.
 
 #![allow(
@@ -13,7 +14,10 @@
     reason = "tests (helpers included) fail loudly on a broken setup"
 )]
 
-use ruadb_report::{AggregateReport, Collector, Failure, Limits, read_reports, read_reports_from};
+use ruadb_report::{
+    AggregateReport, Collector, Failure, FailureReport, Limits, TlsReport, read_reports,
+    read_reports_from,
+};
 use serde::Serialize;
 use std::path::Path;
 
@@ -41,21 +45,47 @@ enum Outcome {
         policies: usize,
         warnings: Vec<String>,
     },
+    FailureReport {
+        member: Option<String>,
+        reported_domain: String,
+        source_ip: Option<String>,
+        auth_failure: Option<String>,
+        warnings: Vec<String>,
+    },
 }
 
-/// Every outcome a collector received: aggregate reports and failures, then TLS reports.
-fn outcomes(collector: &Collector) -> Vec<Outcome> {
-    let tls = collector
-        .tls_reports
-        .iter()
-        .map(|(member, report)| Outcome::TlsReport {
-            member: member.clone(),
-            organization_name: report.organization_name.clone(),
-            report_id: report.report_id.clone(),
-            policies: report.policies.len(),
-            warnings: report.warnings.iter().map(|w| w.0.clone()).collect(),
-        });
-    collector.results.iter().map(summarize).chain(tls).collect()
+fn summarize_tls_report((member, report): &(Option<String>, TlsReport)) -> Outcome {
+    Outcome::TlsReport {
+        member: member.clone(),
+        organization_name: report.organization_name.clone(),
+        report_id: report.report_id.clone(),
+        policies: report.policies.len(),
+        warnings: report.warnings.iter().map(|w| w.0.clone()).collect(),
+    }
+}
+
+fn summarize_failure_report((member, report): &(Option<String>, FailureReport)) -> Outcome {
+    Outcome::FailureReport {
+        member: member.clone(),
+        reported_domain: report.reported_domain.to_string(),
+        source_ip: report.source_ip.map(|ip| ip.to_string()),
+        auth_failure: report.auth_failure.clone(),
+        warnings: report.warnings.iter().map(|w| w.0.clone()).collect(),
+    }
+}
+
+/// Everything a collector holds: aggregate reports and failures in input order, then TLS
+/// reports, then failure reports.
+fn outcomes_of(collector: &Collector) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = collector.results.iter().map(summarize).collect();
+    outcomes.extend(collector.tls_reports.iter().map(summarize_tls_report));
+    outcomes.extend(
+        collector
+            .failure_reports
+            .iter()
+            .map(summarize_failure_report),
+    );
+    outcomes
 }
 
 fn summarize(result: &Result<AggregateReport, Failure>) -> Outcome {
@@ -89,8 +119,8 @@ fn read_both_ways(path: &Path) -> Vec<Outcome> {
     read_reports(&bytes, &limits, &mut in_memory);
     let mut streamed = Collector::default();
     read_reports_from(std::fs::File::open(path).unwrap(), &limits, &mut streamed);
-    let in_memory = outcomes(&in_memory);
-    let streamed = outcomes(&streamed);
+    let in_memory = outcomes_of(&in_memory);
+    let streamed = outcomes_of(&streamed);
     assert_eq!(
         in_memory,
         streamed,
@@ -106,7 +136,12 @@ fn check(path: &Path) -> Vec<Outcome> {
     let name = path.file_name().unwrap().to_string_lossy();
     let reports = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Outcome::Report { .. } | Outcome::TlsReport { .. }))
+        .filter(|outcome| {
+            matches!(
+                outcome,
+                Outcome::Report { .. } | Outcome::TlsReport { .. } | Outcome::FailureReport { .. }
+            )
+        })
         .count();
     let errors = outcomes.len() - reports;
     let expected = if name.starts_with("err-") {
@@ -731,12 +766,13 @@ mod mutations {
 
     type Stage = (&'static str, fn(&[u8]));
 
-    const STAGES: [Stage; 5] = [
+    const STAGES: [Stage; 6] = [
         ("whole", fuzz::whole),
         ("container", fuzz::container),
         ("mime", fuzz::mime),
         ("xml", fuzz::xml),
         ("tlsrpt", fuzz::tlsrpt),
+        ("failure", fuzz::failure),
     ];
 
     /// Fixtures and regression inputs, in a stable order.
@@ -748,6 +784,7 @@ mod mutations {
             "fixtures/archives",
             "fixtures/messages",
             "fixtures/tlsrpt",
+            "fixtures/failure",
             "fuzz/regressions",
         ] {
             let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
@@ -784,6 +821,10 @@ mod mutations {
         b"&#",
         b"\"",
         b"=",
+        b"message/feedback-report",
+        b"Feedback-Type: auth-failure\r\n",
+        b"Sender Domain: ",
+        b"@",
         b"=?utf-8?B?",
         b"\r\n",
         b"\n\n",

@@ -6,11 +6,12 @@
 //! totals for the previous period, the set of source IPs for the baseline, and per-source
 //! class tallies for the readiness window.
 
-use super::period::{DAY, format_day, report_midpoint};
+use super::period::{DAY, WEEK, format_day, report_midpoint};
 use super::{
-    BASELINE_WEEKS, DailyVolume, DkimSeen, DomainSummary, FailingSource, NewSource, Period,
-    PeriodTotals, PolicySeen, PolicySummary, PublishedPolicy, ReporterSummary, SilentReporter,
-    SourceSummary, SpfSeen, Summary, TOP_FAILING, advice, rate,
+    BASELINE_WEEKS, ClassMessages, DailyVolume, DkimSeen, DomainSummary, FailingSource, NewSource,
+    Period, PeriodTotals, PolicySeen, PolicySummary, PublishedPolicy, ReporterSummary,
+    SilentReporter, SourceSummary, SpfSeen, Summary, TOP_FAILING, TREND_WEEKS, WeeklyPass, advice,
+    rate,
 };
 use ruadb_report::{Disposition, DkimResult, SpfResult};
 use ruadb_store::classify::{ClassTally, Classification, classify_record};
@@ -25,6 +26,8 @@ pub(crate) struct Windows {
     pub previous: Period,
     pub baseline: Period,
     pub readiness: Period,
+    /// The weeks of the DMARC pass trend.
+    pub trend: Period,
 }
 
 impl Windows {
@@ -40,7 +43,13 @@ impl Windows {
             } else {
                 trailing
             },
+            trend: period.trailing_weeks(TREND_WEEKS),
         }
+    }
+
+    /// Every report read lies in this period: [`Windows::all`] and the trend.
+    pub fn read(&self) -> Period {
+        self.all().union(&self.trend)
     }
 
     /// Every report needed lies in this period.
@@ -61,6 +70,8 @@ struct Membership {
     readiness: bool,
     /// Before the period (for "the policy before").
     before: bool,
+    /// The week of the trend it counts in.
+    trend_week: Option<usize>,
 }
 
 /// Strings that repeat across millions of records (IPs, domains, selectors, results,
@@ -142,7 +153,9 @@ struct DomainBuilder {
     listed: bool,
     current: PeriodTotals,
     previous: PeriodTotals,
-    daily: BTreeMap<i64, (u64, u64)>,
+    daily: BTreeMap<i64, DayCell>,
+    previous_daily: BTreeMap<i64, DayCell>,
+    weekly: BTreeMap<usize, (u64, u64)>,
     sources: HashMap<u32, SourceBuilding>,
     baseline_reports: u64,
     baseline_ips: HashSet<u32>,
@@ -152,6 +165,24 @@ struct DomainBuilder {
     policy_reports: Vec<PolicyReport>,
     reporters: HashMap<u32, (u64, u64)>,
     baseline_reporters: HashMap<u32, (u64, i64)>,
+}
+
+/// One day's messages: all, passing DMARC, and by class.
+#[derive(Debug, Default, Clone, Copy)]
+struct DayCell {
+    messages: u64,
+    dmarc_pass: u64,
+    classes: ClassMessages,
+}
+
+impl DayCell {
+    fn add(&mut self, record: &RecordRow, class: Classification) {
+        self.messages = self.messages.saturating_add(record.messages);
+        if record.dmarc_pass {
+            self.dmarc_pass = self.dmarc_pass.saturating_add(record.messages);
+        }
+        self.classes.add(class, record.messages);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -260,6 +291,11 @@ impl SummaryBuilder {
             baseline: windows.baseline.contains(midpoint),
             readiness: windows.readiness.contains(midpoint),
             before: windows.all().start <= midpoint && midpoint < windows.current.start,
+            trend_week: windows
+                .trend
+                .contains(midpoint)
+                .then(|| usize::try_from((midpoint - windows.trend.start) / WEEK).ok())
+                .flatten(),
         };
         let index = self.domain(&report.policy_domain);
         let org = self.names.number(&report.org);
@@ -315,6 +351,18 @@ impl SummaryBuilder {
         let ip = names.number(&record.source_ip);
         if windows.previous {
             domain.previous.add(record);
+            domain
+                .previous_daily
+                .entry(slot.day)
+                .or_default()
+                .add(record, class);
+        }
+        if let Some(week) = windows.trend_week {
+            let cell = domain.weekly.entry(week).or_default();
+            cell.0 = cell.0.saturating_add(record.messages);
+            if record.dmarc_pass {
+                cell.1 = cell.1.saturating_add(record.messages);
+            }
         }
         if windows.baseline {
             domain.baseline_ips.insert(ip);
@@ -331,11 +379,7 @@ impl SummaryBuilder {
             return;
         }
         domain.current.add(record);
-        let day = domain.daily.entry(slot.day).or_default();
-        day.0 = day.0.saturating_add(record.messages);
-        if record.dmarc_pass {
-            day.1 = day.1.saturating_add(record.messages);
-        }
+        domain.daily.entry(slot.day).or_default().add(record, class);
         let reporter = domain.reporters.entry(slot.org).or_default();
         reporter.1 = reporter.1.saturating_add(record.messages);
         let source = domain.sources.entry(ip).or_default();
@@ -559,16 +603,18 @@ impl DomainBuilder {
             .collect();
         silent_reporters.sort_by(|a, b| b.reports.cmp(&a.reports).then_with(|| a.org.cmp(&b.org)));
 
-        let daily = windows
-            .current
-            .days()
-            .into_iter()
-            .map(|day| {
-                let (messages, dmarc_pass) = self.daily.get(&day).copied().unwrap_or_default();
-                DailyVolume {
-                    day: format_day(day),
+        let daily = daily_volumes(&windows.current, &self.daily);
+        let previous_daily = daily_volumes(&windows.previous, &self.previous_daily);
+        let weekly = (0..TREND_WEEKS as usize)
+            .map(|index| {
+                let start = windows.trend.start + index as i64 * WEEK;
+                let (messages, dmarc_pass) = self.weekly.get(&index).copied().unwrap_or_default();
+                WeeklyPass {
+                    start: format_day(start),
+                    week: Period::new(start, start + WEEK).and_then(|week| week.iso_week_label()),
                     messages,
                     dmarc_pass,
+                    dmarc_pass_rate: rate(dmarc_pass, messages),
                 }
             })
             .collect();
@@ -577,6 +623,8 @@ impl DomainBuilder {
             totals: self.current.finish(),
             previous: self.previous.finish(),
             daily,
+            previous_daily,
+            weekly,
             sources: sources.into_iter().map(|source| source.summary).collect(),
             new_sources,
             top_failing,
@@ -589,6 +637,23 @@ impl DomainBuilder {
             tls: None,
         }
     }
+}
+
+/// One entry per day of `period`, zero where nothing was reported.
+fn daily_volumes(period: &Period, cells: &BTreeMap<i64, DayCell>) -> Vec<DailyVolume> {
+    period
+        .days()
+        .into_iter()
+        .map(|day| {
+            let cell = cells.get(&day).copied().unwrap_or_default();
+            DailyVolume {
+                day: format_day(day),
+                messages: cell.messages,
+                dmarc_pass: cell.dmarc_pass,
+                classes: cell.classes,
+            }
+        })
+        .collect()
 }
 
 /// The policy of the latest report, each distinct policy in order of first appearance, and

@@ -3,8 +3,8 @@
 //! [`summarise`] reads the reports of a period (and the weeks around it, for comparisons)
 //! through `ruadb-store`'s typed read API ([`Store::read_reports`]) and folds them into a
 //! [`Summary`]: a pure function of the data and the [`Period`], with no clock, so it is
-//! snapshot-tested. Rendering is separate: [`render_text`], [`render_markdown`], and serde for
-//! JSON. This crate has no SQL: a store that implements the same reads can be summarised.
+//! snapshot-tested. Rendering is separate: [`render_text`], [`render_markdown`],
+//! [`render_html`], and serde for JSON. This crate has no SQL: a store that implements the same reads can be summarised.
 //!
 //! # Layout
 //! - `period.rs`: ISO weeks, date ranges and the rule that puts a report in a period.
@@ -16,7 +16,9 @@
 //! - `numbers.rs`: counts, rates and changes as text, for the advice and the renderers.
 //! - `render.rs`: what a rendering shows and in which order (one walk over the summary),
 //!   and the lines every rendering says the same way.
-//! - `text.rs`, `markdown.rs`: the two writers the walk drives: how each section looks.
+//! - `text.rs`, `markdown.rs`, `html.rs`: the writers the walk drives: how each section
+//!   looks; `html.rs` lays its views out with a minijinja template (`templates/summary.html`)
+//!   and draws the charts with its own SVG writer (`html/svg.rs`).
 //!
 //! A source's class comes from the store's [`classify`](ruadb_store::classify) rule, the one
 //! `ruadb sources` uses.
@@ -30,6 +32,7 @@
 mod advice;
 pub mod alerts;
 mod compute;
+mod html;
 mod load;
 mod markdown;
 mod numbers;
@@ -40,9 +43,11 @@ mod tls;
 
 pub use advice::READY_THRESHOLD;
 pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
+pub use html::render_html;
 pub use load::summarise;
 pub use markdown::render_markdown;
 pub use period::{Period, PeriodError};
+
 pub use ruadb_store::classify::Classification;
 pub use text::render_text;
 pub use tls::{TlsFailureCount, TlsSummary, TlsTotals};
@@ -56,6 +61,8 @@ use serde::Serialize;
 
 /// How many weeks before the period count as "seen before" (new sources, silent reporters).
 pub const BASELINE_WEEKS: u32 = 4;
+/// How many weeks, ending with the period, the weekly DMARC pass trend covers.
+pub const TREND_WEEKS: u32 = 12;
 /// How many failing sources the summary lists.
 pub const TOP_FAILING: usize = 5;
 
@@ -89,6 +96,11 @@ pub struct DomainSummary {
     pub previous: PeriodTotals,
     /// Messages per UTC day of the period.
     pub daily: Vec<DailyVolume>,
+    /// Messages per UTC day of the previous period, for comparison.
+    pub previous_daily: Vec<DailyVolume>,
+    /// DMARC pass per week over the [`TREND_WEEKS`] weeks ending with the period, oldest
+    /// first (weeks without reports have no rate).
+    pub weekly: Vec<WeeklyPass>,
     /// Sending sources, grouped by class (aligned, forwarded, misaligned, unauthenticated),
     /// most messages first within a class.
     pub sources: Vec<SourceSummary>,
@@ -159,6 +171,59 @@ pub struct DailyVolume {
     pub messages: u64,
     /// Of which passing DMARC.
     pub dmarc_pass: u64,
+    /// The same messages by the class of their record.
+    pub classes: ClassMessages,
+}
+
+/// Messages per class (of each record, by [`classify_record`](ruadb_store::classify)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClassMessages {
+    /// Passing DMARC.
+    pub aligned: u64,
+    /// Relayed by a forwarder or a list.
+    pub forwarded: u64,
+    /// Authenticated for another domain.
+    pub misaligned: u64,
+    /// No SPF or DKIM pass.
+    pub unauthenticated: u64,
+}
+
+impl ClassMessages {
+    /// The messages of `class`.
+    pub fn get(&self, class: Classification) -> u64 {
+        match class {
+            Classification::Aligned => self.aligned,
+            Classification::Forwarded => self.forwarded,
+            Classification::Misaligned => self.misaligned,
+            Classification::Unauthenticated => self.unauthenticated,
+        }
+    }
+
+    /// Adds `messages` to `class` (saturating: counts come from reports).
+    pub fn add(&mut self, class: Classification, messages: u64) {
+        let slot = match class {
+            Classification::Aligned => &mut self.aligned,
+            Classification::Forwarded => &mut self.forwarded,
+            Classification::Misaligned => &mut self.misaligned,
+            Classification::Unauthenticated => &mut self.unauthenticated,
+        };
+        *slot = slot.saturating_add(messages);
+    }
+}
+
+/// DMARC pass over one week of the trend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeeklyPass {
+    /// The week's first day (`2026-11-16`).
+    pub start: String,
+    /// `2026-W47` when the week is an ISO week.
+    pub week: Option<String>,
+    /// Messages reported.
+    pub messages: u64,
+    /// Of which passing DMARC.
+    pub dmarc_pass: u64,
+    /// `dmarc_pass / messages`; null for a week without reports.
+    pub dmarc_pass_rate: Option<f64>,
 }
 
 /// One sending source (policy domain, source IP) over the period.

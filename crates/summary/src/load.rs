@@ -23,7 +23,7 @@ pub fn summarise(
     domain: Option<&DomainName>,
 ) -> Result<Summary, StoreError> {
     let domain_filter = domain.map(DomainName::to_string);
-    let window = Windows::new(period).all();
+    let window = Windows::new(period).read();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
     // the filter only has to keep every report whose midpoint can lie in the window.
     let filter = ReportFilter {

@@ -6,7 +6,7 @@
 use super::numbers::{percent, point_change, thousands};
 use super::period::DAY;
 use super::{
-    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySummary,
+    BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySeen, PolicySummary,
     PublishedPolicy, SourceSummary, Summary, TlsFailureCount, TlsSummary, total,
 };
 use crate::{Alert, Classification};
@@ -266,6 +266,22 @@ pub(crate) fn spf_results(source: &SourceSummary) -> Vec<String> {
         .collect()
 }
 
+/// What a source line says about its authentication: `DKIM d=… pass; SPF … fail`, at most
+/// [`SHOWN_RESULTS`] of each, cleaned for a terminal or a mail.
+pub(crate) fn source_results(source: &SourceSummary) -> String {
+    let mut details = Vec::new();
+    if !source.dkim.is_empty() {
+        details.push(format!("DKIM {}", some_of(&dkim_results(source))));
+    }
+    if !source.spf.is_empty() {
+        details.push(format!("SPF {}", some_of(&spf_results(source))));
+    }
+    if details.is_empty() {
+        details.push("no DKIM or SPF results reported".to_owned());
+    }
+    clean(&details.join("; "))
+}
+
 /// `a, b, c, d and 3 more`: at most [`SHOWN_RESULTS`] items.
 pub(crate) fn some_of(items: &[String]) -> String {
     if items.len() <= SHOWN_RESULTS {
@@ -314,6 +330,18 @@ pub(crate) fn policy_before(policy: &PolicySummary) -> Option<&PublishedPolicy> 
             .first()
             .is_none_or(|first| first.policy != **before)
     })
+}
+
+/// `p=none … (2026-11-16 to 2026-11-18, 3 reports)`: one policy seen and where.
+pub(crate) fn policy_seen_line(seen: &PolicySeen) -> String {
+    format!(
+        "{} ({} to {}, {} {})",
+        seen.policy.tags(),
+        seen.first_seen,
+        seen.last_seen,
+        seen.reports,
+        plural(seen.reports, "report", "reports")
+    )
 }
 
 /// "previous week" for a week, "previous period" otherwise.
@@ -381,6 +409,7 @@ mod tests {
                 day: format!("day {index}"),
                 messages: index,
                 dmarc_pass: 0,
+                classes: crate::ClassMessages::default(),
             })
             .collect();
         let (marks, bucket) = daily_sparkline(&daily);

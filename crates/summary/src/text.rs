@@ -3,8 +3,8 @@
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
-    daily_sparkline, display_org, dkim_results, no_reports_line, plural, policy_before,
-    previous_name, rate_rows, render, some_of, spf_results, tls_sessions_line,
+    daily_sparkline, display_org, no_reports_line, plural, policy_before, policy_seen_line,
+    previous_name, rate_rows, render, source_results, tls_sessions_line,
 };
 use super::{
     Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
@@ -99,17 +99,7 @@ impl SummaryWriter for Text {
                         .unwrap_or_else(|| "-".to_owned()),
                     if source.new { "  NEW" } else { "" }
                 ));
-                let mut details = Vec::new();
-                if !source.dkim.is_empty() {
-                    details.push(format!("DKIM {}", some_of(&dkim_results(source))));
-                }
-                if !source.spf.is_empty() {
-                    details.push(format!("SPF {}", some_of(&spf_results(source))));
-                }
-                if details.is_empty() {
-                    details.push("no DKIM or SPF results reported".to_owned());
-                }
-                self.wrap("      ", "      ", &clean(&details.join("; ")));
+                self.wrap("      ", "      ", &source_results(source));
             }
             if let Some(more) = &group.more {
                 self.wrap("    ", "      ", more);
@@ -299,14 +289,7 @@ fn render_totals(out: &mut Text, summary: &Summary, domain: &DomainSummary) {
                 out.wrap(
                     "    seen:       ",
                     "                ",
-                    &format!(
-                        "{} ({} to {}, {} {})",
-                        seen.policy.tags(),
-                        seen.first_seen,
-                        seen.last_seen,
-                        seen.reports,
-                        plural(seen.reports, "report", "reports")
-                    ),
+                    &policy_seen_line(seen),
                 );
             }
         }

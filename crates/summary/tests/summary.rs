@@ -29,7 +29,9 @@
 
 use ruadb_report::DomainName;
 use ruadb_store::{MessageSource, SourceFilter, Store, StoreOptions};
-use ruadb_summary::{Classification, Period, Summary, render_markdown, render_text, summarise};
+use ruadb_summary::{
+    Classification, Period, Summary, render_html, render_markdown, render_text, summarise,
+};
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -605,4 +607,199 @@ fn w47_alerts() {
     );
     summary.alerts = Some(found);
     insta::assert_snapshot!("w47_text_alerts", render_text(&summary));
+}
+
+fn with_alerts(mut summary: Summary) -> Summary {
+    summary.alerts = Some(ruadb_summary::alerts(
+        &summary,
+        &ruadb_summary::AlertThresholds::default(),
+    ));
+    summary
+}
+
+#[test]
+fn html_snapshot() {
+    let html = render_html(&with_alerts(w47_summary()));
+    check_html(&html);
+    insta::assert_snapshot!("w47_html", html);
+}
+
+/// The fixture whose reporter-supplied names are markup and quotes.
+fn hostile_names() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/hostile-names/2026-11-21-hostile-reporter-example.com.xml");
+    std::fs::read(path).unwrap()
+}
+
+/// The HTML5 parser's view of `html`, which must parse without a single error.
+fn parse_html(html: &str) -> scraper::Html {
+    let document = scraper::Html::parse_document(html);
+    assert!(
+        document.errors.is_empty(),
+        "HTML5 parse errors: {:?}",
+        document.errors
+    );
+    document
+}
+
+fn select<'a>(document: &'a scraper::Html, selector: &str) -> Vec<scraper::ElementRef<'a>> {
+    let selector = scraper::Selector::parse(selector).unwrap();
+    document.select(&selector).collect()
+}
+
+/// What every HTML summary must be: an HTML5 document that parses without error, with no
+/// script, no event handler, no external resource of any kind, one column of at most 640 px,
+/// and every chart an image with a `<title>` equal to its `aria-label`. Returns the document.
+fn check_html(html: &str) -> scraper::Html {
+    assert!(html.starts_with("<!DOCTYPE html>\n"), "{html}");
+    let document = parse_html(html);
+    assert!(
+        select(&document, "script, noscript").is_empty(),
+        "no script"
+    );
+    assert!(
+        select(
+            &document,
+            "link, img, iframe, object, embed, style, base, form, audio, video"
+        )
+        .is_empty(),
+        "nothing that loads or submits"
+    );
+    for element in select(&document, "*") {
+        for (name, value) in element.value().attrs() {
+            assert!(!name.starts_with("on"), "event handler {name}={value}");
+            let value = value.to_ascii_lowercase();
+            if name == "xmlns" {
+                assert_eq!(
+                    value, "http://www.w3.org/2000/svg",
+                    "a namespace, not a resource"
+                );
+                continue;
+            }
+            for resource in ["http:", "https:", "//", "url(", "javascript:", "data:"] {
+                assert!(!value.contains(resource), "{resource} in {name}={value}");
+            }
+        }
+    }
+    for chart in select(&document, "svg") {
+        let label = chart.value().attr("aria-label").unwrap_or_default();
+        assert!(!label.is_empty(), "every chart has an aria-label");
+        assert_eq!(chart.value().attr("role"), Some("img"));
+        let title: String = chart
+            .children()
+            .filter_map(scraper::ElementRef::wrap)
+            .find(|child| child.value().name() == "title")
+            .map(|title| title.text().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            title, label,
+            "every chart's <title> says what its label says"
+        );
+        let width: u32 = chart.value().attr("width").unwrap().parse().unwrap();
+        assert!(width <= 640);
+    }
+    assert!(
+        html.contains("max-width:640px"),
+        "one column of at most 640 px"
+    );
+    document
+}
+
+/// The visible text of the document, whitespace collapsed.
+fn visible_text(document: &scraper::Html) -> String {
+    let text: String = document.root_element().text().collect::<Vec<_>>().join(" ");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn html_has_the_charts_their_numbers_and_the_text_summary_sections() {
+    let summary = with_alerts(w47_summary());
+    let html = render_html(&summary);
+    let document = check_html(&html);
+    // Two domains with reports, three charts each.
+    let charts = select(&document, "svg");
+    assert_eq!(charts.len(), 6);
+    let labels: Vec<&str> = charts
+        .iter()
+        .map(|chart| chart.value().attr("aria-label").unwrap())
+        .collect();
+    assert_eq!(
+        labels[..3],
+        [
+            "example.com: messages per day by class, previous period outlined",
+            "example.com: DMARC pass per week, last 12 weeks",
+            "example.com: top 6 sources by messages",
+        ]
+    );
+    let text = visible_text(&document);
+    // Alerts come first, before any domain.
+    let alerts_at = text.find("Alerts").unwrap();
+    assert!(alerts_at < text.find("example.com").unwrap(), "{text}");
+    for alert in summary.alerts.as_deref().unwrap() {
+        assert!(text.contains(&alert.message), "{}", alert.message);
+    }
+    // Each chart's numbers are also in a table: the days, the weeks, the sources.
+    assert!(text.contains("2026-11-17"), "the daily table");
+    assert!(
+        text.contains("2026-W36") && text.contains("2026-W47"),
+        "12 weeks"
+    );
+    assert!(text.contains("no reports"), "weeks without reports say so");
+    // Classes are named in words, not only coloured.
+    for class in Classification::ALL {
+        assert!(text.contains(class.as_str()), "{class}");
+    }
+    // The same sections as the text summary.
+    let plain = render_text(&summary);
+    for heading in [
+        "What to do",
+        "Sources",
+        "New sources",
+        "Top failing sources",
+        "Reporters",
+        "Silent reporters",
+    ] {
+        assert!(text.contains(heading), "{heading}");
+    }
+    let example_com = domain(&summary, "example.com");
+    for source in &example_com.sources {
+        assert!(plain.contains(&source.source_ip));
+        assert!(text.contains(&source.source_ip), "{}", source.source_ip);
+    }
+    for line in &example_com.advice {
+        assert!(text.contains(line.as_str()), "{line}");
+    }
+}
+
+#[test]
+fn reporter_supplied_names_are_text_in_html() {
+    let mut store = fixture_store();
+    ingest(&mut store, "hostile-names.xml", &hostile_names());
+    let summary = summarise(&store, w47(), None).unwrap();
+    let html = render_html(&summary);
+    let document = check_html(&html);
+    let text = visible_text(&document);
+    // Shown as written, as text: not a tag, not an attribute.
+    for name in [
+        r#"<script>alert("org")</script> & 'quoted' "reporter""#,
+        r#"d="><img src="http://evil.example/x.png" onerror="alert(1)">"#,
+        "s=</title><script>alert('sel')</script>",
+        "<style>body{background:url(https://evil.example/)}</style>",
+    ] {
+        assert!(text.contains(name), "{name} in {text}");
+    }
+}
+
+#[test]
+fn html_without_any_report_says_so() {
+    let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let summary = with_alerts(summarise(&store, w47(), None).unwrap());
+    let document = check_html(&render_html(&summary));
+    assert!(select(&document, "svg").is_empty());
+    let text = visible_text(&document);
+    assert!(
+        text.contains("No reports received for any domain"),
+        "{text}"
+    );
+    assert!(text.contains("no_reports"), "{text}");
 }

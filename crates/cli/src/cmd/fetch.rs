@@ -47,9 +47,10 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         );
     }
     let db_path = context.db_path()?;
-    // A dry run changes nothing, so it neither needs nor takes the lock.
-    // Held (not just bound) until the run ends.
-    let _lock = if args.dry_run {
+    // A dry run changes nothing in the database, so it needs no lock, unless it may refresh
+    // an OAuth 2.0 token: that rewrites the token file, and a rotated refresh token must not
+    // be lost to a concurrent run. Held (not just bound) until the run ends.
+    let _lock = if args.dry_run && !accounts.iter().any(uses_token_file) {
         None
     } else {
         let allowed = allowed_lock_secs(accounts);
@@ -99,6 +100,12 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     Ok(Outcome::from_failures(run.tally.errors > 0))
 }
 
+/// Whether the account obtains its tokens with the built-in OAuth 2.0 client, which keeps them
+/// in the token file.
+pub(crate) fn uses_token_file(account: &ruadb_fetch::Config) -> bool {
+    account.auth.is_oauth() && account.oauth2.is_some()
+}
+
 struct Run {
     tally: IngestTally,
     dry_run: bool,
@@ -134,15 +141,18 @@ impl Run {
             )?),
             _ => None,
         };
+        // The clock is read again: an earlier account may have taken most of an hour.
         if let Some(source) = &token_source {
-            config.password = source.access_token(context.now, false)?;
+            config.password = source.access_token(Context::clock(), false)?;
         }
         let mut session = match Session::connect(&config) {
             // An access token can expire (or be revoked) between being issued and being used:
             // one fresh token, one more try.
             Err(FetchError::Auth { .. }) if config.auth.is_oauth() => {
                 match &token_source {
-                    Some(source) => config.password = source.access_token(context.now, true)?,
+                    Some(source) => {
+                        config.password = source.access_token(Context::clock(), true)?
+                    }
                     None => config.resolve_token()?,
                 }
                 Session::connect(&config)?
@@ -305,7 +315,7 @@ fn open_store(db_path: &Path, context: &Context, args: &Args) -> anyhow::Result<
 }
 
 /// The lock file, or who holds it.
-enum Lock {
+pub(crate) enum Lock {
     /// Ours until dropped.
     Held(File),
     /// Another run holds it; what it wrote when it took the lock, if readable.
@@ -319,7 +329,7 @@ enum Lock {
 /// and when it took the lock, which is when it wrote that (the file's modification time, set by
 /// the kernel: right even for a run that waited for the lock first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Holder {
+pub(crate) struct Holder {
     pid: u32,
     /// Unix seconds.
     started: i64,
@@ -362,7 +372,7 @@ impl Holder {
 
 /// How long a run may hold the lock: each account's run is bounded by its run deadline; a
 /// minute is allowed for the rest.
-fn allowed_lock_secs(accounts: &[ruadb_fetch::Config]) -> u64 {
+pub(crate) fn allowed_lock_secs(accounts: &[ruadb_fetch::Config]) -> u64 {
     accounts
         .iter()
         .map(|account| account.run_deadline.as_secs())
@@ -394,7 +404,12 @@ fn busy(path: &Path, holder: Option<Holder>, allowed: u64, now: i64) -> anyhow::
 /// that a later run can tell a stuck run from a busy one. With `wait`, a run waits for a busy
 /// holder but not for one that has held the lock longer than `allowed` seconds (it may never
 /// let go, and cron must not pile up waiting runs behind it).
-fn acquire_lock(db_path: &Path, wait: bool, now: i64, allowed: u64) -> anyhow::Result<Lock> {
+pub(crate) fn acquire_lock(
+    db_path: &Path,
+    wait: bool,
+    now: i64,
+    allowed: u64,
+) -> anyhow::Result<Lock> {
     let mut name = db_path.as_os_str().to_owned();
     name.push(".fetch.lock");
     let path = PathBuf::from(name);

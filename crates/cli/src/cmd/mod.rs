@@ -1,5 +1,6 @@
 //! One module per subcommand: `Args` (clap) and `run(&Args, &Context) -> Result<Outcome>`.
 
+pub mod auth;
 pub mod fetch;
 pub mod ingest;
 pub mod parse;
@@ -19,6 +20,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Parse(args) => parse::run(args, &context),
         Command::Ingest(args) => ingest::run(args, &context),
         Command::Fetch(args) => fetch::run(args, &context),
+        Command::Auth(args) => auth::run(args, &context),
         Command::Sql(args) => sql::run(args, &context),
         Command::Sources(args) => sources::run(args, &context),
         Command::Reparse(args) => reparse::run(args, &context),

@@ -2,8 +2,13 @@
 //!
 //! JSON Lines (`--format json`) is the stable contract: one object per report, one error
 //! object per document that yielded none. Each report object says its `kind`: `aggregate`
-//! (DMARC) or `tlsrpt` (SMTP TLS, RFC 8460). Each report is written as soon as it ends, so a
-//! directory of any size is processed in bounded memory.
+//! (DMARC), `tlsrpt` (SMTP TLS, RFC 8460) or `failure` (a DMARC failure report). Each
+//! report is written as soon as it ends, so a directory of any size is processed in bounded
+//! memory.
+//!
+//! A failure report is shown as it would be stored: `[failure_reports]` decides whether
+//! addresses and the subject appear, as it decides whether the database keeps them. Output is
+//! often saved or shared, and what the store would not keep should not leak this way.
 //!
 //! A report may still fail after some of its records (truncated XML), and then nothing of it
 //! may be printed, so a report's JSON is held until it ends. For a large file (streamed from
@@ -18,8 +23,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use ruadb_report::{
-    Limits, PolicyPublished, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
-    escape_for_terminal,
+    FailurePrivacy, FailureReport, Limits, PolicyPublished, Record, ReportHeader, ReportTrailer,
+    Sink, TlsReport, Warning, escape_for_terminal,
 };
 
 use crate::Outcome;
@@ -48,6 +53,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         out: io::BufWriter::new(stdout),
         format: args.format,
         failed: false,
+        privacy: context.config.failure_privacy,
     };
     let limits = &context.config.limits;
     inputs::for_each_input(&args.paths, limits.max_message_bytes, &mut |input| {
@@ -70,6 +76,7 @@ struct Printer<W: Write> {
     out: W,
     format: Format,
     failed: bool,
+    privacy: FailurePrivacy,
 }
 
 impl<W: Write> Printer<W> {
@@ -93,6 +100,7 @@ impl<W: Write> Printer<W> {
             seen_anything: false,
             failed: false,
             write_error: None,
+            privacy: self.privacy,
         };
         match opened {
             Opened::Bytes(bytes) => ruadb_report::read_reports(&bytes, limits, &mut sink),
@@ -188,6 +196,17 @@ struct TlsObject<'a> {
     report: &'a TlsReport,
 }
 
+/// A `"kind": "failure"` object of the `ruadb parse` contract: the report's own fields
+/// follow `source, member, kind`.
+#[derive(Serialize)]
+struct FailureObject<'a> {
+    source: &'a str,
+    member: Option<&'a str>,
+    kind: &'static str,
+    #[serde(flatten)]
+    report: &'a FailureReport,
+}
+
 /// Where a report's JSON goes while it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Emit {
@@ -223,6 +242,8 @@ struct ReportWriter<'a, W: Write> {
     seen_anything: bool,
     failed: bool,
     write_error: Option<io::Error>,
+    /// What of a failure report is shown.
+    privacy: FailurePrivacy,
 }
 
 impl<W: Write> ReportWriter<'_, W> {
@@ -261,10 +282,7 @@ impl<W: Write> ReportWriter<'_, W> {
     /// is read on a terminal.
     fn write_text(&mut self, report: &CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
         let metadata = &report.header.metadata;
-        let mut source = escape_for_terminal(self.source).into_owned();
-        if let Some(member) = &report.member {
-            source = format!("{source} [{}]", escape_for_terminal(member));
-        }
+        let source = self.label(report.member.as_deref());
         let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         writeln!(
             self.out,
@@ -282,7 +300,45 @@ impl<W: Write> ReportWriter<'_, W> {
             messages = plural(report.messages, "message"),
             format = report.header.format.as_str(),
         )?;
-        for warning in &trailer.warnings {
+        self.write_warnings(&trailer.warnings)
+    }
+
+    /// A failure report, whole: JSON, or one line with its warnings below.
+    fn write_failure_report(
+        &mut self,
+        member: Option<&str>,
+        report: &FailureReport,
+    ) -> io::Result<()> {
+        if self.format == Format::Json {
+            let object = FailureObject {
+                source: self.source,
+                member,
+                kind: "failure",
+                report,
+            };
+            serde_json::to_writer(&mut *self.out, &object)?;
+            return writeln!(self.out);
+        }
+        let source = self.label(member);
+        let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
+        writeln!(
+            self.out,
+            "{source}: {reporter} failure report for {domain}: {failure} failure from {ip}, arrived {arrival} ({format})",
+            reporter = escape_for_terminal(&or_unknown(
+                report.reporter.as_ref().map(ToString::to_string)
+            )),
+            domain = escape_for_terminal(&report.reported_domain),
+            failure = escape_for_terminal(report.auth_failure.as_deref().unwrap_or("unstated")),
+            ip = or_unknown(report.source_ip.map(|ip| ip.to_string())),
+            arrival = or_unknown(report.arrival.map(utc)),
+            format = report.format.as_str(),
+        )?;
+        self.write_warnings(&report.warnings)
+    }
+
+    /// A report's warnings, one indented line each, below its line.
+    fn write_warnings(&mut self, warnings: &[Warning]) -> io::Result<()> {
+        for warning in warnings {
             writeln!(
                 self.out,
                 "  warning: {}",
@@ -293,54 +349,52 @@ impl<W: Write> ReportWriter<'_, W> {
     }
 
     fn write_tls(&mut self, member: Option<&str>, report: &TlsReport) -> io::Result<()> {
-        match self.format {
-            Format::Json => {
-                let object = TlsObject {
-                    source: self.source,
-                    member,
-                    kind: "tlsrpt",
-                    report,
-                };
-                serde_json::to_writer(&mut *self.out, &object)?;
-                writeln!(self.out)
-            }
-            Format::Text => {
-                let mut source = escape_for_terminal(self.source).into_owned();
-                if let Some(member) = member {
-                    source = format!("{source} [{}]", escape_for_terminal(member));
-                }
-                let (successful, failed) = report.policies.iter().fold((0u64, 0u64), |sum, p| {
-                    (
-                        sum.0.saturating_add(p.successful_sessions),
-                        sum.1.saturating_add(p.failed_sessions),
-                    )
-                });
-                let mut domains: Vec<&str> = report
-                    .policies
-                    .iter()
-                    .filter_map(|policy| policy.policy_domain.as_deref())
-                    .collect();
-                domains.dedup();
-                writeln!(
-                    self.out,
-                    "{source}: {org} TLS report {id} for {domains}, {begin} to {end}, {successful} successful and {failed} failed sessions (tlsrpt)",
-                    org = escape_for_terminal(&report.organization_name),
-                    id = escape_for_terminal(&report.report_id),
-                    domains = if domains.is_empty() {
-                        "(no policy-domain)".to_owned()
-                    } else {
-                        escape_for_terminal(&domains.join(", ")).into_owned()
-                    },
-                    begin = utc(report.begin),
-                    end = utc(report.end),
-                )?;
-                for warning in &report.warnings {
-                    let warning = escape_for_terminal(&warning.0);
-                    writeln!(self.out, "  warning: {warning}")?;
-                }
-                Ok(())
-            }
+        if self.format == Format::Json {
+            let object = TlsObject {
+                source: self.source,
+                member,
+                kind: "tlsrpt",
+                report,
+            };
+            serde_json::to_writer(&mut *self.out, &object)?;
+            return writeln!(self.out);
         }
+        let source = self.label(member);
+        let (successful, failed) = report.policies.iter().fold((0u64, 0u64), |sum, p| {
+            (
+                sum.0.saturating_add(p.successful_sessions),
+                sum.1.saturating_add(p.failed_sessions),
+            )
+        });
+        let mut domains: Vec<&str> = report
+            .policies
+            .iter()
+            .filter_map(|policy| policy.policy_domain.as_deref())
+            .collect();
+        domains.dedup();
+        writeln!(
+            self.out,
+            "{source}: {org} TLS report {id} for {domains}, {begin} to {end}, {successful} successful and {failed} failed sessions (tlsrpt)",
+            org = escape_for_terminal(&report.organization_name),
+            id = escape_for_terminal(&report.report_id),
+            domains = if domains.is_empty() {
+                "(no policy-domain)".to_owned()
+            } else {
+                escape_for_terminal(&domains.join(", ")).into_owned()
+            },
+            begin = utc(report.begin),
+            end = utc(report.end),
+        )?;
+        self.write_warnings(&report.warnings)
+    }
+
+    /// The input, and the member inside it, as a text line names them.
+    fn label(&self, member: Option<&str>) -> String {
+        let mut source = escape_for_terminal(self.source).into_owned();
+        if let Some(member) = member {
+            source = format!("{source} [{}]", escape_for_terminal(member));
+        }
+        source
     }
 
     fn finish(&mut self, report: CurrentReport, trailer: &ReportTrailer) -> io::Result<()> {
@@ -441,6 +495,17 @@ impl<W: Write> Sink for ReportWriter<'_, W> {
         self.stop_on_error(written)
     }
 
+    fn failure_report(
+        &mut self,
+        member: Option<&str>,
+        mut report: FailureReport,
+    ) -> ControlFlow<()> {
+        self.seen_anything = true;
+        report.apply_privacy(self.privacy);
+        let written = self.write_failure_report(member, &report);
+        self.stop_on_error(written)
+    }
+
     fn report_failed(
         &mut self,
         member: Option<&str>,
@@ -485,6 +550,11 @@ impl Sink for CompletionScan {
     }
 
     fn tls_report(&mut self, _member: Option<&str>, _report: TlsReport) -> ControlFlow<()> {
+        // Written whole when it arrives, so the second pass needs to know nothing of it.
+        ControlFlow::Continue(())
+    }
+
+    fn failure_report(&mut self, _member: Option<&str>, _report: FailureReport) -> ControlFlow<()> {
         // Written whole when it arrives, so the second pass needs to know nothing of it.
         ControlFlow::Continue(())
     }

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use ruadb_report::DomainName;
 use ruadb_store::Store;
-use ruadb_summary::{Period, Severity, Summary, render_markdown, render_text};
+use ruadb_summary::{Period, Severity, Summary, render_html, render_markdown, render_text};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -29,7 +29,8 @@ pub struct Args {
     /// Only this policy domain (listed even when no report arrived for it).
     #[arg(long, value_name = "DOMAIN", value_parser = DomainName::parse)]
     pub domain: Option<DomainName>,
-    /// Output format: `text` (80 columns, for mail), `markdown` or `json`.
+    /// Output format: `text` (80 columns, for mail), `markdown`, `json`, or `html` (one
+    /// self-contained document with charts).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// List alerts at the top (and in JSON's `alerts`) and set the exit status: 0 nothing to
@@ -43,6 +44,7 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    Html,
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
@@ -71,6 +73,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let output = match args.format {
         Format::Text => render_text(&summary),
         Format::Markdown => render_markdown(&summary),
+        Format::Html => render_html(&summary),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&summary)?;
             json.push('\n');

@@ -77,7 +77,7 @@ fn every_scenario_raises_its_alert_and_exit_status() {
         assert_eq!(codes(&json.stdout), expected, "{name}");
 
         // Every format lists them at the top, and sets the same status.
-        for format in ["text", "markdown"] {
+        for format in ["text", "markdown", "html"] {
             let run = summary(&env, &["--alerts", "--format", format]);
             assert_eq!(run.code, *code, "{name} {format}: {}", run.stderr);
             let alerts_at = run.stdout.find("Alerts").expect("an alerts line");

@@ -21,6 +21,8 @@ mod oversized;
 mod parse;
 // `ruadb sql` and `ruadb sources`: formats and filters.
 mod query;
+// `ruadb summary --format html` and `--format email` end to end.
+mod summary_formats;
 // Controls and bidi overrides from outside escaped on human-facing output.
 mod terminal;
 // SMTP TLS reports: parse, ingest, views, dedupe, domains, reparse.

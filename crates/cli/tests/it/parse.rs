@@ -258,3 +258,73 @@ fn large_files_are_streamed_with_the_same_output() {
         stored.stdout
     );
 }
+
+/// `kind: "failure"` objects: the contract keys, privacy by default, and what
+/// `[failure_reports]` lets through.
+#[test]
+fn failure_reports_are_failure_objects_private_unless_configured() {
+    let env = TestEnv::new();
+    let run = env.run(&["parse", "--format", "json", "fixtures/failure"]);
+    assert_eq!(run.code, 1, "two err- fixtures: {}", run.stderr);
+    let contract = set(&[
+        "source",
+        "member",
+        "kind",
+        "reporter",
+        "arrival",
+        "source_ip",
+        "reported_domain",
+        "auth_failure",
+        "from_domain",
+        "dkim_domain",
+        "dkim_selector",
+        "delivery_result",
+        "warnings",
+    ]);
+    let kept = set(&["original_mail_from", "original_rcpt_to", "from", "subject"]);
+    let (mut reports, mut errors) = (0, 0);
+    for line in run.stdout.lines() {
+        let object: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        if object.get("error").is_some() {
+            errors += 1;
+            continue;
+        }
+        reports += 1;
+        assert_eq!(object["kind"], "failure", "{line}");
+        assert!(contract.is_subset(&keys(&object)), "{line}");
+        assert!(
+            keys(&object).is_disjoint(&kept),
+            "private by default: {line}"
+        );
+        assert!(!line.contains("billing.alice") && !line.contains("invoice 4711"));
+    }
+    assert_eq!((reports, errors), (6, 2), "{}", run.stdout);
+
+    let config = env.write(
+        "keep.toml",
+        "[failure_reports]\nkeep_addresses = true\nkeep_subjects = true\n",
+    );
+    let run = env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "parse",
+        "--format",
+        "json",
+        "fixtures/failure/arf-dmarc-all-fields.eml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let object: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert!(kept.is_subset(&keys(&object)), "{}", run.stdout);
+    assert_eq!(object["original_mail_from"], "billing.alice@example.com");
+    assert_eq!(object["subject"], "Your invoice 4711");
+    assert_eq!(object["from_domain"], "example.com");
+    assert_eq!(object["arrival"], 1700027998);
+
+    let run = env.run(&["parse", "fixtures/failure/text-notice.eml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "fixtures/failure/text-notice.eml: mx.receiver.example failure report for example.com: \
+         dmarc failure from 192.0.2.200, arrived 2023-11-19 18:59:58Z (text)\n"
+    );
+}

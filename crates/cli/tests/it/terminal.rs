@@ -170,6 +170,7 @@ fn ingest_errors_and_query_tables_escape_controls_and_csv_keeps_them() {
     let period = ["summary", "--since", "2023-11-13", "--until", "2023-11-20"];
     for (format, shown) in [
         ("text", ORG_SHOWN),
+        ("html", ORG_SHOWN),
         ("markdown", r"Evil\\x1b\[2J Org\\u{202e}gpj.exe"),
         ("json", "Evil\\u001b[2J Org\u{202e}gpj.exe"),
     ] {
