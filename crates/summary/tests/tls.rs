@@ -17,7 +17,7 @@
 )]
 
 use ruadb_store::{MessageSource, Store, StoreOptions};
-use ruadb_summary::{Summary, render_markdown, render_text, summarise};
+use ruadb_summary::{Summary, render_html, render_markdown, render_text, summarise};
 use std::path::{Path, PathBuf};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
@@ -157,6 +157,15 @@ fn tls_sections_render_in_every_format() {
         .map(|domain| &domain["tls"])
         .collect();
     insta::assert_snapshot!("w47_tls_json", serde_json::to_string_pretty(&tls).unwrap());
+    // HTML: the TLS tables of the first domain (example.com), between its sources and its
+    // reporters.
+    let html = render_html(&summary);
+    let start = html.find("TLS (SMTP TLS reports)</h3>").unwrap();
+    let end = html[start..].find(">Reporters</h3>").unwrap();
+    insta::assert_snapshot!(
+        "w47_tls_html",
+        html[start..start + end].replace("<tr>", "\n<tr>")
+    );
 }
 
 #[test]
@@ -168,6 +177,7 @@ fn a_domain_without_tls_reports_shows_nothing_extra() {
     }
     assert!(!render_text(&summary).contains("TLS"));
     assert!(!render_markdown(&summary).contains("TLS"));
+    assert!(!render_html(&summary).contains("TLS"));
 }
 
 #[test]
