@@ -340,7 +340,7 @@ fn move_archives_reports_and_sets_aside_the_rest() {
 }
 
 /// A mailbox mixing the three kinds of report mail: DMARC aggregate reports, SMTP TLS reports
-/// (the fixture mail and a generated one) and a DMARC failure report, which is not read yet.
+/// (the fixture mail and a generated one) and a DMARC failure report, which is not stored yet.
 #[test]
 fn a_mailbox_of_aggregate_tls_and_failure_reports() {
     let Some(fixture) = Fixture::new("cli-tlsrpt") else {
@@ -364,7 +364,7 @@ fn a_mailbox_of_aggregate_tls_and_failure_reports() {
     .unwrap();
     session.append("INBOX", &generated).unwrap();
     let failure_report =
-        std::fs::read(root.join("fixtures/messages/err-failure-report-not-aggregate.eml")).unwrap();
+        std::fs::read(root.join("fixtures/messages/failure-report-arf.eml")).unwrap();
     session.append("INBOX", &failure_report).unwrap();
     session.logout().unwrap();
 
