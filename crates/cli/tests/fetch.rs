@@ -1060,6 +1060,21 @@ fn a_refresh_token_is_rotated_saved_0600_and_the_access_token_reused() {
 }
 
 #[test]
+fn a_refresh_token_that_is_not_rotated_is_kept() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-kept") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 30);
+    delegated.auth.set_rotation(Rotation::Never);
+    let token = delegated.authorised(&fixture);
+    Delegated::fetch_ok(&fixture);
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.tokens_issued(), 2);
+    assert_eq!(Delegated::stored_refresh_token(&fixture), token);
+    assert!(Delegated::stored(&fixture).access_token.is_some());
+}
+
+#[test]
 fn an_access_token_dead_before_its_time_or_expired_between_runs_is_refreshed() {
     let Some(fixture) = Fixture::new("cli-oauth-rt-expiry") else {
         return;
