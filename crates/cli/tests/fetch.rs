@@ -930,13 +930,18 @@ const DELEGATED_SCOPE: &str = "https://imap.example.test/ offline_access";
 
 impl Delegated {
     fn start(fixture: &Fixture, expires_in: i64) -> Delegated {
+        Self::start_granting(fixture, expires_in, DELEGATED_SCOPE)
+    }
+
+    /// As [`Delegated::start`], the client allowed `scopes` (space-separated).
+    fn start_granting(fixture: &Fixture, expires_in: i64, scopes: &str) -> Delegated {
         let auth = AuthServer::start(
             &fixture.server,
             Client {
                 id: "ruadb-public".to_owned(),
                 secret: String::new(),
                 user: fixture.user.clone(),
-                scopes: DELEGATED_SCOPE.split(' ').map(str::to_owned).collect(),
+                scopes: scopes.split(' ').map(str::to_owned).collect(),
                 token_scope: support::oauth::SCOPE.to_owned(),
                 expires_in,
             },
@@ -1430,6 +1435,44 @@ fn auth_login_with_a_device_code_then_fetch_and_status() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(Delegated::stored(&fixture).refresh_token.is_some());
+}
+
+#[test]
+fn the_microsoft_preset_asks_for_imap_and_offline_access_with_a_device_code() {
+    let Some(fixture) = Fixture::new("cli-oauth-microsoft") else {
+        return;
+    };
+    fixture.seed_inbox("microsoft", 1);
+    // The stand-in grants exactly Microsoft's delegated IMAP scope and offline access; the
+    // configuration is the README's, with the endpoints pointed at the stand-in.
+    let delegated = Delegated::start_granting(
+        &fixture,
+        3600,
+        "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access",
+    );
+    let table = format!(
+        "[imap.oauth2]\nprovider = \"microsoft\"\nclient_id = \"ruadb-public\"\n\
+         token_url = {:?}\ndevice_authorization_url = {:?}\n",
+        delegated.auth.token_url(),
+        delegated.auth.device_url(),
+    );
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &Delegated::auth_line(&fixture),
+        &table,
+    );
+    let (code, stdout, stderr) = device_login(&fixture, &delegated.auth, true);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    // Refreshing asks for the same scopes.
+    let mut stored = Delegated::stored(&fixture);
+    stored.expires_at = Some(0);
+    let mut file = ruadb_oauth::TokenFile::read(&BuiltIn::token_file(&fixture)).unwrap();
+    file.set_account(&Delegated::account(&fixture), stored);
+    file.write(&BuiltIn::token_file(&fixture)).unwrap();
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.tokens_issued(), 2);
 }
 
 /// `GET url` over TLS trusting `ca`; returns the `Location` header of the answer.
