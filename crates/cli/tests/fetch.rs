@@ -1475,6 +1475,37 @@ fn the_microsoft_preset_asks_for_imap_and_offline_access_with_a_device_code() {
     assert_eq!(delegated.auth.tokens_issued(), 2);
 }
 
+#[test]
+fn auth_refuses_a_token_file_others_may_read_before_asking_anyone_to_sign_in() {
+    let Some(fixture) = Fixture::new("cli-oauth-login-mode") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "device_authorization_url = {:?}\n",
+            delegated.auth.device_url()
+        ),
+    );
+    delegated.authorised(&fixture);
+    let path = BuiltIn::token_file(&fixture);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for args in [&["login"][..], &["status"], &["status", "--json"]] {
+        let output = auth_command(&fixture, args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        // Nothing printed: `login` asked nobody to sign in.
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("group or other users may access it (mode 640)"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(REFRESH_PREFIX), "{stderr}");
+    }
+}
+
 /// `GET url` over TLS trusting `ca`; returns the `Location` header of the answer.
 fn follow_authorization(url: &str, ca: &std::path::Path) -> String {
     let rest = url.strip_prefix("https://localhost:").unwrap();
