@@ -1476,6 +1476,67 @@ fn the_microsoft_preset_asks_for_imap_and_offline_access_with_a_device_code() {
 }
 
 #[test]
+fn the_google_preset_asks_for_offline_access_to_gmail_in_a_browser() {
+    let Some(fixture) = Fixture::new("cli-oauth-google") else {
+        return;
+    };
+    fixture.seed_inbox("google", 1);
+    // A desktop client with its (non-confidential) secret, granted Gmail's scope only.
+    let secret = "g00gle-desktop-secret".to_owned();
+    let auth = AuthServer::start(
+        &fixture.server,
+        Client {
+            id: "ruadb-desktop".to_owned(),
+            secret: secret.clone(),
+            user: fixture.user.clone(),
+            scopes: vec!["https://mail.google.com/".to_owned()],
+            token_scope: support::oauth::SCOPE.to_owned(),
+            expires_in: 3600,
+        },
+    );
+    let secret_file = fixture.dir.path().join("google-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let table = format!(
+        "[imap.oauth2]\nprovider = \"google\"\nclient_id = \"ruadb-desktop\"\n\
+         client_secret_file = {:?}\ntoken_url = {:?}\nauthorization_url = {:?}\n",
+        secret_file.display().to_string(),
+        auth.token_url(),
+        auth.authorization_url(),
+    );
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &Delegated::auth_line(&fixture),
+        &table,
+    );
+    let ca = fixture.server.ca_file.clone();
+    let (code, stdout, stderr) = login_with(&fixture, |line| {
+        let url = line.trim();
+        if !url.starts_with("https://localhost:") {
+            return false;
+        }
+        for parameter in [
+            "scope=https%3A%2F%2Fmail.google.com%2F",
+            "access_type=offline",
+            "prompt=consent",
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A",
+        ] {
+            assert!(url.contains(parameter), "{parameter}: {url}");
+        }
+        visit_loopback(&follow_authorization(url, &ca));
+        true
+    });
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    let file = std::fs::read_to_string(BuiltIn::token_file(&fixture)).unwrap();
+    assert!(
+        !file.contains(&secret),
+        "the client secret is not kept with the tokens"
+    );
+}
+
+#[test]
 fn auth_refuses_a_token_file_others_may_read_before_asking_anyone_to_sign_in() {
     let Some(fixture) = Fixture::new("cli-oauth-login-mode") else {
         return;
