@@ -942,3 +942,27 @@ fn mail_addresses_are_checked() {
     let error = ruadb_summary::render_email(&summary, &envelope).unwrap_err();
     assert!(error.to_string().contains("no recipient"), "{error}");
 }
+
+#[test]
+fn html_for_a_long_custom_period() {
+    let since = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
+    let until = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let period = Period::from_dates(since, until).unwrap();
+    let summary = summarise(&fixture_store(), period, None).unwrap();
+    let html = render_html(&summary);
+    let document = check_html(&html);
+    assert_eq!(select(&document, "svg").len(), 6);
+    let text = visible_text(&document);
+    // Every day is in the table under the chart, and the trend ends with the period.
+    assert!(
+        text.contains("2026-09-01") && text.contains("2026-11-30"),
+        "{text}"
+    );
+    assert!(text.contains("DMARC pass per week (last 12 weeks)"));
+    // The subject names the dates when the period is not a week.
+    let subject = ruadb_summary::email::subject(&summary);
+    assert!(
+        subject.starts_with("DMARC 2026-09-01 to 2026-11-30 example.com: "),
+        "{subject}"
+    );
+}
