@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: what CI runs (.ci/run) and what a developer runs before pushing.
 # Installs what the tests need (idempotent), then: fmt check, clippy -D warnings,
-# docs with -D warnings, every test.
+# docs with -D warnings, every test, and the HTML summary rendered in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +33,6 @@ if [ -n "${RUADB_TEST_IMAP_HOST:-}" ]; then
         RUADB_TEST_IMAP_AUTH=$mode cargo test --locked -p ruadb --test fetch
     done
 fi
+# The demo's HTML summary in a real browser at 640 and 1280 px: fails on a blank page or
+# missing charts; the screenshots stay in target/html-check/.
+bash scripts/html-check.sh

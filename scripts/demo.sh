@@ -2,7 +2,8 @@
 # The main job on the bundled sample data, from a fresh clone: build ruadb, store the sample
 # reports in fixtures/demo (a Maildir of report mail with gzip attachments, zip and gzip files,
 # plain XML; example.com over ISO weeks 2026-W46 and 2026-W47) and the SMTP TLS reports in
-# fixtures/tlsrpt (JSON and a TLS report mail, the same weeks), then show what they say.
+# fixtures/tlsrpt (JSON and a TLS report mail, the same weeks), then show what they say. The
+# HTML summary is written to target/demo/summary-2026-W47.html.
 #
 # The database is a temporary file, removed at exit; set DEMO_DB=path to keep it, e.g.
 #   DEMO_DB=./demo.sqlite scripts/demo.sh && target/release/ruadb --db demo.sqlite sql "SELECT * FROM source_daily"
@@ -41,6 +42,13 @@ if "$ruadb" summary --help >/dev/null 2>&1; then
     echo "==> ruadb summary --week $week"
     "$ruadb" summary --week "$week"
 fi
+
+# The HTML summary (charts, for a browser or a mail client) is kept for a person to open.
+html_out="${CARGO_TARGET_DIR:-target}/demo/summary-$week.html"
+mkdir -p "$(dirname "$html_out")"
+"$ruadb" summary --week "$week" --format html >"$html_out"
+echo
+echo "==> ruadb summary --week $week --format html > $html_out (open it in a browser)"
 
 echo
 echo "==> ruadb summary --week $week --alerts --format json (its alerts array, and the exit status: 0 quiet, 1 look, 2 act)"

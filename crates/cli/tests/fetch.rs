@@ -1006,13 +1006,18 @@ const DELEGATED_SCOPE: &str = "https://imap.example.test/ offline_access";
 
 impl Delegated {
     fn start(fixture: &Fixture, expires_in: i64) -> Delegated {
+        Self::start_granting(fixture, expires_in, DELEGATED_SCOPE)
+    }
+
+    /// As [`Delegated::start`], the client allowed `scopes` (space-separated).
+    fn start_granting(fixture: &Fixture, expires_in: i64, scopes: &str) -> Delegated {
         let auth = AuthServer::start(
             &fixture.server,
             Client {
                 id: "ruadb-public".to_owned(),
                 secret: String::new(),
                 user: fixture.user.clone(),
-                scopes: DELEGATED_SCOPE.split(' ').map(str::to_owned).collect(),
+                scopes: scopes.split(' ').map(str::to_owned).collect(),
                 token_scope: support::oauth::SCOPE.to_owned(),
                 expires_in,
             },
@@ -1133,6 +1138,21 @@ fn a_refresh_token_is_rotated_saved_0600_and_the_access_token_reused() {
     let newest = Delegated::stored_refresh_token(&fixture);
     assert_eq!(Some(newest.clone()), delegated.auth.latest_refresh_token());
     assert!(delegated.auth.refresh_token_valid(&newest));
+}
+
+#[test]
+fn a_refresh_token_that_is_not_rotated_is_kept() {
+    let Some(fixture) = Fixture::new("cli-oauth-rt-kept") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 30);
+    delegated.auth.set_rotation(Rotation::Never);
+    let token = delegated.authorised(&fixture);
+    Delegated::fetch_ok(&fixture);
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.tokens_issued(), 2);
+    assert_eq!(Delegated::stored_refresh_token(&fixture), token);
+    assert!(Delegated::stored(&fixture).access_token.is_some());
 }
 
 #[test]
@@ -1491,6 +1511,136 @@ fn auth_login_with_a_device_code_then_fetch_and_status() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(Delegated::stored(&fixture).refresh_token.is_some());
+}
+
+#[test]
+fn the_microsoft_preset_asks_for_imap_and_offline_access_with_a_device_code() {
+    let Some(fixture) = Fixture::new("cli-oauth-microsoft") else {
+        return;
+    };
+    fixture.seed_inbox("microsoft", 1);
+    // The stand-in grants exactly Microsoft's delegated IMAP scope and offline access; the
+    // configuration is the README's, with the endpoints pointed at the stand-in.
+    let delegated = Delegated::start_granting(
+        &fixture,
+        3600,
+        "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access",
+    );
+    let table = format!(
+        "[imap.oauth2]\nprovider = \"microsoft\"\nclient_id = \"ruadb-public\"\n\
+         token_url = {:?}\ndevice_authorization_url = {:?}\n",
+        delegated.auth.token_url(),
+        delegated.auth.device_url(),
+    );
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &Delegated::auth_line(&fixture),
+        &table,
+    );
+    let (code, stdout, stderr) = device_login(&fixture, &delegated.auth, true);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    // Refreshing asks for the same scopes.
+    let mut stored = Delegated::stored(&fixture);
+    stored.expires_at = Some(0);
+    let mut file = ruadb_oauth::TokenFile::read(&BuiltIn::token_file(&fixture)).unwrap();
+    file.set_account(&Delegated::account(&fixture), stored);
+    file.write(&BuiltIn::token_file(&fixture)).unwrap();
+    Delegated::fetch_ok(&fixture);
+    assert_eq!(delegated.auth.tokens_issued(), 2);
+}
+
+#[test]
+fn the_google_preset_asks_for_offline_access_to_gmail_in_a_browser() {
+    let Some(fixture) = Fixture::new("cli-oauth-google") else {
+        return;
+    };
+    fixture.seed_inbox("google", 1);
+    // A desktop client with its (non-confidential) secret, granted Gmail's scope only.
+    let secret = "g00gle-desktop-secret".to_owned();
+    let auth = AuthServer::start(
+        &fixture.server,
+        Client {
+            id: "ruadb-desktop".to_owned(),
+            secret: secret.clone(),
+            user: fixture.user.clone(),
+            scopes: vec!["https://mail.google.com/".to_owned()],
+            token_scope: support::oauth::SCOPE.to_owned(),
+            expires_in: 3600,
+        },
+    );
+    let secret_file = fixture.dir.path().join("google-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let table = format!(
+        "[imap.oauth2]\nprovider = \"google\"\nclient_id = \"ruadb-desktop\"\n\
+         client_secret_file = {:?}\ntoken_url = {:?}\nauthorization_url = {:?}\n",
+        secret_file.display().to_string(),
+        auth.token_url(),
+        auth.authorization_url(),
+    );
+    fixture.configure_login(
+        fixture.server.port_tls,
+        &Delegated::auth_line(&fixture),
+        &table,
+    );
+    let ca = fixture.server.ca_file.clone();
+    let (code, stdout, stderr) = login_with(&fixture, |line| {
+        let url = line.trim();
+        if !url.starts_with("https://localhost:") {
+            return false;
+        }
+        for parameter in [
+            "scope=https%3A%2F%2Fmail.google.com%2F",
+            "access_type=offline",
+            "prompt=consent",
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A",
+        ] {
+            assert!(url.contains(parameter), "{parameter}: {url}");
+        }
+        visit_loopback(&follow_authorization(url, &ca));
+        true
+    });
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
+    let tally = Delegated::fetch_ok(&fixture);
+    assert_eq!(number(&tally, "reports_new"), 1);
+    let file = std::fs::read_to_string(BuiltIn::token_file(&fixture)).unwrap();
+    assert!(
+        !file.contains(&secret),
+        "the client secret is not kept with the tokens"
+    );
+}
+
+#[test]
+fn auth_refuses_a_token_file_others_may_read_before_asking_anyone_to_sign_in() {
+    let Some(fixture) = Fixture::new("cli-oauth-login-mode") else {
+        return;
+    };
+    let delegated = Delegated::start(&fixture, 3600);
+    delegated.configure(
+        &fixture,
+        &format!(
+            "device_authorization_url = {:?}\n",
+            delegated.auth.device_url()
+        ),
+    );
+    delegated.authorised(&fixture);
+    let path = BuiltIn::token_file(&fixture);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for args in [&["login"][..], &["status"], &["status", "--json"]] {
+        let output = auth_command(&fixture, args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        // Nothing printed: `login` asked nobody to sign in.
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("group or other users may access it (mode 640)"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(REFRESH_PREFIX), "{stderr}");
+    }
 }
 
 /// `GET url` over TLS trusting `ca`; returns the `Location` header of the answer.

@@ -4,7 +4,7 @@
 //! through `ruadb-store`'s typed read API ([`Store::read_reports`]) and folds them into a
 //! [`Summary`]: a pure function of the data and the [`Period`], with no clock, so it is
 //! snapshot-tested. Rendering is separate: [`render_text`], [`render_markdown`],
-//! [`render_html`], and serde for JSON. This crate has no SQL: a store that implements the same reads can be summarised.
+//! [`render_html`], [`render_email`] (both as one mail), and serde for JSON. This crate has no SQL: a store that implements the same reads can be summarised.
 //!
 //! # Layout
 //! - `period.rs`: ISO weeks, date ranges and the rule that puts a report in a period.
@@ -19,6 +19,7 @@
 //! - `text.rs`, `markdown.rs`, `html.rs`: the writers the walk drives: how each section
 //!   looks; `html.rs` lays its views out with a minijinja template (`templates/summary.html`)
 //!   and draws the charts with its own SVG writer (`html/svg.rs`).
+//! - `email.rs`: the text and HTML summaries as one ready-to-send mail.
 //!
 //! A source's class comes from the store's [`classify`](ruadb_store::classify) rule, the one
 //! `ruadb sources` uses.
@@ -32,6 +33,7 @@
 mod advice;
 pub mod alerts;
 mod compute;
+pub mod email;
 mod html;
 mod load;
 mod markdown;
@@ -43,6 +45,7 @@ mod tls;
 
 pub use advice::READY_THRESHOLD;
 pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
+pub use email::{EmailError, Envelope, render_email};
 pub use html::render_html;
 pub use load::summarise;
 pub use markdown::render_markdown;

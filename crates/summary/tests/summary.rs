@@ -803,3 +803,166 @@ fn html_without_any_report_says_so() {
     );
     assert!(text.contains("no_reports"), "{text}");
 }
+
+/// The envelope of the mail snapshots: a fixed date (Monday 2026-11-23 07:00 UTC) and
+/// Message-ID, as the CLI passes its clock and process in.
+fn envelope(summary: &Summary) -> ruadb_summary::Envelope {
+    let date = 1_795_417_200;
+    ruadb_summary::Envelope {
+        from: "dmarc@example.com".to_owned(),
+        to: vec![
+            "postmaster@example.com".to_owned(),
+            "hostmaster@example.org".to_owned(),
+        ],
+        date,
+        message_id: ruadb_summary::email::message_id(summary, "dmarc@example.com", date, 4242),
+    }
+}
+
+#[test]
+fn email_snapshot() {
+    let summary = with_alerts(w47_summary());
+    let mail = ruadb_summary::render_email(&summary, &envelope(&summary)).unwrap();
+    insta::assert_snapshot!("w47_email", mail);
+}
+
+#[test]
+fn email_parses_back_into_the_text_and_the_html_summaries() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let mut store = fixture_store();
+    ingest(&mut store, "hostile-names.xml", &hostile_names());
+    let summary = with_alerts(summarise(&store, w47(), None).unwrap());
+    let mail = ruadb_summary::render_email(&summary, &envelope(&summary)).unwrap();
+    // Headers and body are 7-bit, lines CRLF-terminated and within RFC 5322's 998 octets.
+    assert!(mail.is_ascii(), "transfer-encoded");
+    assert!(
+        mail.split("\r\n")
+            .all(|line| line.len() <= 998 && !line.contains('\n'))
+    );
+
+    let message = MessageParser::default().parse(mail.as_bytes()).unwrap();
+    let from = message.from().unwrap().first().unwrap();
+    assert_eq!(from.address(), Some("dmarc@example.com"));
+    let to: Vec<&str> = message
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|address| address.address())
+        .collect();
+    assert_eq!(to, ["postmaster@example.com", "hostmaster@example.org"]);
+    assert_eq!(
+        message.subject(),
+        Some(
+            "DMARC 2026-W47 example.com: 88.8% pass, 4 new sources; example.org: 98.3% pass, 1 \
+             new source, action needed"
+        )
+    );
+    assert_eq!(message.date().unwrap().to_timestamp(), 1_795_417_200);
+    assert_eq!(
+        message.message_id(),
+        Some("ruadb.2026-W47.1795417200.4242@example.com")
+    );
+    let content_type = message.content_type().unwrap();
+    assert_eq!(
+        (content_type.ctype(), content_type.subtype()),
+        ("multipart", Some("alternative"))
+    );
+
+    // Exactly two parts, text then HTML, each UTF-8 and decoding to its rendering.
+    let parts: Vec<_> = message.parts.iter().skip(1).collect();
+    assert_eq!(parts.len(), 2);
+    for (part, subtype) in parts.iter().zip(["plain", "html"]) {
+        let content_type = part.content_type().unwrap();
+        assert_eq!(content_type.subtype(), Some(subtype));
+        assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+        assert!(part.content_transfer_encoding().is_some(), "encoded");
+    }
+    // Text in MIME is in canonical form, lines ending in CRLF (RFC 2046 4.1.1); otherwise the
+    // parts decode byte for byte to the two renderings.
+    let canonical = |text: String| text.replace('\n', "\r\n");
+    assert_eq!(
+        message.body_text(0).unwrap(),
+        canonical(render_text(&summary))
+    );
+    assert_eq!(
+        message.body_html(0).unwrap(),
+        canonical(render_html(&summary))
+    );
+}
+
+#[test]
+fn the_subject_says_the_news() {
+    use ruadb_summary::email::subject;
+    let quiet = w47_summary();
+    assert_eq!(
+        subject(&quiet),
+        "DMARC 2026-W47 example.com: 90.1% pass, 3 new sources; example.org: 98.3% pass, 1 new \
+         source"
+    );
+    let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let nothing = with_alerts(summarise(&store, w47(), None).unwrap());
+    assert_eq!(
+        subject(&nothing),
+        "DMARC 2026-W47 no reports, action needed"
+    );
+    let domain = DomainName::new("example.net");
+    let one = summarise(&store, w47(), Some(&domain)).unwrap();
+    assert_eq!(subject(&one), "DMARC 2026-W47 example.net: no reports");
+}
+
+#[test]
+fn mail_addresses_are_checked() {
+    use ruadb_summary::email::check_address;
+    for good in [
+        "dmarc@example.com",
+        "a.b+tag@mail.example.org",
+        "root@localhost",
+    ] {
+        assert!(check_address(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "example.com",
+        "@example.com",
+        "dmarc@",
+        "a@b@c",
+        "Dmarc <dmarc@example.com>",
+        "dmarc@example.com, other@example.com",
+        "dmarc@example.com\r\nBcc: victim@example.net",
+        "dmärc@example.com",
+        "dmarc@.example.com",
+    ] {
+        let error = check_address(bad).unwrap_err().to_string();
+        assert!(error.contains("is not a mail address"), "{bad}: {error}");
+        assert!(!error.contains('\n') && !error.contains('\r'), "{error}");
+    }
+    let summary = w47_summary();
+    let mut envelope = envelope(&summary);
+    envelope.to.clear();
+    let error = ruadb_summary::render_email(&summary, &envelope).unwrap_err();
+    assert!(error.to_string().contains("no recipient"), "{error}");
+}
+
+#[test]
+fn html_for_a_long_custom_period() {
+    let since = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
+    let until = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let period = Period::from_dates(since, until).unwrap();
+    let summary = summarise(&fixture_store(), period, None).unwrap();
+    let html = render_html(&summary);
+    let document = check_html(&html);
+    assert_eq!(select(&document, "svg").len(), 6);
+    let text = visible_text(&document);
+    // Every day is in the table under the chart, and the trend ends with the period.
+    assert!(
+        text.contains("2026-09-01") && text.contains("2026-11-30"),
+        "{text}"
+    );
+    assert!(text.contains("DMARC pass per week (last 12 weeks)"));
+    // The subject names the dates when the period is not a week.
+    let subject = ruadb_summary::email::subject(&summary);
+    assert!(
+        subject.starts_with("DMARC 2026-09-01 to 2026-11-30 example.com: "),
+        "{subject}"
+    );
+}

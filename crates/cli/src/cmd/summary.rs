@@ -5,12 +5,15 @@
 
 use std::io::{self, Write};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use chrono::NaiveDate;
 
 use ruadb_report::DomainName;
 use ruadb_store::Store;
-use ruadb_summary::{Period, Severity, Summary, render_html, render_markdown, render_text};
+use ruadb_summary::{
+    Envelope, Period, Severity, Summary, email, render_email, render_html, render_markdown,
+    render_text,
+};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -29,10 +32,17 @@ pub struct Args {
     /// Only this policy domain (listed even when no report arrived for it).
     #[arg(long, value_name = "DOMAIN", value_parser = DomainName::parse)]
     pub domain: Option<DomainName>,
-    /// Output format: `text` (80 columns, for mail), `markdown`, `json`, or `html` (one
-    /// self-contained document with charts).
+    /// Output format: `text` (80 columns, for mail), `markdown`, `json`, `html` (one
+    /// self-contained document with charts), or `email` (a complete mail with the text and the
+    /// HTML, for `sendmail -t`; needs --from and --to).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With --format email: the sender's address (`From:`), e.g. dmarc@example.com.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// With --format email: the recipients (`To:`), comma-separated or repeated.
+    #[arg(long, value_name = "ADDR[,ADDR]", value_delimiter = ',')]
+    pub to: Vec<String>,
     /// List alerts at the top (and in JSON's `alerts`) and set the exit status: 0 nothing to
     /// look at, 1 something to look at, 2 action needed (thresholds: `[alerts]`).
     #[arg(long)]
@@ -45,10 +55,12 @@ pub enum Format {
     Markdown,
     Json,
     Html,
+    Email,
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let period = period(args, context.now)?;
+    let addresses = addresses(args)?;
     let path = context.existing_db_path()?;
     let store =
         Store::open_read_only(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -74,6 +86,18 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         Format::Text => render_text(&summary),
         Format::Markdown => render_markdown(&summary),
         Format::Html => render_html(&summary),
+        Format::Email => {
+            let (from, to) = addresses.context("--format email needs --from and --to")?;
+            let envelope = Envelope {
+                message_id: email::message_id(&summary, from, context.now, std::process::id()),
+                from: from.to_owned(),
+                to: to.to_vec(),
+                date: context.now,
+            };
+            // A pipe to `sendmail -t` takes a message in the local convention, lines ending in
+            // LF; the MTA writes CRLF on the wire (CRLF on the pipe doubles line ends in some).
+            render_email(&summary, &envelope)?.replace("\r\n", "\n")
+        }
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&summary)?;
             json.push('\n');
@@ -86,6 +110,26 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         .and_then(|()| stdout.flush())
         .context("cannot write to stdout")?;
     Ok(outcome)
+}
+
+/// `--from` and `--to`, checked: both for `--format email` (`None` when neither is given),
+/// neither with another format.
+fn addresses(args: &Args) -> anyhow::Result<Option<(&str, &[String])>> {
+    let email = args.format == Format::Email;
+    match (&args.from, args.to.as_slice()) {
+        (None, []) if email => bail!("--format email needs --from ADDR and --to ADDR[,ADDR]"),
+        (None, []) => Ok(None),
+        _ if !email => bail!("--from and --to go with --format email"),
+        (None, _) => bail!("--format email needs --from ADDR (the sender)"),
+        (Some(_), []) => bail!("--format email needs --to ADDR[,ADDR] (the recipients)"),
+        (Some(from), to) => {
+            email::check_address(from).context("--from")?;
+            for address in to {
+                email::check_address(address).context("--to")?;
+            }
+            Ok(Some((from.as_str(), to)))
+        }
+    }
 }
 
 /// The period the arguments name: `--week`, `--since`/`--until`, or the last complete week.
@@ -138,6 +182,8 @@ mod tests {
             until: until.map(|day| day.parse().unwrap()),
             domain: None,
             format: Format::Text,
+            from: None,
+            to: Vec::new(),
             alerts: false,
         }
     }

@@ -51,6 +51,8 @@ pub enum Rotation {
     Strict,
     /// Dead once its successor has been used.
     Grace,
+    /// Not rotated: a refresh answers no new refresh token (as Google's endpoint does).
+    Never,
 }
 
 /// The registered client and what its tokens say.
@@ -358,6 +360,12 @@ fn serve(
             r#"{"error":"invalid_request"}"#.to_owned(),
         ),
     };
+    // RFC 6749 section 5.2: a client that tried HTTP Basic and failed gets a challenge.
+    let extra = if status == 401 {
+        format!("{extra}WWW-Authenticate: Basic realm=\"token\"\r\n")
+    } else {
+        extra
+    };
     let reason = match status {
         200 => "OK",
         302 => "Found",
@@ -369,7 +377,8 @@ fn serve(
     };
     write!(
         tls,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json;charset=UTF-8\r\n\
+         Cache-Control: no-store\r\nPragma: no-cache\r\n\
          {extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
@@ -438,15 +447,19 @@ fn token_answer(request: &Request, state: &Mutex<State>, client: &Client, key: &
                 }
                 return error_described(400, "invalid_grant", problem);
             }
-            let entry = state.refresh.get_mut(token).unwrap();
-            entry.used = true;
-            // Its predecessor dies once this one is used (Grace); under Strict it is dead.
-            if let Some(parent) = entry.parent.clone()
-                && let Some(parent) = state.refresh.get_mut(&parent)
-            {
-                parent.revoked = true;
+            if state.rotation == Rotation::Never {
+                None
+            } else {
+                let entry = state.refresh.get_mut(token).unwrap();
+                entry.used = true;
+                // Its predecessor dies once this one is used (Grace); under Strict it is dead.
+                if let Some(parent) = entry.parent.clone()
+                    && let Some(parent) = state.refresh.get_mut(&parent)
+                {
+                    parent.revoked = true;
+                }
+                Some(new_refresh_token(&mut state, Some(token.clone())))
             }
-            Some(new_refresh_token(&mut state, Some(token.clone())))
         }
         Some(DEVICE_GRANT) => {
             let Some(grant) = form

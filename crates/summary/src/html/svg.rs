@@ -180,14 +180,17 @@ pub(crate) fn daily_chart(title: &str, days: &[DayBar]) -> String {
     let scale = |value: u64| value as f64 / max as f64 * PLOT_HEIGHT;
     for (index, day) in days.iter().enumerate() {
         let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
-        let mut y = TOP + PLOT_HEIGHT;
+        // Segments are placed by the running total, which saturates as the day's total does,
+        // so a stack never rises above the scale (counts come from reports).
+        let mut below = 0u64;
         for (class, messages) in Classification::ALL.iter().zip(day.classes) {
-            if messages == 0 {
-                continue;
+            let above = below.saturating_add(messages);
+            let (bottom, top) = (scale(below), scale(above));
+            below = above;
+            if top > bottom {
+                let y = TOP + PLOT_HEIGHT - top;
+                svg.rect(x, y, bar, top - bottom, class_colour(*class));
             }
-            let height = scale(messages);
-            y -= height;
-            svg.rect(x, y, bar, height, class_colour(*class));
         }
         if let Some(previous) = day.previous.filter(|previous| *previous > 0) {
             let height = scale(previous);
@@ -383,6 +386,77 @@ mod tests {
             );
         }
         assert!(chart.contains(">Mon 16<") && chart.contains(">Tue 17<"));
+    }
+
+    #[test]
+    fn huge_counts_scale_without_overflow_or_nan() {
+        let days = [
+            DayBar {
+                label: "Mon 16".to_owned(),
+                classes: [u64::MAX, u64::MAX, 0, 1],
+                previous: Some(u64::MAX),
+            },
+            DayBar {
+                label: "Tue 17".to_owned(),
+                classes: [0, 0, 0, 0],
+                previous: Some(0),
+            },
+        ];
+        let sources = [
+            SourceBar {
+                label: "192.0.2.1".to_owned(),
+                messages: u64::MAX,
+                class: Classification::Aligned,
+            },
+            SourceBar {
+                label: "192.0.2.2".to_owned(),
+                messages: 0,
+                class: Classification::Forwarded,
+            },
+        ];
+        for chart in [daily_chart("Daily", &days), sources_chart("Top", &sources)] {
+            assert!(!chart.contains("NaN") && !chart.contains("inf"), "{chart}");
+            assert!(
+                !chart.contains("=\"-"),
+                "no negative size or position: {chart}"
+            );
+            assert!(chart.ends_with("</svg>"));
+        }
+        // The largest bar spans the plot; a source without messages still shows a sliver.
+        let top = sources_chart("Top", &sources);
+        assert!(top.contains("width=\"230.0\""), "{top}");
+        assert!(top.contains("width=\"1.0\""), "{top}");
+    }
+
+    #[test]
+    fn long_periods_label_every_nth_day_and_keep_every_bar() {
+        let days: Vec<DayBar> = (0..90)
+            .map(|index| DayBar {
+                label: format!("D{index}"),
+                classes: [1, 0, 0, 0],
+                previous: None,
+            })
+            .collect();
+        let chart = daily_chart("Ninety days", &days);
+        assert_eq!(
+            chart.matches("fill=\"#009E73\"/>").count(),
+            90 + 1,
+            "bars and legend"
+        );
+        // 548 px for 90 days: a label every 7th day, so labels do not overlap.
+        assert!(chart.contains(">D0<") && chart.contains(">D7<") && !chart.contains(">D1<"));
+        let labels = chart.matches("text-anchor=\"middle\"").count();
+        assert_eq!(labels, 13, "{chart}");
+    }
+
+    #[test]
+    fn every_class_has_its_own_colour() {
+        let colours: std::collections::HashSet<&str> = Classification::ALL
+            .iter()
+            .map(|class| class_colour(*class))
+            .collect();
+        assert_eq!(colours.len(), 4);
+        assert_eq!(escape("a\u{1b}[2J<b>"), "a[2J&lt;b&gt;", "controls dropped");
     }
 
     #[test]
