@@ -112,8 +112,9 @@ impl Catalogue {
             error(line, one_line(parse_error.message()))
         })?;
         let mut catalogue = Catalogue::default();
-        for mut service in file.service {
-            let line = line_of_service(text, &service.name);
+        let headers = service_header_lines(text);
+        for (index, mut service) in file.service.into_iter().enumerate() {
+            let line = headers.get(index).copied().unwrap_or(1);
             check_text(&service.name, "name").map_err(|message| error(line, message))?;
             check_text(&service.setup, "setup").map_err(|message| error(line, message))?;
             for (key, domains) in [
@@ -234,18 +235,14 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The line of the `name = "…"` key naming `name` (where a service's errors are reported),
-/// or 1 when it cannot be found (a name written with escapes).
-fn line_of_service(text: &str, name: &str) -> usize {
+/// The 1-based lines of the `[[service]]` headers, in order: a service's errors name its
+/// header's line.
+fn service_header_lines(text: &str) -> Vec<usize> {
     text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            line.starts_with("name")
-                && line
-                    .split_once('=')
-                    .is_some_and(|(_, value)| value.trim().trim_matches('"') == name)
-        })
-        .map_or(1, |index| index + 1)
+        .enumerate()
+        .filter(|(_, line)| line.trim() == "[[service]]")
+        .map(|(index, _)| index + 1)
+        .collect()
 }
 
 fn one_line(message: &str) -> String {

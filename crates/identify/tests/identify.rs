@@ -157,7 +157,7 @@ fn a_bad_catalogue_is_one_error_naming_the_file_and_line() {
     let domain = error_of(
         "# a comment\n[[service]]\nname = \"Bad\"\nkind = \"esp\"\nsetup = \"x\"\ndkim = [\"a b.com\"]\n",
     );
-    assert!(domain.starts_with("my-services.toml: line 3: "), "{domain}");
+    assert!(domain.starts_with("my-services.toml: line 2: "), "{domain}");
     assert!(domain.contains("not a domain name"), "{domain}");
     let control = error_of("[[service]]\nname = \"A\\u001b[31m\"\nkind = \"esp\"\nsetup = \"x\"\n");
     assert!(control.contains("control character"), "{control}");

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_report_duplicates",
         include_str!("../../../sql/migrations/0003_report_duplicates.sql"),
     ),
+    (
+        "0004_source_identity",
+        include_str!("../../../sql/migrations/0004_source_identity.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

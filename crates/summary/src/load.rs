@@ -38,7 +38,9 @@ pub fn summarise(
         builder: SummaryBuilder::new(period, domain.map(DomainName::as_str)),
     };
     store.read_reports(&filter, &results, &mut reader)?;
-    Ok(reader.builder.finish())
+    let mut summary = reader.builder.finish();
+    super::identity::apply(&mut summary, &store.source_identities()?);
+    Ok(summary)
 }
 
 /// Hands the reports whose midpoint lies in `window`, and their records, to the builder.
