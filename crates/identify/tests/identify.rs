@@ -1,5 +1,11 @@
 //! The evidence rules and catalogue loading.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly"
+)]
+
 use ruadb_identify::{Catalogue, Evidence, IdentifyError, ServiceKind, SourceEvidence};
 
 fn builtin() -> Catalogue {
