@@ -189,11 +189,15 @@ impl Store {
         Ok(tally)
     }
 
-    /// Every source IP's identity, by IP text.
+    /// The identity of every source IP about which something is known, by IP text (a source
+    /// missing from the map is unknown): on a database of many unknown sources the map stays
+    /// small, which keeps `sources` and the summary within their memory budget.
     pub fn source_identities(&self) -> Result<HashMap<String, SourceIdentity>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT source_ip, service, service_kind, evidence, ptr, ptr_confirmed, asn, as_org, \
-             country, setup FROM source_identities",
+             country, setup FROM source_identities \
+             WHERE service IS NOT NULL OR ptr IS NOT NULL OR asn IS NOT NULL \
+                OR as_org IS NOT NULL OR country IS NOT NULL",
         )?;
         let mut rows = statement.query([])?;
         let mut identities = HashMap::new();
