@@ -3,7 +3,7 @@
 //! (passed DKIM signatures, SPF passes) with a [`Catalogue`]; [`Store::source_identities`]
 //! reads the table back for `sources` and the summary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ruadb_identify::{Catalogue, Evidence, SourceEvidence};
 use rusqlite::{OptionalExtension, params};
@@ -62,6 +62,63 @@ pub struct OfflineTally {
 /// The rank SQL compares to keep the strongest evidence: lower is stronger.
 const RANK_SQL: &str = "CASE %s WHEN 'dkim' THEN 0 WHEN 'spf' THEN 1 WHEN 'ptr' THEN 2 ELSE 3 END";
 
+/// The statements that name one source and record it.
+struct Namer<'a> {
+    catalogue: &'a Catalogue,
+    confirmed_ptr: rusqlite::Statement<'a>,
+    upsert: rusqlite::Statement<'a>,
+    named: rusqlite::Statement<'a>,
+}
+
+impl Namer<'_> {
+    /// Names `source_ip` from `found` (and a confirmed PTR recorded earlier) and records it.
+    fn name(
+        &mut self,
+        source_ip: &str,
+        mut found: SourceEvidence,
+        tally: &mut OfflineTally,
+    ) -> Result<(), StoreError> {
+        found.confirmed_ptr_base = self
+            .confirmed_ptr
+            .query_row([source_ip], |row| row.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten();
+        let catalogue = self.catalogue;
+        let identification = catalogue.identify(&found);
+        let matched_domain = identification.and_then(|named| {
+            let domains = match named.evidence {
+                Evidence::Dkim => &found.dkim_pass,
+                Evidence::Spf => &found.spf_pass,
+                Evidence::Ptr => return found.confirmed_ptr_base.clone(),
+            };
+            domains
+                .iter()
+                .find(|domain| {
+                    catalogue
+                        .service_for(named.evidence, domain)
+                        .is_some_and(|service| service.name == named.service.name)
+                })
+                .cloned()
+        });
+        self.upsert.execute(params![
+            source_ip,
+            identification.map(|named| named.service.name.as_str()),
+            identification.map(|named| named.service.kind.as_str()),
+            identification.map(|named| named.evidence.as_str()),
+            matched_domain,
+            identification.map(|named| named.service.setup.as_str()),
+        ])?;
+        tally.sources += 1;
+        if self
+            .named
+            .query_row([source_ip], |row| row.get::<_, bool>(0))?
+        {
+            tally.named += 1;
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Names the service of every source IP in the records stored since the last run (all
     /// records with `refresh`, which also forgets the services named before), from the
@@ -97,9 +154,11 @@ impl Store {
                 [],
             )?;
         }
-        let mut evidence: BTreeMap<String, SourceEvidence> = BTreeMap::new();
+        let mut tally = OfflineTally::default();
         {
-            let mut statement = transaction.prepare(
+            // Sorted by IP, so each source's evidence is complete when the next IP starts:
+            // memory holds one source at a time, however many the records name.
+            let mut evidence = transaction.prepare(
                 "SELECT r.source_ip, 'dkim', d.domain FROM records AS r \
                    JOIN dkim_results AS d ON d.record = r.id \
                    WHERE r.id > ?1 AND d.result = 'pass' \
@@ -111,73 +170,50 @@ impl Store {
                  SELECT source_ip, '', '' FROM records WHERE id > ?1 \
                  ORDER BY 1, 2, 3",
             )?;
-            let mut rows = statement.query([after])?;
+            let mut namer = Namer {
+                catalogue,
+                confirmed_ptr: transaction.prepare(
+                    "SELECT ptr_base_domain FROM source_identities \
+                     WHERE source_ip = ?1 AND ptr_confirmed = 1",
+                )?,
+                upsert: transaction.prepare(&format!(
+                    "INSERT INTO source_identities \
+                       (source_ip, service, service_kind, evidence, evidence_domain, setup) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (source_ip) DO UPDATE SET \
+                       service = excluded.service, service_kind = excluded.service_kind, \
+                       evidence = excluded.evidence, evidence_domain = excluded.evidence_domain, \
+                       setup = excluded.setup \
+                     WHERE excluded.service IS NOT NULL AND {} < {}",
+                    RANK_SQL.replace("%s", "excluded.evidence"),
+                    RANK_SQL.replace("%s", "source_identities.evidence")
+                ))?,
+                named: transaction.prepare(
+                    "SELECT service IS NOT NULL FROM source_identities WHERE source_ip = ?1",
+                )?,
+            };
+            let mut rows = evidence.query([after])?;
+            let mut current: Option<(String, SourceEvidence)> = None;
             while let Some(row) = rows.next()? {
                 let source_ip: String = row.get(0)?;
                 let kind: String = row.get(1)?;
                 let domain: String = row.get(2)?;
-                let entry = evidence.entry(source_ip).or_default();
-                match kind.as_str() {
-                    "dkim" => entry.dkim_pass.push(domain),
-                    "spf" => entry.spf_pass.push(domain),
-                    _ => {}
+                if current.as_ref().is_none_or(|(ip, _)| *ip != source_ip) {
+                    if let Some((ip, found)) = current.take() {
+                        namer.name(&ip, found, &mut tally)?;
+                    }
+                    current = Some((source_ip, SourceEvidence::default()));
+                }
+                if let Some((_, found)) = current.as_mut() {
+                    match kind.as_str() {
+                        "dkim" => found.dkim_pass.push(domain),
+                        "spf" => found.spf_pass.push(domain),
+                        _ => {}
+                    }
                 }
             }
-        }
-        let mut tally = OfflineTally::default();
-        {
-            let mut confirmed_ptr = transaction.prepare(
-                "SELECT ptr_base_domain FROM source_identities \
-                 WHERE source_ip = ?1 AND ptr_confirmed = 1",
-            )?;
-            let rank_new = RANK_SQL.replace("%s", "excluded.evidence");
-            let rank_old = RANK_SQL.replace("%s", "source_identities.evidence");
-            let mut upsert = transaction.prepare(&format!(
-                "INSERT INTO source_identities \
-                   (source_ip, service, service_kind, evidence, evidence_domain, setup) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (source_ip) DO UPDATE SET \
-                   service = excluded.service, service_kind = excluded.service_kind, \
-                   evidence = excluded.evidence, evidence_domain = excluded.evidence_domain, \
-                   setup = excluded.setup \
-                 WHERE excluded.service IS NOT NULL AND {rank_new} < {rank_old}"
-            ))?;
-            let mut named = transaction.prepare(
-                "SELECT service IS NOT NULL FROM source_identities WHERE source_ip = ?1",
-            )?;
-            for (source_ip, mut found) in evidence {
-                found.confirmed_ptr_base = confirmed_ptr
-                    .query_row([&source_ip], |row| row.get::<_, Option<String>>(0))
-                    .optional()?
-                    .flatten();
-                let identification = catalogue.identify(&found);
-                let matched_domain = identification.and_then(|named| {
-                    let domains = match named.evidence {
-                        Evidence::Dkim => &found.dkim_pass,
-                        Evidence::Spf => &found.spf_pass,
-                        Evidence::Ptr => return found.confirmed_ptr_base.clone(),
-                    };
-                    domains
-                        .iter()
-                        .find(|domain| {
-                            catalogue
-                                .service_for(named.evidence, domain)
-                                .is_some_and(|service| service.name == named.service.name)
-                        })
-                        .cloned()
-                });
-                upsert.execute(params![
-                    source_ip,
-                    identification.map(|named| named.service.name.as_str()),
-                    identification.map(|named| named.service.kind.as_str()),
-                    identification.map(|named| named.evidence.as_str()),
-                    matched_domain,
-                    identification.map(|named| named.service.setup.as_str()),
-                ])?;
-                tally.sources += 1;
-                if named.query_row([&source_ip], |row| row.get::<_, bool>(0))? {
-                    tally.named += 1;
-                }
+            if let Some((ip, found)) = current.take() {
+                namer.name(&ip, found, &mut tally)?;
             }
         }
         transaction.execute(
