@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use ruadb_identify::{Catalogue, Evidence, SourceEvidence};
-use rusqlite::{OptionalExtension, params};
+use ruadb_identify::{Catalogue, Evidence, Service};
+use rusqlite::{OptionalExtension, named_params, params};
 use serde::Serialize;
 
 use crate::{Store, StoreError};
@@ -50,81 +50,91 @@ impl SourceIdentity {
     }
 }
 
-/// What [`Store::identify_from_reports`] did.
+/// What [`Store::identify_from_reports`] did, and where the table stands after it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OfflineTally {
-    /// Source IPs whose new records were examined.
+    /// Source IPs known (every IP of every record read so far).
     pub sources: u64,
-    /// Of those, sources that now have a service (named now or before).
+    /// Of those, the IPs first seen in this run.
+    pub new: u64,
+    /// Of the known sources, those with a service.
     pub named: u64,
 }
 
 /// The rank SQL compares to keep the strongest evidence: lower is stronger.
 const RANK_SQL: &str = "CASE %s WHEN 'dkim' THEN 0 WHEN 'spf' THEN 1 WHEN 'ptr' THEN 2 ELSE 3 END";
 
-/// The statements that name one source and record it.
+/// How many sources [`Namer`] remembers to skip writes that would change nothing; past it
+/// the memory is dropped (and the database's own rank rule still decides), so a run over
+/// millions of sources stays within the memory budget.
+const NAMER_MEMORY: usize = 4096;
+
+/// Records the strongest evidence naming each source, one matching result at a time.
 struct Namer<'a> {
-    catalogue: &'a Catalogue,
-    confirmed_ptr: rusqlite::Statement<'a>,
-    upsert: rusqlite::Statement<'a>,
-    named: rusqlite::Statement<'a>,
+    /// Names `source_ip` unless it holds evidence at least as strong.
+    update: rusqlite::Statement<'a>,
+    /// The strongest evidence written this run, per source (bounded by [`NAMER_MEMORY`]).
+    written: HashMap<String, Evidence>,
 }
 
 impl Namer<'_> {
-    /// Names `source_ip` from `found` (and a confirmed PTR recorded earlier) and records it.
     fn name(
         &mut self,
         source_ip: &str,
-        mut found: SourceEvidence,
-        tally: &mut OfflineTally,
+        service: &Service,
+        evidence: Evidence,
+        domain: &str,
     ) -> Result<(), StoreError> {
-        found.confirmed_ptr_base = self
-            .confirmed_ptr
-            .query_row([source_ip], |row| row.get::<_, Option<String>>(0))
-            .optional()?
-            .flatten();
-        let catalogue = self.catalogue;
-        let identification = catalogue.identify(&found);
-        let matched_domain = identification.and_then(|named| {
-            let domains = match named.evidence {
-                Evidence::Dkim => &found.dkim_pass,
-                Evidence::Spf => &found.spf_pass,
-                Evidence::Ptr => return found.confirmed_ptr_base.clone(),
-            };
-            domains
-                .iter()
-                .find(|domain| {
-                    catalogue
-                        .service_for(named.evidence, domain)
-                        .is_some_and(|service| service.name == named.service.name)
-                })
-                .cloned()
-        });
-        self.upsert.execute(params![
-            source_ip,
-            identification.map(|named| named.service.name.as_str()),
-            identification.map(|named| named.service.kind.as_str()),
-            identification.map(|named| named.evidence.as_str()),
-            matched_domain,
-            identification.map(|named| named.service.setup.as_str()),
-        ])?;
-        tally.sources += 1;
         if self
-            .named
-            .query_row([source_ip], |row| row.get::<_, bool>(0))?
+            .written
+            .get(source_ip)
+            .is_some_and(|&written| written <= evidence)
         {
-            tally.named += 1;
+            return Ok(());
         }
+        self.update.execute(named_params![
+            ":source_ip": source_ip,
+            ":service": service.name,
+            ":service_kind": service.kind.as_str(),
+            ":evidence": evidence.as_str(),
+            ":evidence_domain": domain,
+            ":setup": service.setup,
+        ])?;
+        if self.written.len() >= NAMER_MEMORY {
+            self.written.clear();
+        }
+        self.written.insert(source_ip.to_owned(), evidence);
         Ok(())
     }
 }
+
+/// Passed DKIM signatures and SPF passes (MAIL FROM) of the records after `?1`, in the
+/// result tables' own (record, seq) order: no sort, no temporary table, so memory does not
+/// grow with the records read.
+const EVIDENCE_SQL: [(Evidence, &str); 2] = [
+    (
+        Evidence::Dkim,
+        "SELECT r.source_ip, d.domain FROM dkim_results AS d JOIN records AS r ON r.id = d.record \
+         WHERE d.record > ?1 AND d.result = 'pass'",
+    ),
+    (
+        Evidence::Spf,
+        "SELECT r.source_ip, s.domain FROM spf_results AS s JOIN records AS r ON r.id = s.record \
+         WHERE s.record > ?1 AND s.result = 'pass' AND COALESCE(s.scope, 'mfrom') = 'mfrom'",
+    ),
+];
+
+/// Sources read per page when naming from confirmed PTRs (primary-key order, no sort).
+const PTR_PAGE: i64 = 512;
 
 impl Store {
     /// Names the service of every source IP in the records stored since the last run (all
     /// records with `refresh`, which also forgets the services named before), from the
     /// strongest evidence: a passed DKIM signature, an SPF pass (MAIL FROM), or a confirmed
-    /// PTR recorded earlier. A service named before is replaced only by stronger evidence.
-    /// One transaction: an interrupted run leaves the table as it was.
+    /// PTR recorded earlier. A service named before is replaced only by stronger evidence;
+    /// among matches of equal strength the first stored wins. One transaction: an
+    /// interrupted run leaves the table as it was. Memory stays bounded whatever the number
+    /// of records or sources.
     pub fn identify_from_reports(
         &mut self,
         catalogue: &Catalogue,
@@ -154,75 +164,55 @@ impl Store {
                 [],
             )?;
         }
-        let mut tally = OfflineTally::default();
+        // Every source gets its row (the primary key does the deduplication), so the reverse
+        // DNS and IP database steps know which addresses to look up.
+        let new = transaction.execute(
+            "INSERT OR IGNORE INTO source_identities (source_ip) \
+             SELECT source_ip FROM records WHERE id > ?1",
+            [after],
+        )?;
         {
-            // Sorted by IP, so each source's evidence is complete when the next IP starts:
-            // memory holds one source at a time, however many the records name.
-            let mut evidence = transaction.prepare(
-                "SELECT r.source_ip, 'dkim', d.domain FROM records AS r \
-                   JOIN dkim_results AS d ON d.record = r.id \
-                   WHERE r.id > ?1 AND d.result = 'pass' \
-                 UNION \
-                 SELECT r.source_ip, 'spf', s.domain FROM records AS r \
-                   JOIN spf_results AS s ON s.record = r.id \
-                   WHERE r.id > ?1 AND s.result = 'pass' AND COALESCE(s.scope, 'mfrom') = 'mfrom' \
-                 UNION \
-                 SELECT source_ip, '', '' FROM records WHERE id > ?1 \
-                 ORDER BY 1, 2, 3",
-            )?;
             let mut namer = Namer {
-                catalogue,
-                confirmed_ptr: transaction.prepare(
-                    "SELECT ptr_base_domain FROM source_identities \
-                     WHERE source_ip = ?1 AND ptr_confirmed = 1",
-                )?,
-                upsert: transaction.prepare(&format!(
-                    "INSERT INTO source_identities \
-                       (source_ip, service, service_kind, evidence, evidence_domain, setup) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (source_ip) DO UPDATE SET \
-                       service = excluded.service, service_kind = excluded.service_kind, \
-                       evidence = excluded.evidence, evidence_domain = excluded.evidence_domain, \
-                       setup = excluded.setup \
-                     WHERE excluded.service IS NOT NULL AND {} < {}",
-                    RANK_SQL.replace("%s", "excluded.evidence"),
-                    RANK_SQL.replace("%s", "source_identities.evidence")
+                update: transaction.prepare(&format!(
+                    "UPDATE source_identities SET service = :service, \
+                       service_kind = :service_kind, evidence = :evidence, \
+                       evidence_domain = :evidence_domain, setup = :setup \
+                     WHERE source_ip = :source_ip AND {} > {}",
+                    RANK_SQL.replace("%s", "evidence"),
+                    RANK_SQL.replace("%s", ":evidence")
                 ))?,
-                named: transaction.prepare(
-                    "SELECT service IS NOT NULL FROM source_identities WHERE source_ip = ?1",
-                )?,
+                written: HashMap::new(),
             };
-            let mut rows = evidence.query([after])?;
-            let mut current: Option<(String, SourceEvidence)> = None;
-            while let Some(row) = rows.next()? {
-                let source_ip: String = row.get(0)?;
-                let kind: String = row.get(1)?;
-                let domain: String = row.get(2)?;
-                if current.as_ref().is_none_or(|(ip, _)| *ip != source_ip) {
-                    if let Some((ip, found)) = current.take() {
-                        namer.name(&ip, found, &mut tally)?;
-                    }
-                    current = Some((source_ip, SourceEvidence::default()));
-                }
-                if let Some((_, found)) = current.as_mut() {
-                    match kind.as_str() {
-                        "dkim" => found.dkim_pass.push(domain),
-                        "spf" => found.spf_pass.push(domain),
-                        _ => {}
+            for (evidence, sql) in EVIDENCE_SQL {
+                let mut statement = transaction.prepare(sql)?;
+                let mut rows = statement.query([after])?;
+                while let Some(row) = rows.next()? {
+                    let domain: String = row.get(1)?;
+                    if let Some(service) = catalogue.service_for(evidence, &domain) {
+                        let source_ip: String = row.get(0)?;
+                        namer.name(&source_ip, service, evidence, &domain)?;
                     }
                 }
             }
-            if let Some((ip, found)) = current.take() {
-                namer.name(&ip, found, &mut tally)?;
-            }
+            name_from_confirmed_ptrs(&transaction, catalogue, &mut namer)?;
         }
         transaction.execute(
             "INSERT INTO identify_progress (id, last_record) VALUES (1, ?1) \
              ON CONFLICT (id) DO UPDATE SET last_record = excluded.last_record",
             [max_record],
         )?;
+        let (sources, named) = transaction.query_row(
+            "SELECT COUNT(*), COUNT(service) FROM source_identities",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
         transaction.commit()?;
-        Ok(tally)
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(OfflineTally {
+            sources: count(sources),
+            new: u64::try_from(new).unwrap_or(u64::MAX),
+            named: count(named),
+        })
     }
 
     /// The identity of every source IP about which something is known, by IP text (a source
@@ -252,5 +242,37 @@ impl Store {
             identities.insert(row.get::<_, String>(0)?, identity);
         }
         Ok(identities)
+    }
+}
+
+/// Names, from their confirmed PTR, the sources that have no stronger evidence: a page of
+/// sources at a time in primary-key order, so the table is never scanned while it is written.
+fn name_from_confirmed_ptrs(
+    transaction: &rusqlite::Transaction<'_>,
+    catalogue: &Catalogue,
+    namer: &mut Namer<'_>,
+) -> Result<(), StoreError> {
+    let mut page = transaction.prepare(
+        "SELECT source_ip, ptr_base_domain FROM source_identities \
+         WHERE source_ip > ?1 AND ptr_confirmed = 1 AND ptr_base_domain IS NOT NULL \
+           AND (evidence IS NULL OR evidence = 'ptr') \
+         ORDER BY source_ip LIMIT ?2",
+    )?;
+    let mut last = String::new();
+    loop {
+        let found = page
+            .query_map(params![last, PTR_PAGE], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (source_ip, base) in &found {
+            if let Some(service) = catalogue.service_for(Evidence::Ptr, base) {
+                namer.name(source_ip, service, Evidence::Ptr, base)?;
+            }
+        }
+        match found.into_iter().next_back() {
+            Some((source_ip, _)) => last = source_ip,
+            None => return Ok(()),
+        }
     }
 }

@@ -19,7 +19,7 @@ pub struct Args {
     /// (after changing `services_file`, for instance).
     #[arg(long)]
     pub refresh: bool,
-    /// Print the tally as one JSON object on stdout (keys: sources, named).
+    /// Print the tally as one JSON object on stdout (keys: sources, new, named).
     #[arg(long)]
     pub json: bool,
     /// If another ruadb is writing to the database, wait for it (up to an hour) instead of
@@ -66,8 +66,9 @@ pub fn after_ingest(store: &mut Store, context: &Context) {
 
 fn print_tally(tally: &OfflineTally, json: bool) -> anyhow::Result<()> {
     eprintln!(
-        "identified {} sources: {} named by the service catalogue, {} unknown",
+        "identify: {} sources ({} new): {} named by a service, {} unknown",
         tally.sources,
+        tally.new,
         tally.named,
         tally.sources.saturating_sub(tally.named)
     );

@@ -179,17 +179,21 @@ fn no_identify_leaves_it_to_ruadb_identify() {
     );
     let run = env.run(&["identify", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), r#"{"sources":4,"named":2}"#);
+    assert_eq!(run.stdout.trim(), r#"{"sources":4,"new":4,"named":2}"#);
     assert!(
-        run.stderr.contains("identified 4 sources: 2 named"),
+        run.stderr
+            .contains("identify: 4 sources (4 new): 2 named by a service, 2 unknown"),
         "{}",
         run.stderr
     );
-    // Nothing new: nothing examined.
+    // Nothing new: the same sources, none new.
     let again = env.run(&["identify", "--json"]);
-    assert_eq!(again.stdout.trim(), r#"{"sources":0,"named":0}"#);
+    assert_eq!(again.stdout.trim(), r#"{"sources":4,"new":0,"named":2}"#);
     let refreshed = env.run(&["identify", "--refresh", "--json"]);
-    assert_eq!(refreshed.stdout.trim(), r#"{"sources":4,"named":2}"#);
+    assert_eq!(
+        refreshed.stdout.trim(),
+        r#"{"sources":4,"new":0,"named":2}"#
+    );
 }
 
 #[test]
