@@ -48,4 +48,6 @@ pub enum Command {
     Reparse(cmd::reparse::Args),
     /// The summary of a week (default: the last complete ISO week) for a mail from cron.
     Summary(cmd::summary::Args),
+    /// Name the service behind each sending source from its DKIM and SPF results.
+    Identify(cmd::identify::Args),
 }

@@ -28,6 +28,8 @@ struct ConfigFile {
     alerts: AlertsFile,
     #[serde(default)]
     failure_reports: FailureReportsFile,
+    #[serde(default)]
+    identify: IdentifyFile,
 }
 
 /// `[failure_reports]`: what of a DMARC failure report may be kept beyond domains (both off
@@ -68,6 +70,21 @@ impl AlertsFile {
         }
         Ok(thresholds)
     }
+}
+
+/// `[identify]`: naming sending sources.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentifyFile {
+    services_file: Option<PathBuf>,
+}
+
+/// The `[identify]` settings, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct IdentifyConfig {
+    /// `services_file`: a service catalogue read after the built-in one (same names
+    /// replace, new names add), resolved against the file's directory.
+    pub services_file: Option<PathBuf>,
 }
 
 /// `[limits]`: parser caps. Absent keys keep the library defaults.
@@ -209,6 +226,8 @@ pub struct Config {
     pub alerts: AlertThresholds,
     /// `[failure_reports]`: what of a failure report is stored and shown beyond domains.
     pub failure_privacy: FailurePrivacy,
+    /// `[identify]`.
+    pub identify: IdentifyConfig,
 }
 
 impl Config {
@@ -282,6 +301,9 @@ impl Config {
             failure_privacy: FailurePrivacy {
                 keep_addresses: file.failure_reports.keep_addresses,
                 keep_subjects: file.failure_reports.keep_subjects,
+            },
+            identify: IdentifyConfig {
+                services_file: file.identify.services_file.as_deref().map(resolve),
             },
         })
     }

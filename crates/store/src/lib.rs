@@ -16,6 +16,8 @@
 //!   yielding [`ReportRow`]s and [`RecordRow`]s) that `ruadb-summary` and `query/sources.rs`
 //!   ([`Store::sources`]) consume; `query/mod.rs` runs read-only SQL and counts totals.
 //! - `sql_value`: the report enums as SQL values, and reading columns by name.
+//! - `identity`: who each source is ([`Store::identify_from_reports`],
+//!   [`Store::source_identities`]), the `source_identities` table.
 //! - [`classify`]: the one rule naming a source's class, for `sources` and the summary.
 //! - `worker`: the parser thread that lets parsing and SQLite writes overlap.
 //!
@@ -49,6 +51,7 @@ pub mod classify;
 mod content_hash;
 mod digest;
 mod error;
+mod identity;
 mod ingest;
 mod migrate;
 mod query;
@@ -63,6 +66,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::StoreError;
+pub use identity::{OfflineTally, SourceIdentity};
 pub use ingest::{
     Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
     StoredReports,

@@ -19,8 +19,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/0003_report_duplicates.sql"),
     ),
     (
-        "0004_tls_reports",
-        include_str!("../../../sql/migrations/0004_tls_reports.sql"),
+        "0004_source_identity",
+        include_str!("../../../sql/migrations/0004_source_identity.sql"),
+    ),
+    (
+        "0005_tls_reports",
+        include_str!("../../../sql/migrations/0005_tls_reports.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ use super::{
     rate,
 };
 use ruadb_report::{Disposition, DkimResult, SpfResult};
+use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification, classify_record};
 use ruadb_store::{RecordRow, ReportRow, SortedSet};
 use std::cmp::Ordering;
@@ -512,6 +513,7 @@ impl DomainBuilder {
                         dkim,
                         spf,
                         reporters: named(source.reporters).into_iter().collect(),
+                        identity: SourceIdentity::default(),
                     },
                     spf_pass_domains: named(source.spf_pass_domains),
                     dkim_pass_domains: named(source.dkim_pass_domains),
@@ -620,6 +622,7 @@ impl DomainBuilder {
             .collect();
         DomainSummary {
             domain,
+            services: Vec::new(),
             totals: self.current.finish(),
             previous: self.previous.finish(),
             daily,

@@ -12,7 +12,7 @@ use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
     display_org, no_reports_line, plural, policy_before, policy_seen_line, previous_name,
-    rate_rows, render, source_results, tls_sessions_line,
+    rate_rows, render, service_group_name, source_results, tls_sessions_line,
 };
 use super::{
     Alert, BASELINE_WEEKS, Classification, DomainSummary, NewSource, ReporterSummary,
@@ -309,6 +309,24 @@ impl SummaryWriter for Html {
                 more: group.more.clone(),
             })
             .collect();
+    }
+
+    fn services(&mut self, services: &Shown<'_, super::ServiceSummary>) {
+        let table = TableView::shown(
+            "By service".to_owned(),
+            ["Service", "Sources#", "Messages#", "DMARC pass#", "Class"],
+            services,
+            |group| {
+                vec![
+                    service_group_name(group),
+                    thousands(group.sources),
+                    thousands(group.messages),
+                    group.dmarc_pass_rate.map(percent).unwrap_or_default(),
+                    group.classification.to_string(),
+                ]
+            },
+        );
+        self.domain().tables.push(table);
     }
 
     fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, NewSource>) {

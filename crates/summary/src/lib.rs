@@ -10,6 +10,7 @@
 //! - `period.rs`: ISO weeks, date ranges and the rule that puts a report in a period.
 //! - `load.rs`: which reports and records to read, through the store's read API.
 //! - `compute.rs`: the fold of reports and records into a [`Summary`], one record at a time.
+//! - `identity.rs`: each source's identity, the "By service" groups and the service advice.
 //! - `advice.rs`: the plain-words advice per source and the enforcement readiness.
 //! - `alerts.rs`: what deserves attention (stable codes, severities) for `--alerts`.
 //! - `tls.rs`: the TLS part of a domain, from its SMTP TLS reports (RFC 8460).
@@ -35,6 +36,7 @@ pub mod alerts;
 mod compute;
 pub mod email;
 mod html;
+mod identity;
 mod load;
 mod markdown;
 mod numbers;
@@ -58,6 +60,7 @@ pub use tls::{TlsFailureCount, TlsSummary, TlsTotals};
 pub(crate) use compute::SourceAggregate;
 use ruadb_report::Policy;
 pub use ruadb_store::PublishedPolicy;
+pub use ruadb_store::SourceIdentity;
 #[cfg(doc)]
 use ruadb_store::Store;
 use serde::Serialize;
@@ -107,6 +110,9 @@ pub struct DomainSummary {
     /// Sending sources, grouped by class (aligned, forwarded, misaligned, unauthenticated),
     /// most messages first within a class.
     pub sources: Vec<SourceSummary>,
+    /// The sources grouped by service, then unknown ones by AS organisation ("By service");
+    /// empty when no source is identified.
+    pub services: Vec<ServiceSummary>,
     /// Sources not seen in the baseline weeks (empty when the baseline has no reports).
     pub new_sources: Vec<NewSource>,
     /// Sources with the most messages failing DMARC.
@@ -256,6 +262,29 @@ pub struct SourceSummary {
     pub spf: Vec<SpfSeen>,
     /// Reporting organisations that saw this source.
     pub reporters: Vec<String>,
+    /// Who the source is (service, reverse DNS, network); nulls when unknown.
+    pub identity: SourceIdentity,
+}
+
+/// The sources of one service (or, for unknown sources, of one AS organisation) in a domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSummary {
+    /// The catalogue service; null for a group of unknown sources.
+    pub service: Option<String>,
+    /// Its kind (`mailbox`, `esp`, …).
+    pub service_kind: Option<String>,
+    /// For unknown sources: the AS organisation they share (null when that is unknown too).
+    pub as_org: Option<String>,
+    /// Source IPs.
+    pub sources: u64,
+    /// Messages reported.
+    pub messages: u64,
+    /// Messages passing DMARC.
+    pub dmarc_pass: u64,
+    /// `dmarc_pass / messages`.
+    pub dmarc_pass_rate: Option<f64>,
+    /// The class carrying most of the group's messages.
+    pub classification: Classification,
 }
 
 /// A DKIM result seen for a source.

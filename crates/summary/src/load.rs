@@ -62,6 +62,7 @@ pub fn summarise(
     for domain in &mut summary.domains {
         domain.tls = tls.summary(&domain.domain);
     }
+    super::identity::apply(&mut summary, &store.source_identities()?);
     Ok(summary)
 }
 

@@ -4,10 +4,11 @@ use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
     display_org, dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows,
-    render, some_of, spf_results, tls_sessions_line,
+    render, service_group_name, some_of, source_label, spf_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, SilentReporter, Summary,
+    Alert, BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, ServiceSummary,
+    SilentReporter, Summary,
 };
 use std::fmt::Write as _;
 
@@ -88,7 +89,10 @@ impl SummaryWriter for Markdown {
                     out,
                     "| {} | {} | {} | {} | {} | {} | {} |",
                     source.classification,
-                    escape(&source.source_ip),
+                    escape(&match source_label(source) {
+                        Some(label) => format!("{} ({label})", source.source_ip),
+                        None => source.source_ip.clone(),
+                    }),
                     thousands(source.messages),
                     source.dmarc_pass_rate.map(percent).unwrap_or_default(),
                     escape(&some_of(&dkim_results(source))),
@@ -99,6 +103,31 @@ impl SummaryWriter for Markdown {
             if let Some(more) = &group.more {
                 let _ = writeln!(out, "| {} | {} | | | | | |", group.class, escape(more));
             }
+        }
+    }
+
+    fn services(&mut self, services: &Shown<'_, ServiceSummary>) {
+        let out = &mut self.0;
+        let _ = writeln!(out, "\n### By service\n");
+        let _ = writeln!(
+            out,
+            "| Service | Kind | Sources | Messages | DMARC pass | Class |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
+        for group in services.shown {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape(&service_group_name(group)),
+                escape(group.service_kind.as_deref().unwrap_or("")),
+                thousands(group.sources),
+                thousands(group.messages),
+                group.dmarc_pass_rate.map(percent).unwrap_or_default(),
+                group.classification
+            );
+        }
+        if let Some(more) = &services.more {
+            let _ = writeln!(out, "| {} | | | | | |", escape(more));
         }
     }
 

@@ -39,6 +39,8 @@ pub(crate) trait SummaryWriter {
     /// The sources, one group per class that has any.
     fn sources(&mut self, domain: &DomainSummary, groups: &[ClassGroup<'_>]);
     /// Sources not seen in the baseline weeks.
+    /// The sources by service, then unknown ones by AS organisation.
+    fn services(&mut self, services: &Shown<'_, super::ServiceSummary>);
     fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, super::NewSource>);
     /// The sources with most messages failing DMARC.
     fn top_failing(&mut self, domain: &DomainSummary);
@@ -110,6 +112,9 @@ pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
         }
         if !domain.sources.is_empty() {
             out.sources(domain, &class_groups(domain));
+        }
+        if !domain.services.is_empty() {
+            out.services(&Shown::first(&domain.services, SHOWN, "services"));
         }
         if domain.totals.reports > 0 {
             out.new_sources(
@@ -266,10 +271,14 @@ pub(crate) fn spf_results(source: &SourceSummary) -> Vec<String> {
         .collect()
 }
 
-/// What a source line says about its authentication: `DKIM d=… pass; SPF … fail`, at most
-/// [`SHOWN_RESULTS`] of each, cleaned for a terminal or a mail.
+/// What a source line says about the source: who it is ([`source_label`]), then its
+/// authentication, `DKIM d=… pass; SPF … fail`, at most [`SHOWN_RESULTS`] of each, cleaned
+/// for a terminal or a mail.
 pub(crate) fn source_results(source: &SourceSummary) -> String {
     let mut details = Vec::new();
+    if let Some(label) = source_label(source) {
+        details.push(label);
+    }
     if !source.dkim.is_empty() {
         details.push(format!("DKIM {}", some_of(&dkim_results(source))));
     }
@@ -380,6 +389,36 @@ pub(crate) fn display_org(org: &str) -> String {
         "(no org_name)".to_owned()
     } else {
         clean(org)
+    }
+}
+
+/// What to call a source besides its IP: the service (with its kind and the evidence that
+/// named it), else its confirmed reverse DNS name, else its AS organisation; cleaned.
+pub(crate) fn source_label(source: &SourceSummary) -> Option<String> {
+    let identity = &source.identity;
+    if let Some(service) = &identity.service {
+        let why: Vec<&str> = [
+            identity.service_kind.as_deref(),
+            identity.evidence.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        return Some(clean(&if why.is_empty() {
+            service.clone()
+        } else {
+            format!("{service} ({})", why.join(", by "))
+        }));
+    }
+    identity.label().map(clean)
+}
+
+/// The name of a "By service" group: the service, or `unknown (AS organisation)`; cleaned.
+pub(crate) fn service_group_name(group: &super::ServiceSummary) -> String {
+    match (&group.service, &group.as_org) {
+        (Some(service), _) => clean(service),
+        (None, Some(as_org)) => clean(&format!("unknown ({as_org})")),
+        (None, None) => "unknown".to_owned(),
     }
 }
 

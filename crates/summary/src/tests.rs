@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 fn source(ip: &str, class: Classification, messages: u64, dmarc_pass: u64) -> SourceAggregate {
     SourceAggregate {
         summary: SourceSummary {
+            identity: Default::default(),
             source_ip: ip.to_owned(),
             messages,
             dmarc_pass,

@@ -4,11 +4,11 @@ use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
     daily_sparkline, display_org, no_reports_line, plural, policy_before, policy_seen_line,
-    previous_name, rate_rows, render, source_results, tls_sessions_line,
+    previous_name, rate_rows, render, service_group_name, source_results, tls_sessions_line,
 };
 use super::{
     Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
-    SilentReporter, Summary,
+    ServiceSummary, SilentReporter, Summary,
 };
 use std::fmt::Write as _;
 
@@ -104,6 +104,27 @@ impl SummaryWriter for Text {
             if let Some(more) = &group.more {
                 self.wrap("    ", "      ", more);
             }
+        }
+    }
+
+    fn services(&mut self, services: &Shown<'_, ServiceSummary>) {
+        self.blank();
+        self.line("By service");
+        for group in services.shown {
+            self.line(&format!(
+                "  {:<24} {:>4} src {:>9} msgs {:>6} pass  {}",
+                fit(&service_group_name(group), 24),
+                thousands(group.sources),
+                thousands(group.messages),
+                group
+                    .dmarc_pass_rate
+                    .map(percent)
+                    .unwrap_or_else(|| "-".to_owned()),
+                group.classification
+            ));
+        }
+        if let Some(more) = &services.more {
+            self.wrap("  ", "    ", more);
         }
     }
 

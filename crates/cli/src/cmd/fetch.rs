@@ -37,6 +37,10 @@ pub struct Args {
     /// If another `ruadb fetch` is running, wait for it instead of exiting.
     #[arg(long)]
     pub wait: bool,
+    /// Do not name the services of the new sources after storing (`ruadb identify` does it
+    /// later).
+    #[arg(long)]
+    pub no_identify: bool,
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
@@ -89,6 +93,9 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     // A run that failed before touching any message says so in one line, without a tally.
     if result.is_err() && run.tally.messages == 0 && accounts.len() == 1 {
         return result.map(|()| Outcome::Success);
+    }
+    if !args.dry_run && !args.no_identify && run.tally.reports_new > 0 {
+        super::identify::after_ingest(&mut store, context);
     }
     let verb = if args.dry_run {
         "fetched (dry run, nothing stored)"

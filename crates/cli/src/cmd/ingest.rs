@@ -32,6 +32,10 @@ pub struct Args {
     /// giving up after 5 seconds.
     #[arg(long)]
     pub wait: bool,
+    /// Do not name the services of the new sources after storing (`ruadb identify` does it
+    /// later).
+    #[arg(long)]
+    pub no_identify: bool,
 }
 
 /// Inputs stored per transaction: large enough to amortise the commit (a typical batch takes
@@ -69,6 +73,9 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         Ok(())
     });
     let result = walked.and_then(|()| store_batch(&mut store, &mut pending, &mut report));
+    if !args.no_identify && report.tally.reports_new > 0 {
+        super::identify::after_ingest(&mut store, context);
+    }
     report.finish(args.json)?;
     result?;
     Ok(Outcome::from_failures(report.tally.errors > 0))

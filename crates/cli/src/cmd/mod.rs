@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod fetch;
+pub mod identify;
 pub mod ingest;
 pub mod parse;
 pub mod reparse;
@@ -25,5 +26,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Sources(args) => sources::run(args, &context),
         Command::Reparse(args) => reparse::run(args, &context),
         Command::Summary(args) => summary::run(args, &context),
+        Command::Identify(args) => identify::run(args, &context),
     }
 }

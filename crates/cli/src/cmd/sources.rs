@@ -105,6 +105,11 @@ fn columns() -> Vec<String> {
         "first seen",
         "last seen",
         "class",
+        "service",
+        "ptr",
+        "asn",
+        "as_org",
+        "country",
     ]
     .map(str::to_owned)
     .to_vec()
@@ -125,7 +130,16 @@ fn table_row(source: &SourceRow) -> Vec<Value> {
         Value::Text(day(source.first_seen)),
         Value::Text(day(source.last_seen)),
         Value::Text(source.classification.as_str().to_owned()),
+        text_or_null(source.service.as_deref()),
+        text_or_null(source.ptr.as_deref()),
+        source.asn.map_or(Value::Null, Value::Integer),
+        text_or_null(source.as_org.as_deref()),
+        text_or_null(source.country.as_deref()),
     ]
+}
+
+fn text_or_null(text: Option<&str>) -> Value {
+    text.map_or(Value::Null, |text| Value::Text(text.to_owned()))
 }
 
 /// A source in JSON: the store's row (counts, lists, unix seconds, class) plus the rates.

@@ -13,6 +13,8 @@ mod alerts;
 mod corpus;
 // Configuration files, defaults and their errors.
 mod config;
+// `ruadb identify` and the identities in sources, summary and SQL.
+mod identify;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
 mod ingest;
 // Stdin and mbox messages over `limits.max_message_mib`.

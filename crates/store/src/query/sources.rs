@@ -3,6 +3,7 @@
 //! until a row is read.
 
 use super::read::{RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted};
+use crate::SourceIdentity;
 use crate::classify::{ClassTally, Classification, classify_record};
 use crate::sorted_set::SortedSet;
 use crate::{Store, StoreError};
@@ -48,6 +49,16 @@ pub struct SourceRow {
     pub last_seen: i64,
     /// The class carrying most of the source's messages (see [`crate::classify`]).
     pub classification: Classification,
+    /// The catalogue service that sends from this IP (see `source_identity`).
+    pub service: Option<String>,
+    /// The IP's reverse DNS name, as received.
+    pub ptr: Option<String>,
+    /// The autonomous system number of the IP.
+    pub asn: Option<i64>,
+    /// The autonomous system's organisation.
+    pub as_org: Option<String>,
+    /// ISO 3166-1 alpha-2 country code of the IP.
+    pub country: Option<String>,
 }
 
 /// SQLite page cache, in KiB, while `ruadb sources` streams the records.
@@ -81,7 +92,9 @@ impl Store {
             .pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
         let mut builder = TableBuilder::default();
         self.read_reports(&selection, &ResultsWanted::All, &mut builder)?;
-        Ok(builder.finish())
+        let mut table = builder.finish();
+        table.identities = self.source_identities()?;
+        Ok(table)
     }
 }
 
@@ -103,6 +116,8 @@ pub struct SourceTable {
     texts: HashMap<u32, Box<str>>,
     /// Positions in `sources`, in output order.
     order: Vec<u32>,
+    /// Who each source IP is, by IP text.
+    identities: HashMap<String, SourceIdentity>,
 }
 
 impl SourceTable {
@@ -151,9 +166,11 @@ impl SourceTable {
             listed.sort();
             listed
         };
+        let source_ip = self.ip(number);
+        let identity = self.identities.get(&source_ip).cloned().unwrap_or_default();
         Some(SourceRow {
             policy_domain: self.domain(counts.domain).to_owned(),
-            source_ip: self.ip(number),
+            source_ip,
             messages: counts.messages(),
             dmarc_pass: counts.tally.messages(Classification::Aligned),
             spf_aligned: counts.spf_aligned,
@@ -164,6 +181,11 @@ impl SourceTable {
             first_seen: counts.first_seen,
             last_seen: counts.last_seen,
             classification: counts.tally.winner()?,
+            service: identity.service,
+            ptr: identity.ptr,
+            asn: identity.asn,
+            as_org: identity.as_org,
+            country: identity.country,
         })
     }
 }

@@ -1,0 +1,278 @@
+//! Who each sending source is: the `source_identities` table behind the `source_identity`
+//! view. [`Store::identify_from_reports`] names services from the evidence in the records
+//! (passed DKIM signatures, SPF passes) with a [`Catalogue`]; [`Store::source_identities`]
+//! reads the table back for `sources` and the summary.
+
+use std::collections::HashMap;
+
+use ruadb_identify::{Catalogue, Evidence, Service};
+use rusqlite::{OptionalExtension, named_params, params};
+use serde::Serialize;
+
+use crate::{Store, StoreError};
+
+/// What is known about one source IP. Every field is `None` when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceIdentity {
+    /// The catalogue service.
+    pub service: Option<String>,
+    /// Its kind (`mailbox`, `esp`, `crm`, `helpdesk`, `gateway`, `forwarder`, `hosting`).
+    pub service_kind: Option<String>,
+    /// What named it: `dkim`, `spf` or `ptr`.
+    pub evidence: Option<String>,
+    /// The reverse DNS name, as received (outside text: escape before printing).
+    pub ptr: Option<String>,
+    /// Whether the PTR name's A/AAAA records contain the IP.
+    pub ptr_confirmed: Option<bool>,
+    /// The autonomous system number.
+    pub asn: Option<i64>,
+    /// The autonomous system's organisation.
+    pub as_org: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// The service's alignment hint, with `{domain}` for the customer's domain.
+    #[serde(skip)]
+    pub setup: Option<String>,
+}
+
+impl SourceIdentity {
+    /// What to call the source in one short phrase: the service, else the confirmed PTR
+    /// name, else the AS organisation.
+    pub fn label(&self) -> Option<&str> {
+        let confirmed_ptr = self
+            .ptr
+            .as_deref()
+            .filter(|_| self.ptr_confirmed == Some(true));
+        self.service
+            .as_deref()
+            .or(confirmed_ptr)
+            .or(self.as_org.as_deref())
+    }
+}
+
+/// What [`Store::identify_from_reports`] did, and where the table stands after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OfflineTally {
+    /// Source IPs known (every IP of every record read so far).
+    pub sources: u64,
+    /// Of those, the IPs first seen in this run.
+    pub new: u64,
+    /// Of the known sources, those with a service.
+    pub named: u64,
+}
+
+/// The rank SQL compares to keep the strongest evidence: lower is stronger.
+const RANK_SQL: &str = "CASE %s WHEN 'dkim' THEN 0 WHEN 'spf' THEN 1 WHEN 'ptr' THEN 2 ELSE 3 END";
+
+/// How many sources [`Namer`] remembers to skip writes that would change nothing; past it
+/// the memory is dropped (and the database's own rank rule still decides), so a run over
+/// millions of sources stays within the memory budget.
+const NAMER_MEMORY: usize = 4096;
+
+/// Records the strongest evidence naming each source, one matching result at a time.
+struct Namer<'a> {
+    /// Names `source_ip` unless it holds evidence at least as strong.
+    update: rusqlite::Statement<'a>,
+    /// The strongest evidence written this run, per source (bounded by [`NAMER_MEMORY`]).
+    written: HashMap<String, Evidence>,
+}
+
+impl Namer<'_> {
+    fn name(
+        &mut self,
+        source_ip: &str,
+        service: &Service,
+        evidence: Evidence,
+        domain: &str,
+    ) -> Result<(), StoreError> {
+        if self
+            .written
+            .get(source_ip)
+            .is_some_and(|&written| written <= evidence)
+        {
+            return Ok(());
+        }
+        self.update.execute(named_params![
+            ":source_ip": source_ip,
+            ":service": service.name,
+            ":service_kind": service.kind.as_str(),
+            ":evidence": evidence.as_str(),
+            ":evidence_domain": domain,
+            ":setup": service.setup,
+        ])?;
+        if self.written.len() >= NAMER_MEMORY {
+            self.written.clear();
+        }
+        self.written.insert(source_ip.to_owned(), evidence);
+        Ok(())
+    }
+}
+
+/// Passed DKIM signatures and SPF passes (MAIL FROM) of the records after `?1`, in the
+/// result tables' own (record, seq) order: no sort, no temporary table, so memory does not
+/// grow with the records read.
+const EVIDENCE_SQL: [(Evidence, &str); 2] = [
+    (
+        Evidence::Dkim,
+        "SELECT r.source_ip, d.domain FROM dkim_results AS d JOIN records AS r ON r.id = d.record \
+         WHERE d.record > ?1 AND d.result = 'pass'",
+    ),
+    (
+        Evidence::Spf,
+        "SELECT r.source_ip, s.domain FROM spf_results AS s JOIN records AS r ON r.id = s.record \
+         WHERE s.record > ?1 AND s.result = 'pass' AND COALESCE(s.scope, 'mfrom') = 'mfrom'",
+    ),
+];
+
+/// Sources read per page when naming from confirmed PTRs (primary-key order, no sort).
+const PTR_PAGE: i64 = 512;
+
+impl Store {
+    /// Names the service of every source IP in the records stored since the last run (all
+    /// records with `refresh`, which also forgets the services named before), from the
+    /// strongest evidence: a passed DKIM signature, an SPF pass (MAIL FROM), or a confirmed
+    /// PTR recorded earlier. A service named before is replaced only by stronger evidence;
+    /// among matches of equal strength the first stored wins. One transaction: an
+    /// interrupted run leaves the table as it was. Memory stays bounded whatever the number
+    /// of records or sources.
+    pub fn identify_from_reports(
+        &mut self,
+        catalogue: &Catalogue,
+        refresh: bool,
+    ) -> Result<OfflineTally, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let max_record: i64 =
+            transaction.query_row("SELECT COALESCE(MAX(id), 0) FROM records", [], |row| {
+                row.get(0)
+            })?;
+        let stored: Option<i64> = transaction
+            .query_row(
+                "SELECT last_record FROM identify_progress WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        // Record ids restart after `ruadb reparse` rebuilt the records: then start over too.
+        let after = match stored {
+            Some(last) if !refresh && last <= max_record => last,
+            _ => 0,
+        };
+        if refresh {
+            transaction.execute(
+                "UPDATE source_identities SET service = NULL, service_kind = NULL, \
+                 evidence = NULL, evidence_domain = NULL, setup = NULL",
+                [],
+            )?;
+        }
+        // Every source gets its row (the primary key does the deduplication), so the reverse
+        // DNS and IP database steps know which addresses to look up.
+        let new = transaction.execute(
+            "INSERT OR IGNORE INTO source_identities (source_ip) \
+             SELECT source_ip FROM records WHERE id > ?1",
+            [after],
+        )?;
+        {
+            let mut namer = Namer {
+                update: transaction.prepare(&format!(
+                    "UPDATE source_identities SET service = :service, \
+                       service_kind = :service_kind, evidence = :evidence, \
+                       evidence_domain = :evidence_domain, setup = :setup \
+                     WHERE source_ip = :source_ip AND {} > {}",
+                    RANK_SQL.replace("%s", "evidence"),
+                    RANK_SQL.replace("%s", ":evidence")
+                ))?,
+                written: HashMap::new(),
+            };
+            for (evidence, sql) in EVIDENCE_SQL {
+                let mut statement = transaction.prepare(sql)?;
+                let mut rows = statement.query([after])?;
+                while let Some(row) = rows.next()? {
+                    let domain: String = row.get(1)?;
+                    if let Some(service) = catalogue.service_for(evidence, &domain) {
+                        let source_ip: String = row.get(0)?;
+                        namer.name(&source_ip, service, evidence, &domain)?;
+                    }
+                }
+            }
+            name_from_confirmed_ptrs(&transaction, catalogue, &mut namer)?;
+        }
+        transaction.execute(
+            "INSERT INTO identify_progress (id, last_record) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET last_record = excluded.last_record",
+            [max_record],
+        )?;
+        let (sources, named) = transaction.query_row(
+            "SELECT COUNT(*), COUNT(service) FROM source_identities",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        transaction.commit()?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(OfflineTally {
+            sources: count(sources),
+            new: u64::try_from(new).unwrap_or(u64::MAX),
+            named: count(named),
+        })
+    }
+
+    /// The identity of every source IP about which something is known, by IP text (a source
+    /// missing from the map is unknown): on a database of many unknown sources the map stays
+    /// small, which keeps `sources` and the summary within their memory budget.
+    pub fn source_identities(&self) -> Result<HashMap<String, SourceIdentity>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT source_ip, service, service_kind, evidence, ptr, ptr_confirmed, asn, as_org, \
+             country, setup FROM source_identities \
+             WHERE service IS NOT NULL OR ptr IS NOT NULL OR asn IS NOT NULL \
+                OR as_org IS NOT NULL OR country IS NOT NULL",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut identities = HashMap::new();
+        while let Some(row) = rows.next()? {
+            let identity = SourceIdentity {
+                service: row.get(1)?,
+                service_kind: row.get(2)?,
+                evidence: row.get(3)?,
+                ptr: row.get(4)?,
+                ptr_confirmed: row.get(5)?,
+                asn: row.get(6)?,
+                as_org: row.get(7)?,
+                country: row.get(8)?,
+                setup: row.get(9)?,
+            };
+            identities.insert(row.get::<_, String>(0)?, identity);
+        }
+        Ok(identities)
+    }
+}
+
+/// Names, from their confirmed PTR, the sources that have no stronger evidence: a page of
+/// sources at a time in primary-key order, so the table is never scanned while it is written.
+fn name_from_confirmed_ptrs(
+    transaction: &rusqlite::Transaction<'_>,
+    catalogue: &Catalogue,
+    namer: &mut Namer<'_>,
+) -> Result<(), StoreError> {
+    let mut page = transaction.prepare(
+        "SELECT source_ip, ptr_base_domain FROM source_identities \
+         WHERE source_ip > ?1 AND ptr_confirmed = 1 AND ptr_base_domain IS NOT NULL \
+           AND (evidence IS NULL OR evidence = 'ptr') \
+         ORDER BY source_ip LIMIT ?2",
+    )?;
+    let mut last = String::new();
+    loop {
+        let found = page
+            .query_map(params![last, PTR_PAGE], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (source_ip, base) in &found {
+            if let Some(service) = catalogue.service_for(Evidence::Ptr, base) {
+                namer.name(source_ip, service, Evidence::Ptr, base)?;
+            }
+        }
+        match found.into_iter().next_back() {
+            Some((source_ip, _)) => last = source_ip,
+            None => return Ok(()),
+        }
+    }
+}

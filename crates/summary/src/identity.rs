@@ -1,0 +1,112 @@
+//! Who the sources are: each source's identity from the store, the per-service totals of a
+//! domain ("By service"), and advice that uses a known service's setup hint.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ruadb_store::SourceIdentity;
+use ruadb_store::classify::ClassTally;
+
+use super::{Classification, DomainSummary, ServiceSummary, Summary, rate, total};
+
+/// Fills `sources[].identity`, `services` and the service advice of every domain.
+pub(crate) fn apply(summary: &mut Summary, identities: &HashMap<String, SourceIdentity>) {
+    for domain in &mut summary.domains {
+        for source in &mut domain.sources {
+            if let Some(identity) = identities.get(&source.source_ip) {
+                source.identity = identity.clone();
+            }
+        }
+        domain.services = services(domain);
+        service_advice(domain, identities);
+    }
+}
+
+/// The domain's sources grouped by service, then the unknown ones by AS organisation, most
+/// messages first. Empty when no source of the domain is identified at all.
+fn services(domain: &DomainSummary) -> Vec<ServiceSummary> {
+    let identified = domain
+        .sources
+        .iter()
+        .any(|source| source.identity.service.is_some() || source.identity.as_org.is_some());
+    if !identified {
+        return Vec::new();
+    }
+    #[derive(Default)]
+    struct Group {
+        service_kind: Option<String>,
+        sources: u64,
+        messages: u64,
+        dmarc_pass: u64,
+        tally: ClassTally,
+    }
+    // Keyed by (service, AS organisation): a named service ignores the AS.
+    let mut groups: BTreeMap<(Option<String>, Option<String>), Group> = BTreeMap::new();
+    for source in &domain.sources {
+        let identity = &source.identity;
+        let key = match &identity.service {
+            Some(service) => (Some(service.clone()), None),
+            None => (None, identity.as_org.clone()),
+        };
+        let group = groups.entry(key).or_default();
+        group.service_kind.clone_from(&identity.service_kind);
+        group.sources += 1;
+        group.messages = group.messages.saturating_add(source.messages);
+        group.dmarc_pass = group.dmarc_pass.saturating_add(source.dmarc_pass);
+        group.tally.add(source.classification, source.messages);
+    }
+    let mut services: Vec<ServiceSummary> = groups
+        .into_iter()
+        .map(|((service, as_org), group)| ServiceSummary {
+            service,
+            service_kind: group.service_kind,
+            as_org,
+            sources: group.sources,
+            messages: group.messages,
+            dmarc_pass: group.dmarc_pass,
+            dmarc_pass_rate: rate(group.dmarc_pass, group.messages),
+            classification: group
+                .tally
+                .winner()
+                .unwrap_or(Classification::Unauthenticated),
+        })
+        .collect();
+    // Named services first, then unknown sources; most messages first within each.
+    services.sort_by(|a, b| {
+        (a.service.is_none(), std::cmp::Reverse(a.messages))
+            .cmp(&(b.service.is_none(), std::cmp::Reverse(b.messages)))
+    });
+    debug_assert_eq!(
+        total(services.iter().map(|service| service.messages)),
+        total(domain.sources.iter().map(|source| source.messages))
+    );
+    services
+}
+
+/// For a misaligned source of a known service with a setup hint: advice in the service's
+/// own terms, replacing the generic line (in the source and in the domain's list).
+fn service_advice(domain: &mut DomainSummary, identities: &HashMap<String, SourceIdentity>) {
+    let name = domain.domain.clone();
+    for source in &mut domain.sources {
+        if source.classification != Classification::Misaligned {
+            continue;
+        }
+        let Some(identity) = identities.get(&source.source_ip) else {
+            continue;
+        };
+        let (Some(service), Some(setup)) = (&identity.service, &identity.setup) else {
+            continue;
+        };
+        let line = format!(
+            "{} — {service} sends as {name} without alignment: {}",
+            source.source_ip,
+            setup.replace("{domain}", &name)
+        );
+        if let Some(old) = source.advice.replace(line.clone()) {
+            for advice in &mut domain.advice {
+                if *advice == old {
+                    advice.clone_from(&line);
+                }
+            }
+        }
+    }
+}
