@@ -58,5 +58,5 @@ if [ "$status" -gt 2 ]; then
     echo "ruadb summary --alerts failed with status $status" >&2
     exit 1
 fi
-sed -n '/"alerts"/,/^  \]/p' "$work/alerts.json"
+sed -n '/"alerts": \[\]/{p;q}; /"alerts"/,/^  \]/p' "$work/alerts.json"
 echo "exit status: $status"

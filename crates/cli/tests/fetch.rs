@@ -2125,7 +2125,10 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
         dir: tempfile::tempdir().unwrap(),
     };
     const MESSAGES: u32 = 600;
-    fixture.configure("after_ingest = \"move\"\nbatch_size = 10");
+    const BATCH_SIZE: u32 = 10;
+    fixture.configure(&format!(
+        "after_ingest = \"move\"\nbatch_size = {BATCH_SIZE}"
+    ));
     fixture.seed_inbox("stop", MESSAGES);
 
     let mut run = fixture.command(&[]).stderr(Stdio::piped()).spawn().unwrap();
@@ -2158,7 +2161,24 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
     own.start();
     let (code, _, stderr) = fixture.fetch_json();
     assert_eq!(code, 0, "{stderr}");
-    fixture.assert_all_stored_once_and_archived(MESSAGES, seeded_message_count(MESSAGES));
+    // The database is exact whatever the moment of the stop. The mailboxes are exact except
+    // for one case the server owns: Dovecot's MOVE copies, then expunges, and a server stopped
+    // between the two leaves that one batch in both INBOX and Archive; the rerun stores
+    // nothing new from it and moves the originals again, so Archive may hold one batch twice.
+    let totals = fixture.totals();
+    let expected = u64::from(MESSAGES);
+    assert_eq!(
+        (totals.messages, totals.reports, totals.records),
+        (expected, expected, expected),
+        "{totals:?}"
+    );
+    assert_eq!(totals.message_count, seeded_message_count(MESSAGES));
+    let counts = fixture.counts(&["INBOX", "Archive"]);
+    assert_eq!(counts[0], 0, "{counts:?}");
+    assert!(
+        (MESSAGES..=MESSAGES + BATCH_SIZE).contains(&counts[1]),
+        "{counts:?}"
+    );
 }
 
 #[test]
