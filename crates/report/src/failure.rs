@@ -700,9 +700,13 @@ mod tests {
         assert_eq!(
             address("\"=?utf-8?B?SW50?=\" <sharepoint@Domain.DE>"),
             Some((
-                "sharepoint@Domain.DE".to_owned(),
+                Some("sharepoint@Domain.DE".to_owned()),
                 DomainName::new("domain.de")
             ))
+        );
+        assert_eq!(
+            address("<@example.net>"),
+            Some((None, DomainName::new("example.net")))
         );
         assert_eq!(
             domain("700 on Washington <info@cardinal.com>").as_deref(),
