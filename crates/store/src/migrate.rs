@@ -22,6 +22,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_source_identity",
         include_str!("../../../sql/migrations/0004_source_identity.sql"),
     ),
+    (
+        "0005_failure_reports",
+        include_str!("../../../sql/migrations/0005_failure_reports.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -10,7 +10,7 @@
 
 use crate::StoreError;
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
-use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink};
+use ruadb_report::{Error, FailureReport, Limits, Record, ReportHeader, ReportTrailer, Sink};
 use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
@@ -41,6 +41,8 @@ enum Event {
     Begin(Option<String>, ReportHeader),
     Record(Record),
     End(ReportTrailer),
+    /// A failure report: small (its header blocks are capped), so it travels whole.
+    FailureReport(Option<String>, Box<FailureReport>),
     Failed(Option<String>, Error),
 }
 
@@ -290,6 +292,9 @@ fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
             Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header)?,
             Event::Record(record) => sink.record(record)?,
             Event::End(trailer) => sink.end_report(trailer)?,
+            Event::FailureReport(member, report) => {
+                sink.failure_report(member.as_deref(), *report)?;
+            }
             Event::Failed(member, error) => sink.report_failed(member.as_deref(), error)?,
         }
     }
@@ -342,6 +347,13 @@ impl Sink for ChannelSink<'_> {
 
     fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
         self.push(Event::End(trailer))
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.push(Event::FailureReport(
+            member.map(str::to_owned),
+            Box::new(report),
+        ))
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {

@@ -93,6 +93,7 @@ pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
         domains: context.config.domains.clone(),
         limits: context.config.limits.clone(),
         now: Some(context.now),
+        failure_privacy: context.config.failure_privacy,
         ..StoreOptions::default()
     };
     if wait {
@@ -198,6 +199,8 @@ impl Reporter {
         tally.duplicates += batch.duplicates;
         tally.conflicts += batch.conflicts;
         tally.records += batch.records;
+        tally.failure_reports_new += batch.failure_reports_new;
+        tally.failure_duplicates += batch.failure_duplicates;
         tally.errors += batch.errors;
         tally.rejected += batch.rejected;
     }
@@ -216,11 +219,24 @@ impl Reporter {
 }
 
 /// `VERB N messages: R new reports, D duplicates, C conflicts, K records, E errors` on
-/// stderr; with `json` also the tally as one JSON object on stdout.
+/// stderr (with `, F new failure reports` before the errors when there were failure reports);
+/// with `json` also the tally as one JSON object on stdout.
 pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Result<()> {
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let failure_reports = if tally.failure_reports_new + tally.failure_duplicates > 0 {
+        format!(
+            ", {}",
+            plural(
+                tally.failure_reports_new,
+                "new failure report",
+                "new failure reports"
+            )
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{verb} {}: {}, {}, {}, {}, {}",
+        "{verb} {}: {}, {}, {}, {}{failure_reports}, {}",
         plural(tally.messages, "message", "messages"),
         plural(tally.reports_new, "new report", "new reports"),
         plural(tally.duplicates, "duplicate", "duplicates"),

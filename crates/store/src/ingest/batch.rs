@@ -1,6 +1,7 @@
 //! [`Batch`]: one write transaction. [`Batch::ingest`] stores inputs in order while the
 //! next ones are parsed on a second thread; the queue this needs never outlives the call.
 
+use super::failure::replace_raw_input;
 use super::rows::insert_message;
 use super::sink::StoreSink;
 use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
@@ -534,7 +535,9 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
             "SELECT (SELECT COUNT(*) FROM reports WHERE message_id = ?1),
                     (SELECT COALESCE(SUM(record_count), 0) FROM reports WHERE message_id = ?1),
                     (SELECT COUNT(*) FROM report_duplicates WHERE message_id = ?1),
-                    (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1)",
+                    (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1),
+                    (SELECT COUNT(*) FROM failure_reports WHERE message_id = ?1)
+                    + (SELECT COUNT(*) FROM failure_report_duplicates WHERE message_id = ?1)",
         )?
         .query_row([message_id], |row| {
             let count = |index| row.get::<_, i64>(index).map(|n| n.max(0) as u64);
@@ -543,6 +546,7 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
                 records: count(1)?,
                 duplicates: count(2)?,
                 conflicts: count(3)?,
+                failure_reports: count(4)?,
             })
         })?;
     let errors = connection
@@ -580,5 +584,10 @@ pub(super) fn parse_into(
 ) -> Result<MessageOutcome, StoreError> {
     let mut sink = StoreSink::new(connection, options, message_id)?;
     read(&mut sink, &options.limits)?;
-    sink.finish()
+    let (outcome, failure_renderings) = sink.finish()?;
+    if !failure_renderings.is_empty() {
+        // The input's own bytes hold the original message and every address.
+        replace_raw_input(connection, message_id, &failure_renderings)?;
+    }
+    Ok(outcome)
 }

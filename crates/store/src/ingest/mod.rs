@@ -7,9 +7,12 @@
 //! - `batch`: [`Batch`], its queue of inputs on the parser thread, and commit.
 //! - `sink`: the storing sink, which decides per report: store, duplicate, conflict, reject.
 //! - `rows`: the row inserts (messages, reports, records and their results).
+//! - `failure`: DMARC failure reports (privacy, dedupe by content, the raw input replaced by
+//!   ruadb's rendering).
 //! - `reparse`: rebuilding every report from the stored raw inputs.
 
 mod batch;
+mod failure;
 mod reparse;
 mod rows;
 mod sink;
@@ -71,6 +74,10 @@ pub struct MessageOutcome {
     pub conflicts: u64,
     /// Records stored.
     pub records: u64,
+    /// DMARC failure reports stored for the first time.
+    pub failure_reports_new: u64,
+    /// DMARC failure reports whose content was stored before (from another input).
+    pub failure_duplicates: u64,
     /// The policy domain of each report refused because it is not in `domains`.
     pub rejected_domains: Vec<String>,
     /// Documents that yielded no report (one entry with `member: None` when the input as a
@@ -84,7 +91,14 @@ impl MessageOutcome {
     pub fn has_report(&self) -> bool {
         match &self.stored_before {
             Some(stored) => stored.has_report(),
-            None => self.reports_new + self.duplicates + self.conflicts > 0,
+            None => {
+                self.reports_new
+                    + self.duplicates
+                    + self.conflicts
+                    + self.failure_reports_new
+                    + self.failure_duplicates
+                    > 0
+            }
         }
     }
 }
@@ -100,12 +114,15 @@ pub struct StoredReports {
     pub duplicates: u64,
     /// Reports whose key was stored already with other content (not counted).
     pub conflicts: u64,
+    /// DMARC failure reports of this input: stored from it, or duplicates of ones stored
+    /// before.
+    pub failure_reports: u64,
 }
 
 impl StoredReports {
     /// Whether the input held at least one report.
     pub fn has_report(&self) -> bool {
-        self.reports + self.duplicates + self.conflicts > 0
+        self.reports + self.duplicates + self.conflicts + self.failure_reports > 0
     }
 }
 
@@ -131,6 +148,10 @@ pub struct IngestTally {
     pub conflicts: u64,
     /// Records stored.
     pub records: u64,
+    /// DMARC failure reports stored for the first time.
+    pub failure_reports_new: u64,
+    /// DMARC failure reports stored before with the same content.
+    pub failure_duplicates: u64,
     /// Documents that yielded no report, plus rejected reports.
     pub errors: u64,
     /// Reports refused because their policy domain is not configured (also in `errors`).
@@ -145,6 +166,8 @@ impl IngestTally {
         self.duplicates += outcome.duplicates;
         self.conflicts += outcome.conflicts;
         self.records += outcome.records;
+        self.failure_reports_new += outcome.failure_reports_new;
+        self.failure_duplicates += outcome.failure_duplicates;
         let rejected = outcome.rejected_domains.len() as u64;
         self.rejected += rejected;
         self.errors += outcome.errors.len() as u64 + rejected;

@@ -23,7 +23,8 @@ impl Store {
         transaction.execute_batch(
             "DELETE FROM dkim_results; DELETE FROM spf_results; DELETE FROM reasons;
              DELETE FROM report_warnings; DELETE FROM records; DELETE FROM report_conflicts;
-             DELETE FROM report_duplicates;
+             DELETE FROM report_duplicates; DELETE FROM failure_report_duplicates;
+             DELETE FROM failure_reports;
              DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
         )?;
         let messages = transaction

@@ -1,12 +1,13 @@
 //! The storing sink: decides for each report whether it is new (stored), a duplicate, a
 //! conflict or rejected, and writes it as the parser streams it.
 
+use super::failure::{FailureStored, store_failure_report};
 use super::rows::{PendingRecord, RECORDS_PER_FLUSH, insert_report, write_records};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
 use crate::digest::DigestedSink;
 use crate::{StoreError, StoreOptions};
-use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer};
+use ruadb_report::{DomainName, FailureReport, Record, ReportHeader, ReportTrailer};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
 
@@ -14,6 +15,14 @@ use std::ops::ControlFlow;
 /// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
 /// written a few at a time.
 const PENDING_TEXT_BYTES: usize = 64 * 1024;
+
+/// Whether `options.domains` accepts `domain` (a listed domain accepts its subdomains).
+pub(super) fn accepts(options: &StoreOptions, domain: &DomainName) -> bool {
+    let Some(domains) = &options.domains else {
+        return true;
+    };
+    domains.iter().any(|accepted| domain.is_within(accepted))
+}
 
 /// What happens to the report being read.
 enum Target {
@@ -57,6 +66,8 @@ pub(super) struct StoreSink<'c> {
     outcome: MessageOutcome,
     documents: u64,
     fatal: Option<StoreError>,
+    /// Renderings of the failure reports read (what replaces the input's raw bytes).
+    failure_renderings: Vec<Vec<u8>>,
 }
 
 impl<'c> StoreSink<'c> {
@@ -79,10 +90,12 @@ impl<'c> StoreSink<'c> {
             outcome: MessageOutcome::default(),
             documents: 0,
             fatal: None,
+            failure_renderings: Vec::new(),
         })
     }
 
-    pub(super) fn finish(mut self) -> Result<MessageOutcome, StoreError> {
+    /// The outcome, and the renderings of the failure reports read (empty if none).
+    pub(super) fn finish(mut self) -> Result<(MessageOutcome, Vec<Vec<u8>>), StoreError> {
         if let Some(error) = self.fatal.take() {
             return Err(error);
         }
@@ -95,16 +108,32 @@ impl<'c> StoreSink<'c> {
         if self.documents == 0 {
             self.record_failure(None, "no DMARC aggregate report found".to_owned())?;
         }
-        Ok(self.outcome)
+        Ok((self.outcome, self.failure_renderings))
     }
 
     fn accepts(&self, policy_domain: &DomainName) -> bool {
-        let Some(domains) = &self.options.domains else {
-            return true;
-        };
-        domains
-            .iter()
-            .any(|accepted| policy_domain.is_within(accepted))
+        accepts(self.options, policy_domain)
+    }
+
+    fn failure(&mut self, member: Option<&str>, report: FailureReport) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            self.fail_current()?;
+        }
+        self.documents += 1;
+        let stored = store_failure_report(
+            self.connection,
+            self.options,
+            self.message_id,
+            member,
+            report,
+            &mut self.failure_renderings,
+        )?;
+        match stored {
+            FailureStored::New => self.outcome.failure_reports_new += 1,
+            FailureStored::Duplicate => self.outcome.failure_duplicates += 1,
+            FailureStored::Rejected(domain) => self.outcome.rejected_domains.push(domain),
+        }
+        Ok(())
     }
 
     fn begin(&mut self, member: Option<&str>, header: &ReportHeader) -> Result<(), StoreError> {
@@ -325,6 +354,11 @@ impl DigestedSink for StoreSink<'_> {
 
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
         let result = self.end(&trailer, content_hash);
+        self.check(result)
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        let result = self.failure(member, report);
         self.check(result)
     }
 
