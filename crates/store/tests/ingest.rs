@@ -140,6 +140,7 @@ fn held(first: &MessageOutcome) -> StoredReports {
         records: first.records,
         duplicates: first.duplicates,
         conflicts: first.conflicts,
+        failure_reports: first.failure_reports_new + first.failure_duplicates,
     }
 }
 
