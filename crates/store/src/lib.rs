@@ -73,9 +73,9 @@ pub use ingest::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
-    DkimRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow,
-    RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
-    SourceTable, SpfRow, Totals, Value,
+    DkimRow, FailureSampleRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES,
+    QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
+    SourceFilter, SourceRow, SourceTable, SpfRow, Totals, Value,
 };
 pub use sorted_set::SortedSet;
 

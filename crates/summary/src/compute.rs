@@ -632,6 +632,8 @@ impl DomainBuilder {
             silent_reporters,
             baseline_reports,
             policy,
+            // Added by `load` from the failure reports, after the aggregate reports.
+            failure_samples: None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Reading: arbitrary read-only SQL (`ruadb sql`), totals and IMAP cursors here; the typed
-//! read API in `read`, `ruadb sources` in `sources`, and the `WHERE` clause they share in
+//! read API in `read` (and of failure reports in `failure`), `ruadb sources` in `sources`, and the `WHERE` clause they share in
 //! `sql`.
 
+mod failure;
 mod read;
 mod sources;
 mod sql;
 
+pub use failure::FailureSampleRow;
 pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,
