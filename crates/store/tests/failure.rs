@@ -14,6 +14,9 @@ use ruadb_store::{IngestTally, MessageSource, Store, StoreOptions, Value};
 use std::io::Read;
 use std::path::Path;
 
+mod common;
+use common::rows;
+
 /// Every fixture in `fixtures/failure/`, sorted by name, as (name, bytes).
 fn fixtures() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/failure");
@@ -38,17 +41,6 @@ fn ingest_all(store: &mut Store) -> IngestTally {
     }
     batch.commit().unwrap();
     tally
-}
-
-fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
-    let mut rows = Vec::new();
-    store
-        .query(sql, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })
-        .unwrap();
-    rows
 }
 
 fn text(value: &Value) -> Option<&str> {

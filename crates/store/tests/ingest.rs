@@ -15,7 +15,7 @@ use ruadb_store::{
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::report_xml;
+use common::{report_xml, rows};
 use std::time::Duration;
 
 fn fixtures_dir() -> PathBuf {
@@ -62,17 +62,6 @@ fn scalar(store: &Store, sql: &str) -> Value {
         })
         .unwrap();
     value
-}
-
-fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
-    let mut rows = Vec::new();
-    store
-        .query(sql, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })
-        .unwrap();
-    rows
 }
 
 #[test]

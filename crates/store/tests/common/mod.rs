@@ -27,3 +27,19 @@ pub fn report_xml(
     xml.push_str("</feedback>");
     xml
 }
+
+/// Every row of a read-only query, in order.
+#[allow(
+    dead_code,
+    reason = "not every test file that shares this module uses it"
+)]
+pub fn rows(store: &ruadb_store::Store, sql: &str) -> Vec<Vec<ruadb_store::Value>> {
+    let mut rows = Vec::new();
+    store
+        .query(sql, &mut |row| {
+            rows.push(row.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
