@@ -37,6 +37,7 @@ CREATE TABLE failure_reports (
 CREATE UNIQUE INDEX failure_reports_by_hash ON failure_reports (content_hash);
 CREATE INDEX failure_reports_by_message ON failure_reports (message_id);
 CREATE INDEX failure_reports_by_domain_arrival ON failure_reports (reported_domain, arrival_utc);
+CREATE INDEX failure_reports_by_arrival ON failure_reports (arrival_utc);
 
 -- A failure report stored already (same content) from another input: only noted, so that an
 -- input seen again can say what it held.

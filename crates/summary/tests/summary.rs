@@ -941,6 +941,7 @@ fn mail_addresses_are_checked() {
     envelope.to.clear();
     let error = ruadb_summary::render_email(&summary, &envelope).unwrap_err();
     assert!(error.to_string().contains("no recipient"), "{error}");
+}
 
 /// DMARC failure reports: a "Failure samples" section per domain in every format, counted by
 /// source and failure type and linked to the source's class; nothing in a week without any.
@@ -967,7 +968,13 @@ fn failure_samples_by_source_and_failure_type_in_every_format() {
         .as_ref()
         .expect("failure samples for example.com");
     assert_eq!(samples.reports, 4);
-    let groups: Vec<(Option<&str>, Option<&str>, Option<Classification>, u64)> = samples
+    type Group<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<Classification>,
+        u64,
+    );
+    let groups: Vec<Group<'_>> = samples
         .by_source
         .iter()
         .map(|group| {

@@ -1,7 +1,10 @@
 //! Helpers shared by the store's integration tests.
 
 /// A report with `records` rows of (ip, count, dkim domain, spf domain), all DKIM/SPF pass.
-#[allow(dead_code, reason = "not every test file that shares this module uses it")]
+#[allow(
+    dead_code,
+    reason = "not every test file that shares this module uses it"
+)]
 pub fn report_xml(
     org: &str,
     report_id: &str,
