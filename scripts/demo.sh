@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample data, from a fresh clone: build ruadb, store the sample
 # reports in fixtures/demo (a Maildir of report mail with gzip attachments, zip and gzip files,
-# plain XML; example.com over ISO weeks 2026-W46 and 2026-W47) and the SMTP TLS reports in
-# fixtures/tlsrpt (JSON and a TLS report mail, the same weeks), then show what they say. The
-# HTML summary is written to target/demo/summary-2026-W47.html.
+# plain XML; example.com over ISO weeks 2026-W46 and 2026-W47), the SMTP TLS reports in
+# fixtures/tlsrpt (JSON and a TLS report mail, the same weeks) and the DMARC failure reports in
+# fixtures/demo-failure (ARF and Exim's text notice, W47), then show what they say. The HTML
+# summary is written to target/demo/summary-2026-W47.html.
 #
 # The database is a temporary file, removed at exit; set DEMO_DB=path to keep it, e.g.
 #   DEMO_DB=./demo.sqlite scripts/demo.sh && target/release/ruadb --db demo.sqlite sql "SELECT * FROM source_daily"
@@ -24,14 +25,20 @@ rm -f "$RUADB_DB" "$RUADB_DB-wal" "$RUADB_DB-shm"
 # The sample reports have fixed dates, so the period is named rather than "last week".
 week=2026-W47
 
-echo "==> ruadb ingest fixtures/demo fixtures/tlsrpt"
-"$ruadb" ingest fixtures/demo fixtures/tlsrpt
+echo "==> ruadb ingest fixtures/demo fixtures/tlsrpt fixtures/demo-failure"
+"$ruadb" ingest fixtures/demo fixtures/tlsrpt fixtures/demo-failure
 
 echo
 echo "==> ruadb sql \"SELECT … FROM tls_failures\""
 "$ruadb" sql "SELECT date(begin_utc, 'unixepoch') AS day, report_org, result_type,
                      receiving_mx_hostname, failed_sessions
               FROM tls_failures ORDER BY begin_utc, failed_sessions DESC"
+
+echo
+echo "==> ruadb sql \"SELECT ... FROM failure_samples\" (private by default: domains only)"
+"$ruadb" sql "SELECT datetime(arrival_utc, 'unixepoch') AS arrival, reporter, source_ip,
+                     auth_failure, from_domain, delivery_result
+              FROM failure_samples ORDER BY arrival_utc"
 
 echo
 echo "==> ruadb sources --since 2026-11-09 --until 2026-11-23"

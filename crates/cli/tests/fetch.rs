@@ -339,8 +339,81 @@ fn move_archives_reports_and_sets_aside_the_rest() {
     assert_mixed_totals(&fixture);
 }
 
+/// A fixture mail with CRLF line ends, so that the server keeps its bytes as they are.
+fn crlf_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/failure")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    text.replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
+
+/// A mailbox mixing an aggregate report, an ARF failure report, Exim's text-only notice and
+/// a mail that is none: both failure reports are stored (private) and archived like reports.
+#[test]
+fn failure_reports_are_stored_and_archived_beside_aggregate_reports() {
+    let Some(fixture) = Fixture::new("cli-failure") else {
+        return;
+    };
+    fixture.configure("after_ingest = \"move\"");
+    let mut session = fixture.session();
+    session
+        .append(
+            "INBOX",
+            &report_message(
+                Packing::Gzip,
+                "google.com",
+                "f1",
+                "example.com",
+                "192.0.2.1",
+                3,
+            ),
+        )
+        .unwrap();
+    for name in ["arf-dmarc-all-fields.eml", "text-notice.eml"] {
+        session.append("INBOX", &crlf_fixture(name)).unwrap();
+    }
+    session
+        .append("INBOX", &non_report_message("question"))
+        .unwrap();
+    session.logout().unwrap();
+
+    let (code, tally, stderr) = fixture.fetch_json();
+    assert_eq!(code, 1, "the non-report mail: {stderr}");
+    assert_eq!(number(&tally, "reports_new"), 1);
+    assert_eq!(number(&tally, "failure_reports_new"), 2);
+    assert_eq!(
+        fixture.counts(&["INBOX", "Archive", "Invalid"]),
+        vec![0, 3, 1]
+    );
+    let store = Store::open_read_only(&fixture.db()).unwrap();
+    let mut rows = Vec::new();
+    store
+        .query(
+            "SELECT reported_domain, source_ip, format, subject FROM failure_reports
+             ORDER BY arrival_utc",
+            &mut |row| {
+                rows.push(format!("{row:?}"));
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            r#"[Text("example.com"), Text("192.0.2.77"), Text("arf"), Null]"#,
+            r#"[Text("example.com"), Text("192.0.2.200"), Text("text"), Null]"#,
+        ]
+    );
+
+    let (code, tally, _) = fixture.fetch_json();
+    assert_eq!((code, number(&tally, "messages")), (0, 0));
+}
+
 /// A mailbox mixing the three kinds of report mail: DMARC aggregate reports, SMTP TLS reports
-/// (the fixture mail and a generated one) and a DMARC failure report, which is not stored yet.
+/// (the fixture mail and a generated one) and a DMARC failure report.
 #[test]
 fn a_mailbox_of_aggregate_tls_and_failure_reports() {
     let Some(fixture) = Fixture::new("cli-tlsrpt") else {
@@ -369,18 +442,19 @@ fn a_mailbox_of_aggregate_tls_and_failure_reports() {
     session.logout().unwrap();
 
     let (code, tally, stderr) = fixture.fetch_json();
-    // The mail without a report and the failure report are named: a partial failure.
+    // The mail without a report is named: a partial failure.
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(number(&tally, "messages"), 9, "{tally}");
     assert_eq!(number(&tally, "reports_new"), 5, "{tally}");
     assert_eq!(number(&tally, "tls_reports_new"), 2, "{tally}");
-    assert_eq!(number(&tally, "errors"), 2, "{tally}");
+    assert_eq!(number(&tally, "failure_reports_new"), 1, "{tally}");
+    assert_eq!(number(&tally, "errors"), 1, "{tally}");
     // `domains` is example.com: each TLS report keeps its example.com policy only.
     assert_mixed_totals_with_tls(&fixture, 2);
-    // TLS report mail is stored, so it is archived like aggregate report mail.
+    // TLS and failure report mail is stored, so it is archived like aggregate report mail.
     assert_eq!(
         fixture.counts(&["INBOX", "Archive", "Invalid"]),
-        vec![0, 7, 2]
+        vec![0, 8, 1]
     );
 
     let (code, tally, _) = fixture.fetch_json();

@@ -207,10 +207,8 @@ impl Reading {
             self.warn("no Auth-Failure: the kind of failure is not stated".to_owned());
         }
         self.authentication_results = arf.first("authentication-results").and_then(nonempty);
-        if let Some(raw) = arf.first("original-mail-from")
-            && let Some((whole, domain)) = address(raw)
-        {
-            self.original_mail_from = Some(whole);
+        if let Some((whole, domain)) = arf.first("original-mail-from").and_then(address) {
+            self.original_mail_from = whole;
             self.mail_from_domain = Some(domain);
         }
         let recipients: Vec<&str> = arf.all("original-rcpt-to").collect();
@@ -225,7 +223,7 @@ impl Reading {
             .take(MAX_RECIPIENTS)
             .filter_map(address)
         {
-            self.original_rcpt_to.push(whole);
+            self.original_rcpt_to.extend(whole);
             if !self.rcpt_to_domains.contains(&domain) {
                 self.rcpt_to_domains.push(domain);
             }
@@ -241,7 +239,7 @@ impl Reading {
     fn original(&mut self, header: &HeaderFields) {
         self.note_caps("the original message's header", header);
         if let Some((whole, domain)) = header.first("from").and_then(address) {
-            self.from = Some(whole);
+            self.from = whole;
             self.from_domain = Some(domain);
         }
         self.subject = header
@@ -444,6 +442,143 @@ impl<'a> TextNotice<'a> {
     }
 }
 
+/// The boundary of a rendered ARF report.
+const RENDER_BOUNDARY: &str = "ruadb-failure-report";
+
+impl FailureReport {
+    /// A minimal message holding exactly what this report holds, in its own layout (ARF, or
+    /// the text-only notice), which reads back into the same report, warnings aside.
+    ///
+    /// The store keeps this instead of the mail the report came in, so that `reparse` can
+    /// rebuild the report while neither the original message's body nor what
+    /// [`FailureReport::apply_privacy`] removed is ever stored. An address whose local part
+    /// was removed is written as `<@domain>`.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = String::new();
+        let field = |out: &mut String, name: &str, value: &str| {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push_str("\r\n");
+        };
+        let address = |whole: Option<&String>, domain: &DomainName| match whole {
+            Some(whole) => format!("<{whole}>"),
+            None => format!("<@{domain}>"),
+        };
+        if let Some(reporter) = &self.reporter {
+            field(&mut out, "From", &format!("<@{reporter}>"));
+        }
+        if let Some(arrival) = self.arrival.and_then(rfc5322) {
+            field(&mut out, "Date", &arrival);
+        }
+        field(&mut out, "MIME-Version", "1.0");
+        let mut original = String::new();
+        if let Some(domain) = &self.from_domain {
+            field(&mut original, "From", &address(self.from.as_ref(), domain));
+        }
+        for (name, value) in [
+            ("Subject", self.subject.clone()),
+            ("Message-ID", self.message_id.clone()),
+            ("Date", self.date.and_then(rfc5322)),
+        ] {
+            if let Some(value) = value {
+                field(&mut original, name, &value);
+            }
+        }
+        match self.format {
+            FailureFormat::Text => {
+                field(&mut out, "Content-Type", "text/plain; charset=utf-8");
+                out.push_str("\r\nA message claiming to be from you has failed the published DMARC policy for your domain.\r\n\r\n");
+                field(&mut out, "  Sender Domain", &self.reported_domain);
+                let ip = self
+                    .source_ip
+                    .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                field(&mut out, "  Sender IP Address", &ip);
+                if let Some(arrival) = self.arrival.and_then(rfc5322) {
+                    field(&mut out, "  Received date", &arrival);
+                }
+                if let Some(alignment) = &self.identity_alignment {
+                    let aligned = |id| {
+                        if alignment.split(',').any(|a| a.trim() == id) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                    };
+                    field(&mut out, "  SPF Alignment", aligned("spf"));
+                    field(&mut out, "  DKIM Alignment", aligned("dkim"));
+                }
+                out.push_str("\r\n------ This is a copy of the headers that were received before the error was detected.\r\n\r\n");
+                out.push_str(&original);
+            }
+            FailureFormat::Arf => {
+                field(
+                    &mut out,
+                    "Content-Type",
+                    &format!(
+                        "multipart/report; report-type=feedback-report; boundary=\"{RENDER_BOUNDARY}\""
+                    ),
+                );
+                out.push_str(&format!(
+                    "\r\n--{RENDER_BOUNDARY}\r\nContent-Type: message/feedback-report\r\n\r\n"
+                ));
+                field(&mut out, "Feedback-Type", "auth-failure");
+                field(&mut out, "Version", "1");
+                let optional = [
+                    ("User-Agent", self.user_agent.clone()),
+                    ("Arrival-Date", self.arrival.and_then(rfc5322)),
+                    ("Source-IP", self.source_ip.map(|ip| ip.to_string())),
+                    ("Reported-Domain", Some(self.reported_domain.to_string())),
+                    ("Auth-Failure", self.auth_failure.clone()),
+                    (
+                        "Authentication-Results",
+                        self.authentication_results.clone(),
+                    ),
+                    (
+                        "Original-Mail-From",
+                        self.mail_from_domain
+                            .as_ref()
+                            .map(|domain| address(self.original_mail_from.as_ref(), domain)),
+                    ),
+                    (
+                        "DKIM-Domain",
+                        self.dkim_domain.as_ref().map(ToString::to_string),
+                    ),
+                    ("DKIM-Selector", self.dkim_selector.clone()),
+                    ("Identity-Alignment", self.identity_alignment.clone()),
+                    ("Delivery-Result", self.delivery_result.clone()),
+                ];
+                for (name, value) in optional {
+                    if let Some(value) = value {
+                        field(&mut out, name, &value);
+                    }
+                }
+                // Whole recipients when kept, else one `<@domain>` per domain.
+                if self.original_rcpt_to.is_empty() {
+                    for domain in &self.rcpt_to_domains {
+                        field(&mut out, "Original-Rcpt-To", &format!("<@{domain}>"));
+                    }
+                } else {
+                    for whole in &self.original_rcpt_to {
+                        field(&mut out, "Original-Rcpt-To", &format!("<{whole}>"));
+                    }
+                }
+                out.push_str(&format!(
+                    "\r\n--{RENDER_BOUNDARY}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                ));
+                out.push_str(&original);
+                out.push_str(&format!("\r\n--{RENDER_BOUNDARY}--\r\n"));
+            }
+        }
+        out.into_bytes()
+    }
+}
+
+/// Unix seconds as an RFC 5322 date in UTC.
+fn rfc5322(seconds: i64) -> Option<String> {
+    DateTime::from_timestamp(seconds, 0).map(|time| time.to_rfc2822())
+}
+
 /// A date as mail writes it (RFC 5322, with the usual comments and stray spaces).
 fn parse_date(raw: &str) -> Option<i64> {
     let raw = raw.trim();
@@ -464,10 +599,11 @@ fn parse_date(raw: &str) -> Option<i64> {
         .map(|date| date.timestamp())
 }
 
-/// The address in a header value (`Name <local@domain>`, `<local@domain>`, `local@domain`):
-/// the whole address and its domain. `None` for the null path `<>` and for anything without
-/// a domain.
-fn address(value: &str) -> Option<(String, DomainName)> {
+/// The address in a header value (`Name <local@domain>`, `<local@domain>`, `local@domain`,
+/// and `<@domain>`, which the store's own rendering writes when only the domain is kept): the
+/// whole address (`None` without a local part) and its domain. `None` for the null path `<>`
+/// and for anything without a domain.
+fn address(value: &str) -> Option<(Option<String>, DomainName)> {
     let inner = match (value.rfind('<'), value.rfind('>')) {
         (Some(open), Some(close)) if open < close => &value[open + 1..close],
         _ => value
@@ -480,10 +616,8 @@ fn address(value: &str) -> Option<(String, DomainName)> {
         .trim_matches(|c| c == '"' || c == '<' || c == '>');
     let (local, domain) = inner.rsplit_once('@')?;
     let domain = domain_field(domain)?;
-    if local.is_empty() {
-        return None;
-    }
-    Some((inner.to_owned(), domain))
+    let whole = (!local.is_empty()).then(|| inner.to_owned());
+    Some((whole, domain))
 }
 
 /// A domain from a field, `None` when empty or when it cannot be a name.
@@ -566,9 +700,13 @@ mod tests {
         assert_eq!(
             address("\"=?utf-8?B?SW50?=\" <sharepoint@Domain.DE>"),
             Some((
-                "sharepoint@Domain.DE".to_owned(),
+                Some("sharepoint@Domain.DE".to_owned()),
                 DomainName::new("domain.de")
             ))
+        );
+        assert_eq!(
+            address("<@example.net>"),
+            Some((None, DomainName::new("example.net")))
         );
         assert_eq!(
             domain("700 on Washington <info@cardinal.com>").as_deref(),
@@ -581,7 +719,6 @@ mod tests {
         assert_eq!(domain("<>"), None);
         assert_eq!(domain(""), None);
         assert_eq!(domain("no address here"), None);
-        assert_eq!(domain("@example.net"), None);
     }
 
     #[test]

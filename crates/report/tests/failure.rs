@@ -489,3 +489,53 @@ fn corpus_conformance() {
         }
     }
 }
+
+/// What the store keeps of a failure report, [`FailureReport::render`], reads back into the
+/// same report (warnings aside), private or not: for every fixture and corpus file.
+#[test]
+fn a_rendered_report_reads_back_the_same() {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            !path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("err-")
+        })
+        .collect();
+    let corpus = corpus_dir().join("forensic");
+    paths.extend(
+        CORPUS
+            .iter()
+            .map(|expected| corpus.join(expected.file))
+            .filter(|p| p.is_file()),
+    );
+    let everything = FailurePrivacy {
+        keep_addresses: true,
+        keep_subjects: true,
+    };
+    for path in &paths {
+        for privacy in [FailurePrivacy::default(), everything] {
+            let mut kept = only_report(path);
+            kept.apply_privacy(privacy);
+            let rendered = kept.render();
+            let (mut again, errors) = read(&rendered);
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            assert_eq!(again.len(), 1, "{}", path.display());
+            let mut again = again.remove(0).1;
+            again.apply_privacy(privacy);
+            kept.warnings.clear();
+            again.warnings.clear();
+            assert_eq!(
+                again,
+                kept,
+                "{} ({privacy:?}) rendered as\n{}",
+                path.display(),
+                String::from_utf8_lossy(&rendered)
+            );
+        }
+    }
+    assert!(paths.len() >= 6, "{paths:?}");
+}

@@ -4,7 +4,9 @@
 
 use crate::alignment::{self, Alignment};
 use crate::content_hash::{ContentHasher, tls_content_hash};
-use ruadb_report::{AlignmentMode, Error, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
+use ruadb_report::{
+    AlignmentMode, Error, FailureReport, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
+};
 use std::ops::ControlFlow;
 
 /// A report stream with each record's alignment and each report's content hash.
@@ -12,6 +14,7 @@ pub(crate) trait DigestedSink {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()>;
     fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()>;
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()>;
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()>;
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
     fn tls_report(
         &mut self,
@@ -73,6 +76,10 @@ impl<S: DigestedSink + ?Sized> Sink for Digesting<'_, S> {
         };
         current.hasher.strings(&trailer.extensions);
         self.inner.end_report(trailer, current.hasher.finish())
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.inner.failure_report(member, report)
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {

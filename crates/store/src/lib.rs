@@ -73,9 +73,9 @@ pub use ingest::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
-    DkimRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow,
-    RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, SourceFilter, SourceRow,
-    SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
+    DkimRow, FailureSampleRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES,
+    QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
+    SourceFilter, SourceRow, SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
 pub use sorted_set::SortedSet;
 
@@ -93,6 +93,9 @@ pub struct StoreOptions {
     /// The time (unix seconds) stamped on newly stored messages as `ingested_at`; the library
     /// never reads the clock, so `None` (the default) stores NULL.
     pub now: Option<i64>,
+    /// What of a DMARC failure report is stored beyond domains (by default neither whole
+    /// addresses nor the subject).
+    pub failure_privacy: ruadb_report::FailurePrivacy,
 }
 
 impl Default for StoreOptions {
@@ -102,6 +105,7 @@ impl Default for StoreOptions {
             limits: ruadb_report::Limits::default(),
             busy_timeout: Duration::from_secs(5),
             now: None,
+            failure_privacy: ruadb_report::FailurePrivacy::default(),
         }
     }
 }

@@ -23,8 +23,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../sql/migrations/0004_source_identity.sql"),
     ),
     (
-        "0005_tls_reports",
-        include_str!("../../../sql/migrations/0005_tls_reports.sql"),
+        "0005_failure_reports",
+        include_str!("../../../sql/migrations/0005_failure_reports.sql"),
+    ),
+    (
+        "0006_tls_reports",
+        include_str!("../../../sql/migrations/0006_tls_reports.sql"),
     ),
 ];
 

@@ -12,7 +12,9 @@
 
 use crate::StoreError;
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
-use ruadb_report::{Error, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport};
+use ruadb_report::{
+    Error, FailureReport, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::ops::ControlFlow;
@@ -91,6 +93,8 @@ enum Event {
     Begin(Option<String>, ReportHeader),
     Record(Record),
     End(ReportTrailer),
+    /// A failure report: small (its header blocks are capped), so it travels whole.
+    FailureReport(Option<String>, Box<FailureReport>),
     Failed(Option<String>, Error),
     Tls(Option<String>, Box<TlsReport>),
 }
@@ -362,6 +366,9 @@ fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
             Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header)?,
             Event::Record(record) => sink.record(record)?,
             Event::End(trailer) => sink.end_report(trailer)?,
+            Event::FailureReport(member, report) => {
+                sink.failure_report(member.as_deref(), *report)?;
+            }
             Event::Failed(member, error) => sink.report_failed(member.as_deref(), error)?,
             Event::Tls(member, report) => sink.tls_report(member.as_deref(), *report)?,
         }
@@ -418,6 +425,13 @@ impl Sink for ChannelSink<'_> {
 
     fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
         self.push(Event::End(trailer))
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        self.push(Event::FailureReport(
+            member.map(str::to_owned),
+            Box::new(report),
+        ))
     }
 
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {

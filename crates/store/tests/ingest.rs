@@ -15,7 +15,7 @@ use ruadb_store::{
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::report_xml;
+use common::{report_xml, rows};
 use std::time::Duration;
 
 fn fixtures_dir() -> PathBuf {
@@ -62,17 +62,6 @@ fn scalar(store: &Store, sql: &str) -> Value {
         })
         .unwrap();
     value
-}
-
-fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
-    let mut rows = Vec::new();
-    store
-        .query(sql, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })
-        .unwrap();
-    rows
 }
 
 #[test]
@@ -141,6 +130,7 @@ fn held(first: &MessageOutcome) -> StoredReports {
         duplicates: first.duplicates,
         conflicts: first.conflicts,
         tls_reports: first.tls_reports_new + first.tls_duplicates + first.tls_conflicts,
+        failure_reports: first.failure_reports_new + first.failure_duplicates,
     }
 }
 

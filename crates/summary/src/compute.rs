@@ -638,6 +638,8 @@ impl DomainBuilder {
             baseline_reports,
             policy,
             tls: None,
+            // Added by `load` from the failure reports, after the aggregate reports.
+            failure_samples: None,
         }
     }
 }

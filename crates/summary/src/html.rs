@@ -11,12 +11,13 @@ mod svg;
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
-    display_org, no_reports_line, plural, policy_before, policy_seen_line, previous_name,
-    rate_rows, render, service_group_name, source_results, tls_sessions_line,
+    display_org, failure_sample_cells, failure_samples_title, no_reports_line, plural,
+    policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
+    source_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, Classification, DomainSummary, NewSource, ReporterSummary,
-    SilentReporter, Summary, TlsFailureCount,
+    Alert, BASELINE_WEEKS, Classification, DomainSummary, FailureSampleGroup, FailureSamples,
+    NewSource, ReporterSummary, SilentReporter, Summary, TlsFailureCount,
 };
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
@@ -411,6 +412,20 @@ impl SummaryWriter for Html {
             ));
         }
         self.domain().tables.extend(tables);
+    }
+
+    fn failure_samples(
+        &mut self,
+        samples: &FailureSamples,
+        groups: &Shown<'_, FailureSampleGroup>,
+    ) {
+        let table = TableView::shown(
+            failure_samples_title(samples),
+            ["Source", "Failure", "Reports#", "Class"],
+            groups,
+            |group| failure_sample_cells(group).to_vec(),
+        );
+        self.domain().tables.push(table);
     }
 
     fn reporters(&mut self, reporters: &Shown<'_, ReporterSummary>) {

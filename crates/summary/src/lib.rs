@@ -134,6 +134,32 @@ pub struct DomainSummary {
     /// none, so a domain without them shows nothing extra.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// DMARC failure reports that arrived in the period; absent (not in JSON) when none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_samples: Option<FailureSamples>,
+}
+
+/// The DMARC failure reports (RFC 6591) about one domain that arrived in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureSamples {
+    /// Failure reports that arrived in the period.
+    pub reports: u64,
+    /// Counted by source IP and failure type, most reports first.
+    pub by_source: Vec<FailureSampleGroup>,
+}
+
+/// Failure reports from one source IP with one failure type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureSampleGroup {
+    /// The source IP, canonical text form; null when the reports gave none.
+    pub source_ip: Option<String>,
+    /// `Auth-Failure` (`dmarc`, `spf`, `bodyhash`, …); null when the reports did not say.
+    pub auth_failure: Option<String>,
+    /// The class of this source in the period's aggregate reports; null when no aggregate
+    /// report of the period names it.
+    pub classification: Option<Classification>,
+    /// Failure reports.
+    pub reports: u64,
 }
 
 /// Totals of a period.

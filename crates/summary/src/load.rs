@@ -4,11 +4,13 @@
 use super::compute::{SummaryBuilder, Windows};
 use super::period::DAY;
 use super::tls::TlsBuilder;
-use super::{Period, Summary};
+use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
-    RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError,
+    FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store,
+    StoreError,
 };
+use std::collections::BTreeMap;
 
 /// How far before a window a report may begin and still have its midpoint inside it. Real
 /// reports cover a day; this only bounds the index scan.
@@ -63,7 +65,74 @@ pub fn summarise(
         domain.tls = tls.summary(&domain.domain);
     }
     super::identity::apply(&mut summary, &store.source_identities()?);
+    add_failure_samples(store, period, domain, &mut summary)?;
     Ok(summary)
+}
+
+/// Counts the failure reports that arrived in `period` by domain, source IP and failure
+/// type, each linked to the source's class in the domain's aggregate reports. Only domains
+/// the summary shows get them; memory grows with the distinct (IP, failure) pairs.
+fn add_failure_samples(
+    store: &Store,
+    period: Period,
+    domain: Option<&DomainName>,
+    summary: &mut Summary,
+) -> Result<(), StoreError> {
+    type Key = (Option<String>, Option<String>);
+    let mut counts: BTreeMap<String, BTreeMap<Key, u64>> = BTreeMap::new();
+    let shown: BTreeMap<String, usize> = summary
+        .domains
+        .iter()
+        .enumerate()
+        .map(|(index, shown)| (shown.domain.clone(), index))
+        .collect();
+    store.read_failure_samples(
+        domain.map(DomainName::as_str),
+        period.start,
+        period.end,
+        &mut |row: FailureSampleRow| {
+            if !shown.contains_key(&row.reported_domain) {
+                return;
+            }
+            let key = (row.source_ip.map(|ip| ip.to_string()), row.auth_failure);
+            *counts
+                .entry(row.reported_domain)
+                .or_default()
+                .entry(key)
+                .or_default() += 1;
+        },
+    )?;
+    for (name, groups) in counts {
+        let Some(&index) = shown.get(&name) else {
+            continue;
+        };
+        let shown_domain = &mut summary.domains[index];
+        let class_of = |ip: &Option<String>| {
+            ip.as_ref().and_then(|ip| {
+                shown_domain
+                    .sources
+                    .iter()
+                    .find(|source| &source.source_ip == ip)
+                    .map(|source| source.classification)
+            })
+        };
+        let mut by_source: Vec<FailureSampleGroup> = groups
+            .into_iter()
+            .map(|((source_ip, auth_failure), reports)| FailureSampleGroup {
+                classification: class_of(&source_ip),
+                source_ip,
+                auth_failure,
+                reports,
+            })
+            .collect();
+        // Most reports first; the order of the keys breaks ties (the sort is stable).
+        by_source.sort_by_key(|group| std::cmp::Reverse(group.reports));
+        shown_domain.failure_samples = Some(FailureSamples {
+            reports: by_source.iter().map(|group| group.reports).sum(),
+            by_source,
+        });
+    }
+    Ok(())
 }
 
 /// Hands the reports whose midpoint lies in `window`, and their records, to the builder.

@@ -3,12 +3,13 @@
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
-    display_org, dkim_results, no_reports_line, plural, policy_before, previous_name, rate_rows,
-    render, service_group_name, some_of, source_label, spf_results, tls_sessions_line,
+    display_org, dkim_results, failure_sample_cells, failure_samples_title, no_reports_line,
+    plural, policy_before, previous_name, rate_rows, render, service_group_name, some_of,
+    source_label, spf_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, DomainSummary, NewSource, ReporterSummary, ServiceSummary,
-    SilentReporter, Summary,
+    Alert, BASELINE_WEEKS, DomainSummary, FailureSampleGroup, FailureSamples, NewSource,
+    ReporterSummary, ServiceSummary, SilentReporter, Summary,
 };
 use std::fmt::Write as _;
 
@@ -214,6 +215,28 @@ impl SummaryWriter for Markdown {
         if let Some(more) = &sections.advice.more {
             let _ = writeln!(self.0, "- {}", escape(more));
         }
+    }
+
+    fn failure_samples(
+        &mut self,
+        samples: &FailureSamples,
+        groups: &Shown<'_, FailureSampleGroup>,
+    ) {
+        let _ = writeln!(self.0, "\n### {}\n", failure_samples_title(samples));
+        let _ = writeln!(
+            self.0,
+            "| Source | Failure | Reports | Class |\n|---|---|---:|---|"
+        );
+        for group in groups.shown {
+            let [ip, failure, reports, class] = failure_sample_cells(group);
+            let _ = writeln!(
+                self.0,
+                "| {} | {} | {reports} | {class} |",
+                escape(&ip),
+                escape(&failure)
+            );
+        }
+        self.more_paragraph(groups.more.as_deref());
     }
 
     fn reporters(&mut self, reporters: &Shown<'_, ReporterSummary>) {

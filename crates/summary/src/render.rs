@@ -47,6 +47,12 @@ pub(crate) trait SummaryWriter {
     /// The SMTP TLS reports of the domain: the sessions line ([`tls_sessions_line`]), then
     /// the policy types, failures by result type and by MX, and the advice.
     fn tls(&mut self, summary: &Summary, tls: &TlsSections<'_>);
+    /// The DMARC failure reports of the period, by source and failure type.
+    fn failure_samples(
+        &mut self,
+        samples: &super::FailureSamples,
+        groups: &Shown<'_, super::FailureSampleGroup>,
+    );
     /// Who sent reports.
     fn reporters(&mut self, reporters: &Shown<'_, super::ReporterSummary>);
     /// Who sent reports before but none in the period.
@@ -133,6 +139,10 @@ pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
                     advice: Shown::first(&tls.advice, SHOWN, "lines of TLS advice"),
                 },
             );
+        }
+        if let Some(samples) = &domain.failure_samples {
+            let groups = Shown::first(&samples.by_source, SHOWN, "sources of failure reports");
+            out.failure_samples(samples, &groups);
         }
         if !domain.reporters.is_empty() {
             out.reporters(&Shown::first(&domain.reporters, SHOWN, "reporters"));
@@ -374,6 +384,35 @@ pub(crate) fn rate_rows(
             "DKIM aligned",
             now.dkim_aligned_rate,
             before.dkim_aligned_rate,
+        ),
+    ]
+}
+
+/// The title of the failure samples section.
+pub(crate) fn failure_samples_title(samples: &super::FailureSamples) -> String {
+    format!(
+        "Failure samples ({} {})",
+        thousands(samples.reports),
+        plural(samples.reports, "failure report", "failure reports")
+    )
+}
+
+/// One group of failure reports as every rendering shows it: source, failure type, reports,
+/// and the source's class in the aggregate reports.
+pub(crate) fn failure_sample_cells(group: &super::FailureSampleGroup) -> [String; 4] {
+    [
+        group
+            .source_ip
+            .clone()
+            .unwrap_or_else(|| "(no source IP)".to_owned()),
+        group
+            .auth_failure
+            .as_deref()
+            .map_or_else(|| "(not stated)".to_owned(), clean),
+        thousands(group.reports),
+        group.classification.map_or_else(
+            || "not in aggregate reports".to_owned(),
+            |class| class.to_string(),
         ),
     ]
 }

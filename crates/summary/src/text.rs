@@ -3,12 +3,13 @@
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
-    daily_sparkline, display_org, no_reports_line, plural, policy_before, policy_seen_line,
-    previous_name, rate_rows, render, service_group_name, source_results, tls_sessions_line,
+    daily_sparkline, display_org, failure_sample_cells, failure_samples_title, no_reports_line,
+    plural, policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
+    source_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, NewSource, PeriodTotals, ReporterSummary,
-    ServiceSummary, SilentReporter, Summary,
+    Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, FailureSampleGroup, FailureSamples,
+    NewSource, PeriodTotals, ReporterSummary, ServiceSummary, SilentReporter, Summary,
 };
 use std::fmt::Write as _;
 
@@ -210,6 +211,29 @@ impl SummaryWriter for Text {
         }
         if let Some(more) = &sections.advice.more {
             self.wrap("  - ", "    ", more);
+        }
+    }
+
+    fn failure_samples(
+        &mut self,
+        samples: &FailureSamples,
+        groups: &Shown<'_, FailureSampleGroup>,
+    ) {
+        self.blank();
+        self.line(&failure_samples_title(samples));
+        let cells: Vec<[String; 4]> = groups.shown.iter().map(failure_sample_cells).collect();
+        let ip_width = column_width(cells.iter().map(|cell| cell[0].clone()), 15, 39);
+        let failure_width = column_width(cells.iter().map(|cell| cell[1].clone()), 8, 14);
+        for (group, [ip, failure, reports, class]) in groups.shown.iter().zip(&cells) {
+            self.line(&format!(
+                "  {:<ip_width$} {:<failure_width$} {reports:>6} {:<7} {class}",
+                fit(ip, ip_width),
+                fit(failure, failure_width),
+                plural(group.reports, "report", "reports"),
+            ));
+        }
+        if let Some(more) = &groups.more {
+            self.wrap("  ", "    ", more);
         }
     }
 

@@ -943,6 +943,97 @@ fn mail_addresses_are_checked() {
     assert!(error.to_string().contains("no recipient"), "{error}");
 }
 
+/// DMARC failure reports: a "Failure samples" section per domain in every format, counted by
+/// source and failure type and linked to the source's class; nothing in a week without any.
+#[test]
+fn failure_samples_by_source_and_failure_type_in_every_format() {
+    let mut store = fixture_store();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo-failure");
+    let mut batch = store.begin_batch().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = MessageSource::File {
+            path: path.display().to_string(),
+        };
+        let outcome = batch
+            .ingest_bytes(&std::fs::read(&path).unwrap(), &source)
+            .unwrap();
+        assert_eq!(outcome.failure_reports_new, 1, "{}", path.display());
+    }
+    batch.commit().unwrap();
+
+    let summary = summarise(&store, w47(), None).unwrap();
+    let samples = domain(&summary, "example.com")
+        .failure_samples
+        .as_ref()
+        .expect("failure samples for example.com");
+    assert_eq!(samples.reports, 4);
+    type Group<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<Classification>,
+        u64,
+    );
+    let groups: Vec<Group<'_>> = samples
+        .by_source
+        .iter()
+        .map(|group| {
+            (
+                group.source_ip.as_deref(),
+                group.auth_failure.as_deref(),
+                group.classification,
+                group.reports,
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (
+                Some("203.0.113.66"),
+                Some("dmarc"),
+                Some(Classification::Unauthenticated),
+                2
+            ),
+            (Some("192.0.2.99"), Some("spf"), None, 1),
+            (
+                Some("203.0.113.7"),
+                Some("dmarc"),
+                Some(Classification::Misaligned),
+                1
+            ),
+        ]
+    );
+    assert!(domain(&summary, "example.org").failure_samples.is_none());
+
+    let text = render_text(&summary);
+    assert!(
+        text.contains(
+            "Failure samples (4 failure reports)\n  203.0.113.66    dmarc         2 reports unauthenticated\n"
+        ),
+        "{text}"
+    );
+    let markdown = render_markdown(&summary);
+    assert!(
+        markdown.contains("| 192.0.2.99 | spf | 1 | not in aggregate reports |"),
+        "{markdown}"
+    );
+    let html = render_html(&summary);
+    assert!(html.contains("Failure samples (4 failure reports)"));
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(
+        json["domains"][0]["failure_samples"]["by_source"][0]["classification"],
+        "unauthenticated"
+    );
+
+    // The week before has no failure report: no section, no key.
+    let before = summarise(&store, "2026-W46".parse().unwrap(), None).unwrap();
+    assert!(before.domains.iter().all(|d| d.failure_samples.is_none()));
+    assert!(!render_text(&before).contains("Failure samples"));
+    let json = serde_json::to_value(&before).unwrap();
+    assert!(json["domains"][0].get("failure_samples").is_none());
+}
+
 #[test]
 fn html_for_a_long_custom_period() {
     let since = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();

@@ -93,6 +93,7 @@ pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
         domains: context.config.domains.clone(),
         limits: context.config.limits.clone(),
         now: Some(context.now),
+        failure_privacy: context.config.failure_privacy,
         ..StoreOptions::default()
     };
     if wait {
@@ -209,8 +210,9 @@ impl Reporter {
 }
 
 /// `VERB N messages: R new reports, D duplicates, C conflicts, K records, E errors` on
-/// stderr (with `T new TLS reports, S TLS reports seen before` before the errors when there
-/// were any); with `json` also the tally as one JSON object on stdout.
+/// stderr (with `, F new failure reports` when there were failure reports, and `T new TLS
+/// reports, S seen before` before the errors when there were TLS reports); with `json` also
+/// the tally as one JSON object on stdout.
 pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Result<()> {
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let tls = if tally.tls_reports_new + tally.tls_repeats > 0 {
@@ -222,8 +224,20 @@ pub fn print_tally(verb: &str, tally: &IngestTally, json: bool) -> anyhow::Resul
     } else {
         String::new()
     };
+    let failure_reports = if tally.failure_reports_new + tally.failure_duplicates > 0 {
+        format!(
+            ", {}",
+            plural(
+                tally.failure_reports_new,
+                "new failure report",
+                "new failure reports"
+            )
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{verb} {}: {}, {}, {}, {}, {tls}{}",
+        "{verb} {}: {}, {}, {}, {}{failure_reports}, {tls}{}",
         plural(tally.messages, "message", "messages"),
         plural(tally.reports_new, "new report", "new reports"),
         plural(tally.duplicates, "duplicate", "duplicates"),

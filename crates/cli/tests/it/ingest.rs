@@ -281,3 +281,60 @@ fn a_db_that_is_not_ruadbs_is_refused_in_one_line_and_left_unchanged() {
         assert_eq!(std::fs::read_to_string(env.db()).unwrap(), text);
     }
 }
+
+/// Failure reports through `ingest`: tallied as `failure_reports_new`, private by default in
+/// `failure_samples`, kept fields with `[failure_reports]`, and a second run adds nothing.
+#[test]
+fn failure_reports_are_ingested_and_tallied() {
+    let env = TestEnv::new();
+    let run = env.run(&["ingest", "--json", "fixtures/failure"]);
+    assert_eq!(run.code, 1, "two err- fixtures: {}", run.stderr);
+    let json = tally(&run.stdout);
+    assert_eq!(
+        (
+            json["failure_reports_new"].as_u64(),
+            json["failure_duplicates"].as_u64(),
+            json["reports_new"].as_u64(),
+            json["errors"].as_u64()
+        ),
+        (Some(5), Some(1), Some(0), Some(2))
+    );
+    assert!(
+        run.stderr.contains(
+            "ingested 8 messages: 0 new reports, 0 duplicates, 0 conflicts, 0 records, \
+             5 new failure reports, 2 errors"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        env.sql(
+            "SELECT reported_domain, source_ip, auth_failure FROM failure_samples \
+             ORDER BY arrival_utc LIMIT 1"
+        ),
+        "reported_domain,source_ip,auth_failure\nexample.com,192.0.2.77,dmarc\n"
+    );
+    assert_eq!(
+        env.sql("SELECT count(*) AS n FROM failure_reports WHERE subject IS NOT NULL"),
+        "n\n0\n"
+    );
+    let again = env.run(&["ingest", "--json", "fixtures/failure"]);
+    assert_eq!(tally(&again.stdout)["failure_reports_new"], 0);
+
+    let keep = TestEnv::new();
+    let config = keep.write(
+        "ruadb.toml",
+        "[failure_reports]\nkeep_addresses = true\nkeep_subjects = true\n",
+    );
+    let run = keep.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "ingest",
+        "fixtures/failure/arf-dmarc-all-fields.eml",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        keep.sql("SELECT original_mail_from, subject FROM failure_reports"),
+        "original_mail_from,subject\nbilling.alice@example.com,Your invoice 4711\n"
+    );
+}

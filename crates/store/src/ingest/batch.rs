@@ -1,6 +1,7 @@
 //! [`Batch`]: one write transaction. [`Batch::ingest`] stores inputs in order while the
 //! next ones are parsed on a second thread; the queue this needs never outlives the call.
 
+use super::failure::replace_raw_input;
 use super::rows::insert_message;
 use super::sink::StoreSink;
 use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
@@ -536,7 +537,9 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
                     (SELECT COUNT(*) FROM report_duplicates WHERE message_id = ?1),
                     (SELECT COUNT(*) FROM report_conflicts WHERE message_id = ?1),
                     (SELECT COUNT(*) FROM tls_reports WHERE message_id = ?1)
-                    + (SELECT COUNT(*) FROM tls_report_repeats WHERE message_id = ?1)",
+                    + (SELECT COUNT(*) FROM tls_report_repeats WHERE message_id = ?1),
+                    (SELECT COUNT(*) FROM failure_reports WHERE message_id = ?1)
+                    + (SELECT COUNT(*) FROM failure_report_duplicates WHERE message_id = ?1)",
         )?
         .query_row([message_id], |row| {
             let count = |index| row.get::<_, i64>(index).map(|n| n.max(0) as u64);
@@ -546,6 +549,7 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
                 duplicates: count(2)?,
                 conflicts: count(3)?,
                 tls_reports: count(4)?,
+                failure_reports: count(5)?,
             })
         })?;
     let errors = connection
@@ -583,5 +587,10 @@ pub(super) fn parse_into(
 ) -> Result<MessageOutcome, StoreError> {
     let mut sink = StoreSink::new(connection, options, message_id)?;
     read(&mut sink, &options.limits)?;
-    sink.finish()
+    let (outcome, failure_renderings) = sink.finish()?;
+    if !failure_renderings.is_empty() {
+        // The input's own bytes hold the original message and every address.
+        replace_raw_input(connection, message_id, &failure_renderings)?;
+    }
+    Ok(outcome)
 }

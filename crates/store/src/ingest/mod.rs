@@ -7,9 +7,12 @@
 //! - `batch`: [`Batch`], its queue of inputs on the parser thread, and commit.
 //! - `sink`: the storing sink, which decides per report: store, duplicate, conflict, reject.
 //! - `rows`: the row inserts (messages, reports, records and their results).
+//! - `failure`: DMARC failure reports (privacy, dedupe by content, the raw input replaced by
+//!   ruadb's rendering).
 //! - `reparse`: rebuilding every report from the stored raw inputs.
 
 mod batch;
+mod failure;
 mod reparse;
 mod rows;
 mod sink;
@@ -79,6 +82,10 @@ pub struct MessageOutcome {
     pub tls_duplicates: u64,
     /// SMTP TLS reports whose key was stored before with other content (kept once).
     pub tls_conflicts: u64,
+    /// DMARC failure reports stored for the first time.
+    pub failure_reports_new: u64,
+    /// DMARC failure reports whose content was stored before (from another input).
+    pub failure_duplicates: u64,
     /// The policy domain of each report refused because it is not in `domains`.
     pub rejected_domains: Vec<String>,
     /// Documents that yielded no report (one entry with `member: None` when the input as a
@@ -99,6 +106,8 @@ impl MessageOutcome {
                     + self.tls_reports_new
                     + self.tls_duplicates
                     + self.tls_conflicts
+                    + self.failure_reports_new
+                    + self.failure_duplicates
                     > 0
             }
         }
@@ -119,12 +128,16 @@ pub struct StoredReports {
     /// SMTP TLS reports of this input: stored from it, or duplicates or conflicts of ones
     /// stored before.
     pub tls_reports: u64,
+    /// DMARC failure reports of this input: stored from it, or duplicates of ones stored
+    /// before.
+    pub failure_reports: u64,
 }
 
 impl StoredReports {
     /// Whether the input held at least one report.
     pub fn has_report(&self) -> bool {
-        self.reports + self.duplicates + self.conflicts + self.tls_reports > 0
+        self.reports + self.duplicates + self.conflicts + self.tls_reports + self.failure_reports
+            > 0
     }
 }
 
@@ -154,6 +167,10 @@ pub struct IngestTally {
     pub tls_reports_new: u64,
     /// SMTP TLS reports already stored (same key), with the same or other content.
     pub tls_repeats: u64,
+    /// DMARC failure reports stored for the first time.
+    pub failure_reports_new: u64,
+    /// DMARC failure reports stored before with the same content.
+    pub failure_duplicates: u64,
     /// Documents that yielded no report, plus rejected reports.
     pub errors: u64,
     /// Reports refused because their policy domain is not configured (also in `errors`).
@@ -170,6 +187,8 @@ impl IngestTally {
         self.records += other.records;
         self.tls_reports_new += other.tls_reports_new;
         self.tls_repeats += other.tls_repeats;
+        self.failure_reports_new += other.failure_reports_new;
+        self.failure_duplicates += other.failure_duplicates;
         self.errors += other.errors;
         self.rejected += other.rejected;
     }
@@ -183,6 +202,8 @@ impl IngestTally {
         self.records += outcome.records;
         self.tls_reports_new += outcome.tls_reports_new;
         self.tls_repeats += outcome.tls_duplicates + outcome.tls_conflicts;
+        self.failure_reports_new += outcome.failure_reports_new;
+        self.failure_duplicates += outcome.failure_duplicates;
         let rejected = outcome.rejected_domains.len() as u64;
         self.rejected += rejected;
         self.errors += outcome.errors.len() as u64 + rejected;

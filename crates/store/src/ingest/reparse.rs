@@ -26,6 +26,7 @@ impl Store {
              DELETE FROM report_duplicates; DELETE FROM tls_failure_details;
              DELETE FROM tls_policies; DELETE FROM tls_report_warnings;
              DELETE FROM tls_report_repeats; DELETE FROM tls_reports;
+             DELETE FROM failure_report_duplicates; DELETE FROM failure_reports;
              DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
         )?;
         let messages = transaction

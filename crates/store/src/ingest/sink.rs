@@ -1,13 +1,14 @@
 //! The storing sink: decides for each report whether it is new (stored), a duplicate, a
 //! conflict or rejected, and writes it as the parser streams it.
 
+use super::failure::{FailureStored, store_failure_report};
 use super::rows::{PendingRecord, RECORDS_PER_FLUSH, insert_report, write_records};
 use super::tls::{TlsStored, store_tls_report};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
 use crate::digest::DigestedSink;
 use crate::{StoreError, StoreOptions};
-use ruadb_report::{DomainName, Record, ReportHeader, ReportTrailer, TlsReport};
+use ruadb_report::{DomainName, FailureReport, Record, ReportHeader, ReportTrailer, TlsReport};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
 
@@ -16,14 +17,12 @@ use std::ops::ControlFlow;
 /// written a few at a time.
 const PENDING_TEXT_BYTES: usize = 64 * 1024;
 
-/// Whether `options.domains` accepts `policy_domain` (a listed domain accepts its subdomains).
-pub(super) fn accepts(options: &StoreOptions, policy_domain: &DomainName) -> bool {
+/// Whether `options.domains` accepts `domain` (a listed domain accepts its subdomains).
+pub(super) fn accepts(options: &StoreOptions, domain: &DomainName) -> bool {
     let Some(domains) = &options.domains else {
         return true;
     };
-    domains
-        .iter()
-        .any(|accepted| policy_domain.is_within(accepted))
+    domains.iter().any(|accepted| domain.is_within(accepted))
 }
 
 /// What happens to the report being read.
@@ -68,6 +67,8 @@ pub(super) struct StoreSink<'c> {
     outcome: MessageOutcome,
     documents: u64,
     fatal: Option<StoreError>,
+    /// Renderings of the failure reports read (what replaces the input's raw bytes).
+    failure_renderings: Vec<Vec<u8>>,
 }
 
 impl<'c> StoreSink<'c> {
@@ -90,10 +91,12 @@ impl<'c> StoreSink<'c> {
             outcome: MessageOutcome::default(),
             documents: 0,
             fatal: None,
+            failure_renderings: Vec::new(),
         })
     }
 
-    pub(super) fn finish(mut self) -> Result<MessageOutcome, StoreError> {
+    /// The outcome, and the renderings of the failure reports read (empty if none).
+    pub(super) fn finish(mut self) -> Result<(MessageOutcome, Vec<Vec<u8>>), StoreError> {
         if let Some(error) = self.fatal.take() {
             return Err(error);
         }
@@ -106,7 +109,7 @@ impl<'c> StoreSink<'c> {
         if self.documents == 0 {
             self.record_failure(None, "no DMARC aggregate report found".to_owned())?;
         }
-        Ok(self.outcome)
+        Ok((self.outcome, self.failure_renderings))
     }
 
     fn accepts(&self, policy_domain: &DomainName) -> bool {
@@ -136,6 +139,27 @@ impl<'c> StoreSink<'c> {
             TlsStored::Duplicate => self.outcome.tls_duplicates += 1,
             TlsStored::Conflict => self.outcome.tls_conflicts += 1,
             TlsStored::Rejected(domains) => self.outcome.rejected_domains.extend(domains),
+        }
+        Ok(())
+    }
+
+    fn failure(&mut self, member: Option<&str>, report: FailureReport) -> Result<(), StoreError> {
+        if self.current.is_some() {
+            self.fail_current()?;
+        }
+        self.documents += 1;
+        let stored = store_failure_report(
+            self.connection,
+            self.options,
+            self.message_id,
+            member,
+            report,
+            &mut self.failure_renderings,
+        )?;
+        match stored {
+            FailureStored::New => self.outcome.failure_reports_new += 1,
+            FailureStored::Duplicate => self.outcome.failure_duplicates += 1,
+            FailureStored::Rejected(domain) => self.outcome.rejected_domains.push(domain),
         }
         Ok(())
     }
@@ -368,6 +392,11 @@ impl DigestedSink for StoreSink<'_> {
         content_hash: [u8; 32],
     ) -> ControlFlow<()> {
         let result = self.tls(member, report, content_hash);
+        self.check(result)
+    }
+
+    fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
+        let result = self.failure(member, report);
         self.check(result)
     }
 

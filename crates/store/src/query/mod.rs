@@ -1,12 +1,14 @@
 //! Reading: arbitrary read-only SQL (`ruadb sql`), totals and IMAP cursors here; the typed
-//! read API in `read` (and of SMTP TLS reports in `tls`), `ruadb sources` in `sources`, and
-//! the `WHERE` clause they share in `sql`.
+//! read API in `read` (and of SMTP TLS reports in `tls`, of failure reports in `failure`),
+//! `ruadb sources` in `sources`, and the `WHERE` clause they share in `sql`.
 
+mod failure;
 mod read;
 mod sources;
 mod sql;
 mod tls;
 
+pub use failure::FailureSampleRow;
 pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,

@@ -1,6 +1,10 @@
 //! Helpers shared by the store's integration tests.
 
 /// A report with `records` rows of (ip, count, dkim domain, spf domain), all DKIM/SPF pass.
+#[allow(
+    dead_code,
+    reason = "not every test file that shares this module uses it"
+)]
 pub fn report_xml(
     org: &str,
     report_id: &str,
@@ -26,4 +30,20 @@ pub fn report_xml(
     }
     xml.push_str("</feedback>");
     xml
+}
+
+/// Every row of a read-only query, in order.
+#[allow(
+    dead_code,
+    reason = "not every test file that shares this module uses it"
+)]
+pub fn rows(store: &ruadb_store::Store, sql: &str) -> Vec<Vec<ruadb_store::Value>> {
+    let mut rows = Vec::new();
+    store
+        .query(sql, &mut |row| {
+            rows.push(row.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    rows
 }

@@ -1,4 +1,4 @@
--- ruadb schema, version 5: SMTP TLS reports (RFC 8460).
+-- ruadb schema, version 6: SMTP TLS reports (RFC 8460).
 --
 -- Derived like the tables of version 1: `ruadb reparse` rebuilds them from the raw inputs
 -- (and finds the TLS reports of inputs stored before this version, which were failures then).
