@@ -37,8 +37,10 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    // A bad catalogue is the one error, before the store says anything.
+    let catalogue = catalogue(context)?;
     let mut store = ingest::open_store(context, args.wait)?;
-    let tally = identify(&mut store, context, args.refresh)?;
+    let tally = identify(&mut store, context, &catalogue, args.refresh)?;
     print_tally(&tally, args.json)?;
     Ok(Outcome::Success)
 }
@@ -76,14 +78,18 @@ struct DnsTally {
 const DNS_PAGE: usize = 256;
 
 /// The catalogue step, then reverse DNS unless `dns = false`.
-fn identify(store: &mut Store, context: &Context, refresh: bool) -> anyhow::Result<Tally> {
-    let catalogue = catalogue(context)?;
+fn identify(
+    store: &mut Store,
+    context: &Context,
+    catalogue: &Catalogue,
+    refresh: bool,
+) -> anyhow::Result<Tally> {
     let mut offline = store
-        .identify_from_reports(&catalogue, refresh)
+        .identify_from_reports(catalogue, refresh)
         .context("cannot identify the sources")?;
     let mut tally = Tally { offline, dns: None };
     if context.config.identify.dns {
-        let dns = reverse_dns(store, context, &catalogue, refresh)?;
+        let dns = reverse_dns(store, context, catalogue, refresh)?;
         offline.named = store
             .named_sources()
             .context("cannot count the named sources")?;
@@ -176,7 +182,9 @@ pub fn catalogue(context: &Context) -> anyhow::Result<Catalogue> {
 /// After `ingest` or `fetch` committed: identify the new sources. A failure here is a
 /// warning, never a failed ingest: the reports are stored, and the next run tries again.
 pub fn after_ingest(store: &mut Store, context: &Context) {
-    if let Err(error) = identify(store, context, false) {
+    let result =
+        catalogue(context).and_then(|catalogue| identify(store, context, &catalogue, false));
+    if let Err(error) = result {
         let line = format!("warning: {error:#}; `ruadb identify` tries again");
         eprintln!("ruadb: {}", escape_for_terminal(&line));
     }
