@@ -186,7 +186,7 @@ fn parse_nameserver(text: &str) -> anyhow::Result<SocketAddr> {
         .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
         .map_err(|_| {
             anyhow::anyhow!(
-                "identify.nameservers: {:?} is not an IP address with an optional port (\"127.0.0.1:5353\", \"[::1]:53\")",
+                "identify.nameservers: \"{}\" is not an IP address with an optional port (\"127.0.0.1:5353\", \"[::1]:53\")",
                 escape_for_terminal(text)
             )
         })

@@ -274,3 +274,40 @@ fn a_run_killed_mid_resolution_leaves_nothing_half_written() {
         format!("COUNT(*)\n{}\n", SOURCES.len())
     );
 }
+
+#[test]
+fn bad_dns_settings_are_one_line_errors_naming_the_key() {
+    let env = TestEnv::new();
+    for (extra, expected) in [
+        (
+            "nameservers = [\"ns1.example\\u001b[2J\"]\n",
+            "identify.nameservers: \"ns1.example\\x1b[2J\" is not an IP address",
+        ),
+        (
+            "dns_timeout_secs = 0\n",
+            "identify.dns_timeout_secs is 0; it must be between 1 and 3600",
+        ),
+        (
+            "dns_concurrency = 0\n",
+            "identify.dns_concurrency is 0; it must be between 1 and 1024",
+        ),
+        (
+            "dns_negative_cache_days = 400\n",
+            "identify.dns_negative_cache_days is 400; it must be between 1 and 366",
+        ),
+    ] {
+        let path = env.write("bad.toml", format!("[identify]\n{extra}"));
+        let run = env.run(&["--config", path.to_str().unwrap(), "identify"]);
+        assert_eq!(run.code, 2, "{extra}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{extra}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    }
+    // A bare address means port 53; IPv6 in brackets with a port.
+    let path = env.write(
+        "good.toml",
+        "[identify]\ndns = false\nnameservers = [\"192.0.2.53\", \"[2001:db8::53]:5353\"]\n",
+    );
+    let run = env.run(&["--config", path.to_str().unwrap(), "identify"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
