@@ -324,8 +324,9 @@ impl Store {
     }
 
     /// Up to `limit` sources, in IP text order after `after`, whose reverse DNS was never
-    /// asked or has expired by `policy` at `now_utc` (with `refresh`, every source not asked
-    /// at or after `now_utc`). Pages in primary-key order: no sort, bounded memory.
+    /// asked or has expired by `policy` at `now_utc` (with `refresh`, every source: a run pages
+    /// through them once, so none is asked twice). Pages in primary-key order: no sort,
+    /// bounded memory.
     pub fn sources_to_resolve(
         &self,
         now_utc: i64,
@@ -337,7 +338,7 @@ impl Store {
         let mut statement = self.connection.prepare_cached(
             "SELECT source_ip FROM source_identities \
              WHERE source_ip > :after AND (resolved_utc IS NULL OR CASE WHEN :refresh \
-               THEN resolved_utc < :now \
+               THEN 1 \
                ELSE resolved_utc <= :now - CASE WHEN ptr IS NULL THEN :negative ELSE :positive END \
              END) \
              ORDER BY source_ip LIMIT :limit",
