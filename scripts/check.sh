@@ -13,18 +13,28 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --workspace --locked
 # The fuzz targets live in their own workspace (libFuzzer needs nightly to run, not to build).
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
-# The IMAP tests talk to a real Dovecot on 127.0.0.1; a server this run starts is stopped at the end.
-if ! bash scripts/imap-test-server.sh status >/dev/null 2>&1; then
-    trap 'bash scripts/imap-test-server.sh stop >/dev/null' EXIT
-fi
-if bash scripts/imap-test-server.sh start >/dev/null; then
-    eval "$(bash scripts/imap-test-server.sh env)"
-elif [ "${CI:-}" = true ]; then
-    echo "check: the IMAP test server did not start (reason above)" >&2
-    exit 1
-else
-    echo "check: the IMAP test server did not start (reason above); the IMAP tests will skip" >&2
-fi
+# The IMAP tests talk to a real Dovecot on 127.0.0.1, the reverse DNS tests to a real NSD.
+# Servers this run starts are stopped at the end; ones already running are left alone.
+stop_at_exit=()
+trap 'for server in "${stop_at_exit[@]}"; do bash "scripts/$server-test-server.sh" stop >/dev/null; done' EXIT
+# start_server NAME LABEL: starts scripts/NAME-test-server.sh and exports its settings; if it
+# cannot start, the LABEL tests skip (a failure under CI).
+start_server() {
+    local name=$1 label=$2
+    if ! bash "scripts/$name-test-server.sh" status >/dev/null 2>&1; then
+        stop_at_exit+=("$name")
+    fi
+    if bash "scripts/$name-test-server.sh" start >/dev/null; then
+        eval "$(bash "scripts/$name-test-server.sh" env)"
+    elif [ "${CI:-}" = true ]; then
+        echo "check: the $label test server did not start (reason above)" >&2
+        exit 1
+    else
+        echo "check: the $label test server did not start (reason above); the $label tests will skip" >&2
+    fi
+}
+start_server imap IMAP
+start_server dns DNS
 INSTA_UPDATE=no cargo test --workspace --locked
 # The IMAP suites once more with OAuth 2.0 logins (XOAUTH2, OAUTHBEARER) instead of passwords.
 if [ -n "${RUADB_TEST_IMAP_HOST:-}" ]; then

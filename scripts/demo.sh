@@ -17,7 +17,8 @@ ruadb="${CARGO_TARGET_DIR:-target}/release/ruadb"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-printf 'domains = ["example.com"]\n' >"$work/config.toml"
+# Offline: reverse DNS off (the named services come from the reports' own DKIM and SPF).
+printf 'domains = ["example.com"]\n[identify]\ndns = false\n' >"$work/config.toml"
 export RUADB_CONFIG="$work/config.toml"
 export RUADB_DB="${DEMO_DB:-$work/demo.sqlite}"
 rm -f "$RUADB_DB" "$RUADB_DB-wal" "$RUADB_DB-shm"

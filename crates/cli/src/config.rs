@@ -6,10 +6,13 @@
 
 use std::fmt;
 use std::io::Read as _;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ruadb_report::{DomainName, FailurePrivacy, Limits};
+use ruadb_report::{DomainName, FailurePrivacy, Limits, escape_for_terminal};
+use ruadb_store::DnsCachePolicy;
 use ruadb_summary::AlertThresholds;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -77,14 +80,116 @@ impl AlertsFile {
 #[serde(deny_unknown_fields)]
 struct IdentifyFile {
     services_file: Option<PathBuf>,
+    dns: Option<bool>,
+    nameservers: Option<Vec<String>>,
+    dns_timeout_secs: Option<u64>,
+    dns_budget_secs: Option<u64>,
+    dns_concurrency: Option<usize>,
+    dns_cache_days: Option<u64>,
+    dns_negative_cache_days: Option<u64>,
 }
 
 /// The `[identify]` settings, resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IdentifyConfig {
     /// `services_file`: a service catalogue read after the built-in one (same names
     /// replace, new names add), resolved against the file's directory.
     pub services_file: Option<PathBuf>,
+    /// `dns`: look up reverse DNS (default true).
+    pub dns: bool,
+    /// `nameservers`, `dns_timeout_secs`, `dns_concurrency`: how to reach DNS.
+    pub resolver: ruadb_dns::DnsConfig,
+    /// `dns_budget_secs`: the most one run spends on reverse DNS (default 20 s).
+    pub dns_budget: Duration,
+    /// `dns_cache_days`, `dns_negative_cache_days`: when answers are asked again.
+    pub cache: DnsCachePolicy,
+}
+
+impl Default for IdentifyConfig {
+    fn default() -> IdentifyConfig {
+        IdentifyConfig {
+            services_file: None,
+            dns: true,
+            resolver: ruadb_dns::DnsConfig::default(),
+            dns_budget: Duration::from_secs(20),
+            cache: DnsCachePolicy::default(),
+        }
+    }
+}
+
+/// The longest `dns_timeout_secs` and `dns_budget_secs` (an hour), the most days an answer
+/// is kept (a year) and the most lookups at once.
+const MAX_DNS_SECS: u64 = 3600;
+const MAX_CACHE_DAYS: u64 = 366;
+const MAX_DNS_CONCURRENCY: usize = 1024;
+
+impl IdentifyFile {
+    /// The defaults with the file's overrides, each checked to mean something.
+    fn resolve(&self, resolve_path: impl Fn(&Path) -> PathBuf) -> anyhow::Result<IdentifyConfig> {
+        let mut config = IdentifyConfig {
+            services_file: self.services_file.as_deref().map(resolve_path),
+            dns: self.dns.unwrap_or(true),
+            ..IdentifyConfig::default()
+        };
+        if let Some(nameservers) = &self.nameservers {
+            config.resolver.nameservers = nameservers
+                .iter()
+                .map(|text| parse_nameserver(text))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        let secs = |key: &str, value: u64| {
+            if (1..=MAX_DNS_SECS).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(anyhow::anyhow!(
+                    "identify.{key} is {value}; it must be between 1 and {MAX_DNS_SECS}"
+                ))
+            }
+        };
+        if let Some(value) = self.dns_timeout_secs {
+            config.resolver.timeout = secs("dns_timeout_secs", value)?;
+        }
+        if let Some(value) = self.dns_budget_secs {
+            config.dns_budget = secs("dns_budget_secs", value)?;
+        }
+        if let Some(value) = self.dns_concurrency {
+            if !(1..=MAX_DNS_CONCURRENCY).contains(&value) {
+                bail!(
+                    "identify.dns_concurrency is {value}; it must be between 1 and {MAX_DNS_CONCURRENCY}"
+                );
+            }
+            config.resolver.concurrency = value;
+        }
+        let days = |key: &str, value: u64| {
+            if (1..=MAX_CACHE_DAYS).contains(&value) {
+                // At most 366 days of seconds: far inside i64.
+                Ok(i64::try_from(value * 86_400).unwrap_or(i64::MAX))
+            } else {
+                Err(anyhow::anyhow!(
+                    "identify.{key} is {value}; it must be between 1 and {MAX_CACHE_DAYS}"
+                ))
+            }
+        };
+        if let Some(value) = self.dns_cache_days {
+            config.cache.positive_secs = days("dns_cache_days", value)?;
+        }
+        if let Some(value) = self.dns_negative_cache_days {
+            config.cache.negative_secs = days("dns_negative_cache_days", value)?;
+        }
+        Ok(config)
+    }
+}
+
+/// `"127.0.0.1:5353"`, `"[::1]:53"` or a bare address (port 53).
+fn parse_nameserver(text: &str) -> anyhow::Result<SocketAddr> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "identify.nameservers: \"{}\" is not an IP address with an optional port (\"127.0.0.1:5353\", \"[::1]:53\")",
+                escape_for_terminal(text)
+            )
+        })
 }
 
 /// `[limits]`: parser caps. Absent keys keep the library defaults.
@@ -302,9 +407,7 @@ impl Config {
                 keep_addresses: file.failure_reports.keep_addresses,
                 keep_subjects: file.failure_reports.keep_subjects,
             },
-            identify: IdentifyConfig {
-                services_file: file.identify.services_file.as_deref().map(resolve),
-            },
+            identify: file.identify.resolve(resolve)?,
         })
     }
 }

@@ -64,7 +64,7 @@ impl Fixture {
     /// (empty: the password from `RUADB_IMAP_PASSWORD`).
     fn configure_login(&self, port: u16, auth_lines: &str, imap_lines: &str) {
         let text = format!(
-            "db = {db:?}\ndomains = [\"example.com\"]\n\n[imap]\nhost = {host:?}\nport = {port}\n\
+            "db = {db:?}\ndomains = [\"example.com\"]\n[identify]\ndns = false\n\n[imap]\nhost = {host:?}\nport = {port}\n\
              username = {user:?}\nca_file = {ca:?}\ntimeout_secs = 10\n{auth_lines}{imap_lines}\n",
             db = self.db().display().to_string(),
             host = self.server.host,
@@ -2078,7 +2078,7 @@ fn several_accounts_are_polled_and_one_failure_does_not_stop_the_others() {
         )
     };
     let config = format!(
-        "db = {:?}\ndomains = [\"example.com\"]\n{}{}{}",
+        "db = {:?}\ndomains = [\"example.com\"]\n[identify]\ndns = false\n{}{}{}",
         fixture.db().display().to_string(),
         account(&fixture.user, "INBOX"),
         account(&second_user, "Missing"),

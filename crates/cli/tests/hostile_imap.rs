@@ -52,7 +52,7 @@ fn fetch(server: &HostileServer, tls: Option<&Path>, imap_lines: &str) -> Run {
     std::fs::write(
         &config,
         format!(
-            "domains = [\"example.com\"]\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"dmarc\"\n{transport}{imap_lines}\n",
+            "domains = [\"example.com\"]\n[identify]\ndns = false\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"dmarc\"\n{transport}{imap_lines}\n",
             server.port
         ),
     )

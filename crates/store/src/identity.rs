@@ -9,6 +9,7 @@ use ruadb_identify::{Catalogue, Evidence, Service};
 use rusqlite::{OptionalExtension, named_params, params};
 use serde::Serialize;
 
+use crate::alignment::organizational_domain;
 use crate::{Store, StoreError};
 
 /// What is known about one source IP. Every field is `None` when unknown.
@@ -108,6 +109,18 @@ impl Namer<'_> {
     }
 }
 
+/// Names a source (`:source_ip`, `:service`, `:service_kind`, `:evidence`,
+/// `:evidence_domain`, `:setup`) unless it holds evidence at least as strong.
+fn name_sql() -> String {
+    format!(
+        "UPDATE source_identities SET service = :service, service_kind = :service_kind, \
+           evidence = :evidence, evidence_domain = :evidence_domain, setup = :setup \
+         WHERE source_ip = :source_ip AND {} > {}",
+        RANK_SQL.replace("%s", "evidence"),
+        RANK_SQL.replace("%s", ":evidence")
+    )
+}
+
 /// Passed DKIM signatures and SPF passes (MAIL FROM) of the records after `?1`, in the
 /// result tables' own (record, seq) order: no sort, no temporary table, so memory does not
 /// grow with the records read.
@@ -173,14 +186,7 @@ impl Store {
         )?;
         {
             let mut namer = Namer {
-                update: transaction.prepare(&format!(
-                    "UPDATE source_identities SET service = :service, \
-                       service_kind = :service_kind, evidence = :evidence, \
-                       evidence_domain = :evidence_domain, setup = :setup \
-                     WHERE source_ip = :source_ip AND {} > {}",
-                    RANK_SQL.replace("%s", "evidence"),
-                    RANK_SQL.replace("%s", ":evidence")
-                ))?,
+                update: transaction.prepare(&name_sql())?,
                 written: HashMap::new(),
             };
             for (evidence, sql) in EVIDENCE_SQL {
@@ -274,5 +280,138 @@ fn name_from_confirmed_ptrs(
             Some((source_ip, _)) => last = source_ip,
             None => return Ok(()),
         }
+    }
+}
+
+/// One reverse DNS answer to record ([`Store::record_reverse_dns`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseDns {
+    /// The source, as in the records.
+    pub source_ip: String,
+    /// The PTR name (outside text), or `None` when there is none or the server failed.
+    pub ptr: Option<String>,
+    /// Whether the name's A/AAAA records contain the address.
+    pub confirmed: bool,
+}
+
+/// How long reverse DNS answers are kept before they are asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsCachePolicy {
+    /// A PTR name, in seconds (default 7 days).
+    pub positive_secs: i64,
+    /// No name, or a server failure, in seconds (default 1 day).
+    pub negative_secs: i64,
+}
+
+impl Default for DnsCachePolicy {
+    fn default() -> DnsCachePolicy {
+        DnsCachePolicy {
+            positive_secs: 7 * 86_400,
+            negative_secs: 86_400,
+        }
+    }
+}
+
+impl Store {
+    /// How many sources have a service.
+    pub fn named_sources(&self) -> Result<u64, StoreError> {
+        let named: i64 = self.connection.query_row(
+            "SELECT COUNT(service) FROM source_identities",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(named).unwrap_or(0))
+    }
+
+    /// Up to `limit` sources, in IP text order after `after`, whose reverse DNS was never
+    /// asked or has expired by `policy` at `now_utc` (with `refresh`, every source: a run pages
+    /// through them once, so none is asked twice). Pages in primary-key order: no sort,
+    /// bounded memory.
+    pub fn sources_to_resolve(
+        &self,
+        now_utc: i64,
+        policy: DnsCachePolicy,
+        refresh: bool,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT source_ip FROM source_identities \
+             WHERE source_ip > :after AND (resolved_utc IS NULL OR CASE WHEN :refresh \
+               THEN 1 \
+               ELSE resolved_utc <= :now - CASE WHEN ptr IS NULL THEN :negative ELSE :positive END \
+             END) \
+             ORDER BY source_ip LIMIT :limit",
+        )?;
+        let rows = statement.query_map(
+            named_params![
+                ":after": after,
+                ":refresh": refresh,
+                ":now": now_utc,
+                ":negative": policy.negative_secs,
+                ":positive": policy.positive_secs,
+                ":limit": i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records reverse DNS answers asked at `now_utc`, in one transaction, and names each
+    /// source whose confirmed PTR's organisational domain is a catalogue service's (unless
+    /// stronger evidence named it). A service named by a PTR that is no longer confirmed,
+    /// or now names another service, is forgotten first. Returns how many sources a PTR
+    /// named.
+    pub fn record_reverse_dns(
+        &mut self,
+        catalogue: &Catalogue,
+        answers: &[ReverseDns],
+        now_utc: i64,
+    ) -> Result<u64, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let mut named = 0;
+        {
+            let mut record = transaction.prepare(
+                "UPDATE source_identities SET ptr = :ptr, ptr_confirmed = :confirmed, \
+                   ptr_base_domain = :base, resolved_utc = :now \
+                 WHERE source_ip = :source_ip",
+            )?;
+            let mut forget = transaction.prepare(
+                "UPDATE source_identities SET service = NULL, service_kind = NULL, \
+                   evidence = NULL, evidence_domain = NULL, setup = NULL \
+                 WHERE source_ip = ?1 AND evidence = 'ptr'",
+            )?;
+            let mut name = transaction.prepare(&name_sql())?;
+            for answer in answers {
+                let base = answer.ptr.as_deref().map(|ptr| {
+                    let ptr = ptr.to_ascii_lowercase();
+                    organizational_domain(&ptr).to_owned()
+                });
+                record.execute(named_params![
+                    ":ptr": answer.ptr,
+                    ":confirmed": answer.ptr.as_ref().map(|_| answer.confirmed),
+                    ":base": base,
+                    ":now": now_utc,
+                    ":source_ip": answer.source_ip,
+                ])?;
+                forget.execute([&answer.source_ip])?;
+                let service = base
+                    .as_deref()
+                    .filter(|_| answer.confirmed)
+                    .and_then(|base| Some((base, catalogue.service_for(Evidence::Ptr, base)?)));
+                if let Some((base, service)) = service {
+                    named += name.execute(named_params![
+                        ":source_ip": answer.source_ip,
+                        ":service": service.name,
+                        ":service_kind": service.kind.as_str(),
+                        ":evidence": Evidence::Ptr.as_str(),
+                        ":evidence_domain": base,
+                        ":setup": service.setup,
+                    ])?;
+                }
+            }
+        }
+        transaction.commit()?;
+        Ok(u64::try_from(named).unwrap_or(u64::MAX))
     }
 }

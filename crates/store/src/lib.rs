@@ -66,7 +66,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::StoreError;
-pub use identity::{OfflineTally, SourceIdentity};
+pub use identity::{DnsCachePolicy, OfflineTally, ReverseDns, SourceIdentity};
 pub use ingest::{
     Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
     StoredReports,

@@ -40,7 +40,7 @@ fn the_default_config_sets_the_database() {
     let env = TestEnv::new();
     env.write(
         "config/ruadb/config.toml",
-        "db = \"../../from-config.sqlite\"\ndomains = [\"example.com\"]\n",
+        "db = \"../../from-config.sqlite\"\ndomains = [\"example.com\"]\n[identify]\ndns = false\n",
     );
     let run = env
         .command(&["ingest", "fixtures/reports/ipv6.xml"])

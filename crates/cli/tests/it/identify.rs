@@ -206,7 +206,7 @@ fn a_services_file_overrides_the_catalogue_and_its_text_is_never_printed_raw() {
     let config = env.write(
         "config.toml",
         format!(
-            "[identify]\nservices_file = \"{}\"\n",
+            "[identify]\ndns = false\nservices_file = \"{}\"\n",
             env.path("services.toml").display()
         ),
     );

@@ -13,6 +13,8 @@ mod alerts;
 mod corpus;
 // Configuration files, defaults and their errors.
 mod config;
+// Reverse DNS against the local test server: confirmation, caching, budgets, kills.
+mod dns;
 // `ruadb identify` and the identities in sources, summary and SQL.
 mod identify;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.

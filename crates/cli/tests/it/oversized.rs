@@ -65,7 +65,7 @@ fn check_memory(label: &str, rss: Option<u64>) {
 fn ruadb(env: &TestEnv, limits: &str, args: &[&str]) -> std::process::Command {
     let config = env.write(
         "config.toml",
-        format!("domains = [\"example.com\"]\n[limits]\n{limits}"),
+        format!("domains = [\"example.com\"]\n[identify]\ndns = false\n[limits]\n{limits}"),
     );
     let mut command = env.command(&["--config", config.to_str().unwrap()]);
     command.args(args);

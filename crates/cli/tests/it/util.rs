@@ -23,10 +23,14 @@ pub struct Run {
 }
 
 impl TestEnv {
+    /// With a default configuration that turns reverse DNS off: no test reaches the
+    /// network (the DNS tests name the local test server in their own configuration).
     pub fn new() -> TestEnv {
-        TestEnv {
+        let env = TestEnv {
             dir: tempfile::tempdir().expect("temporary directory"),
-        }
+        };
+        env.write("config/ruadb/config.toml", "[identify]\ndns = false\n");
+        env
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -10,12 +10,13 @@ use std::process::{ChildStdin, Command, Output, Stdio};
 /// The `ruadb` binary built for this test run.
 pub const RUADB: &str = env!("CARGO_BIN_EXE_ruadb");
 
-/// A configuration file accepting the generator's default domains.
+/// A configuration file accepting the generator's default domains, reverse DNS off (no test
+/// reaches the network).
 pub fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
-        "domains = [\"example.com\", \"example.org\", \"example.net\"]\n",
+        "domains = [\"example.com\", \"example.org\", \"example.net\"]\n[identify]\ndns = false\n",
     )
     .unwrap();
     path
