@@ -1,0 +1,50 @@
+//! An in-memory [`Dns`] for the checks' unit tests (the proofs run against a real server).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::{Answer, Dns};
+
+#[derive(Default)]
+pub(crate) struct TestDns {
+    pub txt: HashMap<String, Answer<Vec<String>>>,
+    pub mx: HashMap<String, Answer<Vec<String>>>,
+    pub addresses: HashMap<String, Answer<Vec<IpAddr>>>,
+}
+
+impl TestDns {
+    pub fn txt(mut self, name: &str, records: &[&str]) -> TestDns {
+        let records = records.iter().map(|record| (*record).to_owned()).collect();
+        self.txt.insert(name.to_owned(), Answer::Records(records));
+        self
+    }
+
+    pub fn txt_answer(mut self, name: &str, answer: Answer<Vec<String>>) -> TestDns {
+        self.txt.insert(name.to_owned(), answer);
+        self
+    }
+
+    pub fn address(mut self, name: &str, ip: &str) -> TestDns {
+        let ip: IpAddr = ip.parse().unwrap();
+        self.addresses
+            .insert(name.to_owned(), Answer::Records(vec![ip]));
+        self
+    }
+}
+
+impl Dns for TestDns {
+    fn txt(&self, name: &str) -> Answer<Vec<String>> {
+        self.txt.get(name).cloned().unwrap_or(Answer::NoRecords)
+    }
+
+    fn mx(&self, name: &str) -> Answer<Vec<String>> {
+        self.mx.get(name).cloned().unwrap_or(Answer::NoRecords)
+    }
+
+    fn addresses(&self, name: &str) -> Answer<Vec<IpAddr>> {
+        self.addresses
+            .get(name)
+            .cloned()
+            .unwrap_or(Answer::NoRecords)
+    }
+}
