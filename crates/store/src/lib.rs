@@ -50,6 +50,7 @@ pub mod alignment;
 pub mod classify;
 mod content_hash;
 mod digest;
+mod dns_checks;
 mod error;
 mod identity;
 mod ingest;
@@ -65,6 +66,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
 
+pub use dns_checks::{DnsCheckRow, DnsCheckTarget, StoredFinding};
 pub use error::StoreError;
 pub use identity::{DnsCachePolicy, OfflineTally, ReverseDns, SourceIdentity};
 pub use ingest::{

@@ -30,6 +30,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_tls_reports",
         include_str!("../../../sql/migrations/0006_tls_reports.sql"),
     ),
+    (
+        "0007_dns_checks",
+        include_str!("../../../sql/migrations/0007_dns_checks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
