@@ -22,6 +22,9 @@
 #   198.51.100.0/24  a zone NSD cannot load: SERVFAIL
 #   2001:db8::25 PTR mail6.example.test, whose AAAA is 2001:db8::25: confirmed (ip6.arpa)
 # A port that never answers is a socket the tests bind themselves.
+#
+# Besides these, every fixtures/dns/<zone>.zone is served as <zone> (the dns-check cases of
+# check.test and the demo's example.com; each file says what it holds).
 set -euo pipefail
 
 STATE_DIR=${RUADB_TEST_DNS_DIR:-${TMPDIR:-/tmp}/ruadb-dns-test-$(id -u)}
@@ -29,6 +32,7 @@ PORT=${RUADB_TEST_DNS_PORT:-10053}
 HOST=127.0.0.1
 CONF=$STATE_DIR/nsd.conf
 PID_FILE=$STATE_DIR/nsd.pid
+FIXTURE_ZONES=$(cd "$(dirname "$0")/.." && pwd)/fixtures/dns
 
 die() {
     echo "dns-test-server: $*" >&2
@@ -90,13 +94,21 @@ EOF
 $soa
 5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 PTR mail6.example.test.
 EOF
+    local fixture
+    for fixture in "$FIXTURE_ZONES"/*.zone; do
+        [ -e "$fixture" ] && cp "$fixture" "$zones/"
+    done
     # Not a zone file: NSD refuses to load it and answers SERVFAIL for the zone.
     echo 'this is not a zone' >"$zones/100.51.198.in-addr.arpa.zone"
 }
 
 write_config() {
-    local zone_list=""
-    for zone in 2.0.192.in-addr.arpa amazonses.com example.test 8.b.d.0.1.0.0.2.ip6.arpa 100.51.198.in-addr.arpa; do
+    local zone_list="" fixture_zones=()
+    local fixture
+    for fixture in "$FIXTURE_ZONES"/*.zone; do
+        [ -e "$fixture" ] && fixture_zones+=("$(basename "$fixture" .zone)")
+    done
+    for zone in 2.0.192.in-addr.arpa amazonses.com example.test 8.b.d.0.1.0.0.2.ip6.arpa 100.51.198.in-addr.arpa "${fixture_zones[@]}"; do
         zone_list+="zone:
     name: \"$zone\"
     zonefile: \"$STATE_DIR/zones/$zone.zone\"

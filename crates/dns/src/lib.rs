@@ -250,3 +250,129 @@ fn name_text(name: &Name) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+/// The answer to one forward question (TXT, MX, A/AAAA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    /// The records of the asked type.
+    Records(T),
+    /// A definite "none": NXDOMAIN, or the name exists without records of this type.
+    NoRecords,
+    /// The server answered with an error (SERVFAIL, REFUSED…), or the name cannot be asked;
+    /// named here: nothing is known about the records.
+    Failed(String),
+    /// No answer in time (the per-query timeout or the run's deadline): nothing is known.
+    TimedOut,
+}
+
+impl<T> Answer<T> {
+    /// Why nothing is known, for an answer that is neither records nor a definite "none".
+    pub fn unknown_reason(&self) -> Option<String> {
+        match self {
+            Answer::Records(_) | Answer::NoRecords => None,
+            Answer::Failed(reason) => Some(format!("the DNS server answered {reason}")),
+            Answer::TimedOut => Some("the DNS query timed out".to_owned()),
+        }
+    }
+}
+
+/// The most records of one forward answer that are kept: a hostile zone could list
+/// thousands.
+pub const MAX_RECORDS: usize = 64;
+
+impl Resolver {
+    /// The TXT records at `name` (absolute, without the final dot), each record's character
+    /// strings concatenated (RFC 7208 §3.3) and decoded lossily as UTF-8. Nothing is asked
+    /// after `deadline`.
+    pub fn txt(&self, name: &str, deadline: Instant) -> Answer<Vec<String>> {
+        self.forward(name, deadline, |resolver, name| async move {
+            resolver.txt_lookup(name).await.map(|lookup| {
+                lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .map(|part| String::from_utf8_lossy(part))
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .take(MAX_RECORDS)
+                    .collect()
+            })
+        })
+    }
+
+    /// The exchanges of `name`'s MX records in preference order, without the final dot (a
+    /// null MX, RFC 7505, is `""`).
+    pub fn mx(&self, name: &str, deadline: Instant) -> Answer<Vec<String>> {
+        self.forward(name, deadline, |resolver, name| async move {
+            resolver.mx_lookup(name).await.map(|lookup| {
+                let mut exchanges: Vec<(u16, String)> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::MX(mx) => Some((mx.preference, name_text(&mx.exchange))),
+                        _ => None,
+                    })
+                    .take(MAX_RECORDS)
+                    .collect();
+                exchanges.sort();
+                exchanges
+                    .into_iter()
+                    .map(|(_, exchange)| exchange)
+                    .collect()
+            })
+        })
+    }
+
+    /// The A and AAAA addresses of `name`.
+    pub fn addresses(&self, name: &str, deadline: Instant) -> Answer<Vec<IpAddr>> {
+        self.forward(name, deadline, |resolver, name| async move {
+            resolver
+                .lookup_ip(name)
+                .await
+                .map(|lookup| lookup.iter().take(MAX_RECORDS).collect())
+        })
+    }
+
+    /// One forward question for `name`, bounded by `deadline`, as an [`Answer`]; an empty
+    /// answer is "no records".
+    fn forward<'a, T, F>(
+        &'a self,
+        name: &str,
+        deadline: Instant,
+        ask: impl FnOnce(&'a TokioResolver, Name) -> F,
+    ) -> Answer<Vec<T>>
+    where
+        F: Future<Output = Result<Vec<T>, NetError>>,
+    {
+        let mut name = match Name::from_str_relaxed(name) {
+            Ok(name) => name,
+            Err(error) => return Answer::Failed(format!("nothing: not a DNS name ({error})")),
+        };
+        name.set_fqdn(true);
+        if Instant::now() >= deadline {
+            return Answer::TimedOut;
+        }
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let question = ask(&self.resolver, name);
+        // The timer is made inside the runtime, which it needs.
+        let answer = self
+            .runtime
+            .block_on(async move { tokio::time::timeout_at(deadline, question).await });
+        match answer {
+            Err(_elapsed) => Answer::TimedOut,
+            Ok(Ok(records)) if records.is_empty() => Answer::NoRecords,
+            Ok(Ok(records)) => Answer::Records(records),
+            Ok(Err(error)) if error.is_no_records_found() => Answer::NoRecords,
+            Ok(Err(NetError::Timeout)) => Answer::TimedOut,
+            Ok(Err(NetError::Dns(ResponseError::ResponseCode(code)))) => {
+                Answer::Failed(code.to_string())
+            }
+            Ok(Err(other)) => Answer::Failed(other.to_string()),
+        }
+    }
+}
