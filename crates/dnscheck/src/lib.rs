@@ -35,6 +35,7 @@
 pub mod dkim;
 pub mod dmarc;
 mod finding;
+mod live;
 pub mod mx;
 pub mod spf;
 mod tags;
@@ -42,30 +43,8 @@ mod tags;
 use std::net::IpAddr;
 
 pub use finding::{Code, Finding, Severity};
-
-/// The answer to one DNS question.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer<T> {
-    /// The records of the asked type.
-    Records(T),
-    /// A definite "none": NXDOMAIN, or the name exists without records of this type.
-    NoRecords,
-    /// The server answered with an error (SERVFAIL, REFUSED…), named here: nothing is known.
-    Failed(String),
-    /// No answer in time: nothing is known.
-    TimedOut,
-}
-
-impl<T> Answer<T> {
-    /// Why nothing is known, for an answer that is neither records nor a definite "none".
-    pub fn unknown_reason(&self) -> Option<String> {
-        match self {
-            Answer::Records(_) | Answer::NoRecords => None,
-            Answer::Failed(reason) => Some(format!("the DNS server answered {reason}")),
-            Answer::TimedOut => Some("the DNS query timed out".to_owned()),
-        }
-    }
-}
+pub use live::LiveDns;
+pub use ruadb_dns::Answer;
 
 /// The DNS questions the checks ask. Names are absolute, without the final dot.
 pub trait Dns {
@@ -85,11 +64,20 @@ pub fn organisational_domain(domain: &str) -> &str {
     psl::domain_str(domain).unwrap_or(domain)
 }
 
-/// Every check of one domain: DMARC, SPF, MX, and DKIM for each selector in `selectors`
-/// (`(d=, s=)` pairs seen signing its mail).
-pub fn check_domain(dns: &dyn Dns, domain: &str, selectors: &[(String, String)]) -> Vec<Finding> {
+/// Every check of one domain: DMARC, SPF of the domain and of each of `return_paths` (the
+/// MAIL FROM domains seen in its reports), DKIM for each of `selectors` (`(d=, s=)` pairs seen
+/// signing its mail) and MX.
+pub fn check_domain(
+    dns: &dyn Dns,
+    domain: &str,
+    selectors: &[(String, String)],
+    return_paths: &[String],
+) -> Vec<Finding> {
     let mut findings = dmarc::check(dns, domain);
     findings.extend(spf::check(dns, domain));
+    for return_path in return_paths {
+        findings.extend(spf::check(dns, return_path));
+    }
     for (signing_domain, selector) in selectors {
         findings.extend(dkim::check(dns, signing_domain, selector));
     }

@@ -1,0 +1,296 @@
+//! Every check against the real authoritative server that `scripts/dns-test-server.sh` runs on
+//! 127.0.0.1, serving `fixtures/dns/*.zone` (one `*.check.test` domain per case, described
+//! there), and against a server that never answers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly on a broken setup"
+)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ruadb_dns::{DnsConfig, Resolver};
+use ruadb_dnscheck::{Finding, LiveDns, Severity, check_domain, dkim, dmarc, mx, spf};
+
+/// The test server's address, or `None` (with a note) when it is not running; under CI it
+/// must be.
+fn test_server(test: &str) -> Option<SocketAddr> {
+    match std::env::var("RUADB_TEST_DNS") {
+        Ok(address) => Some(address.parse().expect("RUADB_TEST_DNS is host:port")),
+        Err(_) => {
+            let reason = "RUADB_TEST_DNS not set; run `scripts/dns-test-server.sh start` and \
+                          `eval \"$(scripts/dns-test-server.sh env)\"`";
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "{test}: DNS test server required under CI: {reason}"
+            );
+            eprintln!("skipping {test}: {reason}");
+            None
+        }
+    }
+}
+
+fn resolver(server: SocketAddr, timeout: Duration) -> Resolver {
+    Resolver::new(&DnsConfig {
+        nameservers: vec![server],
+        timeout,
+        concurrency: 8,
+    })
+    .unwrap()
+}
+
+/// `code severity` of each finding.
+fn summary(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|finding| format!("{} {}", finding.code, finding.severity.as_str()))
+        .collect()
+}
+
+fn find<'a>(findings: &'a [Finding], code: &str) -> &'a Finding {
+    findings
+        .iter()
+        .find(|finding| finding.code.as_str() == code)
+        .unwrap_or_else(|| panic!("no {code} in {findings:#?}"))
+}
+
+#[test]
+fn dmarc_cases() {
+    let Some(server) = test_server("dmarc_cases") else {
+        return;
+    };
+    let resolver = resolver(server, Duration::from_secs(2));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(30));
+
+    let good = dmarc::check(&dns, "good.check.test");
+    assert_eq!(
+        summary(&good),
+        [
+            "dmarc.present ok",
+            "dmarc.policy ok",
+            "dmarc.rua_authorized ok"
+        ]
+    );
+    assert!(
+        find(&good, "dmarc.rua_authorized")
+            .message
+            .contains("reports.test accepts rua reports")
+    );
+
+    let inherited = dmarc::check(&dns, "sub.good.check.test");
+    assert_eq!(
+        summary(&inherited)[..2],
+        ["dmarc.inherited ok", "dmarc.policy ok"]
+    );
+
+    let unauth = dmarc::check(&dns, "unauth.check.test");
+    assert_eq!(
+        summary(&unauth),
+        [
+            "dmarc.unknown_tag warn",
+            "dmarc.present ok",
+            "dmarc.policy ok",
+            "dmarc.legacy_pct warn",
+            "dmarc.testing warn",
+            "dmarc.rua_unauthorized error",
+        ]
+    );
+    assert!(
+        find(&unauth, "dmarc.rua_unauthorized")
+            .message
+            .contains("unauth.check.test._report._dmarc.noauth.test"),
+    );
+
+    let two = dmarc::check(&dns, "twodmarc.check.test");
+    assert_eq!(summary(&two), ["dmarc.multiple_records error"]);
+    assert_eq!(two[0].record.as_deref().map(|r| r.lines().count()), Some(2));
+
+    assert_eq!(
+        summary(&dmarc::check(&dns, "syntax.check.test")),
+        ["dmarc.syntax error"]
+    );
+    assert_eq!(
+        summary(&dmarc::check(&dns, "nothing.check.test")),
+        ["dmarc.missing error"]
+    );
+}
+
+#[test]
+fn spf_cases() {
+    let Some(server) = test_server("spf_cases") else {
+        return;
+    };
+    let resolver = resolver(server, Duration::from_secs(2));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(30));
+    let check = |domain: &str| spf::check(&dns, domain);
+
+    let good = check("good.check.test");
+    assert_eq!(summary(&good), ["spf.present ok"]);
+    assert!(
+        good[0].message.contains("using 1 of 10 DNS lookups"),
+        "{}",
+        good[0].message
+    );
+
+    let lookups = check("lookups.check.test");
+    assert_eq!(summary(&lookups), ["spf.too_many_lookups error"]);
+    let message = &lookups[0].message;
+    assert!(
+        message.contains("needs 11 DNS lookups (limit 10)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("1. lookups.check.test: include:l1.lookups.check.test"),
+        "{message}"
+    );
+    assert!(
+        message.contains("7. l1.lookups.check.test: include:l2.lookups.check.test"),
+        "{message}"
+    );
+    assert!(
+        message.contains("11. l2.lookups.check.test: a:h.check.test"),
+        "{message}"
+    );
+
+    let voids = check("voids.check.test");
+    assert_eq!(summary(&voids), ["spf.void_lookups error"]);
+    assert!(
+        voids[0].message.contains("has 3 lookups that find nothing"),
+        "{}",
+        voids[0].message
+    );
+
+    assert_eq!(
+        summary(&check("loop.check.test")),
+        ["spf.include_loop error"]
+    );
+    assert!(
+        find(&check("loop.check.test"), "spf.include_loop")
+            .message
+            .contains("loop.check.test → loop2.check.test → loop.check.test")
+    );
+
+    let split = check("split.check.test");
+    assert_eq!(summary(&split), ["spf.present ok"]);
+    assert_eq!(
+        split[0].record.as_deref(),
+        Some("v=spf1 ip4:192.0.2.1 ip4:192.0.2.2 -all")
+    );
+
+    let v6 = check("v6.check.test");
+    assert_eq!(summary(&v6), ["spf.present ok"]);
+    assert!(v6[0].message.contains("using 3 of 10"), "{}", v6[0].message);
+
+    let macros = check("macro.check.test");
+    assert_eq!(summary(&macros), ["spf.present ok"]);
+    assert!(
+        macros[0].message.contains("using 2 of 10"),
+        "{}",
+        macros[0].message
+    );
+
+    assert_eq!(
+        summary(&check("plusall.check.test")),
+        ["spf.permissive_all error"]
+    );
+    assert_eq!(
+        summary(&check("neutral.check.test")),
+        ["spf.present ok", "spf.ptr warn", "spf.permissive_all warn"]
+    );
+    assert_eq!(
+        summary(&check("badinclude.check.test")),
+        ["spf.include_missing error"]
+    );
+    assert_eq!(
+        summary(&check("twodmarc.check.test")),
+        ["spf.multiple_records error"]
+    );
+    assert_eq!(summary(&check("syntax.check.test")), ["spf.syntax error"]);
+    assert_eq!(summary(&check("nothing.check.test")), ["spf.missing error"]);
+}
+
+#[test]
+fn dkim_and_mx_cases() {
+    let Some(server) = test_server("dkim_and_mx_cases") else {
+        return;
+    };
+    let resolver = resolver(server, Duration::from_secs(2));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(30));
+    let key = |selector: &str| summary(&dkim::check(&dns, "good.check.test", selector));
+    assert_eq!(key("s2048"), ["dkim.key_present ok"]);
+    assert_eq!(key("weak"), ["dkim.weak_key warn"]);
+    assert_eq!(key("revoked"), ["dkim.revoked error"]);
+    assert_eq!(key("testing"), ["dkim.key_present ok", "dkim.testing warn"]);
+    assert_eq!(key("absent"), ["dkim.key_missing error"]);
+    assert!(
+        dkim::check(&dns, "good.check.test", "s2048")[0]
+            .message
+            .contains("2048 bits")
+    );
+    assert!(
+        dkim::check(&dns, "good.check.test", "weak")[0]
+            .message
+            .contains("1024 bits")
+    );
+
+    assert_eq!(
+        summary(&mx::check(&dns, "good.check.test")),
+        ["mx.present ok"]
+    );
+    assert_eq!(
+        summary(&mx::check(&dns, "nullmx.check.test")),
+        ["mx.null warn"]
+    );
+    assert_eq!(
+        summary(&mx::check(&dns, "nothing.check.test")),
+        ["mx.missing warn"]
+    );
+}
+
+/// A server that never answers: every finding is "could not check", none says "missing".
+#[test]
+fn a_silent_server_is_could_not_check_never_missing() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = resolver(silent.local_addr().unwrap(), Duration::from_millis(300));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(20));
+    let selectors = [("good.check.test".to_owned(), "s2048".to_owned())];
+    let findings = check_domain(
+        &dns,
+        "good.check.test",
+        &selectors,
+        &["esp.check.test".to_owned()],
+    );
+    assert_eq!(
+        summary(&findings),
+        [
+            "dmarc.unchecked warn",
+            "spf.unchecked warn",
+            "spf.unchecked warn",
+            "dkim.unchecked warn",
+            "mx.unchecked warn"
+        ]
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.message.starts_with("could not check")),
+        "{findings:#?}"
+    );
+    assert!(findings.iter().all(|f| f.severity == Severity::Warn));
+
+    // Past the run's deadline nothing is asked: the same, at once.
+    let dns = LiveDns::new(&resolver, Instant::now());
+    let started = Instant::now();
+    let findings = check_domain(&dns, "good.check.test", &selectors, &[]);
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.code.as_str().ends_with(".unchecked")),
+        "{findings:#?}"
+    );
+}
