@@ -640,6 +640,7 @@ impl DomainBuilder {
             tls: None,
             // Added by `load` from the failure reports, after the aggregate reports.
             failure_samples: None,
+            dns: None,
         }
     }
 }

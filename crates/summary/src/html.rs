@@ -11,8 +11,8 @@ mod svg;
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
-    display_org, failure_sample_cells, failure_samples_title, no_reports_line, plural,
-    policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
+    display_org, dns_status_line, failure_sample_cells, failure_samples_title, no_reports_line,
+    plural, policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
     source_results, tls_sessions_line,
 };
 use super::{
@@ -327,6 +327,27 @@ impl SummaryWriter for Html {
                 ]
             },
         );
+        self.domain().tables.push(table);
+    }
+
+    fn dns(&mut self, dns: &super::DnsSummary, problems: &Shown<'_, super::DnsFinding>) {
+        let mut note = dns_status_line(dns);
+        for change in &dns.changes {
+            note.push_str(&format!(" {change}."));
+        }
+        let mut table = TableView::shown(
+            "DNS".to_owned(),
+            ["Severity", "Code", "Finding"],
+            problems,
+            |finding| {
+                vec![
+                    finding.severity.clone(),
+                    finding.code.clone(),
+                    finding.message.clone(),
+                ]
+            },
+        );
+        table.note = Some(note);
         self.domain().tables.push(table);
     }
 

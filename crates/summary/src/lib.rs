@@ -34,6 +34,7 @@
 mod advice;
 pub mod alerts;
 mod compute;
+mod dns;
 pub mod email;
 mod html;
 mod identity;
@@ -47,10 +48,11 @@ mod tls;
 
 pub use advice::READY_THRESHOLD;
 pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
+pub use dns::{DnsFinding, DnsSummary};
 pub use email::{EmailError, Envelope, render_email};
 pub use html::render_html;
 pub use load::summarise;
-pub use markdown::render_markdown;
+pub use markdown::{escape as escape_markdown, render_markdown};
 pub use period::{Period, PeriodError};
 
 pub use ruadb_store::classify::Classification;
@@ -137,6 +139,9 @@ pub struct DomainSummary {
     /// DMARC failure reports that arrived in the period; absent (not in JSON) when none did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_samples: Option<FailureSamples>,
+    /// The latest `ruadb dns-check` of the domain; absent when it was never checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSummary>,
 }
 
 /// The DMARC failure reports (RFC 6591) about one domain that arrived in the period.

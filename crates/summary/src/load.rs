@@ -66,6 +66,7 @@ pub fn summarise(
     }
     super::identity::apply(&mut summary, &store.source_identities()?);
     add_failure_samples(store, period, domain, &mut summary)?;
+    super::dns::apply(&mut summary, &store.latest_dns_checks()?);
     Ok(summary)
 }
 

@@ -3,13 +3,13 @@
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
-    display_org, dkim_results, failure_sample_cells, failure_samples_title, no_reports_line,
-    plural, policy_before, previous_name, rate_rows, render, service_group_name, some_of,
-    source_label, spf_results, tls_sessions_line,
+    display_org, dkim_results, dns_status_line, failure_sample_cells, failure_samples_title,
+    no_reports_line, plural, policy_before, previous_name, rate_rows, render, service_group_name,
+    some_of, source_label, spf_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, DomainSummary, FailureSampleGroup, FailureSamples, NewSource,
-    ReporterSummary, ServiceSummary, SilentReporter, Summary,
+    Alert, BASELINE_WEEKS, DnsFinding, DnsSummary, DomainSummary, FailureSampleGroup,
+    FailureSamples, NewSource, ReporterSummary, ServiceSummary, SilentReporter, Summary,
 };
 use std::fmt::Write as _;
 
@@ -129,6 +129,34 @@ impl SummaryWriter for Markdown {
         }
         if let Some(more) = &services.more {
             let _ = writeln!(out, "| {} | | | | | |", escape(more));
+        }
+    }
+
+    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>) {
+        let out = &mut self.0;
+        let _ = writeln!(out, "\n### DNS\n");
+        let _ = writeln!(out, "{}", escape(&dns_status_line(dns)));
+        if !dns.changes.is_empty() {
+            let _ = writeln!(out);
+            for change in &dns.changes {
+                let _ = writeln!(out, "- {}", escape(change));
+            }
+        }
+        if !problems.all.is_empty() {
+            let _ = writeln!(out, "\n| Severity | Code | Finding |");
+            let _ = writeln!(out, "|---|---|---|");
+            for finding in problems.shown {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    escape(&finding.severity),
+                    escape(&finding.code),
+                    escape(&finding.message)
+                );
+            }
+            if let Some(more) = &problems.more {
+                let _ = writeln!(out, "| {} | | |", escape(more));
+            }
         }
     }
 
@@ -430,7 +458,7 @@ fn code(text: &str) -> String {
 /// Escapes text from reports so that it cannot break a table or turn into markup; controls
 /// and bidi overrides are spelt out as on a terminal (and that backslash escaped again, so the
 /// reader sees `\x1b`).
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let text = ruadb_report::escape_for_terminal(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

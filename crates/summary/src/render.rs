@@ -9,7 +9,7 @@ use super::{
     BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySeen, PolicySummary,
     PublishedPolicy, SourceSummary, Summary, TlsFailureCount, TlsSummary, total,
 };
-use crate::{Alert, Classification};
+use crate::{Alert, Classification, DnsFinding, DnsSummary};
 
 /// How many lines of each list a rendering shows; the JSON output has them all. A domain with
 /// thousands of sources must still get a readable mail.
@@ -53,6 +53,9 @@ pub(crate) trait SummaryWriter {
         samples: &super::FailureSamples,
         groups: &Shown<'_, super::FailureSampleGroup>,
     );
+    /// The latest DNS check: its status line ([`dns_status_line`]), the findings that are not
+    /// ok (errors first) and what changed since the check before.
+    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>);
     /// Who sent reports.
     fn reporters(&mut self, reporters: &Shown<'_, super::ReporterSummary>);
     /// Who sent reports before but none in the period.
@@ -115,6 +118,17 @@ pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
         if !domain.advice.is_empty() {
             // The readiness line (first) plus SHOWN source lines.
             out.advice(&Shown::first(&domain.advice, SHOWN + 1, "lines of advice"));
+        }
+        if let Some(dns) = &domain.dns {
+            let problems = dns
+                .findings
+                .iter()
+                .position(|finding| finding.severity == "ok")
+                .unwrap_or(dns.findings.len());
+            out.dns(
+                dns,
+                &Shown::first(&dns.findings[..problems], SHOWN, "DNS findings"),
+            );
         }
         if !domain.sources.is_empty() {
             out.sources(domain, &class_groups(domain));
@@ -240,6 +254,25 @@ pub(crate) fn alert_label(alert: &Alert) -> &'static str {
         crate::Severity::Action => "ACTION",
         crate::Severity::Notice => "NOTICE",
     }
+}
+
+/// The DNS section's first line: when the check ran and how many findings of each severity.
+pub(crate) fn dns_status_line(dns: &DnsSummary) -> String {
+    let day = |time: &str| time.get(..10).unwrap_or(time).to_owned();
+    let (errors, warnings, ok) = (dns.count("error"), dns.count("warn"), dns.count("ok"));
+    let since = match &dns.previous_checked_utc {
+        None => String::new(),
+        Some(previous) if dns.changes.is_empty() => {
+            format!("; nothing changed since {}", day(previous))
+        }
+        Some(previous) => format!("; changes since {}:", day(previous)),
+    };
+    format!(
+        "Checked {} UTC: {errors} {}, {warnings} {}, {ok} ok{since}",
+        dns.checked_utc.replace('T', " ").trim_end_matches('Z'),
+        plural(errors as u64, "error", "errors"),
+        plural(warnings as u64, "warning", "warnings"),
+    )
 }
 
 /// The line shown when nothing arrived, so that a broken pipeline is noticed.

@@ -3,13 +3,14 @@
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
-    daily_sparkline, display_org, failure_sample_cells, failure_samples_title, no_reports_line,
-    plural, policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
-    source_results, tls_sessions_line,
+    daily_sparkline, display_org, dns_status_line, failure_sample_cells, failure_samples_title,
+    no_reports_line, plural, policy_before, policy_seen_line, previous_name, rate_rows, render,
+    service_group_name, source_results, tls_sessions_line,
 };
 use super::{
-    Alert, BASELINE_WEEKS, DailyVolume, DomainSummary, FailureSampleGroup, FailureSamples,
-    NewSource, PeriodTotals, ReporterSummary, ServiceSummary, SilentReporter, Summary,
+    Alert, BASELINE_WEEKS, DailyVolume, DnsFinding, DnsSummary, DomainSummary, FailureSampleGroup,
+    FailureSamples, NewSource, PeriodTotals, ReporterSummary, ServiceSummary, SilentReporter,
+    Summary,
 };
 use std::fmt::Write as _;
 
@@ -125,6 +126,22 @@ impl SummaryWriter for Text {
             ));
         }
         if let Some(more) = &services.more {
+            self.wrap("  ", "    ", more);
+        }
+    }
+
+    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>) {
+        self.blank();
+        self.line("DNS");
+        self.wrap("  ", "  ", &dns_status_line(dns));
+        for change in &dns.changes {
+            self.wrap("    ", "      ", change);
+        }
+        for finding in problems.shown {
+            let label = format!("  {:<5} {} ", finding.severity, finding.code);
+            self.wrap(&label, "        ", &finding.message);
+        }
+        if let Some(more) = &problems.more {
             self.wrap("  ", "    ", more);
         }
     }
