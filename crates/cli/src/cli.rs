@@ -50,4 +50,7 @@ pub enum Command {
     Summary(cmd::summary::Args),
     /// Name the service behind each sending source from its DKIM and SPF results.
     Identify(cmd::identify::Args),
+    /// Check the DMARC, SPF, DKIM and MX records of your domains live; store and print the
+    /// findings, errors first (exit status 1 when there is an error).
+    DnsCheck(cmd::dns_check::Args),
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand: `Args` (clap) and `run(&Args, &Context) -> Result<Outcome>`.
 
 pub mod auth;
+pub mod dns_check;
 pub mod fetch;
 pub mod identify;
 pub mod ingest;
@@ -27,5 +28,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Reparse(args) => reparse::run(args, &context),
         Command::Summary(args) => summary::run(args, &context),
         Command::Identify(args) => identify::run(args, &context),
+        Command::DnsCheck(args) => dns_check::run(args, &context),
     }
 }

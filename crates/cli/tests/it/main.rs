@@ -17,6 +17,8 @@ mod config;
 mod dns;
 // `ruadb identify` and the identities in sources, summary and SQL.
 mod identify;
+// `ruadb dns-check` against the local DNS server.
+mod dns_check;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
 mod ingest;
 // Stdin and mbox messages over `limits.max_message_mib`.

@@ -1,0 +1,209 @@
+//! `ruadb dns-check`: the DMARC, SPF, DKIM and MX records of each domain checked live, the
+//! findings stored with their time (`dns_findings`) and printed, errors first.
+//!
+//! Domains: `--domain` (repeatable), else the configured `domains` and every policy domain with
+//! reports in the last 4 weeks. The DKIM selectors and return-path domains checked are the ones
+//! those reports name. DNS is asked as source identification asks it (`[identify]
+//! nameservers`, timeout, budget); a lookup past the budget is "could not check".
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+
+use ruadb_dnscheck::{Finding, Severity};
+use ruadb_report::{DomainName, escape_for_terminal};
+use ruadb_store::{DnsCheckRow, DnsCheckTarget, Store, StoreOptions, StoredFinding};
+
+use crate::Outcome;
+use crate::context::Context;
+
+/// How far back reports name the domains, selectors and return paths to check.
+const LOOKBACK_SECS: i64 = 28 * 86_400;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Check this domain (repeatable). Default: the configured `domains` and every policy
+    /// domain with reports in the last 4 weeks.
+    #[arg(long, value_name = "DOMAIN", value_parser = DomainName::parse)]
+    pub domain: Vec<DomainName>,
+    /// Output format: `text`, `markdown`, or `json` (an array with one object per domain).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// One domain's check as printed in JSON.
+#[derive(Debug, Serialize)]
+struct CheckOutput {
+    domain: String,
+    checked_utc: String,
+    findings: Vec<Finding>,
+}
+
+pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
+    let path = context.db_path()?;
+    let mut store = Store::open(path, StoreOptions::default())
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+    let targets = targets(args, context, &store)?;
+    if targets.is_empty() {
+        bail!(
+            "no domain to check: pass --domain, set `domains` in the configuration, or ingest reports first"
+        );
+    }
+    let settings = &context.config.identify;
+    let resolver = ruadb_dns::Resolver::new(&settings.resolver)
+        .context("cannot start the DNS resolver for dns-check")?;
+    let deadline = Instant::now() + settings.dns_budget;
+    let dns = ruadb_dnscheck::LiveDns::new(&resolver, deadline);
+    let mut outputs = Vec::with_capacity(targets.len());
+    for target in &targets {
+        let mut findings = ruadb_dnscheck::check_domain(
+            &dns,
+            &target.domain,
+            &target.dkim_selectors,
+            &target.return_path_domains,
+        );
+        // Errors first; the checks' own order within a severity.
+        findings.sort_by_key(|finding| finding.severity);
+        store.save_dns_check(&DnsCheckRow {
+            domain: target.domain.clone(),
+            checked_utc: context.now,
+            findings: findings.iter().map(stored).collect(),
+        })?;
+        outputs.push(CheckOutput {
+            domain: target.domain.clone(),
+            checked_utc: utc(context.now),
+            findings,
+        });
+    }
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&outputs)? + "\n",
+        Format::Text => render_text(&outputs),
+        Format::Markdown => render_markdown(&outputs),
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")?;
+    let errors = outputs
+        .iter()
+        .flat_map(|output| &output.findings)
+        .any(|finding| finding.severity == Severity::Error);
+    Ok(if errors {
+        Outcome::Notice
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The domains to check with what their reports of the last 4 weeks name.
+fn targets(args: &Args, context: &Context, store: &Store) -> anyhow::Result<Vec<DnsCheckTarget>> {
+    let since = context.now - LOOKBACK_SECS;
+    let mut domains: BTreeSet<String> = args.domain.iter().map(DomainName::to_string).collect();
+    if domains.is_empty() {
+        domains.extend(
+            context
+                .config
+                .domains
+                .iter()
+                .flatten()
+                .map(DomainName::to_string),
+        );
+        let reported = store.dns_check_targets(since)?;
+        let mut targets: Vec<DnsCheckTarget> = Vec::new();
+        for target in reported {
+            domains.remove(&target.domain);
+            targets.push(target);
+        }
+        for domain in domains {
+            targets.push(store.dns_check_target(&domain, since)?);
+        }
+        targets.sort_by(|a, b| a.domain.cmp(&b.domain));
+        return Ok(targets);
+    }
+    Ok(domains
+        .into_iter()
+        .map(|domain| store.dns_check_target(&domain, since))
+        .collect::<Result<_, _>>()?)
+}
+
+fn stored(finding: &Finding) -> StoredFinding {
+    StoredFinding {
+        code: finding.code.as_str().to_owned(),
+        severity: finding.severity.as_str().to_owned(),
+        message: finding.message.clone(),
+        record: finding.record.clone(),
+    }
+}
+
+/// Unix seconds as ISO 8601 UTC, as the summary's JSON writes times.
+fn utc(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
+        || seconds.to_string(),
+        |time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn render_text(outputs: &[CheckOutput]) -> String {
+    let mut out = String::new();
+    for output in outputs {
+        let _ = writeln!(
+            out,
+            "{} (checked {})",
+            escape_for_terminal(&output.domain),
+            output.checked_utc
+        );
+        for finding in &output.findings {
+            let _ = writeln!(
+                out,
+                "  {:<5}  {}  {}",
+                finding.severity.as_str(),
+                finding.code,
+                escape_for_terminal(&finding.message)
+            );
+            if finding.severity != Severity::Ok
+                && let Some(record) = &finding.record
+            {
+                for line in record.lines() {
+                    let _ = writeln!(out, "         record: {}", escape_for_terminal(line));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn render_markdown(outputs: &[CheckOutput]) -> String {
+    use ruadb_summary::escape_markdown as escape;
+    let mut out = String::new();
+    for output in outputs {
+        let _ = writeln!(out, "## {}\n", escape(&output.domain));
+        let _ = writeln!(out, "Checked {}.\n", output.checked_utc);
+        let _ = writeln!(out, "| severity | code | finding | record |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for finding in &output.findings {
+            let record = finding.record.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                finding.severity.as_str(),
+                escape(finding.code.as_str()),
+                escape(&finding.message),
+                escape(&record.replace('\n', " / "))
+            );
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,211 @@
+//! `ruadb dns-check` end to end against the local DNS server (`scripts/dns-test-server.sh`,
+//! zones in `fixtures/dns/`): domains and selectors from the stored reports, findings stored
+//! in `dns_findings`, every output format, the exit status.
+
+use crate::util::TestEnv;
+
+/// The test server's address, or `None` (with a note) when it is not running; under CI it
+/// must be.
+fn test_server(test: &str) -> Option<String> {
+    match std::env::var("RUADB_TEST_DNS") {
+        Ok(address) => Some(address),
+        Err(_) => {
+            let reason = "RUADB_TEST_DNS not set; run `scripts/dns-test-server.sh start` and \
+                          `eval \"$(scripts/dns-test-server.sh env)\"`";
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "{test}: DNS test server required under CI: {reason}"
+            );
+            eprintln!("skipping {test}: {reason}");
+            None
+        }
+    }
+}
+
+/// A report for good.check.test beginning `begin`: mail signed with selectors s2048 and weak,
+/// sent with the return path lookups.check.test (whose SPF needs 11 lookups).
+fn report(begin: i64) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata>
+    <org_name>receiver.example</org_name>
+    <email>noreply@receiver.example</email>
+    <report_id>dns-check-1</report_id>
+    <date_range><begin>{begin}</begin><end>{end}</end></date_range>
+  </report_metadata>
+  <policy_published><domain>good.check.test</domain><p>reject</p></policy_published>
+  <record>
+    <row>
+      <source_ip>192.0.2.10</source_ip><count>12</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>good.check.test</header_from></identifiers>
+    <auth_results>
+      <dkim><domain>good.check.test</domain><selector>s2048</selector><result>pass</result></dkim>
+      <dkim><domain>good.check.test</domain><selector>weak</selector><result>pass</result></dkim>
+      <spf><domain>lookups.check.test</domain><result>permerror</result></spf>
+    </auth_results>
+  </record>
+</feedback>
+"#,
+        end = begin + 86_399
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn env_with_config(server: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write(
+        "config/ruadb/config.toml",
+        format!(
+            "domains = [\"good.check.test\", \"nothing.check.test\"]\n\n[identify]\nnameservers = [\"{server}\"]\ndns_timeout_secs = 2\n"
+        ),
+    );
+    env
+}
+
+#[test]
+fn checks_reported_domains_with_their_selectors_and_return_paths() {
+    let Some(server) = test_server("dns_check") else {
+        return;
+    };
+    let env = env_with_config(&server);
+    let xml = env.write("report.xml", report(now() - 3 * 86_400));
+    let ingest = env.run(&["ingest", xml.to_str().unwrap()]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+
+    let run = env.run(&["dns-check", "--format", "json"]);
+    assert_eq!(run.code, 1, "errors found: exit status 1\n{}", run.stderr);
+    let checks: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let checks = checks.as_array().unwrap();
+    let domains: Vec<&str> = checks
+        .iter()
+        .map(|c| c["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["good.check.test", "nothing.check.test"]);
+    let codes = |check: &serde_json::Value| -> Vec<String> {
+        check["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["code"].as_str().unwrap(),
+                    f["severity"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let good = codes(&checks[0]);
+    assert_eq!(
+        good,
+        [
+            "spf.too_many_lookups error",
+            "dkim.weak_key warn",
+            "dmarc.present ok",
+            "dmarc.policy ok",
+            "dmarc.rua_authorized ok",
+            "spf.present ok",
+            "dkim.key_present ok",
+            "mx.present ok",
+        ],
+        "{:#}",
+        checks[0]
+    );
+    assert!(checks[0]["checked_utc"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        codes(&checks[1]),
+        [
+            "dmarc.missing error",
+            "spf.missing error",
+            "mx.missing warn"
+        ]
+    );
+
+    // Stored with their time; a second check is kept beside the first.
+    assert_eq!(
+        env.sql(
+            "SELECT domain, code, severity FROM dns_findings WHERE severity = 'error' ORDER BY 1, 2"
+        ),
+        "domain,code,severity\ngood.check.test,spf.too_many_lookups,error\nnothing.check.test,dmarc.missing,error\nnothing.check.test,spf.missing,error\n"
+    );
+    let again = env.run(&["dns-check", "--domain", "nothing.check.test"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stdout.starts_with("nothing.check.test (checked "),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("  error  dmarc.missing  no DMARC record at _dmarc.nothing.check.test"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        env.sql(
+            "SELECT COUNT(DISTINCT dns_check) FROM dns_findings WHERE domain = 'nothing.check.test'"
+        ),
+        "COUNT(DISTINCT dns_check)\n2\n"
+    );
+}
+
+#[test]
+fn text_and_markdown_show_errors_first_with_the_record() {
+    let Some(server) = test_server("dns_check_formats") else {
+        return;
+    };
+    let env = env_with_config(&server);
+    let text = env.run(&["dns-check", "--domain", "twodmarc.check.test"]);
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines[1].starts_with(
+            "  error  dmarc.multiple_records  _dmarc.twodmarc.check.test has 2 DMARC records"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("record: v=DMARC1; p=none\n"),
+        "{}",
+        text.stdout
+    );
+
+    let markdown = env.run(&[
+        "dns-check",
+        "--domain",
+        "good.check.test",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(markdown.code, 0, "{}", markdown.stderr);
+    assert!(
+        markdown.stdout.starts_with("## good.check.test\n"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown.stdout.contains("| ok | dmarc.policy | "),
+        "{}",
+        markdown.stdout
+    );
+}
+
+#[test]
+fn no_domain_to_check_is_a_clear_error() {
+    let env = TestEnv::new();
+    let run = env.run(&["dns-check"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no domain to check"), "{}", run.stderr);
+}
