@@ -7,9 +7,9 @@
 //!   stops at the organisational domain: public suffixes are not asked.
 //! - Several records at one name: receivers apply none (`dmarc.multiple_records`).
 //! - Tags: unknown ones warn; `p=` is required; `pct=` is legacy; `t=y` is testing.
-//! - Every `rua=`/`ruf=` `mailto:` address whose organisational domain differs from the
-//!   domain's needs `<domain>._report._dmarc.<destination host>` with a `v=DMARC1` record
-//!   (RFC 7489 §7.1), or receivers send it nothing.
+//! - Every `rua=`/`ruf=` `mailto:` address whose organisational domain differs from that of
+//!   the domain publishing the record needs `<that domain>._report._dmarc.<destination host>`
+//!   with a `v=DMARC1` record (RFC 7489 §7.1), or receivers send it nothing.
 
 use crate::{Answer, Code, Dns, Finding, Severity, organisational_domain, tags};
 
@@ -242,7 +242,7 @@ fn check_record(
     for tag in ["rua", "ruf"] {
         let Some(uris) = get(tag) else { continue };
         for uri in uris.split(',').map(str::trim).filter(|uri| !uri.is_empty()) {
-            check_uri(dns, domain, found_at, tag, uri, record, findings);
+            check_uri(dns, found_at, tag, uri, record, findings);
         }
     }
 }
@@ -264,12 +264,12 @@ fn rank(policy: &str) -> u8 {
     }
 }
 
-/// One `rua=`/`ruf=` URI: a `mailto:` address, and the destination's authorisation when it is
-/// at another organisational domain.
+/// One `rua=`/`ruf=` URI of the record published at `domain` (for an inherited record, the
+/// parent's: reports are about the domain whose record names the address): a `mailto:`
+/// address, and the destination's authorisation when it is at another organisational domain.
 fn check_uri(
     dns: &dyn Dns,
     domain: &str,
-    found_at: &str,
     tag: &str,
     uri: &str,
     record: &str,
@@ -288,7 +288,7 @@ fn check_uri(
             Finding::new(
                 Code::DmarcUriInvalid,
                 Severity::Error,
-                format!("`{tag}={uri}` in the DMARC record of {found_at} is not a mailto: address; receivers send reports only by mail"),
+                format!("`{tag}={uri}` in the DMARC record of {domain} is not a mailto: address; receivers send reports only by mail"),
             )
             .with_record(record),
         );

@@ -78,7 +78,8 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
         return;
     };
     let env = env_with_config(&server);
-    let xml = env.write("report.xml", report(now() - 3 * 86_400));
+    let begin = now() - 3 * 86_400;
+    let xml = env.write("report.xml", report(begin));
     let ingest = env.run(&["ingest", xml.to_str().unwrap()]);
     assert_eq!(ingest.code, 0, "{}", ingest.stderr);
 
@@ -138,6 +139,38 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
         ),
         "domain,code,severity\ngood.check.test,spf.too_many_lookups,error\nnothing.check.test,dmarc.missing,error\nnothing.check.test,spf.missing,error\n"
     );
+    // The summary of the report's day shows the latest check in every format.
+    let day = |seconds: i64| {
+        chrono::DateTime::from_timestamp(seconds, 0)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (since, until) = (day(begin), day(begin + 86_400));
+    let summary = |format: &str| {
+        let run = env.run(&[
+            "summary", "--since", &since, "--until", &until, "--format", format,
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let json: serde_json::Value = serde_json::from_str(&summary("json")).unwrap();
+    let dns = &json["domains"][0]["dns"];
+    assert_eq!(
+        dns["findings"][0]["code"], "spf.too_many_lookups",
+        "{dns:#}"
+    );
+    assert_eq!(dns["findings"].as_array().unwrap().len(), 8);
+    assert_eq!(dns["previous_checked_utc"], serde_json::Value::Null);
+    let text = summary("text");
+    assert!(text.contains("\nDNS\n  Checked "), "{text}");
+    assert!(
+        text.contains(": 1 error, 1 warning, 6 ok\n  error spf.too_many_lookups "),
+        "{text}"
+    );
+    assert!(summary("markdown").contains("\n### DNS\n"));
+    assert!(summary("html").contains("spf.too_many_lookups"));
+
     let again = env.run(&["dns-check", "--domain", "nothing.check.test"]);
     assert_eq!(again.code, 1);
     assert!(
