@@ -68,3 +68,21 @@ if [ "$status" -gt 2 ]; then
 fi
 sed -n '/"alerts": \[\]/{p;q}; /"alerts"/,/^  \]/p' "$work/alerts.json"
 echo "exit status: $status"
+
+# dns-check asks the local test DNS server (fixtures/dns/example.com.zone and its neighbours),
+# never the internet. Starting it needs NSD: installed by root, else the step is skipped.
+echo
+echo "==> ruadb dns-check --domain example.com (against the local DNS server; exit status 1: an error found)"
+if bash scripts/dns-test-server.sh start >"$work/dns-server.log" 2>&1; then
+    dns=$(bash scripts/dns-test-server.sh env | sed 's/^export RUADB_TEST_DNS=//')
+    printf 'domains = ["example.com"]\n\n[identify]\nnameservers = ["%s"]\ndns_budget_secs = 10\n' "$dns" >"$work/config.toml"
+    status=0
+    "$ruadb" dns-check --domain example.com || status=$?
+    if [ "$status" -gt 1 ]; then
+        echo "ruadb dns-check failed with status $status" >&2
+        exit 1
+    fi
+    echo "exit status: $status"
+else
+    echo "dns-check skipped: the local DNS server did not start ($(tail -1 "$work/dns-server.log"))"
+fi
