@@ -326,11 +326,7 @@ fn check_uri(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdns::TestDns;
-
-    fn codes(findings: &[Finding]) -> Vec<&'static str> {
-        findings.iter().map(|f| f.code.as_str()).collect()
-    }
+    use crate::testdns::{TestDns, codes};
 
     #[test]
     fn tree_walk_names() {

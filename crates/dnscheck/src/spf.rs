@@ -547,11 +547,7 @@ impl Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdns::TestDns;
-
-    fn codes(findings: &[Finding]) -> Vec<&'static str> {
-        findings.iter().map(|f| f.code.as_str()).collect()
-    }
+    use crate::testdns::{TestDns, codes};
 
     #[test]
     fn parses_every_mechanism() {

@@ -3,7 +3,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::{Answer, Dns};
+use crate::{Answer, Dns, Finding};
+
+/// The codes of `findings`, in order.
+pub(crate) fn codes(findings: &[Finding]) -> Vec<&'static str> {
+    findings.iter().map(|f| f.code.as_str()).collect()
+}
 
 #[derive(Default)]
 pub(crate) struct TestDns {
