@@ -14,7 +14,7 @@
 //! - Targets with macros depend on the message; they are counted but not followed.
 //! - `+all` is an error (everyone passes), `?all` a warning; `ptr` is discouraged.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::{Answer, Code, Dns, Finding, Severity};
 
@@ -544,6 +544,313 @@ impl Walk<'_> {
     }
 }
 
+/// What `check_host()` (RFC 7208 §4) says about one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// `pass`, `fail`, `softfail`, `neutral`, `none`, `permerror` or `temperror`.
+    pub result: &'static str,
+    /// The mechanism that matched, with the includes that led to it
+    /// (`include:_spf.esp.test → ip4:198.51.100.0/24`); `None` when none matched.
+    pub matched: Option<String>,
+}
+
+impl Evaluation {
+    fn new(result: &'static str, matched: Option<String>) -> Evaluation {
+        Evaluation { result, matched }
+    }
+}
+
+/// `check_host(ip, domain, postmaster@domain)`: the SPF result of `ip` sending as `domain`
+/// and the mechanism that decided it. `ptr` never matches here (it needs the message's
+/// validated names), and macros expand with `postmaster` as the local part and `domain` as
+/// the HELO name.
+pub fn evaluate(dns: &dyn Dns, domain: &str, ip: IpAddr) -> Evaluation {
+    let mut state = EvalState {
+        dns,
+        ip,
+        sender_domain: domain.to_ascii_lowercase(),
+        lookups: 0,
+        voids: 0,
+        depth: 0,
+    };
+    match state.check_host(domain) {
+        Ok(Some(evaluation)) => evaluation,
+        Ok(None) => Evaluation::new("none", None),
+        Err(result) => Evaluation::new(result, None),
+    }
+}
+
+struct EvalState<'a> {
+    dns: &'a dyn Dns,
+    ip: IpAddr,
+    sender_domain: String,
+    lookups: usize,
+    voids: usize,
+    depth: usize,
+}
+
+/// How deep includes and redirects may nest (the lookup limit stops a loop sooner).
+const MAX_DEPTH: usize = 12;
+
+impl EvalState<'_> {
+    /// The evaluation of `domain`'s record; `Ok(None)` when it has none; `Err` for
+    /// `permerror`/`temperror`.
+    fn check_host(&mut self, domain: &str) -> Result<Option<Evaluation>, &'static str> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err("permerror");
+        }
+        let records: Vec<String> = match self.dns.txt(domain) {
+            Answer::Records(records) => records.into_iter().filter(|r| is_spf(r)).collect(),
+            Answer::NoRecords => Vec::new(),
+            Answer::Failed(_) | Answer::TimedOut => return Err("temperror"),
+        };
+        let record = match records.as_slice() {
+            [] => return Ok(None),
+            [record] => record.clone(),
+            _ => return Err("permerror"),
+        };
+        let terms = parse(&record).map_err(|_| "permerror")?;
+        let mut redirect = None;
+        for term in &terms {
+            match term {
+                Term::Directive(qualifier, mechanism, text) => {
+                    if let Some(via) = self.matches(domain, mechanism, text)? {
+                        let result = match qualifier {
+                            Qualifier::Pass => "pass",
+                            Qualifier::Fail => "fail",
+                            Qualifier::SoftFail => "softfail",
+                            Qualifier::Neutral => "neutral",
+                        };
+                        self.depth -= 1;
+                        return Ok(Some(Evaluation::new(result, Some(via))));
+                    }
+                }
+                Term::Redirect(target) => redirect = Some(target.clone()),
+                Term::OtherModifier(_) => {}
+            }
+        }
+        let evaluation = match redirect {
+            Some(target) => {
+                self.spend()?;
+                let target = self.expand(&target, domain);
+                match self.check_host(&target)? {
+                    Some(evaluation) => Evaluation::new(
+                        evaluation.result,
+                        evaluation
+                            .matched
+                            .map(|matched| format!("redirect={target} → {matched}")),
+                    ),
+                    None => return Err("permerror"),
+                }
+            }
+            None => Evaluation::new("neutral", None),
+        };
+        self.depth -= 1;
+        Ok(Some(evaluation))
+    }
+
+    fn spend(&mut self) -> Result<(), &'static str> {
+        self.lookups += 1;
+        if self.lookups > LOOKUP_LIMIT {
+            Err("permerror")
+        } else {
+            Ok(())
+        }
+    }
+
+    fn void(&mut self) -> Result<(), &'static str> {
+        self.voids += 1;
+        if self.voids > VOID_LIMIT {
+            Err("permerror")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether `mechanism` of `domain`'s record matches the address: the matched chain, or
+    /// `None`.
+    fn matches(
+        &mut self,
+        domain: &str,
+        mechanism: &Mechanism,
+        text: &str,
+    ) -> Result<Option<String>, &'static str> {
+        let matched = |yes: bool| Ok(yes.then(|| text.to_owned()));
+        match mechanism {
+            Mechanism::All => matched(true),
+            Mechanism::Ip4(network, prefix) => {
+                matched(in_network(self.ip, IpAddr::V4(*network), *prefix))
+            }
+            Mechanism::Ip6(network, prefix) => {
+                matched(in_network(self.ip, IpAddr::V6(*network), *prefix))
+            }
+            Mechanism::A(target, v4, v6) => {
+                self.spend()?;
+                let target = self.expand(target.as_deref().unwrap_or(domain), domain);
+                let addresses = self.addresses(&target)?;
+                matched(
+                    addresses
+                        .iter()
+                        .any(|address| self.in_prefix(*address, *v4, *v6)),
+                )
+            }
+            Mechanism::Mx(target, v4, v6) => {
+                self.spend()?;
+                let target = self.expand(target.as_deref().unwrap_or(domain), domain);
+                let hosts = match self.dns.mx(&target) {
+                    Answer::Records(hosts) => hosts,
+                    Answer::NoRecords => {
+                        self.void()?;
+                        Vec::new()
+                    }
+                    Answer::Failed(_) | Answer::TimedOut => return Err("temperror"),
+                };
+                // RFC 7208 §4.6.4: at most 10 exchanges are looked up.
+                for host in hosts.iter().filter(|host| !host.is_empty()).take(10) {
+                    let addresses = match self.dns.addresses(host) {
+                        Answer::Records(addresses) => addresses,
+                        Answer::NoRecords => Vec::new(),
+                        Answer::Failed(_) | Answer::TimedOut => return Err("temperror"),
+                    };
+                    if addresses
+                        .iter()
+                        .any(|address| self.in_prefix(*address, *v4, *v6))
+                    {
+                        return Ok(Some(format!("{text} ({host})")));
+                    }
+                }
+                Ok(None)
+            }
+            Mechanism::Ptr(_) => {
+                self.spend()?;
+                Ok(None)
+            }
+            Mechanism::Exists(target) => {
+                self.spend()?;
+                let name = self.expand(target, domain);
+                matched(!self.addresses(&name)?.is_empty())
+            }
+            Mechanism::Include(target) => {
+                self.spend()?;
+                let target = self.expand(target, domain);
+                match self.check_host(&target)? {
+                    Some(Evaluation {
+                        result: "pass",
+                        matched,
+                    }) => Ok(Some(format!("{text} → {}", matched.unwrap_or_default()))),
+                    Some(_) => Ok(None),
+                    None => Err("permerror"),
+                }
+            }
+        }
+    }
+
+    fn addresses(&mut self, name: &str) -> Result<Vec<IpAddr>, &'static str> {
+        match self.dns.addresses(name) {
+            Answer::Records(addresses) => Ok(addresses),
+            Answer::NoRecords => {
+                self.void()?;
+                Ok(Vec::new())
+            }
+            Answer::Failed(_) | Answer::TimedOut => Err("temperror"),
+        }
+    }
+
+    fn in_prefix(&self, address: IpAddr, v4: u8, v6: u8) -> bool {
+        let prefix = if address.is_ipv4() { v4 } else { v6 };
+        in_network(self.ip, address, prefix)
+    }
+
+    /// A domain spec with its macros expanded (RFC 7208 §7.3).
+    fn expand(&self, spec: &str, domain: &str) -> String {
+        if !has_macro(spec) {
+            return spec.trim_end_matches('.').to_ascii_lowercase();
+        }
+        let mut out = String::new();
+        let mut chars = spec.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('%') => out.push('%'),
+                Some('_') => out.push(' '),
+                Some('-') => out.push_str("%20"),
+                Some('{') => {
+                    let letter = chars.next().unwrap_or('}').to_ascii_lowercase();
+                    let mut digits = String::new();
+                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        digits.push(d);
+                    }
+                    let reverse = chars.next_if(|c| *c == 'r' || *c == 'R').is_some();
+                    let mut delimiters = String::new();
+                    while let Some(d) = chars.next_if(|c| ".-+,/_=".contains(*c)) {
+                        delimiters.push(d);
+                    }
+                    chars.next();
+                    let value = self.macro_value(letter, domain);
+                    let delimiters = if delimiters.is_empty() {
+                        ".".to_owned()
+                    } else {
+                        delimiters
+                    };
+                    let mut parts: Vec<&str> = value.split(|c| delimiters.contains(c)).collect();
+                    if reverse {
+                        parts.reverse();
+                    }
+                    if let Ok(keep) = digits.parse::<usize>()
+                        && keep > 0
+                        && keep < parts.len()
+                    {
+                        parts.drain(..parts.len() - keep);
+                    }
+                    out.push_str(&parts.join("."));
+                }
+                _ => {}
+            }
+        }
+        out.trim_end_matches('.').to_ascii_lowercase()
+    }
+
+    fn macro_value(&self, letter: char, domain: &str) -> String {
+        match letter {
+            's' => format!("postmaster@{}", self.sender_domain),
+            'l' => "postmaster".to_owned(),
+            'o' | 'h' => self.sender_domain.clone(),
+            'd' => domain.to_owned(),
+            'i' => match self.ip {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => ip
+                    .octets()
+                    .iter()
+                    .flat_map(|byte| [byte >> 4, byte & 0xf])
+                    .map(|nibble| format!("{nibble:x}"))
+                    .collect::<Vec<_>>()
+                    .join("."),
+            },
+            'v' => if self.ip.is_ipv4() { "in-addr" } else { "ip6" }.to_owned(),
+            _ => "unknown".to_owned(),
+        }
+    }
+}
+
+/// Whether `ip` is in `network/prefix` (false across address families).
+fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(network)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(network) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(network)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(network) & mask
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,6 +941,49 @@ mod tests {
             .txt("r.test", &["v=spf1 redirect=s.test"])
             .txt("s.test", &["v=spf1 ip4:192.0.2.1"]);
         assert_eq!(codes(&check(&dns, "r.test")), ["spf.present", "spf.no_all"]);
+    }
+
+    #[test]
+    fn check_host_names_the_matching_mechanism() {
+        let dns = TestDns::default()
+            .txt(
+                "d.test",
+                &["v=spf1 ip4:192.0.2.0/25 a:%{d} include:esp.test exists:%{ir}.x.%{d} ~all"],
+            )
+            .txt(
+                "esp.test",
+                &["v=spf1 ip6:2001:db8::/32 ip4:198.51.100.0/24 -all"],
+            )
+            .address("d.test", "203.0.113.5")
+            .address("130.2.0.192.x.d.test", "127.0.0.2");
+        let result = |ip: &str| {
+            let evaluation = evaluate(&dns, "d.test", ip.parse().unwrap());
+            (evaluation.result, evaluation.matched.unwrap_or_default())
+        };
+        assert_eq!(result("192.0.2.7"), ("pass", "ip4:192.0.2.0/25".to_owned()));
+        assert_eq!(result("203.0.113.5"), ("pass", "a:%{d}".to_owned()));
+        assert_eq!(
+            result("198.51.100.9"),
+            ("pass", "include:esp.test → ip4:198.51.100.0/24".to_owned())
+        );
+        assert_eq!(
+            result("2001:db8::1"),
+            ("pass", "include:esp.test → ip6:2001:db8::/32".to_owned())
+        );
+        assert_eq!(
+            result("192.0.2.130"),
+            ("pass", "exists:%{ir}.x.%{d}".to_owned())
+        );
+        assert_eq!(result("192.0.2.200"), ("softfail", "~all".to_owned()));
+        assert_eq!(
+            evaluate(&dns, "none.test", "192.0.2.1".parse().unwrap()).result,
+            "none"
+        );
+        let down = TestDns::default().txt_answer("x.test", Answer::TimedOut);
+        assert_eq!(
+            evaluate(&down, "x.test", "192.0.2.1".parse().unwrap()).result,
+            "temperror"
+        );
     }
 
     #[test]

@@ -294,3 +294,51 @@ fn a_silent_server_is_could_not_check_never_missing() {
         "{findings:#?}"
     );
 }
+
+/// Coverage: addresses in the SPF record, only via an include, and outside it.
+#[test]
+fn check_host_result_and_matched_mechanism() {
+    let Some(server) = test_server("check_host_result_and_matched_mechanism") else {
+        return;
+    };
+    let resolver = resolver(server, Duration::from_secs(2));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(30));
+    let result = |domain: &str, ip: &str| {
+        let evaluation = spf::evaluate(&dns, domain, ip.parse().unwrap());
+        format!(
+            "{} {}",
+            evaluation.result,
+            evaluation.matched.unwrap_or_default()
+        )
+    };
+    assert_eq!(
+        result("good.check.test", "192.0.2.5"),
+        "pass ip4:192.0.2.0/25"
+    );
+    assert_eq!(
+        result("good.check.test", "198.51.100.7"),
+        "pass include:_spf.esp.check.test → ip4:198.51.100.0/24"
+    );
+    assert_eq!(result("good.check.test", "203.0.113.9"), "fail -all");
+    assert_eq!(result("v6.check.test", "2001:db8:26::5"), "pass a//64");
+    assert_eq!(
+        result("v6.check.test", "2001:db8:27::25"),
+        "pass mx (mail6.check.test)"
+    );
+    assert_eq!(
+        result("v6.check.test", "2001:db8:27::99"),
+        "pass a:mail6.check.test/24//64"
+    );
+    assert_eq!(
+        result("v6.check.test", "2001:db8:25::1"),
+        "pass ip6:2001:db8:25::/48"
+    );
+    assert_eq!(result("lookups.check.test", "203.0.113.1"), "permerror ");
+    // check_host stops at the first match: the 11th lookup is never spent for this one.
+    assert_eq!(
+        result("lookups.check.test", "192.0.2.80"),
+        "pass include:l1.lookups.check.test → a:h.check.test"
+    );
+    assert_eq!(result("loop.check.test", "192.0.2.80"), "permerror ");
+    assert_eq!(result("nothing.check.test", "192.0.2.80"), "none ");
+}
