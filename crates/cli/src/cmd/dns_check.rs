@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -16,7 +17,8 @@ use serde::Serialize;
 
 use ruadb_dnscheck::{Finding, Severity};
 use ruadb_report::{DomainName, escape_for_terminal};
-use ruadb_store::{DnsCheckRow, DnsCheckTarget, Store, StoreOptions, StoredFinding};
+use ruadb_store::classify::Classification;
+use ruadb_store::{DnsCheckRow, DnsCheckTarget, SourceFilter, Store, StoreOptions, StoredFinding};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -48,7 +50,29 @@ struct CheckOutput {
     domain: String,
     checked_utc: String,
     findings: Vec<Finding>,
+    /// Each source of the last 4 weeks evaluated against the domain and its return paths.
+    sources: Vec<Coverage>,
 }
+
+/// One source evaluated with SPF `check_host()` against one domain: the checked domain
+/// (`return_path_domain` is the domain itself) or a return path the source used.
+#[derive(Debug, Serialize)]
+struct Coverage {
+    source_ip: String,
+    /// Messages of the last 4 weeks.
+    messages: u64,
+    /// The source's class (aligned, forwarded, misaligned, unauthenticated).
+    class: String,
+    return_path_domain: String,
+    spf_result: &'static str,
+    matched: Option<String>,
+    /// For a misaligned or unauthenticated source, the change that would fix it.
+    fix: Option<String>,
+}
+
+/// The most sources evaluated per domain, busiest first: each costs up to 10 lookups per
+/// domain it is evaluated against (answers are cached within the run).
+const MAX_SOURCES: usize = 200;
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let path = context.db_path()?;
@@ -75,6 +99,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         );
         // Errors first; the checks' own order within a severity.
         findings.sort_by_key(|finding| finding.severity);
+        let sources = coverage(&dns, &store, context, &target.domain)?;
         store.save_dns_check(&DnsCheckRow {
             domain: target.domain.clone(),
             checked_utc: context.now,
@@ -84,6 +109,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
             domain: target.domain.clone(),
             checked_utc: utc(context.now),
             findings,
+            sources,
         });
     }
     let text = match args.format {
@@ -137,6 +163,106 @@ fn targets(args: &Args, context: &Context, store: &Store) -> anyhow::Result<Vec<
         .collect::<Result<_, _>>()?)
 }
 
+/// Every source of `domain` in the last 4 weeks (busiest first, at most [`MAX_SOURCES`])
+/// evaluated against `domain` and each return-path domain it used, with the fix for the ones
+/// that fail DMARC.
+fn coverage(
+    dns: &dyn ruadb_dnscheck::Dns,
+    store: &Store,
+    context: &Context,
+    domain: &str,
+) -> anyhow::Result<Vec<Coverage>> {
+    let mut sources = store.sources(&SourceFilter {
+        domain: Some(domain.to_owned()),
+        since: Some(context.now - LOOKBACK_SECS),
+        until: None,
+    })?;
+    sources.sort_by(|a, b| {
+        b.messages
+            .cmp(&a.messages)
+            .then(a.source_ip.cmp(&b.source_ip))
+    });
+    let catalogue = crate::cmd::identify::catalogue(context).ok();
+    let mut out = Vec::new();
+    for source in sources.iter().take(MAX_SOURCES) {
+        let Ok(ip) = source.source_ip.parse::<IpAddr>() else {
+            continue;
+        };
+        let mut domains = vec![domain.to_owned()];
+        domains.extend(
+            source
+                .spf_domains
+                .iter()
+                .map(|spf| spf.to_ascii_lowercase())
+                .filter(|spf| spf != domain),
+        );
+        domains.dedup();
+        let evaluations: Vec<(String, ruadb_dnscheck::spf::Evaluation)> = domains
+            .into_iter()
+            .map(|evaluated| {
+                let evaluation = ruadb_dnscheck::spf::evaluate(dns, &evaluated, ip);
+                (evaluated, evaluation)
+            })
+            .collect();
+        let failing = matches!(
+            source.classification,
+            Classification::Misaligned | Classification::Unauthenticated
+        );
+        let service = source.service.as_deref().and_then(|name| {
+            catalogue
+                .as_ref()
+                .and_then(|catalogue| catalogue.service(name))
+        });
+        let fix = failing.then(|| fix(domain, &evaluations, service));
+        for (evaluated, evaluation) in evaluations {
+            out.push(Coverage {
+                source_ip: source.source_ip.clone(),
+                messages: source.messages,
+                class: source.classification.to_string(),
+                fix: if evaluated == domain {
+                    fix.clone()
+                } else {
+                    None
+                },
+                return_path_domain: evaluated,
+                spf_result: evaluation.result,
+                matched: evaluation.matched,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The change that would make a failing source pass SPF aligned for `domain`.
+fn fix(
+    domain: &str,
+    evaluations: &[(String, ruadb_dnscheck::spf::Evaluation)],
+    service: Option<&ruadb_identify::Service>,
+) -> String {
+    let covered_by_domain = evaluations
+        .iter()
+        .any(|(evaluated, evaluation)| evaluated == domain && evaluation.result == "pass");
+    let return_path = evaluations
+        .iter()
+        .find(|(evaluated, _)| evaluated != domain)
+        .map(|(evaluated, _)| evaluated.as_str());
+    let mut fix = match (covered_by_domain, return_path) {
+        (true, Some(return_path)) => format!(
+            "covered by {domain}'s SPF, but the return-path is {return_path}: set a custom return-path under {domain}"
+        ),
+        (true, None) => format!("covered by {domain}'s SPF; sign its mail with DKIM as {domain}"),
+        (false, _) => format!("not covered by {domain}'s SPF"),
+    };
+    if let Some(service) = service {
+        fix.push_str(&format!(
+            "; {}: {}",
+            service.name,
+            service.setup_for(domain)
+        ));
+    }
+    fix
+}
+
 fn stored(finding: &Finding) -> StoredFinding {
     StoredFinding {
         code: finding.code.as_str().to_owned(),
@@ -179,6 +305,31 @@ fn render_text(outputs: &[CheckOutput]) -> String {
                 }
             }
         }
+        if !output.sources.is_empty() {
+            let _ = writeln!(
+                out,
+                "  sources (SPF check_host against the domain and each return path):"
+            );
+        }
+        for source in &output.sources {
+            let _ = writeln!(
+                out,
+                "    {} {} msgs {}: {} {}{}",
+                source.source_ip,
+                source.messages,
+                source.class,
+                escape_for_terminal(&source.return_path_domain),
+                source.spf_result,
+                source
+                    .matched
+                    .as_deref()
+                    .map(|matched| format!(" ({})", escape_for_terminal(matched)))
+                    .unwrap_or_default()
+            );
+            if let Some(fix) = &source.fix {
+                let _ = writeln!(out, "      fix: {}", escape_for_terminal(fix));
+            }
+        }
         out.push('\n');
     }
     out
@@ -201,6 +352,26 @@ fn render_markdown(outputs: &[CheckOutput]) -> String {
                 escape(finding.code.as_str()),
                 escape(&finding.message),
                 escape(&record.replace('\n', " / "))
+            );
+        }
+        if !output.sources.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| source | messages | class | SPF of | result | matched | fix |"
+            );
+            let _ = writeln!(out, "|---|---:|---|---|---|---|---|");
+        }
+        for source in &output.sources {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                escape(&source.source_ip),
+                source.messages,
+                source.class,
+                escape(&source.return_path_domain),
+                source.spf_result,
+                escape(source.matched.as_deref().unwrap_or_default()),
+                escape(source.fix.as_deref().unwrap_or_default())
             );
         }
         out.push('\n');

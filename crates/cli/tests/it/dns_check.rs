@@ -23,8 +23,10 @@ fn test_server(test: &str) -> Option<String> {
     }
 }
 
-/// A report for good.check.test beginning `begin`: mail signed with selectors s2048 and weak,
-/// sent with the return path lookups.check.test (whose SPF needs 11 lookups).
+/// A report for good.check.test beginning `begin`: mail from 192.0.2.10 (in its SPF) signed
+/// with selectors s2048 and weak, sent with the return path lookups.check.test (whose SPF needs
+/// 11 lookups); from 198.51.100.7 (covered only through an include) with the return path
+/// bounce.reports.test, unsigned; from 203.0.113.9 (outside), failing.
 fn report(begin: i64) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -46,6 +48,26 @@ fn report(begin: i64) -> String {
       <dkim><domain>good.check.test</domain><selector>s2048</selector><result>pass</result></dkim>
       <dkim><domain>good.check.test</domain><selector>weak</selector><result>pass</result></dkim>
       <spf><domain>lookups.check.test</domain><result>permerror</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row>
+      <source_ip>198.51.100.7</source_ip><count>5</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>good.check.test</header_from></identifiers>
+    <auth_results>
+      <spf><domain>bounce.reports.test</domain><result>pass</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row>
+      <source_ip>203.0.113.9</source_ip><count>3</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>good.check.test</header_from></identifiers>
+    <auth_results>
+      <spf><domain>good.check.test</domain><result>fail</result></spf>
     </auth_results>
   </record>
 </feedback>
@@ -116,11 +138,39 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
             "dmarc.policy ok",
             "dmarc.rua_authorized ok",
             "spf.present ok",
+            "spf.present ok",
             "dkim.key_present ok",
             "mx.present ok",
         ],
         "{:#}",
         checks[0]
+    );
+    // Coverage: each source against the domain and each return path it used.
+    let sources: Vec<String> = checks[0]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}: {} {} | {}",
+                s["source_ip"].as_str().unwrap(),
+                s["class"].as_str().unwrap(),
+                s["return_path_domain"].as_str().unwrap(),
+                s["spf_result"].as_str().unwrap(),
+                s["matched"].as_str().unwrap_or("-"),
+                s["fix"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "192.0.2.10 aligned good.check.test: pass ip4:192.0.2.0/25 | -",
+            "192.0.2.10 aligned lookups.check.test: permerror - | -",
+            "198.51.100.7 misaligned good.check.test: pass include:_spf.esp.check.test → ip4:198.51.100.0/24 | covered by good.check.test's SPF, but the return-path is bounce.reports.test: set a custom return-path under good.check.test",
+            "198.51.100.7 misaligned bounce.reports.test: pass ip4:198.51.100.0/24 | -",
+            "203.0.113.9 unauthenticated good.check.test: fail -all | not covered by good.check.test's SPF",
+        ]
     );
     assert!(checks[0]["checked_utc"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
@@ -160,12 +210,12 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
         dns["findings"][0]["code"], "spf.too_many_lookups",
         "{dns:#}"
     );
-    assert_eq!(dns["findings"].as_array().unwrap().len(), 8);
+    assert_eq!(dns["findings"].as_array().unwrap().len(), 9);
     assert_eq!(dns["previous_checked_utc"], serde_json::Value::Null);
     let text = summary("text");
     assert!(text.contains("\nDNS\n  Checked "), "{text}");
     assert!(
-        text.contains(": 1 error, 1 warning, 6 ok\n  error spf.too_many_lookups "),
+        text.contains(": 1 error, 1 warning, 7 ok\n  error spf.too_many_lookups "),
         "{text}"
     );
     assert!(summary("markdown").contains("\n### DNS\n"));
