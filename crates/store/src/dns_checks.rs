@@ -8,7 +8,7 @@ use crate::{Store, StoreError};
 
 /// The most DKIM selectors and return-path domains read per domain: enough for any real
 /// sender set, and a bound on the DNS queries one domain's reports can cause.
-pub const MAX_PER_DOMAIN: usize = 64;
+const MAX_PER_DOMAIN: usize = 64;
 
 /// One finding as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,8 @@ pub struct DnsCheckTarget {
 impl Store {
     /// The policy domains with reports beginning at or after `since_utc`, sorted, with the
     /// DKIM selectors and return-path domains of those reports (at most
-    /// [`MAX_PER_DOMAIN`] of each).
+    /// 64 of each: enough for any real sender set, and a bound on the queries one domain
+    /// causes).
     pub fn dns_check_targets(&self, since_utc: i64) -> Result<Vec<DnsCheckTarget>, StoreError> {
         let mut domains = self.connection.prepare(
             "SELECT DISTINCT policy_domain FROM reports WHERE begin_utc >= ?1 ORDER BY 1",
