@@ -73,6 +73,8 @@ echo "exit status: $status"
 # never the internet. Starting it needs NSD: installed by root, else the step is skipped.
 echo
 echo "==> ruadb dns-check --domain example.com (against the local DNS server; exit status 1: an error found)"
+dns_was_running=false
+bash scripts/dns-test-server.sh status >/dev/null 2>&1 && dns_was_running=true
 if bash scripts/dns-test-server.sh start >"$work/dns-server.log" 2>&1; then
     dns=$(bash scripts/dns-test-server.sh env | sed 's/^export RUADB_TEST_DNS=//')
     printf 'domains = ["example.com"]\n\n[identify]\nnameservers = ["%s"]\ndns_budget_secs = 10\n' "$dns" >"$work/config.toml"
@@ -83,6 +85,8 @@ if bash scripts/dns-test-server.sh start >"$work/dns-server.log" 2>&1; then
         exit 1
     fi
     echo "exit status: $status"
+    # A server this demo started is stopped again.
+    "$dns_was_running" || bash scripts/dns-test-server.sh stop >/dev/null
 else
     echo "dns-check skipped: the local DNS server did not start ($(tail -1 "$work/dns-server.log"))"
 fi
