@@ -12,27 +12,12 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+#[path = "../../dns/tests/support/mod.rs"]
+mod support;
+use support::test_server;
+
 use ruadb_dns::{DnsConfig, Resolver};
 use ruadb_dnscheck::{Finding, LiveDns, Severity, check_domain, dkim, dmarc, mx, spf};
-
-/// The test server's address, or `None` (with a note) when it is not running; under CI it
-/// must be.
-fn test_server(test: &str) -> Option<SocketAddr> {
-    match std::env::var("RUADB_TEST_DNS") {
-        Ok(address) => Some(address.parse().expect("RUADB_TEST_DNS is host:port")),
-        Err(_) => {
-            let reason = "RUADB_TEST_DNS not set; run `scripts/dns-test-server.sh start` and \
-                          `eval \"$(scripts/dns-test-server.sh env)\"`";
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "{test}: DNS test server required under CI: {reason}"
-            );
-            eprintln!("skipping {test}: {reason}");
-            None
-        }
-    }
-}
 
 fn resolver(server: SocketAddr, timeout: Duration) -> Resolver {
     Resolver::new(&DnsConfig {

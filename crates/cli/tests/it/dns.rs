@@ -3,27 +3,11 @@
 //! PTRs name services and show in `sources`, the summary and the view, answers are cached, a
 //! silent server costs at most the budget, and a run killed mid-way leaves nothing half done.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::dns_server::test_server;
 use crate::util::TestEnv;
-
-/// The test server's `host:port`, or `None` (with a note) when it is not running; under CI it
-/// must be.
-fn test_server(test: &str) -> Option<String> {
-    if let Ok(address) = std::env::var("RUADB_TEST_DNS") {
-        return Some(address);
-    }
-    let reason = "RUADB_TEST_DNS not set; run `scripts/dns-test-server.sh start` and \
-                  `eval \"$(scripts/dns-test-server.sh env)\"`";
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{test}: DNS test server required under CI: {reason}"
-    );
-    eprintln!("skipping {test}: {reason}");
-    None
-}
 
 /// The sources the test zones know, one record each, with no DKIM or SPF a catalogue knows.
 const SOURCES: [&str; 9] = [
@@ -60,7 +44,7 @@ fn report() -> String {
 }
 
 /// A configuration asking `nameserver` (reverse DNS on), plus `extra` `[identify]` lines.
-fn config(env: &TestEnv, nameserver: &str, extra: &str) -> String {
+fn config(env: &TestEnv, nameserver: SocketAddr, extra: &str) -> String {
     let path = env.write(
         "dns.toml",
         format!(
@@ -76,7 +60,7 @@ fn ingest_looks_up_confirmed_reverse_dns_and_names_services_by_it() {
         return;
     };
     let env = TestEnv::new();
-    let config = config(&env, &server, "");
+    let config = config(&env, server, "");
     let path = env.write("report.xml", report());
     let run = env.run(&["--config", &config, "ingest", path.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -176,7 +160,7 @@ fn dns_false_and_no_identify_ask_nothing() {
     let env = TestEnv::new();
     let path = env.write("report.xml", report());
     let path = path.to_str().unwrap();
-    let off = config(&env, &server, "dns = false\n");
+    let off = config(&env, server, "dns = false\n");
     assert_eq!(env.run(&["--config", &off, "ingest", path]).code, 0);
     let identify = env.run(&["--config", &off, "identify", "--json"]);
     assert_eq!(identify.code, 0, "{}", identify.stderr);
@@ -185,7 +169,7 @@ fn dns_false_and_no_identify_ask_nothing() {
     assert_eq!(env.sql(resolved), "COUNT(*)\n0\n");
 
     let env = TestEnv::new();
-    let on = config(&env, &server, "");
+    let on = config(&env, server, "");
     let run = env.run(&["--config", &on, "ingest", "--no-identify", path]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(env.sql(resolved), "COUNT(*)\n0\n");
@@ -197,7 +181,7 @@ fn a_silent_server_holds_a_run_no_longer_than_its_budget() {
     let env = TestEnv::new();
     let config = config(
         &env,
-        &silent.local_addr().unwrap().to_string(),
+        silent.local_addr().unwrap(),
         "dns_timeout_secs = 1\ndns_budget_secs = 2\ndns_concurrency = 2\n",
     );
     let path = env.write("report.xml", report());
@@ -241,7 +225,7 @@ fn a_run_killed_mid_resolution_leaves_nothing_half_written() {
     let path = path.to_str().unwrap();
     let stuck = config(
         &env,
-        &silent.local_addr().unwrap().to_string(),
+        silent.local_addr().unwrap(),
         "dns_timeout_secs = 30\ndns_budget_secs = 60\n",
     );
     assert_eq!(
@@ -266,7 +250,7 @@ fn a_run_killed_mid_resolution_leaves_nothing_half_written() {
         "COUNT(*)\n0\n"
     );
     // The next run does it all.
-    let working = config(&env, &server, "");
+    let working = config(&env, server, "");
     let run = env.run(&["--config", &working, "identify", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(

@@ -2,26 +2,10 @@
 //! zones in `fixtures/dns/`): domains and selectors from the stored reports, findings stored
 //! in `dns_findings`, every output format, the exit status.
 
-use crate::util::TestEnv;
+use std::net::SocketAddr;
 
-/// The test server's address, or `None` (with a note) when it is not running; under CI it
-/// must be.
-fn test_server(test: &str) -> Option<String> {
-    match std::env::var("RUADB_TEST_DNS") {
-        Ok(address) => Some(address),
-        Err(_) => {
-            let reason = "RUADB_TEST_DNS not set; run `scripts/dns-test-server.sh start` and \
-                          `eval \"$(scripts/dns-test-server.sh env)\"`";
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "{test}: DNS test server required under CI: {reason}"
-            );
-            eprintln!("skipping {test}: {reason}");
-            None
-        }
-    }
-}
+use crate::dns_server::test_server;
+use crate::util::TestEnv;
 
 /// A report for good.check.test beginning `begin`: mail from 192.0.2.10 (in its SPF) signed
 /// with selectors s2048 and weak, sent with the return path lookups.check.test (whose SPF needs
@@ -87,7 +71,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn env_with_config(server: &str) -> TestEnv {
+fn env_with_config(server: SocketAddr) -> TestEnv {
     let env = TestEnv::new();
     env.write(
         "config/ruadb/config.toml",
@@ -103,7 +87,7 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
     let Some(server) = test_server("dns_check") else {
         return;
     };
-    let env = env_with_config(&server);
+    let env = env_with_config(server);
     let begin = now() - 3 * 86_400;
     let xml = env.write("report.xml", report(begin));
     let ingest = env.run(&["ingest", xml.to_str().unwrap()]);
@@ -252,7 +236,7 @@ fn text_and_markdown_show_errors_first_with_the_record() {
     let Some(server) = test_server("dns_check_formats") else {
         return;
     };
-    let env = env_with_config(&server);
+    let env = env_with_config(server);
     let text = env.run(&["dns-check", "--domain", "twodmarc.check.test"]);
     assert_eq!(text.code, 1, "{}", text.stderr);
     let lines: Vec<&str> = text.stdout.lines().collect();

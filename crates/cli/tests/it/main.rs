@@ -38,3 +38,6 @@ mod util;
 // Running the binary under GNU time for its peak memory.
 #[path = "../proof/mod.rs"]
 mod proof;
+// Finding the DNS test server (shared with the DNS crates' tests).
+#[path = "../../../dns/tests/support/mod.rs"]
+mod dns_server;
