@@ -16,6 +16,7 @@
 //!   reads back into the same rows. The old chunks are deleted with `secure_delete` on, so
 //!   their pages are overwritten, not only freed.
 
+use super::rows::insert_rejected;
 use crate::raw::{ChunkEncoder, ChunkInserter, Compressor, RawEncoding};
 use crate::{StoreError, StoreOptions};
 use ruadb_report::{FailurePrivacy, FailureReport};
@@ -45,18 +46,14 @@ pub(super) fn store_failure_report(
     report.apply_privacy(options.failure_privacy);
     kept.push(report.render());
     if !super::sink::accepts(options, &report.reported_domain) {
-        connection
-            .prepare_cached(
-                "INSERT INTO rejected_reports (message_id, member, org_name, report_id,
-                    policy_domain) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                message_id,
-                member,
-                report.reporter.as_deref().unwrap_or_default(),
-                "failure report",
-                report.reported_domain.as_str(),
-            ])?;
+        insert_rejected(
+            connection,
+            message_id,
+            member,
+            report.reporter.as_deref().unwrap_or_default(),
+            "failure report",
+            report.reported_domain.as_str(),
+        )?;
         return Ok(FailureStored::Rejected(
             report.reported_domain.into_string(),
         ));

@@ -59,6 +59,32 @@ pub(super) fn insert_message(
     Ok(connection.last_insert_rowid())
 }
 
+/// Records a report that was not stored because the `domains` list does not accept its policy
+/// domain (aggregate, TLS and failure reports alike), so the tally and the `rejected_domains`
+/// view can say what was turned away.
+pub(super) fn insert_rejected(
+    connection: &Connection,
+    message_id: i64,
+    member: Option<&str>,
+    org_name: &str,
+    report_id: &str,
+    policy_domain: &str,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO rejected_reports (message_id, member, org_name, report_id, policy_domain)
+             VALUES (:message_id, :member, :org_name, :report_id, :policy_domain)",
+        )?
+        .execute(named_params! {
+            ":message_id": message_id,
+            ":member": member,
+            ":org_name": org_name,
+            ":report_id": report_id,
+            ":policy_domain": policy_domain,
+        })?;
+    Ok(())
+}
+
 /// Inserts the `reports` row of a new report (its content hash and totals are set at its
 /// end); returns its id.
 pub(super) fn insert_report(

@@ -2,7 +2,9 @@
 //! conflict or rejected, and writes it as the parser streams it.
 
 use super::failure::{FailureStored, store_failure_report};
-use super::rows::{PendingRecord, RECORDS_PER_FLUSH, insert_report, write_records};
+use super::rows::{
+    PendingRecord, RECORDS_PER_FLUSH, insert_rejected, insert_report, write_records,
+};
 use super::tls::{TlsStored, store_tls_report};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
@@ -281,18 +283,14 @@ impl<'c> StoreSink<'c> {
                 report_id,
                 policy_domain,
             } => {
-                self.connection
-                    .prepare_cached(
-                        "INSERT INTO rejected_reports (message_id, member, org_name, report_id,
-                            policy_domain) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![
-                        self.message_id,
-                        current.member,
-                        org_name,
-                        report_id,
-                        policy_domain
-                    ])?;
+                insert_rejected(
+                    self.connection,
+                    self.message_id,
+                    current.member.as_deref(),
+                    &org_name,
+                    &report_id,
+                    &policy_domain,
+                )?;
                 self.outcome.rejected_domains.push(policy_domain);
             }
         }

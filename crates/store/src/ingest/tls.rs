@@ -3,6 +3,7 @@
 //! the same key with the same content is a duplicate, with other content a conflict, kept once
 //! and never double-counted. The `domains` list applies to each policy's `policy-domain`.
 
+use super::rows::insert_rejected;
 use super::sink::accepts;
 use crate::StoreError;
 use crate::StoreOptions;
@@ -42,19 +43,14 @@ pub(super) fn store_tls_report(
     let refused_domains: Vec<String> = refused.iter().map(|policy| domain_text(policy)).collect();
     if policies.is_empty() && !refused.is_empty() {
         for policy_domain in &refused_domains {
-            connection
-                .prepare_cached(
-                    "INSERT INTO rejected_reports (message_id, member, org_name, report_id,
-                        policy_domain)
-                     VALUES (:message_id, :member, :org_name, :report_id, :policy_domain)",
-                )?
-                .execute(named_params! {
-                    ":message_id": message_id,
-                    ":member": member,
-                    ":org_name": report.organization_name,
-                    ":report_id": report.report_id,
-                    ":policy_domain": policy_domain,
-                })?;
+            insert_rejected(
+                connection,
+                message_id,
+                member,
+                &report.organization_name,
+                &report.report_id,
+                policy_domain,
+            )?;
         }
         return Ok(TlsStored::Rejected(refused_domains));
     }
