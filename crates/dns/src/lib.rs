@@ -35,7 +35,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as ResponseError, NetError};
-use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
 /// The most PTR names of one address whose forward records are looked up: a real address has
 /// one; a hostile reverse zone could list hundreds.
@@ -251,7 +251,7 @@ fn name_text(name: &Name) -> String {
         .join(".")
 }
 
-/// The answer to one forward question (TXT, MX, A/AAAA).
+/// The answer to one question (TXT, SPF, MX, A/AAAA, PTR).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer<T> {
     /// The records of the asked type.
@@ -274,6 +274,23 @@ impl<T> Answer<T> {
             Answer::TimedOut => Some("the DNS query timed out".to_owned()),
         }
     }
+}
+
+/// The type code of the SPF resource record (RFC 4408 §3.1.1), which hickory does not name.
+const SPF_TYPE: u16 = 99;
+
+/// The character strings of TXT-format RDATA (each a length octet and that many octets),
+/// concatenated and decoded lossily as UTF-8; a length running past the end keeps what is
+/// there.
+fn character_strings(rdata: &[u8]) -> String {
+    let mut text = Vec::with_capacity(rdata.len());
+    let mut rest = rdata;
+    while let Some((&length, tail)) = rest.split_first() {
+        let length = usize::from(length).min(tail.len());
+        text.extend_from_slice(&tail[..length]);
+        rest = &tail[length..];
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// The most records of one forward answer that are kept: a hostile zone could list
@@ -328,6 +345,49 @@ impl Resolver {
         })
     }
 
+    /// The records of the SPF resource record type (99) at `name`, each record's character
+    /// strings concatenated as [`Resolver::txt`] does. RFC 4408 defined the type; RFC 7208
+    /// §3.1 removed it, so receivers read only TXT: a record of this type is worth reporting.
+    pub fn spf_type(&self, name: &str, deadline: Instant) -> Answer<Vec<String>> {
+        self.forward(name, deadline, |resolver, name| async move {
+            resolver
+                .lookup(name, RecordType::Unknown(SPF_TYPE))
+                .await
+                .map(|lookup| {
+                    lookup
+                        .answers()
+                        .iter()
+                        .filter_map(|record| match &record.data {
+                            RData::Unknown { rdata, .. } => {
+                                Some(character_strings(&rdata.anything))
+                            }
+                            _ => None,
+                        })
+                        .take(MAX_RECORDS)
+                        .collect()
+                })
+        })
+    }
+
+    /// The names of `ip`'s PTR records, without the final dot, decoded label by label; not
+    /// confirmed (see [`Resolver::reverse_confirmed`] for that).
+    pub fn ptr(&self, ip: IpAddr, deadline: Instant) -> Answer<Vec<String>> {
+        let name = Name::from(ip).to_string();
+        self.forward(&name, deadline, |resolver, name| async move {
+            resolver.lookup(name, RecordType::PTR).await.map(|lookup| {
+                lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::PTR(ptr) => Some(name_text(&ptr.0)),
+                        _ => None,
+                    })
+                    .take(MAX_RECORDS)
+                    .collect()
+            })
+        })
+    }
+
     /// The A and AAAA addresses of `name`.
     pub fn addresses(&self, name: &str, deadline: Instant) -> Answer<Vec<IpAddr>> {
         self.forward(name, deadline, |resolver, name| async move {
@@ -374,5 +434,17 @@ impl Resolver {
             }
             Ok(Err(other)) => Answer::Failed(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::character_strings;
+
+    #[test]
+    fn character_strings_are_joined() {
+        assert_eq!(character_strings(b"\x06v=spf1\x05 -all"), "v=spf1 -all");
+        assert_eq!(character_strings(b""), "");
+        assert_eq!(character_strings(b"\x09short"), "short");
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Rules:
 //! - The record is the TXT record at `_dmarc.<domain>` starting with `v=DMARC1`. None there:
-//!   the tree walk asks each parent, shortest last, down to the organisational domain (a
-//!   name of more than 7 labels first jumps to its last 7, as RFC 9990 §4.10 does). The walk
-//!   stops at the organisational domain: public suffixes are not asked.
-//! - Several records at one name: receivers apply none (`dmarc.multiple_records`).
+//!   the DNS tree walk of RFC 9990 §4.10 asks each parent in turn, up to the top-level domain
+//!   (where a public suffix operator may publish a `psd=y` record): a name of 8 labels or more
+//!   is cut to its last 7, then one label goes at each step, so a walk asks at most 8 names.
+//!   The first single record found applies.
+//! - Several records at one name: receivers discard them all (`dmarc.multiple_records`) and
+//!   the walk goes on to the parent.
 //! - Tags: unknown ones warn; `p=` is required; `pct=` is legacy; `t=y` is testing.
 //! - Every `rua=`/`ruf=` `mailto:` address whose organisational domain differs from that of
 //!   the domain publishing the record needs `<that domain>._report._dmarc.<destination host>`
@@ -18,16 +20,15 @@ const KNOWN_TAGS: &[&str] = &[
     "v", "p", "sp", "np", "adkim", "aspf", "fo", "rf", "ri", "rua", "ruf", "pct", "t", "psd",
 ];
 
-/// The most names the tree walk asks.
-const MAX_WALK: usize = 8;
-/// A longer name's walk starts again at this many labels (RFC 9990 §4.10).
+/// The most names the tree walk asks (RFC 9990 §4.10).
+pub const MAX_WALK: usize = 8;
+/// A name of at least [`MAX_WALK`] labels goes straight to this many (RFC 9990 §4.10).
 const JUMP_TO_LABELS: usize = 7;
 
 /// The DMARC findings of `domain`.
 pub fn check(dns: &dyn Dns, domain: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let organisational = organisational_domain(domain);
-    for (step, name) in walk(domain, organisational).into_iter().enumerate() {
+    for (step, name) in walk(domain).into_iter().enumerate() {
         let records = match dns.txt(&format!("_dmarc.{name}")) {
             Answer::Records(records) => records,
             Answer::NoRecords => Vec::new(),
@@ -46,20 +47,27 @@ pub fn check(dns: &dyn Dns, domain: &str) -> Vec<Finding> {
             [] => continue,
             [record] => {
                 if step > 0 {
+                    let whose = if is_psd_record(record) {
+                        format!("the record of {name}, a public suffix domain (psd=y),")
+                    } else {
+                        format!("the record of {name}")
+                    };
                     findings.push(
                         Finding::new(
                             Code::DmarcInherited,
                             Severity::Ok,
                             format!(
-                                "{domain} has no DMARC record of its own; the record of {name} applies (its sp= policy)"
+                                "{domain} has no DMARC record of its own; {whose} applies (its sp= policy)"
                             ),
                         )
                         .with_record(record.clone()),
                     );
                 }
                 check_record(dns, domain, &name, record, step > 0, &mut findings);
+                return findings;
             }
             several => {
+                // Receivers discard them all and go on with the walk.
                 findings.push(
                     Finding::new(
                         Code::DmarcMultipleRecords,
@@ -73,15 +81,16 @@ pub fn check(dns: &dyn Dns, domain: &str) -> Vec<Finding> {
                 );
             }
         }
-        return findings;
     }
-    findings.push(Finding::new(
-        Code::DmarcMissing,
-        Severity::Error,
-        format!(
-            "no DMARC record at _dmarc.{domain} (nor at a parent domain): publish one, e.g. \"v=DMARC1; p=none; rua=mailto:…\""
-        ),
-    ));
+    if findings.is_empty() {
+        findings.push(Finding::new(
+            Code::DmarcMissing,
+            Severity::Error,
+            format!(
+                "no DMARC record at _dmarc.{domain} (nor at a parent domain): publish one, e.g. \"v=DMARC1; p=none; rua=mailto:…\""
+            ),
+        ));
+    }
     findings
 }
 
@@ -93,20 +102,29 @@ fn is_dmarc(record: &str) -> bool {
         .is_some_and(|(name, value)| name.trim() == "v" && value.trim() == "DMARC1")
 }
 
-/// The names the tree walk asks for `domain`, the domain first.
-fn walk(domain: &str, organisational: &str) -> Vec<String> {
-    let labels: Vec<&str> = domain.split('.').collect();
-    let org_labels = organisational.split('.').count().max(1);
+/// Whether a DMARC record is a public suffix operator's (`psd=y`).
+fn is_psd_record(record: &str) -> bool {
+    tags::parse(record)
+        .is_ok_and(|tags| tags.iter().any(|(tag, value)| tag == "psd" && value == "y"))
+}
+
+/// The names the DNS tree walk asks for `domain` (RFC 9990 §4.10), the domain first: a name
+/// of [`MAX_WALK`] labels or more is cut to its last [`JUMP_TO_LABELS`], then one label goes
+/// at each step, down to the top-level domain.
+fn walk(domain: &str) -> Vec<String> {
+    let labels: Vec<&str> = domain
+        .split('.')
+        .filter(|label| !label.is_empty())
+        .collect();
     let mut names = vec![domain.to_owned()];
     let mut count = labels.len();
-    if count > JUMP_TO_LABELS {
-        count = JUMP_TO_LABELS;
-    } else {
-        count -= 1;
-    }
-    while count >= org_labels && names.len() < MAX_WALK {
+    while count > 1 && names.len() < MAX_WALK {
+        count = if count >= MAX_WALK {
+            JUMP_TO_LABELS
+        } else {
+            count - 1
+        };
         names.push(labels[labels.len() - count..].join("."));
-        count -= 1;
     }
     names
 }
@@ -331,14 +349,71 @@ mod tests {
     #[test]
     fn tree_walk_names() {
         assert_eq!(
-            walk("a.b.example.com", "example.com"),
-            ["a.b.example.com", "b.example.com", "example.com"]
+            walk("a.b.example.com"),
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
         );
-        assert_eq!(walk("example.com", "example.com"), ["example.com"]);
-        let long = "1.2.3.4.5.6.7.8.9.example.com";
-        let names = walk(long, "example.com");
-        assert_eq!(names[1], "5.6.7.8.9.example.com");
-        assert_eq!(names.last().map(String::as_str), Some("example.com"));
+        assert_eq!(walk("example.com"), ["example.com", "com"]);
+        assert_eq!(walk("com"), ["com"]);
+        // 12 labels: the name, then straight to its last 7, then one less each step.
+        let long = "1.2.3.4.5.6.7.8.9.10.example.com";
+        let names = walk(long);
+        assert_eq!(names.len(), MAX_WALK);
+        assert_eq!(names[1], "6.7.8.9.10.example.com");
+        assert_eq!(names[2], "7.8.9.10.example.com");
+        assert_eq!(names.last().map(String::as_str), Some("com"));
+        // 8 labels: the jump to 7 is one step.
+        let eight = walk("a.b.c.d.e.f.example.com");
+        assert_eq!(eight.len(), MAX_WALK);
+        assert_eq!(eight[1], "b.c.d.e.f.example.com");
+    }
+
+    /// A [`Dns`] that counts the TXT questions asked.
+    struct Counting<'a>(&'a TestDns, std::cell::Cell<usize>);
+
+    impl Dns for Counting<'_> {
+        fn txt(&self, name: &str) -> Answer<Vec<String>> {
+            self.1.set(self.1.get() + 1);
+            self.0.txt(name)
+        }
+        fn spf_type(&self, name: &str) -> Answer<Vec<String>> {
+            self.0.spf_type(name)
+        }
+        fn mx(&self, name: &str) -> Answer<Vec<String>> {
+            self.0.mx(name)
+        }
+        fn addresses(&self, name: &str) -> Answer<Vec<std::net::IpAddr>> {
+            self.0.addresses(name)
+        }
+        fn ptr(&self, ip: std::net::IpAddr) -> Answer<Vec<String>> {
+            self.0.ptr(ip)
+        }
+    }
+
+    #[test]
+    fn the_walk_goes_past_the_organisational_domain_in_at_most_8_queries() {
+        let psd = TestDns::default().txt("_dmarc.com", &["v=DMARC1; p=reject; psd=y"]);
+        let dns = Counting(&psd, std::cell::Cell::new(0));
+        let findings = check(&dns, "1.2.3.4.5.6.7.8.9.10.example.com");
+        assert_eq!(
+            codes(&findings),
+            ["dmarc.inherited", "dmarc.policy", "dmarc.no_rua"]
+        );
+        assert!(findings[0].message.contains("public suffix domain (psd=y)"));
+        assert_eq!(dns.1.get(), MAX_WALK);
+        // Several records at a name are discarded and the walk goes on.
+        let dns = TestDns::default()
+            .txt(
+                "_dmarc.sub.example.com",
+                &["v=DMARC1; p=none", "v=DMARC1; p=reject"],
+            )
+            .txt(
+                "_dmarc.example.com",
+                &["v=DMARC1; p=reject; rua=mailto:d@example.com"],
+            );
+        assert_eq!(
+            codes(&check(&dns, "sub.example.com")),
+            ["dmarc.multiple_records", "dmarc.inherited", "dmarc.policy"]
+        );
     }
 
     #[test]

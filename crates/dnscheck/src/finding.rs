@@ -95,6 +95,8 @@ codes! {
     SpfNoAll = "spf.no_all",
     /// The `ptr` mechanism: slow, unreliable, and discouraged by RFC 7208.
     SpfPtr = "spf.ptr",
+    /// A record of the SPF DNS type (99), which RFC 7208 removed: receivers read only TXT.
+    SpfDeprecatedType = "spf.deprecated_type",
     /// An include or redirect that leads back to a record already being evaluated.
     SpfIncludeLoop = "spf.include_loop",
     /// An include or redirect target without an SPF record: permerror.
@@ -166,5 +168,21 @@ impl Finding {
     pub fn with_record(mut self, record: impl Into<String>) -> Finding {
         self.record = Some(record.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn the_readme_documents_every_code() {
+        let readme = include_str!("../../../README.md");
+        for code in Code::ALL {
+            assert!(
+                readme.contains(&format!("| `{code}` |")),
+                "README.md's table of DNS check codes lacks {code}"
+            );
+        }
     }
 }

@@ -25,8 +25,10 @@
 //!             _ => Answer::NoRecords,
 //!         }
 //!     }
+//!     fn spf_type(&self, _: &str) -> Answer<Vec<String>> { Answer::NoRecords }
 //!     fn mx(&self, _: &str) -> Answer<Vec<String>> { Answer::NoRecords }
 //!     fn addresses(&self, _: &str) -> Answer<Vec<std::net::IpAddr>> { Answer::NoRecords }
+//!     fn ptr(&self, _: std::net::IpAddr) -> Answer<Vec<String>> { Answer::NoRecords }
 //! }
 //! let findings = ruadb_dnscheck::spf::check(&One, "example.test");
 //! assert!(findings.iter().all(|finding| finding.severity == Severity::Ok));
@@ -51,11 +53,15 @@ pub trait Dns {
     /// The TXT records at `name`, each record's character strings concatenated (RFC 7208
     /// §3.3: a record split into several strings is one record).
     fn txt(&self, name: &str) -> Answer<Vec<String>>;
+    /// The records of the deprecated SPF type (99) at `name`, strings concatenated as for TXT.
+    fn spf_type(&self, name: &str) -> Answer<Vec<String>>;
     /// The exchange host names of `name`'s MX records, in preference order, without the final
     /// dot (a null MX, RFC 7505, is the name `""`).
     fn mx(&self, name: &str) -> Answer<Vec<String>>;
     /// The A and AAAA addresses of `name` (records if either type has some).
     fn addresses(&self, name: &str) -> Answer<Vec<IpAddr>>;
+    /// The names of `ip`'s PTR records, without the final dot (not confirmed).
+    fn ptr(&self, ip: IpAddr) -> Answer<Vec<String>>;
 }
 
 /// The organisational domain of `domain` (the registrable domain under the Public Suffix

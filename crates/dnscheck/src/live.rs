@@ -24,11 +24,19 @@ impl Dns for LiveDns<'_> {
         self.resolver.txt(name, self.deadline)
     }
 
+    fn spf_type(&self, name: &str) -> Answer<Vec<String>> {
+        self.resolver.spf_type(name, self.deadline)
+    }
+
     fn mx(&self, name: &str) -> Answer<Vec<String>> {
         self.resolver.mx(name, self.deadline)
     }
 
     fn addresses(&self, name: &str) -> Answer<Vec<IpAddr>> {
         self.resolver.addresses(name, self.deadline)
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Answer<Vec<String>> {
+        self.resolver.ptr(ip, self.deadline)
     }
 }

@@ -13,6 +13,12 @@
 //! - An include or redirect back into a record on the current path is a loop.
 //! - Targets with macros depend on the message; they are counted but not followed.
 //! - `+all` is an error (everyone passes), `?all` a warning; `ptr` is discouraged.
+//! - A record of the SPF DNS type (99) beside or instead of the TXT record is a warning
+//!   (`spf.deprecated_type`): RFC 7208 §3.1 removed the type and receivers read only TXT. A
+//!   question for that type that gets no answer is not reported (servers that do not know the
+//!   type say nothing about the TXT record).
+//! - `check_host()` ([`evaluate`]) matches `ptr` as RFC 7208 §5.5 says: the address's PTR
+//!   names (the first 10), each validated by its A/AAAA records, compared with the target.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -24,6 +30,8 @@ pub const LOOKUP_LIMIT: usize = 10;
 pub const VOID_LIMIT: usize = 2;
 /// The most records one walk reads, however many includes the records name.
 pub const MAX_RECORDS: usize = 40;
+/// The most PTR names of an address the `ptr` mechanism considers (RFC 7208 §4.6.4).
+pub const MAX_PTR_NAMES: usize = 10;
 
 /// A qualifier: what a matching mechanism makes the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,9 +272,15 @@ pub fn check(dns: &dyn Dns, domain: &str) -> Vec<Finding> {
         records: 0,
     };
     let Some(record) = walk.record(domain, None) else {
-        return walk.findings;
+        let mut findings = walk.findings;
+        let missing = findings.iter().any(|f| f.code == Code::SpfMissing);
+        if missing || findings.iter().any(|f| f.code == Code::SpfMultipleRecords) {
+            findings.extend(deprecated_type(dns, domain, None, missing));
+        }
+        return findings;
     };
     walk.visit(domain, &record, true);
+    let deprecated = deprecated_type(dns, domain, Some(&record), false);
     let top_record = record;
     let mut findings = walk.findings;
     if walk.lookups.len() > LOOKUP_LIMIT {
@@ -311,7 +325,45 @@ pub fn check(dns: &dyn Dns, domain: &str) -> Vec<Finding> {
             .with_record(top_record),
         );
     }
+    findings.extend(deprecated);
     findings
+}
+
+/// `spf.deprecated_type` when `domain` publishes an SPF record of the SPF DNS type (99);
+/// `txt` is its TXT record, `txt_missing` says it has none.
+fn deprecated_type(
+    dns: &dyn Dns,
+    domain: &str,
+    txt: Option<&str>,
+    txt_missing: bool,
+) -> Option<Finding> {
+    let Answer::Records(records) = dns.spf_type(domain) else {
+        return None;
+    };
+    let records: Vec<String> = records.into_iter().filter(|r| is_spf(r)).collect();
+    if records.is_empty() {
+        return None;
+    }
+    let advice = match txt {
+        _ if txt_missing => "receivers ignore it and read only TXT: publish it as a TXT record",
+        Some(txt) if records.iter().all(|record| record == txt) => {
+            "receivers read only the TXT record, which says the same: delete the SPF-type record"
+        }
+        Some(_) => {
+            "receivers read only the TXT record, and this one differs from it: move what it has that the TXT record lacks to TXT, then delete it"
+        }
+        None => "receivers read only TXT records: delete it",
+    };
+    Some(
+        Finding::new(
+            Code::SpfDeprecatedType,
+            Severity::Warn,
+            format!(
+                "{domain} publishes a record of the DNS type SPF (99), which RFC 7208 §3.1 removed; {advice}"
+            ),
+        )
+        .with_record(records.join("\n")),
+    )
 }
 
 fn numbered(items: &[String]) -> String {
@@ -561,9 +613,8 @@ impl Evaluation {
 }
 
 /// `check_host(ip, domain, postmaster@domain)`: the SPF result of `ip` sending as `domain`
-/// and the mechanism that decided it. `ptr` never matches here (it needs the message's
-/// validated names), and macros expand with `postmaster` as the local part and `domain` as
-/// the HELO name.
+/// and the mechanism that decided it. Macros expand with `postmaster` as the local part and
+/// `domain` as the HELO name (`%{p}` as `unknown`).
 pub fn evaluate(dns: &dyn Dns, domain: &str, ip: IpAddr) -> Evaluation {
     let mut state = EvalState {
         dns,
@@ -722,9 +773,12 @@ impl EvalState<'_> {
                 }
                 Ok(None)
             }
-            Mechanism::Ptr(_) => {
+            Mechanism::Ptr(target) => {
                 self.spend()?;
-                Ok(None)
+                let target = self.expand(target.as_deref().unwrap_or(domain), domain);
+                Ok(self
+                    .validated_name(&target)
+                    .map(|name| format!("{text} ({name})")))
             }
             Mechanism::Exists(target) => {
                 self.spend()?;
@@ -744,6 +798,25 @@ impl EvalState<'_> {
                 }
             }
         }
+    }
+
+    /// RFC 7208 §5.5: the first of the address's PTR names (the first [`MAX_PTR_NAMES`] of
+    /// the answer) that is `target` or under it and whose A/AAAA records hold the address. A
+    /// PTR lookup that fails matches nothing; a name whose address lookup fails is skipped.
+    fn validated_name(&self, target: &str) -> Option<String> {
+        let Answer::Records(names) = self.dns.ptr(self.ip) else {
+            return None;
+        };
+        let suffix = format!(".{target}");
+        names
+            .into_iter()
+            .take(MAX_PTR_NAMES)
+            .map(|name| name.trim_end_matches('.').to_ascii_lowercase())
+            .filter(|name| *name == target || name.ends_with(&suffix))
+            .find(|name| match self.dns.addresses(name) {
+                Answer::Records(addresses) => addresses.contains(&self.ip),
+                _ => false,
+            })
     }
 
     fn addresses(&mut self, name: &str) -> Result<Vec<IpAddr>, &'static str> {
@@ -984,6 +1057,67 @@ mod tests {
             evaluate(&down, "x.test", "192.0.2.1".parse().unwrap()).result,
             "temperror"
         );
+    }
+
+    #[test]
+    fn ptr_matches_validated_names_under_the_target() {
+        let mut names: Vec<String> = (0..10).map(|n| format!("x{n}.other.test")).collect();
+        names.push("late.d.test".to_owned());
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let dns = TestDns::default()
+            .txt("d.test", &["v=spf1 ptr ptr:esp.test -all"])
+            .ptr("192.0.2.1", &["host.D.test."])
+            .address("host.d.test", "192.0.2.1")
+            .ptr("192.0.2.2", &["forged.d.test"])
+            .address("forged.d.test", "198.51.100.1")
+            .ptr("192.0.2.3", &["mta.other.test", "out.esp.test"])
+            .address("out.esp.test", "192.0.2.3")
+            .ptr("192.0.2.4", &names)
+            .address("late.d.test", "192.0.2.4");
+        let result = |ip: &str| {
+            let evaluation = evaluate(&dns, "d.test", ip.parse().unwrap());
+            format!(
+                "{} {}",
+                evaluation.result,
+                evaluation.matched.unwrap_or_default()
+            )
+        };
+        assert_eq!(result("192.0.2.1"), "pass ptr (host.d.test)");
+        // Not validated: its name's A record is another address.
+        assert_eq!(result("192.0.2.2"), "fail -all");
+        assert_eq!(result("192.0.2.3"), "pass ptr:esp.test (out.esp.test)");
+        // Only the first 10 names are considered.
+        assert_eq!(result("192.0.2.4"), "fail -all");
+        // No PTR at all.
+        assert_eq!(result("192.0.2.5"), "fail -all");
+        // And the record still draws the warning.
+        assert!(codes(&check(&dns, "d.test")).contains(&"spf.ptr"));
+    }
+
+    #[test]
+    fn the_deprecated_spf_type_is_reported() {
+        let same = TestDns::default()
+            .txt("d.test", &["v=spf1 -all"])
+            .spf_type("d.test", &["v=spf1 -all"]);
+        let findings = check(&same, "d.test");
+        assert_eq!(codes(&findings), ["spf.present", "spf.deprecated_type"]);
+        assert!(findings[1].message.contains("which says the same"));
+        let only = TestDns::default().spf_type("d.test", &["v=spf1 -all"]);
+        let findings = check(&only, "d.test");
+        assert_eq!(codes(&findings), ["spf.missing", "spf.deprecated_type"]);
+        assert!(findings[1].message.contains("publish it as a TXT record"));
+        let differs = TestDns::default()
+            .txt("d.test", &["v=spf1 ip4:192.0.2.1 -all"])
+            .spf_type("d.test", &["v=spf1 -all", "unrelated"]);
+        let findings = check(&differs, "d.test");
+        assert!(findings[1].message.contains("differs"));
+        assert_eq!(findings[1].record.as_deref(), Some("v=spf1 -all"));
+        // Nothing of the type, or no answer about it: nothing said.
+        let mut silent = TestDns::default().txt("d.test", &["v=spf1 -all"]);
+        silent
+            .spf_type
+            .insert("d.test".to_owned(), Answer::Failed("NOTIMP".to_owned()));
+        assert_eq!(codes(&check(&silent, "d.test")), ["spf.present"]);
     }
 
     #[test]

@@ -104,6 +104,53 @@ fn dmarc_cases() {
     );
 }
 
+/// The DNS tree walk (RFC 9990 §4.10) on a deep name, and past the organisational domain to a
+/// public suffix operator's record.
+#[test]
+fn dmarc_tree_walk() {
+    let Some(server) = test_server("dmarc_tree_walk") else {
+        return;
+    };
+    let resolver = resolver(server, Duration::from_secs(2));
+    let dns = LiveDns::new(&resolver, Instant::now() + Duration::from_secs(30));
+
+    // 9 labels: the walk jumps to the last 7, so the record of the 8-label parent (p=reject)
+    // is never asked; the one 4 labels up (p=quarantine) applies.
+    let deep = dmarc::check(&dns, "l1.l2.l3.l4.l5.l6.deep.check.test");
+    assert_eq!(
+        summary(&deep),
+        ["dmarc.inherited ok", "dmarc.policy ok"],
+        "{deep:#?}"
+    );
+    assert!(
+        deep[0]
+            .message
+            .contains("the record of l5.l6.deep.check.test applies"),
+        "{}",
+        deep[0].message
+    );
+    assert!(
+        deep[1].message.contains("policy quarantine"),
+        "{}",
+        deep[1].message
+    );
+
+    // Past the organisational domain (brand.example) to the top-level domain's psd=y record.
+    let psd = dmarc::check(&dns, "mail.brand.example");
+    assert_eq!(
+        summary(&psd),
+        ["dmarc.inherited ok", "dmarc.policy ok", "dmarc.no_rua warn"],
+        "{psd:#?}"
+    );
+    assert!(
+        psd[0]
+            .message
+            .contains("example, a public suffix domain (psd=y)"),
+        "{}",
+        psd[0].message
+    );
+}
+
 #[test]
 fn spf_cases() {
     let Some(server) = test_server("spf_cases") else {
@@ -195,6 +242,20 @@ fn spf_cases() {
         ["spf.multiple_records error"]
     );
     assert_eq!(summary(&check("syntax.check.test")), ["spf.syntax error"]);
+    let old = check("oldspf.check.test");
+    assert_eq!(
+        summary(&old),
+        ["spf.present ok", "spf.deprecated_type warn"]
+    );
+    assert_eq!(
+        old[1].record.as_deref(),
+        Some("v=spf1 ip4:192.0.2.0/24 -all")
+    );
+    assert!(old[1].message.contains("differs"), "{}", old[1].message);
+    assert_eq!(
+        summary(&check("ptr.check.test")),
+        ["spf.present ok", "spf.ptr warn"]
+    );
     assert_eq!(summary(&check("nothing.check.test")), ["spf.missing error"]);
 }
 
@@ -326,4 +387,17 @@ fn check_host_result_and_matched_mechanism() {
     );
     assert_eq!(result("loop.check.test", "192.0.2.80"), "permerror ");
     assert_eq!(result("nothing.check.test", "192.0.2.80"), "none ");
+    // Macros in exists, expanded for the address.
+    assert_eq!(
+        result("macro.check.test", "192.0.2.77"),
+        "pass exists:%{ir}.%{v}._spf.%{d}"
+    );
+    assert_eq!(result("macro.check.test", "192.0.2.78"), "fail -all");
+    // ptr: a PTR name under the domain that its A record confirms; not one it does not.
+    assert_eq!(
+        result("ptr.check.test", "203.0.113.10"),
+        "pass ptr (out1.ptr.check.test)"
+    );
+    assert_eq!(result("ptr.check.test", "203.0.113.11"), "softfail ~all");
+    assert_eq!(result("ptr.check.test", "203.0.113.12"), "softfail ~all");
 }
