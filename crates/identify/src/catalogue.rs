@@ -64,6 +64,10 @@ pub struct Service {
     /// How a customer aligns mail sent through it; `{domain}` stands for the customer's
     /// domain ([`Service::setup_for`]).
     pub setup: String,
+    /// The SPF term the service's documentation tells customers to add to their record
+    /// (`include:amazonses.com`), lowercase; `None` when it documents none.
+    #[serde(default)]
+    pub spf_include: Option<String>,
 }
 
 impl Service {
@@ -133,6 +137,17 @@ impl Catalogue {
                         )
                     })?;
                 }
+            }
+            if let Some(include) = &mut service.spf_include {
+                *include = spf_include(include).ok_or_else(|| {
+                    error(
+                        line,
+                        format!(
+                            "service {:?}: spf_include {include:?} is not `include:<domain>`",
+                            service.name
+                        ),
+                    )
+                })?;
             }
             if catalogue.position(&service.name).is_some() {
                 return Err(error(
@@ -210,6 +225,15 @@ fn normalise(domain: &str) -> Option<String> {
     let text = parsed.as_str();
     // A single label would match every name under a top-level domain.
     text.contains('.').then(|| text.to_owned())
+}
+
+/// An `include:<domain>` term with its domain normalised, if it is one.
+fn spf_include(term: &str) -> Option<String> {
+    let (mechanism, domain) = term.trim().split_once(':')?;
+    if !mechanism.eq_ignore_ascii_case("include") {
+        return None;
+    }
+    normalise(domain).map(|domain| format!("include:{domain}"))
 }
 
 fn check_text(text: &str, key: &str) -> Result<(), String> {

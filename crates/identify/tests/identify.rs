@@ -174,7 +174,46 @@ fn a_bad_catalogue_is_one_error_naming_the_file_and_line() {
         "[[service]]\nname = \"A\"\nkind = \"esp\"\nsetup = \"x\"\n[[service]]\nname = \"A\"\nkind = \"esp\"\nsetup = \"y\"\n",
     );
     assert!(twice.contains("listed twice"), "{twice}");
-    for error in [syntax, kind, unknown, domain, control, tld, twice] {
+    let include = error_of(
+        "[[service]]\nname = \"A\"\nkind = \"esp\"\nsetup = \"x\"\nspf_include = \"a:esp.test\"\n",
+    );
+    assert!(
+        include.starts_with("my-services.toml: line 1: "),
+        "{include}"
+    );
+    assert!(include.contains("is not `include:<domain>`"), "{include}");
+    for error in [syntax, kind, unknown, domain, control, tld, twice, include] {
         assert!(!error.contains('\n'), "{error:?}");
     }
+}
+
+#[test]
+fn services_name_their_documented_spf_include() {
+    let catalogue = builtin();
+    let include = |name: &str| catalogue.service(name).unwrap().spf_include.clone();
+    assert_eq!(
+        include("Amazon SES").as_deref(),
+        Some("include:amazonses.com")
+    );
+    assert_eq!(
+        include("Google Workspace").as_deref(),
+        Some("include:_spf.google.com")
+    );
+    assert_eq!(include("Amazon EC2"), None);
+    let documented = catalogue
+        .services()
+        .iter()
+        .filter(|service| service.spf_include.is_some())
+        .count();
+    assert!(documented >= 40, "{documented}");
+    // A user's entry is read the same way: lowercase, `include:` spelt out.
+    let mine = Catalogue::from_toml(
+        "[[service]]\nname = \"Mine\"\nkind = \"esp\"\nspf = [\"mine.test\"]\nsetup = \"x\"\nspf_include = \"INCLUDE:_SPF.Mine.Test.\"\n",
+        "mine.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        mine.service("Mine").unwrap().spf_include.as_deref(),
+        Some("include:_spf.mine.test")
+    );
 }

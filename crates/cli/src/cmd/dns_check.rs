@@ -253,6 +253,12 @@ fn fix(
         (true, None) => format!("covered by {domain}'s SPF; sign its mail with DKIM as {domain}"),
         (false, _) => format!("not covered by {domain}'s SPF"),
     };
+    if let Some(include) = service
+        .filter(|_| !covered_by_domain)
+        .and_then(|service| service.spf_include.as_deref())
+    {
+        fix.push_str(&format!("; the service's documented include is {include}"));
+    }
     if let Some(service) = service {
         fix.push_str(&format!(
             "; {}: {}",

@@ -10,7 +10,8 @@ use crate::util::TestEnv;
 /// A report for good.check.test beginning `begin`: mail from 192.0.2.10 (in its SPF) signed
 /// with selectors s2048 and weak, sent with the return path lookups.check.test (whose SPF needs
 /// 11 lookups); from 198.51.100.7 (covered only through an include) with the return path
-/// bounce.reports.test, unsigned; from 203.0.113.9 (outside), failing.
+/// bounce.reports.test, unsigned; from 203.0.113.9 (outside), failing; from 192.0.2.200
+/// (outside), signed by Amazon SES's own domain, so identified as that service.
 fn report(begin: i64) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -51,6 +52,17 @@ fn report(begin: i64) -> String {
     </row>
     <identifiers><header_from>good.check.test</header_from></identifiers>
     <auth_results>
+      <spf><domain>good.check.test</domain><result>fail</result></spf>
+    </auth_results>
+  </record>
+  <record>
+    <row>
+      <source_ip>192.0.2.200</source_ip><count>2</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>good.check.test</header_from></identifiers>
+    <auth_results>
+      <dkim><domain>amazonses.com</domain><result>pass</result></dkim>
       <spf><domain>good.check.test</domain><result>fail</result></spf>
     </auth_results>
   </record>
@@ -158,6 +170,7 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
             "198.51.100.7 misaligned good.check.test: pass include:_spf.esp.check.test → ip4:198.51.100.0/24 | covered by good.check.test's SPF, but the return-path is bounce.reports.test: set a custom return-path under good.check.test",
             "198.51.100.7 misaligned bounce.reports.test: pass ip4:198.51.100.0/24 | -",
             "203.0.113.9 unauthenticated good.check.test: fail -all | not covered by good.check.test's SPF",
+            "192.0.2.200 misaligned good.check.test: fail -all | not covered by good.check.test's SPF; the service's documented include is include:amazonses.com; Amazon SES: enable Easy DKIM for good.check.test and a custom MAIL FROM domain",
         ]
     );
     assert!(checks[0]["checked_utc"].as_str().unwrap().ends_with('Z'));
