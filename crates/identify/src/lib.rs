@@ -7,12 +7,17 @@
 //!    service's ([`Evidence::Ptr`]). A PTR that was not forward-confirmed never names a
 //!    service: whoever controls an address's reverse zone can make it say anything.
 //!
+//! Beside the service, [`IpDatabases`] gives the network owner (ASN, AS organisation) and
+//! country of an address from local MMDB files (MaxMind GeoLite2, DB-IP Lite, IPinfo Lite
+//! layouts), handed in as bytes.
+//!
 //! The [`Catalogue`] is a TOML file embedded in the crate (`services.toml`), which a user
 //! file can extend or override ([`Catalogue::merge`]). Domains match as suffixes on label
 //! boundaries: `amazonses.com` names `eu-west-1.amazonses.com` but not `notamazonses.com`.
 //!
 //! # Invariants
-//! - No I/O, no clock: the caller hands in the evidence and the catalogue text.
+//! - No I/O, no clock: the caller hands in the evidence, the catalogue text and the IP
+//!   databases' bytes.
 //! - Catalogue text is data: names and hints are never printed by this crate; callers escape
 //!   them like any other outside text.
 //!
@@ -30,10 +35,12 @@
 //! ```
 
 mod catalogue;
+mod ipdb;
 
 pub use catalogue::{BUILTIN_CATALOGUE, Catalogue, Service, ServiceKind};
+pub use ipdb::{IpDatabase, IpDatabases, MAX_AS_ORG_CHARS, NetworkOwner};
 
-/// What went wrong reading a catalogue.
+/// What went wrong reading a catalogue or an IP database.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifyError {
     /// The catalogue text is not valid: TOML syntax, an unknown key, a bad kind or domain.
@@ -43,6 +50,15 @@ pub enum IdentifyError {
         origin: String,
         /// The 1-based line of the error (1 when the parser gave no position).
         line: usize,
+        /// What is wrong, on one line.
+        message: String,
+    },
+    /// An IP database file that cannot be used: not an MMDB file, damaged, or a record that
+    /// cannot be decoded.
+    #[error("ip_database {origin}: {message}")]
+    IpDatabase {
+        /// The file's path, as configured.
+        origin: String,
         /// What is wrong, on one line.
         message: String,
     },

@@ -7,6 +7,7 @@
 //! - [`corpus`]: a realistic mailbox — many reporters, skewed report sizes (most 1–5 records, a
 //!   tail to thousands), `.xml`, `.xml.gz`, `.zip` and `.eml` files, RFC 7489 and RFC 9990.
 //! - [`hostile`]: bombs, entity tricks, deep nesting, huge and malformed mail.
+//! - [`mmdb`]: small IP databases (MMDB) in the free databases' layouts.
 //! - [`tlsrpt`]: SMTP TLS reports (RFC 8460) with known totals.
 //! - `xml`, `reporters`, `sources`, `wrap`: how one report is written and packed.
 //!
@@ -14,6 +15,7 @@
 
 pub mod corpus;
 pub mod hostile;
+pub mod mmdb;
 mod reporters;
 mod rng;
 mod sources;
@@ -25,6 +27,7 @@ pub use corpus::{CorpusSpec, CorpusStats, generate_corpus};
 pub use hostile::{
     DEEP_MULTIPART_LEVELS, HUGE_COUNT, HUGE_COUNT_RECORDS, Hostile, HostileFile, big_report,
 };
+pub use mmdb::{MmdbEntry, MmdbLayout, write_mmdb};
 pub use reporters::{Archive, IdStyle, MailStyle, Reporter, Style};
 pub use rng::Rng;
 pub use sources::{IpSpace, Scenario};
