@@ -144,6 +144,7 @@ setup = "align {domain} 😀"
 fn error_of(text: &str) -> String {
     match Catalogue::from_toml(text, "my-services.toml") {
         Err(error @ IdentifyError::Catalogue { .. }) => error.to_string(),
+        Err(other) => panic!("not a catalogue error: {other}"),
         Ok(_) => panic!("accepted: {text}"),
     }
 }
