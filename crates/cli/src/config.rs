@@ -87,6 +87,33 @@ struct IdentifyFile {
     dns_concurrency: Option<usize>,
     dns_cache_days: Option<u64>,
     dns_negative_cache_days: Option<u64>,
+    #[serde(default)]
+    ip_database: IpDatabasePaths,
+}
+
+/// `ip_database = "path"` or `ip_database = ["path", …]`.
+#[derive(Debug, Default)]
+struct IpDatabasePaths(Vec<PathBuf>);
+
+impl<'de> Deserialize<'de> for IpDatabasePaths {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PathsVisitor;
+        impl<'de> Visitor<'de> for PathsVisitor {
+            type Value = IpDatabasePaths;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path or a list of paths to MMDB files")
+            }
+            fn visit_str<E: de::Error>(self, path: &str) -> Result<IpDatabasePaths, E> {
+                Ok(IpDatabasePaths(vec![PathBuf::from(path)]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<IpDatabasePaths, A::Error> {
+                let paths =
+                    Vec::<PathBuf>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(IpDatabasePaths(paths))
+            }
+        }
+        deserializer.deserialize_any(PathsVisitor)
+    }
 }
 
 /// The `[identify]` settings, resolved.
@@ -103,6 +130,10 @@ pub struct IdentifyConfig {
     pub dns_budget: Duration,
     /// `dns_cache_days`, `dns_negative_cache_days`: when answers are asked again.
     pub cache: DnsCachePolicy,
+    /// `ip_database`: MMDB files giving each source's ASN, AS organisation and country, in
+    /// the order they are asked, resolved against the file's directory. Read only when
+    /// sources are identified, so a missing file never stops another command.
+    pub ip_databases: Vec<PathBuf>,
 }
 
 impl Default for IdentifyConfig {
@@ -113,6 +144,7 @@ impl Default for IdentifyConfig {
             resolver: ruadb_dns::DnsConfig::default(),
             dns_budget: Duration::from_secs(20),
             cache: DnsCachePolicy::default(),
+            ip_databases: Vec::new(),
         }
     }
 }
@@ -127,8 +159,14 @@ impl IdentifyFile {
     /// The defaults with the file's overrides, each checked to mean something.
     fn resolve(&self, resolve_path: impl Fn(&Path) -> PathBuf) -> anyhow::Result<IdentifyConfig> {
         let mut config = IdentifyConfig {
-            services_file: self.services_file.as_deref().map(resolve_path),
+            services_file: self.services_file.as_deref().map(&resolve_path),
             dns: self.dns.unwrap_or(true),
+            ip_databases: self
+                .ip_database
+                .0
+                .iter()
+                .map(|path| resolve_path(path))
+                .collect(),
             ..IdentifyConfig::default()
         };
         if let Some(nameservers) = &self.nameservers {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use ruadb_identify::{Catalogue, Evidence, Service};
+use ruadb_identify::{Catalogue, Evidence, NetworkOwner, Service};
 use rusqlite::{OptionalExtension, named_params, params};
 use serde::Serialize;
 
@@ -413,5 +413,75 @@ impl Store {
         }
         transaction.commit()?;
         Ok(u64::try_from(named).unwrap_or(u64::MAX))
+    }
+}
+
+/// What the IP databases said about one source ([`Store::record_network_owners`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkLookup {
+    /// The source, as in the records.
+    pub source_ip: String,
+    /// Its network owner and country (all `None` when no file knew it).
+    pub owner: NetworkOwner,
+}
+
+impl Store {
+    /// Up to `limit` sources, in IP text order after `after`, not yet looked up in the IP
+    /// databases named by `signature` ([`ruadb_identify::IpDatabases::signature`]): never
+    /// looked up, or looked up in other files or other builds (with `refresh`, every source:
+    /// a run pages through them once). Pages in primary-key order: no sort, bounded memory.
+    pub fn sources_to_look_up(
+        &self,
+        signature: &str,
+        refresh: bool,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT source_ip FROM source_identities \
+             WHERE source_ip > :after AND (:refresh OR ip_lookup IS NOT :signature) \
+             ORDER BY source_ip LIMIT :limit",
+        )?;
+        let rows = statement.query_map(
+            named_params![
+                ":after": after,
+                ":refresh": refresh,
+                ":signature": signature,
+                ":limit": i64::try_from(limit).unwrap_or(i64::MAX),
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records what the IP databases named by `signature` said about each source, in one
+    /// transaction: the ASN, AS organisation, country and the files that answered replace
+    /// what an earlier lookup stored (an answer no file gives any more becomes NULL).
+    pub fn record_network_owners(
+        &mut self,
+        signature: &str,
+        lookups: &[NetworkLookup],
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut record = transaction.prepare(
+                "UPDATE source_identities SET asn = :asn, as_org = :as_org, country = :country, \
+                   ip_database = :ip_database, ip_lookup = :signature \
+                 WHERE source_ip = :source_ip",
+            )?;
+            for lookup in lookups {
+                let owner = &lookup.owner;
+                record.execute(named_params![
+                    ":asn": owner.asn,
+                    ":as_org": owner.as_org,
+                    ":country": owner.country,
+                    ":ip_database": owner.ip_database,
+                    ":signature": signature,
+                    ":source_ip": lookup.source_ip,
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
     }
 }

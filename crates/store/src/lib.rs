@@ -68,7 +68,7 @@ use std::time::Duration;
 
 pub use dns_checks::{DnsCheckRow, DnsCheckTarget, StoredFinding};
 pub use error::StoreError;
-pub use identity::{DnsCachePolicy, OfflineTally, ReverseDns, SourceIdentity};
+pub use identity::{DnsCachePolicy, NetworkLookup, OfflineTally, ReverseDns, SourceIdentity};
 pub use ingest::{
     Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
     StoredReports,

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_dns_checks",
         include_str!("../../../sql/migrations/0007_dns_checks.sql"),
     ),
+    (
+        "0008_ip_database",
+        include_str!("../../../sql/migrations/0008_ip_database.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

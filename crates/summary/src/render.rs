@@ -465,7 +465,8 @@ pub(crate) fn display_org(org: &str) -> String {
 }
 
 /// What to call a source besides its IP: the service (with its kind and the evidence that
-/// named it), else its confirmed reverse DNS name, else its AS organisation; cleaned.
+/// named it), else its confirmed reverse DNS name or its AS organisation followed by the AS
+/// number and country when an IP database gave them ("Example Net (AS64500, DE)"); cleaned.
 pub(crate) fn source_label(source: &SourceSummary) -> Option<String> {
     let identity = &source.identity;
     if let Some(service) = &identity.service {
@@ -482,7 +483,21 @@ pub(crate) fn source_label(source: &SourceSummary) -> Option<String> {
             format!("{service} ({})", why.join(", by "))
         }));
     }
-    identity.label().map(clean)
+    let network = [
+        identity.asn.map(|asn| format!("AS{asn}")),
+        identity.country.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    let label = match (identity.label(), network.is_empty()) {
+        (Some(name), true) => name.to_owned(),
+        (Some(name), false) => format!("{name} ({network})"),
+        (None, false) => network,
+        (None, true) => return None,
+    };
+    Some(clean(&label))
 }
 
 /// The name of a "By service" group: the service, or `unknown (AS organisation)`; cleaned.

@@ -1,18 +1,20 @@
 //! `ruadb identify`: name the service behind each sending source from the evidence in its
-//! records (passed DKIM signatures, SPF passes) and the service catalogue, then look up the
-//! forward-confirmed reverse DNS of the sources not asked recently (unless `dns = false`),
-//! within a time budget. `ingest` and `fetch` run the same steps after they commit, unless
-//! `--no-identify`.
+//! records (passed DKIM signatures, SPF passes) and the service catalogue, look up each new
+//! source's network owner and country in the local IP databases (`ip_database`, offline),
+//! then look up the forward-confirmed reverse DNS of the sources not asked recently (unless
+//! `dns = false`), within a time budget. `ingest` and `fetch` run the same steps after they
+//! commit, unless `--no-identify`.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use ruadb_dns::{Resolver, Reverse};
-use ruadb_identify::Catalogue;
+use ruadb_identify::{Catalogue, IpDatabase, IpDatabases};
 use ruadb_report::escape_for_terminal;
-use ruadb_store::{OfflineTally, ReverseDns, Store};
+use ruadb_store::{NetworkLookup, OfflineTally, ReverseDns, Store};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -22,12 +24,12 @@ use crate::context::Context;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Identify every source again, not only those in records stored since the last run
-    /// (after changing `services_file`, for instance), and ask reverse DNS again for every
-    /// source, however recent its answer.
+    /// (after changing `services_file`, for instance), look every source up again in the IP
+    /// databases, and ask reverse DNS again for every source, however recent its answer.
     #[arg(long)]
     pub refresh: bool,
-    /// Print the tally as one JSON object on stdout (keys: sources, new, named, and dns
-    /// unless `dns = false`).
+    /// Print the tally as one JSON object on stdout (keys: sources, new, named, ip_database
+    /// when IP databases are configured, and dns unless `dns = false`).
     #[arg(long)]
     pub json: bool,
     /// If another ruadb is writing to the database, wait for it (up to an hour) instead of
@@ -37,10 +39,11 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
-    // A bad catalogue is the one error, before the store says anything.
+    // A bad catalogue or IP database is the one error, before the store says anything.
     let catalogue = catalogue(context)?;
+    let databases = ip_databases(context)?;
     let mut store = ingest::open_store(context, args.wait)?;
-    let tally = identify(&mut store, context, &catalogue, args.refresh)?;
+    let tally = identify(&mut store, context, &catalogue, &databases, args.refresh)?;
     print_tally(&tally, args.json)?;
     Ok(Outcome::Success)
 }
@@ -50,6 +53,9 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
 struct Tally {
     #[serde(flatten)]
     offline: OfflineTally,
+    /// IP databases, absent when none is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_database: Option<NetworkTally>,
     /// Reverse DNS, absent with `dns = false`.
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<DnsTally>,
@@ -74,31 +80,130 @@ struct DnsTally {
     pending: u64,
 }
 
+/// What one run of the IP database step did.
+#[derive(Debug, Default, Serialize)]
+struct NetworkTally {
+    /// Sources looked up (new ones, those looked up in other files or builds before, or all
+    /// with `--refresh`).
+    looked_up: u64,
+    /// Of those, with an ASN, an AS organisation or a country.
+    found: u64,
+    /// The files asked, with their build dates.
+    databases: String,
+}
+
 /// Sources resolved per transaction: a run killed mid-way keeps the pages it finished.
 const DNS_PAGE: usize = 256;
 
-/// The catalogue step, then reverse DNS unless `dns = false`.
+/// Sources looked up in the IP databases per transaction.
+const IP_DATABASE_PAGE: usize = 1024;
+
+/// The catalogue step, the IP databases (when configured), then reverse DNS unless
+/// `dns = false`. A damaged IP database does not keep reverse DNS from its run: its error
+/// is returned after it.
 fn identify(
     store: &mut Store,
     context: &Context,
     catalogue: &Catalogue,
+    databases: &IpDatabases,
     refresh: bool,
 ) -> anyhow::Result<Tally> {
     let mut offline = store
         .identify_from_reports(catalogue, refresh)
         .context("cannot identify the sources")?;
-    let mut tally = Tally { offline, dns: None };
+    let networks = if databases.is_empty() {
+        Ok(None)
+    } else {
+        network_owners(store, databases, refresh).map(Some)
+    };
+    let mut dns = None;
     if context.config.identify.dns {
-        let dns = reverse_dns(store, context, catalogue, refresh)?;
+        dns = Some(reverse_dns(store, context, catalogue, refresh)?);
         offline.named = store
             .named_sources()
             .context("cannot count the named sources")?;
-        tally = Tally {
-            offline,
-            dns: Some(dns),
-        };
     }
-    Ok(tally)
+    Ok(Tally {
+        offline,
+        ip_database: networks?,
+        dns,
+    })
+}
+
+/// Looks up, in the IP databases, every source not yet looked up in these files and builds
+/// (every source with `refresh`), a page per transaction.
+fn network_owners(
+    store: &mut Store,
+    databases: &IpDatabases,
+    refresh: bool,
+) -> anyhow::Result<NetworkTally> {
+    let signature = databases.signature();
+    let mut tally = NetworkTally {
+        databases: signature.to_owned(),
+        ..NetworkTally::default()
+    };
+    let mut after = String::new();
+    loop {
+        let page = store
+            .sources_to_look_up(signature, refresh, &after, IP_DATABASE_PAGE)
+            .context("cannot read the sources to look up in the IP databases")?;
+        let Some(last) = page.last() else {
+            return Ok(tally);
+        };
+        after.clone_from(last);
+        let mut lookups = Vec::with_capacity(page.len());
+        for source_ip in page {
+            // Records hold canonical address text; anything else is recorded as not found,
+            // so it is not asked again until the files change.
+            let owner = match source_ip.parse::<IpAddr>() {
+                Ok(ip) => databases.lookup(ip)?,
+                Err(_) => ruadb_identify::NetworkOwner::default(),
+            };
+            tally.looked_up += 1;
+            if owner.ip_database.is_some() {
+                tally.found += 1;
+            }
+            lookups.push(NetworkLookup { source_ip, owner });
+        }
+        store
+            .record_network_owners(signature, &lookups)
+            .context("cannot record the IP database answers")?;
+    }
+}
+
+/// The largest IP database file read: the free City databases are around 100 MiB; a path
+/// such as /dev/zero must not be read until memory runs out.
+const MAX_IP_DATABASE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// `[identify] ip_database`, each file read and checked; the first that cannot be used is
+/// one error naming it.
+pub fn ip_databases(context: &Context) -> anyhow::Result<IpDatabases> {
+    let files = context
+        .config
+        .identify
+        .ip_databases
+        .iter()
+        .map(|path| read_ip_database(path))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(IpDatabases::new(files))
+}
+
+fn read_ip_database(path: &Path) -> anyhow::Result<IpDatabase> {
+    let origin = path.display().to_string();
+    let cannot =
+        |error: std::io::Error| anyhow::anyhow!("ip_database {origin}: cannot read it: {error}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IP_DATABASE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_IP_DATABASE_BYTES {
+        anyhow::bail!(
+            "ip_database {origin}: larger than {} MiB, not an IP database",
+            MAX_IP_DATABASE_BYTES >> 20
+        );
+    }
+    Ok(IpDatabase::from_bytes(bytes, &origin)?)
 }
 
 /// Asks the forward-confirmed reverse DNS of every source whose answer is missing or
@@ -180,13 +285,21 @@ pub fn catalogue(context: &Context) -> anyhow::Result<Catalogue> {
 }
 
 /// After `ingest` or `fetch` committed: identify the new sources. A failure here is a
-/// warning, never a failed ingest: the reports are stored, and the next run tries again.
+/// warning, never a failed ingest: the reports are stored, and the next run tries again. An
+/// IP database that cannot be read leaves the other steps to run.
 pub fn after_ingest(store: &mut Store, context: &Context) {
-    let result =
-        catalogue(context).and_then(|catalogue| identify(store, context, &catalogue, false));
-    if let Err(error) = result {
+    let warn = |error: &anyhow::Error| {
         let line = format!("warning: {error:#}; `ruadb identify` tries again");
         eprintln!("ruadb: {}", escape_for_terminal(&line));
+    };
+    let databases = ip_databases(context).unwrap_or_else(|error| {
+        warn(&error);
+        IpDatabases::default()
+    });
+    let result = catalogue(context)
+        .and_then(|catalogue| identify(store, context, &catalogue, &databases, false));
+    if let Err(error) = result {
+        warn(&error);
     }
 }
 
@@ -199,6 +312,14 @@ fn print_tally(tally: &Tally, json: bool) -> anyhow::Result<()> {
         offline.named,
         offline.sources.saturating_sub(offline.named)
     );
+    if let Some(networks) = &tally.ip_database {
+        eprintln!(
+            "IP database: {} looked up ({} found) in {}",
+            networks.looked_up,
+            networks.found,
+            escape_for_terminal(&networks.databases)
+        );
+    }
     if let Some(dns) = &tally.dns {
         eprintln!(
             "reverse DNS: {} looked up ({} confirmed, {} not confirmed, {} without PTR, {} failed), {} timed out, {} left for the next run",

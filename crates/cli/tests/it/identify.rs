@@ -3,7 +3,7 @@ use crate::util::TestEnv;
 /// One report for example.com on 2026-11-17 whose sources a catalogue can name: a passed
 /// Amazon SES DKIM signature, a Postmark SPF pass (misaligned: Postmark's setup advice), a
 /// failed SendGrid signature (names nothing) and an unsigned source.
-fn report(extra_record: &str) -> String {
+pub(crate) fn report(extra_record: &str) -> String {
     let record = |ip: &str, count: u32, dkim: &str, spf: &str, auth: &str| {
         format!(
             "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\

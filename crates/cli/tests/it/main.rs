@@ -17,6 +17,8 @@ mod config;
 mod dns;
 // `ruadb identify` and the identities in sources, summary and SQL.
 mod identify;
+// `[identify] ip_database`: network owner and country from MMDB files the tests write.
+mod ip_database;
 // `ruadb dns-check` against the local DNS server.
 mod dns_check;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
