@@ -18,6 +18,12 @@ fn database(layout: MmdbLayout, kind: &str, entries: &[MmdbEntry]) -> IpDatabase
     IpDatabase::from_bytes(bytes, &format!("/var/lib/{kind}.mmdb")).unwrap()
 }
 
+/// The bytes of an ASN file with one network, 192.0.2.0/24.
+fn one_network_file() -> Vec<u8> {
+    let entry = MmdbEntry::new("192.0.2.0/24", Some(64500), Some("Example Mail Net"), None);
+    write_mmdb(MmdbLayout::Asn, "GeoLite2-ASN", BUILT, &[entry]).unwrap()
+}
+
 fn asn_file() -> IpDatabase {
     database(
         MmdbLayout::Asn,
@@ -190,18 +196,7 @@ fn a_file_that_is_not_an_mmdb_is_one_error_naming_it() {
     assert!(!text.contains('\n'), "{text}");
 
     // Cut short: the metadata at the end is gone.
-    let bytes = write_mmdb(
-        MmdbLayout::Asn,
-        "GeoLite2-ASN",
-        BUILT,
-        &[MmdbEntry::new(
-            "192.0.2.0/24",
-            Some(64500),
-            Some("Example Mail Net"),
-            None,
-        )],
-    )
-    .unwrap();
+    let bytes = one_network_file();
     let half = bytes[..bytes.len() / 2].to_vec();
     assert!(IpDatabase::from_bytes(half, "/srv/cut.mmdb").is_err());
     assert!(IpDatabase::from_bytes(Vec::new(), "/srv/empty.mmdb").is_err());
@@ -209,18 +204,7 @@ fn a_file_that_is_not_an_mmdb_is_one_error_naming_it() {
 
 #[test]
 fn a_damaged_record_is_an_error_naming_the_file_not_an_unknown_owner() {
-    let mut bytes = write_mmdb(
-        MmdbLayout::Asn,
-        "GeoLite2-ASN",
-        BUILT,
-        &[MmdbEntry::new(
-            "192.0.2.0/24",
-            Some(64500),
-            Some("Example Mail Net"),
-            None,
-        )],
-    )
-    .unwrap();
+    let mut bytes = one_network_file();
     // The control byte of the organisation string becomes an extended type that does not
     // exist (0x00, then 'E' = 69: type 76).
     let at = bytes
