@@ -85,6 +85,9 @@ if bash scripts/dns-test-server.sh start >"$work/dns-server.log" 2>&1; then
         exit 1
     fi
     echo "exit status: $status"
+    echo
+    echo "==> ruadb summary --week $week: its DNS section (the check just made, with the sources SPF did not cover)"
+    "$ruadb" summary --week "$week" | sed -n '/^DNS$/,/^$/p'
     # A server this demo started is stopped again.
     "$dns_was_running" || bash scripts/dns-test-server.sh stop >/dev/null
 else

@@ -1,6 +1,6 @@
 //! `ruadb dns-check`'s side of the database: what to check for each domain (from its reports)
-//! and the checks' findings, kept with their time (`dns_checks`, `dns_check_findings`, the
-//! `dns_findings` view).
+//! and the checks' findings and source coverage, kept with their time (`dns_checks`,
+//! `dns_check_findings`, `dns_check_sources`, the `dns_findings` and `dns_coverage` views).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -23,6 +23,25 @@ pub struct StoredFinding {
     pub record: Option<String>,
 }
 
+/// One source of a check's coverage: its SPF `check_host()` result against one domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    /// The source's address, as reported.
+    pub source_ip: String,
+    /// Its messages in the weeks the check looked at.
+    pub messages: u64,
+    /// Its class (`aligned`, `forwarded`, `misaligned`, `unauthenticated`).
+    pub class: String,
+    /// The domain evaluated: the checked domain itself or a return path the source used.
+    pub return_path_domain: String,
+    /// `pass`, `fail`, `softfail`, `neutral`, `none`, `permerror` or `temperror`.
+    pub spf_result: String,
+    /// The mechanism that decided, with its include chain.
+    pub matched: Option<String>,
+    /// For a misaligned or unauthenticated source, the change that would fix it.
+    pub fix: Option<String>,
+}
+
 /// One check of one domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsCheckRow {
@@ -32,6 +51,8 @@ pub struct DnsCheckRow {
     pub checked_utc: i64,
     /// What was found, in the order the check made it.
     pub findings: Vec<StoredFinding>,
+    /// The sources evaluated, busiest first, each once per domain it was evaluated against.
+    pub sources: Vec<StoredSource>,
 }
 
 /// What the reports say should be checked for one policy domain.
@@ -105,7 +126,7 @@ impl Store {
         })
     }
 
-    /// Stores one check with its findings.
+    /// Stores one check with its findings and sources.
     pub fn save_dns_check(&mut self, check: &DnsCheckRow) -> Result<(), StoreError> {
         let transaction = self.connection.transaction()?;
         transaction.execute(
@@ -127,6 +148,25 @@ impl Store {
                     finding.message,
                     finding.record
                 ])?;
+            }
+            let mut insert = transaction.prepare(
+                "INSERT INTO dns_check_sources (dns_check, seq, source_ip, messages, class,
+                     return_path_domain, spf_result, matched, fix)
+                 VALUES (:dns_check, :seq, :source_ip, :messages, :class,
+                     :return_path_domain, :spf_result, :matched, :fix)",
+            )?;
+            for (seq, source) in check.sources.iter().enumerate() {
+                insert.execute(rusqlite::named_params! {
+                    ":dns_check": id,
+                    ":seq": seq as i64,
+                    ":source_ip": source.source_ip,
+                    ":messages": i64::try_from(source.messages).unwrap_or(i64::MAX),
+                    ":class": source.class,
+                    ":return_path_domain": source.return_path_domain,
+                    ":spf_result": source.spf_result,
+                    ":matched": source.matched,
+                    ":fix": source.fix,
+                })?;
             }
         }
         transaction.commit()?;
@@ -155,6 +195,7 @@ impl Store {
                     domain: domain.clone(),
                     checked_utc,
                     findings: self.dns_check_findings(id)?,
+                    sources: self.dns_check_sources(id)?,
                 })
             });
             if let Some(latest) = rows.next().transpose()? {
@@ -181,6 +222,7 @@ impl Store {
                     domain: domain.to_owned(),
                     checked_utc,
                     findings: self.dns_check_findings(id)?,
+                    sources: self.dns_check_sources(id)?,
                 })
             })
             .transpose()
@@ -202,6 +244,27 @@ impl Store {
             })?
             .collect::<Result<_, _>>()?;
         Ok(findings)
+    }
+
+    fn dns_check_sources(&self, id: i64) -> Result<Vec<StoredSource>, StoreError> {
+        let mut sources = self.connection.prepare_cached(
+            "SELECT source_ip, messages, class, return_path_domain, spf_result, matched, fix
+             FROM dns_check_sources WHERE dns_check = ?1 ORDER BY seq",
+        )?;
+        let sources = sources
+            .query_map([id], |row| {
+                Ok(StoredSource {
+                    source_ip: row.get("source_ip")?,
+                    messages: u64::try_from(row.get::<_, i64>("messages")?).unwrap_or(0),
+                    class: row.get("class")?,
+                    return_path_domain: row.get("return_path_domain")?,
+                    spf_result: row.get("spf_result")?,
+                    matched: row.get("matched")?,
+                    fix: row.get("fix")?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(sources)
     }
 }
 
@@ -229,6 +292,26 @@ mod tests {
             findings: vec![
                 finding(code, Some("v=spf1 -all")),
                 finding("mx.present", None),
+            ],
+            sources: vec![
+                StoredSource {
+                    source_ip: "192.0.2.200".to_owned(),
+                    messages: checked_utc as u64,
+                    class: "misaligned".to_owned(),
+                    return_path_domain: "example.com".to_owned(),
+                    spf_result: "fail".to_owned(),
+                    matched: Some("-all".to_owned()),
+                    fix: Some("not covered by example.com's SPF".to_owned()),
+                },
+                StoredSource {
+                    source_ip: "192.0.2.200".to_owned(),
+                    messages: checked_utc as u64,
+                    class: "misaligned".to_owned(),
+                    return_path_domain: "bounce.esp.test".to_owned(),
+                    spf_result: "pass".to_owned(),
+                    matched: None,
+                    fix: None,
+                },
             ],
         };
         store.save_dns_check(&check(100, "spf.present")).unwrap();
@@ -266,5 +349,32 @@ mod tests {
             ]
         );
         assert_eq!(rows, 6);
+        let mut uncovered = Vec::new();
+        store
+            .query(
+                "SELECT domain, checked_utc, source_ip, messages, class, return_path_domain,
+                        spf_result, matched, fix
+                 FROM dns_coverage WHERE return_path_domain = domain AND spf_result <> 'pass'
+                 ORDER BY checked_utc",
+                &mut |row| {
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|value| match value {
+                            crate::Value::Text(text) => text.clone(),
+                            crate::Value::Integer(number) => number.to_string(),
+                            other => format!("{other:?}"),
+                        })
+                        .collect();
+                    uncovered.push(cells.join(","));
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(uncovered.len(), 3, "{uncovered:?}");
+        assert!(
+            uncovered[0]
+                .starts_with("example.com,100,192.0.2.200,100,misaligned,example.com,fail,-all,"),
+            "{uncovered:?}"
+        );
     }
 }

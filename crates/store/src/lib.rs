@@ -66,7 +66,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::Duration;
 
-pub use dns_checks::{DnsCheckRow, DnsCheckTarget, StoredFinding};
+pub use dns_checks::{DnsCheckRow, DnsCheckTarget, StoredFinding, StoredSource};
 pub use error::StoreError;
 pub use identity::{DnsCachePolicy, NetworkLookup, OfflineTally, ReverseDns, SourceIdentity};
 pub use ingest::{

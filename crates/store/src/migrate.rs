@@ -38,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_ip_database",
         include_str!("../../../sql/migrations/0008_ip_database.sql"),
     ),
+    (
+        "0009_dns_coverage",
+        include_str!("../../../sql/migrations/0009_dns_coverage.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

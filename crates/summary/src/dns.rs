@@ -1,9 +1,9 @@
-//! The "DNS" section: the latest `ruadb dns-check` findings of each domain, errors first, and
-//! what changed since the check before.
+//! The "DNS" section: the latest `ruadb dns-check` findings of each domain, errors first, what
+//! changed since the check before, and the sources the domain's SPF does not cover.
 
 use std::collections::BTreeSet;
 
-use ruadb_store::{DnsCheckRow, StoredFinding};
+use ruadb_store::{DnsCheckRow, StoredFinding, StoredSource};
 use serde::Serialize;
 
 use super::Summary;
@@ -20,6 +20,30 @@ pub struct DnsSummary {
     /// What changed since the check before, in words (a record published, removed or
     /// edited; an error that appeared or went away).
     pub changes: Vec<String>,
+    /// The sources of the check whose SPF `check_host()` against the domain itself is not
+    /// `pass`, busiest first.
+    pub uncovered_sources: Vec<UncoveredSource>,
+}
+
+/// A source the domain's SPF does not cover, as the latest check evaluated it (the keys of
+/// `ruadb dns-check --format json`'s `sources[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UncoveredSource {
+    /// The source's address.
+    pub source_ip: String,
+    /// Its messages in the 4 weeks before the check.
+    pub messages: u64,
+    /// Its class (`aligned`, `forwarded`, `misaligned`, `unauthenticated`).
+    pub class: String,
+    /// The domain evaluated: the checked domain.
+    pub return_path_domain: String,
+    /// The SPF result against the domain (`fail`, `softfail`, `neutral`, `none`,
+    /// `permerror`, `temperror`).
+    pub spf_result: String,
+    /// The mechanism that decided, if one matched (`-all`).
+    pub matched: Option<String>,
+    /// For a misaligned or unauthenticated source, the change that would fix it.
+    pub fix: Option<String>,
 }
 
 /// One finding of a DNS check.
@@ -65,6 +89,29 @@ fn summarise(latest: &DnsCheckRow, previous: Option<&DnsCheckRow>) -> DnsSummary
         findings,
         previous_checked_utc: previous.map(|previous| utc(previous.checked_utc)),
         changes: previous.map_or_else(Vec::new, |previous| changes(latest, previous)),
+        uncovered_sources: latest
+            .sources
+            .iter()
+            .filter(|source| {
+                source
+                    .return_path_domain
+                    .eq_ignore_ascii_case(&latest.domain)
+                    && source.spf_result != "pass"
+            })
+            .map(uncovered)
+            .collect(),
+    }
+}
+
+fn uncovered(stored: &StoredSource) -> UncoveredSource {
+    UncoveredSource {
+        source_ip: stored.source_ip.clone(),
+        messages: stored.messages,
+        class: stored.class.clone(),
+        return_path_domain: stored.return_path_domain.clone(),
+        spf_result: stored.spf_result.clone(),
+        matched: stored.matched.clone(),
+        fix: stored.fix.clone(),
     }
 }
 
@@ -167,6 +214,18 @@ mod tests {
         }
     }
 
+    fn source(ip: &str, evaluated: &str, result: &str) -> StoredSource {
+        StoredSource {
+            source_ip: ip.to_owned(),
+            messages: 7,
+            class: "misaligned".to_owned(),
+            return_path_domain: evaluated.to_owned(),
+            spf_result: result.to_owned(),
+            matched: None,
+            fix: None,
+        }
+    }
+
     #[test]
     fn errors_first_and_what_changed() {
         let previous = DnsCheckRow {
@@ -176,6 +235,7 @@ mod tests {
                 stored("spf.present", "ok", Some("v=spf1 -all")),
                 stored("dmarc.missing", "error", None),
             ],
+            sources: Vec::new(),
         };
         let latest = DnsCheckRow {
             domain: "example.com".to_owned(),
@@ -188,6 +248,12 @@ mod tests {
                     Some("v=spf1 include:a -all"),
                 ),
                 stored("dmarc.policy", "warn", Some("v=DMARC1; p=none")),
+            ],
+            sources: vec![
+                source("192.0.2.10", "example.com", "pass"),
+                source("192.0.2.200", "example.com", "fail"),
+                source("192.0.2.200", "bounce.esp.test", "pass"),
+                source("198.51.100.7", "bounce.esp.test", "fail"),
             ],
         };
         let summary = summarise(&latest, Some(&previous));
@@ -211,5 +277,12 @@ mod tests {
             ]
         );
         assert!(summarise(&latest, None).changes.is_empty());
+        // Uncovered: evaluated against the domain itself and not passing.
+        let uncovered: Vec<(&str, &str)> = summary
+            .uncovered_sources
+            .iter()
+            .map(|source| (source.source_ip.as_str(), source.spf_result.as_str()))
+            .collect();
+        assert_eq!(uncovered, [("192.0.2.200", "fail")]);
     }
 }

@@ -13,7 +13,7 @@ use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
     display_org, dns_status_line, failure_sample_cells, failure_samples_title, no_reports_line,
     plural, policy_before, policy_seen_line, previous_name, rate_rows, render, service_group_name,
-    source_results, tls_sessions_line,
+    source_results, tls_sessions_line, uncovered_title,
 };
 use super::{
     Alert, BASELINE_WEEKS, Classification, DomainSummary, FailureSampleGroup, FailureSamples,
@@ -330,7 +330,12 @@ impl SummaryWriter for Html {
         self.domain().tables.push(table);
     }
 
-    fn dns(&mut self, dns: &super::DnsSummary, problems: &Shown<'_, super::DnsFinding>) {
+    fn dns(
+        &mut self,
+        dns: &super::DnsSummary,
+        problems: &Shown<'_, super::DnsFinding>,
+        uncovered: &Shown<'_, super::UncoveredSource>,
+    ) {
         let mut note = dns_status_line(dns);
         for change in &dns.changes {
             note.push_str(&format!(" {change}."));
@@ -349,6 +354,26 @@ impl SummaryWriter for Html {
         );
         table.note = Some(note);
         self.domain().tables.push(table);
+        if !uncovered.all.is_empty() {
+            let table = TableView::shown(
+                format!("DNS: {}", uncovered_title(dns)),
+                ["Source", "Class", "Messages#", "SPF", "Fix"],
+                uncovered,
+                |source| {
+                    vec![
+                        source.source_ip.clone(),
+                        source.class.clone(),
+                        thousands(source.messages),
+                        match &source.matched {
+                            Some(matched) => format!("{} ({matched})", source.spf_result),
+                            None => source.spf_result.clone(),
+                        },
+                        source.fix.clone().unwrap_or_default(),
+                    ]
+                },
+            );
+            self.domain().tables.push(table);
+        }
     }
 
     fn new_sources(&mut self, domain: &DomainSummary, new: &Shown<'_, NewSource>) {

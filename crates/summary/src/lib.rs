@@ -48,7 +48,7 @@ mod tls;
 
 pub use advice::READY_THRESHOLD;
 pub use alerts::{Alert, AlertCode, AlertThresholds, Severity, alerts};
-pub use dns::{DnsFinding, DnsSummary};
+pub use dns::{DnsFinding, DnsSummary, UncoveredSource};
 pub use email::{EmailError, Envelope, render_email};
 pub use html::render_html;
 pub use load::summarise;

@@ -5,11 +5,12 @@ use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
     display_org, dkim_results, dns_status_line, failure_sample_cells, failure_samples_title,
     no_reports_line, plural, policy_before, previous_name, rate_rows, render, service_group_name,
-    some_of, source_label, spf_results, tls_sessions_line,
+    some_of, source_label, spf_results, tls_sessions_line, uncovered_title,
 };
 use super::{
     Alert, BASELINE_WEEKS, DnsFinding, DnsSummary, DomainSummary, FailureSampleGroup,
     FailureSamples, NewSource, ReporterSummary, ServiceSummary, SilentReporter, Summary,
+    UncoveredSource,
 };
 use std::fmt::Write as _;
 
@@ -132,7 +133,12 @@ impl SummaryWriter for Markdown {
         }
     }
 
-    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>) {
+    fn dns(
+        &mut self,
+        dns: &DnsSummary,
+        problems: &Shown<'_, DnsFinding>,
+        uncovered: &Shown<'_, UncoveredSource>,
+    ) {
         let out = &mut self.0;
         let _ = writeln!(out, "\n### DNS\n");
         let _ = writeln!(out, "{}", escape(&dns_status_line(dns)));
@@ -156,6 +162,29 @@ impl SummaryWriter for Markdown {
             }
             if let Some(more) = &problems.more {
                 let _ = writeln!(out, "| {} | | |", escape(more));
+            }
+        }
+        if !uncovered.all.is_empty() {
+            let _ = writeln!(out, "\n{}:\n", escape(&uncovered_title(dns)));
+            let _ = writeln!(out, "| Source | Class | Messages | SPF | Fix |");
+            let _ = writeln!(out, "|---|---|---:|---|---|");
+            for source in uncovered.shown {
+                let spf = match &source.matched {
+                    Some(matched) => format!("{} ({matched})", source.spf_result),
+                    None => source.spf_result.clone(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    escape(&source.source_ip),
+                    escape(&source.class),
+                    thousands(source.messages),
+                    escape(&spf),
+                    escape(source.fix.as_deref().unwrap_or_default())
+                );
+            }
+            if let Some(more) = &uncovered.more {
+                let _ = writeln!(out, "| {} | | | | |", escape(more));
             }
         }
     }

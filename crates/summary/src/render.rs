@@ -9,7 +9,7 @@ use super::{
     BASELINE_WEEKS, DailyVolume, DomainSummary, Period, PeriodTotals, PolicySeen, PolicySummary,
     PublishedPolicy, SourceSummary, Summary, TlsFailureCount, TlsSummary, total,
 };
-use crate::{Alert, Classification, DnsFinding, DnsSummary};
+use crate::{Alert, Classification, DnsFinding, DnsSummary, UncoveredSource};
 
 /// How many lines of each list a rendering shows; the JSON output has them all. A domain with
 /// thousands of sources must still get a readable mail.
@@ -54,8 +54,14 @@ pub(crate) trait SummaryWriter {
         groups: &Shown<'_, super::FailureSampleGroup>,
     );
     /// The latest DNS check: its status line ([`dns_status_line`]), the findings that are not
-    /// ok (errors first) and what changed since the check before.
-    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>);
+    /// ok (errors first), what changed since the check before, and the sources the domain's
+    /// SPF does not cover ([`uncovered_title`], [`uncovered_source_line`]).
+    fn dns(
+        &mut self,
+        dns: &DnsSummary,
+        problems: &Shown<'_, DnsFinding>,
+        uncovered: &Shown<'_, UncoveredSource>,
+    );
     /// Who sent reports.
     fn reporters(&mut self, reporters: &Shown<'_, super::ReporterSummary>);
     /// Who sent reports before but none in the period.
@@ -128,6 +134,7 @@ pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
             out.dns(
                 dns,
                 &Shown::first(&dns.findings[..problems], SHOWN, "DNS findings"),
+                &Shown::first(&dns.uncovered_sources, SHOWN, "sources not covered by SPF"),
             );
         }
         if !domain.sources.is_empty() {
@@ -272,6 +279,33 @@ pub(crate) fn dns_status_line(dns: &DnsSummary) -> String {
         dns.checked_utc.replace('T', " ").trim_end_matches('Z'),
         plural(errors as u64, "error", "errors"),
         plural(warnings as u64, "warning", "warnings"),
+    )
+}
+
+/// The heading of the sources a domain's SPF does not cover.
+pub(crate) fn uncovered_title(dns: &DnsSummary) -> String {
+    let count = dns.uncovered_sources.len();
+    format!(
+        "Not covered by SPF at the check: {count} {}",
+        plural(count as u64, "source", "sources")
+    )
+}
+
+/// One source the domain's SPF does not cover: `192.0.2.9 (unauthenticated, 1,200 messages):
+/// SPF fail (-all)`.
+pub(crate) fn uncovered_source_line(source: &UncoveredSource) -> String {
+    format!(
+        "{} ({}, {} {}): SPF {}{}",
+        source.source_ip,
+        source.class,
+        thousands(source.messages),
+        plural(source.messages, "message", "messages"),
+        source.spf_result,
+        source
+            .matched
+            .as_deref()
+            .map(|matched| format!(" ({matched})"))
+            .unwrap_or_default()
     )
 }
 

@@ -5,12 +5,12 @@ use super::render::{
     ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
     daily_sparkline, display_org, dns_status_line, failure_sample_cells, failure_samples_title,
     no_reports_line, plural, policy_before, policy_seen_line, previous_name, rate_rows, render,
-    service_group_name, source_results, tls_sessions_line,
+    service_group_name, source_results, tls_sessions_line, uncovered_source_line, uncovered_title,
 };
 use super::{
     Alert, BASELINE_WEEKS, DailyVolume, DnsFinding, DnsSummary, DomainSummary, FailureSampleGroup,
     FailureSamples, NewSource, PeriodTotals, ReporterSummary, ServiceSummary, SilentReporter,
-    Summary,
+    Summary, UncoveredSource,
 };
 use std::fmt::Write as _;
 
@@ -130,7 +130,12 @@ impl SummaryWriter for Text {
         }
     }
 
-    fn dns(&mut self, dns: &DnsSummary, problems: &Shown<'_, DnsFinding>) {
+    fn dns(
+        &mut self,
+        dns: &DnsSummary,
+        problems: &Shown<'_, DnsFinding>,
+        uncovered: &Shown<'_, UncoveredSource>,
+    ) {
         self.blank();
         self.line("DNS");
         self.wrap("  ", "  ", &dns_status_line(dns));
@@ -143,6 +148,18 @@ impl SummaryWriter for Text {
         }
         if let Some(more) = &problems.more {
             self.wrap("  ", "    ", more);
+        }
+        if !uncovered.all.is_empty() {
+            self.wrap("  ", "  ", &uncovered_title(dns));
+            for source in uncovered.shown {
+                self.wrap("    ", "      ", &uncovered_source_line(source));
+                if let Some(fix) = &source.fix {
+                    self.wrap("      fix: ", "        ", fix);
+                }
+            }
+            if let Some(more) = &uncovered.more {
+                self.wrap("    ", "      ", more);
+            }
         }
     }
 

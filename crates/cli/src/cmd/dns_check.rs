@@ -1,5 +1,6 @@
 //! `ruadb dns-check`: the DMARC, SPF, DKIM and MX records of each domain checked live, the
-//! findings stored with their time (`dns_findings`) and printed, errors first.
+//! findings and source coverage stored with their time (`dns_findings`, `dns_coverage`) and
+//! printed, errors first.
 //!
 //! Domains: `--domain` (repeatable), else the configured `domains` and every policy domain with
 //! reports in the last 4 weeks. The DKIM selectors and return-path domains checked are the ones
@@ -18,7 +19,9 @@ use serde::Serialize;
 use ruadb_dnscheck::{Finding, Severity};
 use ruadb_report::{DomainName, escape_for_terminal};
 use ruadb_store::classify::Classification;
-use ruadb_store::{DnsCheckRow, DnsCheckTarget, SourceFilter, Store, StoreOptions, StoredFinding};
+use ruadb_store::{
+    DnsCheckRow, DnsCheckTarget, SourceFilter, Store, StoreOptions, StoredFinding, StoredSource,
+};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -104,6 +107,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
             domain: target.domain.clone(),
             checked_utc: context.now,
             findings: findings.iter().map(stored).collect(),
+            sources: sources.iter().map(stored_source).collect(),
         })?;
         outputs.push(CheckOutput {
             domain: target.domain.clone(),
@@ -275,6 +279,18 @@ fn stored(finding: &Finding) -> StoredFinding {
         severity: finding.severity.as_str().to_owned(),
         message: finding.message.clone(),
         record: finding.record.clone(),
+    }
+}
+
+fn stored_source(source: &Coverage) -> StoredSource {
+    StoredSource {
+        source_ip: source.source_ip.clone(),
+        messages: source.messages,
+        class: source.class.clone(),
+        return_path_domain: source.return_path_domain.clone(),
+        spf_result: source.spf_result.to_owned(),
+        matched: source.matched.clone(),
+        fix: source.fix.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `ruadb dns-check` end to end against the local DNS server (`scripts/dns-test-server.sh`,
-//! zones in `fixtures/dns/`): domains and selectors from the stored reports, findings stored
-//! in `dns_findings`, every output format, the exit status.
+//! zones in `fixtures/dns/`): domains and selectors from the stored reports, findings and
+//! coverage stored (`dns_findings`, `dns_coverage`) and summarised, every output format, the
+//! exit status.
 
 use std::net::SocketAddr;
 
@@ -213,14 +214,67 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
     );
     assert_eq!(dns["findings"].as_array().unwrap().len(), 9);
     assert_eq!(dns["previous_checked_utc"], serde_json::Value::Null);
+    // The sources the domain's SPF does not cover, stored with the check.
+    let uncovered: Vec<String> = dns["uncovered_sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {} {} {}",
+                s["source_ip"].as_str().unwrap(),
+                s["messages"],
+                s["class"].as_str().unwrap(),
+                s["spf_result"].as_str().unwrap(),
+                s["matched"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        uncovered,
+        [
+            "203.0.113.9 3 unauthenticated fail -all",
+            "192.0.2.200 2 misaligned fail -all"
+        ],
+        "{dns:#}"
+    );
+    assert_eq!(
+        env.sql(
+            "SELECT source_ip, return_path_domain, spf_result FROM dns_coverage \
+             WHERE domain = 'good.check.test' ORDER BY source_ip, return_path_domain"
+        ),
+        "source_ip,return_path_domain,spf_result\n\
+         192.0.2.10,good.check.test,pass\n192.0.2.10,lookups.check.test,permerror\n\
+         192.0.2.200,good.check.test,fail\n\
+         198.51.100.7,bounce.reports.test,pass\n198.51.100.7,good.check.test,pass\n\
+         203.0.113.9,good.check.test,fail\n"
+    );
     let text = summary("text");
     assert!(text.contains("\nDNS\n  Checked "), "{text}");
     assert!(
         text.contains(": 1 error, 1 warning, 7 ok\n  error spf.too_many_lookups "),
         "{text}"
     );
-    assert!(summary("markdown").contains("\n### DNS\n"));
-    assert!(summary("html").contains("spf.too_many_lookups"));
+    assert!(
+        text.contains(
+            "  Not covered by SPF at the check: 2 sources\n    \
+             203.0.113.9 (unauthenticated, 3 messages): SPF fail (-all)\n      \
+             fix: not covered by good.check.test's SPF\n"
+        ),
+        "{text}"
+    );
+    let markdown = summary("markdown");
+    assert!(markdown.contains("\n### DNS\n"));
+    assert!(
+        markdown.contains("| 192.0.2.200 | misaligned | 2 | fail (-all) | not covered by"),
+        "{markdown}"
+    );
+    let html = summary("html");
+    assert!(html.contains("spf.too_many_lookups"));
+    assert!(
+        html.contains("DNS: Not covered by SPF at the check: 2 sources"),
+        "{html}"
+    );
 
     let again = env.run(&["dns-check", "--domain", "nothing.check.test"]);
     assert_eq!(again.code, 1);
