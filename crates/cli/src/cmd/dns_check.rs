@@ -217,7 +217,7 @@ fn coverage(
                 .as_ref()
                 .and_then(|catalogue| catalogue.service(name))
         });
-        let fix = failing.then(|| fix(domain, &evaluations, service));
+        let fix = failing.then(|| fix(dns, ip, domain, &evaluations, service));
         for (evaluated, evaluation) in evaluations {
             out.push(Coverage {
                 source_ip: source.source_ip.clone(),
@@ -237,8 +237,12 @@ fn coverage(
     Ok(out)
 }
 
-/// The change that would make a failing source pass SPF aligned for `domain`.
+/// The change that would make a failing source pass SPF aligned for `domain`. For a source
+/// of a known service that `domain`'s SPF does not cover, the service's documented include
+/// is evaluated for `ip` too, so the fix says whether adding it would cover the source.
 fn fix(
+    dns: &dyn ruadb_dnscheck::Dns,
+    ip: IpAddr,
     domain: &str,
     evaluations: &[(String, ruadb_dnscheck::spf::Evaluation)],
     service: Option<&ruadb_identify::Service>,
@@ -262,6 +266,16 @@ fn fix(
         .and_then(|service| service.spf_include.as_deref())
     {
         fix.push_str(&format!("; the service's documented include is {include}"));
+        let target = include.strip_prefix("include:").unwrap_or(include);
+        let verdict = ruadb_dnscheck::spf::evaluate(dns, target, ip);
+        if verdict.result == "pass" {
+            fix.push_str(&format!(", which covers {ip}"));
+        } else {
+            fix.push_str(&format!(
+                ", which does not cover {ip} either (SPF {})",
+                verdict.result
+            ));
+        }
     }
     if let Some(service) = service {
         fix.push_str(&format!(

@@ -12,7 +12,9 @@ use crate::util::TestEnv;
 /// with selectors s2048 and weak, sent with the return path lookups.check.test (whose SPF needs
 /// 11 lookups); from 198.51.100.7 (covered only through an include) with the return path
 /// bounce.reports.test, unsigned; from 203.0.113.9 (outside), failing; from 192.0.2.200
-/// (outside), signed by Amazon SES's own domain, so identified as that service.
+/// (outside), signed by Amazon SES's own domain, so identified as that service; from
+/// 192.0.2.201 (outside), signed by the domain of the services file's Example ESP, whose
+/// documented include covers it.
 fn report(begin: i64) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -67,6 +69,17 @@ fn report(begin: i64) -> String {
       <spf><domain>good.check.test</domain><result>fail</result></spf>
     </auth_results>
   </record>
+  <record>
+    <row>
+      <source_ip>192.0.2.201</source_ip><count>1</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>good.check.test</header_from></identifiers>
+    <auth_results>
+      <dkim><domain>mail.esp2.reports.test</domain><result>pass</result></dkim>
+      <spf><domain>good.check.test</domain><result>fail</result></spf>
+    </auth_results>
+  </record>
 </feedback>
 "#,
         end = begin + 86_399
@@ -86,10 +99,16 @@ fn now() -> i64 {
 
 fn env_with_config(server: SocketAddr) -> TestEnv {
     let env = TestEnv::new();
+    let services = env.write(
+        "services.toml",
+        "[[service]]\nname = \"Example ESP\"\nkind = \"esp\"\ndkim = [\"esp2.reports.test\"]\n\
+         spf_include = \"include:_spf.esp2.check.test\"\nsetup = \"verify {domain} in Example ESP\"\n",
+    );
     env.write(
         "config/ruadb/config.toml",
         format!(
-            "domains = [\"good.check.test\", \"nothing.check.test\"]\n\n[identify]\nnameservers = [\"{server}\"]\ndns_timeout_secs = 2\n"
+            "domains = [\"good.check.test\", \"nothing.check.test\"]\n\n[identify]\nnameservers = [\"{server}\"]\ndns_timeout_secs = 2\nservices_file = \"{}\"\n",
+            services.display()
         ),
     );
     env
@@ -171,7 +190,8 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
             "198.51.100.7 misaligned good.check.test: pass include:_spf.esp.check.test → ip4:198.51.100.0/24 | covered by good.check.test's SPF, but the return-path is bounce.reports.test: set a custom return-path under good.check.test",
             "198.51.100.7 misaligned bounce.reports.test: pass ip4:198.51.100.0/24 | -",
             "203.0.113.9 unauthenticated good.check.test: fail -all | not covered by good.check.test's SPF",
-            "192.0.2.200 misaligned good.check.test: fail -all | not covered by good.check.test's SPF; the service's documented include is include:amazonses.com; Amazon SES: enable Easy DKIM for good.check.test and a custom MAIL FROM domain",
+            "192.0.2.200 misaligned good.check.test: fail -all | not covered by good.check.test's SPF; the service's documented include is include:amazonses.com, which does not cover 192.0.2.200 either (SPF none); Amazon SES: enable Easy DKIM for good.check.test and a custom MAIL FROM domain",
+            "192.0.2.201 misaligned good.check.test: fail -all | not covered by good.check.test's SPF; the service's documented include is include:_spf.esp2.check.test, which covers 192.0.2.201; Example ESP: verify good.check.test in Example ESP",
         ]
     );
     assert!(checks[0]["checked_utc"].as_str().unwrap().ends_with('Z'));
@@ -234,7 +254,8 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
         uncovered,
         [
             "203.0.113.9 3 unauthenticated fail -all",
-            "192.0.2.200 2 misaligned fail -all"
+            "192.0.2.200 2 misaligned fail -all",
+            "192.0.2.201 1 misaligned fail -all"
         ],
         "{dns:#}"
     );
@@ -245,7 +266,7 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
         ),
         "source_ip,return_path_domain,spf_result\n\
          192.0.2.10,good.check.test,pass\n192.0.2.10,lookups.check.test,permerror\n\
-         192.0.2.200,good.check.test,fail\n\
+         192.0.2.200,good.check.test,fail\n192.0.2.201,good.check.test,fail\n\
          198.51.100.7,bounce.reports.test,pass\n198.51.100.7,good.check.test,pass\n\
          203.0.113.9,good.check.test,fail\n"
     );
@@ -257,7 +278,7 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
     );
     assert!(
         text.contains(
-            "  Not covered by SPF at the check: 2 sources\n    \
+            "  Not covered by SPF at the check: 3 sources\n    \
              203.0.113.9 (unauthenticated, 3 messages): SPF fail (-all)\n      \
              fix: not covered by good.check.test's SPF\n"
         ),
@@ -272,7 +293,7 @@ fn checks_reported_domains_with_their_selectors_and_return_paths() {
     let html = summary("html");
     assert!(html.contains("spf.too_many_lookups"));
     assert!(
-        html.contains("DNS: Not covered by SPF at the check: 2 sources"),
+        html.contains("DNS: Not covered by SPF at the check: 3 sources"),
         "{html}"
     );
 
