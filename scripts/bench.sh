@@ -3,7 +3,10 @@
 # bench/results.md:
 #   - `ruadb parse --format json` and `ruadb ingest` (fresh database), separately, on a
 #     10,000- and a 50,000-report corpus: wall time, reports/s, records/s, MB/s, peak RSS;
-#   - `ruadb summary` and `ruadb sources` on a database of at least 5 million records.
+#   - `ruadb summary` and `ruadb sources` on a database of at least 5 million records;
+#   - source identification (scripts/bench-identify.sh, its own section: IDENTIFY_IPS=0 skips
+#     it): `ruadb identify` on 10,000 new addresses against a local DNS server, cached, and
+#     ingest with identification on and off.
 #
 # Corpora and the large database are cached under target/bench-corpus, keyed by seed and size
 # (the database is rebuilt when the ruadb binary is newer than it).
@@ -176,3 +179,8 @@ fi
         printf '%s\n' "${QUERY_ROWS[@]}"
     fi
 } | tee -a "$RESULTS"
+
+# --- Source identification: its own script and section (IDENTIFY_IPS=0 skips it). ---
+if [ "${IDENTIFY_IPS:-10000}" -gt 0 ]; then
+    BENCH_PARENT=1 RESULTS="$RESULTS" RUNS="$RUNS" SEED="$SEED" bash scripts/bench-identify.sh
+fi

@@ -8,7 +8,9 @@
 #   scripts/dns-test-server.sh stop     stop the server
 #
 # Settings (environment): RUADB_TEST_DNS_DIR (state dir, default ${TMPDIR:-/tmp}/ruadb-dns-test-$UID),
-# RUADB_TEST_DNS_PORT (UDP and TCP, default 10053).
+# RUADB_TEST_DNS_PORT (UDP and TCP, default 10053), RUADB_TEST_DNS_EXTRA_ZONES (a directory:
+# each <zone>.zone in it is served too, e.g. the generated zones of scripts/bench-identify.sh;
+# `start` restarts a running server whose set of extra zone files changed).
 #
 # What the zones hold (documentation addresses only; see write_zones):
 #   192.0.2.10   PTR a10-1.smtp-out.amazonses.com, whose A is 192.0.2.10: forward-confirmed
@@ -33,6 +35,7 @@ HOST=127.0.0.1
 CONF=$STATE_DIR/nsd.conf
 PID_FILE=$STATE_DIR/nsd.pid
 FIXTURE_ZONES=$(cd "$(dirname "$0")/.." && pwd)/fixtures/dns
+EXTRA_ZONES=${RUADB_TEST_DNS_EXTRA_ZONES:-}
 
 die() {
     echo "dns-test-server: $*" >&2
@@ -95,17 +98,32 @@ $soa
 5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 PTR mail6.example.test.
 EOF
     local fixture
-    for fixture in "$FIXTURE_ZONES"/*.zone; do
+    for fixture in "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
         [ -e "$fixture" ] && cp "$fixture" "$zones/"
     done
     # Not a zone file: NSD refuses to load it and answers SERVFAIL for the zone.
     echo 'this is not a zone' >"$zones/100.51.198.in-addr.arpa.zone"
 }
 
+extra_zone_files() { # the RUADB_TEST_DNS_EXTRA_ZONES files, one per line (none when unset)
+    [ -n "$EXTRA_ZONES" ] || return 0
+    [ -d "$EXTRA_ZONES" ] || die "RUADB_TEST_DNS_EXTRA_ZONES: $EXTRA_ZONES is not a directory"
+    find "$EXTRA_ZONES" -maxdepth 1 -name '*.zone' | sort
+}
+
+# What the running server was started with: the extra zone files and their times, so that a
+# start with other zones restarts it instead of keeping the old ones.
+extra_zones_stamp() {
+    local file
+    for file in $(extra_zone_files); do
+        stat -c '%n %Y %s' "$file"
+    done
+}
+
 write_config() {
     local zone_list="" fixture_zones=()
     local fixture
-    for fixture in "$FIXTURE_ZONES"/*.zone; do
+    for fixture in "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
         [ -e "$fixture" ] && fixture_zones+=("$(basename "$fixture" .zone)")
     done
     for zone in 2.0.192.in-addr.arpa amazonses.com example.test 8.b.d.0.1.0.0.2.ip6.arpa 100.51.198.in-addr.arpa "${fixture_zones[@]}"; do
@@ -154,13 +172,15 @@ answers() {
 start() {
     install_packages
     mkdir -p "$STATE_DIR"
-    if server_pid >/dev/null && answers; then
+    if server_pid >/dev/null && answers &&
+        [ "$(extra_zones_stamp)" = "$(cat "$STATE_DIR/extra-zones" 2>/dev/null)" ]; then
         echo "dns-test-server: already running on $HOST:$PORT"
         return 0
     fi
     server_pid >/dev/null && stop
     write_zones
     write_config
+    extra_zones_stamp >"$STATE_DIR/extra-zones"
     /usr/sbin/nsd-checkconf "$CONF" || die "nsd-checkconf refused $CONF"
     : >"$STATE_DIR/nsd.log"
     /usr/sbin/nsd -c "$CONF" || die "nsd did not start; see $STATE_DIR/nsd.log"

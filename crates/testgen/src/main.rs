@@ -2,7 +2,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use ruadb_testgen::{CorpusSpec, DomainPolicy, Hostile, IpSpace, big_report, generate_corpus};
+use ruadb_testgen::{
+    CorpusSpec, DomainPolicy, Hostile, IpSpace, MmdbEntry, MmdbLayout, big_report,
+    generate_corpus, write_mmdb,
+};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -58,6 +61,57 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A small IP database (MMDB) in the layout of a free database, for the demo and the
+    /// benchmarks.
+    Mmdb {
+        /// The record layout.
+        #[arg(long, value_enum)]
+        layout: LayoutArg,
+        /// The metadata's database_type, e.g. GeoLite2-ASN.
+        #[arg(long)]
+        database_type: String,
+        /// The build date as unix seconds.
+        #[arg(long)]
+        build_epoch: u64,
+        /// One network: "CIDR;ASN;AS organisation;country", empty fields left out
+        /// (e.g. "192.0.2.0/24;64500;Example Net;" or "192.0.2.0/24;;;DE"). Repeatable.
+        #[arg(long = "network", required = true)]
+        networks: Vec<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayoutArg {
+    /// GeoLite2-ASN, DB-IP ASN Lite.
+    Asn,
+    /// GeoLite2-Country, DB-IP Country Lite.
+    Country,
+    /// GeoLite2-City.
+    City,
+    /// IPinfo Lite.
+    IpinfoLite,
+}
+
+/// "CIDR;ASN;AS organisation;country" into an entry.
+fn parse_network(text: &str) -> Result<MmdbEntry> {
+    let fields: Vec<&str> = text.split(';').collect();
+    let [network, asn, org, country] = fields[..] else {
+        bail!("--network {text:?}: expected \"CIDR;ASN;AS organisation;country\"");
+    };
+    let some = |field: &str| (!field.is_empty()).then(|| field.to_owned());
+    let asn = match asn {
+        "" => None,
+        asn => Some(asn.parse().with_context(|| format!("--network {text:?}: bad ASN"))?),
+    };
+    Ok(MmdbEntry {
+        network: network.to_owned(),
+        asn,
+        as_org: some(org),
+        country: some(country),
+    })
 }
 
 fn main() -> Result<()> {
@@ -99,6 +153,26 @@ fn main() -> Result<()> {
                 let size = std::fs::metadata(&file.path)?.len();
                 println!("{}\t{size}", file.path.display());
             }
+        }
+        Command::Mmdb {
+            layout,
+            database_type,
+            build_epoch,
+            networks,
+            out,
+        } => {
+            let layout = match layout {
+                LayoutArg::Asn => MmdbLayout::Asn,
+                LayoutArg::Country => MmdbLayout::Country,
+                LayoutArg::City => MmdbLayout::City,
+                LayoutArg::IpinfoLite => MmdbLayout::IpinfoLite,
+            };
+            let entries = networks
+                .iter()
+                .map(|text| parse_network(text))
+                .collect::<Result<Vec<_>>>()?;
+            let bytes = write_mmdb(layout, &database_type, build_epoch, &entries)?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
         }
         Command::BigReport { mib, out, seed } => {
             let written = match out {
