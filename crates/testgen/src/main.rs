@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use ruadb_testgen::{
-    CorpusSpec, DomainPolicy, Hostile, IpSpace, MmdbEntry, MmdbLayout, big_report,
-    generate_corpus, write_mmdb,
+    CorpusSpec, DomainPolicy, Hostile, IpSpace, MmdbEntry, MmdbLayout, big_report, generate_corpus,
+    write_mmdb,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -104,7 +104,10 @@ fn parse_network(text: &str) -> Result<MmdbEntry> {
     let some = |field: &str| (!field.is_empty()).then(|| field.to_owned());
     let asn = match asn {
         "" => None,
-        asn => Some(asn.parse().with_context(|| format!("--network {text:?}: bad ASN"))?),
+        asn => Some(
+            asn.parse()
+                .with_context(|| format!("--network {text:?}: bad ASN"))?,
+        ),
     };
     Ok(MmdbEntry {
         network: network.to_owned(),
