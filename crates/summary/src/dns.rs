@@ -18,7 +18,8 @@ pub struct DnsSummary {
     /// When the check before it ran; null when this is the first.
     pub previous_checked_utc: Option<String>,
     /// What changed since the check before, in words (a record published, removed or
-    /// edited; an error that appeared or went away).
+    /// edited; an error that appeared or went away; a source evaluated by both checks that
+    /// its SPF no longer or now covers).
     pub changes: Vec<String>,
     /// The sources of the check whose SPF `check_host()` against the domain itself is not
     /// `pass`, busiest first.
@@ -92,12 +93,7 @@ fn summarise(latest: &DnsCheckRow, previous: Option<&DnsCheckRow>) -> DnsSummary
         uncovered_sources: latest
             .sources
             .iter()
-            .filter(|source| {
-                source
-                    .return_path_domain
-                    .eq_ignore_ascii_case(&latest.domain)
-                    && source.spf_result != "pass"
-            })
+            .filter(|source| is_uncovered(latest, source))
             .map(uncovered)
             .collect(),
     }
@@ -183,7 +179,49 @@ fn changes(latest: &DnsCheckRow, previous: &DnsCheckRow) -> Vec<String> {
     for code in before.difference(&now) {
         lines.push(format!("fixed: {code}"));
     }
+    // A check that evaluated no source (none reported, or stored before coverage was kept)
+    // says nothing about which sources were covered.
+    if !previous.sources.is_empty() && !latest.sources.is_empty() {
+        let (now, before) = (uncovered_ips(latest), uncovered_ips(previous));
+        let evaluated = |check: &DnsCheckRow, ip: &str| {
+            check.sources.iter().any(|source| source.source_ip == ip)
+        };
+        let newly: Vec<&str> = now
+            .difference(&before)
+            .filter(|ip| evaluated(previous, ip))
+            .copied()
+            .collect();
+        let fixed: Vec<&str> = before
+            .difference(&now)
+            .filter(|ip| evaluated(latest, ip))
+            .copied()
+            .collect();
+        if !newly.is_empty() {
+            lines.push(format!("no longer covered by SPF: {}", newly.join(", ")));
+        }
+        if !fixed.is_empty() {
+            lines.push(format!("now covered by SPF: {}", fixed.join(", ")));
+        }
+    }
     lines
+}
+
+/// The addresses of the sources `check` found not covered by the domain's SPF.
+fn uncovered_ips(check: &DnsCheckRow) -> BTreeSet<&str> {
+    check
+        .sources
+        .iter()
+        .filter(|source| is_uncovered(check, source))
+        .map(|source| source.source_ip.as_str())
+        .collect()
+}
+
+/// Whether `source` is the evaluation against the checked domain itself, and not a pass.
+fn is_uncovered(check: &DnsCheckRow, source: &StoredSource) -> bool {
+    source
+        .return_path_domain
+        .eq_ignore_ascii_case(&check.domain)
+        && source.spf_result != "pass"
 }
 
 fn join(records: &[&String]) -> String {
@@ -235,7 +273,11 @@ mod tests {
                 stored("spf.present", "ok", Some("v=spf1 -all")),
                 stored("dmarc.missing", "error", None),
             ],
-            sources: Vec::new(),
+            sources: vec![
+                source("192.0.2.10", "example.com", "fail"),
+                source("192.0.2.200", "example.com", "pass"),
+                source("203.0.113.1", "example.com", "fail"),
+            ],
         };
         let latest = DnsCheckRow {
             domain: "example.com".to_owned(),
@@ -274,8 +316,11 @@ mod tests {
                 "SPF record changed: now \"v=spf1 include:a -all\" (was \"v=spf1 -all\")",
                 "new error: spf.too_many_lookups",
                 "fixed: dmarc.missing",
+                "no longer covered by SPF: 192.0.2.200",
+                "now covered by SPF: 192.0.2.10",
             ]
         );
+        // 203.0.113.1 was not evaluated this time: neither covered nor not.
         assert!(summarise(&latest, None).changes.is_empty());
         // Uncovered: evaluated against the domain itself and not passing.
         let uncovered: Vec<(&str, &str)> = summary
