@@ -10,7 +10,7 @@
 # Settings (environment): RUADB_TEST_DNS_DIR (state dir, default ${TMPDIR:-/tmp}/ruadb-dns-test-$UID),
 # RUADB_TEST_DNS_PORT (UDP and TCP, default 10053), RUADB_TEST_DNS_EXTRA_ZONES (a directory:
 # each <zone>.zone in it is served too, e.g. the generated zones of scripts/bench-identify.sh;
-# `start` restarts a running server whose set of extra zone files changed).
+# `start` restarts a running server whose fixture or extra zone files changed).
 #
 # What the zones hold (documentation addresses only; see write_zones):
 #   192.0.2.10   PTR a10-1.smtp-out.amazonses.com, whose A is 192.0.2.10: forward-confirmed
@@ -111,13 +111,15 @@ extra_zone_files() { # the RUADB_TEST_DNS_EXTRA_ZONES files, one per line (none 
     find "$EXTRA_ZONES" -maxdepth 1 -name '*.zone' | sort
 }
 
-# What the running server was started with: the extra zone files and their times, so that a
-# start with other zones restarts it instead of keeping the old ones.
-extra_zones_stamp() {
+# What the running server was started with: the fixture and extra zone files with their
+# contents' digests, so that a start with other or edited zones (a new fixture, another
+# checkout) restarts it instead of serving the old ones.
+zones_stamp() {
     local file
-    for file in $(extra_zone_files); do
-        stat -c '%n %Y %s' "$file"
+    for file in "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
+        [ -e "$file" ] && echo "$file $(sha256sum <"$file" | cut -c1-64)"
     done
+    return 0
 }
 
 write_config() {
@@ -173,14 +175,14 @@ start() {
     install_packages
     mkdir -p "$STATE_DIR"
     if server_pid >/dev/null && answers &&
-        [ "$(extra_zones_stamp)" = "$(cat "$STATE_DIR/extra-zones" 2>/dev/null)" ]; then
+        [ "$(zones_stamp)" = "$(cat "$STATE_DIR/zones-stamp" 2>/dev/null)" ]; then
         echo "dns-test-server: already running on $HOST:$PORT"
         return 0
     fi
     server_pid >/dev/null && stop
     write_zones
     write_config
-    extra_zones_stamp >"$STATE_DIR/extra-zones"
+    zones_stamp >"$STATE_DIR/zones-stamp"
     /usr/sbin/nsd-checkconf "$CONF" || die "nsd-checkconf refused $CONF"
     : >"$STATE_DIR/nsd.log"
     /usr/sbin/nsd -c "$CONF" || die "nsd did not start; see $STATE_DIR/nsd.log"
