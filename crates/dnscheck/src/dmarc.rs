@@ -1,8 +1,8 @@
-//! The DMARC record of a domain (RFC 7489, RFC 9990).
+//! The DMARC record of a domain (RFC 7489, RFC 9989).
 //!
 //! Rules:
 //! - The record is the TXT record at `_dmarc.<domain>` starting with `v=DMARC1`. None there:
-//!   the DNS tree walk of RFC 9990 §4.10 asks each parent in turn, up to the top-level domain
+//!   the DNS tree walk of RFC 9989 §4.10 asks each parent in turn, up to the top-level domain
 //!   (where a public suffix operator may publish a `psd=y` record): a name of 8 labels or more
 //!   is cut to its last 7, then one label goes at each step, so a walk asks at most 8 names.
 //!   The first single record found applies.
@@ -15,14 +15,14 @@
 
 use crate::{Answer, Code, Dns, Finding, Severity, organisational_domain, tags};
 
-/// The tags RFC 7489 and RFC 9990 define (`pct`, `rf`, `ri` only in the former).
+/// The tags RFC 7489 and RFC 9989 define (`pct`, `rf`, `ri` only in the former).
 const KNOWN_TAGS: &[&str] = &[
     "v", "p", "sp", "np", "adkim", "aspf", "fo", "rf", "ri", "rua", "ruf", "pct", "t", "psd",
 ];
 
-/// The most names the tree walk asks (RFC 9990 §4.10).
+/// The most names the tree walk asks (RFC 9989 §4.10).
 pub const MAX_WALK: usize = 8;
-/// A name of at least [`MAX_WALK`] labels goes straight to this many (RFC 9990 §4.10).
+/// A name of at least [`MAX_WALK`] labels goes straight to this many (RFC 9989 §4.10).
 const JUMP_TO_LABELS: usize = 7;
 
 /// The DMARC findings of `domain`.
@@ -108,7 +108,7 @@ fn is_psd_record(record: &str) -> bool {
         .is_ok_and(|tags| tags.iter().any(|(tag, value)| tag == "psd" && value == "y"))
 }
 
-/// The names the DNS tree walk asks for `domain` (RFC 9990 §4.10), the domain first: a name
+/// The names the DNS tree walk asks for `domain` (RFC 9989 §4.10), the domain first: a name
 /// of [`MAX_WALK`] labels or more is cut to its last [`JUMP_TO_LABELS`], then one label goes
 /// at each step, down to the top-level domain.
 fn walk(domain: &str) -> Vec<String> {
@@ -225,9 +225,9 @@ fn check_record(
                 Code::DmarcLegacyPct,
                 Severity::Warn,
                 if partial {
-                    format!("`pct={pct}` applies the policy to part of the failing mail only, and RFC 9990 removed it: receivers may apply the policy to all of it or to none; use t=y for a trial instead")
+                    format!("`pct={pct}` applies the policy to part of the failing mail only, and RFC 9989 removed it: receivers may apply the policy to all of it or to none; use t=y for a trial instead")
                 } else {
-                    "`pct=100` is redundant and was removed by RFC 9990: drop it".to_owned()
+                    "`pct=100` is redundant and was removed by RFC 9989: drop it".to_owned()
                 },
             )
             .with_record(record),

@@ -63,7 +63,7 @@ codes! {
     DmarcUnknownTag = "dmarc.unknown_tag",
     /// The `p=`, `sp=` and `np=` policies.
     DmarcPolicy = "dmarc.policy",
-    /// `pct=`: removed by RFC 9990; receivers may ignore it.
+    /// `pct=`: removed by RFC 9989; receivers may ignore it.
     DmarcLegacyPct = "dmarc.legacy_pct",
     /// `t=y`: testing mode, the policy is applied one step less strictly.
     DmarcTesting = "dmarc.testing",

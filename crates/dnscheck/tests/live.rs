@@ -104,7 +104,7 @@ fn dmarc_cases() {
     );
 }
 
-/// The DNS tree walk (RFC 9990 §4.10) on a deep name, and past the organisational domain to a
+/// The DNS tree walk (RFC 9989 §4.10) on a deep name, and past the organisational domain to a
 /// public suffix operator's record.
 #[test]
 fn dmarc_tree_walk() {
