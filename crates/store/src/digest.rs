@@ -1,6 +1,7 @@
 //! What the store derives from a report stream before any SQL: the content hash of each
 //! report and the recomputed alignment of each record. Computed by [`Digesting`], which wraps
-//! a [`DigestedSink`]; it runs on the batch thread, also for inputs parsed on the parser thread.
+//! a [`DigestedSink`]; it runs on the parser threads for the inputs they parse (`worker`), and
+//! on the batch thread for inputs parsed there.
 
 use crate::alignment::{self, Alignment};
 use crate::content_hash::{ContentHasher, tls_content_hash};
@@ -19,7 +20,7 @@ pub(crate) trait DigestedSink {
     fn tls_report(
         &mut self,
         member: Option<&str>,
-        report: &TlsReport,
+        report: TlsReport,
         content_hash: [u8; 32],
     ) -> ControlFlow<()>;
 }
@@ -89,6 +90,6 @@ impl<S: DigestedSink + ?Sized> Sink for Digesting<'_, S> {
 
     fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
         let content_hash = tls_content_hash(&report);
-        self.inner.tls_report(member, &report, content_hash)
+        self.inner.tls_report(member, report, content_hash)
     }
 }

@@ -80,6 +80,7 @@ pub use query::{
     SourceFilter, SourceRow, SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
 pub use sorted_set::SortedSet;
+pub use worker::MAX_PARSE_THREADS;
 
 /// How a [`Store`] behaves.
 #[derive(Debug, Clone)]
@@ -98,6 +99,10 @@ pub struct StoreOptions {
     /// What of a DMARC failure report is stored beyond domains (by default neither whole
     /// addresses nor the subject).
     pub failure_privacy: ruadb_report::FailurePrivacy,
+    /// Threads parsing the inputs of a [`Batch`] while it writes (outcomes stay in input
+    /// order whatever the number): `None` (the default) starts one per core
+    /// (`std::thread::available_parallelism`); at most [`MAX_PARSE_THREADS`] either way.
+    pub parse_threads: Option<std::num::NonZeroUsize>,
 }
 
 impl Default for StoreOptions {
@@ -108,6 +113,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             now: None,
             failure_privacy: ruadb_report::FailurePrivacy::default(),
+            parse_threads: None,
         }
     }
 }

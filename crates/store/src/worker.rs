@@ -1,31 +1,41 @@
-//! Parsing on a second thread, so that reading XML and writing SQLite overlap.
+//! Parsing on parser threads, so that reading XML and writing SQLite overlap and the parse
+//! uses every core.
 //!
-//! Ingest is about one half parsing and one half SQLite. The batch hands each input (up to
-//! [`PARALLEL_MAX_BYTES`]) to a long-lived parser thread, which parses it and then compresses
-//! it, while the caller's thread replays the events into the storing sink (through `digest`:
-//! content hashes and alignment are computed there, which balances the two threads) and
-//! inserts the compressed chunks. Events travel in small
-//! batches over a bounded channel, and the bytes they hold are budgeted
-//! ([`MAX_IN_FLIGHT_BYTES`]), so memory stays bounded whatever the events are (records of a
-//! few hundred bytes, or whole SMTP TLS reports). The database is only ever touched by the
-//! caller's thread.
+//! Ingest is parsing on one side and SQLite on the other, and only one thread can write.
+//! The batch hands each input (up to [`PARALLEL_MAX_BYTES`]) to one of a pool of long-lived
+//! parser threads ([`ParsePool`], one per core by default), which parses it, computes what the
+//! store derives before any SQL (`digest`: each report's content hash, each record's
+//! alignment) and then compresses it, while the caller's thread replays the events into the
+//! storing sink and inserts the compressed chunks. Each thread parses its inputs in the order
+//! it was given them, and the caller takes them back in the order it started them, so
+//! outcomes stay in input order whatever the number of threads. Events travel in small
+//! batches over a bounded channel per thread, and the bytes they hold are budgeted
+//! ([`MAX_IN_FLIGHT_BYTES`], shared out between the threads), so memory stays bounded whatever
+//! the events are (records of a few hundred bytes, or whole SMTP TLS reports) and whatever the
+//! number of threads. The database is only ever touched by the caller's thread.
 
 use crate::StoreError;
+use crate::alignment::Alignment;
+use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
-use ruadb_report::{
-    Error, FailureReport, Limits, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
-};
+use ruadb_report::{Error, FailureReport, Limits, Record, ReportHeader, ReportTrailer, TlsReport};
 use std::collections::VecDeque;
 use std::io;
+use std::num::NonZeroUsize;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Inputs up to this size are parsed on the worker (they are copied to it); larger ones are
-/// parsed inline, so a huge input is never held twice.
+/// Inputs up to this size are parsed on a parser thread (they are copied to it); larger ones
+/// are parsed inline, so a huge input is never held twice.
 pub(crate) const PARALLEL_MAX_BYTES: usize = 4 << 20;
+
+/// Parser threads at most, whatever the cores or the setting. Each holds its own parse
+/// buffers (a few megabytes at worst, for hostile input), and the one writer cannot keep
+/// more busy.
+pub const MAX_PARSE_THREADS: usize = 8;
 
 /// Events per message on the channel: amortises the hand-over without holding much.
 const EVENTS_PER_BATCH: usize = 128;
@@ -35,21 +45,38 @@ const EVENTS_PER_BATCH: usize = 128;
 /// hold at most about [`BATCHES_IN_FLIGHT`] × (this + one record).
 const BATCH_TEXT_BYTES: usize = 16 * 1024;
 
-/// Replies in flight: with [`EVENTS_PER_BATCH`], at most about 4,000 records (a few
-/// megabytes), plus the raw chunks of the inputs outstanding. Deep enough that the parser keeps
-/// working through the batch thread's pauses (a commit, a slow insert, the scheduler).
+/// Replies in flight, shared out between the threads: with [`EVENTS_PER_BATCH`], at most
+/// about 4,000 records (a few megabytes), plus the raw chunks of the inputs outstanding. Deep
+/// enough that the parsers keep working through the batch thread's pauses (a commit, a slow
+/// insert, the scheduler).
 const BATCHES_IN_FLIGHT: usize = 32;
 
+/// Replies in flight per thread at least, however many threads share [`BATCHES_IN_FLIGHT`].
+const MIN_BATCHES_PER_THREAD: usize = 4;
+
 /// Bytes of events (record text, TLS reports) handed over and not yet taken by the batch
-/// thread; one batch of any size is always allowed. The channel's depth bounds small events;
-/// this bounds large ones (a TLS report holds up to a few megabytes), which a zip of many
-/// could otherwise stack up [`BATCHES_IN_FLIGHT`] deep. Records never reach it
-/// ([`BATCHES_IN_FLIGHT`] × ([`BATCH_TEXT_BYTES`] + one record) is well below).
+/// thread, shared out equally between the threads; one batch of any size is always allowed.
+/// The channels' depth bounds small events; this bounds large ones (a TLS report holds up to
+/// a few megabytes), which a zip of many could otherwise stack up a channel deep. Records
+/// never reach it ([`BATCHES_IN_FLIGHT`] × ([`BATCH_TEXT_BYTES`] + one record) is well below).
+///
+/// Each thread has its own share: the batch thread takes inputs back in order, so a thread
+/// ahead of it must not use up a budget the thread with the oldest input is waiting for.
 const MAX_IN_FLIGHT_BYTES: usize = 4 << 20;
 
-/// The bytes in flight between the threads, and a signal when the batch thread takes some.
-#[derive(Default)]
+/// How many parser threads a batch uses: `setting` if given, else one per core, at most
+/// [`MAX_PARSE_THREADS`].
+pub(crate) fn parse_threads(setting: Option<NonZeroUsize>) -> usize {
+    let wanted = setting
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    wanted.min(MAX_PARSE_THREADS)
+}
+
+/// The bytes in flight from one thread, and a signal when the batch thread takes some.
 struct InFlight {
+    /// This thread's share of [`MAX_IN_FLIGHT_BYTES`].
+    limit: usize,
     bytes: Mutex<usize>,
     taken: Condvar,
     /// The most ever in flight.
@@ -58,14 +85,23 @@ struct InFlight {
 }
 
 impl InFlight {
-    /// Waits until `bytes` more fit within [`MAX_IN_FLIGHT_BYTES`] (at once if nothing is in
-    /// flight), then counts them. The batch thread always takes what was handed over, so the
-    /// wait ends.
+    fn new(limit: usize) -> InFlight {
+        InFlight {
+            limit,
+            bytes: Mutex::new(0),
+            taken: Condvar::new(),
+            #[cfg(test)]
+            peak: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until `bytes` more fit within the limit (at once if nothing is in flight), then
+    /// counts them. The batch thread always takes what was handed over, so the wait ends.
     fn reserve(&self, bytes: usize) {
         let Ok(mut in_flight) = self.bytes.lock() else {
             return;
         };
-        while *in_flight > 0 && in_flight.saturating_add(bytes) > MAX_IN_FLIGHT_BYTES {
+        while *in_flight > 0 && in_flight.saturating_add(bytes) > self.limit {
             in_flight = match self.taken.wait(in_flight) {
                 Ok(in_flight) => in_flight,
                 Err(_) => return,
@@ -88,15 +124,15 @@ impl InFlight {
     }
 }
 
-/// One [`Sink`] call, as data.
+/// One [`DigestedSink`] call, as data.
 enum Event {
     Begin(Option<String>, ReportHeader),
-    Record(Record),
-    End(ReportTrailer),
+    Record(Record, Alignment),
+    End(ReportTrailer, [u8; 32]),
     /// A failure report: small (its header blocks are capped), so it travels whole.
     FailureReport(Option<String>, Box<FailureReport>),
     Failed(Option<String>, Error),
-    Tls(Option<String>, Box<TlsReport>),
+    Tls(Option<String>, Box<TlsReport>, [u8; 32]),
 }
 
 enum Reply {
@@ -112,105 +148,92 @@ enum Reply {
     },
 }
 
-/// One input for the parser thread.
+/// One input for a parser thread.
 struct Job {
-    /// Jobs are numbered from 1 in the order they are started; replies come in that order.
+    /// Jobs are numbered from 1 in the order they are started.
     number: u64,
     input: Vec<u8>,
     /// How to encode the input into `Reply::Raw` chunks after parsing it.
     encoding: RawEncoding,
 }
 
-/// Inputs the batch may have handed over and not yet received back. Several, so that the
-/// parser keeps working through small inputs while the batch thread stores a large one; the
-/// job channel holds all but the one being parsed, so handing over never blocks.
+/// Inputs the batch may have handed over and not yet received back, over all threads.
+/// Several, so that the parsers keep working through small inputs while the batch thread
+/// stores a large one; each job channel can hold them all, so handing over never blocks.
 const MAX_OUTSTANDING: usize = 16;
 
-/// Input bytes the batch may have handed over and not yet received back (one input of any
-/// size up to [`PARALLEL_MAX_BYTES`] is always allowed): bounds memory.
+/// Input bytes the batch may have handed over and not yet received back, over all threads
+/// (one input of any size up to [`PARALLEL_MAX_BYTES`] is always allowed): bounds memory.
 const MAX_OUTSTANDING_BYTES: usize = 8 << 20;
 
-/// The parser thread and its channels.
-pub(crate) struct ParseWorker {
+/// One parser thread and its channels.
+struct ParserThread {
+    /// `None` once the thread is gone (it never should be): no more jobs go to it.
     jobs: Option<SyncSender<Job>>,
     replies: Receiver<Reply>,
     in_flight: Arc<InFlight>,
+    handle: Option<JoinHandle<()>>,
+    /// Input bytes handed to this thread and not yet received back.
+    outstanding_bytes: usize,
+    /// Inputs handed to this thread and not yet received back.
+    outstanding: usize,
+}
+
+/// The outstanding input is fully received, or the thread it was on is gone.
+enum Received {
+    Done,
+    ThreadGone,
+}
+
+/// The parser threads of a batch, and the inputs handed to them, in order.
+pub(crate) struct ParsePool {
+    threads: Vec<ParserThread>,
     /// Jobs with a number up to this one are to be abandoned as soon as possible.
     cancel_through: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
-    /// Numbers of jobs started and not yet fully received, oldest first.
+    /// Numbers of jobs started and fully received (they are received in the order started).
     started: u64,
     received: u64,
-    /// Sizes of the outstanding inputs, oldest first, and their sum.
-    sizes: VecDeque<usize>,
+    /// The outstanding inputs, oldest first: the thread each is on, and its size.
+    outstanding: VecDeque<(usize, usize)>,
+    /// The sum of the outstanding inputs' sizes.
     outstanding_bytes: usize,
 }
 
-impl ParseWorker {
-    /// Starts the thread; `None` if the system refuses (the caller then parses inline).
-    pub(crate) fn spawn(limits: Limits) -> Option<ParseWorker> {
-        let (jobs, job_queue) = sync_channel::<Job>(MAX_OUTSTANDING - 1);
-        let (reply_sender, replies) = sync_channel::<Reply>(BATCHES_IN_FLIGHT);
+impl ParsePool {
+    /// Starts `threads` parser threads (at least one); `None` if the system refuses even one
+    /// (the caller then parses inline).
+    pub(crate) fn spawn(limits: &Limits, threads: usize) -> Option<ParsePool> {
+        let threads = threads.clamp(1, MAX_PARSE_THREADS);
         let cancel_through = Arc::new(AtomicU64::new(0));
-        let worker_cancel = Arc::clone(&cancel_through);
-        let in_flight = Arc::new(InFlight::default());
-        let worker_in_flight = Arc::clone(&in_flight);
-        let thread = std::thread::Builder::new()
-            .name("ruadb-parse".to_owned())
-            .spawn(move || {
-                let mut compressor = Compressor::default();
-                while let Ok(job) = job_queue.recv() {
-                    let cancelled = || worker_cancel.load(Ordering::Relaxed) >= job.number;
-                    let mut sink = ChannelSink {
-                        events: Vec::with_capacity(EVENTS_PER_BATCH),
-                        bytes: 0,
-                        replies: &reply_sender,
-                        in_flight: &worker_in_flight,
-                        cancelled: &cancelled,
-                    };
-                    ruadb_report::read_reports(&job.input, &limits, &mut sink);
-                    let events = std::mem::take(&mut sink.events);
-                    let bytes = sink.bytes;
-                    worker_in_flight.reserve(bytes);
-                    let mut chunks = Vec::new();
-                    if !cancelled() {
-                        let mut keep = |chunk: &[u8]| -> io::Result<()> {
-                            chunks.push(chunk.to_vec());
-                            Ok(())
-                        };
-                        let mut encoder = ChunkEncoder::new(job.encoding, &mut compressor);
-                        let _ = encoder
-                            .write_all(&job.input, &mut keep)
-                            .and_then(|()| encoder.finish(&mut keep));
-                    }
-                    drop(job);
-                    let done = Reply::Done {
-                        events,
-                        bytes,
-                        chunks,
-                    };
-                    if reply_sender.send(done).is_err() {
-                        break;
-                    }
-                }
+        let depth = (BATCHES_IN_FLIGHT / threads).max(MIN_BATCHES_PER_THREAD);
+        let in_flight_limit = MAX_IN_FLIGHT_BYTES / threads;
+        let started: Vec<ParserThread> = (0..threads)
+            .map_while(|index| {
+                spawn_thread(
+                    index,
+                    limits.clone(),
+                    Arc::clone(&cancel_through),
+                    depth,
+                    in_flight_limit,
+                )
             })
-            .ok()?;
-        Some(ParseWorker {
-            jobs: Some(jobs),
-            replies,
-            in_flight,
+            .collect();
+        if started.is_empty() {
+            return None;
+        }
+        Some(ParsePool {
+            threads: started,
             cancel_through,
-            thread: Some(thread),
             started: 0,
             received: 0,
-            sizes: VecDeque::with_capacity(MAX_OUTSTANDING),
+            outstanding: VecDeque::with_capacity(MAX_OUTSTANDING),
             outstanding_bytes: 0,
         })
     }
 
     /// Inputs handed over and not yet received back.
     pub(crate) fn outstanding(&self) -> usize {
-        (self.started - self.received) as usize
+        self.outstanding.len()
     }
 
     /// Whether an input of `size` bytes may be handed over now.
@@ -220,45 +243,46 @@ impl ParseWorker {
                 && self.outstanding_bytes + size <= MAX_OUTSTANDING_BYTES
     }
 
-    /// The oldest outstanding input is fully received.
-    fn received_one(&mut self) {
-        self.received += 1;
-        if let Some(size) = self.sizes.pop_front() {
-            self.outstanding_bytes -= size;
-        }
-    }
-
-    /// The thread is gone: nothing more will be received.
-    fn received_all(&mut self) {
-        self.received = self.started;
-        self.sizes.clear();
-        self.outstanding_bytes = 0;
-    }
-
-    /// Hands `input` to the parser thread, to be parsed and then encoded into chunks. The
-    /// caller checks [`ParseWorker::has_room`] before calling this.
-    /// Gives the input back if the thread is gone.
+    /// Hands `input` to the least busy parser thread, to be parsed and then encoded into
+    /// chunks. The caller checks [`ParsePool::has_room`] before calling this.
+    /// Gives the input back if every thread is gone.
     pub(crate) fn start(&mut self, input: Vec<u8>, encoding: RawEncoding) -> Result<(), Vec<u8>> {
         let number = self.started + 1;
         let size = input.len();
-        let job = Job {
+        let mut job = Job {
             number,
             input,
             encoding,
         };
-        let Some(jobs) = &self.jobs else {
-            return Err(job.input);
-        };
-        match jobs.send(job) {
-            Ok(()) => {
-                self.started = number;
-                self.sizes.push_back(size);
-                self.outstanding_bytes += size;
-                Ok(())
-            }
-            Err(returned) => {
-                self.jobs = None;
-                Err(returned.0.input)
+        loop {
+            // Least busy by bytes still to parse; each input also counts for a little, so
+            // that many small ones are spread too.
+            let Some(index) = (0..self.threads.len())
+                .filter(|&index| self.threads[index].jobs.is_some())
+                .min_by_key(|&index| {
+                    let thread = &self.threads[index];
+                    (thread.outstanding_bytes + thread.outstanding * 4096, index)
+                })
+            else {
+                return Err(job.input);
+            };
+            let thread = &mut self.threads[index];
+            let Some(jobs) = &thread.jobs else {
+                return Err(job.input);
+            };
+            match jobs.send(job) {
+                Ok(()) => {
+                    thread.outstanding += 1;
+                    thread.outstanding_bytes += size;
+                    self.started = number;
+                    self.outstanding.push_back((index, size));
+                    self.outstanding_bytes += size;
+                    return Ok(());
+                }
+                Err(returned) => {
+                    thread.jobs = None;
+                    job = returned.0;
+                }
             }
         }
     }
@@ -268,50 +292,86 @@ impl ParseWorker {
     /// error from `raw` stops likewise and is returned.
     pub(crate) fn replay(
         &mut self,
-        sink: &mut dyn Sink,
+        sink: &mut dyn DigestedSink,
         raw: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut stopped = false;
-        while self.outstanding() > 0 {
-            match self.replies.recv() {
-                Ok(Reply::Events(events, bytes)) => {
-                    self.in_flight.release(bytes);
-                    if !stopped && forward(events, sink).is_break() {
-                        stopped = true;
+        let mut chunks = Vec::new();
+        let received = self.receive_oldest(
+            &mut |events| {
+                if !stopped && forward(events, sink).is_break() {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            },
+            &mut chunks,
+        );
+        match received {
+            Some(Received::Done) => {
+                if !stopped {
+                    for chunk in chunks {
+                        raw(&chunk)?;
+                    }
+                }
+            }
+            Some(Received::ThreadGone) => {
+                // The thread ended (it never should): report the input as failed; its later
+                // inputs fail likewise, and no more go to it.
+                if !stopped {
+                    let _ = sink.report_failed(
+                        None,
+                        Error::Io(io::Error::other("the parser thread stopped")),
+                    );
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Receives the oldest outstanding input: each batch of its events goes to `events`
+    /// (which may ask to abandon the rest), its chunks into `chunks`. `None` if nothing is
+    /// outstanding.
+    fn receive_oldest(
+        &mut self,
+        events: &mut dyn FnMut(Vec<Event>) -> ControlFlow<()>,
+        chunks: &mut Vec<Vec<u8>>,
+    ) -> Option<Received> {
+        let &(index, size) = self.outstanding.front()?;
+        let received = loop {
+            let thread = &mut self.threads[index];
+            match thread.replies.recv() {
+                Ok(Reply::Events(batch, bytes)) => {
+                    thread.in_flight.release(bytes);
+                    if events(batch).is_break() {
                         self.cancel_oldest();
                     }
                 }
                 Ok(Reply::Done {
-                    events,
+                    events: batch,
                     bytes,
-                    chunks,
+                    chunks: raw,
                 }) => {
-                    self.in_flight.release(bytes);
-                    self.received_one();
-                    if stopped || forward(events, sink).is_break() {
-                        return Ok(());
+                    thread.in_flight.release(bytes);
+                    if events(batch).is_continue() {
+                        *chunks = raw;
                     }
-                    for chunk in chunks {
-                        raw(&chunk)?;
-                    }
-                    return Ok(());
+                    break Received::Done;
                 }
                 Err(_) => {
-                    // The thread ended (it never should): report the input as failed; the
-                    // next start() fails, so that the caller parses inline from then on.
-                    self.received_all();
-                    self.jobs = None;
-                    if !stopped {
-                        let _ = sink.report_failed(
-                            None,
-                            Error::Io(io::Error::other("the parser thread stopped")),
-                        );
-                    }
-                    return Ok(());
+                    thread.jobs = None;
+                    break Received::ThreadGone;
                 }
             }
-        }
-        Ok(())
+        };
+        self.outstanding.pop_front();
+        self.outstanding_bytes -= size;
+        let thread = &mut self.threads[index];
+        thread.outstanding -= 1;
+        thread.outstanding_bytes -= size;
+        self.received += 1;
+        Some(received)
     }
 
     fn cancel_oldest(&self) {
@@ -322,20 +382,7 @@ impl ParseWorker {
     /// Abandons the oldest outstanding input (its message is known already).
     pub(crate) fn skip(&mut self) {
         self.cancel_oldest();
-        while self.outstanding() > 0 {
-            match self.replies.recv() {
-                Ok(Reply::Events(_, bytes)) => self.in_flight.release(bytes),
-                Ok(Reply::Done { bytes, .. }) => {
-                    self.in_flight.release(bytes);
-                    self.received_one();
-                    return;
-                }
-                Err(_) => {
-                    self.received_all();
-                    self.jobs = None;
-                }
-            }
-        }
+        self.receive_oldest(&mut |_| ControlFlow::Continue(()), &mut Vec::new());
     }
 
     /// Abandons every outstanding input (after a database error).
@@ -348,29 +395,98 @@ impl ParseWorker {
     }
 }
 
-impl Drop for ParseWorker {
+impl Drop for ParsePool {
     fn drop(&mut self) {
         self.skip_all();
-        // Closing the job channel ends the thread's loop.
-        self.jobs = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // Closing the job channels ends the threads' loops.
+        for thread in &mut self.threads {
+            thread.jobs = None;
+        }
+        for thread in &mut self.threads {
+            if let Some(handle) = thread.handle.take() {
+                let _ = handle.join();
+            }
         }
     }
 }
 
+/// Starts parser thread number `index`; `None` if the system refuses.
+fn spawn_thread(
+    index: usize,
+    limits: Limits,
+    cancel_through: Arc<AtomicU64>,
+    depth: usize,
+    in_flight_limit: usize,
+) -> Option<ParserThread> {
+    // Each channel can hold every outstanding input, so handing one over never blocks.
+    let (jobs, job_queue) = sync_channel::<Job>(MAX_OUTSTANDING);
+    let (reply_sender, replies) = sync_channel::<Reply>(depth);
+    let in_flight = Arc::new(InFlight::new(in_flight_limit));
+    let thread_in_flight = Arc::clone(&in_flight);
+    let handle = std::thread::Builder::new()
+        .name(format!("ruadb-parse-{index}"))
+        .spawn(move || {
+            let mut compressor = Compressor::default();
+            while let Ok(job) = job_queue.recv() {
+                let cancelled = || cancel_through.load(Ordering::Relaxed) >= job.number;
+                let mut sink = ChannelSink {
+                    events: Vec::with_capacity(EVENTS_PER_BATCH),
+                    bytes: 0,
+                    replies: &reply_sender,
+                    in_flight: &thread_in_flight,
+                    cancelled: &cancelled,
+                };
+                ruadb_report::read_reports(&job.input, &limits, &mut Digesting::new(&mut sink));
+                let events = std::mem::take(&mut sink.events);
+                let bytes = sink.bytes;
+                thread_in_flight.reserve(bytes);
+                let mut chunks = Vec::new();
+                if !cancelled() {
+                    let mut keep = |chunk: &[u8]| -> io::Result<()> {
+                        chunks.push(chunk.to_vec());
+                        Ok(())
+                    };
+                    let mut encoder = ChunkEncoder::new(job.encoding, &mut compressor);
+                    let _ = encoder
+                        .write_all(&job.input, &mut keep)
+                        .and_then(|()| encoder.finish(&mut keep));
+                }
+                drop(job);
+                let done = Reply::Done {
+                    events,
+                    bytes,
+                    chunks,
+                };
+                if reply_sender.send(done).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok()?;
+    Some(ParserThread {
+        jobs: Some(jobs),
+        replies,
+        in_flight,
+        handle: Some(handle),
+        outstanding_bytes: 0,
+        outstanding: 0,
+    })
+}
+
 /// Hands `events` to `sink` in order, until it asks to stop.
-fn forward(events: Vec<Event>, sink: &mut dyn Sink) -> ControlFlow<()> {
+fn forward(events: Vec<Event>, sink: &mut dyn DigestedSink) -> ControlFlow<()> {
     for event in events {
         match event {
             Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header)?,
-            Event::Record(record) => sink.record(record)?,
-            Event::End(trailer) => sink.end_report(trailer)?,
+            Event::Record(record, alignment) => sink.record(record, alignment)?,
+            Event::End(trailer, content_hash) => sink.end_report(trailer, content_hash)?,
             Event::FailureReport(member, report) => {
                 sink.failure_report(member.as_deref(), *report)?;
             }
             Event::Failed(member, error) => sink.report_failed(member.as_deref(), error)?,
-            Event::Tls(member, report) => sink.tls_report(member.as_deref(), *report)?,
+            Event::Tls(member, report, content_hash) => {
+                sink.tls_report(member.as_deref(), *report, content_hash)?;
+            }
         }
     }
     ControlFlow::Continue(())
@@ -413,18 +529,18 @@ impl ChannelSink<'_> {
     }
 }
 
-impl Sink for ChannelSink<'_> {
+impl DigestedSink for ChannelSink<'_> {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()> {
         self.push(Event::Begin(member.map(str::to_owned), header.clone()))
     }
 
-    fn record(&mut self, record: Record) -> ControlFlow<()> {
+    fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
         self.bytes += record.text_bytes();
-        self.push(Event::Record(record))
+        self.push(Event::Record(record, alignment))
     }
 
-    fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {
-        self.push(Event::End(trailer))
+    fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
+        self.push(Event::End(trailer, content_hash))
     }
 
     fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()> {
@@ -438,9 +554,18 @@ impl Sink for ChannelSink<'_> {
         self.push(Event::Failed(member.map(str::to_owned), error))
     }
 
-    fn tls_report(&mut self, member: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+    fn tls_report(
+        &mut self,
+        member: Option<&str>,
+        report: TlsReport,
+        content_hash: [u8; 32],
+    ) -> ControlFlow<()> {
         self.bytes += report.heap_bytes();
-        self.push(Event::Tls(member.map(str::to_owned), Box::new(report)))
+        self.push(Event::Tls(
+            member.map(str::to_owned),
+            Box::new(report),
+            content_hash,
+        ))
     }
 }
 
@@ -453,22 +578,31 @@ mod tests {
     #[derive(Default)]
     struct TlsCount(usize, Vec<String>);
 
-    impl Sink for TlsCount {
+    impl DigestedSink for TlsCount {
         fn begin_report(&mut self, _: Option<&str>, _: &ReportHeader) -> ControlFlow<()> {
             self.1.push("begin_report".to_owned());
             ControlFlow::Continue(())
         }
-        fn record(&mut self, _: Record) -> ControlFlow<()> {
+        fn record(&mut self, _: Record, _: Alignment) -> ControlFlow<()> {
             ControlFlow::Continue(())
         }
-        fn end_report(&mut self, _: ReportTrailer) -> ControlFlow<()> {
+        fn end_report(&mut self, _: ReportTrailer, _: [u8; 32]) -> ControlFlow<()> {
+            ControlFlow::Continue(())
+        }
+        fn failure_report(&mut self, _: Option<&str>, _: FailureReport) -> ControlFlow<()> {
+            self.1.push("failure_report".to_owned());
             ControlFlow::Continue(())
         }
         fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()> {
             self.1.push(format!("{member:?}: {error}"));
             ControlFlow::Continue(())
         }
-        fn tls_report(&mut self, _: Option<&str>, report: TlsReport) -> ControlFlow<()> {
+        fn tls_report(
+            &mut self,
+            _: Option<&str>,
+            report: TlsReport,
+            _: [u8; 32],
+        ) -> ControlFlow<()> {
             assert!(
                 report
                     .warnings
@@ -510,25 +644,52 @@ mod tests {
     }
 
     /// Large TLS reports handed over while the batch thread is busy elsewhere stay within
-    /// the byte budget (the channel alone would hold [`BATCHES_IN_FLIGHT`] of them), and all
-    /// arrive.
+    /// the byte budget (the channels alone would hold a channel's depth of them), and all
+    /// arrive: with one thread, and with several, whose budgets add up to the same whole.
     #[test]
     fn large_events_in_flight_stay_within_the_byte_budget() {
         const REPORTS: usize = 24;
-        let mut worker = ParseWorker::spawn(Limits::default()).unwrap();
-        worker
-            .start(message_of_large_tls_reports(REPORTS), RawEncoding::Identity)
-            .unwrap();
-        // The batch thread storing something else: the parser runs ahead as far as it may.
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        let mut sink = TlsCount::default();
-        worker.replay(&mut sink, &mut |_| Ok(())).unwrap();
-        assert_eq!(sink.0, REPORTS, "{:?}", sink.1);
-        let peak = worker.in_flight.peak.load(Ordering::Relaxed) as usize;
         let one_report = 1_000 * 200;
-        assert!(
-            peak > one_report && peak <= MAX_IN_FLIGHT_BYTES + 3 * one_report,
-            "peak in flight {peak} bytes"
-        );
+        for threads in [1, 2, 3] {
+            let mut pool = ParsePool::spawn(&Limits::default(), threads).unwrap();
+            assert_eq!(pool.threads.len(), threads);
+            for _ in 0..threads {
+                pool.start(message_of_large_tls_reports(REPORTS), RawEncoding::Identity)
+                    .unwrap();
+            }
+            // Each input went to its own thread (the least busy one).
+            assert!(pool.threads.iter().all(|thread| thread.outstanding == 1));
+            // The batch thread storing something else: the parsers run ahead as far as they
+            // may.
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            for _ in 0..threads {
+                let mut sink = TlsCount::default();
+                pool.replay(&mut sink, &mut |_| Ok(())).unwrap();
+                assert_eq!(sink.0, REPORTS, "{:?}", sink.1);
+            }
+            let peaks: Vec<usize> = pool
+                .threads
+                .iter()
+                .map(|thread| thread.in_flight.peak.load(Ordering::Relaxed) as usize)
+                .collect();
+            let total: usize = peaks.iter().sum();
+            assert!(
+                peaks.iter().all(|&peak| peak > one_report)
+                    && total <= MAX_IN_FLIGHT_BYTES + threads * 3 * one_report,
+                "{threads} threads: peaks in flight {peaks:?} bytes"
+            );
+        }
+    }
+
+    /// The pool never starts more than [`MAX_PARSE_THREADS`], nor fewer than one.
+    #[test]
+    fn thread_counts_are_bounded() {
+        assert_eq!(parse_threads(NonZeroUsize::new(3)), 3);
+        assert_eq!(parse_threads(NonZeroUsize::new(1_000)), MAX_PARSE_THREADS);
+        assert!((1..=MAX_PARSE_THREADS).contains(&parse_threads(None)));
+        let pool = ParsePool::spawn(&Limits::default(), 1_000).unwrap();
+        assert_eq!(pool.threads.len(), MAX_PARSE_THREADS);
+        let pool = ParsePool::spawn(&Limits::default(), 0).unwrap();
+        assert_eq!(pool.threads.len(), 1);
     }
 }

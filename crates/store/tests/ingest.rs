@@ -1500,3 +1500,155 @@ fn a_failing_migration_is_named_in_one_line() {
         .unwrap();
     assert_eq!(version, 1);
 }
+
+/// Every input kind the fixtures hold (reports good and bad, archives, messages, TLS and
+/// failure reports), sorted by path, as (name, bytes).
+fn every_fixture() -> Vec<(String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut files = Vec::new();
+    for dir in ["reports", "archives", "messages", "tlsrpt", "failure"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
+            files.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every row of every table, as text, sorted: equal dumps mean equal databases.
+fn dump(store: &Store) -> Vec<String> {
+    let tables: Vec<String> = rows(
+        store,
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    )
+    .into_iter()
+    .map(|row| match &row[0] {
+        Value::Text(name) => name.clone(),
+        other => panic!("table name {other:?}"),
+    })
+    .collect();
+    assert!(tables.len() > 10, "{tables:?}");
+    let mut dump = Vec::new();
+    for table in tables {
+        let mut table_rows: Vec<String> = rows(store, &format!("SELECT * FROM \"{table}\""))
+            .into_iter()
+            .map(|row| format!("{table}: {row:?}"))
+            .collect();
+        table_rows.sort();
+        dump.extend(table_rows);
+    }
+    dump
+}
+
+/// The inputs of the parser-thread tests: every fixture kind, interleaved with reports of
+/// very different sizes (so that the parser threads finish out of order), the same report in
+/// other bytes (a duplicate), the same key with other content (a conflict), the same bytes
+/// twice in a row and again later, and an unreadable input.
+fn mixed_inputs() -> Vec<(String, Input)> {
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let conflicting = report_xml(
+        "example.net",
+        "n5",
+        "example.com",
+        &[("198.51.100.7", 3, "example.com", "example.com")],
+    );
+    for (index, fixture) in every_fixture().into_iter().enumerate() {
+        if index % 20 == 0 {
+            let large = numbered_report(1_000 + index, 2_000).into_bytes();
+            inputs.push((format!("large-{index}"), large.clone()));
+            inputs.push((format!("large-dup-{index}"), [&large[..], b"\n"].concat()));
+        }
+        let id = 100 + index;
+        inputs.push((
+            format!("small-{id}"),
+            numbered_report(id, index % 5 + 1).into_bytes(),
+        ));
+        if index == 20 {
+            inputs.push(("small-5".to_owned(), numbered_report(5, 2).into_bytes()));
+            inputs.push(("conflict".to_owned(), conflicting.clone().into_bytes()));
+        }
+        inputs.push(fixture.clone());
+        if index % 7 == 0 {
+            // The same bytes straight after themselves.
+            inputs.push((format!("again-{}", fixture.0), fixture.1));
+        }
+    }
+    let mut inputs: Vec<(String, Input)> = inputs
+        .into_iter()
+        .map(|(name, bytes)| (name, Input::Bytes(bytes)))
+        .collect();
+    inputs.insert(
+        3,
+        (
+            "unreadable".to_owned(),
+            Input::Unreadable(std::io::Error::other("gone")),
+        ),
+    );
+    inputs
+}
+
+/// Ingests `inputs` with `threads` parser threads into a new database file; the outcomes
+/// by input name, in the order handed back.
+fn ingest_with_threads(
+    dir: &Path,
+    threads: usize,
+    inputs: Vec<(String, Input)>,
+) -> (Store, Vec<(String, MessageOutcome)>) {
+    let options = StoreOptions {
+        parse_threads: std::num::NonZeroUsize::new(threads),
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(&dir.join(format!("threads-{threads}.sqlite")), options).unwrap();
+    let mut batch = store.begin_batch().unwrap();
+    let outcomes: Vec<(String, MessageOutcome)> = batch
+        .ingest(
+            inputs
+                .into_iter()
+                .map(|(name, input)| (name.clone(), source(&name), input)),
+        )
+        .map(|(name, outcome)| (name, outcome.unwrap()))
+        .collect();
+    batch.commit().unwrap();
+    (store, outcomes)
+}
+
+/// With several parser threads, outcomes come back in input order for a mix of good, bad,
+/// duplicate, conflicting and repeated inputs, each the same as with one thread, and the
+/// database is the same, row for row.
+#[test]
+fn parser_threads_keep_input_order_and_write_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = mixed_inputs().into_iter().map(|(name, _)| name).collect();
+    let (one_store, one) = ingest_with_threads(dir.path(), 1, mixed_inputs());
+    let handed_back: Vec<&String> = one.iter().map(|(name, _)| name).collect();
+    assert_eq!(handed_back, names.iter().collect::<Vec<_>>());
+    // The mix holds every kind of outcome.
+    let count = |test: &dyn Fn(&MessageOutcome) -> bool| {
+        one.iter().filter(|(_, outcome)| test(outcome)).count()
+    };
+    assert!(count(&|o| o.already_stored) >= 8, "repeats");
+    assert!(count(&|o| o.duplicates > 0) >= 4, "duplicates");
+    assert_eq!(count(&|o| o.conflicts > 0), 1, "conflict");
+    assert!(count(&|o| !o.errors.is_empty()) >= 30, "failures");
+    assert!(count(&|o| o.tls_reports_new > 0) >= 2, "TLS reports");
+    assert!(
+        count(&|o| o.failure_reports_new > 0) >= 2,
+        "failure reports"
+    );
+    assert!(count(&|o| o.records >= 2_000) >= 3, "large inputs");
+    let one_dump = dump(&one_store);
+    for threads in [2, 3, 8] {
+        let (store, outcomes) = ingest_with_threads(dir.path(), threads, mixed_inputs());
+        assert_eq!(outcomes.len(), one.len(), "{threads} threads");
+        for ((name, outcome), (one_name, one_outcome)) in outcomes.iter().zip(&one) {
+            assert_eq!(name, one_name, "{threads} threads: order");
+            assert_eq!(outcome, one_outcome, "{threads} threads: {name}");
+        }
+        assert!(
+            dump(&store) == one_dump,
+            "{threads} threads: the databases differ"
+        );
+    }
+}

@@ -41,6 +41,8 @@ pub struct Args {
     /// later).
     #[arg(long)]
     pub no_identify: bool,
+    #[command(flatten)]
+    pub parsing: ingest::ParseThreads,
 }
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
@@ -312,7 +314,7 @@ fn interrupted(error: anyhow::Error, dry_run: bool) -> anyhow::Error {
 /// A dry run on an existing database stores into it and rolls back (so duplicates are
 /// recognised); without a database it uses a throwaway in-memory one rather than create a file.
 fn open_store(db_path: &Path, context: &Context, args: &Args) -> anyhow::Result<Store> {
-    let options = ingest::store_options(context, args.wait);
+    let options = ingest::store_options(context, args.wait, args.parsing.parse_threads);
     let store = if args.dry_run && !db_path.exists() {
         Store::open_in_memory(options)
     } else {

@@ -42,7 +42,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     // A bad catalogue or IP database is the one error, before the store says anything.
     let catalogue = catalogue(context)?;
     let databases = ip_databases(context)?;
-    let mut store = ingest::open_store(context, args.wait)?;
+    let mut store = ingest::open_store(context, args.wait, None)?;
     let tally = identify(&mut store, context, &catalogue, &databases, args.refresh)?;
     print_tally(&tally, args.json)?;
     Ok(Outcome::Success)

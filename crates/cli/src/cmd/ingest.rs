@@ -6,6 +6,7 @@
 //! then stops with a message (exit 2); `--wait` makes it wait up to [`WAIT_TIMEOUT`].
 
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +37,31 @@ pub struct Args {
     /// later).
     #[arg(long)]
     pub no_identify: bool,
+    #[command(flatten)]
+    pub parsing: ParseThreads,
+}
+
+/// How many threads parse inputs while one writes (`ingest`, `fetch`).
+#[derive(Debug, clap::Args)]
+pub struct ParseThreads {
+    /// Threads parsing inputs while one thread writes the database (1 to 8). Default: one per
+    /// core. Fewer leave cores to other work; the database written is the same.
+    #[arg(long, env = "RUADB_PARSE_THREADS", value_name = "N", value_parser = parse_thread_count)]
+    pub parse_threads: Option<NonZeroUsize>,
+}
+
+/// `--parse-threads`: a whole number from 1 to [`ruadb_store::MAX_PARSE_THREADS`].
+fn parse_thread_count(text: &str) -> Result<NonZeroUsize, String> {
+    text.trim()
+        .parse::<NonZeroUsize>()
+        .ok()
+        .filter(|threads| threads.get() <= ruadb_store::MAX_PARSE_THREADS)
+        .ok_or_else(|| {
+            format!(
+                "expected a whole number of threads from 1 to {}",
+                ruadb_store::MAX_PARSE_THREADS
+            )
+        })
 }
 
 /// Inputs stored per transaction: large enough to amortise the commit (a typical batch takes
@@ -48,7 +74,7 @@ const BATCH_BYTES: usize = 16 * 1024 * 1024;
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
-    let mut store = open_store(context, args.wait)?;
+    let mut store = open_store(context, args.wait, args.parsing.parse_threads)?;
     // The bar needs the total up front: a walk that only reads directories and sizes.
     let progress = context
         .progress_on_stderr
@@ -82,8 +108,13 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
 }
 
 /// The store options of a writing command: domains, limits and the clock from the context;
-/// the lock wait from `--wait`. Warns once when `domains` is not configured.
-pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
+/// the lock wait from `--wait`, the parser threads from `--parse-threads` (`None`: one per
+/// core). Warns once when `domains` is not configured.
+pub fn store_options(
+    context: &Context,
+    wait: bool,
+    parse_threads: Option<NonZeroUsize>,
+) -> StoreOptions {
     if context.config.domains.is_none() {
         eprintln!(
             "ruadb: warning: `domains` is not set in the configuration, so reports for any policy domain are accepted"
@@ -94,6 +125,7 @@ pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
         limits: context.config.limits.clone(),
         now: Some(context.now),
         failure_privacy: context.config.failure_privacy,
+        parse_threads,
         ..StoreOptions::default()
     };
     if wait {
@@ -103,9 +135,13 @@ pub fn store_options(context: &Context, wait: bool) -> StoreOptions {
 }
 
 /// Opens (creating if needed) the database for writing.
-pub fn open_store(context: &Context, wait: bool) -> anyhow::Result<Store> {
+pub fn open_store(
+    context: &Context,
+    wait: bool,
+    parse_threads: Option<NonZeroUsize>,
+) -> anyhow::Result<Store> {
     let path = context.db_path()?;
-    Store::open(path, store_options(context, wait))
+    Store::open(path, store_options(context, wait, parse_threads))
         .with_context(|| format!("cannot open database {}", path.display()))
 }
 

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     context.existing_db_path()?;
-    let mut store = ingest::open_store(context, args.wait)?;
+    let mut store = ingest::open_store(context, args.wait, None)?;
     let tally = store.reparse()?;
     ingest::print_tally("reparsed", &tally, args.json)?;
     Ok(Outcome::from_failures(tally.errors > 0))

@@ -1,5 +1,5 @@
 //! [`Batch`]: one write transaction. [`Batch::ingest`] stores inputs in order while the
-//! next ones are parsed on a second thread; the queue this needs never outlives the call.
+//! next ones are parsed on parser threads; the queue this needs never outlives the call.
 
 use super::failure::replace_raw_input;
 use super::rows::insert_message;
@@ -9,7 +9,7 @@ use crate::digest::Digesting;
 use crate::raw::{
     ChunkEncoder, ChunkInserter, Compressor, CopyError, RawEncoding, copy_into, hash_reader,
 };
-use crate::worker::{PARALLEL_MAX_BYTES, ParseWorker};
+use crate::worker::{PARALLEL_MAX_BYTES, ParsePool, parse_threads};
 use crate::{Store, StoreError, StoreOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -22,9 +22,9 @@ pub struct Batch<'s> {
     transaction: Transaction<'s>,
     options: &'s StoreOptions,
     compressor: Compressor,
-    /// The parser thread, started with the first input that uses it.
-    worker: Option<ParseWorker>,
-    /// The system refused a thread, or it stopped: parse inline.
+    /// The parser threads, started with the first input that uses them.
+    worker: Option<ParsePool>,
+    /// The system refused a thread, or they stopped: parse inline.
     worker_unavailable: bool,
     /// A database error stopped an input half-way: its rows are not rolled back
     /// individually, so the batch refuses to commit (dropping it rolls everything back).
@@ -35,7 +35,7 @@ pub struct Batch<'s> {
 #[derive(Debug)]
 pub enum Input {
     /// The whole input in memory (a message, archive or XML file). Inputs up to 4 MiB are
-    /// parsed on a second thread while the ones before them are written.
+    /// parsed on a parser thread while the ones before them are written.
     Bytes(Vec<u8>),
     /// A large file, streamed from its start so that it is never held in memory whole (as
     /// [`Batch::ingest_reader`] does).
@@ -67,9 +67,11 @@ impl Batch<'_> {
     /// Each item carries the caller's `tag` for its input (a name, a UID, …).
     ///
     /// Inputs are taken from `inputs` as they are needed: while one is written, up to 16 of
-    /// the next ones (at most 8 MiB) are parsed on a second thread, which keeps both cores
-    /// busy. Each input is stored as by [`Batch::ingest_bytes`] alone, whole or not at all,
-    /// and bad input is reported in its outcome, never as an `Err`.
+    /// the next ones (at most 8 MiB) are parsed on parser threads (one per core unless
+    /// [`StoreOptions::parse_threads`] says otherwise), which keeps every core busy. Whatever
+    /// the number of threads, outcomes come back and inputs are written in input order, so
+    /// the database is the same. Each input is stored as by [`Batch::ingest_bytes`] alone,
+    /// whole or not at all, and bad input is reported in its outcome, never as an `Err`.
     ///
     /// An `Err` means the database failed while storing that input; it is the last item, and
     /// the batch then refuses to commit (drop it to roll back). Inputs whose outcome was not
@@ -190,16 +192,19 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Whether inputs can be parsed on the parser thread (started here if needed).
+    /// Whether inputs can be parsed on parser threads (started here if needed).
     fn parallel(&mut self) -> bool {
         if self.worker.is_none() && !self.worker_unavailable {
-            self.worker = ParseWorker::spawn(self.options.limits.clone());
+            self.worker = ParsePool::spawn(
+                &self.options.limits,
+                parse_threads(self.options.parse_threads),
+            );
             self.worker_unavailable = self.worker.is_none();
         }
         !self.worker_unavailable
     }
 
-    /// Stores the oldest input handed to the parser thread.
+    /// Stores the oldest input handed to the parser threads.
     fn store_parsed(&mut self, parsed: Parsing) -> Result<MessageOutcome, StoreError> {
         let Parsing {
             source,
@@ -226,11 +231,11 @@ impl Batch<'_> {
         let message_id = insert_message(connection, options, &sha256, size, encoding, &source)?;
         let mut chunks = ChunkInserter::new(connection, message_id);
         parse_into(connection, options, message_id, |sink, _| {
-            worker.replay(&mut Digesting::new(sink), &mut |chunk| chunks.insert(chunk))
+            worker.replay(sink, &mut |chunk| chunks.insert(chunk))
         })
     }
 
-    /// Stores one input parsing it on this thread (large inputs, or no parser thread).
+    /// Stores one input parsing it on this thread (large inputs, or no parser threads).
     fn ingest_inline(
         &mut self,
         bytes: &[u8],
@@ -275,7 +280,7 @@ impl Batch<'_> {
     }
 }
 
-/// An input handed to the parser thread, waiting to be stored.
+/// An input handed to the parser threads, waiting to be stored.
 struct Parsing {
     source: MessageSource,
     sha256: [u8; 32],
@@ -287,11 +292,11 @@ struct Parsing {
 enum Waiting {
     /// Known without storing anything (stored before, or unreadable).
     Ready(MessageOutcome),
-    /// On the parser thread.
+    /// On a parser thread.
     Parsing(Parsing),
 }
 
-/// An input taken from the caller that waits for its turn: for room on the parser thread, or
+/// An input taken from the caller that waits for its turn: for room on the parser threads, or
 /// (parsed inline) for every input before it to be stored.
 struct Held<T> {
     tag: T,
@@ -349,7 +354,7 @@ where
             {
                 return Some((tag, Ok(outcome)));
             }
-            // The front is on the parser thread, or nothing waits.
+            // The front is on a parser thread, or nothing waits.
             if self.held.is_none() {
                 self.held = self.inputs.next().map(|(tag, source, input)| Held {
                     tag,
@@ -359,7 +364,7 @@ where
                 });
             }
             let Some(mut held) = self.held.take() else {
-                // Every input is taken: store what is on the parser thread.
+                // Every input is taken: store what is on the parser threads.
                 return self.store_oldest();
             };
             match held.input {
@@ -414,7 +419,7 @@ where
                                 .push_back((held.tag, Waiting::Parsing(parsing)));
                         }
                         Err(bytes) => {
-                            // The parser thread is gone: what it had is reported failed, this
+                            // The parser threads are gone: what they had is reported failed, this
                             // input and the rest are parsed inline.
                             self.batch.worker_unavailable = true;
                             held.input = Input::Bytes(bytes);
@@ -442,7 +447,7 @@ where
         }
     }
 
-    /// Stores the oldest waiting input (on the parser thread: [`InOrder::step`] hands back
+    /// Stores the oldest waiting input (on a parser thread: [`InOrder::step`] hands back
     /// ready ones first).
     fn store_oldest(&mut self) -> Option<(T, Result<MessageOutcome, StoreError>)> {
         let (tag, waiting) = self.waiting.pop_front()?;
@@ -456,7 +461,7 @@ where
 
 impl<T, I> Drop for InOrder<'_, '_, T, I> {
     fn drop(&mut self) {
-        // Inputs still on the parser thread are not stored: drop their results there, so
+        // Inputs still on the parser threads are not stored: drop their results there, so
         // that the next inputs of the batch are not mistaken for them.
         if self
             .waiting

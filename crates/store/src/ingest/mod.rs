@@ -4,7 +4,7 @@
 //! refuse to commit. Inputs parsed on the calling thread (large or streamed ones, which can
 //! fail to read half-way) are stored inside a savepoint.
 //!
-//! - `batch`: [`Batch`], its queue of inputs on the parser thread, and commit.
+//! - `batch`: [`Batch`], its queue of inputs on the parser threads, and commit.
 //! - `sink`: the storing sink, which decides per report: store, duplicate, conflict, reject.
 //! - `rows`: the row inserts (messages, reports, records and their results).
 //! - `failure`: DMARC failure reports (privacy, dedupe by content, the raw input replaced by

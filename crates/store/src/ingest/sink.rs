@@ -386,10 +386,10 @@ impl DigestedSink for StoreSink<'_> {
     fn tls_report(
         &mut self,
         member: Option<&str>,
-        report: &TlsReport,
+        report: TlsReport,
         content_hash: [u8; 32],
     ) -> ControlFlow<()> {
-        let result = self.tls(member, report, content_hash);
+        let result = self.tls(member, &report, content_hash);
         self.check(result)
     }
 
