@@ -308,24 +308,20 @@ impl ParsePool {
             &mut chunks,
         );
         match received {
-            Some(Received::Done) => {
-                if !stopped {
-                    for chunk in chunks {
-                        raw(&chunk)?;
-                    }
+            Some(Received::Done) if !stopped => {
+                for chunk in chunks {
+                    raw(&chunk)?;
                 }
             }
-            Some(Received::ThreadGone) => {
+            Some(Received::ThreadGone) if !stopped => {
                 // The thread ended (it never should): report the input as failed; its later
                 // inputs fail likewise, and no more go to it.
-                if !stopped {
-                    let _ = sink.report_failed(
-                        None,
-                        Error::Io(io::Error::other("the parser thread stopped")),
-                    );
-                }
+                let _ = sink.report_failed(
+                    None,
+                    Error::Io(io::Error::other("the parser thread stopped")),
+                );
             }
-            None => {}
+            _ => {}
         }
         Ok(())
     }
