@@ -7,7 +7,7 @@
 //! # Layout
 //! - `migrate`: the embedded migrations from `sql/migrations/`, tracked in `PRAGMA user_version`.
 //! - `ingest`: [`Batch`] (one transaction; [`Batch::ingest`] stores many inputs, parsing the
-//!   next ones on a second thread, and hands back their outcomes in input order), the storing
+//!   next ones on parser threads, and hands back their outcomes in input order), the storing
 //!   `Sink`, the row inserts and `reparse`.
 //! - [`alignment`]: RFC 7489 section 3.1 identifier alignment with the Public Suffix List.
 //! - `content_hash`: what makes two reports with the same key duplicates rather than a conflict.
@@ -19,7 +19,8 @@
 //! - `identity`: who each source is ([`Store::identify_from_reports`],
 //!   [`Store::source_identities`]), the `source_identities` table.
 //! - [`classify`]: the one rule naming a source's class, for `sources` and the summary.
-//! - `worker`: the parser thread that lets parsing and SQLite writes overlap.
+//! - `worker`: the pool of parser threads that lets parsing use every core while the batch
+//!   thread writes SQLite.
 //!
 //! # Invariants
 //! - Ingest is idempotent: the same bytes are a no-op, the same report is stored once.

@@ -338,3 +338,52 @@ fn failure_reports_are_ingested_and_tallied() {
         "original_mail_from,subject\nbilling.alice@example.com,Your invoice 4711\n"
     );
 }
+
+/// With several parser threads, inputs good and bad are named in input order and stored the
+/// same as with one; `RUADB_PARSE_THREADS` sets the number too, and a number out of range is
+/// refused in one line.
+#[test]
+fn parser_threads_keep_failure_lines_in_input_order() {
+    let paths = ["fixtures/reports", "fixtures/archives", "fixtures/messages"];
+    let run_with = |threads: &str, via_environment: bool| {
+        let env = TestEnv::new();
+        let mut args = vec!["ingest", "--json"];
+        if !via_environment {
+            args.extend(["--parse-threads", threads]);
+        }
+        args.extend(paths);
+        let mut command = env.command(&args);
+        if via_environment {
+            command.env("RUADB_PARSE_THREADS", threads);
+        }
+        let output = command.output().expect("run ruadb");
+        assert_eq!(output.status.code(), Some(1), "{threads} threads");
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            env.sql(COUNTS),
+        )
+    };
+    let one = run_with("1", false);
+    let failures = one
+        .1
+        .lines()
+        .filter(|line| line.starts_with("fixtures/"))
+        .count();
+    assert!(failures >= 25, "{}", one.1);
+    assert_eq!(run_with("3", false), one);
+    assert_eq!(run_with("2", true), one);
+
+    let env = TestEnv::new();
+    for bad in ["0", "9", "many"] {
+        let run = env.run(&["ingest", "--parse-threads", bad, "fixtures/reports"]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("expected a whole number of threads from 1 to 8"),
+            "{bad}: {}",
+            run.stderr
+        );
+    }
+    assert!(!env.db().exists(), "nothing was written");
+}

@@ -56,6 +56,7 @@ impl TestEnv {
             .current_dir(repo_root())
             .env_remove("RUADB_CONFIG")
             .env_remove("RUADB_IMAP_PASSWORD")
+            .env_remove("RUADB_PARSE_THREADS")
             .env("RUADB_DB", self.db())
             .env("HOME", self.dir.path())
             .env("XDG_CONFIG_HOME", self.path("config"))
