@@ -14,6 +14,8 @@
 #
 # What the zones hold (documentation addresses only; see write_zones):
 #   192.0.2.10   PTR a10-1.smtp-out.amazonses.com, whose A is 192.0.2.10: forward-confirmed
+#                (amazonses.com also has the SPF of the return path eu-west-1.amazonses.com
+#                and the DKIM key of the selector the demo's Amazon SES mail is signed with)
 #   192.0.2.11   PTR a11-1.smtp-out.amazonses.com, whose A is 198.51.100.99: not confirmed
 #   192.0.2.12   no PTR: NXDOMAIN
 #   192.0.2.13   PTR through a CNAME (RFC 2317 style) to mx.cname.example.test, whose A is a
@@ -57,6 +59,10 @@ install_packages() {
     [ -x /usr/sbin/nsd ] || die "apt-get finished but /usr/sbin/nsd is missing"
 }
 
+# A DKIM record with a 2048-bit RSA key (fixtures/dns/example.com.zone's mail2026, as its TXT
+# strings), for amazonses.com.
+DEMO_SES_KEY=$(sed -n 's/^mail2026._domainkey TXT //p' "$FIXTURE_ZONES/example.com.zone")
+
 write_zones() {
     local zones=$STATE_DIR/zones
     mkdir -p "$zones"
@@ -81,6 +87,8 @@ EOF
 $soa
 a10-1.smtp-out A 192.0.2.10
 a11-1.smtp-out A 198.51.100.99
+eu-west-1 TXT "v=spf1 ip4:192.0.2.0/24 -all"
+ug7nbtf4gccmlpwj322ax3p6ow6yfsug._domainkey TXT $DEMO_SES_KEY
 EOF
     cat >"$zones/example.test.zone" <<EOF
 \$ORIGIN example.test.

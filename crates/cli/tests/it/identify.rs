@@ -261,3 +261,27 @@ fn a_services_file_overrides_the_catalogue_and_its_text_is_never_printed_raw() {
         text.stdout
     );
 }
+
+#[test]
+fn the_demo_services_fixture_names_its_senders_from_the_catalogue() {
+    let env = TestEnv::new();
+    let run = env.run(&["ingest", "fixtures/demo-services"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        env.sql("SELECT source_ip, service, service_kind, evidence FROM source_identity ORDER BY source_ip"),
+        "source_ip,service,service_kind,evidence\n\
+         192.0.2.40,Google Workspace,mailbox,dkim\n\
+         192.0.2.41,Amazon SES,esp,dkim\n\
+         198.51.100.42,SendGrid,esp,dkim\n\
+         198.51.100.43,Mailchimp,esp,dkim\n"
+    );
+    let text = env.run(&["summary", "--week", "2026-W47"]);
+    assert!(
+        text.stdout.contains(
+            "192.0.2.41 — Amazon SES sends as example.com without alignment: enable Easy\n    \
+             DKIM for example.com and a custom MAIL FROM domain"
+        ),
+        "{}",
+        text.stdout
+    );
+}
