@@ -119,12 +119,12 @@ extra_zone_files() { # the RUADB_TEST_DNS_EXTRA_ZONES files, one per line (none 
     find "$EXTRA_ZONES" -maxdepth 1 -name '*.zone' | sort
 }
 
-# What the running server was started with: the fixture and extra zone files with their
-# contents' digests, so that a start with other or edited zones (a new fixture, another
-# checkout) restarts it instead of serving the old ones.
+# What the running server was started with: this script (its built-in zones), the fixture and
+# extra zone files with their contents' digests, so that a start with other or edited zones (a
+# new fixture, another checkout) restarts it instead of serving the old ones.
 zones_stamp() {
     local file
-    for file in "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
+    for file in "${BASH_SOURCE[0]}" "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
         [ -e "$file" ] && echo "$file $(sha256sum <"$file" | cut -c1-64)"
     done
     return 0
