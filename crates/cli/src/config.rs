@@ -489,6 +489,30 @@ mod tests {
     }
 
     #[test]
+    fn ip_database_is_a_path_or_a_list_resolved_against_the_file() {
+        assert!(parse("").unwrap().identify.ip_databases.is_empty());
+        let one = parse("[identify]\nip_database = \"GeoLite2-ASN.mmdb\"\n").unwrap();
+        assert_eq!(
+            one.identify.ip_databases,
+            [PathBuf::from("/etc/ruadb/GeoLite2-ASN.mmdb")]
+        );
+        let list = parse("[identify]\nip_database = [\"/srv/asn.mmdb\", \"~/geo/country.mmdb\"]\n")
+            .unwrap();
+        assert_eq!(
+            list.identify.ip_databases,
+            [
+                PathBuf::from("/srv/asn.mmdb"),
+                PathBuf::from("/home/u/geo/country.mmdb")
+            ]
+        );
+        let error = format!("{:#}", parse("[identify]\nip_database = 5\n").unwrap_err());
+        assert!(
+            error.contains("a path or a list of paths to MMDB files"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn failure_report_privacy_is_read_and_unknown_keys_refused() {
         let config = parse("[failure_reports]\nkeep_addresses = true\n").unwrap();
         assert_eq!(
