@@ -7,6 +7,10 @@
 #   - source identification (scripts/bench-identify.sh, its own section: IDENTIFY_IPS=0 skips
 #     it): `ruadb identify` on 10,000 new addresses against a local DNS server, cached, and
 #     ingest with identification on and off.
+#   - at MSP scale (section "scale" at the end): a database of SCALE_RECORDS records over four
+#     weeks for SCALE_DOMAINS policy domains (`ruadb-testgen msp`), ingested a week at a time;
+#     the week's summary of all domains (text and JSON), one domain's summary in every format,
+#     `sources` of one domain over the four weeks, a month of `source_daily`, bytes per record.
 #
 # Corpora and the large database are cached under target/bench-corpus, keyed by seed and size
 # (the database is rebuilt when the ruadb binary is newer than it).
@@ -14,7 +18,8 @@
 # Environment: SEED (default 1), SIZES (default "10000 50000"), RUNS (default 3: each parse and
 # ingest is run that many times, alternating, and the table shows the median run by wall time,
 # with every run's wall time listed below it), BIG_REPORTS (default 200000; 0 skips the large
-# database), RESULTS (default bench/results.md).
+# database), RESULTS (default bench/results.md), SCALE_RECORDS (default 10000000; 0 skips the
+# scale section), SCALE_DOMAINS (default 1000), SCALE_RUNS (default RUNS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -183,4 +188,107 @@ fi
 # --- Source identification: its own script and section (IDENTIFY_IPS=0 skips it). ---
 if [ "${IDENTIFY_IPS:-10000}" -gt 0 ]; then
     BENCH_PARENT=1 RESULTS="$RESULTS" RUNS="$RUNS" SEED="$SEED" bash scripts/bench-identify.sh
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Scale: a mail service provider's database (issue 18's goals). The mailbox is written and
+# ingested a week at a time, so only one week of report files is ever on disk; the database is
+# cached, keyed by seed, records and domains, and rebuilt when the ruadb binary is newer.
+SCALE_RECORDS=${SCALE_RECORDS:-10000000}
+SCALE_DOMAINS=${SCALE_DOMAINS:-1000}
+SCALE_RUNS=${SCALE_RUNS:-$RUNS}
+# The last of the four generated weeks: its summary has a previous week and a baseline.
+SCALE_WEEK=2025-W05
+
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+
+# scale_measure LABEL GOAL CMD...: runs CMD SCALE_RUNS times and adds a row with the median
+# run by wall time, the largest peak RSS and the load average before the first run.
+SCALE_ROWS=()
+scale_measure() {
+    local label=$1 goal=$2 log
+    shift 2
+    log="$CACHE/scale-$(echo "$label" | tr -c 'a-zA-Z0-9' '-' | cut -c1-60)"
+    local load
+    load=$(load_average)
+    : >"$log.runs"
+    for _ in $(seq "$SCALE_RUNS"); do
+        measure "$log" "$@"
+        echo "$WALL $CPU $RSS_MIB" >>"$log.runs"
+    done
+    median_run "$log.runs"
+    SCALE_LOG=$log
+    SCALE_ROWS+=("| $label | $WALL | $CPU | $RSS_MIB | $load | $goal |")
+}
+
+scale_section() {
+    local key="seed$SEED-records$SCALE_RECORDS-domains$SCALE_DOMAINS"
+    local db="$CACHE/scale-$key.sqlite" config="$CACHE/scale-config.toml"
+    # Every domain is accepted (no `domains` list); reverse DNS off, as for the other corpora.
+    printf '[identify]\ndns = false\n' >"$config"
+    local ingest_row=""
+    if [ ! -f "$db" ] || [ "$RUADB" -nt "$db" ]; then
+        rm -f "$db" "$db-wal" "$db-shm"
+        local part="$CACHE/scale-part" wall=0 cpu=0 rss=0 reports=0 records=0 load
+        load=$(load_average)
+        for first_day in 0 7 14 21; do
+            rm -rf "$part"
+            echo "bench: scale: writing days $first_day-$((first_day + 6)) of $key" >&2
+            "$TESTGEN" msp --records "$SCALE_RECORDS" --domains "$SCALE_DOMAINS" --seed "$SEED" \
+                --public-ips --first-day "$first_day" --day-count 7 --out "$part" >"$part.json"
+            measure "$CACHE/scale-ingest" "$RUADB" --config "$config" --db "$db" ingest --json "$part"
+            local stored written
+            stored=$(json_field "$CACHE/scale-ingest.out" records)
+            written=$(json_field "$part.json" records)
+            if [ "$stored" != "$written" ]; then
+                echo "bench: WARNING: scale ingest stored $stored records, the week has $written" >&2
+            fi
+            reports=$((reports + $(json_field "$part.json" reports)))
+            records=$((records + written))
+            wall=$(echo "$wall $WALL" | awk '{ printf "%.2f", $1 + $2 }')
+            cpu=$(echo "$cpu $CPU" | awk '{ printf "%.2f", $1 + $2 }')
+            rss=$(echo "$rss $RSS_MIB" | awk '{ print ($2 > $1 ? $2 : $1) }')
+            rm -rf "$part" "$part.json"
+        done
+        ingest_row="| ingest, a week at a time ($reports reports, $(rate "$records" "$wall") records/s) | $wall | $cpu | $rss | $load | |"
+    fi
+    local records domains bytes domain
+    records=$("$RUADB" --db "$db" sql "SELECT SUM(record_count) FROM reports" | tail -n1 | tr -dc '0-9')
+    domains=$("$RUADB" --db "$db" sql "SELECT COUNT(DISTINCT policy_domain) FROM reports" | tail -n1 | tr -dc '0-9')
+    bytes=$(stat -c %s "$db")
+    # The domain with most records: the slowest one-domain answer.
+    domain=$("$RUADB" --db "$db" sql "SELECT policy_domain FROM reports GROUP BY policy_domain ORDER BY SUM(record_count) DESC LIMIT 1" | tail -n1 | tr -d ' ')
+    SCALE_ROWS=()
+    [ -n "$ingest_row" ] && SCALE_ROWS+=("$ingest_row")
+    local base=("$RUADB" --config "$config" --db "$db")
+    scale_measure "\`summary --week $SCALE_WEEK\`, all domains, text" "≤ 2 s, ≤ 64 MiB" \
+        "${base[@]}" summary --week "$SCALE_WEEK"
+    scale_measure "\`summary --week $SCALE_WEEK --format json\`, all domains" "≤ 64 MiB" \
+        "${base[@]}" summary --week "$SCALE_WEEK" --format json
+    local json_bytes
+    json_bytes=$(stat -c %s "$SCALE_LOG.out")
+    for format in text markdown json html; do
+        scale_measure "\`summary --week $SCALE_WEEK --domain D --format $format\`" "≤ 0.2 s" \
+            "${base[@]}" summary --week "$SCALE_WEEK" --domain "$domain" --format "$format"
+    done
+    scale_measure "\`sources --domain D\` (4 weeks)" "≤ 0.2 s" "${base[@]}" sources --domain "$domain"
+    scale_measure "\`sql\`: SUM(messages) per domain from source_daily (4 weeks)" "≤ 1 s" \
+        "$RUADB" --db "$db" sql "SELECT policy_domain, SUM(messages) FROM source_daily GROUP BY 1"
+    {
+        echo
+        echo "### Scale, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo
+        echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, shared (load average: 1-minute, before the first run)."
+        echo "Database: $records records, $domains policy domains, 4 weeks (\`ruadb-testgen msp --seed $SEED\`),"
+        echo "$(echo "$bytes" | awk '{ printf "%.2f GB", $1 / 1e9 }'), $(echo "$bytes $records" | awk '{ printf "%.0f", $1 / $2 }') bytes per record. D = $domain (the domain with most records)."
+        echo "The week's JSON summary of all domains: $(echo "$json_bytes" | awk '{ printf "%.1f MB", $1 / 1e6 }'). Median of $SCALE_RUNS runs by wall time."
+        echo
+        echo "| command | wall s | CPU s | peak RSS MiB | load | goal |"
+        echo "|---|---:|---:|---:|---:|---|"
+        printf '%s\n' "${SCALE_ROWS[@]}"
+    } | tee -a "$RESULTS"
+}
+
+if [ "$SCALE_RECORDS" -gt 0 ]; then
+    scale_section
 fi

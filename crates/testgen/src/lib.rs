@@ -6,6 +6,9 @@
 //! # Layout
 //! - [`corpus`]: a realistic mailbox — many reporters, skewed report sizes (most 1–5 records, a
 //!   tail to thousands), `.xml`, `.xml.gz`, `.zip` and `.eml` files, RFC 7489 and RFC 9990.
+//! - [`msp`]: a mail service provider's mailbox — a thousand policy domains or more, reports
+//!   every day, millions of records, each domain's own spoofing sources — written a range of
+//!   days at a time.
 //! - [`hostile`]: bombs, entity tricks, deep nesting, huge and malformed mail.
 //! - [`mmdb`]: small IP databases (MMDB) in the free databases' layouts.
 //! - [`tlsrpt`]: SMTP TLS reports (RFC 8460) with known totals.
@@ -16,6 +19,7 @@
 pub mod corpus;
 pub mod hostile;
 pub mod mmdb;
+pub mod msp;
 mod reporters;
 mod rng;
 mod sources;
@@ -28,11 +32,12 @@ pub use hostile::{
     DEEP_MULTIPART_LEVELS, HUGE_COUNT, HUGE_COUNT_RECORDS, Hostile, HostileFile, big_report,
 };
 pub use mmdb::{MmdbEntry, MmdbLayout, write_mmdb};
+pub use msp::{MspRecord, MspSpec, MspStats, generate_msp};
 pub use reporters::{Archive, IdStyle, MailStyle, Reporter, Style};
 pub use rng::Rng;
 pub use sources::{IpSpace, Scenario};
 pub use tlsrpt::{TlsStats, generate_tls_reports};
-pub use xml::{DomainPolicy, RecordBudget, ReportPlan, Written};
+pub use xml::{DomainPolicy, RecordBudget, RecordWritten, ReportPlan, Written};
 
 /// Why generating failed.
 #[derive(Debug, thiserror::Error)]

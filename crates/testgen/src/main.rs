@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use ruadb_testgen::{
-    CorpusSpec, DomainPolicy, Hostile, IpSpace, MmdbEntry, MmdbLayout, big_report, generate_corpus,
-    write_mmdb,
+    CorpusSpec, DomainPolicy, Hostile, IpSpace, MmdbEntry, MmdbLayout, MspSpec, big_report,
+    generate_corpus, generate_msp, write_mmdb,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -42,6 +42,39 @@ enum Command {
         /// Spread reports over this many days, starting Monday 2025-01-06.
         #[arg(long, default_value_t = 28)]
         days: u32,
+    },
+    /// A mail service provider's mailbox: many policy domains, reports every day, each domain
+    /// with its own spoofing sources besides shared service addresses; `.xml.gz` files.
+    /// `--first-day`/`--day-count` write part of the period (the parts add up to the whole,
+    /// byte for byte). Prints what was written as JSON.
+    Msp {
+        /// Policy domains (`brand00000.example`, `brand00001.example`, …).
+        #[arg(long, default_value_t = 1_000)]
+        domains: u32,
+        /// Records over the whole period (exactly).
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+        /// Days of the period, starting Monday 2025-01-06.
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        /// Spoofing addresses per domain.
+        #[arg(long, default_value_t = 3_000)]
+        spoofers: u32,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First day to write (0 = the first day of the period).
+        #[arg(long, default_value_t = 0)]
+        first_day: u32,
+        /// How many days to write from --first-day (default: to the end of the period).
+        #[arg(long)]
+        day_count: Option<u32>,
+        /// Use public-looking source addresses (benchmarks only: never commit the output).
+        #[arg(long)]
+        public_ips: bool,
+        /// Output directory (created; must not hold files of the same names).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Every hostile input (about 170 MB on disk).
     Hostile {
@@ -145,6 +178,28 @@ fn main() -> Result<()> {
             spec.days = days;
             let stats = generate_corpus(&out, &spec)
                 .with_context(|| format!("generating a corpus in {}", out.display()))?;
+            println!("{}", serde_json::to_string_pretty(&stats)?);
+        }
+        Command::Msp {
+            domains,
+            records,
+            days,
+            spoofers,
+            seed,
+            first_day,
+            day_count,
+            public_ips,
+            out,
+        } => {
+            let mut spec = MspSpec::new(domains, records, seed);
+            spec.days = days;
+            spec.spoofers_per_domain = spoofers;
+            if public_ips {
+                spec.ip_space = IpSpace::Public;
+            }
+            let last = day_count.map_or(days, |count| first_day.saturating_add(count));
+            let stats = generate_msp(&out, &spec, first_day..last, &mut |_| {})
+                .with_context(|| format!("generating a mailbox in {}", out.display()))?;
             println!("{}", serde_json::to_string_pretty(&stats)?);
         }
         Command::Hostile { out } => {

@@ -91,6 +91,12 @@ impl Scenario {
     }
 }
 
+/// Where the source address of a record comes from.
+pub(crate) trait PickSource {
+    /// The source address of one record of `scenario`.
+    fn pick(&self, scenario: Scenario, rng: &mut Rng) -> IpAddr;
+}
+
 /// Addresses per scenario, drawn once per corpus so the same senders recur across reports,
 /// as they do in a real mailbox.
 #[derive(Debug, Clone)]
@@ -117,9 +123,10 @@ impl SourcePool {
             forwarders: draw(3_000, 0.15),
         }
     }
+}
 
-    /// The source address of one record.
-    pub fn pick(&self, scenario: Scenario, rng: &mut Rng) -> IpAddr {
+impl PickSource for SourcePool {
+    fn pick(&self, scenario: Scenario, rng: &mut Rng) -> IpAddr {
         match scenario {
             Scenario::Aligned => *rng.pick(&self.own),
             Scenario::EspAligned | Scenario::EspMisaligned => *rng.pick(&self.esp),

@@ -2,8 +2,9 @@
 
 use crate::reporters::{Reporter, Style};
 use crate::rng::Rng;
-use crate::sources::{Scenario, SourcePool};
+use crate::sources::{PickSource, Scenario};
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 /// The DMARC record of a policy domain, as reporters echo it in `<policy_published>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,19 @@ pub struct Written {
     pub messages: u64,
     /// Bytes of XML.
     pub bytes: u64,
+}
+
+/// One record as written: what a reader of the report must find again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordWritten {
+    /// `<source_ip>`.
+    pub source_ip: IpAddr,
+    /// `<count>`.
+    pub messages: u64,
+    /// The record passes DMARC: its DKIM or SPF result is aligned (the generator writes
+    /// `policy_evaluated` and `auth_results` that agree, so a reader that recomputes
+    /// alignment from the results arrives at the same verdict).
+    pub dmarc_pass: bool,
 }
 
 /// Counts bytes on their way to the inner writer.
@@ -172,11 +186,22 @@ fn escape_into(out: &mut impl Write, value: &str) -> io::Result<()> {
 }
 
 /// Writes the report described by `plan` to `out`; records are drawn from `rng` and `sources`.
-pub fn write_report<W: Write>(
+pub(crate) fn write_report<W: Write>(
     out: W,
     plan: &ReportPlan<'_>,
-    sources: &SourcePool,
+    sources: &impl PickSource,
     rng: &mut Rng,
+) -> io::Result<Written> {
+    write_report_observed(out, plan, sources, rng, &mut |_| {})
+}
+
+/// [`write_report`], handing `observe` each record as it is written.
+pub(crate) fn write_report_observed<W: Write>(
+    out: W,
+    plan: &ReportPlan<'_>,
+    sources: &impl PickSource,
+    rng: &mut Rng,
+    observe: &mut dyn FnMut(&RecordWritten),
 ) -> io::Result<Written> {
     let style = &plan.reporter.style;
     let mut doc = Doc {
@@ -215,7 +240,9 @@ pub fn write_report<W: Write>(
         if !more {
             break;
         }
-        written.messages += write_record(&mut doc, plan, sources, rng)?;
+        let record = write_record(&mut doc, plan, sources, rng)?;
+        observe(&record);
+        written.messages += record.messages;
         written.records += 1;
     }
     doc.out.write_all(b"</feedback>")?;
@@ -270,13 +297,13 @@ fn write_policy<W: Write>(doc: &mut Doc<'_, W>, plan: &ReportPlan<'_>) -> io::Re
     doc.close(1, "policy_published")
 }
 
-/// Writes one `<record>`; returns its `<count>`.
+/// Writes one `<record>`.
 fn write_record<W: Write>(
     doc: &mut Doc<'_, W>,
     plan: &ReportPlan<'_>,
-    sources: &SourcePool,
+    sources: &impl PickSource,
     rng: &mut Rng,
-) -> io::Result<u64> {
+) -> io::Result<RecordWritten> {
     let domain = plan.policy.domain.as_str();
     let scenario = Scenario::draw(rng);
     let source = sources.pick(scenario, rng);
@@ -374,7 +401,11 @@ fn write_record<W: Write>(
     }
     doc.close(2, "auth_results")?;
     doc.close(1, "record")?;
-    Ok(count)
+    Ok(RecordWritten {
+        source_ip: source,
+        messages: count,
+        dmarc_pass: outcome.dkim_aligned || outcome.spf_aligned,
+    })
 }
 
 fn verdict(aligned: bool) -> &'static str {
