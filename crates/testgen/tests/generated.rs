@@ -155,3 +155,53 @@ fn big_report_reaches_the_requested_size_and_parses() {
         written.messages
     );
 }
+
+#[test]
+fn msp_parts_add_up_to_the_whole_and_to_the_records_asked_for() {
+    use ruadb_testgen::{MspSpec, generate_msp};
+    use std::collections::{BTreeSet, HashSet};
+    let mut spec = MspSpec::new(20, 3_000, 5);
+    spec.days = 7;
+    spec.spoofers_per_domain = 200;
+    let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut seen_domains = BTreeSet::new();
+    let mut spoofers_by_domain: BTreeMap<u32, HashSet<std::net::IpAddr>> = BTreeMap::new();
+    let stats = generate_msp(whole.path(), &spec, 0..7, &mut |record| {
+        seen_domains.insert(record.domain);
+        assert!(record.end > record.begin && !record.org.is_empty());
+        if !record.record.dmarc_pass && record.record.messages > 0 {
+            spoofers_by_domain
+                .entry(record.domain)
+                .or_default()
+                .insert(record.record.source_ip);
+        }
+    })
+    .unwrap();
+    assert_eq!(stats.records, 3_000, "{stats:?}");
+    assert_eq!(seen_domains.len(), 20);
+    let first = generate_msp(parts.path(), &spec, 0..3, &mut |_| {}).unwrap();
+    let second = generate_msp(parts.path(), &spec, 3..7, &mut |_| {}).unwrap();
+    assert_eq!(first.records + second.records, stats.records);
+    assert_eq!(first.reports + second.reports, stats.reports);
+    assert_eq!(read_dir_sorted(whole.path()), read_dir_sorted(parts.path()));
+
+    // Each file parses to what was written; failing sources are mostly each domain's own.
+    let (mut records, mut messages) = (0u64, 0u64);
+    for (name, bytes) in read_dir_sorted(whole.path()) {
+        let results = parse_reports(&bytes, &Limits::default());
+        let report = match &results[..] {
+            [Ok(report)] => report,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert!(
+            name.contains(report.header.policy.domain.as_str()),
+            "{name}"
+        );
+        records += report.records.len() as u64;
+        messages += report.records.iter().map(|r| r.count).sum::<u64>();
+    }
+    assert_eq!((records, messages), (stats.records, stats.messages));
+    let all: Vec<&HashSet<_>> = spoofers_by_domain.values().collect();
+    let shared = all[0].intersection(all[1]).count();
+    assert!(shared * 4 < all[0].len().min(all[1].len()), "{shared}");
+}
