@@ -183,26 +183,37 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut checks = Vec::with_capacity(domains.len());
         for domain in domains {
-            let mut ids = self.connection.prepare_cached(
-                "SELECT id, checked_utc FROM dns_checks WHERE domain = ?1
-                 ORDER BY checked_utc DESC, id DESC LIMIT 2",
-            )?;
-            let ids: Vec<(i64, i64)> = ids
-                .query_map([&domain], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut rows = ids.into_iter().map(|(id, checked_utc)| {
-                Ok::<_, StoreError>(DnsCheckRow {
-                    domain: domain.clone(),
-                    checked_utc,
-                    findings: self.dns_check_findings(id)?,
-                    sources: self.dns_check_sources(id)?,
-                })
-            });
-            if let Some(latest) = rows.next().transpose()? {
-                checks.push((latest, rows.next().transpose()?));
-            }
+            checks.extend(self.latest_dns_checks_of(&domain)?);
         }
         Ok(checks)
+    }
+
+    /// The latest check of `domain` (as stored), with the check before it; `None` when the
+    /// domain was never checked. What [`Store::latest_dns_checks`] gives for that domain, at
+    /// the cost of one domain's checks.
+    pub fn latest_dns_checks_of(
+        &self,
+        domain: &str,
+    ) -> Result<Option<(DnsCheckRow, Option<DnsCheckRow>)>, StoreError> {
+        let mut ids = self.connection.prepare_cached(
+            "SELECT id, checked_utc FROM dns_checks WHERE domain = ?1
+             ORDER BY checked_utc DESC, id DESC LIMIT 2",
+        )?;
+        let ids: Vec<(i64, i64)> = ids
+            .query_map([domain], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut rows = ids.into_iter().map(|(id, checked_utc)| {
+            Ok::<_, StoreError>(DnsCheckRow {
+                domain: domain.to_owned(),
+                checked_utc,
+                findings: self.dns_check_findings(id)?,
+                sources: self.dns_check_sources(id)?,
+            })
+        });
+        match rows.next().transpose()? {
+            Some(latest) => Ok(Some((latest, rows.next().transpose()?))),
+            None => Ok(None),
+        }
     }
 
     /// The latest check of `domain`, if any.

@@ -225,30 +225,59 @@ impl Store {
     /// missing from the map is unknown): on a database of many unknown sources the map stays
     /// small, which keeps `sources` and the summary within their memory budget.
     pub fn source_identities(&self) -> Result<HashMap<String, SourceIdentity>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT source_ip, service, service_kind, evidence, ptr, ptr_confirmed, asn, as_org, \
-             country, setup FROM source_identities \
-             WHERE service IS NOT NULL OR ptr IS NOT NULL OR asn IS NOT NULL \
-                OR as_org IS NOT NULL OR country IS NOT NULL",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare(&format!("{IDENTITY_SELECT} WHERE {IDENTITY_KNOWN}"))?;
         let mut rows = statement.query([])?;
         let mut identities = HashMap::new();
         while let Some(row) = rows.next()? {
-            let identity = SourceIdentity {
-                service: row.get(1)?,
-                service_kind: row.get(2)?,
-                evidence: row.get(3)?,
-                ptr: row.get(4)?,
-                ptr_confirmed: row.get(5)?,
-                asn: row.get(6)?,
-                as_org: row.get(7)?,
-                country: row.get(8)?,
-                setup: row.get(9)?,
-            };
-            identities.insert(row.get::<_, String>(0)?, identity);
+            identities.insert(row.get::<_, String>(0)?, identity_of(row)?);
         }
         Ok(identities)
     }
+
+    /// The identities of `source_ips` about which something is known, as
+    /// [`Store::source_identities`] gives them: one lookup by primary key each, so the cost
+    /// and the memory follow the addresses asked about, not the size of the table (a
+    /// one-domain summary of a database with millions of sources reads only its own).
+    pub fn source_identities_of<'a>(
+        &self,
+        source_ips: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "{IDENTITY_SELECT} WHERE source_ip = ?1 AND ({IDENTITY_KNOWN})"
+        ))?;
+        let mut identities = HashMap::new();
+        for source_ip in source_ips {
+            let mut rows = statement.query([source_ip])?;
+            if let Some(row) = rows.next()? {
+                identities.insert(source_ip.to_owned(), identity_of(row)?);
+            }
+        }
+        Ok(identities)
+    }
+}
+
+/// The columns [`identity_of`] reads, in its order.
+const IDENTITY_SELECT: &str = "SELECT source_ip, service, service_kind, evidence, ptr, \
+     ptr_confirmed, asn, as_org, country, setup FROM source_identities";
+/// A source about which something is known.
+const IDENTITY_KNOWN: &str = "service IS NOT NULL OR ptr IS NOT NULL OR asn IS NOT NULL \
+     OR as_org IS NOT NULL OR country IS NOT NULL";
+
+/// A row of [`IDENTITY_SELECT`] as a [`SourceIdentity`].
+fn identity_of(row: &rusqlite::Row<'_>) -> Result<SourceIdentity, StoreError> {
+    Ok(SourceIdentity {
+        service: row.get(1)?,
+        service_kind: row.get(2)?,
+        evidence: row.get(3)?,
+        ptr: row.get(4)?,
+        ptr_confirmed: row.get(5)?,
+        asn: row.get(6)?,
+        as_org: row.get(7)?,
+        country: row.get(8)?,
+        setup: row.get(9)?,
+    })
 }
 
 /// Names, from their confirmed PTR, the sources that have no stronger evidence: a page of

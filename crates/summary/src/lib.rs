@@ -21,6 +21,8 @@
 //!   looks; `html.rs` lays its views out with a minijinja template (`templates/summary.html`)
 //!   and draws the charts with its own SVG writer (`html/svg.rs`).
 //! - `email.rs`: the text and HTML summaries as one ready-to-send mail.
+//! - `stream.rs`: [`DomainByDomain`], the summary computed and written one domain at a time,
+//!   so that a thousand domains take the memory of one (text, Markdown and JSON).
 //!
 //! A source's class comes from the store's [`classify`](ruadb_store::classify) rule, the one
 //! `ruadb sources` uses.
@@ -43,6 +45,7 @@ mod markdown;
 mod numbers;
 pub mod period;
 mod render;
+mod stream;
 mod text;
 mod tls;
 
@@ -54,6 +57,7 @@ pub use html::render_html;
 pub use load::summarise;
 pub use markdown::{escape as escape_markdown, render_markdown};
 pub use period::{Period, PeriodError};
+pub use stream::{DomainByDomain, WriteError};
 
 pub use ruadb_store::classify::Classification;
 pub use text::render_text;

@@ -64,9 +64,17 @@ pub fn summarise(
     for domain in &mut summary.domains {
         domain.tls = tls.summary(&domain.domain);
     }
-    super::identity::apply(&mut summary, &store.source_identities()?);
+    // Only the identities and DNS checks of what the summary shows: one domain's summary
+    // reads its own, however many sources and domains the database holds.
+    let shown = summary.domains.iter().flat_map(|shown| &shown.sources);
+    let identities = store.source_identities_of(shown.map(|source| source.source_ip.as_str()))?;
+    super::identity::apply(&mut summary, &identities);
     add_failure_samples(store, period, domain, &mut summary)?;
-    super::dns::apply(&mut summary, &store.latest_dns_checks()?);
+    let checks = match domain {
+        Some(domain) => Vec::from_iter(store.latest_dns_checks_of(domain.as_str())?),
+        None => store.latest_dns_checks()?,
+    };
+    super::dns::apply(&mut summary, &checks);
     Ok(summary)
 }
 

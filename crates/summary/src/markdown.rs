@@ -21,9 +21,17 @@ pub fn render_markdown(summary: &Summary) -> String {
     out.0
 }
 
+/// A part of the Markdown summary (its start, or one domain): the parts, one after the other,
+/// are what [`render_markdown`] gives for the whole.
+pub(crate) fn render_part(write: impl FnOnce(&mut Markdown)) -> String {
+    let mut out = Markdown::default();
+    write(&mut out);
+    out.0
+}
+
 /// The Markdown being written.
 #[derive(Default)]
-struct Markdown(String);
+pub(crate) struct Markdown(String);
 
 impl SummaryWriter for Markdown {
     fn heading(&mut self, summary: &Summary) {

@@ -107,71 +107,87 @@ pub(crate) fn tls_sessions_line(summary: &Summary, tls: &TlsSummary) -> String {
 
 /// Walks `summary`, handing `out` each section that has something to show.
 pub(crate) fn render(summary: &Summary, out: &mut impl SummaryWriter) {
+    render_start(summary, !summary.domains.is_empty(), out);
+    for domain in &summary.domains {
+        render_domain(summary, domain, out);
+    }
+}
+
+/// What comes before the domains: the heading, the alerts, and "nothing received" when
+/// there is no domain to show. `summary`'s own domains are not looked at, so a summary
+/// written one domain at a time ([`render_domain`]) starts the same way.
+pub(crate) fn render_start(summary: &Summary, any_domain: bool, out: &mut impl SummaryWriter) {
     out.heading(summary);
     if let Some(alerts) = &summary.alerts {
         out.alerts(alerts);
     }
-    if summary.domains.is_empty() {
+    if !any_domain {
         out.nothing_received();
     }
-    for domain in &summary.domains {
-        out.domain_heading(domain);
-        if domain.totals.reports == 0 {
-            out.no_reports(domain);
-        } else {
-            out.totals(summary, domain);
-        }
-        if !domain.advice.is_empty() {
-            // The readiness line (first) plus SHOWN source lines.
-            out.advice(&Shown::first(&domain.advice, SHOWN + 1, "lines of advice"));
-        }
-        if let Some(dns) = &domain.dns {
-            let problems = dns
-                .findings
-                .iter()
-                .position(|finding| finding.severity == "ok")
-                .unwrap_or(dns.findings.len());
-            out.dns(
-                dns,
-                &Shown::first(&dns.findings[..problems], SHOWN, "DNS findings"),
-                &Shown::first(&dns.uncovered_sources, SHOWN, "sources not covered by SPF"),
-            );
-        }
-        if !domain.sources.is_empty() {
-            out.sources(domain, &class_groups(domain));
-        }
-        if !domain.services.is_empty() {
-            out.services(&Shown::first(&domain.services, SHOWN, "services"));
-        }
-        if domain.totals.reports > 0 {
-            out.new_sources(
-                domain,
-                &Shown::first(&domain.new_sources, SHOWN, "new sources"),
-            );
-            out.top_failing(domain);
-        }
-        if let Some(tls) = &domain.tls {
-            out.tls(
-                summary,
-                &TlsSections {
-                    tls,
-                    by_result_type: Shown::first(&tls.by_result_type, SHOWN, "result types"),
-                    by_receiving_mx: Shown::first(&tls.by_receiving_mx, SHOWN, "MX hosts"),
-                    advice: Shown::first(&tls.advice, SHOWN, "lines of TLS advice"),
-                },
-            );
-        }
-        if let Some(samples) = &domain.failure_samples {
-            let groups = Shown::first(&samples.by_source, SHOWN, "sources of failure reports");
-            out.failure_samples(samples, &groups);
-        }
-        if !domain.reporters.is_empty() {
-            out.reporters(&Shown::first(&domain.reporters, SHOWN, "reporters"));
-        }
-        if !domain.silent_reporters.is_empty() {
-            let silent = &domain.silent_reporters;
-            out.silent_reporters(&Shown::first(silent, SHOWN, "silent reporters"));
-        }
+}
+
+/// One domain's part of `summary`, whose periods it is measured in.
+pub(crate) fn render_domain(
+    summary: &Summary,
+    domain: &DomainSummary,
+    out: &mut impl SummaryWriter,
+) {
+    out.domain_heading(domain);
+    if domain.totals.reports == 0 {
+        out.no_reports(domain);
+    } else {
+        out.totals(summary, domain);
+    }
+    if !domain.advice.is_empty() {
+        // The readiness line (first) plus SHOWN source lines.
+        out.advice(&Shown::first(&domain.advice, SHOWN + 1, "lines of advice"));
+    }
+    if let Some(dns) = &domain.dns {
+        let problems = dns
+            .findings
+            .iter()
+            .position(|finding| finding.severity == "ok")
+            .unwrap_or(dns.findings.len());
+        out.dns(
+            dns,
+            &Shown::first(&dns.findings[..problems], SHOWN, "DNS findings"),
+            &Shown::first(&dns.uncovered_sources, SHOWN, "sources not covered by SPF"),
+        );
+    }
+    if !domain.sources.is_empty() {
+        out.sources(domain, &class_groups(domain));
+    }
+    if !domain.services.is_empty() {
+        out.services(&Shown::first(&domain.services, SHOWN, "services"));
+    }
+    if domain.totals.reports > 0 {
+        out.new_sources(
+            domain,
+            &Shown::first(&domain.new_sources, SHOWN, "new sources"),
+        );
+        out.top_failing(domain);
+    }
+    if let Some(tls) = &domain.tls {
+        out.tls(
+            summary,
+            &TlsSections {
+                tls,
+                by_result_type: Shown::first(&tls.by_result_type, SHOWN, "result types"),
+                by_receiving_mx: Shown::first(&tls.by_receiving_mx, SHOWN, "MX hosts"),
+                advice: Shown::first(&tls.advice, SHOWN, "lines of TLS advice"),
+            },
+        );
+    }
+    if let Some(samples) = &domain.failure_samples {
+        let groups = Shown::first(&samples.by_source, SHOWN, "sources of failure reports");
+        out.failure_samples(samples, &groups);
+    }
+    if !domain.reporters.is_empty() {
+        out.reporters(&Shown::first(&domain.reporters, SHOWN, "reporters"));
+    }
+    if !domain.silent_reporters.is_empty() {
+        let silent = &domain.silent_reporters;
+        out.silent_reporters(&Shown::first(silent, SHOWN, "silent reporters"));
     }
 }
 

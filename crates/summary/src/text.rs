@@ -24,6 +24,19 @@ pub fn render_text(summary: &Summary) -> String {
     out.finish()
 }
 
+/// A part of the text summary (its start, or one domain), each line ending in a newline:
+/// the parts, one after the other, are what [`render_text`] gives for the whole.
+pub(crate) fn render_part(write: impl FnOnce(&mut Text)) -> String {
+    let mut out = Text::default();
+    write(&mut out);
+    let mut part = String::new();
+    for line in out.lines {
+        part.push_str(&line);
+        part.push('\n');
+    }
+    part
+}
+
 impl SummaryWriter for Text {
     fn heading(&mut self, summary: &Summary) {
         self.line(&format!("DMARC summary for {}", summary.period));
@@ -447,7 +460,7 @@ fn column_width(values: impl Iterator<Item = String>, min: usize, max: usize) ->
 
 /// Lines being written, never wider than [`WIDTH`].
 #[derive(Default)]
-struct Text {
+pub(crate) struct Text {
     lines: Vec<String>,
 }
 

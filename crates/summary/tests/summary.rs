@@ -494,6 +494,49 @@ fn fixture_weeks_render_consistently() {
     }
 }
 
+/// The summary written one domain at a time ([`DomainByDomain`]) is, byte for byte, the
+/// whole summary rendered at once, in text, Markdown and JSON, with and without alerts.
+fn assert_domain_by_domain_is_the_whole(store: &Store, period: Period) {
+    use ruadb_summary::{AlertThresholds, DomainByDomain, alerts};
+    let whole = summarise(store, period, None).unwrap();
+    let mut parts = DomainByDomain::new(store, period, None, &[]).unwrap();
+    let names: Vec<String> = parts.domains().iter().map(ToString::to_string).collect();
+    let whole_names: Vec<&str> = whole.domains.iter().map(|d| d.domain.as_str()).collect();
+    assert_eq!(names, whole_names, "{period}");
+    let written = |parts: &DomainByDomain<'_>| {
+        let (mut text, mut markdown, mut json) = (Vec::new(), Vec::new(), Vec::new());
+        parts.write_text(&mut text).unwrap();
+        parts.write_markdown(&mut markdown).unwrap();
+        parts.write_json(&mut json).unwrap();
+        [text, markdown, json].map(|bytes| String::from_utf8(bytes).unwrap())
+    };
+    let rendered = |summary: &Summary| {
+        let json = serde_json::to_string_pretty(summary).unwrap() + "\n";
+        [render_text(summary), render_markdown(summary), json]
+    };
+    assert_eq!(written(&parts), rendered(&whole), "{period}");
+    // Low thresholds, so that several domains have alerts to order.
+    let thresholds = AlertThresholds {
+        pass_drop_points: 0.1,
+        ..AlertThresholds::default()
+    };
+    let mut whole = whole;
+    whole.alerts = Some(alerts(&whole, &thresholds));
+    parts.add_alerts(&thresholds).unwrap();
+    assert_eq!(written(&parts), rendered(&whole), "{period} with alerts");
+    assert_eq!(parts.collect().unwrap(), whole);
+}
+
+#[test]
+fn fixture_weeks_written_domain_by_domain_equal_the_whole() {
+    let store = fixture_store();
+    for week in 43..=50 {
+        assert_domain_by_domain_is_the_whole(&store, Period::iso_week(2026, week).unwrap());
+    }
+    let month = Period::new(1_793_491_200, 1_796_083_200).unwrap();
+    assert_domain_by_domain_is_the_whole(&store, month);
+}
+
 /// Real reports from `../shared/corpus` (when present): every week that has a report, and the
 /// whole span at once, render within 80 columns with consistent totals.
 #[test]
@@ -549,6 +592,7 @@ fn corpus_summaries_render_consistently() {
     for week in &weeks {
         let summary = summarise(&store, *week, None).unwrap();
         check_rendering(&summary);
+        assert_domain_by_domain_is_the_whole(&store, *week);
         messages_in_weeks += summary
             .domains
             .iter()

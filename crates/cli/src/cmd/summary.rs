@@ -11,8 +11,7 @@ use chrono::NaiveDate;
 use ruadb_report::DomainName;
 use ruadb_store::Store;
 use ruadb_summary::{
-    Envelope, Period, Severity, Summary, email, render_email, render_html, render_markdown,
-    render_text,
+    DomainByDomain, Envelope, Period, Severity, WriteError, email, render_email, render_html,
 };
 
 use crate::Outcome;
@@ -64,52 +63,55 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
     let path = context.existing_db_path()?;
     let store =
         Store::open_read_only(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut summary = summarise(
-        &store,
-        period,
-        args.domain.as_ref(),
-        context.config.domains.as_deref(),
-    )?;
+    let configured = context.config.domains.as_deref().unwrap_or_default();
+    let mut summary = DomainByDomain::new(&store, period, args.domain.as_ref(), configured)
+        .context("cannot compute the summary")?;
     let outcome = if args.alerts {
-        let alerts = ruadb_summary::alerts(&summary, &context.config.alerts);
-        let outcome = match ruadb_summary::alerts::worst(&alerts) {
+        let alerts = summary
+            .add_alerts(&context.config.alerts)
+            .context("cannot compute the summary")?;
+        match ruadb_summary::alerts::worst(alerts) {
             None => Outcome::Success,
             Some(Severity::Notice) => Outcome::Notice,
             Some(Severity::Action) => Outcome::ActionNeeded,
-        };
-        summary.alerts = Some(alerts);
-        outcome
+        }
     } else {
         Outcome::Success
     };
-    let output = match args.format {
-        Format::Text => render_text(&summary),
-        Format::Markdown => render_markdown(&summary),
-        Format::Html => render_html(&summary),
-        Format::Email => {
-            let (from, to) = addresses.context("--format email needs --from and --to")?;
-            let envelope = Envelope {
-                message_id: email::message_id(&summary, from, context.now, std::process::id()),
-                from: from.to_owned(),
-                to: to.to_vec(),
-                date: context.now,
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    // Text, Markdown and JSON are written a domain at a time (memory for one domain, however
+    // many there are); the HTML document and the mail are laid out whole.
+    let written = match args.format {
+        Format::Text => summary.write_text(&mut stdout),
+        Format::Markdown => summary.write_markdown(&mut stdout),
+        Format::Json => summary.write_json(&mut stdout),
+        Format::Html | Format::Email => {
+            let summary = summary.collect().context("cannot compute the summary")?;
+            let output = if args.format == Format::Html {
+                render_html(&summary)
+            } else {
+                let (from, to) = addresses.context("--format email needs --from and --to")?;
+                let envelope = Envelope {
+                    message_id: email::message_id(&summary, from, context.now, std::process::id()),
+                    from: from.to_owned(),
+                    to: to.to_vec(),
+                    date: context.now,
+                };
+                // A pipe to `sendmail -t` takes a message in the local convention, lines
+                // ending in LF; the MTA writes CRLF on the wire (CRLF on the pipe doubles line
+                // ends in some).
+                render_email(&summary, &envelope)?.replace("\r\n", "\n")
             };
-            // A pipe to `sendmail -t` takes a message in the local convention, lines ending in
-            // LF; the MTA writes CRLF on the wire (CRLF on the pipe doubles line ends in some).
-            render_email(&summary, &envelope)?.replace("\r\n", "\n")
-        }
-        Format::Json => {
-            let mut json = serde_json::to_string_pretty(&summary)?;
-            json.push('\n');
-            json
+            stdout
+                .write_all(output.as_bytes())
+                .map_err(WriteError::from)
         }
     };
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
-    Ok(outcome)
+    match written.and_then(|()| stdout.flush().map_err(WriteError::from)) {
+        Ok(()) => Ok(outcome),
+        Err(WriteError::Store(error)) => Err(error).context("cannot compute the summary"),
+        Err(error @ WriteError::Io(_)) => Err(error).context("cannot write to stdout"),
+    }
 }
 
 /// `--from` and `--to`, checked: both for `--format email` (`None` when neither is given),
@@ -143,32 +145,6 @@ fn period(args: &Args, now: i64) -> anyhow::Result<Period> {
         (Some(_), None) | (None, Some(_)) => anyhow::bail!("--since and --until go together"),
         (None, None) => Ok(Period::last_complete_week(now)),
     }
-}
-
-/// The summary for `domain`, or for every domain with reports plus every configured domain:
-/// a configured domain that received nothing is listed with "no reports received", which is
-/// how a broken pipeline gets noticed.
-fn summarise(
-    store: &Store,
-    period: Period,
-    domain: Option<&DomainName>,
-    configured: Option<&[DomainName]>,
-) -> anyhow::Result<Summary> {
-    let mut summary =
-        ruadb_summary::summarise(store, period, domain).context("cannot compute the summary")?;
-    if domain.is_some() {
-        return Ok(summary);
-    }
-    for name in configured.unwrap_or_default() {
-        if summary.domains.iter().any(|listed| *name == listed.domain) {
-            continue;
-        }
-        let quiet = ruadb_summary::summarise(store, period, Some(name))
-            .context("cannot compute the summary")?;
-        summary.domains.extend(quiet.domains);
-    }
-    summary.domains.sort_by(|a, b| a.domain.cmp(&b.domain));
-    Ok(summary)
 }
 
 #[cfg(test)]
@@ -229,16 +205,24 @@ mod tests {
             DomainName::new("example.net"),
             DomainName::new("example.org"),
         ];
-        let summary = summarise(&store, week, None, Some(&configured)).unwrap();
+        let summary = DomainByDomain::new(&store, week, None, &configured)
+            .unwrap()
+            .collect()
+            .unwrap();
         let listed: Vec<(&str, u64)> = summary
             .domains
             .iter()
             .map(|domain| (domain.domain.as_str(), domain.totals.reports))
             .collect();
         assert_eq!(listed, [("example.net", 0), ("example.org", 1)]);
-        assert!(render_text(&summary).contains("No reports received for example.net"));
+        assert!(
+            ruadb_summary::render_text(&summary).contains("No reports received for example.net")
+        );
 
-        let only = summarise(&store, week, Some(&configured[0]), Some(&configured)).unwrap();
+        let only = DomainByDomain::new(&store, week, Some(&configured[0]), &configured)
+            .unwrap()
+            .collect()
+            .unwrap();
         assert_eq!(only.domains.len(), 1);
     }
 

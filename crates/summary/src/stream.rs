@@ -1,0 +1,290 @@
+//! The summary of many domains, computed and written one domain at a time.
+//!
+//! A mail service provider's week has a thousand domains and hundreds of thousands of sources;
+//! the whole [`Summary`] of it (every source of every domain, with its results and reporters)
+//! does not fit the memory a cron job should take, and its JSON is hundreds of megabytes. So
+//! [`DomainByDomain`] first lists the domains (from the reports alone, no records), then
+//! summarises each domain on its own ([`summarise`] of that domain) and writes it before the
+//! next is read: memory holds one domain. The output is byte for byte what rendering the whole
+//! summary gives, because the whole summary is, domain by domain, the same fold.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use ruadb_report::DomainName;
+use ruadb_store::{ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError};
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use super::compute::Windows;
+use super::period::{DAY, report_midpoint};
+use super::render::{render_domain, render_start};
+use super::tls::TlsBuilder;
+use super::{Alert, AlertThresholds, DomainSummary, Period, Summary, alerts, load::summarise};
+
+/// How far before a window a report may begin and still have its midpoint inside it (as the
+/// full summary reads them).
+const LONGEST_REPORT: i64 = 400 * DAY;
+
+/// Why writing a summary failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Reading the database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the output failed.
+    #[error("cannot write the summary: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A summary of a period, computed one domain at a time: what every domain shares (the
+/// periods, the alerts when asked for) and the names of the domains, in the order shown.
+pub struct DomainByDomain<'s> {
+    store: &'s Store,
+    head: Summary,
+    domains: Vec<DomainName>,
+}
+
+impl<'s> DomainByDomain<'s> {
+    /// The summary of `period` for `domain` alone (listed even without reports), or for every
+    /// domain with reports in the period or the baseline weeks, or with TLS reports in the
+    /// period, and every domain of `also` (listed with "no reports received" when nothing
+    /// came: a configured domain that went quiet is how a broken pipeline gets noticed).
+    pub fn new(
+        store: &'s Store,
+        period: Period,
+        domain: Option<&DomainName>,
+        also: &[DomainName],
+    ) -> Result<DomainByDomain<'s>, StoreError> {
+        let domains = match domain {
+            Some(domain) => vec![domain.clone()],
+            None => {
+                let mut names = listed_domains(store, period)?;
+                names.extend(also.iter().map(DomainName::to_string));
+                names.iter().map(|name| DomainName::new(name)).collect()
+            }
+        };
+        let windows = Windows::new(period);
+        Ok(DomainByDomain {
+            store,
+            head: Summary {
+                alerts: None,
+                period: windows.current,
+                previous_period: windows.previous,
+                baseline: windows.baseline,
+                domains: Vec::new(),
+            },
+            domains,
+        })
+    }
+
+    /// The summary without its domains: the periods, and the alerts once
+    /// [`DomainByDomain::add_alerts`] computed them.
+    pub fn head(&self) -> &Summary {
+        &self.head
+    }
+
+    /// The domains, in the order they are shown.
+    pub fn domains(&self) -> &[DomainName] {
+        &self.domains
+    }
+
+    /// The summary of one domain of the period.
+    pub fn domain(&self, name: &DomainName) -> Result<Option<DomainSummary>, StoreError> {
+        Ok(summarise(self.store, self.head.period, Some(name))?
+            .domains
+            .pop())
+    }
+
+    /// Each domain's summary, in order.
+    pub fn each(&self) -> impl Iterator<Item = Result<DomainSummary, StoreError>> + '_ {
+        self.domains
+            .iter()
+            .filter_map(|name| self.domain(name).transpose())
+    }
+
+    /// Computes the alerts ([`alerts()`]) of every domain, most urgent first, and keeps them
+    /// for the output. This reads every domain once more than writing does: the alerts come
+    /// first in every format, before any domain is written.
+    pub fn add_alerts(&mut self, thresholds: &AlertThresholds) -> Result<&[Alert], StoreError> {
+        let mut found = Vec::new();
+        if self.domains.is_empty() {
+            found = alerts(&self.head, thresholds);
+        }
+        for domain in self.each() {
+            let one = Summary {
+                domains: vec![domain?],
+                ..self.head.clone()
+            };
+            found.extend(alerts(&one, thresholds));
+        }
+        // Stable, as in `alerts()`: within a severity, domains and checks keep their order.
+        found.sort_by_key(|alert| std::cmp::Reverse(alert.severity));
+        Ok(self.head.alerts.insert(found))
+    }
+
+    /// The whole summary in memory, for the renderings that need it at once (HTML, mail).
+    pub fn collect(self) -> Result<Summary, StoreError> {
+        let domains = self.each().collect::<Result<Vec<_>, _>>()?;
+        Ok(Summary {
+            domains,
+            ..self.head
+        })
+    }
+
+    /// Writes the plain-text summary ([`render_text`](crate::render_text)), one domain at a
+    /// time.
+    pub fn write_text(&self, out: &mut impl Write) -> Result<(), WriteError> {
+        let any = !self.domains.is_empty();
+        out.write_all(
+            super::text::render_part(|text| {
+                render_start(&self.head, any, text);
+            })
+            .as_bytes(),
+        )?;
+        for domain in self.each() {
+            let domain = domain?;
+            let part = super::text::render_part(|text| render_domain(&self.head, &domain, text));
+            out.write_all(part.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the Markdown summary ([`render_markdown`](crate::render_markdown)), one domain
+    /// at a time.
+    pub fn write_markdown(&self, out: &mut impl Write) -> Result<(), WriteError> {
+        let any = !self.domains.is_empty();
+        out.write_all(
+            super::markdown::render_part(|markdown| {
+                render_start(&self.head, any, markdown);
+            })
+            .as_bytes(),
+        )?;
+        for domain in self.each() {
+            let domain = domain?;
+            let part = super::markdown::render_part(|markdown| {
+                render_domain(&self.head, &domain, markdown)
+            });
+            out.write_all(part.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the summary as pretty-printed JSON with a final newline, byte for byte what
+    /// serde gives for the whole [`Summary`], one domain at a time.
+    pub fn write_json(&self, out: &mut impl Write) -> Result<(), WriteError> {
+        let failed = RefCell::new(None);
+        let streamed = Streamed {
+            parts: self,
+            failed: &failed,
+        };
+        let written = serde_json::to_writer_pretty(&mut *out, &streamed);
+        if let Some(error) = failed.into_inner() {
+            return Err(WriteError::Store(error));
+        }
+        written.map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+/// The summary as serde sees it, its domains computed as they are serialised; a store error
+/// is kept in `failed` (serde's errors carry only text).
+struct Streamed<'a, 's> {
+    parts: &'a DomainByDomain<'s>,
+    failed: &'a RefCell<Option<StoreError>>,
+}
+
+/// The domains of a [`Streamed`] summary.
+struct StreamedDomains<'a, 's>(&'a Streamed<'a, 's>);
+
+impl Serialize for Streamed<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The fields of `Summary`, in its order, with its rule for `alerts`.
+        let head = &self.parts.head;
+        let mut summary = serializer.serialize_struct("Summary", 5)?;
+        match &head.alerts {
+            Some(alerts) => summary.serialize_field("alerts", alerts)?,
+            None => summary.skip_field("alerts")?,
+        }
+        summary.serialize_field("period", &head.period)?;
+        summary.serialize_field("previous_period", &head.previous_period)?;
+        summary.serialize_field("baseline", &head.baseline)?;
+        summary.serialize_field("domains", &StreamedDomains(self))?;
+        summary.end()
+    }
+}
+
+impl Serialize for StreamedDomains<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let streamed = self.0;
+        let mut domains = serializer.serialize_seq(Some(streamed.parts.domains.len()))?;
+        for domain in streamed.parts.each() {
+            match domain {
+                Ok(domain) => domains.serialize_element(&domain)?,
+                Err(error) => {
+                    *streamed.failed.borrow_mut() = Some(error);
+                    return Err(S::Error::custom("reading the database failed"));
+                }
+            }
+        }
+        domains.end()
+    }
+}
+
+/// The domains a summary of `period` lists on its own: those with a report whose midpoint is
+/// in the period or the baseline weeks, and those with TLS reports in the period. Only
+/// reports are read, no records.
+fn listed_domains(store: &Store, period: Period) -> Result<BTreeSet<String>, StoreError> {
+    let windows = Windows::new(period);
+    let read = windows.read();
+    let filter = ReportFilter {
+        policy_domain: None,
+        begin_at_or_after: Some(read.start.saturating_sub(LONGEST_REPORT)),
+        begin_before: Some(read.end),
+        end_at_or_after: Some(read.start),
+    };
+    let mut lister = Lister {
+        windows,
+        names: BTreeSet::new(),
+    };
+    store.read_reports(&filter, &ResultsWanted::All, &mut lister)?;
+    let mut names = lister.names;
+
+    let tls_window = windows.current.union(&windows.previous);
+    let tls_filter = ReportFilter {
+        policy_domain: None,
+        begin_at_or_after: Some(tls_window.start.saturating_sub(LONGEST_REPORT)),
+        begin_before: Some(tls_window.end),
+        end_at_or_after: Some(tls_window.start),
+    };
+    let mut tls = TlsBuilder::default();
+    store.read_tls_policies(&tls_filter, &mut |policy| {
+        tls.add(&policy, &windows.current, &windows.previous);
+    })?;
+    names.extend(tls.domains().map(str::to_owned));
+    Ok(names)
+}
+
+/// Notes the domain of each report the summary lists a domain for; keeps no report.
+struct Lister {
+    windows: Windows,
+    names: BTreeSet<String>,
+}
+
+impl ReportVisitor for Lister {
+    type Handle = ();
+
+    fn report(&mut self, report: ReportRow) -> Option<()> {
+        let midpoint = report_midpoint(report.begin, report.end);
+        let listed =
+            self.windows.current.contains(midpoint) || self.windows.baseline.contains(midpoint);
+        if listed && !self.names.contains(&report.policy_domain) {
+            self.names.insert(report.policy_domain);
+        }
+        None
+    }
+
+    fn record(&mut self, _: &(), _: &ruadb_store::RecordRow) {}
+}
