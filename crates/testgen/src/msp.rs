@@ -39,6 +39,9 @@ pub struct MspSpec {
     pub records: u64,
     /// Spoofing addresses each domain draws from.
     pub spoofers_per_domain: u32,
+    /// Reports a domain gets a day: the smallest domains the first, the largest one less than
+    /// the end.
+    pub reporters_per_domain: Range<u32>,
     /// Which addresses sources use.
     pub ip_space: IpSpace,
     /// Unix time of the first day (UTC midnight).
@@ -55,6 +58,7 @@ impl MspSpec {
             days: 28,
             records,
             spoofers_per_domain: 3_000,
+            reporters_per_domain: 2..13,
             ip_space: IpSpace::Documentation,
             start: 1_736_121_600,
         }
@@ -83,6 +87,9 @@ pub struct MspRecord<'a> {
     pub domain: u32,
     /// The reporter's `<org_name>`.
     pub org: &'a str,
+    /// Which of the domain's reports of the day it is (0, 1, …): with `begin`, it tells the
+    /// reports of a domain apart.
+    pub slot: u32,
     /// The report's `<begin>`.
     pub begin: i64,
     /// The report's `<end>`.
@@ -96,8 +103,6 @@ pub fn domain_name(index: u32) -> String {
     format!("brand{index:05}.example")
 }
 
-/// Reporters per domain and day: small domains hear from a few, large ones from more.
-const REPORTERS: Range<u64> = 2..13;
 /// Weight of a day of the week (Monday first): less mail at the weekend.
 const DAY_WEIGHT: [u64; 7] = [10, 10, 10, 10, 9, 6, 5];
 /// Addresses shared by every domain: ESPs' sending servers and forwarders.
@@ -140,12 +145,15 @@ impl Mailbox {
                 DomainPolicy::new(&domain_name(index), policy)
             })
             .collect();
+        let first = u64::from(spec.reporters_per_domain.start.max(1));
+        let span = u64::from(spec.reporters_per_domain.end)
+            .saturating_sub(first)
+            .max(1);
         let volumes = (0..spec.domains)
             .map(|_| {
                 let volume = rng.log_uniform(1, 1_000);
                 // Larger domains hear from more reporters.
-                let span = REPORTERS.end - REPORTERS.start;
-                let reporters = REPORTERS.start + (volume * span / 1_001).min(span - 1);
+                let reporters = first + (volume * span / 1_001).min(span - 1);
                 (volume, reporters)
             })
             .collect();
@@ -324,6 +332,7 @@ fn write_one(
         observe(&MspRecord {
             domain: planned.domain,
             org: &reporter.org_name,
+            slot: planned.slot,
             begin: plan.begin,
             end: plan.end,
             record: *record,

@@ -23,6 +23,8 @@ mod ip_database;
 mod dns_check;
 // `ruadb ingest`: inputs of every kind, idempotence, failures, domains, locking.
 mod ingest;
+// A mail service provider's 5,000 domains: exact answers for each.
+mod many_domains;
 // Stdin and mbox messages over `limits.max_message_mib`.
 mod oversized;
 // `ruadb parse`: the JSON Lines contract, the text summary, exit codes.

@@ -259,7 +259,7 @@ impl Store {
         let mut handles = HashMap::new();
         // The begin times of the reports kept, to narrow the record streams.
         let mut begins: Option<(i64, i64)> = None;
-        let mut statement = self.connection.prepare(&format!(
+        let mut statement = self.connection.prepare_cached(&format!(
             "SELECT rep.id, rep.org_name, rep.policy_domain, rep.begin_utc, rep.end_utc,
                     rep.p, rep.sp, rep.np, rep.pct, rep.testing, rep.adkim, rep.aspf
              FROM reports AS rep {} ORDER BY rep.id",
@@ -365,7 +365,7 @@ impl Store {
             .iter()
             .map(|reason| format!("'{}'", reason.as_str()))
             .collect();
-        let mut records = self.connection.prepare(&format!(
+        let mut records = self.connection.prepare_cached(&format!(
             "SELECT rep.begin_utc, rec.report, rec.id, rec.source_ip, rec.message_count, rec.disposition,
                     rec.header_from, rec.dmarc_pass, rec.spf_aligned, rec.dkim_aligned,
                     CASE WHEN rec.dmarc_pass THEN 0 ELSE EXISTS (
@@ -376,12 +376,12 @@ impl Store {
             forwarding.join(", "),
             selection.where_clause()
         ))?;
-        let mut dkim = self.connection.prepare(&format!(
+        let mut dkim = self.connection.prepare_cached(&format!(
             "SELECT rep.begin_utc, rep.id AS report, rec.id, d.domain, d.selector, d.result
              {walk} CROSS JOIN dkim_results AS d ON d.record = rec.id
              {results_where} {order}, d.seq"
         ))?;
-        let mut spf = self.connection.prepare(&format!(
+        let mut spf = self.connection.prepare_cached(&format!(
             "SELECT rep.begin_utc, rep.id AS report, rec.id, s.domain, s.scope, s.result
              {walk} CROSS JOIN spf_results AS s ON s.record = rec.id
              {results_where} {order}, s.seq"

@@ -56,7 +56,7 @@ impl Store {
             .and_some("rep.begin_utc >= ?", &filter.begin_at_or_after)
             .and_some("rep.begin_utc < ?", &filter.begin_before)
             .and_some("rep.end_utc >= ?", &filter.end_at_or_after);
-        let mut statement = self.connection.prepare(&format!(
+        let mut statement = self.connection.prepare_cached(&format!(
             "SELECT pol.id, rep.org_name, rep.report_id, pol.policy_domain, pol.policy_type,
                     rep.begin_utc, rep.end_utc, pol.successful_sessions, pol.failed_sessions,
                     det.result_type, det.receiving_mx_hostname, det.receiving_ip,
