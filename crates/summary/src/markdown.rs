@@ -2,10 +2,11 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, comparison_line, daily_sparkline,
-    display_org, dkim_results, dns_status_line, failure_sample_cells, failure_samples_title,
-    no_reports_line, plural, policy_before, previous_name, rate_rows, render, service_group_name,
-    some_of, source_label, spf_results, tls_sessions_line, uncovered_title,
+    ClassGroup, PartWriter, Shown, SummaryWriter, TlsSections, alert_label, comparison_line,
+    daily_sparkline, display_org, dkim_results, dns_status_line, failure_sample_cells,
+    failure_samples_title, no_reports_line, plural, policy_before, previous_name, rate_rows,
+    render, service_group_name, some_of, source_label, spf_results, tls_sessions_line,
+    uncovered_title,
 };
 use super::{
     Alert, BASELINE_WEEKS, DnsFinding, DnsSummary, DomainSummary, FailureSampleGroup,
@@ -21,17 +22,15 @@ pub fn render_markdown(summary: &Summary) -> String {
     out.0
 }
 
-/// A part of the Markdown summary (its start, or one domain): the parts, one after the other,
-/// are what [`render_markdown`] gives for the whole.
-pub(crate) fn render_part(write: impl FnOnce(&mut Markdown)) -> String {
-    let mut out = Markdown::default();
-    write(&mut out);
-    out.0
-}
-
 /// The Markdown being written.
 #[derive(Default)]
 pub(crate) struct Markdown(String);
+
+impl PartWriter for Markdown {
+    fn into_part(self) -> String {
+        self.0
+    }
+}
 
 impl SummaryWriter for Markdown {
     fn heading(&mut self, summary: &Summary) {

@@ -68,6 +68,13 @@ pub(crate) trait SummaryWriter {
     fn silent_reporters(&mut self, silent: &Shown<'_, super::SilentReporter>);
 }
 
+/// A [`SummaryWriter`] whose output can be taken a part at a time (the start, then each
+/// domain): the parts, one after the other, are what the whole summary renders to.
+pub(crate) trait PartWriter: SummaryWriter + Default {
+    /// What was written into this writer.
+    fn into_part(self) -> String;
+}
+
 /// The TLS part of a domain, with its lists cut to what a rendering shows.
 pub(crate) struct TlsSections<'a> {
     pub tls: &'a TlsSummary,

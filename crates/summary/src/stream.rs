@@ -18,14 +18,12 @@ use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::compute::Windows;
+use super::markdown::Markdown;
 use super::period::{DAY, report_midpoint};
-use super::render::{render_domain, render_start};
+use super::render::{PartWriter, render_domain, render_start};
+use super::text::Text;
 use super::tls::TlsBuilder;
 use super::{Alert, AlertThresholds, DomainSummary, Period, Summary, alerts, load::summarise};
-
-/// How far before a window a report may begin and still have its midpoint inside it (as the
-/// full summary reads them).
-const LONGEST_REPORT: i64 = 400 * DAY;
 
 /// Why writing a summary failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,37 +134,24 @@ impl<'s> DomainByDomain<'s> {
     /// Writes the plain-text summary ([`render_text`](crate::render_text)), one domain at a
     /// time.
     pub fn write_text(&self, out: &mut impl Write) -> Result<(), WriteError> {
-        let any = !self.domains.is_empty();
-        out.write_all(
-            super::text::render_part(|text| {
-                render_start(&self.head, any, text);
-            })
-            .as_bytes(),
-        )?;
-        for domain in self.each() {
-            let domain = domain?;
-            let part = super::text::render_part(|text| render_domain(&self.head, &domain, text));
-            out.write_all(part.as_bytes())?;
-        }
-        Ok(())
+        self.write_parts::<Text>(out)
     }
 
     /// Writes the Markdown summary ([`render_markdown`](crate::render_markdown)), one domain
     /// at a time.
     pub fn write_markdown(&self, out: &mut impl Write) -> Result<(), WriteError> {
-        let any = !self.domains.is_empty();
-        out.write_all(
-            super::markdown::render_part(|markdown| {
-                render_start(&self.head, any, markdown);
-            })
-            .as_bytes(),
-        )?;
+        self.write_parts::<Markdown>(out)
+    }
+
+    /// Writes the start, then each domain, each rendered by a `W` of its own.
+    fn write_parts<W: PartWriter>(&self, out: &mut impl Write) -> Result<(), WriteError> {
+        let mut start = W::default();
+        render_start(&self.head, !self.domains.is_empty(), &mut start);
+        out.write_all(start.into_part().as_bytes())?;
         for domain in self.each() {
-            let domain = domain?;
-            let part = super::markdown::render_part(|markdown| {
-                render_domain(&self.head, &domain, markdown)
-            });
-            out.write_all(part.as_bytes())?;
+            let mut part = W::default();
+            render_domain(&self.head, &domain?, &mut part);
+            out.write_all(part.into_part().as_bytes())?;
         }
         Ok(())
     }
@@ -238,13 +223,7 @@ impl Serialize for StreamedDomains<'_, '_> {
 /// reports are read, no records.
 fn listed_domains(store: &Store, period: Period) -> Result<BTreeSet<String>, StoreError> {
     let windows = Windows::new(period);
-    let read = windows.read();
-    let filter = ReportFilter {
-        policy_domain: None,
-        begin_at_or_after: Some(read.start.saturating_sub(LONGEST_REPORT)),
-        begin_before: Some(read.end),
-        end_at_or_after: Some(read.start),
-    };
+    let filter = reports_around(windows.read());
     let mut lister = Lister {
         windows,
         names: BTreeSet::new(),
@@ -252,13 +231,7 @@ fn listed_domains(store: &Store, period: Period) -> Result<BTreeSet<String>, Sto
     store.read_reports(&filter, &ResultsWanted::All, &mut lister)?;
     let mut names = lister.names;
 
-    let tls_window = windows.current.union(&windows.previous);
-    let tls_filter = ReportFilter {
-        policy_domain: None,
-        begin_at_or_after: Some(tls_window.start.saturating_sub(LONGEST_REPORT)),
-        begin_before: Some(tls_window.end),
-        end_at_or_after: Some(tls_window.start),
-    };
+    let tls_filter = reports_around(windows.current.union(&windows.previous));
     let mut tls = TlsBuilder::default();
     store.read_tls_policies(&tls_filter, &mut |policy| {
         tls.add(&policy, &windows.current, &windows.previous);
@@ -266,6 +239,21 @@ fn listed_domains(store: &Store, period: Period) -> Result<BTreeSet<String>, Sto
     names.extend(tls.domains().map(str::to_owned));
     Ok(names)
 }
+
+/// Every report of any domain whose midpoint can lie in `window`, as the summary selects them
+/// (a report covers at most [`LONGEST_REPORT`] before it).
+fn reports_around(window: Period) -> ReportFilter {
+    ReportFilter {
+        policy_domain: None,
+        begin_at_or_after: Some(window.start.saturating_sub(LONGEST_REPORT)),
+        begin_before: Some(window.end),
+        end_at_or_after: Some(window.start),
+    }
+}
+
+/// How far before a window a report may begin and still have its midpoint inside it (as the
+/// full summary reads them).
+const LONGEST_REPORT: i64 = 400 * DAY;
 
 /// Notes the domain of each report the summary lists a domain for; keeps no report.
 struct Lister {

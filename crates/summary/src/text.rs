@@ -2,7 +2,7 @@
 
 use super::numbers::{percent, point_change, relative_change, thousands};
 use super::render::{
-    ClassGroup, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
+    ClassGroup, PartWriter, Shown, SummaryWriter, TlsSections, alert_label, clean, comparison_line,
     daily_sparkline, display_org, dns_status_line, failure_sample_cells, failure_samples_title,
     no_reports_line, plural, policy_before, policy_seen_line, previous_name, rate_rows, render,
     service_group_name, source_results, tls_sessions_line, uncovered_source_line, uncovered_title,
@@ -24,17 +24,16 @@ pub fn render_text(summary: &Summary) -> String {
     out.finish()
 }
 
-/// A part of the text summary (its start, or one domain), each line ending in a newline:
-/// the parts, one after the other, are what [`render_text`] gives for the whole.
-pub(crate) fn render_part(write: impl FnOnce(&mut Text)) -> String {
-    let mut out = Text::default();
-    write(&mut out);
-    let mut part = String::new();
-    for line in out.lines {
-        part.push_str(&line);
-        part.push('\n');
+impl PartWriter for Text {
+    /// Each line ending in a newline, so that the parts add up to [`render_text`]'s output.
+    fn into_part(self) -> String {
+        let mut part = String::new();
+        for line in self.lines {
+            part.push_str(&line);
+            part.push('\n');
+        }
+        part
     }
-    part
 }
 
 impl SummaryWriter for Text {
