@@ -108,23 +108,41 @@ impl RecordFacts {
         dkim: &[DkimRow],
         spf: &[SpfRow],
     ) -> RecordFacts {
+        RecordFacts::from_parts(
+            dmarc_pass,
+            forwarding_reason,
+            header_from,
+            dkim.iter()
+                .map(|result| (result.domain.as_str(), &result.result)),
+            spf.iter().map(|result| &result.result),
+        )
+    }
+
+    /// [`RecordFacts::from_results`] over any form of the results: each DKIM result as
+    /// (`d=`, result), and the results of the SPF checks that count for DMARC (scope mfrom or
+    /// unstated). Ingest classifies the parsed record with it, the read API the stored one.
+    pub fn from_parts<'a>(
+        dmarc_pass: bool,
+        forwarding_reason: bool,
+        header_from: &str,
+        dkim: impl IntoIterator<Item = (&'a str, &'a DkimResult)>,
+        mut spf: impl Iterator<Item = &'a SpfResult>,
+    ) -> RecordFacts {
         let mut facts = RecordFacts {
             dmarc_pass,
             forwarding_reason,
             ..RecordFacts::default()
         };
-        for result in dkim {
-            if result.result == DkimResult::Pass {
+        for (domain, result) in dkim {
+            if *result == DkimResult::Pass {
                 facts.dkim_passed = true;
-            } else if result.result != DkimResult::None
-                && domains_aligned(&result.domain, header_from, false)
-            {
+            } else if *result != DkimResult::None && domains_aligned(domain, header_from, false) {
                 // `none` means no signature was there to break; any other failure of a
                 // signature by the From domain (relaxed) is our own mail damaged in transit.
                 facts.aligned_signature_failed = true;
             }
         }
-        facts.spf_passed = spf.iter().any(|result| result.result == SpfResult::Pass);
+        facts.spf_passed = spf.any(|result| *result == SpfResult::Pass);
         facts
     }
 }
@@ -169,6 +187,11 @@ impl ClassTally {
     /// Messages counted for `class`.
     pub fn messages(&self, class: Classification) -> u64 {
         self.messages[class as usize]
+    }
+
+    /// Whether some record of `class` was counted (with 0 messages, perhaps).
+    pub fn seen(&self, class: Classification) -> bool {
+        self.seen[class as usize]
     }
 
     /// The class with most messages; on a tie, the later class. Only classes that were seen

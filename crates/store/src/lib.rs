@@ -58,6 +58,7 @@ mod ingest;
 mod migrate;
 mod query;
 mod raw;
+mod rollup;
 mod sorted_set;
 mod sql_value;
 mod worker;
@@ -76,10 +77,12 @@ pub use ingest::{
 };
 pub use migrate::SCHEMA_VERSION;
 pub use query::{
-    DkimRow, FailureSampleRow, PublishedPolicy, QUERY_HEAP_BYTES, QUERY_SQL_BYTES,
-    QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
-    SourceFilter, SourceRow, SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
+    DayFilter, DispositionCounts, DkimRow, FailureSampleRow, PublishedPolicy, QUERY_HEAP_BYTES,
+    QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter, ReportRow,
+    ReportVisitor, ReporterDayRow, ResultsWanted, SourceDayRow, SourceFilter, SourceRow,
+    SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
+pub use rollup::report_midpoint;
 pub use sorted_set::SortedSet;
 pub use worker::MAX_PARSE_THREADS;
 

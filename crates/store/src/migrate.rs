@@ -42,7 +42,20 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_dns_coverage",
         include_str!("../../../sql/migrations/0009_dns_coverage.sql"),
     ),
+    (
+        "0010_rollups",
+        include_str!("../../../sql/migrations/0010_rollups.sql"),
+    ),
 ];
+
+/// Steps in Rust that follow a migration's SQL, in its transaction: what SQL alone cannot
+/// derive from the stored rows.
+fn after(name: &str, connection: &Connection) -> Result<(), StoreError> {
+    match name {
+        "0010_rollups" => crate::rollup::rebuild_all(connection),
+        _ => Ok(()),
+    }
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -114,6 +127,10 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 name,
                 reason: one_line(&error),
             })?;
+        after(name, &transaction).map_err(|error| StoreError::MigrationFailed {
+            name,
+            reason: error.to_string(),
+        })?;
         transaction.pragma_update(None, "user_version", index as u32 + 1)?;
     }
     transaction.commit()?;

@@ -27,7 +27,8 @@ impl Store {
              DELETE FROM tls_policies; DELETE FROM tls_report_warnings;
              DELETE FROM tls_report_repeats; DELETE FROM tls_reports;
              DELETE FROM failure_report_duplicates; DELETE FROM failure_reports;
-             DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;",
+             DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;
+             DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;",
         )?;
         let messages = transaction
             .prepare("SELECT id, raw_encoding, size FROM messages ORDER BY id")?

@@ -8,9 +8,13 @@ use super::rows::{
 use super::tls::{TlsStored, store_tls_report};
 use super::{InputFailure, MessageOutcome};
 use crate::alignment;
+use crate::classify::is_forwarding_reason;
 use crate::digest::DigestedSink;
+use crate::rollup::{DkimFact, Interner, RecordFold, ReportRollup, SpfFact, rebuild_day};
 use crate::{StoreError, StoreOptions};
-use ruadb_report::{DomainName, FailureReport, Record, ReportHeader, ReportTrailer, TlsReport};
+use ruadb_report::{
+    DomainName, FailureReport, Record, ReportHeader, ReportTrailer, SpfScope, TlsReport,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
 
@@ -29,8 +33,12 @@ pub(super) fn accepts(options: &StoreOptions, domain: &DomainName) -> bool {
 
 /// What happens to the report being read.
 enum Target {
-    /// New: its rows are being written (and are deleted again if it fails).
-    Store { report_row: i64 },
+    /// New: its rows are being written (and are deleted again if it fails), its rollup
+    /// folded.
+    Store {
+        report_row: i64,
+        rollup: Box<ReportRollup>,
+    },
     /// Its key is stored already: only hashed, to tell a duplicate from a conflict.
     Compare {
         kept_report: i64,
@@ -65,6 +73,8 @@ pub(super) struct StoreSink<'c> {
     next_record_id: i64,
     /// Reused for the canonical text of each source IP.
     ip_text: String,
+    /// The rollups' names already looked up for this input.
+    names: Interner,
     current: Option<CurrentReport>,
     outcome: MessageOutcome,
     documents: u64,
@@ -89,6 +99,7 @@ impl<'c> StoreSink<'c> {
                 .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
                 .query_row([], |row| row.get(0))?,
             ip_text: String::with_capacity(64),
+            names: Interner::default(),
             current: None,
             outcome: MessageOutcome::default(),
             documents: 0,
@@ -204,6 +215,14 @@ impl<'c> StoreSink<'c> {
         } else {
             Target::Store {
                 report_row: insert_report(self.connection, self.message_id, member, header)?,
+                rollup: Box::new(ReportRollup::new(
+                    self.connection,
+                    &mut self.names,
+                    policy.domain.as_str(),
+                    &metadata.org_name,
+                    metadata.begin,
+                    metadata.end,
+                )?),
             }
         };
         self.current = Some(CurrentReport {
@@ -222,9 +241,10 @@ impl<'c> StoreSink<'c> {
         let record_count = i64::try_from(current.records).unwrap_or(i64::MAX);
         let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
         match current.target {
-            Target::Store { report_row } => {
+            Target::Store { report_row, rollup } => {
                 self.pending_text = 0;
                 write_records(self.connection, &mut self.pending, &mut self.ip_text)?;
+                rollup.finish(self.connection)?;
                 let extensions = (!trailer.extensions.is_empty())
                     .then(|| serde_json::to_string(&trailer.extensions).unwrap_or_default());
                 self.connection
@@ -305,7 +325,7 @@ impl<'c> StoreSink<'c> {
         self.pending.clear();
         self.pending_text = 0;
         if let Some(CurrentReport {
-            target: Target::Store { report_row },
+            target: Target::Store { report_row, rollup },
             ..
         }) = self.current.take()
         {
@@ -317,6 +337,12 @@ impl<'c> StoreSink<'c> {
                 "DELETE FROM reports WHERE id = ?1",
             ] {
                 self.connection.prepare_cached(sql)?.execute([report_row])?;
+            }
+            if rollup.written_early() {
+                // Some of its cells are merged into the day's rows already: the day is
+                // counted again from the records left.
+                let (domain, day) = rollup.place();
+                rebuild_day(self.connection, domain, day)?;
             }
         }
         Ok(())
@@ -359,9 +385,21 @@ impl DigestedSink for StoreSink<'_> {
         };
         current.records += 1;
         current.messages = current.messages.saturating_add(record.count);
-        let Target::Store { report_row } = current.target else {
+        let Target::Store { report_row, rollup } = &mut current.target else {
             return ControlFlow::Continue(());
         };
+        let report_row = *report_row;
+        let folded = fold(
+            self.connection,
+            &mut self.names,
+            rollup,
+            &record,
+            &alignment,
+            &mut self.ip_text,
+        );
+        if self.check(folded).is_break() {
+            return ControlFlow::Break(());
+        }
         self.pending_text += record.text_bytes();
         self.pending.push(PendingRecord {
             id: self.next_record_id,
@@ -409,4 +447,49 @@ impl DigestedSink for StoreSink<'_> {
             .and_then(|()| self.record_failure(member, error.to_string()));
         self.check(result)
     }
+}
+
+/// Folds a parsed record into its report's rollup.
+fn fold(
+    connection: &Connection,
+    names: &mut Interner,
+    rollup: &mut ReportRollup,
+    record: &Record,
+    alignment: &alignment::Alignment,
+    ip_text: &mut String,
+) -> Result<(), StoreError> {
+    use std::fmt::Write as _;
+    ip_text.clear();
+    // Writing to a String cannot fail; the text is the one `records.source_ip` holds.
+    let _ = write!(ip_text, "{}", record.source_ip);
+    rollup.add(
+        connection,
+        names,
+        RecordFold {
+            source_ip: ip_text,
+            messages: record.count,
+            disposition: &record.disposition,
+            dmarc_pass: alignment.dmarc_pass(),
+            spf_aligned: alignment.spf,
+            dkim_aligned: alignment.dkim,
+            forwarding_reason: record
+                .reasons
+                .iter()
+                .any(|reason| is_forwarding_reason(&reason.kind)),
+            header_from: record.header_from.as_str(),
+            dkim: record.dkim_results.iter().map(|dkim| DkimFact {
+                domain: dkim.domain.as_str(),
+                selector: dkim
+                    .selector
+                    .as_deref()
+                    .filter(|selector| !selector.is_empty()),
+                result: &dkim.result,
+            }),
+            spf: record.spf_results.iter().map(|spf| SpfFact {
+                domain: spf.domain.as_str(),
+                helo: spf.scope == Some(SpfScope::Helo),
+                result: &spf.result,
+            }),
+        },
+    )
 }

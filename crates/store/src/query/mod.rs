@@ -4,6 +4,7 @@
 
 mod failure;
 mod read;
+mod rollup;
 mod sources;
 mod sql;
 mod tls;
@@ -13,6 +14,7 @@ pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,
 };
+pub use rollup::{DayFilter, DispositionCounts, ReporterDayRow, SourceDayRow};
 pub use sources::{SourceFilter, SourceRow, SourceTable};
 pub use tls::{TlsFailureRow, TlsPolicyRow};
 

@@ -1,0 +1,735 @@
+//! Rollups kept at ingest: what the records of a policy domain say per UTC day and source IP
+//! (`source_days`) and per day and reporter (`reporter_days`), so that `sources`, the summary
+//! and the daily views read sources × days instead of every record.
+//!
+//! Rules:
+//! - A report counts on the UTC day of its midpoint ([`report_midpoint`]), the summary's
+//!   attribution rule: a whole report lands on one (policy domain, day).
+//! - A rollup counts exactly the records `record_outcomes` shows: those of stored reports
+//!   (duplicates and conflicts are never counted, a report that fails mid-stream is not).
+//! - They are written in the transaction of the records they summarise: each report's rows are
+//!   merged in when it ends (or earlier, by size, for a report with very many sources); a
+//!   report that fails after such an early write has its day rebuilt from the records left.
+//! - Names (policy domains, reporters, DKIM domains, selectors, results, SPF domains) are
+//!   interned in `rollup_names`; a source-day's sets are one BLOB of varints ([`NameSets`]).
+//! - The migration that adds them and `reparse` build them from the stored records
+//!   ([`rebuild_all`]) with the same fold as ingest.
+
+use crate::StoreError;
+use crate::classify::{Classification, RecordFacts, classify_record, is_forwarding_reason};
+use crate::sorted_set::SortedSet;
+use crate::sql_value::{Sql, optional_enum, report_enum};
+use ruadb_report::{Disposition, DkimResult, PolicyOverride, SpfResult, SpfScope};
+use rusqlite::{Connection, OptionalExtension, named_params, params};
+use std::collections::HashMap;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+/// The midpoint of a report's date range (rounded down): the moment a report is attributed
+/// to. A range given backwards is taken as written at its begin.
+pub fn report_midpoint(begin: i64, end: i64) -> i64 {
+    if end <= begin {
+        return begin;
+    }
+    // In i128: a hostile report may put `begin` and `end` anywhere in i64. The floor of the
+    // mean lies between them, so it fits back.
+    let mean = (i128::from(begin) + i128::from(end)).div_euclid(2);
+    i64::try_from(mean).unwrap_or(begin)
+}
+
+/// The rollup day of a report: days since 1970-01-01 of its midpoint (UTC).
+pub(crate) fn report_day(begin: i64, end: i64) -> i64 {
+    report_midpoint(begin, end).div_euclid(DAY)
+}
+
+/// Rollup cells of one report held before they are merged into `source_days` (a report with
+/// more distinct source IPs is written in parts, so a hostile report with a million IPs costs
+/// a bounded amount of memory). Each cell costs about this much plus its sets.
+const CELL_BYTES: usize = 160;
+/// Memory for the cells of one report before they are written.
+const REPORT_ROLLUP_BYTES: usize = 1 << 20;
+
+/// The sets of one source-day, as `rollup_names` ids, each sorted without repeats. Stored as
+/// one BLOB: per set (in field order) its length, then its values, as LEB128 varints; a DKIM
+/// result is (domain, selector or 0, result), an SPF result (domain, result).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct NameSets {
+    /// Reporting organisations.
+    pub reporters: Vec<u64>,
+    /// DKIM results: (d=, s= or 0, result).
+    pub dkim: Vec<[u64; 3]>,
+    /// SPF results of scope mfrom or unstated: (domain, result).
+    pub spf: Vec<[u64; 2]>,
+    /// Domains of SPF results of scope HELO.
+    pub helo: Vec<u64>,
+    /// DKIM domains that passed in misaligned records.
+    pub misaligned_dkim_pass: Vec<u64>,
+    /// SPF domains that passed in misaligned records.
+    pub misaligned_spf_pass: Vec<u64>,
+}
+
+/// [`NameSets`] while a report is folded.
+#[derive(Debug, Default)]
+struct BuildingSets {
+    reporters: SortedSet<u64>,
+    dkim: SortedSet<[u64; 3]>,
+    spf: SortedSet<[u64; 2]>,
+    helo: SortedSet<u64>,
+    misaligned_dkim_pass: SortedSet<u64>,
+    misaligned_spf_pass: SortedSet<u64>,
+}
+
+impl BuildingSets {
+    /// The sets, with `stored` (from the row already in the table) merged in.
+    fn merged(self, stored: NameSets) -> NameSets {
+        fn merge<T: Ord + Copy>(mut building: SortedSet<T>, stored: Vec<T>) -> Vec<T> {
+            for value in stored {
+                building.insert(value);
+            }
+            building.into_sorted()
+        }
+        NameSets {
+            reporters: merge(self.reporters, stored.reporters),
+            dkim: merge(self.dkim, stored.dkim),
+            spf: merge(self.spf, stored.spf),
+            helo: merge(self.helo, stored.helo),
+            misaligned_dkim_pass: merge(self.misaligned_dkim_pass, stored.misaligned_dkim_pass),
+            misaligned_spf_pass: merge(self.misaligned_spf_pass, stored.misaligned_spf_pass),
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+impl NameSets {
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let list = |out: &mut Vec<u8>, values: &mut dyn Iterator<Item = u64>, len: usize| {
+            put_varint(out, len as u64);
+            for value in values {
+                put_varint(out, value);
+            }
+        };
+        list(
+            &mut out,
+            &mut self.reporters.iter().copied(),
+            self.reporters.len(),
+        );
+        list(
+            &mut out,
+            &mut self.dkim.iter().flatten().copied(),
+            self.dkim.len(),
+        );
+        list(
+            &mut out,
+            &mut self.spf.iter().flatten().copied(),
+            self.spf.len(),
+        );
+        list(&mut out, &mut self.helo.iter().copied(), self.helo.len());
+        list(
+            &mut out,
+            &mut self.misaligned_dkim_pass.iter().copied(),
+            self.misaligned_dkim_pass.len(),
+        );
+        list(
+            &mut out,
+            &mut self.misaligned_spf_pass.iter().copied(),
+            self.misaligned_spf_pass.len(),
+        );
+        out
+    }
+
+    /// Reads the stored form; `None` if it is damaged.
+    pub fn decode(mut bytes: &[u8]) -> Option<NameSets> {
+        fn list<const N: usize>(bytes: &mut &[u8]) -> Option<Vec<[u64; N]>> {
+            let len = usize::try_from(take_varint(bytes)?).ok()?;
+            // Every value takes at least a byte: a damaged length cannot reserve more.
+            let mut values = Vec::with_capacity(len.min(bytes.len()));
+            for _ in 0..len {
+                let mut value = [0; N];
+                for part in &mut value {
+                    *part = take_varint(bytes)?;
+                }
+                values.push(value);
+            }
+            Some(values)
+        }
+        let flat = |values: Vec<[u64; 1]>| values.into_iter().map(|[value]| value).collect();
+        let sets = NameSets {
+            reporters: flat(list(&mut bytes)?),
+            dkim: list(&mut bytes)?,
+            spf: list(&mut bytes)?,
+            helo: flat(list(&mut bytes)?),
+            misaligned_dkim_pass: flat(list(&mut bytes)?),
+            misaligned_spf_pass: flat(list(&mut bytes)?),
+        };
+        bytes.is_empty().then_some(sets)
+    }
+}
+
+/// The counts of one source-day.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SourceCounts {
+    pub records: u64,
+    /// Messages per [`Classification`], in [`Classification::ALL`] order.
+    pub classes: [u64; 4],
+    /// Bit `1 << class` for each class some record had (records with a count of 0 included).
+    pub classes_seen: u8,
+    pub spf_aligned: u64,
+    pub dkim_aligned: u64,
+    pub quarantined: u64,
+    pub rejected: u64,
+    pub first_begin: i64,
+    pub last_end: i64,
+}
+
+impl SourceCounts {
+    fn merge(&mut self, other: &SourceCounts) {
+        self.records = self.records.saturating_add(other.records);
+        for (mine, theirs) in self.classes.iter_mut().zip(other.classes) {
+            *mine = mine.saturating_add(theirs);
+        }
+        self.classes_seen |= other.classes_seen;
+        self.spf_aligned = self.spf_aligned.saturating_add(other.spf_aligned);
+        self.dkim_aligned = self.dkim_aligned.saturating_add(other.dkim_aligned);
+        self.quarantined = self.quarantined.saturating_add(other.quarantined);
+        self.rejected = self.rejected.saturating_add(other.rejected);
+        self.first_begin = self.first_begin.min(other.first_begin);
+        self.last_end = self.last_end.max(other.last_end);
+    }
+}
+
+/// One source IP of the report being folded.
+#[derive(Debug, Default)]
+struct Cell {
+    counts: SourceCounts,
+    sets: BuildingSets,
+}
+
+/// `rollup_names` ids by name, for one stored input (a savepoint rolled back with it takes its
+/// new names away too, so the cache never outlives it).
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    ids: HashMap<Box<str>, u64>,
+}
+
+/// Names cached per input before the cache starts over (hostile inputs bring many).
+const INTERNER_NAMES: usize = 4096;
+
+impl Interner {
+    /// The id of `name`, added to `rollup_names` if new.
+    pub fn id(&mut self, connection: &Connection, name: &str) -> Result<u64, StoreError> {
+        if let Some(&id) = self.ids.get(name) {
+            return Ok(id);
+        }
+        let found: Option<i64> = connection
+            .prepare_cached("SELECT id FROM rollup_names WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                connection
+                    .prepare_cached("INSERT INTO rollup_names (name) VALUES (?1)")?
+                    .execute([name])?;
+                connection.last_insert_rowid()
+            }
+        };
+        // Rowids start at 1 and only grow.
+        let id = u64::try_from(id).unwrap_or_default();
+        if self.ids.len() >= INTERNER_NAMES {
+            self.ids.clear();
+        }
+        self.ids.insert(name.into(), id);
+        Ok(id)
+    }
+}
+
+/// One DKIM result as the fold sees it.
+pub(crate) struct DkimFact<'a> {
+    pub domain: &'a str,
+    /// `s=`, `None` when absent or empty.
+    pub selector: Option<&'a str>,
+    pub result: &'a DkimResult,
+}
+
+/// One SPF result as the fold sees it.
+pub(crate) struct SpfFact<'a> {
+    pub domain: &'a str,
+    pub helo: bool,
+    pub result: &'a SpfResult,
+}
+
+/// One record as the fold sees it (parsed at ingest, or read back for a rebuild).
+pub(crate) struct RecordFold<'a, D, S> {
+    pub source_ip: &'a str,
+    pub messages: u64,
+    pub disposition: &'a Disposition,
+    pub dmarc_pass: bool,
+    pub spf_aligned: bool,
+    pub dkim_aligned: bool,
+    pub forwarding_reason: bool,
+    pub header_from: &'a str,
+    pub dkim: D,
+    pub spf: S,
+}
+
+/// The rollup of one stored report, folded record by record.
+pub(crate) struct ReportRollup {
+    domain: u64,
+    day: i64,
+    org: u64,
+    begin: i64,
+    end: i64,
+    cells: HashMap<Box<str>, Cell>,
+    /// Approximate memory of `cells`.
+    bytes: usize,
+    /// Some cells were written before the report ended.
+    written_early: bool,
+    messages: u64,
+    dmarc_pass: u64,
+}
+
+impl ReportRollup {
+    /// The rollup of a report of `policy_domain` by `org` over `[begin, end]`.
+    pub fn new(
+        connection: &Connection,
+        names: &mut Interner,
+        policy_domain: &str,
+        org: &str,
+        begin: i64,
+        end: i64,
+    ) -> Result<ReportRollup, StoreError> {
+        Ok(ReportRollup {
+            domain: names.id(connection, policy_domain)?,
+            day: report_day(begin, end),
+            org: names.id(connection, org)?,
+            begin,
+            end,
+            cells: HashMap::new(),
+            bytes: 0,
+            written_early: false,
+            messages: 0,
+            dmarc_pass: 0,
+        })
+    }
+
+    /// The policy domain's id and the day.
+    pub fn place(&self) -> (u64, i64) {
+        (self.domain, self.day)
+    }
+
+    /// Whether some of the report's cells are in the table already.
+    pub fn written_early(&self) -> bool {
+        self.written_early
+    }
+
+    /// Adds one record.
+    pub fn add<'a, D, S>(
+        &mut self,
+        connection: &Connection,
+        names: &mut Interner,
+        record: RecordFold<'a, D, S>,
+    ) -> Result<(), StoreError>
+    where
+        D: Iterator<Item = DkimFact<'a>> + Clone,
+        S: Iterator<Item = SpfFact<'a>> + Clone,
+    {
+        let messages = record.messages;
+        let facts = RecordFacts::from_parts(
+            record.dmarc_pass,
+            record.forwarding_reason,
+            record.header_from,
+            record.dkim.clone().map(|dkim| (dkim.domain, dkim.result)),
+            record
+                .spf
+                .clone()
+                .filter(|spf| !spf.helo)
+                .map(|spf| spf.result),
+        );
+        let class = classify_record(&facts);
+        self.messages = self.messages.saturating_add(messages);
+        if record.dmarc_pass {
+            self.dmarc_pass = self.dmarc_pass.saturating_add(messages);
+        }
+        if !self.cells.contains_key(record.source_ip) {
+            self.bytes += CELL_BYTES + record.source_ip.len();
+            self.cells.insert(
+                record.source_ip.into(),
+                Cell {
+                    counts: SourceCounts {
+                        first_begin: self.begin,
+                        last_end: self.end,
+                        ..SourceCounts::default()
+                    },
+                    sets: BuildingSets::default(),
+                },
+            );
+        }
+        let org = self.org;
+        let Some(cell) = self.cells.get_mut(record.source_ip) else {
+            return Ok(());
+        };
+        let counts = &mut cell.counts;
+        counts.records += 1;
+        let index = class as usize;
+        counts.classes[index] = counts.classes[index].saturating_add(messages);
+        counts.classes_seen |= 1 << index;
+        let add = |total: &mut u64, yes: bool| {
+            if yes {
+                *total = total.saturating_add(messages);
+            }
+        };
+        add(&mut counts.spf_aligned, record.spf_aligned);
+        add(&mut counts.dkim_aligned, record.dkim_aligned);
+        add(
+            &mut counts.quarantined,
+            *record.disposition == Disposition::Quarantine,
+        );
+        add(
+            &mut counts.rejected,
+            *record.disposition == Disposition::Reject,
+        );
+        let sets = &mut cell.sets;
+        sets.reporters.insert(org);
+        let mut added = 0;
+        let misaligned = class == Classification::Misaligned;
+        for dkim in record.dkim {
+            let domain = names.id(connection, dkim.domain)?;
+            let selector = match dkim.selector {
+                Some(selector) => names.id(connection, selector)?,
+                None => 0,
+            };
+            let result = names.id(connection, dkim.result.as_str())?;
+            sets.dkim.insert([domain, selector, result]);
+            // The advice names what passed in misaligned mail only: a pass in aligned mail is
+            // aligned by definition.
+            if misaligned && *dkim.result == DkimResult::Pass {
+                sets.misaligned_dkim_pass.insert(domain);
+            }
+            added += 1;
+        }
+        for spf in record.spf {
+            let domain = names.id(connection, spf.domain)?;
+            if spf.helo {
+                sets.helo.insert(domain);
+            } else {
+                let result = names.id(connection, spf.result.as_str())?;
+                sets.spf.insert([domain, result]);
+                if misaligned && *spf.result == SpfResult::Pass {
+                    sets.misaligned_spf_pass.insert(domain);
+                }
+            }
+            added += 1;
+        }
+        self.bytes += added * 32;
+        if self.bytes > REPORT_ROLLUP_BYTES {
+            self.write_cells(connection)?;
+            self.written_early = true;
+        }
+        Ok(())
+    }
+
+    /// Merges the report into the tables: its source cells and its reporter-day.
+    pub fn finish(mut self, connection: &Connection) -> Result<(), StoreError> {
+        self.write_cells(connection)?;
+        connection
+            .prepare_cached(
+                "INSERT INTO reporter_days (domain, day, org, reports, messages, dmarc_pass)
+                 VALUES (:domain, :day, :org, 1, :messages, :dmarc_pass)
+                 ON CONFLICT (domain, day, org) DO UPDATE SET
+                    reports = reports + 1,
+                    messages = messages + excluded.messages,
+                    dmarc_pass = dmarc_pass + excluded.dmarc_pass",
+            )?
+            .execute(named_params! {
+                ":domain": stored(self.domain),
+                ":day": self.day,
+                ":org": stored(self.org),
+                ":messages": stored(self.messages),
+                ":dmarc_pass": stored(self.dmarc_pass),
+            })?;
+        Ok(())
+    }
+
+    /// Merges the cells held into `source_days` and empties them.
+    fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        let mut select = connection.prepare_cached(
+            "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
+                    spf_aligned, dkim_aligned, quarantined, rejected, first_begin, last_end,
+                    names
+             FROM source_days WHERE domain = ?1 AND day = ?2 AND source_ip = ?3",
+        )?;
+        let mut write = connection.prepare_cached(
+            "INSERT OR REPLACE INTO source_days (domain, day, source_ip, records, aligned,
+                forwarded, misaligned, unauthenticated, classes_seen, spf_aligned, dkim_aligned,
+                quarantined, rejected, first_begin, last_end, names)
+             VALUES (:domain, :day, :source_ip, :records, :aligned, :forwarded, :misaligned,
+                :unauthenticated, :classes_seen, :spf_aligned, :dkim_aligned, :quarantined,
+                :rejected, :first_begin, :last_end, :names)",
+        )?;
+        let domain = stored(self.domain);
+        for (source_ip, cell) in self.cells.drain() {
+            let mut counts = cell.counts;
+            let found = select
+                .query_row(params![domain, self.day, &*source_ip], |row| {
+                    Ok((read_counts(row, 0)?, row.get::<_, Vec<u8>>(12)?))
+                })
+                .optional()?;
+            let stored_sets = match found {
+                Some((stored_counts, names)) => {
+                    counts.merge(&stored_counts);
+                    NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?
+                }
+                None => NameSets::default(),
+            };
+            let sets = cell.sets.merged(stored_sets);
+            let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
+            write.execute(named_params! {
+                ":domain": domain,
+                ":day": self.day,
+                ":source_ip": &*source_ip,
+                ":records": stored(counts.records),
+                ":aligned": aligned,
+                ":forwarded": forwarded,
+                ":misaligned": misaligned,
+                ":unauthenticated": unauthenticated,
+                ":classes_seen": counts.classes_seen,
+                ":spf_aligned": stored(counts.spf_aligned),
+                ":dkim_aligned": stored(counts.dkim_aligned),
+                ":quarantined": stored(counts.quarantined),
+                ":rejected": stored(counts.rejected),
+                ":first_begin": counts.first_begin,
+                ":last_end": counts.last_end,
+                ":names": sets.encode(),
+            })?;
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// A count as SQLite's signed integer (saturating).
+fn stored(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The counts of a `source_days` row whose columns from `at` on are those of
+/// [`SourceCounts`], in table order (`records` to `last_end`).
+pub(crate) fn read_counts(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SourceCounts> {
+    let count = |index| crate::sql_value::count(row, at + index);
+    Ok(SourceCounts {
+        records: count(0)?,
+        classes: [count(1)?, count(2)?, count(3)?, count(4)?],
+        classes_seen: row.get::<_, i64>(at + 5)? as u8,
+        spf_aligned: count(6)?,
+        dkim_aligned: count(7)?,
+        quarantined: count(8)?,
+        rejected: count(9)?,
+        first_begin: row.get(at + 10)?,
+        last_end: row.get(at + 11)?,
+    })
+}
+
+/// Builds every rollup again from the stored reports and records (after the migration that
+/// adds them, and after `reparse`).
+pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute_batch(
+        "DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;",
+    )?;
+    let mut names = Interner::default();
+    let mut reports = connection.prepare(
+        "SELECT id, org_name, policy_domain, begin_utc, end_utc FROM reports ORDER BY id",
+    )?;
+    let mut rows = reports.query([])?;
+    while let Some(row) = rows.next()? {
+        let (id, org, domain): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let rollup = ReportRollup::new(
+            connection,
+            &mut names,
+            &domain,
+            &org,
+            row.get(3)?,
+            row.get(4)?,
+        )?;
+        fold_stored_records(connection, &mut names, id, rollup)?;
+    }
+    Ok(())
+}
+
+/// Builds the rollups of one policy domain and day again from the stored records (after a
+/// report that had written some of its cells failed and its records were deleted).
+pub(crate) fn rebuild_day(
+    connection: &Connection,
+    domain: u64,
+    day: i64,
+) -> Result<(), StoreError> {
+    let domain_id = stored(domain);
+    connection
+        .prepare_cached("DELETE FROM source_days WHERE domain = ?1 AND day = ?2")?
+        .execute(params![domain_id, day])?;
+    connection
+        .prepare_cached("DELETE FROM reporter_days WHERE domain = ?1 AND day = ?2")?
+        .execute(params![domain_id, day])?;
+    let mut names = Interner::default();
+    let reports = connection
+        .prepare_cached(
+            "SELECT rep.id, rep.org_name, rep.policy_domain, rep.begin_utc, rep.end_utc
+             FROM reports AS rep JOIN rollup_names AS n ON n.name = rep.policy_domain
+             WHERE n.id = ?1 ORDER BY rep.id",
+        )?
+        .query_map([domain_id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, org, policy_domain, begin, end) in reports {
+        if report_day(begin, end) != day {
+            continue;
+        }
+        let rollup = ReportRollup::new(connection, &mut names, &policy_domain, &org, begin, end)?;
+        fold_stored_records(connection, &mut names, id, rollup)?;
+    }
+    Ok(())
+}
+
+/// Folds the stored records of report `report` into `rollup` and writes it.
+fn fold_stored_records(
+    connection: &Connection,
+    names: &mut Interner,
+    report: i64,
+    mut rollup: ReportRollup,
+) -> Result<(), StoreError> {
+    let mut records = connection.prepare_cached(
+        "SELECT id, source_ip, message_count, disposition, header_from, dmarc_pass,
+                spf_aligned, dkim_aligned
+         FROM records WHERE report = ?1 ORDER BY id",
+    )?;
+    let mut dkim_rows = connection.prepare_cached(
+        "SELECT domain, selector, result FROM dkim_results WHERE record = ?1 ORDER BY seq",
+    )?;
+    let mut spf_rows = connection.prepare_cached(
+        "SELECT domain, scope, result FROM spf_results WHERE record = ?1 ORDER BY seq",
+    )?;
+    let mut reasons = connection.prepare_cached("SELECT type FROM reasons WHERE record = ?1")?;
+    let mut rows = records.query([report])?;
+    while let Some(row) = rows.next()? {
+        let record: i64 = row.get(0)?;
+        let source_ip: String = row.get(1)?;
+        let messages = crate::sql_value::count(row, 2)?;
+        let disposition: Disposition = report_enum(row, 3)?;
+        let header_from: String = row.get::<_, Option<String>>(4)?.unwrap_or_default();
+        let dkim: Vec<(String, Option<String>, DkimResult)> = dkim_rows
+            .query_map([record], |row| {
+                Ok((
+                    row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    row.get::<_, Option<String>>(1)?
+                        .filter(|selector| !selector.is_empty()),
+                    report_enum(row, 2)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let spf: Vec<(String, bool, SpfResult)> = spf_rows
+            .query_map([record], |row| {
+                Ok((
+                    row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    optional_enum::<SpfScope>(row, 1)? == Some(SpfScope::Helo),
+                    report_enum(row, 2)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let forwarding_reason = reasons
+            .query_map([record], |row| Ok(row.get::<_, Sql<PolicyOverride>>(0)?.0))?
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .any(is_forwarding_reason);
+        rollup.add(
+            connection,
+            names,
+            RecordFold {
+                source_ip: &source_ip,
+                messages,
+                disposition: &disposition,
+                dmarc_pass: row.get(5)?,
+                spf_aligned: row.get(6)?,
+                dkim_aligned: row.get(7)?,
+                forwarding_reason,
+                header_from: &header_from,
+                dkim: dkim.iter().map(|(domain, selector, result)| DkimFact {
+                    domain,
+                    selector: selector.as_deref(),
+                    result,
+                }),
+                spf: spf.iter().map(|(domain, helo, result)| SpfFact {
+                    domain,
+                    helo: *helo,
+                    result,
+                }),
+            },
+        )?;
+    }
+    rollup.finish(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_sets_round_trip() {
+        let sets = NameSets {
+            reporters: vec![1, 300, 70_000],
+            dkim: vec![[2, 0, 3], [2, 5, 3]],
+            spf: vec![[9, 3]],
+            helo: vec![],
+            misaligned_dkim_pass: vec![2],
+            misaligned_spf_pass: vec![u64::MAX],
+        };
+        let bytes = sets.encode();
+        assert_eq!(NameSets::decode(&bytes), Some(sets));
+        assert_eq!(NameSets::decode(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(
+            NameSets::default().encode(),
+            vec![0; 6],
+            "an empty set is a byte"
+        );
+        let mut longer = NameSets::default().encode();
+        longer.push(1);
+        assert_eq!(NameSets::decode(&longer), None, "trailing bytes are damage");
+    }
+
+    #[test]
+    fn a_report_counts_on_the_day_of_its_midpoint() {
+        // 2026-11-16 22:00 to 2026-11-17 22:00: midpoint 2026-11-17 10:00.
+        let begin = 1_763_330_400;
+        assert_eq!(report_day(begin, begin + DAY), (begin + DAY) / DAY);
+        assert_eq!(report_day(begin, begin - 5), begin.div_euclid(DAY));
+        assert_eq!(report_midpoint(i64::MIN, i64::MAX), -1);
+    }
+}
