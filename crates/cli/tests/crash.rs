@@ -11,6 +11,8 @@
 )]
 
 mod proof;
+#[path = "../../store/tests/common/rollups.rs"]
+mod rollups;
 
 use proof::{describe, integrity_check, outcome_totals, ruadb, totals, write_config};
 use ruadb_store::{Store, StoreOptions};
@@ -135,6 +137,9 @@ fn killed_ingest_loses_nothing_and_counts_nothing_twice() {
                 "after {kills} kills: {partial:?} exceeds a clean run's {clean:?}"
             );
             stored_after_kill.insert(partial.messages);
+            // The rollups are written in the transactions of their records: whatever the
+            // kill interrupted, they say exactly what the records say.
+            rollups::assert_rollups_match(&Store::open_read_only(&db).unwrap());
         }
     }
     eprintln!(
@@ -156,6 +161,15 @@ fn killed_ingest_loses_nothing_and_counts_nothing_twice() {
     );
     assert_eq!(outcome_totals(&db), outcome_totals(&clean_db));
     assert_eq!(integrity_check(&db), "ok");
+    let killed = Store::open_read_only(&db).unwrap();
+    let clean_store = Store::open_read_only(&clean_db).unwrap();
+    rollups::assert_rollups_match(&killed);
+    let all = ruadb_store::DayFilter::default();
+    let (killed, clean) = (
+        rollups::rollups(&killed, &all),
+        rollups::rollups(&clean_store, &all),
+    );
+    assert!(killed.sources == clean.sources && killed.reporters == clean.reporters);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Helpers shared by the store's integration tests.
 
+pub mod rollups;
+
 /// A report with `records` rows of (ip, count, dkim domain, spf domain), all DKIM/SPF pass.
 #[allow(
     dead_code,

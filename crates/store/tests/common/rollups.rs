@@ -1,0 +1,193 @@
+//! The rollups (`source_days`, `reporter_days`) against a full scan of the stored records
+//! through the read API. Shared by the store's rollup tests and the CLI's crash test.
+
+#![allow(
+    dead_code,
+    reason = "not every test that includes this module uses all of it"
+)]
+
+use ruadb_report::Disposition;
+use ruadb_store::classify::{ClassTally, Classification, classify_record};
+use ruadb_store::{
+    DayFilter, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store,
+    report_midpoint,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const DAY: i64 = 86_400;
+
+/// What one (policy domain, day, source IP) holds, from either side.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cell {
+    pub records: u64,
+    pub classes: ClassTally,
+    pub spf_aligned: u64,
+    pub dkim_aligned: u64,
+    /// none, quarantine, reject.
+    pub dispositions: [u64; 3],
+    pub first_begin: i64,
+    pub last_end: i64,
+    pub reporters: BTreeSet<String>,
+    pub dkim: BTreeSet<(String, Option<String>, String)>,
+    pub spf: BTreeSet<(String, String)>,
+    pub helo: BTreeSet<String>,
+    pub misaligned_dkim_pass: BTreeSet<String>,
+    pub misaligned_spf_pass: BTreeSet<String>,
+}
+
+pub type SourceKey = (String, i64, String);
+pub type ReporterKey = (String, i64, String);
+
+/// (reports, messages, dmarc pass).
+pub type ReporterCell = (u64, u64, u64);
+
+/// The rollups as a full scan of the records computes them.
+#[derive(Default)]
+pub struct Scan {
+    pub sources: BTreeMap<SourceKey, Cell>,
+    pub reporters: BTreeMap<ReporterKey, ReporterCell>,
+}
+
+impl ReportVisitor for Scan {
+    type Handle = ReportRow;
+
+    fn report(&mut self, report: ReportRow) -> Option<ReportRow> {
+        let day = report_midpoint(report.begin, report.end).div_euclid(DAY) * DAY;
+        let key = (report.policy_domain.clone(), day, report.org.clone());
+        self.reporters.entry(key).or_default().0 += 1;
+        Some(report)
+    }
+
+    fn record(&mut self, report: &ReportRow, record: &RecordRow) {
+        let day = report_midpoint(report.begin, report.end).div_euclid(DAY) * DAY;
+        let reporter = self
+            .reporters
+            .entry((report.policy_domain.clone(), day, report.org.clone()))
+            .or_default();
+        reporter.1 += record.messages;
+        if record.dmarc_pass {
+            reporter.2 += record.messages;
+        }
+        let key = (report.policy_domain.clone(), day, record.source_ip.clone());
+        let cell = self.sources.entry(key).or_insert_with(|| Cell {
+            first_begin: report.begin,
+            last_end: report.end,
+            ..Cell::default()
+        });
+        let class = classify_record(&record.facts);
+        let messages = record.messages;
+        cell.records += 1;
+        cell.classes.add(class, messages);
+        if record.spf_aligned {
+            cell.spf_aligned += messages;
+        }
+        if record.dkim_aligned {
+            cell.dkim_aligned += messages;
+        }
+        let disposition = match record.disposition {
+            Disposition::Quarantine => 1,
+            Disposition::Reject => 2,
+            _ => 0,
+        };
+        cell.dispositions[disposition] += messages;
+        cell.first_begin = cell.first_begin.min(report.begin);
+        cell.last_end = cell.last_end.max(report.end);
+        cell.reporters.insert(report.org.clone());
+        let misaligned = class == Classification::Misaligned;
+        for dkim in &record.dkim {
+            let result = dkim.result.as_str().to_owned();
+            cell.dkim
+                .insert((dkim.domain.clone(), dkim.selector.clone(), result));
+            if misaligned && dkim.result == ruadb_report::DkimResult::Pass {
+                cell.misaligned_dkim_pass.insert(dkim.domain.clone());
+            }
+        }
+        for spf in &record.spf {
+            cell.spf
+                .insert((spf.domain.clone(), spf.result.as_str().to_owned()));
+            if misaligned && spf.result == ruadb_report::SpfResult::Pass {
+                cell.misaligned_spf_pass.insert(spf.domain.clone());
+            }
+        }
+        cell.helo.extend(record.helo_domains.iter().cloned());
+    }
+}
+
+/// The full scan.
+pub fn scan(store: &Store) -> Scan {
+    let mut scan = Scan::default();
+    store
+        .read_reports(&ReportFilter::default(), &ResultsWanted::All, &mut scan)
+        .unwrap();
+    scan
+}
+
+/// The rollups as stored.
+pub fn rollups(store: &Store, filter: &DayFilter) -> Scan {
+    let mut read = Scan::default();
+    store
+        .read_source_days(filter, &mut |row| {
+            let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
+            let cell = Cell {
+                records: row.records,
+                classes: row.classes,
+                spf_aligned: row.spf_aligned,
+                dkim_aligned: row.dkim_aligned,
+                dispositions: [
+                    row.dispositions.none,
+                    row.dispositions.quarantine,
+                    row.dispositions.reject,
+                ],
+                first_begin: row.first_begin,
+                last_end: row.last_end,
+                reporters: row.reporters.iter().cloned().collect(),
+                dkim: row
+                    .dkim
+                    .iter()
+                    .map(|dkim| {
+                        let result = dkim.result.as_str().to_owned();
+                        (dkim.domain.clone(), dkim.selector.clone(), result)
+                    })
+                    .collect(),
+                spf: row
+                    .spf
+                    .iter()
+                    .map(|spf| (spf.domain.clone(), spf.result.as_str().to_owned()))
+                    .collect(),
+                helo: row.helo_domains.iter().cloned().collect(),
+                misaligned_dkim_pass: row.misaligned_dkim_pass.iter().cloned().collect(),
+                misaligned_spf_pass: row.misaligned_spf_pass.iter().cloned().collect(),
+            };
+            assert_eq!(row.messages(), cell.dispositions.iter().sum::<u64>());
+            assert!(read.sources.insert(key, cell).is_none(), "one row per key");
+        })
+        .unwrap();
+    store
+        .read_reporter_days(filter, &mut |row| {
+            let key = (row.policy_domain.clone(), row.day, row.org.clone());
+            let cell = (row.reports, row.messages, row.dmarc_pass);
+            assert!(
+                read.reporters.insert(key, cell).is_none(),
+                "one row per key"
+            );
+        })
+        .unwrap();
+    read
+}
+
+/// Asserts that the rollups equal the full scan; returns the number of source-days.
+pub fn assert_rollups_match(store: &Store) -> usize {
+    let expected = scan(store);
+    let stored = rollups(store, &DayFilter::default());
+    assert_eq!(stored.reporters, expected.reporters, "reporter days");
+    if stored.sources != expected.sources {
+        for (key, cell) in &expected.sources {
+            assert_eq!(stored.sources.get(key), Some(cell), "source day {key:?}");
+        }
+        assert_eq!(
+            stored.sources.keys().collect::<Vec<_>>(),
+            expected.sources.keys().collect::<Vec<_>>()
+        );
+    }
+    expected.sources.len()
+}
