@@ -12,7 +12,8 @@ CREATE TABLE rollup_names (
 
 -- One row per (policy domain, day, source IP). Messages per class (aligned = DMARC pass; the
 -- class of each record as crates/store/src/classify.rs decides it); quarantined and rejected
--- messages (the rest had disposition none); the earliest begin and latest end of the reports;
+-- messages (the rest had disposition none); the earliest begin and latest end of the reports
+-- (as seconds from the day's start);
 -- `names` holds the reporters, DKIM (d=, s=, result) and SPF (domain, result) results, HELO
 -- domains, and the DKIM and SPF domains that passed in misaligned records, as rollup_names ids.
 CREATE TABLE source_days (
@@ -29,8 +30,8 @@ CREATE TABLE source_days (
     dkim_aligned    INTEGER NOT NULL,
     quarantined     INTEGER NOT NULL,
     rejected        INTEGER NOT NULL,
-    first_begin     INTEGER NOT NULL,
-    last_end        INTEGER NOT NULL,
+    begin_offset    INTEGER NOT NULL,           -- earliest report begin - day start (seconds)
+    end_offset      INTEGER NOT NULL,           -- latest report end - day start (seconds)
     names           BLOB    NOT NULL,
     PRIMARY KEY (domain, day, source_ip)
 ) WITHOUT ROWID;

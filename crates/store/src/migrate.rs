@@ -46,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_rollups",
         include_str!("../../../sql/migrations/0010_rollups.sql"),
     ),
+    (
+        "0011_rollup_views",
+        include_str!("../../../sql/migrations/0011_rollup_views.sql"),
+    ),
 ];
 
 /// Steps in Rust that follow a migration's SQL, in its transaction: what SQL alone cannot

@@ -454,14 +454,16 @@ impl ReportRollup {
     /// Merges the report into the tables: its source cells and its reporter-day.
     pub fn finish(mut self, connection: &Connection) -> Result<(), StoreError> {
         self.write_cells(connection)?;
+        // An integer sum past 2^63 - 1 is a REAL in SQLite, which the `CAST`s turn back into
+        // the largest integer: sums saturate, as in Rust.
         connection
             .prepare_cached(
                 "INSERT INTO reporter_days (domain, day, org, reports, messages, dmarc_pass)
                  VALUES (:domain, :day, :org, 1, :messages, :dmarc_pass)
                  ON CONFLICT (domain, day, org) DO UPDATE SET
                     reports = reports + 1,
-                    messages = messages + excluded.messages,
-                    dmarc_pass = dmarc_pass + excluded.dmarc_pass",
+                    messages = CAST(messages + excluded.messages AS INTEGER),
+                    dmarc_pass = CAST(dmarc_pass + excluded.dmarc_pass AS INTEGER)",
             )?
             .execute(named_params! {
                 ":domain": stored(self.domain),
@@ -477,24 +479,25 @@ impl ReportRollup {
     fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
         let mut select = connection.prepare_cached(
             "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
-                    spf_aligned, dkim_aligned, quarantined, rejected, first_begin, last_end,
+                    spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
                     names
              FROM source_days WHERE domain = ?1 AND day = ?2 AND source_ip = ?3",
         )?;
         let mut write = connection.prepare_cached(
             "INSERT OR REPLACE INTO source_days (domain, day, source_ip, records, aligned,
                 forwarded, misaligned, unauthenticated, classes_seen, spf_aligned, dkim_aligned,
-                quarantined, rejected, first_begin, last_end, names)
+                quarantined, rejected, begin_offset, end_offset, names)
              VALUES (:domain, :day, :source_ip, :records, :aligned, :forwarded, :misaligned,
                 :unauthenticated, :classes_seen, :spf_aligned, :dkim_aligned, :quarantined,
-                :rejected, :first_begin, :last_end, :names)",
+                :rejected, :begin_offset, :end_offset, :names)",
         )?;
         let domain = stored(self.domain);
+        let day_start = self.day.saturating_mul(DAY);
         for (source_ip, cell) in self.cells.drain() {
             let mut counts = cell.counts;
             let found = select
                 .query_row(params![domain, self.day, &*source_ip], |row| {
-                    Ok((read_counts(row, 0)?, row.get::<_, Vec<u8>>(12)?))
+                    Ok((read_counts(row, 0, self.day)?, row.get::<_, Vec<u8>>(12)?))
                 })
                 .optional()?;
             let stored_sets = match found {
@@ -520,8 +523,10 @@ impl ReportRollup {
                 ":dkim_aligned": stored(counts.dkim_aligned),
                 ":quarantined": stored(counts.quarantined),
                 ":rejected": stored(counts.rejected),
-                ":first_begin": counts.first_begin,
-                ":last_end": counts.last_end,
+                // From the day's start: most reports begin and end within a day of it, so
+                // the offsets take a few bytes where the times take six.
+                ":begin_offset": counts.first_begin.saturating_sub(day_start),
+                ":end_offset": counts.last_end.saturating_sub(day_start),
                 ":names": sets.encode(),
             })?;
         }
@@ -535,9 +540,14 @@ fn stored(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// The counts of a `source_days` row whose columns from `at` on are those of
-/// [`SourceCounts`], in table order (`records` to `last_end`).
-pub(crate) fn read_counts(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SourceCounts> {
+/// The counts of a `source_days` row of day `day` whose columns from `at` on are those of
+/// [`SourceCounts`], in table order (`records` to `end_offset`).
+pub(crate) fn read_counts(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+    day: i64,
+) -> rusqlite::Result<SourceCounts> {
+    let day_start = day.saturating_mul(DAY);
     let count = |index| crate::sql_value::count(row, at + index);
     Ok(SourceCounts {
         records: count(0)?,
@@ -547,8 +557,8 @@ pub(crate) fn read_counts(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Resul
         dkim_aligned: count(7)?,
         quarantined: count(8)?,
         rejected: count(9)?,
-        first_begin: row.get(at + 10)?,
-        last_end: row.get(at + 11)?,
+        first_begin: day_start.saturating_add(row.get(at + 10)?),
+        last_end: day_start.saturating_add(row.get(at + 11)?),
     })
 }
 

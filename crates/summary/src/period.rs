@@ -211,17 +211,9 @@ impl FromStr for Period {
     }
 }
 
-/// The midpoint of a report's date range (rounded down), used by [`Period::contains_report`].
-/// A range given backwards is taken as written at its begin.
-pub fn report_midpoint(begin: i64, end: i64) -> i64 {
-    if end <= begin {
-        return begin;
-    }
-    // In i128: a hostile report may put `begin` and `end` anywhere in i64. The floor of the
-    // mean lies between them, so it fits back.
-    let mean = (i128::from(begin) + i128::from(end)).div_euclid(2);
-    i64::try_from(mean).unwrap_or(begin)
-}
+/// The midpoint of a report's date range (rounded down), used by [`Period::contains_report`]:
+/// the store's rule, which its rollups count days by.
+pub use ruadb_store::report_midpoint;
 
 /// Monday 00:00 UTC of the ISO week containing `at`.
 fn week_start(at: i64) -> i64 {

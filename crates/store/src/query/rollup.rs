@@ -166,7 +166,7 @@ impl Store {
         let (first, last) = filter.days();
         let columns = "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded,
                 s.misaligned, s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned,
-                s.quarantined, s.rejected, s.first_begin, s.last_end, s.names";
+                s.quarantined, s.rejected, s.begin_offset, s.end_offset, s.names";
         // With a domain, its name is found first and its days are one range of the key.
         let sql = match filter.policy_domain {
             Some(_) => format!(
@@ -192,9 +192,10 @@ impl Store {
                 Ok(row.get::<_, Option<String>>(index)?.unwrap_or_default())
             };
             out.policy_domain = text(0)?;
-            out.day = row.get::<_, i64>(1)?.saturating_mul(DAY);
+            let day: i64 = row.get(1)?;
+            out.day = day.saturating_mul(DAY);
             out.source_ip = text(2)?;
-            let counts = read_counts(row, 3)?;
+            let counts = read_counts(row, 3, day)?;
             out.records = counts.records;
             out.classes = ClassTally::default();
             for class in Classification::ALL {

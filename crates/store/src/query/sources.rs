@@ -1,24 +1,25 @@
-//! `ruadb sources`: every sending source (policy domain, source IP) among the selected
-//! reports, in one pass over the [read API](super::read), kept as counts and interned names
-//! until a row is read.
+//! `ruadb sources`: every sending source (policy domain, source IP) of the selected days, in
+//! one pass over the source-day rollups ([`Store::read_source_days`]), kept as counts and
+//! interned names until a row is read. Its cost grows with sources × days, not with records.
 
-use super::read::{RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted};
+use super::rollup::{DayFilter, SourceDayRow};
 use crate::SourceIdentity;
-use crate::classify::{ClassTally, Classification, classify_record};
+use crate::classify::{ClassTally, Classification};
 use crate::sorted_set::SortedSet;
 use crate::{Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Which records [`Store::sources`] aggregates: reports beginning in `[since, until)`.
+/// Which records [`Store::sources`] aggregates: those of reports whose midpoint falls on a
+/// UTC day in `[since, until)` (the summary's rule; a day counts when it starts in the range).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceFilter {
     /// Only this policy domain.
     pub domain: Option<String>,
-    /// Only reports beginning at or after this time (unix seconds).
+    /// Only days starting at or after this time (unix seconds).
     pub since: Option<i64>,
-    /// Only reports beginning before this time (unix seconds).
+    /// Only days starting before this time (unix seconds).
     pub until: Option<i64>,
 }
 
@@ -78,20 +79,19 @@ impl Store {
     }
 
     /// Every (policy domain, source IP) among the records `filter` selects, in one pass over
-    /// the records.
+    /// the source-day rollups.
     fn source_table(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
-        let selection = ReportFilter {
+        let selection = DayFilter {
             policy_domain: filter.domain.clone(),
-            begin_at_or_after: filter.since,
-            begin_before: filter.until,
-            end_at_or_after: None,
+            since: filter.since,
+            until: filter.until,
         };
-        // The record streams read each page about once, in order: a small page cache does,
-        // and leaves the memory budget to the sources.
+        // The rollups are read once, in order: a small page cache does, and leaves the
+        // memory budget to the sources.
         self.connection
             .pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
         let mut builder = TableBuilder::default();
-        self.read_reports(&selection, &ResultsWanted::All, &mut builder)?;
+        self.read_source_days(&selection, &mut |row| builder.add(row))?;
         let mut table = builder.finish();
         table.identities = self.source_identities()?;
         Ok(table)
@@ -194,15 +194,7 @@ impl SourceTable {
 /// address) by text, to their positions in [`SourceTable::sources`].
 type SourceIndex = (HashMap<IpAddr, u32>, HashMap<Box<str>, u32>);
 
-/// What a report's records need to know about it while [`SourceTable`] is built.
-struct ReportSlot {
-    domain: u32,
-    org: u32,
-    begin: i64,
-    end: i64,
-}
-
-/// Folds the reports and records of [`Store::source_table`] into a [`SourceTable`].
+/// Folds the source-day rows of [`Store::source_table`] into a [`SourceTable`].
 #[derive(Default)]
 struct TableBuilder {
     table: SourceTable,
@@ -216,46 +208,30 @@ struct TableBuilder {
     dkim_name: String,
 }
 
-impl ReportVisitor for TableBuilder {
-    type Handle = ReportSlot;
-
-    fn report(&mut self, report: ReportRow) -> Option<ReportSlot> {
-        let domain = match self.domain_numbers.get(&report.policy_domain) {
+impl TableBuilder {
+    fn add(&mut self, row: &SourceDayRow) {
+        let domain = match self.domain_numbers.get(&row.policy_domain) {
             Some(&number) => number,
             None => {
                 // Four billion policy domains cannot be in memory at once; the last number
                 // is shared rather than wrapping.
                 let number = u32::try_from(self.table.domains.len()).unwrap_or(u32::MAX);
-                self.table.domains.push(report.policy_domain.clone());
-                self.domain_numbers.insert(report.policy_domain, number);
+                self.table.domains.push(row.policy_domain.clone());
+                self.domain_numbers
+                    .insert(row.policy_domain.clone(), number);
                 number
             }
         };
-        Some(ReportSlot {
-            domain,
-            org: self.table.names.number(&report.org) | REPORTER,
-            begin: report.begin,
-            end: report.end,
-        })
-    }
-
-    fn record(&mut self, report: &ReportSlot, record: &RecordRow) {
-        let &ReportSlot {
-            domain,
-            org,
-            begin,
-            end,
-        } = report;
         let table = &mut self.table;
         if self.index.len() <= domain as usize {
             self.index
                 .resize_with(domain as usize + 1, Default::default);
         }
         let (by_address, by_text) = &mut self.index[domain as usize];
-        let address = record.source_ip.parse::<IpAddr>().ok();
+        let address = row.source_ip.parse::<IpAddr>().ok();
         let known = match address {
             Some(address) => by_address.get(&address),
-            None => by_text.get(record.source_ip.as_str()),
+            None => by_text.get(row.source_ip.as_str()),
         };
         let number = match known {
             Some(&number) => number,
@@ -266,13 +242,13 @@ impl ReportVisitor for TableBuilder {
                         by_address.insert(address, number);
                     }
                     None => {
-                        by_text.insert(record.source_ip.as_str().into(), number);
+                        by_text.insert(row.source_ip.as_str().into(), number);
                     }
                 }
                 table.sources.push(SourceCounts {
                     domain,
-                    first_seen: begin,
-                    last_seen: end,
+                    first_seen: row.first_begin,
+                    last_seen: row.last_end,
                     ..SourceCounts::default()
                 });
                 self.names.push(SortedSet::default());
@@ -285,19 +261,15 @@ impl ReportVisitor for TableBuilder {
         ) else {
             return;
         };
-        let messages = record.messages;
-        let add = |total: &mut u64, yes: bool| {
-            if yes {
-                *total = total.saturating_add(messages);
-            }
-        };
-        add(&mut source.spf_aligned, record.spf_aligned);
-        add(&mut source.dkim_aligned, record.dkim_aligned);
-        source.first_seen = source.first_seen.min(begin);
-        source.last_seen = source.last_seen.max(end);
-        source.tally.add(classify_record(&record.facts), messages);
-        names.insert(org);
-        for dkim in record.dkim.iter().filter(|dkim| !dkim.domain.is_empty()) {
+        source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
+        source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
+        source.first_seen = source.first_seen.min(row.first_begin);
+        source.last_seen = source.last_seen.max(row.last_end);
+        source.tally.merge(&row.classes);
+        for org in &row.reporters {
+            names.insert(table.names.number(org) | REPORTER);
+        }
+        for dkim in row.dkim.iter().filter(|dkim| !dkim.domain.is_empty()) {
             let dkim_name = &mut self.dkim_name;
             dkim_name.clear();
             dkim_name.push_str(&dkim.domain);
@@ -307,15 +279,13 @@ impl ReportVisitor for TableBuilder {
             }
             names.insert(table.names.number(dkim_name) | DKIM);
         }
-        let spf = record.spf.iter().map(|spf| spf.domain.as_str());
-        let helo = record.helo_domains.iter().map(String::as_str);
+        let spf = row.spf.iter().map(|spf| spf.domain.as_str());
+        let helo = row.helo_domains.iter().map(String::as_str);
         for domain in spf.chain(helo).filter(|domain| !domain.is_empty()) {
             names.insert(table.names.number(domain) | SPF);
         }
     }
-}
 
-impl TableBuilder {
     fn finish(self) -> SourceTable {
         let mut table = self.table;
         table.source_names = self
@@ -464,7 +434,8 @@ mod tests {
         store
             .connection
             .execute(
-                "UPDATE records SET source_ip = 'relay-7' WHERE id = (SELECT MIN(id) FROM records)",
+                "UPDATE source_days SET source_ip = 'relay-7'
+                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_days)",
                 [],
             )
             .unwrap();
