@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::rollups::{DAY, assert_rollups_match, rollups};
+use common::rollups::{DAY, assert_rollups_match, assert_sources_match, rollups};
 use ruadb_store::classify::Classification;
 use ruadb_store::{DayFilter, MessageSource, Store, StoreOptions};
 use std::collections::BTreeSet;
@@ -87,6 +87,7 @@ fn the_fixtures_rollups_equal_a_full_scan() {
     ingest(&mut store, &files_under(&fixtures_dir()));
     let cells = assert_rollups_match(&store);
     assert!(cells > 20, "{cells} source-days");
+    assert_sources_match(&store);
 }
 
 #[test]
@@ -161,6 +162,7 @@ fn reports_straddling_days_and_weeks_duplicates_and_conflicts_count_as_the_recor
     ingest(&mut store, &inputs[..3]);
     ingest(&mut store, &inputs[3..]);
     assert_rollups_match(&store);
+    assert_sources_match(&store);
 
     let stored = rollups(&store, &DayFilter::default());
     let monday_day = SUNDAY + DAY;
@@ -275,6 +277,7 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
     ingest(&mut store, &files_under(&corpus));
     let cells = assert_rollups_match(&store);
     assert!(cells > 1_000, "{cells} source-days");
+    assert_sources_match(&store);
     let before = rollups(&store, &DayFilter::default());
 
     store.reparse().unwrap();

@@ -191,3 +191,92 @@ pub fn assert_rollups_match(store: &Store) -> usize {
     }
     expected.sources.len()
 }
+
+/// Asserts that `Store::sources` over every day equals the full scan folded per (policy
+/// domain, source IP).
+pub fn assert_sources_match(store: &Store) {
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct Source {
+        messages: u64,
+        dmarc_pass: u64,
+        spf_aligned: u64,
+        dkim_aligned: u64,
+        classes: ClassTally,
+        dkim: BTreeSet<String>,
+        spf: BTreeSet<String>,
+        reporters: BTreeSet<String>,
+        first_seen: i64,
+        last_seen: i64,
+    }
+    let mut expected: BTreeMap<(String, String), Source> = BTreeMap::new();
+    for ((domain, _, ip), cell) in scan(store).sources {
+        let source = expected.entry((domain, ip)).or_insert_with(|| Source {
+            first_seen: cell.first_begin,
+            last_seen: cell.last_end,
+            ..Source::default()
+        });
+        source.classes.merge(&cell.classes);
+        source.messages += cell.dispositions.iter().sum::<u64>();
+        source.dmarc_pass += cell.classes.messages(Classification::Aligned);
+        source.spf_aligned += cell.spf_aligned;
+        source.dkim_aligned += cell.dkim_aligned;
+        source.first_seen = source.first_seen.min(cell.first_begin);
+        source.last_seen = source.last_seen.max(cell.last_end);
+        source.reporters.extend(cell.reporters);
+        for (domain, selector, _) in cell.dkim.into_iter().filter(|d| !d.0.is_empty()) {
+            source.dkim.insert(match selector {
+                Some(selector) => format!("{domain}:{selector}"),
+                None => domain,
+            });
+        }
+        let spf = cell.spf.into_iter().map(|(domain, _)| domain);
+        source
+            .spf
+            .extend(spf.chain(cell.helo).filter(|domain| !domain.is_empty()));
+    }
+    let rows = store
+        .sources(&ruadb_store::SourceFilter::default())
+        .unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for row in rows {
+        let source = &expected[&(row.policy_domain.clone(), row.source_ip.clone())];
+        let context = format!("{} {}", row.policy_domain, row.source_ip);
+        assert_eq!(
+            (
+                row.messages,
+                row.dmarc_pass,
+                row.spf_aligned,
+                row.dkim_aligned
+            ),
+            (
+                source.messages,
+                source.dmarc_pass,
+                source.spf_aligned,
+                source.dkim_aligned
+            ),
+            "{context}"
+        );
+        assert_eq!(
+            Some(row.classification),
+            source.classes.winner(),
+            "{context}"
+        );
+        assert_eq!(
+            row.dkim_domains,
+            source.dkim.iter().cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            row.spf_domains,
+            source.spf.iter().cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            row.reporters,
+            source.reporters.iter().cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (row.first_seen, row.last_seen),
+            (source.first_seen, source.last_seen),
+            "{context}"
+        );
+    }
+}
