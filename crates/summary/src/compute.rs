@@ -1,22 +1,23 @@
-//! Folding reports and records into a [`Summary`], one record at a time: memory grows with
-//! the number of sources and reports, never with the number of records.
+//! Folding reports and the store's rollups into a [`Summary`]: cost and memory grow with the
+//! number of reports and of sources × days, never with the number of records.
 //!
-//! Every report is first placed in the windows it belongs to (by the midpoint rule); each
-//! record then updates only what those windows need: full per-source detail for the period,
-//! totals for the previous period, the set of source IPs for the baseline, and per-source
-//! class tallies for the readiness window.
+//! Every report is placed in the windows it belongs to (by the midpoint rule) for what is
+//! counted per report (reports, policies, reporters); each source-day rollup row (whose day is
+//! its reports' midpoint day) then updates only what the windows containing its day need: full
+//! per-source detail for the period, totals for the previous period, the set of source IPs
+//! for the baseline, and per-source class tallies for the readiness window; each reporter-day
+//! row adds its messages to its reporter in the period.
 
-use super::period::{DAY, WEEK, format_day, report_midpoint};
+use super::period::{WEEK, format_day, report_midpoint};
 use super::{
     BASELINE_WEEKS, ClassMessages, DailyVolume, DkimSeen, DomainSummary, FailingSource, NewSource,
     Period, PeriodTotals, PolicySeen, PolicySummary, PublishedPolicy, ReporterSummary,
     SilentReporter, SourceSummary, SpfSeen, Summary, TOP_FAILING, TREND_WEEKS, WeeklyPass, advice,
     rate,
 };
-use ruadb_report::{Disposition, DkimResult, SpfResult};
 use ruadb_store::SourceIdentity;
-use ruadb_store::classify::{ClassTally, Classification, classify_record};
-use ruadb_store::{RecordRow, ReportRow, SortedSet};
+use ruadb_store::classify::{ClassTally, Classification};
+use ruadb_store::{ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -59,6 +60,23 @@ impl Windows {
             .union(&self.previous)
             .union(&self.baseline)
             .union(&self.readiness)
+    }
+
+    /// The windows a report with its midpoint at `at` belongs to (and, the periods being whole
+    /// days, a rollup row of the day starting at `at`).
+    fn membership(&self, at: i64) -> Membership {
+        Membership {
+            current: self.current.contains(at),
+            previous: self.previous.contains(at),
+            baseline: self.baseline.contains(at),
+            readiness: self.readiness.contains(at),
+            before: self.all().start <= at && at < self.current.start,
+            trend_week: self
+                .trend
+                .contains(at)
+                .then(|| usize::try_from((at - self.trend.start) / WEEK).ok())
+                .flatten(),
+        }
     }
 }
 
@@ -104,20 +122,10 @@ impl Names {
     }
 }
 
-/// What a record needs to know about its report.
-#[derive(Debug)]
-struct ReportSlot {
-    domain: usize,
-    org: u32,
-    day: i64,
-    windows: Membership,
-}
-
-/// Builds a [`Summary`] from reports (all first) and then their records, in any order.
+/// Builds a [`Summary`] from reports, source-day and reporter-day rollup rows, in any order.
 pub(crate) struct SummaryBuilder {
     windows: Windows,
     only: Option<String>,
-    reports: Vec<ReportSlot>,
     domain_index: HashMap<String, usize>,
     domains: Vec<DomainBuilder>,
     names: Names,
@@ -177,12 +185,12 @@ struct DayCell {
 }
 
 impl DayCell {
-    fn add(&mut self, record: &RecordRow, class: Classification) {
-        self.messages = self.messages.saturating_add(record.messages);
-        if record.dmarc_pass {
-            self.dmarc_pass = self.dmarc_pass.saturating_add(record.messages);
+    fn add(&mut self, row: &SourceDayRow) {
+        self.messages = self.messages.saturating_add(row.messages());
+        self.dmarc_pass = self.dmarc_pass.saturating_add(row.dmarc_pass());
+        for class in Classification::ALL {
+            self.classes.add(class, row.classes.messages(class));
         }
-        self.classes.add(class, record.messages);
     }
 }
 
@@ -220,27 +228,17 @@ pub(crate) struct SourceAggregate {
 }
 
 impl PeriodTotals {
-    fn add(&mut self, record: &RecordRow) {
-        let messages = record.messages;
-        self.messages = self.messages.saturating_add(messages);
-        if record.dmarc_pass {
-            self.dmarc_pass = self.dmarc_pass.saturating_add(messages);
-        }
-        if record.spf_aligned {
-            self.spf_aligned = self.spf_aligned.saturating_add(messages);
-        }
-        if record.dkim_aligned {
-            self.dkim_aligned = self.dkim_aligned.saturating_add(messages);
-        }
+    fn add(&mut self, row: &SourceDayRow) {
+        self.messages = self.messages.saturating_add(row.messages());
+        self.dmarc_pass = self.dmarc_pass.saturating_add(row.dmarc_pass());
+        self.spf_aligned = self.spf_aligned.saturating_add(row.spf_aligned);
+        self.dkim_aligned = self.dkim_aligned.saturating_add(row.dkim_aligned);
+        // `pass` and unknown dispositions count as `none` in the store's rollup too.
         let dispositions = &mut self.dispositions;
-        let count = match record.disposition {
-            Disposition::Quarantine => &mut dispositions.quarantine,
-            Disposition::Reject => &mut dispositions.reject,
-            Disposition::None | Disposition::Pass | Disposition::Unknown(_) => {
-                &mut dispositions.none
-            }
-        };
-        *count = count.saturating_add(messages);
+        let counts = &row.dispositions;
+        dispositions.none = dispositions.none.saturating_add(counts.none);
+        dispositions.quarantine = dispositions.quarantine.saturating_add(counts.quarantine);
+        dispositions.reject = dispositions.reject.saturating_add(counts.reject);
     }
 
     fn finish(mut self) -> PeriodTotals {
@@ -258,7 +256,6 @@ impl SummaryBuilder {
         let mut builder = SummaryBuilder {
             windows: Windows::new(period),
             only: only.map(str::to_owned),
-            reports: Vec::new(),
             domain_index: HashMap::new(),
             domains: Vec::new(),
             names: Names::default(),
@@ -282,22 +279,11 @@ impl SummaryBuilder {
         self.domains.len() - 1
     }
 
-    /// Adds a report; the returned handle is what its records are added with.
-    pub fn add_report(&mut self, report: ReportRow) -> usize {
-        let windows = self.windows;
-        let midpoint = report_midpoint(report.begin, report.end);
-        let membership = Membership {
-            current: windows.current.contains(midpoint),
-            previous: windows.previous.contains(midpoint),
-            baseline: windows.baseline.contains(midpoint),
-            readiness: windows.readiness.contains(midpoint),
-            before: windows.all().start <= midpoint && midpoint < windows.current.start,
-            trend_week: windows
-                .trend
-                .contains(midpoint)
-                .then(|| usize::try_from((midpoint - windows.trend.start) / WEEK).ok())
-                .flatten(),
-        };
+    /// Adds a report: what is counted per report (reports, reporters, policies).
+    pub fn add_report(&mut self, report: ReportRow) {
+        let membership = self
+            .windows
+            .membership(report_midpoint(report.begin, report.end));
         let index = self.domain(&report.policy_domain);
         let org = self.names.number(&report.org);
         let domain = &mut self.domains[index];
@@ -331,95 +317,82 @@ impl SummaryBuilder {
         if membership.before {
             latest(&mut domain.before_latest, &policy_report);
         }
-        self.reports.push(ReportSlot {
-            domain: index,
-            org,
-            day: midpoint.div_euclid(DAY) * DAY,
-            windows: membership,
-        });
-        self.reports.len() - 1
     }
 
-    /// Adds a record of the report `report` (a handle from [`SummaryBuilder::add_report`]).
-    pub fn add_record(&mut self, report: usize, record: &RecordRow) {
-        let Some(slot) = self.reports.get(report) else {
-            return;
-        };
+    /// Adds what one source IP's records said on one day (the day of their reports'
+    /// midpoints).
+    pub fn add_source_day(&mut self, row: &SourceDayRow) {
+        let windows = self.windows.membership(row.day);
+        let index = self.domain(&row.policy_domain);
         let names = &mut self.names;
-        let domain = &mut self.domains[slot.domain];
-        let windows = slot.windows;
-        let class = classify_record(&record.facts);
-        let ip = names.number(&record.source_ip);
+        let domain = &mut self.domains[index];
+        let ip = names.number(&row.source_ip);
+        let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
         if windows.previous {
-            domain.previous.add(record);
-            domain
-                .previous_daily
-                .entry(slot.day)
-                .or_default()
-                .add(record, class);
+            domain.previous.add(row);
+            domain.previous_daily.entry(row.day).or_default().add(row);
         }
         if let Some(week) = windows.trend_week {
             let cell = domain.weekly.entry(week).or_default();
-            cell.0 = cell.0.saturating_add(record.messages);
-            if record.dmarc_pass {
-                cell.1 = cell.1.saturating_add(record.messages);
-            }
+            cell.0 = cell.0.saturating_add(messages);
+            cell.1 = cell.1.saturating_add(dmarc_pass);
         }
         if windows.baseline {
             domain.baseline_ips.insert(ip);
         }
         if windows.readiness {
             let cell = domain.readiness.entry(ip).or_default();
-            cell.messages = cell.messages.saturating_add(record.messages);
-            if record.dmarc_pass {
-                cell.dmarc_pass = cell.dmarc_pass.saturating_add(record.messages);
-            }
-            cell.tally.add(class, record.messages);
+            cell.messages = cell.messages.saturating_add(messages);
+            cell.dmarc_pass = cell.dmarc_pass.saturating_add(dmarc_pass);
+            cell.tally.merge(&row.classes);
         }
         if !windows.current {
             return;
         }
-        domain.current.add(record);
-        domain.daily.entry(slot.day).or_default().add(record, class);
-        let reporter = domain.reporters.entry(slot.org).or_default();
-        reporter.1 = reporter.1.saturating_add(record.messages);
+        domain.current.add(row);
+        domain.daily.entry(row.day).or_default().add(row);
         let source = domain.sources.entry(ip).or_default();
-        source.messages = source.messages.saturating_add(record.messages);
-        if record.dmarc_pass {
-            source.dmarc_pass = source.dmarc_pass.saturating_add(record.messages);
+        source.messages = source.messages.saturating_add(messages);
+        source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
+        source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
+        source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
+        source.tally.merge(&row.classes);
+        for org in &row.reporters {
+            source.reporters.insert(names.number(org));
         }
-        if record.spf_aligned {
-            source.spf_aligned = source.spf_aligned.saturating_add(record.messages);
-        }
-        if record.dkim_aligned {
-            source.dkim_aligned = source.dkim_aligned.saturating_add(record.messages);
-        }
-        source.tally.add(class, record.messages);
-        source.reporters.insert(slot.org);
-        for dkim in &record.dkim {
-            let domain_name = names.number(&dkim.domain);
+        for dkim in &row.dkim {
             let selector = match &dkim.selector {
                 Some(selector) => names.number(selector),
                 None => NO_SELECTOR,
             };
+            let result = names.number(dkim.result.as_str());
             source
                 .dkim
-                .insert((domain_name, selector, names.number(dkim.result.as_str())));
-            // The advice names what passed in the misaligned mail only: a pass in the
-            // source's aligned mail is aligned by definition.
-            if class == Classification::Misaligned && dkim.result == DkimResult::Pass {
-                source.dkim_pass_domains.insert(domain_name);
-            }
+                .insert((names.number(&dkim.domain), selector, result));
         }
-        for spf in &record.spf {
-            let domain_name = names.number(&spf.domain);
-            source
-                .spf
-                .insert((domain_name, names.number(spf.result.as_str())));
-            if class == Classification::Misaligned && spf.result == SpfResult::Pass {
-                source.spf_pass_domains.insert(domain_name);
-            }
+        for spf in &row.spf {
+            let result = names.number(spf.result.as_str());
+            source.spf.insert((names.number(&spf.domain), result));
         }
+        // The advice names what passed in the misaligned mail only (the store keeps these
+        // apart): a pass in the source's aligned mail is aligned by definition.
+        for passed in &row.misaligned_dkim_pass {
+            source.dkim_pass_domains.insert(names.number(passed));
+        }
+        for passed in &row.misaligned_spf_pass {
+            source.spf_pass_domains.insert(names.number(passed));
+        }
+    }
+
+    /// Adds the messages one reporter sent about one day, when the day is in the period.
+    pub fn add_reporter_day(&mut self, row: &ReporterDayRow) {
+        if !self.windows.current.contains(row.day) {
+            return;
+        }
+        let index = self.domain(&row.policy_domain);
+        let org = self.names.number(&row.org);
+        let reporter = self.domains[index].reporters.entry(org).or_default();
+        reporter.1 = reporter.1.saturating_add(row.messages);
     }
 
     /// Lists `name` (e.g. a domain with only TLS reports), as if it had DMARC reports.
@@ -711,20 +684,72 @@ fn policy_summary(
 pub(crate) struct Dataset {
     pub reports: Vec<ReportRow>,
     /// (index into `reports`, record).
-    pub records: Vec<(usize, RecordRow)>,
+    pub records: Vec<(usize, ruadb_store::RecordRow)>,
 }
 
-/// Folds `data` into the summary of `period`.
+/// Folds `data` into the summary of `period`, each record handed over as the source-day and
+/// reporter-day rollup rows of its own (the fold adds up rows of the same day and source).
 #[cfg(test)]
 pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> Summary {
+    use ruadb_report::{Disposition, DkimResult, SpfResult};
+    use ruadb_store::classify::classify_record;
     let mut builder = SummaryBuilder::new(period, domain);
-    let handles: Vec<usize> = data
-        .reports
-        .iter()
-        .map(|report| builder.add_report(report.clone()))
-        .collect();
-    for (report, record) in &data.records {
-        builder.add_record(handles[*report], record);
+    for report in &data.reports {
+        builder.add_report(report.clone());
+    }
+    for (index, record) in &data.records {
+        let report = &data.reports[*index];
+        let day = report_midpoint(report.begin, report.end).div_euclid(super::period::DAY)
+            * super::period::DAY;
+        let class = classify_record(&record.facts);
+        let mut classes = ClassTally::default();
+        classes.add(class, record.messages);
+        let counted = |yes: bool| if yes { record.messages } else { 0 };
+        let misaligned = class == Classification::Misaligned;
+        let row = SourceDayRow {
+            policy_domain: report.policy_domain.clone(),
+            day,
+            source_ip: record.source_ip.clone(),
+            records: 1,
+            classes,
+            spf_aligned: counted(record.spf_aligned),
+            dkim_aligned: counted(record.dkim_aligned),
+            dispositions: ruadb_store::DispositionCounts {
+                none: counted(!matches!(
+                    record.disposition,
+                    Disposition::Quarantine | Disposition::Reject
+                )),
+                quarantine: counted(record.disposition == Disposition::Quarantine),
+                reject: counted(record.disposition == Disposition::Reject),
+            },
+            first_begin: report.begin,
+            last_end: report.end,
+            reporters: vec![report.org.clone()],
+            dkim: record.dkim.clone(),
+            spf: record.spf.clone(),
+            helo_domains: record.helo_domains.clone(),
+            misaligned_dkim_pass: record
+                .dkim
+                .iter()
+                .filter(|dkim| misaligned && dkim.result == DkimResult::Pass)
+                .map(|dkim| dkim.domain.clone())
+                .collect(),
+            misaligned_spf_pass: record
+                .spf
+                .iter()
+                .filter(|spf| misaligned && spf.result == SpfResult::Pass)
+                .map(|spf| spf.domain.clone())
+                .collect(),
+        };
+        builder.add_source_day(&row);
+        builder.add_reporter_day(&ReporterDayRow {
+            policy_domain: report.policy_domain.clone(),
+            day,
+            org: report.org.clone(),
+            reports: 0,
+            messages: record.messages,
+            dmarc_pass: counted(record.dmarc_pass),
+        });
     }
     builder.finish()
 }

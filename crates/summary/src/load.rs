@@ -1,5 +1,6 @@
-//! Reading the reports a summary needs through the store's typed read API: the windows
-//! around the period, and the records of the reports whose midpoint falls in them.
+//! Reading what a summary needs through the store's typed read API: the reports whose
+//! midpoint falls in the windows around the period (their records are not read), then the
+//! source-day and reporter-day rollups of those days.
 
 use super::compute::{SummaryBuilder, Windows};
 use super::period::DAY;
@@ -7,8 +8,8 @@ use super::tls::TlsBuilder;
 use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
-    FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store,
-    StoreError,
+    DayFilter, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
+    Store, StoreError,
 };
 use std::collections::BTreeMap;
 
@@ -34,15 +35,27 @@ pub fn summarise(
         begin_before: Some(window.end),
         end_at_or_after: Some(window.start),
     };
-    // Records failing DMARC need their results for their class; the others only when their
-    // sources are shown in full, in the period.
-    let results = ResultsWanted::FailingOrOverlapping(period.start..period.end);
     let mut reader = WindowReader {
         window,
         builder: SummaryBuilder::new(period, domain.map(DomainName::as_str)),
     };
-    store.read_reports(&filter, &results, &mut reader)?;
+    // The visitor keeps no report, so no record is read.
+    store.read_reports(&filter, &ResultsWanted::All, &mut reader)?;
     let mut builder = reader.builder;
+    // The windows are whole days, so the days of the rollups in them are exactly the
+    // midpoint days of the reports above.
+    let days = DayFilter {
+        policy_domain: domain_filter.clone(),
+        since: Some(window.start),
+        until: Some(window.end),
+    };
+    store.read_source_days(&days, &mut |row| builder.add_source_day(row))?;
+    let current_days = DayFilter {
+        since: Some(period.start),
+        until: Some(period.end),
+        ..days
+    };
+    store.read_reporter_days(&current_days, &mut |row| builder.add_reporter_day(row))?;
 
     let windows = Windows::new(period);
     let tls_window = windows.current.union(&windows.previous);
@@ -144,24 +157,24 @@ fn add_failure_samples(
     Ok(())
 }
 
-/// Hands the reports whose midpoint lies in `window`, and their records, to the builder.
+/// Hands the reports whose midpoint lies in `window` to the builder, and keeps none (their
+/// records are counted in the rollups).
 struct WindowReader {
     window: Period,
     builder: SummaryBuilder,
 }
 
 impl ReportVisitor for WindowReader {
-    type Handle = usize;
+    type Handle = ();
 
-    fn report(&mut self, report: ReportRow) -> Option<usize> {
-        self.window
-            .contains_report(report.begin, report.end)
-            .then(|| self.builder.add_report(report))
+    fn report(&mut self, report: ReportRow) -> Option<()> {
+        if self.window.contains_report(report.begin, report.end) {
+            self.builder.add_report(report);
+        }
+        None
     }
 
-    fn record(&mut self, report: &usize, record: &RecordRow) {
-        self.builder.add_record(*report, record);
-    }
+    fn record(&mut self, _report: &(), _record: &RecordRow) {}
 }
 
 #[cfg(test)]
