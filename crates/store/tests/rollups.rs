@@ -3,6 +3,13 @@
 //! corpus, reports straddling days and weeks, duplicates and conflicts, a report failing after
 //! part of its rollup was written, `reparse` and the migration that builds them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests (helpers included) fail loudly on a broken setup"
+)]
+
 mod common;
 
 use common::rollups::{DAY, assert_rollups_match, assert_sources_match, rollups};
