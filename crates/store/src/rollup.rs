@@ -80,14 +80,23 @@ struct BuildingSets {
     misaligned_spf_pass: SortedSet<u64>,
 }
 
+/// Values kept per set of one source-day. Real sources show a handful; a hostile input can
+/// give one source millions of distinct DKIM domains, which would make the row (read and
+/// written whole) and its merge unbounded. Past the cap the smallest ids are kept (the names
+/// seen first); the counts stay exact.
+pub(crate) const MAX_SET_VALUES: usize = 10_000;
+
 impl BuildingSets {
-    /// The sets, with `stored` (from the row already in the table) merged in.
+    /// The sets, with `stored` (from the row already in the table) merged in, each cut to
+    /// [`MAX_SET_VALUES`].
     fn merged(self, stored: NameSets) -> NameSets {
         fn merge<T: Ord + Copy>(mut building: SortedSet<T>, stored: Vec<T>) -> Vec<T> {
             for value in stored {
                 building.insert(value);
             }
-            building.into_sorted()
+            let mut values = building.into_sorted();
+            values.truncate(MAX_SET_VALUES);
+            values
         }
         NameSets {
             reporters: merge(self.reporters, stored.reporters),
@@ -735,8 +744,29 @@ mod tests {
     }
 
     #[test]
+    fn a_set_keeps_at_most_its_cap_the_smallest_ids_first() {
+        let mut building = BuildingSets::default();
+        for id in (0..MAX_SET_VALUES as u64 + 500).rev() {
+            building.dkim.insert([id, 0, 1]);
+        }
+        let stored = NameSets {
+            reporters: vec![7],
+            dkim: vec![[3, 1, 1]],
+            ..NameSets::default()
+        };
+        let merged = building.merged(stored);
+        assert_eq!(merged.dkim.len(), MAX_SET_VALUES);
+        assert_eq!(
+            merged.dkim[..4],
+            [[0, 0, 1], [1, 0, 1], [2, 0, 1], [3, 0, 1]]
+        );
+        assert!(merged.dkim.contains(&[3, 1, 1]));
+        assert_eq!(merged.reporters, vec![7]);
+    }
+
+    #[test]
     fn a_report_counts_on_the_day_of_its_midpoint() {
-        // 2026-11-16 22:00 to 2026-11-17 22:00: midpoint 2026-11-17 10:00.
+        // 2025-11-16 22:00 to 2025-11-17 22:00: midpoint 2025-11-17 10:00.
         let begin = 1_763_330_400;
         assert_eq!(report_day(begin, begin + DAY), (begin + DAY) / DAY);
         assert_eq!(report_day(begin, begin - 5), begin.div_euclid(DAY));
