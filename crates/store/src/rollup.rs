@@ -84,7 +84,7 @@ struct BuildingSets {
 /// give one source millions of distinct DKIM domains, which would make the row (read and
 /// written whole) and its merge unbounded. Past the cap the smallest ids are kept (the names
 /// seen first); the counts stay exact.
-pub(crate) const MAX_SET_VALUES: usize = 10_000;
+pub(crate) const MAX_SET_VALUES: usize = 100_000;
 
 impl BuildingSets {
     /// The sets, with `stored` (from the row already in the table) merged in, each cut to
