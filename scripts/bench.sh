@@ -2,32 +2,40 @@
 # Measures ruadb on synthetic corpora from ruadb-testgen and appends the results to
 # bench/results.md:
 #   - `ruadb parse --format json` and `ruadb ingest` (fresh database), separately, on a
-#     10,000- and a 50,000-report corpus: wall time, reports/s, records/s, MB/s, peak RSS;
+#     10,000-, a 50,000- and a 200,000-report corpus: wall time, CPU time and how much of the
+#     machine's cores it kept busy (user + system / wall / cores), reports/s, records/s, MB/s,
+#     peak RSS, and the load average when the run started (the machine may be shared);
 #   - `ruadb summary` and `ruadb sources` on a database of at least 5 million records;
 #   - source identification (scripts/bench-identify.sh, its own section: IDENTIFY_IPS=0 skips
 #     it): `ruadb identify` on 10,000 new addresses against a local DNS server, cached, and
-#     ingest with identification on and off.
+#     ingest with identification on and off;
 #   - at MSP scale (section "scale" at the end): a database of SCALE_RECORDS records over four
 #     weeks for SCALE_DOMAINS policy domains (`ruadb-testgen msp`), ingested a week at a time;
 #     the week's summary of all domains (text and JSON), one domain's summary in every format,
-#     `sources` of one domain over the four weeks, a month of `source_daily`, bytes per record.
+#     `sources` of one domain over the four weeks, a month of `source_daily`, bytes per record;
+#   - with PARSEDMARC=1, parsedmarc 11.1 on the same corpus, side by side with `ruadb ingest`
+#     (installed once in a virtual environment under target/, run offline with 2 processes).
 #
 # Corpora and the large database are cached under target/bench-corpus, keyed by seed and size
 # (the database is rebuilt when the ruadb binary is newer than it).
 #
-# Environment: SEED (default 1), SIZES (default "10000 50000"), RUNS (default 3: each parse and
+# Environment: SEED (default 1), SIZES (default "10000 50000 200000"), RUNS (default 3: each parse and
 # ingest is run that many times, alternating, and the table shows the median run by wall time,
 # with every run's wall time listed below it), BIG_REPORTS (default 200000; 0 skips the large
 # database), RESULTS (default bench/results.md), SCALE_RECORDS (default 10000000; 0 skips the
-# scale section), SCALE_DOMAINS (default 1000), SCALE_RUNS (default RUNS).
+# scale section), SCALE_DOMAINS (default 1000), SCALE_RUNS (default RUNS), PARSEDMARC (default
+# 0; 1 adds the side-by-side with parsedmarc), PARSEDMARC_REPORTS (default 10000: the corpus
+# both are run on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEED=${SEED:-1}
-SIZES=${SIZES:-"10000 50000"}
+SIZES=${SIZES:-"10000 50000 200000"}
 RUNS=${RUNS:-3}
 BIG_REPORTS=${BIG_REPORTS:-200000}
 RESULTS=${RESULTS:-bench/results.md}
+PARSEDMARC=${PARSEDMARC:-0}
+PARSEDMARC_REPORTS=${PARSEDMARC_REPORTS:-10000}
 CACHE=target/bench-corpus
 RUADB=target/release/ruadb
 TESTGEN=target/release/ruadb-testgen
@@ -86,10 +94,17 @@ measure() {
 
 rate() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.0f", $1 / $2; else print "-" }'; }
 
-# Runs of one command: "WALL CPU RSS_MIB" lines. median_run FILE sets WALL, CPU and RSS_MIB from
-# the run with the median wall time (the largest RSS of all runs) and WALLS to every wall time.
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+
+CORES=$(nproc)
+# busy CPU WALL: the share of the machine's cores a run kept busy, in percent.
+busy() { echo "$1 $2" | awk -v cores="$CORES" '{ if ($2 > 0) printf "%.0f", 100 * $1 / $2 / cores; else print "-" }'; }
+
+# Runs of one command: "WALL CPU RSS_MIB LOAD" lines. median_run FILE sets WALL, CPU and LOAD
+# (the load average when it started) from the run with the median wall time, RSS_MIB to the
+# largest RSS of all runs and WALLS to every wall time.
 median_run() {
-    read -r WALL CPU < <(sort -n "$1" | awk '{ line[NR] = $1 " " $2 } END { print line[int((NR + 1) / 2)] }')
+    read -r WALL CPU LOAD < <(sort -n "$1" | awk '{ line[NR] = $1 " " $2 " " $4 } END { print line[int((NR + 1) / 2)] }')
     RSS_MIB=$(awk 'BEGIN { max = 0 } { if ($3 > max) max = $3 } END { print max }' "$1")
     WALLS=$(awk '{ printf "%s%s", (NR > 1 ? " / " : ""), $1 }' "$1")
 }
@@ -110,26 +125,29 @@ for size in $SIZES; do
     : >"$CACHE/parse-$size.runs"
     : >"$CACHE/ingest-$size.runs"
     for _ in $(seq "$RUNS"); do
+        load=$(load_average)
         measure "$CACHE/parse-$size" "$RUADB" --config "$CONFIG" parse --format json "$dir"
-        echo "$WALL $CPU $RSS_MIB" >>"$CACHE/parse-$size.runs"
+        echo "$WALL $CPU $RSS_MIB $load" >>"$CACHE/parse-$size.runs"
 
         db="$CACHE/ingest-$size.sqlite"
         rm -f "$db" "$db-wal" "$db-shm"
+        load=$(load_average)
         measure "$CACHE/ingest-$size" "$RUADB" --config "$CONFIG" --db "$db" ingest --json "$dir"
         stored=$(json_field "$CACHE/ingest-$size.out" reports_new)
         stored_records=$(json_field "$CACHE/ingest-$size.out" records)
         if [ "$stored" != "$reports" ] || [ "$stored_records" != "$records" ]; then
             echo "bench: WARNING: ingest stored $stored reports / $stored_records records, corpus has $reports / $records" >&2
         fi
-        echo "$WALL $CPU $RSS_MIB" >>"$CACHE/ingest-$size.runs"
+        echo "$WALL $CPU $RSS_MIB $load" >>"$CACHE/ingest-$size.runs"
+        rm -f "$db" "$db-wal" "$db-shm"
     done
 
     median_run "$CACHE/parse-$size.runs"
-    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    ROWS+=("| $size | parse | $reports | $records | $mb | $WALL | $CPU | $(busy "$CPU" "$WALL") | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB | $LOAD |")
     RUN_LINES+=("- $size parse: $WALLS s")
     median_run "$CACHE/ingest-$size.runs"
     RECORDS_PER_SECOND[$size]=$(rate "$records" "$WALL")
-    ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $CPU | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB |")
+    ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $CPU | $(busy "$CPU" "$WALL") | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB | $LOAD |")
     RUN_LINES+=("- $size ingest: $WALLS s")
 done
 
@@ -162,9 +180,10 @@ fi
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo
     echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM. Seed $SEED."
+    echo "Cores busy: CPU s (user + system) / wall s / $CORES cores. Load: the 1-minute load average when the run started."
     echo
-    echo "| corpus (reports) | command | reports | records | input MB | wall s | CPU s | reports/s | records/s | MB/s | peak RSS MiB |"
-    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| corpus (reports) | command | reports | records | input MB | wall s | CPU s | cores busy % | reports/s | records/s | MB/s | peak RSS MiB | load |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
     echo
     echo "Median of $RUNS runs by wall time; every run's wall time:"
@@ -199,8 +218,6 @@ SCALE_DOMAINS=${SCALE_DOMAINS:-1000}
 SCALE_RUNS=${SCALE_RUNS:-$RUNS}
 # The last of the four generated weeks: its summary has a previous week and a baseline.
 SCALE_WEEK=2025-W05
-
-load_average() { cut -d' ' -f1 /proc/loadavg; }
 
 # scale_measure LABEL GOAL CMD...: runs CMD SCALE_RUNS times and adds a row with the median
 # run by wall time, the largest peak RSS and the load average before the first run.
@@ -291,4 +308,102 @@ scale_section() {
 
 if [ "$SCALE_RECORDS" -gt 0 ]; then
     scale_section
+fi
+
+# ---------------------------------------------------------------------------------------------
+# parsedmarc side by side (PARSEDMARC=1): the same corpus, parsedmarc 11.1 offline with two
+# processes (its own parallelism, as on a 2-core machine), then `ruadb ingest` right after it,
+# so both see the same machine. parsedmarc lives in a throwaway virtual environment under
+# target/, installed from PyPI once.
+# tree_peak_rss PID: the largest sum of the RSS of PID and its descendants, sampled every 0.2 s
+# until PID exits, in MiB (GNU time only sees the largest single process, and parsedmarc's
+# workers are processes).
+tree_peak_rss() {
+    local root=$1 peak=0 now
+    # A finished process stays a zombie until this shell waits for it: stop at that state.
+    while grep -qs '^State:[[:space:]]*[^Z]' "/proc/$root/status"; do
+        now=$(ps -e -o pid=,ppid=,rss= | awk -v root="$root" '
+            { parent[$1] = $2; rss[$1] = $3 }
+            END {
+                for (pid in rss) {
+                    p = pid
+                    while (p != "" && p != 0 && p != root) p = parent[p]
+                    if (p == root) total += rss[pid]
+                }
+                print total + 0
+            }')
+        [ "$now" -gt "$peak" ] && peak=$now
+        sleep 0.2
+    done
+    echo "$peak" | awk '{ printf "%.0f", $1 / 1024 }'
+}
+
+parsedmarc_section() {
+    local venv=target/parsedmarc-venv version=11.1.0
+    if ! "$venv/bin/parsedmarc" --version 2>/dev/null | grep -qx "$version"; then
+        echo "bench: installing parsedmarc $version in $venv" >&2
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv"; then
+            echo "bench: PARSEDMARC=1 needs Python 3 with venv (Debian: apt-get install python3-venv)" >&2
+            return 1
+        fi
+        "$venv/bin/pip" install -q "parsedmarc==$version"
+    fi
+    local dir reports records out="$CACHE/parsedmarc-out" conf="$CACHE/parsedmarc.ini"
+    dir=$(corpus "$PARSEDMARC_REPORTS")
+    reports=$(json_field "$dir.json" reports)
+    records=$(json_field "$dir.json" records)
+    find "$dir" -type f -exec cat {} + >/dev/null
+    rm -rf "$out"
+    printf '[general]\noffline = True\nn_procs = 2\nsave_aggregate = True\nsilent = True\noutput = %s\n' \
+        "$(pwd)/$out" >"$conf"
+    local load start end
+    load=$(load_average)
+    start=$(date +%s.%N)
+    /usr/bin/time -v -o "$CACHE/parsedmarc.time" "$venv/bin/parsedmarc" -c "$conf" "$dir" \
+        >"$CACHE/parsedmarc.log" 2>&1 &
+    local tree_rss
+    tree_rss=$(tree_peak_rss $!)
+    wait $! || {
+        echo "bench: parsedmarc failed; see $CACHE/parsedmarc.log" >&2
+        return 1
+    }
+    end=$(date +%s.%N)
+    local p_wall p_cpu p_rss p_reports p_records
+    p_wall=$(echo "$start $end" | awk '{ printf "%.2f", $2 - $1 }')
+    p_cpu=$(awk -F': ' '/User time|System time/ { total += $2 } END { printf "%.2f", total }' "$CACHE/parsedmarc.time")
+    p_rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$CACHE/parsedmarc.time")
+    read -r p_reports p_records < <(python3 -c 'import json, sys
+reports = json.load(open(sys.argv[1]))
+print(len(reports), sum(len(report["records"]) for report in reports))' "$out/aggregate.json")
+    rm -rf "$out"
+
+    local db="$CACHE/parsedmarc-ruadb.sqlite" r_load
+    rm -f "$db" "$db-wal" "$db-shm"
+    r_load=$(load_average)
+    measure "$CACHE/parsedmarc-ruadb" "$RUADB" --config "$CONFIG" --db "$db" ingest --json "$dir"
+    rm -f "$db" "$db-wal" "$db-shm"
+    local p_rate r_rate
+    p_rate=$(echo "$p_reports $p_wall" | awk '{ printf "%.1f", $1 / $2 }')
+    r_rate=$(rate "$reports" "$WALL")
+    {
+        echo
+        echo "### parsedmarc $version side by side, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo
+        echo "The seed-$SEED $reports-report corpus ($records records). parsedmarc: \`parsedmarc -c parsedmarc.ini DIR\` with"
+        echo "\`offline = True\`, \`n_procs = 2\`, \`save_aggregate = True\` (it parsed $p_reports reports, $p_records records);"
+        echo "ruadb: \`ruadb ingest --json DIR\` into a fresh database, right after. Peak RSS: parsedmarc's whole process tree"
+        echo "sampled every 0.2 s (its largest single process in brackets); ruadb is one process."
+        echo
+        echo "| program | wall s | CPU s | cores busy % | reports/s | records/s | peak RSS MiB | load |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| parsedmarc $version | $p_wall | $p_cpu | $(busy "$p_cpu" "$p_wall") | $p_rate | $(rate "$p_records" "$p_wall") | $tree_rss ($p_rss) | $load |"
+        echo "| ruadb ingest | $WALL | $CPU | $(busy "$CPU" "$WALL") | $r_rate | $(rate "$records" "$WALL") | $RSS_MIB | $r_load |"
+        echo
+        echo "ruadb handles $(echo "$r_rate $p_rate" | awk '{ printf "%.0f", $1 / $2 }')× the reports per second of parsedmarc."
+    } | tee -a "$RESULTS"
+}
+
+if [ "$PARSEDMARC" = 1 ]; then
+    parsedmarc_section
 fi
