@@ -3,9 +3,10 @@
 //! (passed DKIM signatures, SPF passes) with a [`Catalogue`]; [`Store::source_identities`]
 //! reads the table back for `sources` and the summary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
-use ruadb_identify::{Catalogue, Evidence, NetworkOwner, Service};
+use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, Service};
 use rusqlite::{OptionalExtension, named_params, params};
 use serde::Serialize;
 
@@ -60,6 +61,13 @@ pub struct OfflineTally {
     pub new: u64,
     /// Of the known sources, those with a service.
     pub named: u64,
+    /// Of the new sources, those looked up in the IP databases as they were added (the
+    /// rest are left to [`Store::sources_to_look_up`]).
+    #[serde(skip)]
+    pub ip_looked_up: u64,
+    /// Of those, with an ASN, an AS organisation or a country.
+    #[serde(skip)]
+    pub ip_found: u64,
 }
 
 /// The rank SQL compares to keep the strongest evidence: lower is stronger.
@@ -123,19 +131,45 @@ fn name_sql() -> String {
 
 /// Passed DKIM signatures and SPF passes (MAIL FROM) of the records after `?1`, in the
 /// result tables' own (record, seq) order: no sort, no temporary table, so memory does not
-/// grow with the records read.
+/// grow with the records read. The record's source is read only for a domain the catalogue
+/// knows, which most are not.
 const EVIDENCE_SQL: [(Evidence, &str); 2] = [
     (
         Evidence::Dkim,
-        "SELECT r.source_ip, d.domain FROM dkim_results AS d JOIN records AS r ON r.id = d.record \
-         WHERE d.record > ?1 AND d.result = 'pass'",
+        "SELECT record, domain FROM dkim_results WHERE record > ?1 AND result = 'pass'",
     ),
     (
         Evidence::Spf,
-        "SELECT r.source_ip, s.domain FROM spf_results AS s JOIN records AS r ON r.id = s.record \
-         WHERE s.record > ?1 AND s.result = 'pass' AND COALESCE(s.scope, 'mfrom') = 'mfrom'",
+        "SELECT record, domain FROM spf_results \
+         WHERE record > ?1 AND result = 'pass' AND COALESCE(scope, 'mfrom') = 'mfrom'",
     ),
 ];
+
+/// How many domains [`EvidenceDomains`] remembers before it starts over: reports name few
+/// domains, but a hostile batch could name millions.
+const DOMAIN_MEMORY: usize = 4096;
+
+/// The catalogue's answer for each domain met, so a domain seen in thousands of records is
+/// matched once.
+struct EvidenceDomains<'c> {
+    catalogue: &'c Catalogue,
+    evidence: Evidence,
+    known: HashMap<String, Option<&'c Service>>,
+}
+
+impl<'c> EvidenceDomains<'c> {
+    fn service_for(&mut self, domain: &str) -> Option<&'c Service> {
+        if let Some(&service) = self.known.get(domain) {
+            return service;
+        }
+        let service = self.catalogue.service_for(self.evidence, domain);
+        if self.known.len() >= DOMAIN_MEMORY {
+            self.known.clear();
+        }
+        self.known.insert(domain.to_owned(), service);
+        service
+    }
+}
 
 /// Sources read per page when naming from confirmed PTRs (primary-key order, no sort).
 const PTR_PAGE: i64 = 512;
@@ -151,6 +185,20 @@ impl Store {
     pub fn identify_from_reports(
         &mut self,
         catalogue: &Catalogue,
+        refresh: bool,
+    ) -> Result<OfflineTally, StoreError> {
+        self.identify_from_reports_with(catalogue, None, refresh)
+    }
+
+    /// [`Store::identify_from_reports`], which also looks each new source up in `databases`
+    /// as it adds it (one write per source instead of two): what
+    /// [`Store::record_network_owners`] would have recorded for it, with the databases'
+    /// signature. A source the databases cannot answer (a damaged file) is left to
+    /// [`Store::sources_to_look_up`], whose caller reports the error.
+    pub fn identify_from_reports_with(
+        &mut self,
+        catalogue: &Catalogue,
+        databases: Option<&IpDatabases>,
         refresh: bool,
     ) -> Result<OfflineTally, StoreError> {
         let transaction = self.connection.transaction()?;
@@ -177,26 +225,30 @@ impl Store {
                 [],
             )?;
         }
-        // Every source gets its row (the primary key does the deduplication), so the reverse
-        // DNS and IP database steps know which addresses to look up.
-        let new = transaction.execute(
-            "INSERT OR IGNORE INTO source_identities (source_ip) \
-             SELECT source_ip FROM records WHERE id > ?1",
-            [after],
-        )?;
+        // Every source gets its row, so the reverse DNS and IP database steps know which
+        // addresses to look up.
+        let added = add_sources(&transaction, after, databases)?;
         {
             let mut namer = Namer {
                 update: transaction.prepare(&name_sql())?,
                 written: HashMap::new(),
             };
+            let mut source_of =
+                transaction.prepare("SELECT source_ip FROM records WHERE id = ?1")?;
             for (evidence, sql) in EVIDENCE_SQL {
+                let mut domains = EvidenceDomains {
+                    catalogue,
+                    evidence,
+                    known: HashMap::new(),
+                };
                 let mut statement = transaction.prepare(sql)?;
                 let mut rows = statement.query([after])?;
                 while let Some(row) = rows.next()? {
-                    let domain: String = row.get(1)?;
-                    if let Some(service) = catalogue.service_for(evidence, &domain) {
-                        let source_ip: String = row.get(0)?;
-                        namer.name(&source_ip, service, evidence, &domain)?;
+                    let domain = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                    if let Some(service) = domains.service_for(domain) {
+                        let record: i64 = row.get(0)?;
+                        let source_ip: String = source_of.query_row([record], |row| row.get(0))?;
+                        namer.name(&source_ip, service, evidence, domain)?;
                     }
                 }
             }
@@ -216,8 +268,10 @@ impl Store {
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(OfflineTally {
             sources: count(sources),
-            new: u64::try_from(new).unwrap_or(u64::MAX),
+            new: added.new,
             named: count(named),
+            ip_looked_up: added.looked_up,
+            ip_found: added.found,
         })
     }
 
@@ -278,6 +332,107 @@ fn identity_of(row: &rusqlite::Row<'_>) -> Result<SourceIdentity, StoreError> {
         country: row.get(8)?,
         setup: row.get(9)?,
     })
+}
+
+/// How many distinct addresses [`add_sources`] holds before it writes them: about 3 MiB.
+const NEW_SOURCES_CHUNK: usize = 32_768;
+
+/// What [`add_sources`] did.
+#[derive(Debug, Default)]
+struct AddedSources {
+    /// Rows added.
+    new: u64,
+    /// Of those, looked up in the IP databases.
+    looked_up: u64,
+    /// Of those, with an answer.
+    found: u64,
+}
+
+/// Adds a row for every source IP of the records after `after` that has none, with its
+/// network owner when `databases` are given. A source sends many records: deduplicating
+/// them in memory first, then writing each address once in key order, costs a fraction of
+/// asking the table's index once per record (which was most of the time identification
+/// added to an ingest).
+fn add_sources(
+    transaction: &rusqlite::Transaction<'_>,
+    after: i64,
+    databases: Option<&IpDatabases>,
+) -> Result<AddedSources, StoreError> {
+    let mut read = transaction.prepare("SELECT source_ip FROM records WHERE id > ?1")?;
+    let mut insert = transaction.prepare(
+        "INSERT OR IGNORE INTO source_identities \
+           (source_ip, asn, as_org, country, ip_database, ip_lookup) \
+         VALUES (:source_ip, :asn, :as_org, :country, :ip_database, :signature)",
+    )?;
+    let mut writer = SourceWriter {
+        insert: &mut insert,
+        databases: databases.filter(|databases| !databases.is_empty()),
+        added: AddedSources::default(),
+    };
+    let mut pending: HashSet<String> = HashSet::new();
+    let mut rows = read.query([after])?;
+    while let Some(row) = rows.next()? {
+        let source_ip = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        if !pending.contains(source_ip) {
+            if pending.len() >= NEW_SOURCES_CHUNK {
+                writer.write(&mut pending)?;
+            }
+            pending.insert(source_ip.to_owned());
+        }
+    }
+    writer.write(&mut pending)?;
+    Ok(writer.added)
+}
+
+/// Writes the rows of new sources for [`add_sources`].
+struct SourceWriter<'a, 'conn> {
+    insert: &'a mut rusqlite::Statement<'conn>,
+    databases: Option<&'a IpDatabases>,
+    added: AddedSources,
+}
+
+impl SourceWriter<'_, '_> {
+    /// Inserts `pending` (emptied) in key order, so the table's B-tree is appended to rather
+    /// than split at random.
+    fn write(&mut self, pending: &mut HashSet<String>) -> Result<(), StoreError> {
+        let mut addresses: Vec<String> = pending.drain().collect();
+        addresses.sort_unstable();
+        for source_ip in &addresses {
+            // As `ruadb identify` records them: text that is not an address is "not found"
+            // (not asked again until the files change); a file that fails leaves the row to
+            // the IP database step, which reports it.
+            let owner = self.databases.and_then(|databases| {
+                match source_ip.parse::<IpAddr>() {
+                    Ok(ip) => databases.lookup(ip).ok(),
+                    Err(_) => Some(NetworkOwner::default()),
+                }
+                .map(|owner| (databases.signature(), owner))
+            });
+            let (signature, owner) = match &owner {
+                Some((signature, owner)) => (Some(*signature), Some(owner)),
+                None => (None, None),
+            };
+            let inserted = self.insert.execute(named_params![
+                ":source_ip": source_ip,
+                ":asn": owner.and_then(|owner| owner.asn),
+                ":as_org": owner.and_then(|owner| owner.as_org.as_deref()),
+                ":country": owner.and_then(|owner| owner.country.as_deref()),
+                ":ip_database": owner.and_then(|owner| owner.ip_database.as_deref()),
+                ":signature": signature,
+            ])?;
+            if inserted == 0 {
+                continue;
+            }
+            self.added.new += 1;
+            if let Some(owner) = owner {
+                self.added.looked_up += 1;
+                if owner.ip_database.is_some() {
+                    self.added.found += 1;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Names, from their confirmed PTR, the sources that have no stronger evidence: a page of

@@ -108,13 +108,22 @@ fn identify(
     databases: &IpDatabases,
     refresh: bool,
 ) -> anyhow::Result<Tally> {
+    // New sources are looked up in the IP databases as they are added; with `refresh`
+    // every source is, below.
+    let look_up_new = Some(databases).filter(|_| !refresh);
     let mut offline = store
-        .identify_from_reports(catalogue, refresh)
+        .identify_from_reports_with(catalogue, look_up_new, refresh)
         .context("cannot identify the sources")?;
     let networks = if databases.is_empty() {
         Ok(None)
     } else {
-        network_owners(store, databases, refresh).map(Some)
+        network_owners(store, databases, refresh)
+            .map(|mut tally| {
+                tally.looked_up += offline.ip_looked_up;
+                tally.found += offline.ip_found;
+                tally
+            })
+            .map(Some)
     };
     let mut dns = None;
     if context.config.identify.dns {
