@@ -13,7 +13,9 @@
 # `start` restarts a running server whose fixture or extra zone files changed).
 #
 # What the zones hold (documentation addresses only; see write_zones):
-#   192.0.2.10   PTR a10-1.smtp-out.amazonses.com, whose A is 192.0.2.10: forward-confirmed
+#   192.0.2.10   PTR mail.example.com, whose A (fixtures/dns/example.com.zone) is 192.0.2.10:
+#                forward-confirmed; the demo domain's own server, named by its own host
+#   192.0.2.17   PTR a17-1.smtp-out.amazonses.com, whose A is 192.0.2.17: forward-confirmed
 #                (amazonses.com also has the SPF of the return path eu-west-1.amazonses.com
 #                and the DKIM key of the selector the demo's Amazon SES mail is signed with)
 #   192.0.2.11   PTR a11-1.smtp-out.amazonses.com, whose A is 198.51.100.99: not confirmed
@@ -74,18 +76,19 @@ write_zones() {
     cat >"$zones/2.0.192.in-addr.arpa.zone" <<EOF
 \$ORIGIN 2.0.192.in-addr.arpa.
 $soa
-10 PTR a10-1.smtp-out.amazonses.com.
+10 PTR mail.example.com.
 11 PTR a11-1.smtp-out.amazonses.com.
 13 CNAME 13.0-25.2.0.192.in-addr.arpa.
 13.0-25 PTR mx.cname.example.test.
 14 PTR evil\\027[2J\\007.example.test.
 15 PTR $long
 16 PTR under_score.sp\\032ace.do\\.t.example.test.
+17 PTR a17-1.smtp-out.amazonses.com.
 EOF
     cat >"$zones/amazonses.com.zone" <<EOF
 \$ORIGIN amazonses.com.
 $soa
-a10-1.smtp-out A 192.0.2.10
+a17-1.smtp-out A 192.0.2.17
 a11-1.smtp-out A 198.51.100.99
 eu-west-1 TXT "v=spf1 ip4:192.0.2.0/24 -all"
 ug7nbtf4gccmlpwj322ax3p6ow6yfsug._domainkey TXT $DEMO_SES_KEY
@@ -173,10 +176,10 @@ server_pid() {
 
 # A real answer: the confirmed PTR over UDP and its A over TCP.
 answers() {
-    dig +short +time=1 +tries=1 -p "$PORT" @"$HOST" -x 192.0.2.10 2>/dev/null |
-        grep -q '^a10-1\.smtp-out\.amazonses\.com\.$' || return 1
-    dig +short +tcp +time=1 +tries=1 -p "$PORT" @"$HOST" a10-1.smtp-out.amazonses.com A 2>/dev/null |
-        grep -q '^192\.0\.2\.10$'
+    dig +short +time=1 +tries=1 -p "$PORT" @"$HOST" -x 192.0.2.17 2>/dev/null |
+        grep -q '^a17-1\.smtp-out\.amazonses\.com\.$' || return 1
+    dig +short +tcp +time=1 +tries=1 -p "$PORT" @"$HOST" a17-1.smtp-out.amazonses.com A 2>/dev/null |
+        grep -q '^192\.0\.2\.17$'
 }
 
 start() {

@@ -52,7 +52,11 @@ fn each_kind_of_answer() {
     let resolver = resolver(server);
     assert_eq!(
         one(&resolver, "192.0.2.10"),
-        named("a10-1.smtp-out.amazonses.com", true)
+        named("mail.example.com", true)
+    );
+    assert_eq!(
+        one(&resolver, "192.0.2.17"),
+        named("a17-1.smtp-out.amazonses.com", true)
     );
     // The PTR claims Amazon SES, but amazonses.com does not point the name back here.
     assert_eq!(

@@ -10,7 +10,7 @@ use crate::dns_server::test_server;
 use crate::util::TestEnv;
 
 /// The sources the test zones know, one record each, with no DKIM or SPF a catalogue knows.
-const SOURCES: [&str; 9] = [
+const SOURCES: [&str; 10] = [
     "192.0.2.10",
     "192.0.2.11",
     "192.0.2.12",
@@ -18,6 +18,7 @@ const SOURCES: [&str; 9] = [
     "192.0.2.14",
     "192.0.2.15",
     "192.0.2.16",
+    "192.0.2.17",
     "198.51.100.5",
     "2001:db8::25",
 ];
@@ -72,12 +73,13 @@ fn ingest_looks_up_confirmed_reverse_dns_and_names_services_by_it() {
     assert_eq!(
         rows,
         "source_ip,service,evidence,ptr,ptr_confirmed,ptr_base_domain,resolved_utc IS NOT NULL\n\
-         192.0.2.10,Amazon SES,ptr,a10-1.smtp-out.amazonses.com,1,amazonses.com,1\n\
+         192.0.2.10,,,mail.example.com,1,example.com,1\n\
          192.0.2.11,,,a11-1.smtp-out.amazonses.com,0,amazonses.com,1\n\
          192.0.2.12,,,,,,1\n\
          192.0.2.13,,,mx.cname.example.test,1,example.test,1\n\
          192.0.2.14,,,evil\u{1b}[2j\u{7}.example.test,1,example.test,1\n\
          192.0.2.16,,,under_score.sp ace.do.t.example.test,0,example.test,1\n\
+         192.0.2.17,Amazon SES,ptr,a17-1.smtp-out.amazonses.com,1,amazonses.com,1\n\
          198.51.100.5,,,,,,1\n\
          2001:db8::25,,,mail6.example.test,1,example.test,1\n",
         "the hostile name is stored as data (CSV carries it as it is)"
@@ -146,7 +148,7 @@ fn ingest_looks_up_confirmed_reverse_dns_and_names_services_by_it() {
     let refreshed = env.run(&["--config", &config, "identify", "--refresh", "--json"]);
     let tally: serde_json::Value = serde_json::from_str(refreshed.stdout.trim()).unwrap();
     assert_eq!(tally["dns"]["looked_up"], SOURCES.len(), "{tally}");
-    assert_eq!(tally["dns"]["confirmed"], 4, "{tally}");
+    assert_eq!(tally["dns"]["confirmed"], 5, "{tally}");
     assert_eq!(tally["dns"]["unconfirmed"], 3, "{tally}");
     assert_eq!(tally["dns"]["no_ptr"], 1, "{tally}");
     assert_eq!(tally["dns"]["failed"], 1, "{tally}");
@@ -196,7 +198,7 @@ fn a_silent_server_holds_a_run_no_longer_than_its_budget() {
     assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
     let identify = env.run(&["--config", &config, "identify", "--json"]);
     let tally: serde_json::Value = serde_json::from_str(identify.stdout.trim()).unwrap();
-    // 9 sources, 2 at a time, 1 s each: the 2 s budget answers at most 4 (timed out).
+    // 10 sources, 2 at a time, 1 s each: the 2 s budget answers at most 4 (timed out).
     assert_eq!(tally["dns"]["looked_up"], 0, "{tally}");
     let timed_out = tally["dns"]["timed_out"].as_u64().unwrap();
     let pending = tally["dns"]["pending"].as_u64().unwrap();
