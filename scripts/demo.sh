@@ -9,7 +9,8 @@
 # source is comes from the reports' DKIM and SPF results and the built-in service catalogue, and
 # its network owner and country from two small IP databases (MMDB) that ruadb-testgen writes
 # for the demo's documentation addresses; with the local DNS server, reverse DNS is added at the
-# end. The HTML summary is written to target/demo/summary-2026-W47.html.
+# end (the domain's own server by its own host name, Zendesk by its confirmed PTR, and a
+# spoofing source's PTR that claims Amazon SES but is not confirmed, so names nothing). The HTML summary is written to target/demo/summary-2026-W47.html.
 #
 # The database is a temporary file, removed at exit; set DEMO_DB=path to keep it, e.g.
 #   DEMO_DB=./demo.sqlite scripts/demo.sh && target/release/ruadb --db demo.sqlite sql "SELECT * FROM source_daily"

@@ -18,6 +18,8 @@
 #   192.0.2.17   PTR a17-1.smtp-out.amazonses.com, whose A is 192.0.2.17: forward-confirmed
 #                (amazonses.com also has the SPF of the return path eu-west-1.amazonses.com
 #                and the DKIM key of the selector the demo's Amazon SES mail is signed with)
+#   203.0.113.30 PTR mail30.zendesk.com (fixtures/dns/113.0.203.in-addr.arpa.zone), whose A
+#                is 203.0.113.30: forward-confirmed; the demo's Zendesk source
 #   192.0.2.11   PTR a11-1.smtp-out.amazonses.com, whose A is 198.51.100.99: not confirmed
 #   192.0.2.12   no PTR: NXDOMAIN
 #   192.0.2.13   PTR through a CNAME (RFC 2317 style) to mx.cname.example.test, whose A is a
@@ -93,6 +95,11 @@ a11-1.smtp-out A 198.51.100.99
 eu-west-1 TXT "v=spf1 ip4:192.0.2.0/24 -all"
 ug7nbtf4gccmlpwj322ax3p6ow6yfsug._domainkey TXT $DEMO_SES_KEY
 EOF
+    cat >"$zones/zendesk.com.zone" <<EOF
+\$ORIGIN zendesk.com.
+$soa
+mail30 A 203.0.113.30
+EOF
     cat >"$zones/example.test.zone" <<EOF
 \$ORIGIN example.test.
 $soa
@@ -139,7 +146,7 @@ write_config() {
     for fixture in "$FIXTURE_ZONES"/*.zone $(extra_zone_files); do
         [ -e "$fixture" ] && fixture_zones+=("$(basename "$fixture" .zone)")
     done
-    for zone in 2.0.192.in-addr.arpa amazonses.com example.test 8.b.d.0.1.0.0.2.ip6.arpa 100.51.198.in-addr.arpa "${fixture_zones[@]}"; do
+    for zone in 2.0.192.in-addr.arpa amazonses.com zendesk.com example.test 8.b.d.0.1.0.0.2.ip6.arpa 100.51.198.in-addr.arpa "${fixture_zones[@]}"; do
         zone_list+="zone:
     name: \"$zone\"
     zonefile: \"$STATE_DIR/zones/$zone.zone\"

@@ -273,7 +273,9 @@ fn the_demo_services_fixture_names_its_senders_from_the_catalogue() {
          192.0.2.40,Google Workspace,mailbox,dkim\n\
          192.0.2.41,Amazon SES,esp,dkim\n\
          198.51.100.42,SendGrid,esp,dkim\n\
-         198.51.100.43,Mailchimp,esp,dkim\n"
+         198.51.100.43,Mailchimp,esp,dkim\n\
+         203.0.113.30,,,\n",
+        "a failed zendesk.com signature is no evidence: only its confirmed PTR names it"
     );
     let text = env.run(&["summary", "--week", "2026-W47"]);
     assert!(
