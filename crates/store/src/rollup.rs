@@ -109,6 +109,26 @@ impl BuildingSets {
     }
 }
 
+impl From<NameSets> for BuildingSets {
+    fn from(sets: NameSets) -> BuildingSets {
+        fn building<T: Ord>(values: Vec<T>) -> SortedSet<T> {
+            let mut set = SortedSet::default();
+            for value in values {
+                set.insert(value);
+            }
+            set
+        }
+        BuildingSets {
+            reporters: building(sets.reporters),
+            dkim: building(sets.dkim),
+            spf: building(sets.spf),
+            helo: building(sets.helo),
+            misaligned_dkim_pass: building(sets.misaligned_dkim_pass),
+            misaligned_spf_pass: building(sets.misaligned_spf_pass),
+        }
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -236,15 +256,20 @@ struct Cell {
     sets: BuildingSets,
 }
 
-/// `rollup_names` ids by name, for one stored input (a savepoint rolled back with it takes its
-/// new names away too, so the cache never outlives it).
+/// `rollup_names` ids by name, kept for a whole write transaction (most inputs repeat the
+/// names of the ones before them). A cache must not outlive the rows it names: whoever rolls
+/// back to a savepoint drops it (see `Batch`), and an input that fails hands none back.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     ids: HashMap<Box<str>, u64>,
+    /// Bytes of the names held.
+    bytes: usize,
 }
 
-/// Names cached per input before the cache starts over (hostile inputs bring many).
-const INTERNER_NAMES: usize = 4096;
+/// Names cached before the cache starts over (hostile inputs bring many, and long ones).
+const INTERNER_NAMES: usize = 16_384;
+/// Bytes of names cached before the cache starts over.
+const INTERNER_BYTES: usize = 1 << 20;
 
 impl Interner {
     /// The id of `name`, added to `rollup_names` if new.
@@ -267,9 +292,11 @@ impl Interner {
         };
         // Rowids start at 1 and only grow.
         let id = u64::try_from(id).unwrap_or_default();
-        if self.ids.len() >= INTERNER_NAMES {
+        if self.ids.len() >= INTERNER_NAMES || self.bytes + name.len() > INTERNER_BYTES {
             self.ids.clear();
+            self.bytes = 0;
         }
+        self.bytes += name.len();
         self.ids.insert(name.into(), id);
         Ok(id)
     }
@@ -485,63 +512,82 @@ impl ReportRollup {
     }
 
     /// Merges the cells held into `source_days` and empties them.
+    ///
+    /// Most cells are a source's first on its day: they are inserted as they are, and only
+    /// when the row exists is it read and merged (a read first for every cell cost a
+    /// lookup each).
     fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        let mut insert =
+            connection.prepare_cached(&source_day_sql("INSERT", "ON CONFLICT DO NOTHING"))?;
         let mut select = connection.prepare_cached(
             "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
                     spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
                     names
              FROM source_days WHERE domain = ?1 AND day = ?2 AND source_ip = ?3",
         )?;
-        let mut write = connection.prepare_cached(
-            "INSERT OR REPLACE INTO source_days (domain, day, source_ip, records, aligned,
-                forwarded, misaligned, unauthenticated, classes_seen, spf_aligned, dkim_aligned,
-                quarantined, rejected, begin_offset, end_offset, names)
-             VALUES (:domain, :day, :source_ip, :records, :aligned, :forwarded, :misaligned,
-                :unauthenticated, :classes_seen, :spf_aligned, :dkim_aligned, :quarantined,
-                :rejected, :begin_offset, :end_offset, :names)",
-        )?;
-        let domain = stored(self.domain);
-        let day_start = self.day.saturating_mul(DAY);
-        for (source_ip, cell) in self.cells.drain() {
-            let mut counts = cell.counts;
-            let found = select
-                .query_row(params![domain, self.day, &*source_ip], |row| {
+        let mut replace = connection.prepare_cached(&source_day_sql("INSERT OR REPLACE", ""))?;
+        for (source_ip, Cell { mut counts, sets }) in self.cells.drain() {
+            // Sorted and cut to their cap whether or not a row exists; the stored sets are
+            // merged in only when it does.
+            let sets = sets.merged(NameSets::default());
+            let place = (self.domain, self.day, &*source_ip);
+            if write_source_day(&mut insert, place, &counts, &sets)? == 1 {
+                continue;
+            }
+            let (stored_counts, names) = select
+                .query_row(params![stored(self.domain), self.day, &*source_ip], |row| {
                     Ok((read_counts(row, 0, self.day)?, row.get::<_, Vec<u8>>(12)?))
-                })
-                .optional()?;
-            let stored_sets = match found {
-                Some((stored_counts, names)) => {
-                    counts.merge(&stored_counts);
-                    NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?
-                }
-                None => NameSets::default(),
-            };
-            let sets = cell.sets.merged(stored_sets);
-            let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
-            write.execute(named_params! {
-                ":domain": domain,
-                ":day": self.day,
-                ":source_ip": &*source_ip,
-                ":records": stored(counts.records),
-                ":aligned": aligned,
-                ":forwarded": forwarded,
-                ":misaligned": misaligned,
-                ":unauthenticated": unauthenticated,
-                ":classes_seen": counts.classes_seen,
-                ":spf_aligned": stored(counts.spf_aligned),
-                ":dkim_aligned": stored(counts.dkim_aligned),
-                ":quarantined": stored(counts.quarantined),
-                ":rejected": stored(counts.rejected),
-                // From the day's start: most reports begin and end within a day of it, so
-                // the offsets take a few bytes where the times take six.
-                ":begin_offset": counts.first_begin.saturating_sub(day_start),
-                ":end_offset": counts.last_end.saturating_sub(day_start),
-                ":names": sets.encode(),
-            })?;
+                })?;
+            counts.merge(&stored_counts);
+            let stored_sets = NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?;
+            let sets = BuildingSets::from(sets).merged(stored_sets);
+            write_source_day(&mut replace, place, &counts, &sets)?;
         }
         self.bytes = 0;
         Ok(())
     }
+}
+
+/// `verb INTO source_days … tail`, one row of every column, for [`write_source_day`].
+fn source_day_sql(verb: &str, tail: &str) -> String {
+    format!(
+        "{verb} INTO source_days (domain, day, source_ip, records, aligned, forwarded,
+            misaligned, unauthenticated, classes_seen, spf_aligned, dkim_aligned, quarantined,
+            rejected, begin_offset, end_offset, names)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) {tail}"
+    )
+}
+
+/// Runs a [`source_day_sql`] statement for the source-day at (policy domain id, day, source
+/// IP); the number of rows it changed.
+fn write_source_day(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    (domain, day, source_ip): (u64, i64, &str),
+    counts: &SourceCounts,
+    sets: &NameSets,
+) -> Result<usize, StoreError> {
+    let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
+    // From the day's start: most reports begin and end within a day of it, so the offsets
+    // take a few bytes where the times take six.
+    let day_start = day.saturating_mul(DAY);
+    Ok(statement.execute(params![
+        stored(domain),
+        day,
+        source_ip,
+        stored(counts.records),
+        aligned,
+        forwarded,
+        misaligned,
+        unauthenticated,
+        counts.classes_seen,
+        stored(counts.spf_aligned),
+        stored(counts.dkim_aligned),
+        stored(counts.quarantined),
+        stored(counts.rejected),
+        counts.first_begin.saturating_sub(day_start),
+        counts.last_end.saturating_sub(day_start),
+        sets.encode(),
+    ])?)
 }
 
 /// A count as SQLite's signed integer (saturating).

@@ -9,6 +9,7 @@ use crate::digest::Digesting;
 use crate::raw::{
     ChunkEncoder, ChunkInserter, Compressor, CopyError, RawEncoding, copy_into, hash_reader,
 };
+use crate::rollup::Interner;
 use crate::worker::{PARALLEL_MAX_BYTES, ParsePool, parse_threads};
 use crate::{Store, StoreError, StoreOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -29,6 +30,9 @@ pub struct Batch<'s> {
     /// A database error stopped an input half-way: its rows are not rolled back
     /// individually, so the batch refuses to commit (dropping it rolls everything back).
     broken: bool,
+    /// The rollups' names looked up in this transaction. Emptied whenever an input's
+    /// savepoint is rolled back, which takes the names it added away.
+    names: Interner,
 }
 
 /// One input for [`Batch::ingest`].
@@ -58,6 +62,7 @@ impl Store {
             worker: None,
             worker_unavailable: false,
             broken: false,
+            names: Interner::default(),
         })
     }
 }
@@ -134,6 +139,7 @@ impl Batch<'_> {
         let connection: &Connection = &self.transaction;
         let options = self.options;
         let compressor = &mut self.compressor;
+        let names = &mut self.names;
         let stored = with_savepoint(connection, || {
             let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
             let mut chunks = ChunkInserter::new(connection, message_id);
@@ -145,12 +151,17 @@ impl Batch<'_> {
                 connection,
                 options,
                 message_id,
+                names,
                 |sink, limits| {
                     ruadb_report::read_reports_from(&mut reader, limits, &mut Digesting::new(sink));
                     Ok(())
                 },
             )?)
         });
+        if stored.is_err() {
+            // Rolled back to the savepoint: names it added are gone.
+            self.names = Interner::default();
+        }
         match stored {
             Ok(outcome) => Ok(outcome),
             Err(CopyError::Read(error)) => Ok(read_failure(&error)),
@@ -230,9 +241,13 @@ impl Batch<'_> {
         let options = self.options;
         let message_id = insert_message(connection, options, &sha256, size, encoding, &source)?;
         let mut chunks = ChunkInserter::new(connection, message_id);
-        parse_into(connection, options, message_id, |sink, _| {
-            worker.replay(sink, &mut |chunk| chunks.insert(chunk))
-        })
+        parse_into(
+            connection,
+            options,
+            message_id,
+            &mut self.names,
+            |sink, _| worker.replay(sink, &mut |chunk| chunks.insert(chunk)),
+        )
     }
 
     /// Stores one input parsing it on this thread (large inputs, or no parser threads).
@@ -248,7 +263,8 @@ impl Batch<'_> {
         let connection: &Connection = &self.transaction;
         let options = self.options;
         let compressor = &mut self.compressor;
-        with_savepoint(connection, || {
+        let names = &mut self.names;
+        let stored = with_savepoint(connection, || {
             let encoding = RawEncoding::for_input(bytes);
             let message_id = insert_message(
                 connection,
@@ -263,11 +279,16 @@ impl Batch<'_> {
             let mut encoder = ChunkEncoder::new(encoding, compressor);
             encoder.write_all(bytes, &mut insert)?;
             encoder.finish(&mut insert)?;
-            parse_into(connection, options, message_id, |sink, limits| {
+            parse_into(connection, options, message_id, names, |sink, limits| {
                 ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
                 Ok(())
             })
-        })
+        });
+        if stored.is_err() {
+            // Rolled back to the savepoint: names it added are gone.
+            self.names = Interner::default();
+        }
+        stored
     }
 
     /// Gives up the batch after a database error: nothing more is stored and it cannot be
@@ -583,16 +604,28 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
     })
 }
 
-/// Runs the parser (`read`) into a [`StoreSink`] for one stored message.
+/// Runs the parser (`read`) into a [`StoreSink`] for one stored message. `names` is the
+/// transaction's rollup name cache; it is emptied if the message fails (its rows, new names
+/// included, are then rolled back or the transaction given up).
 pub(super) fn parse_into(
     connection: &Connection,
     options: &StoreOptions,
     message_id: i64,
+    names: &mut Interner,
     read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
 ) -> Result<MessageOutcome, StoreError> {
-    let mut sink = StoreSink::new(connection, options, message_id)?;
-    read(&mut sink, &options.limits)?;
-    let (outcome, failure_renderings) = sink.finish()?;
+    let parsed = (|| {
+        let mut sink = StoreSink::new(connection, options, message_id, names)?;
+        read(&mut sink, &options.limits)?;
+        sink.finish()
+    })();
+    let (outcome, failure_renderings) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            *names = Interner::default();
+            return Err(error);
+        }
+    };
     if !failure_renderings.is_empty() {
         // The input's own bytes hold the original message and every address.
         replace_raw_input(connection, message_id, &failure_renderings)?;

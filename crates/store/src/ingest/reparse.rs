@@ -4,6 +4,7 @@ use super::IngestTally;
 use super::batch::parse_into;
 use crate::digest::Digesting;
 use crate::raw::{RawEncoding, RawReader, SeekableRaw};
+use crate::rollup::Interner;
 use crate::{Store, StoreError};
 use rusqlite::TransactionBehavior;
 use std::io::{self, Read};
@@ -42,23 +43,36 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let mut tally = IngestTally::default();
         let mut bytes = Vec::new();
+        let mut names = Interner::default();
         for (message_id, encoding, size) in messages {
             let outcome = if size > REPARSE_IN_MEMORY_MAX_BYTES {
                 // Large: streamed from the stored chunks, as `ingest_reader` read it.
                 let raw = SeekableRaw::new(&transaction, message_id, encoding, size);
-                parse_into(&transaction, &self.options, message_id, |sink, limits| {
-                    ruadb_report::read_reports_from(raw, limits, &mut Digesting::new(sink));
-                    Ok(())
-                })?
+                parse_into(
+                    &transaction,
+                    &self.options,
+                    message_id,
+                    &mut names,
+                    |sink, limits| {
+                        ruadb_report::read_reports_from(raw, limits, &mut Digesting::new(sink));
+                        Ok(())
+                    },
+                )?
             } else {
                 bytes.clear();
                 RawReader::new(&transaction, message_id, encoding)
                     .read_to_end(&mut bytes)
                     .map_err(|error| unreadable_raw(message_id, &error))?;
-                parse_into(&transaction, &self.options, message_id, |sink, limits| {
-                    ruadb_report::read_reports(&bytes, limits, &mut Digesting::new(sink));
-                    Ok(())
-                })?
+                parse_into(
+                    &transaction,
+                    &self.options,
+                    message_id,
+                    &mut names,
+                    |sink, limits| {
+                        ruadb_report::read_reports(&bytes, limits, &mut Digesting::new(sink));
+                        Ok(())
+                    },
+                )?
             };
             tally.add(&outcome);
         }

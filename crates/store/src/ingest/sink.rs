@@ -73,8 +73,8 @@ pub(super) struct StoreSink<'c> {
     next_record_id: i64,
     /// Reused for the canonical text of each source IP.
     ip_text: String,
-    /// The rollups' names already looked up for this input.
-    names: Interner,
+    /// The rollups' names already looked up in this transaction.
+    names: &'c mut Interner,
     current: Option<CurrentReport>,
     outcome: MessageOutcome,
     documents: u64,
@@ -88,6 +88,7 @@ impl<'c> StoreSink<'c> {
         connection: &'c Connection,
         options: &'c StoreOptions,
         message_id: i64,
+        names: &'c mut Interner,
     ) -> Result<Self, StoreError> {
         Ok(StoreSink {
             connection,
@@ -99,7 +100,7 @@ impl<'c> StoreSink<'c> {
                 .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
                 .query_row([], |row| row.get(0))?,
             ip_text: String::with_capacity(64),
-            names: Interner::default(),
+            names,
             current: None,
             outcome: MessageOutcome::default(),
             documents: 0,
@@ -217,7 +218,7 @@ impl<'c> StoreSink<'c> {
                 report_row: insert_report(self.connection, self.message_id, member, header)?,
                 rollup: Box::new(ReportRollup::new(
                     self.connection,
-                    &mut self.names,
+                    self.names,
                     policy.domain.as_str(),
                     &metadata.org_name,
                     metadata.begin,
@@ -391,7 +392,7 @@ impl DigestedSink for StoreSink<'_> {
         let report_row = *report_row;
         let folded = fold(
             self.connection,
-            &mut self.names,
+            self.names,
             rollup,
             &record,
             &alignment,
