@@ -2233,7 +2233,18 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
     }
 
     own.start();
-    let (code, _, stderr) = fixture.fetch_json();
+    // After a stop that cut a session off mid-MOVE, the restarted Dovecot has been seen not to
+    // answer the first UID MOVE within the 10 s timeout. ruadb then says the mail is stored and
+    // the move is retried on the next run, and exits 2, as documented; the next cron run
+    // finishes it. So up to two such runs are allowed, and no other failure.
+    let mut rerun = fixture.fetch_json();
+    for _ in 0..2 {
+        let (code, _, stderr) = &rerun;
+        if *code == 2 && stderr.contains("is retried on the next run") {
+            rerun = fixture.fetch_json();
+        }
+    }
+    let (code, _, stderr) = rerun;
     assert_eq!(code, 0, "{stderr}");
     // The database is exact whatever the moment of the stop. The mailboxes are exact except
     // for one case the server owns: Dovecot's MOVE copies, then expunges, and a server stopped
