@@ -33,6 +33,8 @@ USER_NAME=dmarc@example.test
 CONF=$STATE_DIR/dovecot.conf
 LOG=$STATE_DIR/dovecot.log
 PID_FILE=$STATE_DIR/run/master.pid
+# Dovecot titles every process of this server "dovecot-$INSTANCE/<service>".
+INSTANCE=ruadb-imap-test-$PORT_STARTTLS
 CA=$STATE_DIR/tls/ca.pem
 OAUTH_KEY=$STATE_DIR/oauth/key
 OAUTH_SCOPE=https://imap.example.test/
@@ -166,7 +168,7 @@ protocols = imap
 listen = $HOST
 base_dir = $STATE_DIR/run
 state_dir = $STATE_DIR/state
-instance_name = ruadb-imap-test-$PORT_STARTTLS
+instance_name = $INSTANCE
 log_path = $LOG
 info_log_path = $LOG
 default_internal_user = $internal_user
@@ -277,6 +279,10 @@ start() {
     done
     make_certificates
     write_config
+    # No process of this server runs now, so a dotlock left in the mailboxes (by a session a
+    # stop killed mid-command) is stale; Dovecot would wait up to two minutes before overriding
+    # one whose process number has been reused, answering nothing meanwhile.
+    find "$STATE_DIR/mail" -name '*.lock' -type f -delete 2>/dev/null || true
     : >"$LOG"
     # Its own stdio goes to the log: a daemon holding our stderr open would keep a pipe
     # reader (CI, `| tail`) waiting until the server stops.
@@ -321,6 +327,12 @@ stop() {
         sleep 0.1
     done
     master_pid >/dev/null && kill -KILL "$pid" 2>/dev/null
+    # A process forked after the list above was taken, or one that outlived the master, would
+    # keep a mailbox locked into the next start: every process titled as this server's goes.
+    for i in $(seq 1 50); do
+        pkill -KILL -f "^dovecot-$INSTANCE/" 2>/dev/null || break
+        sleep 0.1
+    done
     # The listening sockets go away with the last process; wait so a quick restart can bind.
     for i in $(seq 1 50); do
         port_open "$PORT_TLS" || port_open "$PORT_STARTTLS" || break

@@ -2139,6 +2139,14 @@ impl OwnServer {
     fn stop(&self) {
         assert!(self.command("stop").status.success());
     }
+
+    /// The end of the server's log, for a failure message: what Dovecot said it was doing.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read(self.dir.path().join("dovecot.log")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&log);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
 }
 
 impl Drop for OwnServer {
@@ -2246,9 +2254,19 @@ fn server_stopped_mid_fetch_then_rerun_gives_exact_totals() {
             Some(0) => break,
             Some(2) if slow_runs < 15 && stderr.contains("did not answer within") => {
                 slow_runs += 1;
+                eprintln!("rerun {slow_runs}: {stderr}");
             }
-            code => panic!("the rerun exited with {code:?}: {stderr}"),
+            code => panic!(
+                "the rerun exited with {code:?}: {stderr}\nserver log:\n{}",
+                own.log_tail()
+            ),
         }
+    }
+    if slow_runs > 0 {
+        eprintln!(
+            "server log after {slow_runs} slow reruns:\n{}",
+            own.log_tail()
+        );
     }
     // The database is exact whatever the moment of the stop. The mailboxes are exact except
     // for one case the server owns: Dovecot's MOVE copies, then expunges, and a server stopped

@@ -121,7 +121,7 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
     let transport = if tls.is_some() { "tls" } else { "plain" };
     let quick = Duration::from_secs(30);
     let deadlines = "timeout_secs = 2\ncommand_deadline_secs = 3\n";
-    let cases: [(&str, Script, &str, i32, &str, Duration); 13] = [
+    let cases: [(&str, Script, &str, i32, &str, Duration); 14] = [
         (
             "endless line",
             Script::EndlessLine,
@@ -200,6 +200,14 @@ fn every_case(tls: Option<&Path>) -> Vec<String> {
             "",
             2,
             r#"sent an unreadable reply to SELECT: "\u{1b}[31mHELLO\u{7} this is \u{0} not IMAP""#,
+            quick,
+        ),
+        (
+            "an untagged NO in the SELECT reply (the IMAP library panics on it)",
+            Script::UntaggedNo,
+            "",
+            2,
+            r#"sent an unreadable reply to SELECT: "* NO Mailbox is locked, will abort in 30 seconds""#,
             quick,
         ),
         (

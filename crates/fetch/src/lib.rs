@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod contain;
 mod error;
 mod guard;
 mod plan;

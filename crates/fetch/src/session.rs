@@ -8,6 +8,7 @@ use std::time::Duration;
 use native_tls::{Certificate, HandshakeError, TlsConnector, TlsStream};
 
 use crate::config::{AuthMethod, Config, Secret, TlsMode};
+use crate::contain::catch_panic;
 use crate::error::FetchError;
 use crate::guard::{Excess, Guard, Guarded, ReplyLimits, Timed, Tripped, is_timeout};
 use crate::sasl::{Mechanism, OAuthLogin};
@@ -109,9 +110,13 @@ fn login(
     };
     let mechanism = match config.auth {
         AuthMethod::Password => {
-            return client
-                .login(&config.username, config.password.expose())
-                .map_err(|(error, _client)| match error {
+            return peer
+                .call(|| {
+                    client
+                        .login(&config.username, config.password.expose())
+                        .map_err(|(error, _client)| error)
+                })
+                .map_err(|error| match error {
                     imap::Error::No(no) => refused(peer.text(&no.information)),
                     imap::Error::Bad(bad) => refused(peer.text(&bad.information)),
                     imap::Error::Validate(_) => FetchError::Config(
@@ -131,21 +136,24 @@ fn login(
         &config.host,
         config.port(),
     );
-    client
-        .authenticate(mechanism.name(), &authenticator)
-        .map_err(|(error, _client)| {
-            let said = match &error {
-                imap::Error::No(no) => Some(peer.text(&no.information)),
-                imap::Error::Bad(bad) => Some(peer.text(&bad.information)),
-                _ => None,
-            };
-            match (said, authenticator.server_error()) {
-                // The decoded challenge says why; the final NO only says that it failed.
-                (Some(said), Some(why)) => refused(format!("{}; {said}", peer.text(&why))),
-                (Some(said), None) => refused(said),
-                (None, _) => peer.classify(error, "AUTHENTICATE"),
-            }
-        })
+    peer.call(|| {
+        client
+            .authenticate(mechanism.name(), &authenticator)
+            .map_err(|(error, _client)| error)
+    })
+    .map_err(|error| {
+        let said = match &error {
+            imap::Error::No(no) => Some(peer.text(&no.information)),
+            imap::Error::Bad(bad) => Some(peer.text(&bad.information)),
+            _ => None,
+        };
+        match (said, authenticator.server_error()) {
+            // The decoded challenge says why; the final NO only says that it failed.
+            (Some(said), Some(why)) => refused(format!("{}; {said}", peer.text(&why))),
+            (Some(said), None) => refused(said),
+            (None, _) => peer.classify(error, "AUTHENTICATE"),
+        }
+    })
 }
 
 /// A logged-in session on one server.
@@ -236,8 +244,8 @@ impl Session {
         guard.begin(ReplyLimits::CONTROL);
         let mut imap = login(client, config, &peer)?;
         guard.begin(ReplyLimits::CONTROL);
-        let capabilities = imap
-            .capabilities()
+        let capabilities = peer
+            .call(|| imap.capabilities())
             .map_err(|error| peer.classify(error, "CAPABILITY"))?;
         let supports_move = capabilities.has_str("MOVE");
         let supports_uidplus = capabilities.has_str("UIDPLUS");
@@ -277,8 +285,8 @@ impl Session {
             };
             self.begin(ReplyLimits::SEARCH);
             let uids = self
-                .imap
-                .uid_search(query)
+                .peer
+                .call(|| self.imap.uid_search(query))
                 .map_err(|error| self.peer.classify(error, "UID SEARCH"))?;
             found.extend(uids);
             if last {
@@ -314,13 +322,16 @@ impl Session {
     pub fn select(&mut self, mailbox: &str) -> Result<MailboxState, FetchError> {
         let name = self.server_name(mailbox)?;
         self.begin(ReplyLimits::CONTROL);
-        let selected = self.imap.select(&name).map_err(|error| match error {
-            imap::Error::No(_) => FetchError::NoMailbox {
-                mailbox: mailbox.to_owned(),
-                host: self.peer.host.clone(),
-            },
-            other => self.peer.classify(other, "SELECT"),
-        })?;
+        let selected = self
+            .peer
+            .call(|| self.imap.select(&name))
+            .map_err(|error| match error {
+                imap::Error::No(_) => FetchError::NoMailbox {
+                    mailbox: mailbox.to_owned(),
+                    host: self.peer.host.clone(),
+                },
+                other => self.peer.classify(other, "SELECT"),
+            })?;
         let uidvalidity = selected.uid_validity.ok_or_else(|| FetchError::Malformed {
             host: self.peer.host.clone(),
             operation: "SELECT",
@@ -385,8 +396,8 @@ impl Session {
         };
         self.begin(limits);
         let fetches = self
-            .imap
-            .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
+            .peer
+            .call(|| self.imap.uid_fetch(uid_set(uids), "(UID BODY.PEEK[])"))
             .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
         // Dropped bodies reach the crate as empty strings, in the order they came.
         let mut dropped = self.peer.guard.take_dropped().into_iter();
@@ -428,8 +439,8 @@ impl Session {
         }
         self.begin(ReplyLimits::CONTROL);
         let fetches = self
-            .imap
-            .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+            .peer
+            .call(|| self.imap.uid_fetch(uid_set(uids), "(UID RFC822.SIZE)"))
             .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
         let mut sizes: Vec<(u32, u32)> = fetches
             .iter()
@@ -448,8 +459,8 @@ impl Session {
         }
         self.begin(ReplyLimits::CONTROL);
         let fetches = self
-            .imap
-            .uid_fetch(uid_set(uids), "(UID FLAGS)")
+            .peer
+            .call(|| self.imap.uid_fetch(uid_set(uids), "(UID FLAGS)"))
             .map_err(|error| self.peer.classify(error, "UID FETCH"))?;
         let mut flags: Vec<(u32, Vec<String>)> = fetches
             .iter()
@@ -477,7 +488,7 @@ impl Session {
                 let target = self.ensure_mailbox(target)?;
                 if self.supports_move {
                     self.begin(ReplyLimits::CONTROL);
-                    match self.imap.uid_mv(&set, &target) {
+                    match self.peer.call(|| self.imap.uid_mv(&set, &target)) {
                         Ok(()) => {}
                         // Another run moved some of them first: they are where they belong.
                         Err(imap::Error::No(no)) if no.information.contains("EXPUNGEISSUED") => {}
@@ -487,8 +498,8 @@ impl Session {
                     }
                 } else {
                     self.begin(ReplyLimits::CONTROL);
-                    self.imap
-                        .uid_copy(&set, quote(&target))
+                    self.peer
+                        .call(|| self.imap.uid_copy(&set, quote(&target)))
                         .map_err(|error| self.peer.classify(error, "UID COPY"))?;
                     self.store_flag(&set, "\\Deleted")?;
                     self.expunge(&set)?;
@@ -506,7 +517,7 @@ impl Session {
     pub fn append(&mut self, mailbox: &str, bytes: &[u8]) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
         self.begin(ReplyLimits::CONTROL);
-        match self.imap.append(&name, bytes).finish() {
+        match self.peer.call(|| self.imap.append(&name, bytes).finish()) {
             Ok(_) => Ok(()),
             // A refusal (before or after the message data) does not say why; the usual reason
             // is a missing mailbox, which is worth naming.
@@ -531,8 +542,8 @@ impl Session {
     fn mailbox_exists(&mut self, server_name: &str) -> Result<bool, FetchError> {
         self.begin(ReplyLimits::CONTROL);
         let existing = self
-            .imap
-            .list(Some(""), Some(&quote(server_name)))
+            .peer
+            .call(|| self.imap.list(Some(""), Some(&quote(server_name))))
             .map_err(|error| self.peer.classify(error, "LIST"))?;
         Ok(existing.iter().any(|entry| entry.name() == server_name))
     }
@@ -544,7 +555,7 @@ impl Session {
             return Ok(name);
         }
         self.begin(ReplyLimits::CONTROL);
-        match self.imap.create(&name) {
+        match self.peer.call(|| self.imap.create(&name)) {
             Ok(()) => Ok(name),
             // Created by a concurrent run between our LIST and CREATE.
             Err(imap::Error::No(no)) if no.information.contains("ALREADYEXISTS") => Ok(name),
@@ -556,27 +567,29 @@ impl Session {
     pub fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), FetchError> {
         let name = self.server_name(mailbox)?;
         self.begin(ReplyLimits::CONTROL);
-        self.imap.delete(&name).map_err(|error| match error {
-            imap::Error::No(_) => FetchError::NoMailbox {
-                mailbox: mailbox.to_owned(),
-                host: self.peer.host.clone(),
-            },
-            other => self.peer.classify(other, "DELETE"),
-        })
+        self.peer
+            .call(|| self.imap.delete(&name))
+            .map_err(|error| match error {
+                imap::Error::No(_) => FetchError::NoMailbox {
+                    mailbox: mailbox.to_owned(),
+                    host: self.peer.host.clone(),
+                },
+                other => self.peer.classify(other, "DELETE"),
+            })
     }
 
     /// Ends the session politely. A failure here changes nothing for the caller.
     pub fn logout(mut self) -> Result<(), FetchError> {
         self.begin(ReplyLimits::CONTROL);
-        self.imap
-            .logout()
+        self.peer
+            .call(|| self.imap.logout())
             .map_err(|error| self.peer.classify(error, "LOGOUT"))
     }
 
     fn store_flag(&mut self, set: &str, flag: &str) -> Result<(), FetchError> {
         self.begin(ReplyLimits::CONTROL);
-        self.imap
-            .uid_store(set, format!("+FLAGS.SILENT ({flag})"))
+        self.peer
+            .call(|| self.imap.uid_store(set, format!("+FLAGS.SILENT ({flag})")))
             .map(drop)
             .map_err(|error| self.peer.classify(error, "UID STORE"))
     }
@@ -586,9 +599,9 @@ impl Session {
     fn expunge(&mut self, set: &str) -> Result<(), FetchError> {
         self.begin(ReplyLimits::CONTROL);
         let result = if self.supports_uidplus {
-            self.imap.uid_expunge(set)
+            self.peer.call(|| self.imap.uid_expunge(set))
         } else {
-            self.imap.expunge()
+            self.peer.call(|| self.imap.expunge())
         };
         result
             .map(drop)
@@ -608,8 +621,8 @@ impl Session {
             None => {
                 self.begin(ReplyLimits::CONTROL);
                 let names = self
-                    .imap
-                    .list(Some(""), Some("\"\""))
+                    .peer
+                    .call(|| self.imap.list(Some(""), Some("\"\"")))
                     .map_err(|error| self.peer.classify(error, "LIST"))?;
                 let found = names
                     .iter()
@@ -638,6 +651,35 @@ struct Peer {
 const MAX_SERVER_TEXT: usize = 200;
 
 impl Peer {
+    /// Runs one command of the `imap` crate. Its parser panics on some replies a server may
+    /// send (imap 3.0.0-alpha.15 reaches `unreachable!` on an untagged `NO` in answer to
+    /// SELECT, as Dovecot sends while it waits for a mailbox lock); such a panic becomes the
+    /// parse error of the line that caused it, which [`Peer::classify`] reports in one line.
+    /// The session is not used for another command after that error but LOGOUT.
+    fn call<R>(&self, command: impl FnOnce() -> imap::error::Result<R>) -> imap::error::Result<R> {
+        catch_panic(command).unwrap_or_else(|| Err(self.unhandled()))
+    }
+
+    /// The error for a reply the crate panicked on: the latest untagged status line other than
+    /// `OK` if there is one (the kind of line the crate does not expect), else the latest line.
+    fn unhandled(&self) -> imap::Error {
+        let lines = self.guard.recent_lines();
+        let unexpected_status = lines.iter().rev().find(|line| {
+            let mut words = line.split(|&byte| byte == b' ');
+            words.next() == Some(b"*".as_slice())
+                && words.next().is_some_and(|status| {
+                    [b"NO".as_slice(), b"BAD", b"BYE", b"PREAUTH"]
+                        .iter()
+                        .any(|name| status.eq_ignore_ascii_case(name))
+                })
+        });
+        let line = unexpected_status
+            .or_else(|| lines.iter().rev().find(|line| !line.is_empty()))
+            .map(|line| trim_line_end(line).to_vec())
+            .unwrap_or_default();
+        imap::Error::Parse(imap::error::ParseError::Invalid(line))
+    }
+
     /// Starts the deadline and the byte count of a command.
     fn begin(&self, limits: ReplyLimits) {
         self.guard.begin(limits);
@@ -957,8 +999,8 @@ fn read_greeting(
     client: &mut imap::Client<imap::Connection>,
     peer: &Peer,
 ) -> Result<(), FetchError> {
-    let greeting = client
-        .read_greeting()
+    let greeting = peer
+        .call(|| client.read_greeting())
         .map_err(|error| peer.classify(error, "greeting"))?;
     check_greeting(&greeting, peer)
 }

@@ -540,6 +540,29 @@ fn a_hostile_server_gets_typed_errors() {
         "{garbage}"
     );
 
+    // The imap crate's parser panics on this reply; the session reports it like any other.
+    let (_server, session) = hostile_session(Script::UntaggedNo);
+    let mut session = session.unwrap();
+    let untagged_no = session.select("INBOX").unwrap_err();
+    assert!(
+        matches!(
+            untagged_no,
+            FetchError::Malformed {
+                operation: "SELECT",
+                ..
+            }
+        ),
+        "{untagged_no:?}"
+    );
+    assert!(
+        untagged_no
+            .to_string()
+            .ends_with(r#"reply to SELECT: "* NO Mailbox is locked, will abort in 30 seconds""#),
+        "{untagged_no}"
+    );
+    // What the crate left of the session still ends without a panic.
+    let _ = session.logout();
+
     let server = HostileServer::start(Script::StarttlsFlood, None);
     let mut config = ruadb_fetch::Config::new("127.0.0.1", "dmarc", Secret::new("Pw-3x!"));
     config.port = Some(server.port);

@@ -38,6 +38,9 @@ pub enum Script {
     TrickleHandshake,
     /// Answers `SELECT` with bytes that are not IMAP (control characters included).
     Garbage,
+    /// Answers `SELECT` with an untagged `NO` among its lines, as Dovecot does while it waits
+    /// for a mailbox lock (the `imap` crate's parser panics on it).
+    UntaggedNo,
     /// Refuses LOGIN with a `NO` that repeats the command, password included.
     EchoLogin,
     /// Announces a 100,000-byte body, sends half of it and hangs up.
@@ -174,6 +177,14 @@ fn serve(tcp: TcpStream, acceptor: Acceptor, script: Script, stop: &AtomicBool) 
                 stream.write_all(b"\x1b[31mHELLO\x07 this is \x00 not IMAP\r\n")?;
                 std::thread::sleep(Duration::from_millis(200));
                 return Ok(());
+            }
+            "SELECT" if script == Script::UntaggedNo => {
+                stream.write_all(
+                    format!(
+                        "* 1 EXISTS\r\n* NO Mailbox is locked, will abort in 30 seconds\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n"
+                    )
+                    .as_bytes(),
+                )?;
             }
             "SELECT" => {
                 stream.write_all(
