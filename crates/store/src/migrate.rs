@@ -50,15 +50,28 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_rollup_views",
         include_str!("../../../sql/migrations/0011_rollup_views.sql"),
     ),
+    (
+        "0012_source_weeks",
+        include_str!("../../../sql/migrations/0012_source_weeks.sql"),
+    ),
 ];
 
-/// Steps in Rust that follow a migration's SQL, in its transaction: what SQL alone cannot
-/// derive from the stored rows.
-fn after(name: &str, connection: &Connection) -> Result<(), StoreError> {
-    match name {
-        "0010_rollups" => crate::rollup::rebuild_all(connection),
-        _ => Ok(()),
-    }
+/// A step in Rust after a migration's SQL: what SQL alone cannot derive from the stored rows.
+type Step = fn(&Connection) -> Result<(), StoreError>;
+
+/// The step in Rust that follows the SQL of the pending migrations `pending`, in their
+/// transaction, with the migration it belongs to. It runs once every pending file has, so that
+/// it builds its tables as the newest schema has them; the first pending migration with a step
+/// decides it (building every rollup from the records covers the coarser ones too).
+fn after(pending: &[&'static str]) -> Option<(&'static str, Step)> {
+    pending.iter().find_map(|&name| match name {
+        "0010_rollups" => Some((name, crate::rollup::rebuild_all as Step)),
+        "0012_source_weeks" => Some((
+            name,
+            (|connection| crate::rollup::rebuild_coarse(connection, None)) as Step,
+        )),
+        _ => None,
+    })
 }
 
 /// The schema version this build writes.
@@ -124,6 +137,7 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     if found > SCHEMA_VERSION {
         return Err(too_new(found));
     }
+    let mut pending = Vec::new();
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         transaction
             .execute_batch(sql)
@@ -131,11 +145,14 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 name,
                 reason: one_line(&error),
             })?;
-        after(name, &transaction).map_err(|error| StoreError::MigrationFailed {
+        pending.push(*name);
+        transaction.pragma_update(None, "user_version", index as u32 + 1)?;
+    }
+    if let Some((name, step)) = after(&pending) {
+        step(&transaction).map_err(|error| StoreError::MigrationFailed {
             name,
             reason: error.to_string(),
         })?;
-        transaction.pragma_update(None, "user_version", index as u32 + 1)?;
     }
     transaction.commit()?;
     Ok(())

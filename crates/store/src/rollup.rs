@@ -87,6 +87,21 @@ struct BuildingSets {
 pub(crate) const MAX_SET_VALUES: usize = 100_000;
 
 impl BuildingSets {
+    /// Adds the values of `sets` (a stored row's, folded into a coarser one).
+    fn extend(&mut self, sets: NameSets) {
+        fn add<T: Ord>(building: &mut SortedSet<T>, values: Vec<T>) {
+            for value in values {
+                building.insert(value);
+            }
+        }
+        add(&mut self.reporters, sets.reporters);
+        add(&mut self.dkim, sets.dkim);
+        add(&mut self.spf, sets.spf);
+        add(&mut self.helo, sets.helo);
+        add(&mut self.misaligned_dkim_pass, sets.misaligned_dkim_pass);
+        add(&mut self.misaligned_spf_pass, sets.misaligned_spf_pass);
+    }
+
     /// The sets, with `stored` (from the row already in the table) merged in, each cut to
     /// [`MAX_SET_VALUES`].
     fn merged(self, stored: NameSets) -> NameSets {
@@ -111,21 +126,9 @@ impl BuildingSets {
 
 impl From<NameSets> for BuildingSets {
     fn from(sets: NameSets) -> BuildingSets {
-        fn building<T: Ord>(values: Vec<T>) -> SortedSet<T> {
-            let mut set = SortedSet::default();
-            for value in values {
-                set.insert(value);
-            }
-            set
-        }
-        BuildingSets {
-            reporters: building(sets.reporters),
-            dkim: building(sets.dkim),
-            spf: building(sets.spf),
-            helo: building(sets.helo),
-            misaligned_dkim_pass: building(sets.misaligned_dkim_pass),
-            misaligned_spf_pass: building(sets.misaligned_spf_pass),
-        }
+        let mut building = BuildingSets::default();
+        building.extend(sets);
+        building
     }
 }
 
@@ -151,6 +154,16 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 impl NameSets {
+    /// The number of values in all sets.
+    pub fn len(&self) -> usize {
+        self.reporters.len()
+            + self.dkim.len()
+            + self.spf.len()
+            + self.helo.len()
+            + self.misaligned_dkim_pass.len()
+            + self.misaligned_spf_pass.len()
+    }
+
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -234,6 +247,23 @@ pub(crate) struct SourceCounts {
 }
 
 impl SourceCounts {
+    /// Counts one record of `class` with `messages` messages.
+    fn count(&mut self, class: Classification, messages: u64, record: Counted) {
+        self.records += 1;
+        let index = class as usize;
+        self.classes[index] = self.classes[index].saturating_add(messages);
+        self.classes_seen |= 1 << index;
+        let add = |total: &mut u64, yes: bool| {
+            if yes {
+                *total = total.saturating_add(messages);
+            }
+        };
+        add(&mut self.spf_aligned, record.spf_aligned);
+        add(&mut self.dkim_aligned, record.dkim_aligned);
+        add(&mut self.quarantined, record.quarantined);
+        add(&mut self.rejected, record.rejected);
+    }
+
     fn merge(&mut self, other: &SourceCounts) {
         self.records = self.records.saturating_add(other.records);
         for (mine, theirs) in self.classes.iter_mut().zip(other.classes) {
@@ -247,6 +277,15 @@ impl SourceCounts {
         self.first_begin = self.first_begin.min(other.first_begin);
         self.last_end = self.last_end.max(other.last_end);
     }
+}
+
+/// What a record adds besides its class and messages.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    spf_aligned: bool,
+    dkim_aligned: bool,
+    quarantined: bool,
+    rejected: bool,
 }
 
 /// One source IP of the report being folded.
@@ -345,6 +384,8 @@ pub(crate) struct ReportRollup {
     written_early: bool,
     messages: u64,
     dmarc_pass: u64,
+    /// Every record's counts, for `domain_days`.
+    totals: SourceCounts,
 }
 
 impl ReportRollup {
@@ -368,6 +409,7 @@ impl ReportRollup {
             written_early: false,
             messages: 0,
             dmarc_pass: 0,
+            totals: SourceCounts::default(),
         })
     }
 
@@ -427,26 +469,14 @@ impl ReportRollup {
         let Some(cell) = self.cells.get_mut(record.source_ip) else {
             return Ok(());
         };
-        let counts = &mut cell.counts;
-        counts.records += 1;
-        let index = class as usize;
-        counts.classes[index] = counts.classes[index].saturating_add(messages);
-        counts.classes_seen |= 1 << index;
-        let add = |total: &mut u64, yes: bool| {
-            if yes {
-                *total = total.saturating_add(messages);
-            }
+        let counted = Counted {
+            spf_aligned: record.spf_aligned,
+            dkim_aligned: record.dkim_aligned,
+            quarantined: *record.disposition == Disposition::Quarantine,
+            rejected: *record.disposition == Disposition::Reject,
         };
-        add(&mut counts.spf_aligned, record.spf_aligned);
-        add(&mut counts.dkim_aligned, record.dkim_aligned);
-        add(
-            &mut counts.quarantined,
-            *record.disposition == Disposition::Quarantine,
-        );
-        add(
-            &mut counts.rejected,
-            *record.disposition == Disposition::Reject,
-        );
+        cell.counts.count(class, messages, counted);
+        self.totals.count(class, messages, counted);
         let sets = &mut cell.sets;
         sets.reporters.insert(org);
         let mut added = 0;
@@ -508,71 +538,169 @@ impl ReportRollup {
                 ":messages": stored(self.messages),
                 ":dmarc_pass": stored(self.dmarc_pass),
             })?;
-        Ok(())
+        add_domain_day(connection, self.domain, self.day, &self.totals)
     }
 
-    /// Merges the cells held into `source_days` and empties them.
-    ///
-    /// Most cells are a source's first on its day: they are inserted as they are, and only
-    /// when the row exists is it read and merged (a read first for every cell cost a
-    /// lookup each).
+    /// Merges the cells held into `source_days` and `source_weeks` and empties them.
     fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        let mut insert =
-            connection.prepare_cached(&source_day_sql("INSERT", "ON CONFLICT DO NOTHING"))?;
-        let mut select = connection.prepare_cached(
-            "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
-                    spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
-                    names
-             FROM source_days WHERE domain = ?1 AND day = ?2 AND source_ip = ?3",
-        )?;
-        let mut replace = connection.prepare_cached(&source_day_sql("INSERT OR REPLACE", ""))?;
-        for (source_ip, Cell { mut counts, sets }) in self.cells.drain() {
+        let week = Span::Week.start(self.day);
+        for (source_ip, Cell { counts, sets }) in self.cells.drain() {
             // Sorted and cut to their cap whether or not a row exists; the stored sets are
             // merged in only when it does.
             let sets = sets.merged(NameSets::default());
-            let place = (self.domain, self.day, &*source_ip);
-            if write_source_day(&mut insert, place, &counts, &sets)? == 1 {
-                continue;
-            }
-            let (stored_counts, names) = select
-                .query_row(params![stored(self.domain), self.day, &*source_ip], |row| {
-                    Ok((read_counts(row, 0, self.day)?, row.get::<_, Vec<u8>>(12)?))
-                })?;
-            counts.merge(&stored_counts);
-            let stored_sets = NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?;
-            let sets = BuildingSets::from(sets).merged(stored_sets);
-            write_source_day(&mut replace, place, &counts, &sets)?;
+            merge_source_row(
+                connection,
+                Span::Day,
+                (self.domain, self.day, &source_ip),
+                counts,
+                &sets,
+            )?;
+            merge_source_row(
+                connection,
+                Span::Week,
+                (self.domain, week, &source_ip),
+                counts,
+                &sets,
+            )?;
         }
         self.bytes = 0;
         Ok(())
     }
 }
 
-/// `verb INTO source_days … tail`, one row of every column, for [`write_source_day`].
-fn source_day_sql(verb: &str, tail: &str) -> String {
-    format!(
-        "{verb} INTO source_days (domain, day, source_ip, records, aligned, forwarded,
-            misaligned, unauthenticated, classes_seen, spf_aligned, dkim_aligned, quarantined,
-            rejected, begin_offset, end_offset, names)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) {tail}"
-    )
+/// The spans of days the source rollups are kept for: a row per policy domain, source IP and
+/// day (`source_days`) or ISO week (`source_weeks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// One UTC day.
+    Day,
+    /// Monday to Sunday (UTC).
+    Week,
 }
 
-/// Runs a [`source_day_sql`] statement for the source-day at (policy domain id, day, source
-/// IP); the number of rows it changed.
-fn write_source_day(
+impl Span {
+    /// The first day (days since 1970-01-01) of the span holding `day`.
+    pub fn start(self, day: i64) -> i64 {
+        match self {
+            Span::Day => day,
+            // 1970-01-01 was a Thursday: day 0 is 3 days after a Monday.
+            Span::Week => day.saturating_sub(day.saturating_add(3).rem_euclid(7)),
+        }
+    }
+
+    /// Its length in days.
+    pub fn days(self) -> i64 {
+        match self {
+            Span::Day => 1,
+            Span::Week => 7,
+        }
+    }
+}
+
+/// `verb INTO table … tail` writing one row of every column of a source rollup table, for
+/// [`write_source_row`].
+macro_rules! source_row_sql {
+    ($verb:literal, $table:literal, $span:literal, $tail:literal) => {
+        concat!(
+            $verb,
+            " INTO ",
+            $table,
+            " (domain, ",
+            $span,
+            ", source_ip, records, aligned, forwarded, misaligned, unauthenticated,
+            classes_seen, spf_aligned, dkim_aligned, quarantined, rejected, begin_offset,
+            end_offset, names)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ",
+            $tail
+        )
+    };
+}
+
+/// The counts and sets of one row of a source rollup table, for [`merge_source_row`].
+macro_rules! source_row_select {
+    ($table:literal, $span:literal) => {
+        concat!(
+            "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
+                    spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
+                    names
+             FROM ",
+            $table,
+            " WHERE domain = ?1 AND ",
+            $span,
+            " = ?2 AND source_ip = ?3"
+        )
+    };
+}
+
+/// Merges one source's counts and sets into its row of `span` at (policy domain id, first
+/// day of the span, source IP).
+///
+/// Most cells are a source's first on its day: they are inserted as they are, and only
+/// when the row exists is it read and merged (a read first for every cell cost a
+/// lookup each).
+fn merge_source_row(
+    connection: &Connection,
+    span: Span,
+    place: (u64, i64, &str),
+    mut counts: SourceCounts,
+    sets: &NameSets,
+) -> Result<(), StoreError> {
+    let (insert, select, replace) = match span {
+        Span::Day => (
+            source_row_sql!("INSERT", "source_days", "day", "ON CONFLICT DO NOTHING"),
+            source_row_select!("source_days", "day"),
+            source_row_sql!("INSERT OR REPLACE", "source_days", "day", ""),
+        ),
+        Span::Week => (
+            source_row_sql!("INSERT", "source_weeks", "week", "ON CONFLICT DO NOTHING"),
+            source_row_select!("source_weeks", "week"),
+            source_row_sql!("INSERT OR REPLACE", "source_weeks", "week", ""),
+        ),
+    };
+    if write_source_row(
+        &mut connection.prepare_cached(insert)?,
+        place,
+        &counts,
+        sets,
+    )? == 1
+    {
+        return Ok(());
+    }
+    let (domain, start, source_ip) = place;
+    let (stored_counts, names) = connection
+        .prepare_cached(select)?
+        .query_row(params![stored(domain), start, source_ip], |row| {
+            Ok((read_counts(row, 0, start)?, row.get::<_, Vec<u8>>(12)?))
+        })?;
+    counts.merge(&stored_counts);
+    let stored_sets = NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?;
+    let mut building = BuildingSets::from(stored_sets);
+    building.extend(sets.clone());
+    let sets = building.merged(NameSets::default());
+    write_source_row(
+        &mut connection.prepare_cached(replace)?,
+        place,
+        &counts,
+        &sets,
+    )?;
+    Ok(())
+}
+
+/// Runs a [`source_row_sql`] statement for the row at (policy domain id, first day of its
+/// span, source IP); the number of rows it changed.
+fn write_source_row(
     statement: &mut rusqlite::CachedStatement<'_>,
-    (domain, day, source_ip): (u64, i64, &str),
+    (domain, start, source_ip): (u64, i64, &str),
     counts: &SourceCounts,
     sets: &NameSets,
 ) -> Result<usize, StoreError> {
     let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
-    // From the day's start: most reports begin and end within a day of it, so the offsets
+    // From the span's start: most reports begin and end within a day of it, so the offsets
     // take a few bytes where the times take six.
-    let day_start = day.saturating_mul(DAY);
+    let span_start = start.saturating_mul(DAY);
     Ok(statement.execute(params![
         stored(domain),
-        day,
+        start,
         source_ip,
         stored(counts.records),
         aligned,
@@ -584,10 +712,52 @@ fn write_source_day(
         stored(counts.dkim_aligned),
         stored(counts.quarantined),
         stored(counts.rejected),
-        counts.first_begin.saturating_sub(day_start),
-        counts.last_end.saturating_sub(day_start),
+        counts.first_begin.saturating_sub(span_start),
+        counts.last_end.saturating_sub(span_start),
         sets.encode(),
     ])?)
+}
+
+/// Adds `counts` to the policy domain's row of `day` in `domain_days`. An integer sum past
+/// 2^63 - 1 is a REAL in SQLite, which the `CAST`s turn back into the largest integer: sums
+/// saturate, as in Rust.
+fn add_domain_day(
+    connection: &Connection,
+    domain: u64,
+    day: i64,
+    counts: &SourceCounts,
+) -> Result<(), StoreError> {
+    let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
+    connection
+        .prepare_cached(
+            "INSERT INTO domain_days (domain, day, records, aligned, forwarded, misaligned,
+                unauthenticated, spf_aligned, dkim_aligned, quarantined, rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (domain, day) DO UPDATE SET
+                records = CAST(records + excluded.records AS INTEGER),
+                aligned = CAST(aligned + excluded.aligned AS INTEGER),
+                forwarded = CAST(forwarded + excluded.forwarded AS INTEGER),
+                misaligned = CAST(misaligned + excluded.misaligned AS INTEGER),
+                unauthenticated = CAST(unauthenticated + excluded.unauthenticated AS INTEGER),
+                spf_aligned = CAST(spf_aligned + excluded.spf_aligned AS INTEGER),
+                dkim_aligned = CAST(dkim_aligned + excluded.dkim_aligned AS INTEGER),
+                quarantined = CAST(quarantined + excluded.quarantined AS INTEGER),
+                rejected = CAST(rejected + excluded.rejected AS INTEGER)",
+        )?
+        .execute(params![
+            stored(domain),
+            day,
+            stored(counts.records),
+            aligned,
+            forwarded,
+            misaligned,
+            unauthenticated,
+            stored(counts.spf_aligned),
+            stored(counts.dkim_aligned),
+            stored(counts.quarantined),
+            stored(counts.rejected),
+        ])?;
+    Ok(())
 }
 
 /// A count as SQLite's signed integer (saturating).
@@ -621,7 +791,8 @@ pub(crate) fn read_counts(
 /// adds them, and after `reparse`).
 pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
     connection.execute_batch(
-        "DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;",
+        "DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;
+         DELETE FROM source_weeks; DELETE FROM domain_days;",
     )?;
     let mut names = Interner::default();
     let mut reports = connection.prepare(
@@ -644,7 +815,8 @@ pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
 }
 
 /// Builds the rollups of one policy domain and day again from the stored records (after a
-/// report that had written some of its cells failed and its records were deleted).
+/// report that had written some of its cells failed and its records were deleted), and the
+/// domain's week and days of that week in the coarser rollups from its `source_days`.
 pub(crate) fn rebuild_day(
     connection: &Connection,
     domain: u64,
@@ -681,7 +853,132 @@ pub(crate) fn rebuild_day(
         let rollup = ReportRollup::new(connection, &mut names, &policy_domain, &org, begin, end)?;
         fold_stored_records(connection, &mut names, id, rollup)?;
     }
-    Ok(())
+    // The refold above added the day's rows to the week's again: the week is summed anew.
+    let week = Span::Week.start(day);
+    rebuild_coarse(connection, Some((domain, week, week.saturating_add(7))))
+}
+
+/// Builds `source_weeks` and `domain_days` from `source_days`: all of them (after the
+/// migration that adds them), or those of one policy domain id over days `[first, end)` that
+/// are whole weeks.
+pub(crate) fn rebuild_coarse(
+    connection: &Connection,
+    scope: Option<(u64, i64, i64)>,
+) -> Result<(), StoreError> {
+    let (domain, first, end) = match scope {
+        Some((domain, first, end)) => (Some(stored(domain)), first, end),
+        None => (None, i64::MIN, i64::MAX),
+    };
+    for sql in [
+        "DELETE FROM source_weeks WHERE (?1 IS NULL OR domain = ?1) AND week >= ?2 AND week < ?3",
+        "DELETE FROM domain_days WHERE (?1 IS NULL OR domain = ?1) AND day >= ?2 AND day < ?3",
+    ] {
+        connection
+            .prepare_cached(sql)?
+            .execute(params![domain, first, end])?;
+    }
+    let mut rows = connection.prepare_cached(
+        "SELECT domain, day, source_ip, records, aligned, forwarded, misaligned,
+                unauthenticated, classes_seen, spf_aligned, dkim_aligned, quarantined, rejected,
+                begin_offset, end_offset, names
+         FROM source_days WHERE (?1 IS NULL OR domain = ?1) AND day >= ?2 AND day < ?3
+         ORDER BY domain, day, source_ip",
+    )?;
+    let mut rows = rows.query(params![domain, first, end])?;
+    let mut fold = CoarseFold::default();
+    while let Some(row) = rows.next()? {
+        let domain = u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default();
+        let day: i64 = row.get(1)?;
+        let source_ip: String = row.get(2)?;
+        let counts = read_counts(row, 3, day)?;
+        let blob = row
+            .get_ref(15)?
+            .as_blob()
+            .map_err(|_| StoreError::DamagedRollup)?;
+        let sets = NameSets::decode(blob).ok_or(StoreError::DamagedRollup)?;
+        fold.add(connection, domain, day, source_ip, counts, sets)?;
+    }
+    fold.flush_week(connection)?;
+    fold.flush_day(connection)
+}
+
+/// `source_days` rows, in key order, folded into the rows of the domain's week and day.
+#[derive(Default)]
+struct CoarseFold {
+    /// The policy domain id and day of `day_totals`.
+    day: Option<(u64, i64)>,
+    day_totals: SourceCounts,
+    /// The policy domain id and week of `week_cells`.
+    week: Option<(u64, i64)>,
+    week_cells: HashMap<String, Cell>,
+    /// Approximate memory of `week_cells`.
+    bytes: usize,
+}
+
+impl CoarseFold {
+    fn add(
+        &mut self,
+        connection: &Connection,
+        domain: u64,
+        day: i64,
+        source_ip: String,
+        counts: SourceCounts,
+        sets: NameSets,
+    ) -> Result<(), StoreError> {
+        if self.day != Some((domain, day)) {
+            self.flush_day(connection)?;
+            self.day = Some((domain, day));
+        }
+        self.day_totals.merge(&counts);
+        let week = (domain, Span::Week.start(day));
+        // A domain's week with very many sources is written in parts, merged by the table.
+        if self.week != Some(week) || self.bytes > REPORT_ROLLUP_BYTES {
+            self.flush_week(connection)?;
+            self.week = Some(week);
+        }
+        self.bytes += CELL_BYTES + source_ip.len() + 32 * sets.len();
+        match self.week_cells.get_mut(&source_ip) {
+            Some(cell) => {
+                cell.counts.merge(&counts);
+                cell.sets.extend(sets);
+            }
+            None => {
+                self.week_cells.insert(
+                    source_ip,
+                    Cell {
+                        counts,
+                        sets: BuildingSets::from(sets),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_day(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        if let Some((domain, day)) = self.day.take() {
+            add_domain_day(connection, domain, day, &self.day_totals)?;
+        }
+        self.day_totals = SourceCounts::default();
+        Ok(())
+    }
+
+    fn flush_week(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        if let Some((domain, week)) = self.week.take() {
+            for (source_ip, Cell { counts, sets }) in self.week_cells.drain() {
+                let sets = sets.merged(NameSets::default());
+                merge_source_row(
+                    connection,
+                    Span::Week,
+                    (domain, week, &source_ip),
+                    counts,
+                    &sets,
+                )?;
+            }
+        }
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
 /// Folds the stored records of report `report` into `rollup` and writes it.

@@ -1,7 +1,8 @@
-//! The rollups kept at ingest (`source_days`, `reporter_days`) against a full scan of the
-//! stored records through the read API: equal to the message, on the fixtures, a generated
-//! corpus, reports straddling days and weeks, duplicates and conflicts, a report failing after
-//! part of its rollup was written, `reparse` and the migration that builds them.
+//! The rollups kept at ingest (`source_days`, `reporter_days`, `source_weeks`, `domain_days`)
+//! against a full scan of the stored records through the read API: equal to the message, on
+//! the fixtures, a generated corpus, reports straddling days and weeks, duplicates and
+//! conflicts, a report failing after part of its rollup was written, `reparse` and the
+//! migrations that build them.
 
 #![allow(
     clippy::unwrap_used,
@@ -295,19 +296,26 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
     );
     drop(store);
 
-    // A database from before the rollups: the migration builds them from the records.
-    {
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection
-            .execute_batch(
-                "DROP TABLE source_days; DROP TABLE reporter_days; DROP TABLE rollup_names;
-                 PRAGMA user_version = 9;",
-            )
-            .unwrap();
+    // A database from before the weekly rollups: the migration builds them from the daily
+    // ones; one from before any rollup: from the records.
+    for (drop, version) in [
+        ("DROP TABLE source_weeks; DROP TABLE domain_days;", 11),
+        (
+            "DROP TABLE source_weeks; DROP TABLE domain_days; DROP TABLE source_days;
+             DROP TABLE reporter_days; DROP TABLE rollup_names;",
+            9,
+        ),
+    ] {
+        {
+            let connection = rusqlite::Connection::open(&path).unwrap();
+            connection
+                .execute_batch(&format!("{drop} PRAGMA user_version = {version};"))
+                .unwrap();
+        }
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        assert_rollups_match(&store);
+        let migrated = rollups(&store, &DayFilter::default());
+        assert_eq!(migrated.sources, before.sources);
+        assert_eq!(migrated.reporters, before.reporters);
     }
-    let store = Store::open(&path, StoreOptions::default()).unwrap();
-    assert_rollups_match(&store);
-    let migrated = rollups(&store, &DayFilter::default());
-    assert_eq!(migrated.sources, before.sources);
-    assert_eq!(migrated.reporters, before.reporters);
 }

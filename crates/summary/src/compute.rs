@@ -1,12 +1,13 @@
 //! Folding reports and the store's rollups into a [`Summary`]: cost and memory grow with the
-//! number of reports and of sources × days, never with the number of records.
+//! number of reports and of sources × weeks, never with the number of records.
 //!
 //! Every report is placed in the windows it belongs to (by the midpoint rule) for what is
-//! counted per report (reports, policies, reporters); each source-day rollup row (whose day is
-//! its reports' midpoint day) then updates only what the windows containing its day need: full
-//! per-source detail for the period, totals for the previous period, the set of source IPs
-//! for the baseline, and per-source class tallies for the readiness window; each reporter-day
-//! row adds its messages to its reporter in the period.
+//! counted per report (reports, policies, reporters); each domain-day rollup row gives the
+//! domain's totals and days in the period and the previous period and its trend weeks; each
+//! source rollup row (a source's day or week, wholly inside or outside each window) then
+//! updates only what the windows containing it need: full per-source detail for the period,
+//! the set of source IPs for the baseline, and per-source class tallies for the readiness
+//! window; each reporter-day row adds its messages to its reporter in the period.
 
 use super::period::{WEEK, format_day, report_midpoint};
 use super::{
@@ -17,7 +18,7 @@ use super::{
 };
 use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification};
-use ruadb_store::{ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
+use ruadb_store::{DomainDayRow, ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -185,7 +186,7 @@ struct DayCell {
 }
 
 impl DayCell {
-    fn add(&mut self, row: &SourceDayRow) {
+    fn add(&mut self, row: &DomainDayRow) {
         self.messages = self.messages.saturating_add(row.messages());
         self.dmarc_pass = self.dmarc_pass.saturating_add(row.dmarc_pass());
         for class in Classification::ALL {
@@ -228,7 +229,7 @@ pub(crate) struct SourceAggregate {
 }
 
 impl PeriodTotals {
-    fn add(&mut self, row: &SourceDayRow) {
+    fn add(&mut self, row: &DomainDayRow) {
         self.messages = self.messages.saturating_add(row.messages());
         self.dmarc_pass = self.dmarc_pass.saturating_add(row.dmarc_pass());
         self.spf_aligned = self.spf_aligned.saturating_add(row.spf_aligned);
@@ -319,8 +320,32 @@ impl SummaryBuilder {
         }
     }
 
-    /// Adds what one source IP's records said on one day (the day of their reports'
-    /// midpoints).
+    /// Adds what all sources of a domain said on one day (the day of their reports'
+    /// midpoints): the domain's totals and days in the period and the one before, and the
+    /// weeks of the trend.
+    pub fn add_domain_day(&mut self, row: &DomainDayRow) {
+        let windows = self.windows.membership(row.day);
+        let index = self.domain(&row.policy_domain);
+        let domain = &mut self.domains[index];
+        if windows.previous {
+            domain.previous.add(row);
+            domain.previous_daily.entry(row.day).or_default().add(row);
+        }
+        if let Some(week) = windows.trend_week {
+            let cell = domain.weekly.entry(week).or_default();
+            cell.0 = cell.0.saturating_add(row.messages());
+            cell.1 = cell.1.saturating_add(row.dmarc_pass());
+        }
+        if windows.current {
+            domain.current.add(row);
+            domain.daily.entry(row.day).or_default().add(row);
+        }
+    }
+
+    /// Adds what one source IP's records said on one day or week (of their reports'
+    /// midpoints), which lies wholly inside or outside each window: the sources of the
+    /// period in full, the addresses of the baseline, the classes of the readiness window.
+    /// Rows outside the period may come without their names ([`ruadb_store::SourceDetail`]).
     pub fn add_source_day(&mut self, row: &SourceDayRow) {
         let windows = self.windows.membership(row.day);
         let index = self.domain(&row.policy_domain);
@@ -328,15 +353,6 @@ impl SummaryBuilder {
         let domain = &mut self.domains[index];
         let ip = names.number(&row.source_ip);
         let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
-        if windows.previous {
-            domain.previous.add(row);
-            domain.previous_daily.entry(row.day).or_default().add(row);
-        }
-        if let Some(week) = windows.trend_week {
-            let cell = domain.weekly.entry(week).or_default();
-            cell.0 = cell.0.saturating_add(messages);
-            cell.1 = cell.1.saturating_add(dmarc_pass);
-        }
         if windows.baseline {
             domain.baseline_ips.insert(ip);
         }
@@ -349,8 +365,6 @@ impl SummaryBuilder {
         if !windows.current {
             return;
         }
-        domain.current.add(row);
-        domain.daily.entry(row.day).or_default().add(row);
         let source = domain.sources.entry(ip).or_default();
         source.messages = source.messages.saturating_add(messages);
         source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
@@ -687,8 +701,9 @@ pub(crate) struct Dataset {
     pub records: Vec<(usize, ruadb_store::RecordRow)>,
 }
 
-/// Folds `data` into the summary of `period`, each record handed over as the source-day and
-/// reporter-day rollup rows of its own (the fold adds up rows of the same day and source).
+/// Folds `data` into the summary of `period`, each record handed over as the source-day,
+/// domain-day and reporter-day rollup rows of its own (the fold adds up rows of the same day
+/// and source).
 #[cfg(test)]
 pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> Summary {
     use ruadb_report::{Disposition, DkimResult, SpfResult};
@@ -709,6 +724,7 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
         let row = SourceDayRow {
             policy_domain: report.policy_domain.clone(),
             day,
+            days: 1,
             source_ip: record.source_ip.clone(),
             records: 1,
             classes,
@@ -742,6 +758,15 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
                 .collect(),
         };
         builder.add_source_day(&row);
+        builder.add_domain_day(&DomainDayRow {
+            policy_domain: row.policy_domain.clone(),
+            day,
+            records: 1,
+            classes: row.classes,
+            spf_aligned: row.spf_aligned,
+            dkim_aligned: row.dkim_aligned,
+            dispositions: row.dispositions,
+        });
         builder.add_reporter_day(&ReporterDayRow {
             policy_domain: report.policy_domain.clone(),
             day,

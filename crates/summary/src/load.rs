@@ -1,6 +1,7 @@
 //! Reading what a summary needs through the store's typed read API: the reports whose
 //! midpoint falls in the windows around the period (their records are not read), then the
-//! source-day and reporter-day rollups of those days.
+//! rollups of those days: per domain and day, per source and week (or day, where a window
+//! begins or ends within a week), per reporter and day.
 
 use super::compute::{SummaryBuilder, Windows};
 use super::period::DAY;
@@ -9,7 +10,7 @@ use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
     DayFilter, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
-    Store, StoreError,
+    SourceDayRow, SourceDetail, SpanFilter, Store, StoreError,
 };
 use std::collections::BTreeMap;
 
@@ -44,20 +45,45 @@ pub fn summarise(
     let mut builder = reader.builder;
     // The windows are whole days, so the days of the rollups in them are exactly the
     // midpoint days of the reports above.
-    let days = DayFilter {
+    let days = |window: Period| DayFilter {
         policy_domain: domain_filter.clone(),
         since: Some(window.start),
         until: Some(window.end),
     };
-    store.read_source_days(&days, &mut |row| builder.add_source_day(row))?;
-    let current_days = DayFilter {
-        since: Some(period.start),
-        until: Some(period.end),
-        ..days
-    };
-    store.read_reporter_days(&current_days, &mut |row| builder.add_reporter_day(row))?;
-
+    store.read_domain_days(&days(window), &mut |row| builder.add_domain_day(row))?;
+    // Sources: those of the period with everything they say, those of the weeks before it
+    // (baseline, readiness) by their counts alone; by week where no window begins or ends
+    // inside one (a week's summary: one row per source and week).
     let windows = Windows::new(period);
+    let split_at = [windows.current, windows.baseline, windows.readiness]
+        .iter()
+        .flat_map(|window| [window.start, window.end])
+        .collect::<Vec<_>>();
+    let spans = |since: i64, until: i64| SpanFilter {
+        days: DayFilter {
+            policy_domain: domain_filter.clone(),
+            since: Some(since),
+            until: Some(until),
+        },
+        split_at: split_at.clone(),
+    };
+    let sources = windows
+        .current
+        .union(&windows.baseline)
+        .union(&windows.readiness);
+    let mut add = |row: &SourceDayRow| builder.add_source_day(row);
+    store.read_source_spans(
+        &spans(period.start, period.end),
+        SourceDetail::Names,
+        &mut add,
+    )?;
+    for (since, until) in [(sources.start, period.start), (period.end, sources.end)] {
+        if since < until {
+            store.read_source_spans(&spans(since, until), SourceDetail::Counts, &mut add)?;
+        }
+    }
+    store.read_reporter_days(&days(period), &mut |row| builder.add_reporter_day(row))?;
+
     let tls_window = windows.current.union(&windows.previous);
     let tls_filter = ReportFilter {
         policy_domain: domain_filter,

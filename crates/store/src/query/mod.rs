@@ -14,7 +14,10 @@ pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,
 };
-pub use rollup::{DayFilter, DispositionCounts, ReporterDayRow, SourceDayRow};
+pub use rollup::{
+    DayFilter, DispositionCounts, DomainDayRow, ReporterDayRow, SourceDayRow, SourceDetail,
+    SpanFilter,
+};
 pub use sources::{SourceFilter, SourceRow, SourceTable};
 pub use tls::{TlsFailureRow, TlsPolicyRow};
 

@@ -4,7 +4,7 @@
 
 use super::read::{DkimRow, SpfRow};
 use crate::classify::{ClassTally, Classification};
-use crate::rollup::{NameSets, read_counts};
+use crate::rollup::{NameSets, Span, read_counts};
 use crate::sql_value::count;
 use crate::{Store, StoreError};
 use ruadb_report::{DkimResult, SpfResult};
@@ -53,8 +53,11 @@ pub struct DispositionCounts {
 pub struct SourceDayRow {
     /// The policy domain.
     pub policy_domain: String,
-    /// The day: unix seconds of its start (00:00 UTC).
+    /// The day: unix seconds of its start (00:00 UTC); of a week row, its Monday's.
     pub day: i64,
+    /// The days the row covers from `day` on: 1, or 7 for a week row
+    /// ([`Store::read_source_spans`]).
+    pub days: i64,
     /// The source IP, in the canonical text form ingest stores.
     pub source_ip: String,
     /// Records.
@@ -89,15 +92,63 @@ pub struct SourceDayRow {
 impl SourceDayRow {
     /// Messages.
     pub fn messages(&self) -> u64 {
-        Classification::ALL
-            .into_iter()
-            .map(|class| self.classes.messages(class))
-            .fold(0, u64::saturating_add)
+        all_messages(&self.classes)
     }
 
     /// Messages passing DMARC (recomputed).
     pub fn dmarc_pass(&self) -> u64 {
         self.classes.messages(Classification::Aligned)
+    }
+}
+
+/// The messages of every class.
+fn all_messages(classes: &ClassTally) -> u64 {
+    Classification::ALL
+        .into_iter()
+        .map(|class| classes.messages(class))
+        .fold(0, u64::saturating_add)
+}
+
+/// What the records of all sources of one policy domain say on one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainDayRow {
+    /// The policy domain.
+    pub policy_domain: String,
+    /// The day: unix seconds of its start (00:00 UTC).
+    pub day: i64,
+    /// Records.
+    pub records: u64,
+    /// Messages per class (every class counted, with 0 messages perhaps); the aligned class
+    /// is DMARC pass.
+    pub classes: ClassTally,
+    /// Messages with aligned SPF (recomputed).
+    pub spf_aligned: u64,
+    /// Messages with aligned DKIM (recomputed).
+    pub dkim_aligned: u64,
+    /// Messages by disposition.
+    pub dispositions: DispositionCounts,
+}
+
+impl DomainDayRow {
+    /// Messages.
+    pub fn messages(&self) -> u64 {
+        all_messages(&self.classes)
+    }
+
+    /// Messages passing DMARC (recomputed).
+    pub fn dmarc_pass(&self) -> u64 {
+        self.classes.messages(Classification::Aligned)
+    }
+}
+
+/// Messages by disposition, from all messages and those quarantined and rejected.
+fn dispositions(messages: u64, quarantined: u64, rejected: u64) -> DispositionCounts {
+    DispositionCounts {
+        none: messages
+            .saturating_sub(quarantined)
+            .saturating_sub(rejected),
+        quarantine: quarantined,
+        reject: rejected,
     }
 }
 
@@ -154,47 +205,151 @@ impl Names<'_> {
     }
 }
 
-impl Store {
-    /// Streams the source-day rollup rows `filter` selects to `visit`, by policy domain (in
-    /// the order it was first stored), day and source IP. One row is reused.
-    pub fn read_source_days(
-        &self,
-        filter: &DayFilter,
+/// How much of each source row [`Store::read_source_spans`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceDetail {
+    /// The counts only: reporters, DKIM, SPF and the other name lists are left empty.
+    Counts,
+    /// Everything.
+    Names,
+}
+
+/// Which source rollup rows [`Store::read_source_spans`] covers: the days `days` selects,
+/// read by whole weeks except where the caller needs day rows (a week holding one of
+/// `split_at`, other than at its start, is read by day).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanFilter {
+    /// The policy domain and days.
+    pub days: DayFilter,
+    /// Times (unix seconds) no week row may straddle: the boundaries of the windows the
+    /// caller tells apart.
+    pub split_at: Vec<i64>,
+}
+
+/// Day numbers far beyond any report's (a report's day is its midpoint's, which lies within
+/// about ±1.1 × 10^14 days): an open end of a range, kept clear of overflow.
+const FAR_DAYS: i64 = 1 << 50;
+
+impl SpanFilter {
+    /// The ranges of day numbers (end excluded) to read, each from the table of its span.
+    fn segments(&self) -> Vec<(Span, (i64, i64))> {
+        let (first, end) = self.days.days();
+        let (first, end) = (first.max(-FAR_DAYS), end.min(FAR_DAYS));
+        let mut segments: Vec<(Span, (i64, i64))> = Vec::new();
+        let mut push = |span: Span, from: i64, to: i64| {
+            if from >= to {
+                return;
+            }
+            match segments.last_mut() {
+                Some((last, (_, last_end))) if *last == span && *last_end == from => {
+                    *last_end = to;
+                }
+                _ => segments.push((span, (from, to))),
+            }
+        };
+        // Whole weeks from the first Monday on or after `first` to the last one at or before
+        // `end`; the days around them, and the weeks split, by day.
+        let weeks_start = Span::Week.start(first.saturating_add(6));
+        let weeks_end = Span::Week.start(end);
+        if weeks_start >= weeks_end {
+            push(Span::Day, first, end);
+            return segments;
+        }
+        let mut split: Vec<i64> = self
+            .split_at
+            .iter()
+            .map(|at| at.div_euclid(DAY) + i64::from(at.rem_euclid(DAY) != 0))
+            .filter(|&day| Span::Week.start(day) != day)
+            .map(|day| Span::Week.start(day))
+            .filter(|week| (weeks_start..weeks_end).contains(week))
+            .collect();
+        split.sort_unstable();
+        split.dedup();
+        push(Span::Day, first, weeks_start);
+        let mut at = weeks_start;
+        for week in split {
+            push(Span::Week, at, week);
+            push(Span::Day, week, week + 7);
+            at = week + 7;
+        }
+        push(Span::Week, at, weeks_end);
+        push(Span::Day, weeks_end, end);
+        segments
+    }
+}
+
+/// Reads source rollup rows into one reused [`SourceDayRow`].
+struct SourceRows<'c> {
+    connection: &'c Connection,
+    detail: SourceDetail,
+    names: Names<'c>,
+    out: SourceDayRow,
+}
+
+impl<'c> SourceRows<'c> {
+    fn new(connection: &'c Connection, detail: SourceDetail) -> SourceRows<'c> {
+        SourceRows {
+            connection,
+            detail,
+            names: Names {
+                connection,
+                cached: HashMap::new(),
+            },
+            out: SourceDayRow::default(),
+        }
+    }
+
+    /// Streams the rows of `span` of days `[first, end)` (the first day of each span), of
+    /// one policy domain or all, by policy domain, span and source IP.
+    fn read(
+        &mut self,
+        span: Span,
+        domain: Option<&str>,
+        (first, end): (i64, i64),
         visit: &mut dyn FnMut(&SourceDayRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
-        let (first, last) = filter.days();
-        let columns = "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded,
+        let names = match self.detail {
+            SourceDetail::Names => "s.names",
+            SourceDetail::Counts => "NULL",
+        };
+        let (table, column) = match span {
+            Span::Day => ("source_days", "day"),
+            Span::Week => ("source_weeks", "week"),
+        };
+        let columns = format!(
+            "n.name, s.{column}, s.source_ip, s.records, s.aligned, s.forwarded,
                 s.misaligned, s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned,
-                s.quarantined, s.rejected, s.begin_offset, s.end_offset, s.names";
-        // With a domain, its name is found first and its days are one range of the key.
-        let sql = match filter.policy_domain {
+                s.quarantined, s.rejected, s.begin_offset, s.end_offset, {names}"
+        );
+        // With a domain, its name is found first and its rows are one range of the key.
+        let sql = match domain {
             Some(_) => format!(
-                "SELECT {columns} FROM rollup_names AS n CROSS JOIN source_days AS s
-                 ON s.domain = n.id WHERE n.name = ?1 AND s.day >= ?2 AND s.day < ?3
-                 ORDER BY s.domain, s.day, s.source_ip"
+                "SELECT {columns} FROM rollup_names AS n CROSS JOIN {table} AS s
+                 ON s.domain = n.id WHERE n.name = ?1 AND s.{column} >= ?2 AND s.{column} < ?3
+                 ORDER BY s.domain, s.{column}, s.source_ip"
             ),
             None => format!(
-                "SELECT {columns} FROM source_days AS s CROSS JOIN rollup_names AS n
-                 ON n.id = s.domain WHERE ?1 IS NULL AND s.day >= ?2 AND s.day < ?3
-                 ORDER BY s.domain, s.day, s.source_ip"
+                "SELECT {columns} FROM {table} AS s CROSS JOIN rollup_names AS n
+                 ON n.id = s.domain WHERE ?1 IS NULL AND s.{column} >= ?2 AND s.{column} < ?3
+                 ORDER BY s.domain, s.{column}, s.source_ip"
             ),
         };
-        let mut statement = self.connection.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params![filter.policy_domain, first, last])?;
-        let mut names = Names {
-            connection: &self.connection,
-            cached: HashMap::new(),
-        };
-        let mut out = SourceDayRow::default();
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params![domain, first, end])?;
+        let out = &mut self.out;
+        out.days = span.days();
         while let Some(row) = rows.next()? {
-            let text = |index| -> rusqlite::Result<String> {
-                Ok(row.get::<_, Option<String>>(index)?.unwrap_or_default())
-            };
-            out.policy_domain = text(0)?;
+            // Most rows repeat the domain of the one before.
+            let domain = row.get_ref(0)?.as_str().unwrap_or_default();
+            if out.policy_domain != domain {
+                out.policy_domain.clear();
+                out.policy_domain.push_str(domain);
+            }
             let day: i64 = row.get(1)?;
             out.day = day.saturating_mul(DAY);
-            out.source_ip = text(2)?;
+            out.source_ip.clear();
+            out.source_ip
+                .push_str(row.get_ref(2)?.as_str().unwrap_or_default());
             let counts = read_counts(row, 3, day)?;
             out.records = counts.records;
             out.classes = ClassTally::default();
@@ -205,47 +360,131 @@ impl Store {
             }
             out.spf_aligned = counts.spf_aligned;
             out.dkim_aligned = counts.dkim_aligned;
-            let messages = counts
-                .classes
-                .iter()
-                .fold(0u64, |a, b| a.saturating_add(*b));
-            out.dispositions = DispositionCounts {
-                none: messages
-                    .saturating_sub(counts.quarantined)
-                    .saturating_sub(counts.rejected),
-                quarantine: counts.quarantined,
-                reject: counts.rejected,
-            };
+            out.dispositions = dispositions(
+                all_messages(&out.classes),
+                counts.quarantined,
+                counts.rejected,
+            );
             out.first_begin = counts.first_begin;
             out.last_end = counts.last_end;
-            let blob = row
-                .get_ref(15)?
-                .as_blob()
-                .map_err(|_| StoreError::DamagedRollup)?;
-            let sets = NameSets::decode(blob).ok_or(StoreError::DamagedRollup)?;
-            names.fill(&mut out.reporters, &sets.reporters)?;
-            out.dkim.clear();
-            for &[domain, selector, result] in &sets.dkim {
-                out.dkim.push(DkimRow {
-                    domain: names.name(domain)?.to_owned(),
-                    selector: match selector {
-                        0 => None,
-                        id => Some(names.name(id)?.to_owned()),
-                    },
-                    result: DkimResult::from_xml(names.name(result)?),
-                });
+            if self.detail == SourceDetail::Names {
+                let blob = row
+                    .get_ref(15)?
+                    .as_blob()
+                    .map_err(|_| StoreError::DamagedRollup)?;
+                let sets = NameSets::decode(blob).ok_or(StoreError::DamagedRollup)?;
+                fill_names(&mut self.names, out, &sets)?;
             }
-            out.spf.clear();
-            for &[domain, result] in &sets.spf {
-                out.spf.push(SpfRow {
-                    domain: names.name(domain)?.to_owned(),
-                    result: SpfResult::from_xml(names.name(result)?),
-                });
+            visit(out);
+        }
+        Ok(())
+    }
+}
+
+/// Sets the name lists of `out` from the ids in `sets`.
+fn fill_names(
+    names: &mut Names<'_>,
+    out: &mut SourceDayRow,
+    sets: &NameSets,
+) -> Result<(), StoreError> {
+    names.fill(&mut out.reporters, &sets.reporters)?;
+    out.dkim.clear();
+    for &[domain, selector, result] in &sets.dkim {
+        out.dkim.push(DkimRow {
+            domain: names.name(domain)?.to_owned(),
+            selector: match selector {
+                0 => None,
+                id => Some(names.name(id)?.to_owned()),
+            },
+            result: DkimResult::from_xml(names.name(result)?),
+        });
+    }
+    out.spf.clear();
+    for &[domain, result] in &sets.spf {
+        out.spf.push(SpfRow {
+            domain: names.name(domain)?.to_owned(),
+            result: SpfResult::from_xml(names.name(result)?),
+        });
+    }
+    names.fill(&mut out.helo_domains, &sets.helo)?;
+    names.fill(&mut out.misaligned_dkim_pass, &sets.misaligned_dkim_pass)?;
+    names.fill(&mut out.misaligned_spf_pass, &sets.misaligned_spf_pass)?;
+    Ok(())
+}
+
+impl Store {
+    /// Streams the source-day rollup rows `filter` selects to `visit`, by policy domain (in
+    /// the order it was first stored), day and source IP. One row is reused.
+    pub fn read_source_days(
+        &self,
+        filter: &DayFilter,
+        visit: &mut dyn FnMut(&SourceDayRow),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.connection.unchecked_transaction()?;
+        let (first, last) = filter.days();
+        let mut reader = SourceRows::new(&self.connection, SourceDetail::Names);
+        reader.read(
+            Span::Day,
+            filter.policy_domain.as_deref(),
+            (first, last),
+            visit,
+        )
+    }
+
+    /// Streams the source rollup rows of the days `filter` selects, each covering a whole ISO
+    /// week (read from `source_weeks`) or, where `filter` begins or ends within a week or one
+    /// of `filter.split_at` falls inside it, one day (`source_days`): rows of the same source
+    /// and day or week are never both given, and adding them up gives what the day rows
+    /// give. [`SourceDayRow::days`] tells a row's span. With [`SourceDetail::Counts`] the
+    /// rows' names (reporters, DKIM, SPF, ...) are left empty, which reads much faster. By
+    /// policy domain, then span, in no promised order within that; one row is reused.
+    pub fn read_source_spans(
+        &self,
+        filter: &SpanFilter,
+        detail: SourceDetail,
+        visit: &mut dyn FnMut(&SourceDayRow),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.connection.unchecked_transaction()?;
+        let mut reader = SourceRows::new(&self.connection, detail);
+        let domain = filter.days.policy_domain.as_deref();
+        for (span, days) in filter.segments() {
+            reader.read(span, domain, days, visit)?;
+        }
+        Ok(())
+    }
+
+    /// Streams the rows of `domain_days` `filter` selects to `visit`, by policy domain and
+    /// day.
+    pub fn read_domain_days(
+        &self,
+        filter: &DayFilter,
+        visit: &mut dyn FnMut(&DomainDayRow),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.connection.unchecked_transaction()?;
+        let (first, last) = filter.days();
+        let mut statement = self.connection.prepare_cached(
+            "SELECT n.name, d.day, d.records, d.aligned, d.forwarded, d.misaligned,
+                    d.unauthenticated, d.spf_aligned, d.dkim_aligned, d.quarantined, d.rejected
+             FROM domain_days AS d JOIN rollup_names AS n ON n.id = d.domain
+             WHERE (?1 IS NULL OR n.name = ?1) AND d.day >= ?2 AND d.day < ?3
+             ORDER BY d.domain, d.day",
+        )?;
+        let mut rows = statement.query(rusqlite::params![filter.policy_domain, first, last])?;
+        while let Some(row) = rows.next()? {
+            let mut classes = ClassTally::default();
+            for class in Classification::ALL {
+                classes.add(class, count(row, 3 + class as usize)?);
             }
-            names.fill(&mut out.helo_domains, &sets.helo)?;
-            names.fill(&mut out.misaligned_dkim_pass, &sets.misaligned_dkim_pass)?;
-            names.fill(&mut out.misaligned_spf_pass, &sets.misaligned_spf_pass)?;
-            visit(&out);
+            let messages = all_messages(&classes);
+            visit(&DomainDayRow {
+                policy_domain: row.get(0)?,
+                day: row.get::<_, i64>(1)?.saturating_mul(DAY),
+                records: count(row, 2)?,
+                classes,
+                spf_aligned: count(row, 7)?,
+                dkim_aligned: count(row, 8)?,
+                dispositions: dispositions(messages, count(row, 9)?, count(row, 10)?),
+            });
         }
         Ok(())
     }
@@ -279,5 +518,62 @@ impl Store {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Monday 2025-01-06 as days since 1970-01-01.
+    const MONDAY: i64 = 20_094;
+
+    fn segments(
+        since: Option<i64>,
+        until: Option<i64>,
+        split_at: &[i64],
+    ) -> Vec<(Span, (i64, i64))> {
+        SpanFilter {
+            days: DayFilter {
+                policy_domain: None,
+                since: since.map(|day| day * DAY),
+                until: until.map(|day| day * DAY),
+            },
+            split_at: split_at.iter().map(|day| day * DAY).collect(),
+        }
+        .segments()
+    }
+
+    #[test]
+    fn whole_weeks_are_read_by_week_and_the_rest_by_day() {
+        assert_eq!(Span::Week.start(MONDAY + 6), MONDAY);
+        assert_eq!(Span::Week.start(MONDAY + 7), MONDAY + 7);
+        assert_eq!(
+            segments(Some(MONDAY), Some(MONDAY + 28), &[MONDAY, MONDAY + 21]),
+            [(Span::Week, (MONDAY, MONDAY + 28))]
+        );
+        // Thursday to the Wednesday three weeks on, split on a Sunday.
+        assert_eq!(
+            segments(Some(MONDAY + 3), Some(MONDAY + 23), &[MONDAY + 13]),
+            [
+                (Span::Day, (MONDAY + 3, MONDAY + 14)),
+                (Span::Week, (MONDAY + 14, MONDAY + 21)),
+                (Span::Day, (MONDAY + 21, MONDAY + 23)),
+            ]
+        );
+        // Less than a whole week.
+        assert_eq!(
+            segments(Some(MONDAY + 1), Some(MONDAY + 8), &[]),
+            [(Span::Day, (MONDAY + 1, MONDAY + 8))]
+        );
+        // Open ends: everything, by week, with days only far out.
+        let open = segments(None, None, &[]);
+        let weeks: Vec<_> = open
+            .iter()
+            .filter(|(span, _)| *span == Span::Week)
+            .collect();
+        assert_eq!(weeks.len(), 1);
+        assert!(weeks[0].1.0 < -(1 << 49) && weeks[0].1.1 > 1 << 49);
+        assert!(open.len() <= 3);
     }
 }
