@@ -298,6 +298,9 @@ impl Store {
         &self,
         source_ips: impl IntoIterator<Item = &'a str>,
     ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
+        // One snapshot for all the lookups: a statement outside a transaction takes and
+        // drops the database's read lock each time.
+        let _snapshot = self.connection.unchecked_transaction()?;
         let mut statement = self.connection.prepare_cached(&format!(
             "{IDENTITY_SELECT} WHERE source_ip = ?1 AND ({IDENTITY_KNOWN})"
         ))?;

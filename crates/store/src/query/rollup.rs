@@ -321,20 +321,19 @@ impl<'c> SourceRows<'c> {
                 s.misaligned, s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned,
                 s.quarantined, s.rejected, s.begin_offset, s.end_offset, {names}"
         );
-        // With a domain, its name is found first and its rows are one range of the key.
-        let sql = match domain {
-            Some(_) => format!(
-                "SELECT {columns} FROM rollup_names AS n CROSS JOIN {table} AS s
-                 ON s.domain = n.id WHERE n.name = ?1 AND s.{column} >= ?2 AND s.{column} < ?3
-                 ORDER BY s.domain, s.{column}, s.source_ip"
-            ),
-            None => format!(
-                "SELECT {columns} FROM {table} AS s CROSS JOIN rollup_names AS n
-                 ON n.id = s.domain WHERE ?1 IS NULL AND s.{column} >= ?2 AND s.{column} < ?3
-                 ORDER BY s.domain, s.{column}, s.source_ip"
-            ),
+        let span_column = format!("s.{column}");
+        let key = Key {
+            domain: "s.domain",
+            span: &span_column,
+            rest: ", s.source_ip",
+            joins: "",
         };
-        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut statement = self.connection.prepare_cached(&by_domain(
+            &columns,
+            &format!("{table} AS s"),
+            &key,
+            domain.is_some(),
+        ))?;
         let mut rows = statement.query(rusqlite::params![domain, first, end])?;
         let out = &mut self.out;
         out.days = span.days();
@@ -378,6 +377,41 @@ impl<'c> SourceRows<'c> {
             visit(out);
         }
         Ok(())
+    }
+}
+
+/// The key of a rollup table, for [`by_domain`]: its policy domain id column, its day (or
+/// week) column, the rest of the key, and the joins of the other names its columns need.
+struct Key<'a> {
+    domain: &'a str,
+    span: &'a str,
+    rest: &'a str,
+    joins: &'a str,
+}
+
+/// `SELECT columns FROM table` (joined to the policy domain's name as `n`), the rows of ?1 (a
+/// domain's name; NULL for every domain when `one_domain` is false) whose day or week is in
+/// `[?2, ?3)`, in key order. With a domain, its name is found first and its rows are one
+/// range of the key; without, the table is read in order.
+fn by_domain(columns: &str, table: &str, key: &Key<'_>, one_domain: bool) -> String {
+    let Key {
+        domain,
+        span,
+        rest,
+        joins,
+    } = key;
+    if one_domain {
+        format!(
+            "SELECT {columns} FROM rollup_names AS n CROSS JOIN {table}
+             ON {domain} = n.id {joins} WHERE n.name = ?1 AND {span} >= ?2 AND {span} < ?3
+             ORDER BY {domain}, {span}{rest}"
+        )
+    } else {
+        format!(
+            "SELECT {columns} FROM {table} CROSS JOIN rollup_names AS n
+             ON n.id = {domain} {joins} WHERE ?1 IS NULL AND {span} >= ?2 AND {span} < ?3
+             ORDER BY {domain}, {span}{rest}"
+        )
     }
 }
 
@@ -462,13 +496,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _snapshot = self.connection.unchecked_transaction()?;
         let (first, last) = filter.days();
-        let mut statement = self.connection.prepare_cached(
-            "SELECT n.name, d.day, d.records, d.aligned, d.forwarded, d.misaligned,
-                    d.unauthenticated, d.spf_aligned, d.dkim_aligned, d.quarantined, d.rejected
-             FROM domain_days AS d JOIN rollup_names AS n ON n.id = d.domain
-             WHERE (?1 IS NULL OR n.name = ?1) AND d.day >= ?2 AND d.day < ?3
-             ORDER BY d.domain, d.day",
-        )?;
+        let columns = "n.name, d.day, d.records, d.aligned, d.forwarded, d.misaligned,
+            d.unauthenticated, d.spf_aligned, d.dkim_aligned, d.quarantined, d.rejected";
+        let key = Key {
+            domain: "d.domain",
+            span: "d.day",
+            rest: "",
+            joins: "",
+        };
+        let mut statement = self.connection.prepare_cached(&by_domain(
+            columns,
+            "domain_days AS d",
+            &key,
+            filter.policy_domain.is_some(),
+        ))?;
         let mut rows = statement.query(rusqlite::params![filter.policy_domain, first, last])?;
         while let Some(row) = rows.next()? {
             let mut classes = ClassTally::default();
@@ -498,14 +539,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _snapshot = self.connection.unchecked_transaction()?;
         let (first, last) = filter.days();
-        let mut statement = self.connection.prepare(
-            "SELECT n.name, r.day, o.name, r.reports, r.messages, r.dmarc_pass
-             FROM reporter_days AS r
-             JOIN rollup_names AS n ON n.id = r.domain
-             JOIN rollup_names AS o ON o.id = r.org
-             WHERE (?1 IS NULL OR n.name = ?1) AND r.day >= ?2 AND r.day < ?3
-             ORDER BY r.domain, r.day, r.org",
-        )?;
+        let key = Key {
+            domain: "r.domain",
+            span: "r.day",
+            rest: ", r.org",
+            joins: "JOIN rollup_names AS o ON o.id = r.org",
+        };
+        let mut statement = self.connection.prepare_cached(&by_domain(
+            "n.name, r.day, o.name, r.reports, r.messages, r.dmarc_pass",
+            "reporter_days AS r",
+            &key,
+            filter.policy_domain.is_some(),
+        ))?;
         let mut rows = statement.query(rusqlite::params![filter.policy_domain, first, last])?;
         while let Some(row) = rows.next()? {
             visit(&ReporterDayRow {
