@@ -438,10 +438,11 @@ mod tests {
         let before = store.sources(&SourceFilter::default()).unwrap();
         store
             .connection
-            .execute(
+            .execute_batch(
                 "UPDATE source_days SET source_ip = 'relay-7'
-                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_days)",
-                [],
+                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_days);
+                 UPDATE source_weeks SET source_ip = 'relay-7'
+                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_weeks);",
             )
             .unwrap();
         let after = store.sources(&SourceFilter::default()).unwrap();
