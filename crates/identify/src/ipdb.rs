@@ -122,7 +122,7 @@ pub struct IpDatabases {
 }
 
 /// What the IP databases say about one address. Every field is `None` when no file knew it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct NetworkOwner {
     /// The autonomous system number.
     pub asn: Option<u32>,

@@ -119,7 +119,7 @@ impl Namer<'_> {
 
 /// Names a source (`:source_ip`, `:service`, `:service_kind`, `:evidence`,
 /// `:evidence_domain`, `:setup`) unless it holds evidence at least as strong.
-fn name_sql() -> String {
+pub(crate) fn name_sql() -> String {
     format!(
         "UPDATE source_identities SET service = :service, service_kind = :service_kind, \
            evidence = :evidence, evidence_domain = :evidence_domain, setup = :setup \

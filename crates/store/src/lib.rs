@@ -72,7 +72,7 @@ pub use dns_checks::{DnsCheckRow, DnsCheckTarget, StoredFinding, StoredSource};
 pub use error::StoreError;
 pub use identity::{DnsCachePolicy, NetworkLookup, OfflineTally, ReverseDns, SourceIdentity};
 pub use ingest::{
-    Batch, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
+    Batch, Identifier, ImapCursor, IngestTally, Input, InputFailure, MessageOutcome, MessageSource,
     StoredReports,
 };
 pub use migrate::SCHEMA_VERSION;

@@ -7,9 +7,12 @@
 //!   attribution rule: a whole report lands on one (policy domain, day).
 //! - A rollup counts exactly the records `record_outcomes` shows: those of stored reports
 //!   (duplicates and conflicts are never counted, a report that fails mid-stream is not).
-//! - They are written in the transaction of the records they summarise: each report's rows are
-//!   merged in when it ends (or earlier, by size, for a report with very many sources); a
-//!   report that fails after such an early write has its day rebuilt from the records left.
+//! - They are written in the transaction of the records they summarise. A report's cells are
+//!   merged in memory when it ends ([`RollupWriter`]), across the reports of the transaction,
+//!   and each source-day and source-week is written once, in key order, when the transaction
+//!   commits (or earlier, by size, and before any savepoint, so that a rollback takes back
+//!   exactly the cells of what it undoes). A report with very many sources writes its cells
+//!   before it ends; if it then fails, its day is rebuilt from the records left.
 //! - Names (policy domains, reporters, DKIM domains, selectors, results, SPF domains) are
 //!   interned in `rollup_names`; a source-day's sets are one BLOB of varints ([`NameSets`]).
 //! - The migration that adds them and `reparse` build them from the stored records
@@ -22,6 +25,7 @@ use crate::sql_value::{Sql, optional_enum, report_enum};
 use ruadb_report::{Disposition, DkimResult, PolicyOverride, SpfResult, SpfScope};
 use rusqlite::{Connection, OptionalExtension, named_params, params};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
@@ -517,54 +521,233 @@ impl ReportRollup {
         Ok(())
     }
 
-    /// Merges the report into the tables: its source cells and its reporter-day.
-    pub fn finish(mut self, connection: &Connection) -> Result<(), StoreError> {
-        self.write_cells(connection)?;
-        // An integer sum past 2^63 - 1 is a REAL in SQLite, which the `CAST`s turn back into
-        // the largest integer: sums saturate, as in Rust.
-        connection
-            .prepare_cached(
-                "INSERT INTO reporter_days (domain, day, org, reports, messages, dmarc_pass)
-                 VALUES (:domain, :day, :org, 1, :messages, :dmarc_pass)
-                 ON CONFLICT (domain, day, org) DO UPDATE SET
-                    reports = reports + 1,
-                    messages = CAST(messages + excluded.messages AS INTEGER),
-                    dmarc_pass = CAST(dmarc_pass + excluded.dmarc_pass AS INTEGER)",
-            )?
-            .execute(named_params! {
-                ":domain": stored(self.domain),
-                ":day": self.day,
-                ":org": stored(self.org),
-                ":messages": stored(self.messages),
-                ":dmarc_pass": stored(self.dmarc_pass),
-            })?;
-        add_domain_day(connection, self.domain, self.day, &self.totals)
-    }
-
-    /// Merges the cells held into `source_days` and `source_weeks` and empties them.
+    /// Merges the cells held into `source_days` and `source_weeks` and empties them (a
+    /// report with very many sources, before it ends).
     fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
         let week = Span::Week.start(self.day);
         for (source_ip, Cell { counts, sets }) in self.cells.drain() {
             // Sorted and cut to their cap whether or not a row exists; the stored sets are
             // merged in only when it does.
-            let sets = sets.merged(NameSets::default());
+            let names = sets.merged(NameSets::default()).encode();
             merge_source_row(
                 connection,
                 Span::Day,
                 (self.domain, self.day, &source_ip),
                 counts,
-                &sets,
+                &names,
             )?;
             merge_source_row(
                 connection,
                 Span::Week,
                 (self.domain, week, &source_ip),
                 counts,
-                &sets,
+                &names,
             )?;
         }
         self.bytes = 0;
         Ok(())
+    }
+}
+
+/// Where a source cell goes: (policy domain id, first day of its span, source IP).
+type CellKey = (u64, i64, Box<str>);
+
+/// A source cell held by a [`RollupWriter`]: its counts and its sets as stored
+/// ([`NameSets::encode`]), a few dozen bytes where the sets being built take hundreds.
+#[derive(Debug)]
+struct HeldCell {
+    counts: SourceCounts,
+    names: Vec<u8>,
+}
+
+/// Memory of a held cell besides its source IP and its sets: the map's entry, the boxed
+/// key and the blob's allocation.
+const HELD_CELL_BYTES: usize = 224;
+
+/// The reports and counts of one reporter-day, before they are merged into `reporter_days`.
+#[derive(Debug, Default, Clone, Copy)]
+struct ReporterDay {
+    reports: u64,
+    messages: u64,
+    dmarc_pass: u64,
+}
+
+/// Memory for what a [`RollupWriter`] holds before it is written.
+const PENDING_ROLLUP_BYTES: usize = 2 << 20;
+
+/// The rollups' side of one write transaction: the names looked up in it, and the source
+/// cells (per day and per week), reporter-days and domain-days of the reports that ended and
+/// are not written yet, merged in memory.
+///
+/// Most sources send in several reports of a transaction (one per reporter, and one per day
+/// of a week), so a source-day or source-week is written once instead of once per report, in
+/// key order (appending to the tables' B-trees rather than splitting them at random), and a
+/// row already in a table is read and merged only once. Whoever commits calls
+/// [`RollupWriter::flush`] first; whoever rolls back to a savepoint flushes before taking it
+/// and drops the writer after the rollback.
+#[derive(Debug, Default)]
+pub(crate) struct RollupWriter {
+    /// The names looked up in this transaction.
+    pub names: Interner,
+    days: HashMap<CellKey, HeldCell>,
+    weeks: HashMap<CellKey, HeldCell>,
+    reporters: HashMap<(u64, i64, u64), ReporterDay>,
+    domain_days: HashMap<(u64, i64), SourceCounts>,
+    /// Approximate memory of what is held.
+    bytes: usize,
+}
+
+impl RollupWriter {
+    /// Takes in a report that ended; written at the next flush (now, if what is held
+    /// outgrows its memory).
+    pub fn add_report(
+        &mut self,
+        connection: &Connection,
+        report: ReportRollup,
+    ) -> Result<(), StoreError> {
+        let ReportRollup {
+            domain,
+            day,
+            org,
+            cells,
+            messages,
+            dmarc_pass,
+            totals,
+            ..
+        } = report;
+        let week = Span::Week.start(day);
+        for (source_ip, cell) in cells {
+            let names = cell.sets.merged(NameSets::default());
+            self.bytes += hold(
+                &mut self.weeks,
+                (domain, week, source_ip.clone()),
+                &cell.counts,
+                &names,
+            )?;
+            self.bytes += hold(
+                &mut self.days,
+                (domain, day, source_ip),
+                &cell.counts,
+                &names,
+            )?;
+        }
+        let reporter = self.reporters.entry((domain, day, org)).or_default();
+        reporter.reports = reporter.reports.saturating_add(1);
+        reporter.messages = reporter.messages.saturating_add(messages);
+        reporter.dmarc_pass = reporter.dmarc_pass.saturating_add(dmarc_pass);
+        // Only the counts of a domain-day are written, not its times.
+        self.domain_days
+            .entry((domain, day))
+            .or_default()
+            .merge(&totals);
+        self.bytes += 2 * HELD_CELL_BYTES;
+        if self.bytes > PENDING_ROLLUP_BYTES {
+            self.flush(connection)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is held, source rows in key order.
+    pub fn flush(&mut self, connection: &Connection) -> Result<(), StoreError> {
+        for (span, cells) in [(Span::Day, &mut self.days), (Span::Week, &mut self.weeks)] {
+            // The keys are sorted by reference: a second copy of the cells would double the
+            // memory they take.
+            let mut keys: Vec<&CellKey> = cells.keys().collect();
+            keys.sort_unstable();
+            for key in keys {
+                if let Some(held) = cells.get(key) {
+                    let (domain, start, source_ip) = key;
+                    merge_source_row(
+                        connection,
+                        span,
+                        (*domain, *start, source_ip),
+                        held.counts,
+                        &held.names,
+                    )?;
+                }
+            }
+            cells.clear();
+        }
+        if !self.reporters.is_empty() {
+            let mut reporters: Vec<((u64, i64, u64), ReporterDay)> =
+                self.reporters.drain().collect();
+            reporters.sort_unstable_by_key(|(key, _)| *key);
+            // An integer sum past 2^63 - 1 is a REAL in SQLite, which the `CAST`s turn back
+            // into the largest integer: sums saturate, as in Rust.
+            let mut upsert = connection.prepare_cached(
+                "INSERT INTO reporter_days (domain, day, org, reports, messages, dmarc_pass)
+                 VALUES (:domain, :day, :org, :reports, :messages, :dmarc_pass)
+                 ON CONFLICT (domain, day, org) DO UPDATE SET
+                    reports = CAST(reports + excluded.reports AS INTEGER),
+                    messages = CAST(messages + excluded.messages AS INTEGER),
+                    dmarc_pass = CAST(dmarc_pass + excluded.dmarc_pass AS INTEGER)",
+            )?;
+            for ((domain, day, org), reporter) in reporters {
+                upsert.execute(named_params! {
+                    ":domain": stored(domain),
+                    ":day": day,
+                    ":org": stored(org),
+                    ":reports": stored(reporter.reports),
+                    ":messages": stored(reporter.messages),
+                    ":dmarc_pass": stored(reporter.dmarc_pass),
+                })?;
+            }
+        }
+        if !self.domain_days.is_empty() {
+            let mut domain_days: Vec<((u64, i64), SourceCounts)> =
+                self.domain_days.drain().collect();
+            domain_days.sort_unstable_by_key(|(key, _)| *key);
+            for ((domain, day), totals) in domain_days {
+                add_domain_day(connection, domain, day, &totals)?;
+            }
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Builds the rollups of one policy domain and day again from the stored records (after
+    /// a report that had written some of its cells failed and its records were deleted).
+    /// What is held is written first: the rebuild starts from the tables.
+    pub fn rebuild_day(
+        &mut self,
+        connection: &Connection,
+        domain: u64,
+        day: i64,
+    ) -> Result<(), StoreError> {
+        self.flush(connection)?;
+        rebuild_day(connection, domain, day)
+    }
+}
+
+/// Merges one cell into `cells`; the memory it added.
+fn hold(
+    cells: &mut HashMap<CellKey, HeldCell>,
+    key: CellKey,
+    counts: &SourceCounts,
+    sets: &NameSets,
+) -> Result<usize, StoreError> {
+    let ip_bytes = key.2.len();
+    match cells.entry(key) {
+        Entry::Occupied(mut held) => {
+            let held = held.get_mut();
+            held.counts.merge(counts);
+            let stored = NameSets::decode(&held.names).ok_or(StoreError::DamagedRollup)?;
+            let mut building = BuildingSets::from(stored);
+            building.extend(sets.clone());
+            let names = building.merged(NameSets::default()).encode();
+            let grown = names.len().saturating_sub(held.names.len());
+            held.names = names;
+            Ok(grown)
+        }
+        Entry::Vacant(slot) => {
+            let names = sets.encode();
+            let added = HELD_CELL_BYTES + ip_bytes + names.len();
+            slot.insert(HeldCell {
+                counts: *counts,
+                names,
+            });
+            Ok(added)
+        }
     }
 }
 
@@ -643,7 +826,7 @@ fn merge_source_row(
     span: Span,
     place: (u64, i64, &str),
     mut counts: SourceCounts,
-    sets: &NameSets,
+    names: &[u8],
 ) -> Result<(), StoreError> {
     let (insert, select, replace) = match span {
         Span::Day => (
@@ -661,27 +844,27 @@ fn merge_source_row(
         &mut connection.prepare_cached(insert)?,
         place,
         &counts,
-        sets,
+        names,
     )? == 1
     {
         return Ok(());
     }
     let (domain, start, source_ip) = place;
-    let (stored_counts, names) = connection
+    let (stored_counts, stored_names) = connection
         .prepare_cached(select)?
         .query_row(params![stored(domain), start, source_ip], |row| {
             Ok((read_counts(row, 0, start)?, row.get::<_, Vec<u8>>(12)?))
         })?;
     counts.merge(&stored_counts);
-    let stored_sets = NameSets::decode(&names).ok_or(StoreError::DamagedRollup)?;
-    let mut building = BuildingSets::from(stored_sets);
-    building.extend(sets.clone());
+    let damaged = || StoreError::DamagedRollup;
+    let mut building = BuildingSets::from(NameSets::decode(&stored_names).ok_or_else(damaged)?);
+    building.extend(NameSets::decode(names).ok_or_else(damaged)?);
     let sets = building.merged(NameSets::default());
     write_source_row(
         &mut connection.prepare_cached(replace)?,
         place,
         &counts,
-        &sets,
+        &sets.encode(),
     )?;
     Ok(())
 }
@@ -692,7 +875,7 @@ fn write_source_row(
     statement: &mut rusqlite::CachedStatement<'_>,
     (domain, start, source_ip): (u64, i64, &str),
     counts: &SourceCounts,
-    sets: &NameSets,
+    names: &[u8],
 ) -> Result<usize, StoreError> {
     let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
     // From the span's start: most reports begin and end within a day of it, so the offsets
@@ -714,7 +897,7 @@ fn write_source_row(
         stored(counts.rejected),
         counts.first_begin.saturating_sub(span_start),
         counts.last_end.saturating_sub(span_start),
-        sets.encode(),
+        names,
     ])?)
 }
 
@@ -794,7 +977,7 @@ pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
         "DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;
          DELETE FROM source_weeks; DELETE FROM domain_days;",
     )?;
-    let mut names = Interner::default();
+    let mut rollups = RollupWriter::default();
     let mut reports = connection.prepare(
         "SELECT id, org_name, policy_domain, begin_utc, end_utc FROM reports ORDER BY id",
     )?;
@@ -803,25 +986,22 @@ pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
         let (id, org, domain): (i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
         let rollup = ReportRollup::new(
             connection,
-            &mut names,
+            &mut rollups.names,
             &domain,
             &org,
             row.get(3)?,
             row.get(4)?,
         )?;
-        fold_stored_records(connection, &mut names, id, rollup)?;
+        fold_stored_records(connection, &mut rollups, id, rollup)?;
     }
-    Ok(())
+    rollups.flush(connection)
 }
 
 /// Builds the rollups of one policy domain and day again from the stored records (after a
 /// report that had written some of its cells failed and its records were deleted), and the
-/// domain's week and days of that week in the coarser rollups from its `source_days`.
-pub(crate) fn rebuild_day(
-    connection: &Connection,
-    domain: u64,
-    day: i64,
-) -> Result<(), StoreError> {
+/// domain's week and days of that week in the coarser rollups from its `source_days` (see
+/// [`RollupWriter::rebuild_day`]).
+fn rebuild_day(connection: &Connection, domain: u64, day: i64) -> Result<(), StoreError> {
     let domain_id = stored(domain);
     connection
         .prepare_cached("DELETE FROM source_days WHERE domain = ?1 AND day = ?2")?
@@ -829,7 +1009,7 @@ pub(crate) fn rebuild_day(
     connection
         .prepare_cached("DELETE FROM reporter_days WHERE domain = ?1 AND day = ?2")?
         .execute(params![domain_id, day])?;
-    let mut names = Interner::default();
+    let mut rollups = RollupWriter::default();
     let reports = connection
         .prepare_cached(
             "SELECT rep.id, rep.org_name, rep.policy_domain, rep.begin_utc, rep.end_utc
@@ -850,9 +1030,17 @@ pub(crate) fn rebuild_day(
         if report_day(begin, end) != day {
             continue;
         }
-        let rollup = ReportRollup::new(connection, &mut names, &policy_domain, &org, begin, end)?;
-        fold_stored_records(connection, &mut names, id, rollup)?;
+        let rollup = ReportRollup::new(
+            connection,
+            &mut rollups.names,
+            &policy_domain,
+            &org,
+            begin,
+            end,
+        )?;
+        fold_stored_records(connection, &mut rollups, id, rollup)?;
     }
+    rollups.flush(connection)?;
     // The refold above added the day's rows to the week's again: the week is summed anew.
     let week = Span::Week.start(day);
     rebuild_coarse(connection, Some((domain, week, week.saturating_add(7))))
@@ -966,13 +1154,13 @@ impl CoarseFold {
     fn flush_week(&mut self, connection: &Connection) -> Result<(), StoreError> {
         if let Some((domain, week)) = self.week.take() {
             for (source_ip, Cell { counts, sets }) in self.week_cells.drain() {
-                let sets = sets.merged(NameSets::default());
+                let names = sets.merged(NameSets::default()).encode();
                 merge_source_row(
                     connection,
                     Span::Week,
                     (domain, week, &source_ip),
                     counts,
-                    &sets,
+                    &names,
                 )?;
             }
         }
@@ -981,10 +1169,10 @@ impl CoarseFold {
     }
 }
 
-/// Folds the stored records of report `report` into `rollup` and writes it.
+/// Folds the stored records of report `report` into `rollup` and hands it to `rollups`.
 fn fold_stored_records(
     connection: &Connection,
-    names: &mut Interner,
+    rollups: &mut RollupWriter,
     report: i64,
     mut rollup: ReportRollup,
 ) -> Result<(), StoreError> {
@@ -1033,7 +1221,7 @@ fn fold_stored_records(
             .any(is_forwarding_reason);
         rollup.add(
             connection,
-            names,
+            &mut rollups.names,
             RecordFold {
                 source_ip: &source_ip,
                 messages,
@@ -1056,7 +1244,7 @@ fn fold_stored_records(
             },
         )?;
     }
-    rollup.finish(connection)
+    rollups.add_report(connection, rollup)
 }
 
 #[cfg(test)]

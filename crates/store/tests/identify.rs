@@ -1,6 +1,8 @@
 //! Source identity in the store: the evidence rules (a passed DKIM signature, then an SPF
 //! pass, then a forward-confirmed PTR; an unconfirmed PTR never names a service), and the
-//! reverse DNS cache (positive and negative answers expire after their own times).
+//! reverse DNS cache (positive and negative answers expire after their own times), and
+//! identification alongside an ingest, which must leave the table as the scan of the stored
+//! records would.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,8 +11,10 @@
     reason = "tests (helpers included) fail loudly on a broken setup"
 )]
 
-use ruadb_identify::Catalogue;
-use ruadb_store::{DnsCachePolicy, MessageSource, ReverseDns, Store, StoreOptions, Value};
+use ruadb_identify::{Catalogue, IpDatabases};
+use ruadb_store::{
+    DnsCachePolicy, Identifier, MessageSource, ReverseDns, Store, StoreOptions, Value,
+};
 
 mod common;
 use common::report_xml;
@@ -195,4 +199,192 @@ fn answers_expire_after_their_cache_time() {
         due(&store, T0, true),
         ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
     );
+}
+
+/// Three batches of reports: sources named by DKIM (Amazon SES) and SPF (Postmark), one
+/// named by SPF first and by DKIM in a later batch, IPv6, a duplicate, and in the second
+/// batch a report that breaks after its records (its records are taken back).
+fn batches() -> Vec<Vec<(String, Vec<u8>)>> {
+    let ses = "eu-west-1.amazonses.com";
+    let postmark = "pm-bounces.mtasv.net";
+    let own = "example.com";
+    let report = |id: &str, records: &[(&str, u64, &str, &str)]| {
+        (
+            format!("{id}.xml"),
+            report_xml(&format!("{id}.example"), id, own, records).into_bytes(),
+        )
+    };
+    let first = vec![
+        report(
+            "a",
+            &[
+                ("192.0.2.1", 3, ses, postmark),
+                ("192.0.2.2", 2, own, postmark),
+            ],
+        ),
+        report(
+            "b",
+            &[
+                ("192.0.2.3", 1, own, own),
+                ("2001:db8::7", 4, own, postmark),
+            ],
+        ),
+    ];
+    let broken = report(
+        "c",
+        &[("192.0.2.9", 1, ses, own), ("192.0.2.2", 1, ses, own)],
+    );
+    let broken = (
+        broken.0,
+        String::from_utf8(broken.1)
+            .unwrap()
+            .replace("</feedback>", "<record><row><source_ip>")
+            .into_bytes(),
+    );
+    let second = vec![
+        report(
+            "d",
+            &[("192.0.2.2", 5, ses, own), ("192.0.2.4", 1, own, own)],
+        ),
+        broken,
+        first[0].clone(),
+    ];
+    let third = vec![report(
+        "e",
+        &[
+            ("192.0.2.3", 2, own, postmark),
+            ("192.0.2.5", 1, ses, postmark),
+        ],
+    )];
+    vec![first, second, third]
+}
+
+/// Stores each batch in a transaction, identifying alongside with `identifier` if given.
+fn ingest_batches(
+    store: &mut Store,
+    batches: &[Vec<(String, Vec<u8>)>],
+    identifier: Option<&Identifier>,
+) {
+    for inputs in batches {
+        let mut batch = store.begin_batch().unwrap();
+        if let Some(identifier) = identifier {
+            batch.identify_alongside(identifier).unwrap();
+        }
+        for (name, bytes) in inputs {
+            let source = MessageSource::File { path: name.clone() };
+            batch.ingest_bytes(bytes, &source).unwrap();
+        }
+        batch.commit().unwrap();
+        if let Some(identifier) = identifier {
+            store.record_identified(identifier).unwrap();
+        }
+    }
+}
+
+/// `identify_progress.last_record` and the greatest record id.
+fn progress(store: &Store) -> Vec<String> {
+    let mut rows = Vec::new();
+    store
+        .query(
+            "SELECT (SELECT COALESCE(MAX(last_record), 0) FROM identify_progress), \
+                    (SELECT COALESCE(MAX(id), 0) FROM records)",
+            &mut |row| {
+                rows.push(format!("{row:?}"));
+                Ok(())
+            },
+        )
+        .unwrap();
+    rows
+}
+
+/// What the scan of the stored records gives for `batches`.
+fn scanned(batches: &[Vec<(String, Vec<u8>)>]) -> (Vec<String>, Vec<String>) {
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest_batches(&mut store, batches, None);
+    store
+        .identify_from_reports(&Catalogue::builtin().unwrap(), false)
+        .unwrap();
+    (identities(&store), progress(&store))
+}
+
+/// `store`'s identities and progress are those of the scan of the stored records, in which
+/// 192.0.2.2, named by an SPF pass first, is named by a later DKIM signature.
+fn assert_as_scanned(store: &Store, batches: &[Vec<(String, Vec<u8>)>]) {
+    let (expected, expected_progress) = scanned(batches);
+    assert_eq!(identities(store), expected);
+    assert_eq!(progress(store), expected_progress);
+    assert!(
+        expected.contains(&"192.0.2.2,Amazon SES,dkim,-,-,-".to_owned()),
+        "{expected:?}"
+    );
+}
+
+#[test]
+fn identification_alongside_the_ingest_leaves_the_table_as_the_scan_of_the_records_does() {
+    let batches = batches();
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let identifier =
+        Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread");
+    ingest_batches(&mut store, &batches[..1], Some(&identifier));
+    // Written after the commit, without any scan: named by the strongest evidence.
+    assert_eq!(
+        identities(&store),
+        [
+            "192.0.2.1,Amazon SES,dkim,-,-,-",
+            "192.0.2.2,Postmark,spf,-,-,-",
+            "192.0.2.3,-,-,-,-,-",
+            "2001:db8::7,Postmark,spf,-,-,-",
+        ]
+    );
+    assert_eq!(progress(&store), scanned(&batches[..1]).1);
+
+    // The second batch took back a report's records: it is left to the scan, and so is the
+    // third, which began while identification lagged.
+    ingest_batches(&mut store, &batches[1..], Some(&identifier));
+    assert_eq!(identities(&store).len(), 4, "{:?}", identities(&store));
+    let (catalogue, _) = identifier.finish().expect("the thread ended normally");
+    store.identify_from_reports(&catalogue, false).unwrap();
+    assert_as_scanned(&store, &batches);
+}
+
+#[test]
+fn batches_without_a_broken_report_are_written_alongside_and_equal_the_scan() {
+    let batches: Vec<_> = batches()
+        .into_iter()
+        .map(|batch| {
+            batch
+                .into_iter()
+                .filter(|(name, _)| name != "c.xml")
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let identifier =
+        Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread");
+    ingest_batches(&mut store, &batches, Some(&identifier));
+    // No scan: every batch was written alongside, a source named by SPF first and by DKIM
+    // in a later batch included.
+    assert_as_scanned(&store, &batches);
+}
+
+#[test]
+fn a_batch_begun_while_identification_lagged_writes_nothing_alongside() {
+    let batches = batches();
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest_batches(&mut store, &batches[..1], None);
+    let identifier =
+        Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread");
+    ingest_batches(&mut store, &batches[2..], Some(&identifier));
+    assert!(identities(&store).is_empty(), "{:?}", identities(&store));
+    drop(identifier);
+    store
+        .identify_from_reports(&Catalogue::builtin().unwrap(), false)
+        .unwrap();
+    let mut reference = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest_batches(&mut reference, &batches[..1], None);
+    ingest_batches(&mut reference, &batches[2..], None);
+    reference
+        .identify_from_reports(&Catalogue::builtin().unwrap(), false)
+        .unwrap();
+    assert_eq!(identities(&store), identities(&reference));
 }

@@ -97,7 +97,7 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         return result.map(|()| Outcome::Success);
     }
     if !args.dry_run && !args.no_identify && run.tally.reports_new > 0 {
-        super::identify::after_ingest(&mut store, context);
+        super::identify::after_ingest(&mut store, context, None);
     }
     let verb = if args.dry_run {
         "fetched (dry run, nothing stored)"

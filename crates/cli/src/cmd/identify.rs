@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use ruadb_dns::{Resolver, Reverse};
 use ruadb_identify::{Catalogue, IpDatabase, IpDatabases};
 use ruadb_report::escape_for_terminal;
-use ruadb_store::{NetworkLookup, OfflineTally, ReverseDns, Store};
+use ruadb_store::{Identifier, NetworkLookup, OfflineTally, ReverseDns, Store};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -293,14 +293,31 @@ pub fn catalogue(context: &Context) -> anyhow::Result<Catalogue> {
     Ok(builtin.merge(user))
 }
 
-/// After `ingest` or `fetch` committed: identify the new sources. A failure here is a
-/// warning, never a failed ingest: the reports are stored, and the next run tries again. An
-/// IP database that cannot be read leaves the other steps to run.
-pub fn after_ingest(store: &mut Store, context: &Context) {
+/// Starts identification alongside an ingest (the catalogue and IP database steps, on a
+/// thread of their own, fed with the records as they are stored). `None` when the catalogue
+/// or an IP database cannot be loaded: [`after_ingest`] then names the problem and does
+/// what it can after the ingest, as it always did.
+pub fn alongside(context: &Context) -> Option<Identifier> {
+    let catalogue = catalogue(context).ok()?;
+    let databases = ip_databases(context).ok()?;
+    Identifier::start(catalogue, databases)
+}
+
+/// After `ingest` or `fetch` committed: identify the new sources (what `alongside`, if
+/// given, has not done already). A failure here is a warning, never a failed ingest: the
+/// reports are stored, and the next run tries again. An IP database that cannot be read
+/// leaves the other steps to run.
+pub fn after_ingest(store: &mut Store, context: &Context, alongside: Option<Identifier>) {
     let warn = |error: &anyhow::Error| {
         let line = format!("warning: {error:#}; `ruadb identify` tries again");
         eprintln!("ruadb: {}", escape_for_terminal(&line));
     };
+    if let Some((catalogue, databases)) = alongside.and_then(Identifier::finish) {
+        if let Err(error) = identify(store, context, &catalogue, &databases, false) {
+            warn(&error);
+        }
+        return;
+    }
     let databases = ip_databases(context).unwrap_or_else(|error| {
         warn(&error);
         IpDatabases::default()

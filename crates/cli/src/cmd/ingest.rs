@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use ruadb_report::escape_for_terminal;
-use ruadb_store::{self as store, IngestTally, MessageOutcome, MessageSource, Store, StoreOptions};
+use ruadb_store::{
+    self as store, Identifier, IngestTally, MessageOutcome, MessageSource, Store, StoreOptions,
+};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -80,6 +82,13 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         .progress_on_stderr
         .then(|| Progress::new(inputs::total_bytes(&args.paths)));
     let mut report = Reporter::new(progress);
+    // The catalogue and IP database steps run alongside, fed with the records as they are
+    // stored; only what they found is written after each commit.
+    let identifier = if args.no_identify {
+        None
+    } else {
+        super::identify::alongside(context)
+    };
     let mut pending: Vec<Result<Input, InputError>> = Vec::new();
     let mut pending_bytes = 0usize;
     let max_message_bytes = context.config.limits.max_message_bytes;
@@ -94,13 +103,14 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         pending.push(input);
         if pending.len() >= BATCH_INPUTS || pending_bytes >= BATCH_BYTES {
             pending_bytes = 0;
-            store_batch(&mut store, &mut pending, &mut report)?;
+            store_batch(&mut store, &mut pending, &mut report, identifier.as_ref())?;
         }
         Ok(())
     });
-    let result = walked.and_then(|()| store_batch(&mut store, &mut pending, &mut report));
+    let result = walked
+        .and_then(|()| store_batch(&mut store, &mut pending, &mut report, identifier.as_ref()));
     if !args.no_identify && report.tally.reports_new > 0 {
-        super::identify::after_ingest(&mut store, context);
+        super::identify::after_ingest(&mut store, context, identifier);
     }
     report.finish(args.json)?;
     result?;
@@ -145,7 +155,8 @@ pub fn open_store(
         .with_context(|| format!("cannot open database {}", path.display()))
 }
 
-/// Stores `pending` in one transaction and empties it. Database errors are fatal.
+/// Stores `pending` in one transaction and empties it, then writes what `identifier` found in
+/// it. Database errors are fatal, except in identification (which the next run does again).
 ///
 /// The store parses the next inputs while it writes the current one and hands the outcomes
 /// back in input order.
@@ -153,11 +164,19 @@ fn store_batch(
     store: &mut Store,
     pending: &mut Vec<Result<Input, InputError>>,
     report: &mut Reporter,
+    identifier: Option<&Identifier>,
 ) -> anyhow::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let mut batch = store.begin_batch().context("cannot start writing")?;
+    let identifier = match identifier {
+        Some(identifier) => batch
+            .identify_alongside(identifier)
+            .is_ok()
+            .then_some(identifier),
+        None => None,
+    };
     // Opened as the store takes them, so that only the inputs it is working on are in memory.
     let inputs = pending.drain(..).map(|input| match input {
         Ok(input) => {
@@ -196,6 +215,10 @@ fn store_batch(
     }
     batch.commit().context("cannot commit")?;
     report.committed(&tally);
+    if let Some(identifier) = identifier {
+        // Not written now, it is found again from the stored records after the ingest.
+        let _ = store.record_identified(identifier);
+    }
     Ok(())
 }
 

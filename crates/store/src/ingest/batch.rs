@@ -2,6 +2,7 @@
 //! next ones are parsed on parser threads; the queue this needs never outlives the call.
 
 use super::failure::replace_raw_input;
+use super::identify::{Fed, Identifier, last_record};
 use super::rows::insert_message;
 use super::sink::StoreSink;
 use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
@@ -9,7 +10,7 @@ use crate::digest::Digesting;
 use crate::raw::{
     ChunkEncoder, ChunkInserter, Compressor, CopyError, RawEncoding, copy_into, hash_reader,
 };
-use crate::rollup::Interner;
+use crate::rollup::RollupWriter;
 use crate::worker::{PARALLEL_MAX_BYTES, ParsePool, parse_threads};
 use crate::{Store, StoreError, StoreOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
+use std::sync::mpsc::SyncSender;
 
 /// One write transaction (`BEGIN IMMEDIATE`). Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'s> {
@@ -30,9 +32,12 @@ pub struct Batch<'s> {
     /// A database error stopped an input half-way: its rows are not rolled back
     /// individually, so the batch refuses to commit (dropping it rolls everything back).
     broken: bool,
-    /// The rollups' names looked up in this transaction. Emptied whenever an input's
+    /// The rollups of this transaction: names looked up, cells not written yet. Flushed
+    /// before an input's savepoint is taken and at its end, and dropped whenever the
     /// savepoint is rolled back, which takes the names it added away.
-    names: Interner,
+    rollups: RollupWriter,
+    /// Identification alongside this batch ([`Batch::identify_alongside`]).
+    identify: Option<SyncSender<Fed>>,
 }
 
 /// One input for [`Batch::ingest`].
@@ -62,7 +67,8 @@ impl Store {
             worker: None,
             worker_unavailable: false,
             broken: false,
-            names: Interner::default(),
+            rollups: RollupWriter::default(),
+            identify: None,
         })
     }
 }
@@ -139,7 +145,10 @@ impl Batch<'_> {
         let connection: &Connection = &self.transaction;
         let options = self.options;
         let compressor = &mut self.compressor;
-        let names = &mut self.names;
+        let rollups = &mut self.rollups;
+        let identify = self.identify.as_ref();
+        // What is held belongs to the inputs before: written outside the savepoint.
+        rollups.flush(connection)?;
         let stored = with_savepoint(connection, || {
             let message_id = insert_message(connection, options, &sha256, size, encoding, source)?;
             let mut chunks = ChunkInserter::new(connection, message_id);
@@ -147,11 +156,11 @@ impl Batch<'_> {
             copy_into(&mut reader, &mut encoder, &mut |chunk| chunks.insert(chunk))?;
             encoder.finish(&mut |chunk| chunks.insert(chunk))?;
             reader.rewind().map_err(CopyError::Read)?;
-            Ok(parse_into(
+            Ok(parse_in_savepoint(
                 connection,
                 options,
                 message_id,
-                names,
+                (rollups, identify),
                 |sink, limits| {
                     ruadb_report::read_reports_from(&mut reader, limits, &mut Digesting::new(sink));
                     Ok(())
@@ -159,14 +168,24 @@ impl Batch<'_> {
             )?)
         });
         if stored.is_err() {
-            // Rolled back to the savepoint: names it added are gone.
-            self.names = Interner::default();
+            self.rolled_back();
         }
         match stored {
             Ok(outcome) => Ok(outcome),
             Err(CopyError::Read(error)) => Ok(read_failure(&error)),
             Err(CopyError::Store(error)) => Err(error),
         }
+    }
+
+    /// Hands every record this batch stores to `identifier` once written, so that it
+    /// identifies their sources while the batch goes on; after [`Batch::commit`],
+    /// [`Store::record_identified`](crate::Store::record_identified) writes what it found.
+    pub fn identify_alongside(&mut self, identifier: &Identifier) -> Result<(), StoreError> {
+        let before = last_record(&self.transaction)?;
+        self.identify = identifier
+            .feed()
+            .filter(|feed| feed.send(Fed::Begin { before }).is_ok());
+        Ok(())
     }
 
     /// Advances the IMAP cursor for (account, mailbox) in this transaction, so it is only
@@ -195,11 +214,19 @@ impl Batch<'_> {
 
     /// Commits everything stored in this batch. Refused after a database error half-way
     /// through an input ([`StoreError::BatchBroken`]): nothing of the batch is stored then.
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
         if self.broken {
             return Err(StoreError::BatchBroken);
         }
+        self.rollups.flush(&self.transaction)?;
+        let last = match &self.identify {
+            Some(_) => last_record(&self.transaction)?,
+            None => 0,
+        };
         self.transaction.commit()?;
+        if let Some(identify) = &self.identify {
+            let _ = identify.send(Fed::Committed { last });
+        }
         Ok(())
     }
 
@@ -245,7 +272,8 @@ impl Batch<'_> {
             connection,
             options,
             message_id,
-            &mut self.names,
+            &mut self.rollups,
+            self.identify.as_ref(),
             |sink, _| worker.replay(sink, &mut |chunk| chunks.insert(chunk)),
         )
     }
@@ -263,7 +291,10 @@ impl Batch<'_> {
         let connection: &Connection = &self.transaction;
         let options = self.options;
         let compressor = &mut self.compressor;
-        let names = &mut self.names;
+        let rollups = &mut self.rollups;
+        let identify = self.identify.as_ref();
+        // What is held belongs to the inputs before: written outside the savepoint.
+        rollups.flush(connection)?;
         let stored = with_savepoint(connection, || {
             let encoding = RawEncoding::for_input(bytes);
             let message_id = insert_message(
@@ -279,16 +310,30 @@ impl Batch<'_> {
             let mut encoder = ChunkEncoder::new(encoding, compressor);
             encoder.write_all(bytes, &mut insert)?;
             encoder.finish(&mut insert)?;
-            parse_into(connection, options, message_id, names, |sink, limits| {
-                ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
-                Ok(())
-            })
+            parse_in_savepoint(
+                connection,
+                options,
+                message_id,
+                (rollups, identify),
+                |sink, limits| {
+                    ruadb_report::read_reports(bytes, limits, &mut Digesting::new(sink));
+                    Ok(())
+                },
+            )
         });
         if stored.is_err() {
-            // Rolled back to the savepoint: names it added are gone.
-            self.names = Interner::default();
+            self.rolled_back();
         }
         stored
+    }
+
+    /// After an input's savepoint was rolled back: the names and rollup cells it added are
+    /// gone, and identification is told that records handed over were taken back.
+    fn rolled_back(&mut self) {
+        self.rollups = RollupWriter::default();
+        if let Some(identify) = &self.identify {
+            let _ = identify.send(Fed::Undone);
+        }
     }
 
     /// Gives up the batch after a database error: nothing more is stored and it cannot be
@@ -604,25 +649,40 @@ fn already_stored(connection: &Connection, message_id: i64) -> Result<MessageOut
     })
 }
 
-/// Runs the parser (`read`) into a [`StoreSink`] for one stored message. `names` is the
-/// transaction's rollup name cache; it is emptied if the message fails (its rows, new names
-/// included, are then rolled back or the transaction given up).
+/// [`parse_into`] for an input stored inside its savepoint: the rollup cells it added are
+/// written before the savepoint is released, so that a rollback to it takes them back.
+fn parse_in_savepoint(
+    connection: &Connection,
+    options: &StoreOptions,
+    message_id: i64,
+    (rollups, identify): (&mut RollupWriter, Option<&SyncSender<Fed>>),
+    read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
+) -> Result<MessageOutcome, StoreError> {
+    let outcome = parse_into(connection, options, message_id, rollups, identify, read)?;
+    rollups.flush(connection)?;
+    Ok(outcome)
+}
+
+/// Runs the parser (`read`) into a [`StoreSink`] for one stored message. `rollups` is the
+/// transaction's; it is emptied if the message fails (its rows, new names included, are then
+/// rolled back or the transaction given up).
 pub(super) fn parse_into(
     connection: &Connection,
     options: &StoreOptions,
     message_id: i64,
-    names: &mut Interner,
+    rollups: &mut RollupWriter,
+    identify: Option<&SyncSender<Fed>>,
     read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
 ) -> Result<MessageOutcome, StoreError> {
     let parsed = (|| {
-        let mut sink = StoreSink::new(connection, options, message_id, names)?;
+        let mut sink = StoreSink::new(connection, options, message_id, rollups, identify)?;
         read(&mut sink, &options.limits)?;
         sink.finish()
     })();
     let (outcome, failure_renderings) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
-            *names = Interner::default();
+            *rollups = RollupWriter::default();
             return Err(error);
         }
     };

@@ -10,9 +10,11 @@
 //! - `failure`: DMARC failure reports (privacy, dedupe by content, the raw input replaced by
 //!   ruadb's rendering).
 //! - `reparse`: rebuilding every report from the stored raw inputs.
+//! - `identify`: source identification on a thread of its own, fed with the records stored.
 
 mod batch;
 mod failure;
+mod identify;
 mod reparse;
 mod rows;
 mod sink;
@@ -21,6 +23,7 @@ mod tests;
 mod tls;
 
 pub use batch::{Batch, Input};
+pub use identify::Identifier;
 
 use serde::Serialize;
 

@@ -4,7 +4,7 @@ use super::IngestTally;
 use super::batch::parse_into;
 use crate::digest::Digesting;
 use crate::raw::{RawEncoding, RawReader, SeekableRaw};
-use crate::rollup::Interner;
+use crate::rollup::RollupWriter;
 use crate::{Store, StoreError};
 use rusqlite::TransactionBehavior;
 use std::io::{self, Read};
@@ -44,7 +44,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let mut tally = IngestTally::default();
         let mut bytes = Vec::new();
-        let mut names = Interner::default();
+        let mut rollups = RollupWriter::default();
         for (message_id, encoding, size) in messages {
             let outcome = if size > REPARSE_IN_MEMORY_MAX_BYTES {
                 // Large: streamed from the stored chunks, as `ingest_reader` read it.
@@ -53,7 +53,8 @@ impl Store {
                     &transaction,
                     &self.options,
                     message_id,
-                    &mut names,
+                    &mut rollups,
+                    None,
                     |sink, limits| {
                         ruadb_report::read_reports_from(raw, limits, &mut Digesting::new(sink));
                         Ok(())
@@ -68,7 +69,8 @@ impl Store {
                     &transaction,
                     &self.options,
                     message_id,
-                    &mut names,
+                    &mut rollups,
+                    None,
                     |sink, limits| {
                         ruadb_report::read_reports(&bytes, limits, &mut Digesting::new(sink));
                         Ok(())
@@ -77,6 +79,7 @@ impl Store {
             };
             tally.add(&outcome);
         }
+        rollups.flush(&transaction)?;
         let dangling: i64 =
             transaction.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
                 row.get(0)

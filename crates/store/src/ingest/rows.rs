@@ -253,11 +253,11 @@ pub(super) struct PendingRecord {
     pub(super) alignment: alignment::Alignment,
 }
 
-/// Writes `pending` records and their DKIM, SPF and reason rows, and empties it. `ip_text` is
-/// reused for the canonical text of each source IP.
+/// Writes `pending` records and their DKIM, SPF and reason rows (the caller empties it).
+/// `ip_text` is reused for the canonical text of each source IP.
 pub(super) fn write_records(
     connection: &Connection,
-    pending: &mut Vec<PendingRecord>,
+    pending: &[PendingRecord],
     ip_text: &mut String,
 ) -> Result<(), StoreError> {
     if pending.is_empty() {
@@ -297,7 +297,6 @@ pub(super) fn write_records(
             ("comment", &reason.comment),
         ])
     })?;
-    pending.clear();
     Ok(())
 }
 

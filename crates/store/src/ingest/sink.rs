@@ -2,6 +2,7 @@
 //! conflict or rejected, and writes it as the parser streams it.
 
 use super::failure::{FailureStored, store_failure_report};
+use super::identify::Fed;
 use super::rows::{
     PendingRecord, RECORDS_PER_FLUSH, insert_rejected, insert_report, write_records,
 };
@@ -10,13 +11,14 @@ use super::{InputFailure, MessageOutcome};
 use crate::alignment;
 use crate::classify::is_forwarding_reason;
 use crate::digest::DigestedSink;
-use crate::rollup::{DkimFact, Interner, RecordFold, ReportRollup, SpfFact, rebuild_day};
+use crate::rollup::{DkimFact, Interner, RecordFold, ReportRollup, RollupWriter, SpfFact};
 use crate::{StoreError, StoreOptions};
 use ruadb_report::{
     DomainName, FailureReport, Record, ReportHeader, ReportTrailer, SpfScope, TlsReport,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
+use std::sync::mpsc::SyncSender;
 
 /// Record text ([`Record::text_bytes`]) held before the pending records are written, besides
 /// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
@@ -73,8 +75,10 @@ pub(super) struct StoreSink<'c> {
     next_record_id: i64,
     /// Reused for the canonical text of each source IP.
     ip_text: String,
-    /// The rollups' names already looked up in this transaction.
-    names: &'c mut Interner,
+    /// The rollups of this transaction: names looked up, cells not written yet.
+    rollups: &'c mut RollupWriter,
+    /// Where records go once written, for identification alongside the ingest.
+    identify: Option<&'c SyncSender<Fed>>,
     current: Option<CurrentReport>,
     outcome: MessageOutcome,
     documents: u64,
@@ -88,7 +92,8 @@ impl<'c> StoreSink<'c> {
         connection: &'c Connection,
         options: &'c StoreOptions,
         message_id: i64,
-        names: &'c mut Interner,
+        rollups: &'c mut RollupWriter,
+        identify: Option<&'c SyncSender<Fed>>,
     ) -> Result<Self, StoreError> {
         Ok(StoreSink {
             connection,
@@ -100,7 +105,8 @@ impl<'c> StoreSink<'c> {
                 .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
                 .query_row([], |row| row.get(0))?,
             ip_text: String::with_capacity(64),
-            names,
+            rollups,
+            identify,
             current: None,
             outcome: MessageOutcome::default(),
             documents: 0,
@@ -218,7 +224,7 @@ impl<'c> StoreSink<'c> {
                 report_row: insert_report(self.connection, self.message_id, member, header)?,
                 rollup: Box::new(ReportRollup::new(
                     self.connection,
-                    self.names,
+                    &mut self.rollups.names,
                     policy.domain.as_str(),
                     &metadata.org_name,
                     metadata.begin,
@@ -243,9 +249,8 @@ impl<'c> StoreSink<'c> {
         let message_total = i64::try_from(current.messages).unwrap_or(i64::MAX);
         match current.target {
             Target::Store { report_row, rollup } => {
-                self.pending_text = 0;
-                write_records(self.connection, &mut self.pending, &mut self.ip_text)?;
-                rollup.finish(self.connection)?;
+                self.write_pending()?;
+                self.rollups.add_report(self.connection, *rollup)?;
                 let extensions = (!trailer.extensions.is_empty())
                     .then(|| serde_json::to_string(&trailer.extensions).unwrap_or_default());
                 self.connection
@@ -318,6 +323,22 @@ impl<'c> StoreSink<'c> {
         Ok(())
     }
 
+    /// Writes the pending records, then hands them to identification (or drops them).
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        self.pending_text = 0;
+        write_records(self.connection, &self.pending, &mut self.ip_text)?;
+        match self.identify {
+            Some(identify) if !self.pending.is_empty() => {
+                let records =
+                    std::mem::replace(&mut self.pending, Vec::with_capacity(RECORDS_PER_FLUSH));
+                // A thread that is gone leaves its batches to the scan of the stored records.
+                let _ = identify.send(Fed::Records(records));
+            }
+            _ => self.pending.clear(),
+        }
+        Ok(())
+    }
+
     /// Drops the report being read and every row written for it.
     ///
     /// Deleted explicitly rather than with a savepoint per report: a savepoint makes SQLite
@@ -330,6 +351,10 @@ impl<'c> StoreSink<'c> {
             ..
         }) = self.current.take()
         {
+            if let Some(identify) = self.identify {
+                // Some of its records may have been handed over.
+                let _ = identify.send(Fed::Undone);
+            }
             for sql in [
                 "DELETE FROM dkim_results WHERE record IN (SELECT id FROM records WHERE report = ?1)",
                 "DELETE FROM spf_results WHERE record IN (SELECT id FROM records WHERE report = ?1)",
@@ -343,7 +368,7 @@ impl<'c> StoreSink<'c> {
                 // Some of its cells are merged into the day's rows already: the day is
                 // counted again from the records left.
                 let (domain, day) = rollup.place();
-                rebuild_day(self.connection, domain, day)?;
+                self.rollups.rebuild_day(self.connection, domain, day)?;
             }
         }
         Ok(())
@@ -392,7 +417,7 @@ impl DigestedSink for StoreSink<'_> {
         let report_row = *report_row;
         let folded = fold(
             self.connection,
-            self.names,
+            &mut self.rollups.names,
             rollup,
             &record,
             &alignment,
@@ -412,8 +437,7 @@ impl DigestedSink for StoreSink<'_> {
         if self.pending.len() < RECORDS_PER_FLUSH && self.pending_text < PENDING_TEXT_BYTES {
             return ControlFlow::Continue(());
         }
-        self.pending_text = 0;
-        let result = write_records(self.connection, &mut self.pending, &mut self.ip_text);
+        let result = self.write_pending();
         self.check(result)
     }
 

@@ -1,0 +1,376 @@
+//! Source identification alongside an ingest ([`Identifier`]): the batch thread hands each
+//! stored record over once it is written, and an identification thread names the services
+//! (from passed DKIM signatures and SPF passes, with the catalogue) and looks up the network
+//! owners (with the IP databases) of the sources it has not met in the batch, while the batch
+//! thread writes on. What it found for a batch is written after the batch commits, in a
+//! transaction of its own ([`Store::record_identified`]): never inside the ingest's, and a
+//! failure there never fails the ingest.
+//!
+//! It covers the records of a batch only if identification was up to date when the batch
+//! began and every report the batch started was stored whole; otherwise it writes nothing and
+//! `identify_progress` stays where it was, so the scan of the stored records
+//! ([`Store::identify_from_reports`]) does that batch's records as before. Either way the
+//! table ends the same.
+
+use super::rows::PendingRecord;
+use crate::identity::name_sql;
+use crate::sql_value::ReportEnum;
+use crate::{Store, StoreError};
+use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, Service};
+use rusqlite::{Connection, OptionalExtension, named_params};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+/// Messages from the batch thread, in the order it stores.
+pub(super) enum Fed {
+    /// A batch began; identification had reached record `before` (its greatest id then).
+    Begin { before: i64 },
+    /// Records stored (written; their report may still fail).
+    Records(Vec<PendingRecord>),
+    /// A report or an input whose records were handed over was taken back: this batch is
+    /// left to the scan of the stored records.
+    Undone,
+    /// The batch committed; its records end at id `last`.
+    Committed { last: i64 },
+}
+
+/// Handed-over messages waiting for the identification thread: enough to ride out its
+/// pauses, few enough that the records they hold stay a few megabytes.
+const FED_DEPTH: usize = 16;
+
+/// Distinct sources held for one batch before the thread gives the batch up (it is then
+/// scanned from the stored records, as a whole): a few megabytes.
+const MAX_BATCH_SOURCES: usize = 32_768;
+
+/// Identification run alongside an ingest: see the module documentation. Dropping it ends
+/// its thread.
+pub struct Identifier {
+    fed: Option<SyncSender<Fed>>,
+    found: Receiver<Option<Found>>,
+    thread: Option<JoinHandle<(Catalogue, IpDatabases)>>,
+}
+
+/// What the thread found for one committed batch.
+struct Found {
+    before: i64,
+    last: i64,
+    /// The databases' signature, `None` when no file is configured.
+    signature: Option<String>,
+    /// The batch's sources in key order.
+    sources: Vec<(Box<str>, FoundSource)>,
+}
+
+/// One source of a batch.
+#[derive(Default)]
+struct FoundSource {
+    /// The IP databases' answer; `None` without databases or when a file failed (the IP
+    /// database step then asks again and reports the error). Shared: many sources have the
+    /// same owner and country.
+    owner: Option<Arc<NetworkOwner>>,
+    /// The strongest evidence met first, as the scan of the stored records would find it.
+    name: Option<Named>,
+}
+
+/// A service named for a source, as `source_identities` stores it.
+struct Named {
+    evidence: Evidence,
+    service: String,
+    service_kind: &'static str,
+    setup: String,
+    domain: String,
+}
+
+impl Identifier {
+    /// Starts the identification thread with the catalogue and the IP databases (handed
+    /// back by [`Identifier::finish`]). `None` if the system refuses a thread: the scan of
+    /// the stored records then does everything, as without it.
+    pub fn start(catalogue: Catalogue, databases: IpDatabases) -> Option<Identifier> {
+        let (fed, fed_queue) = sync_channel::<Fed>(FED_DEPTH);
+        let (found_sender, found) = sync_channel::<Option<Found>>(1);
+        let thread = std::thread::Builder::new()
+            .name("ruadb-identify".to_owned())
+            .spawn(move || {
+                identify_fed(&catalogue, &databases, &fed_queue, &found_sender);
+                (catalogue, databases)
+            })
+            .ok()?;
+        Some(Identifier {
+            fed: Some(fed),
+            found,
+            thread: Some(thread),
+        })
+    }
+
+    /// A sender for a batch.
+    pub(super) fn feed(&self) -> Option<SyncSender<Fed>> {
+        self.fed.clone()
+    }
+
+    /// Ends the thread; the catalogue and the IP databases it was given (`None` if it
+    /// stopped abnormally).
+    pub fn finish(mut self) -> Option<(Catalogue, IpDatabases)> {
+        self.fed = None;
+        self.thread.take()?.join().ok()
+    }
+}
+
+impl Drop for Identifier {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.fed = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread: one batch at a time, from `Begin` to `Committed`.
+fn identify_fed(
+    catalogue: &Catalogue,
+    databases: &IpDatabases,
+    fed: &Receiver<Fed>,
+    found: &SyncSender<Option<Found>>,
+) {
+    let databases = Some(databases).filter(|databases| !databases.is_empty());
+    let mut domains = DomainServices {
+        catalogue,
+        dkim: HashMap::new(),
+        spf: HashMap::new(),
+    };
+    let mut batch: Option<BatchSources> = None;
+    let mut ip_text = String::with_capacity(64);
+    while let Ok(message) = fed.recv() {
+        match message {
+            Fed::Begin { before } => {
+                batch = Some(BatchSources {
+                    before,
+                    sources: HashMap::new(),
+                    owners: HashMap::new(),
+                });
+            }
+            Fed::Records(records) => {
+                let Some(sources) = &mut batch else {
+                    continue;
+                };
+                for pending in &records {
+                    sources.add(&pending.record, databases, &mut domains, &mut ip_text);
+                }
+                if sources.sources.len() > MAX_BATCH_SOURCES {
+                    batch = None;
+                }
+            }
+            Fed::Undone => batch = None,
+            Fed::Committed { last } => {
+                let result = batch.take().map(|batch| batch.finish(last, databases));
+                if found.send(result).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The catalogue's answer per domain, for DKIM and for SPF, so a domain seen in thousands
+/// of records is matched once.
+struct DomainServices<'c> {
+    catalogue: &'c Catalogue,
+    dkim: HashMap<Box<str>, Option<&'c Service>>,
+    spf: HashMap<Box<str>, Option<&'c Service>>,
+}
+
+/// Domains remembered before [`DomainServices`] starts over: reports name few, a hostile
+/// batch millions.
+const DOMAIN_MEMORY: usize = 4096;
+
+impl<'c> DomainServices<'c> {
+    fn service_for(&mut self, evidence: Evidence, domain: &str) -> Option<&'c Service> {
+        let known = match evidence {
+            Evidence::Dkim => &mut self.dkim,
+            _ => &mut self.spf,
+        };
+        if let Some(&service) = known.get(domain) {
+            return service;
+        }
+        let service = self.catalogue.service_for(evidence, domain);
+        if known.len() >= DOMAIN_MEMORY {
+            known.clear();
+        }
+        known.insert(domain.into(), service);
+        service
+    }
+}
+
+/// The sources of the batch being stored.
+struct BatchSources {
+    before: i64,
+    sources: HashMap<Box<str>, FoundSource>,
+    /// The distinct answers of the IP databases met in the batch.
+    owners: HashMap<NetworkOwner, Arc<NetworkOwner>>,
+}
+
+/// Distinct IP database answers shared before [`BatchSources::owners`] starts over.
+const OWNER_MEMORY: usize = 4096;
+
+impl BatchSources {
+    /// Adds one stored record: its source, and what names it (the first passed DKIM
+    /// signature of a catalogue domain, else the first SPF pass of one, in storing order).
+    fn add(
+        &mut self,
+        record: &ruadb_report::Record,
+        databases: Option<&IpDatabases>,
+        domains: &mut DomainServices<'_>,
+        ip_text: &mut String,
+    ) {
+        ip_text.clear();
+        // The text `records.source_ip` holds; writing to a String cannot fail.
+        let _ = write!(ip_text, "{}", record.source_ip);
+        let source = match self.sources.get_mut(ip_text.as_str()) {
+            Some(source) => source,
+            None => {
+                let owner = databases
+                    .and_then(|databases| databases.lookup(record.source_ip).ok())
+                    .map(|owner| self.shared(owner));
+                self.sources
+                    .entry(ip_text.as_str().into())
+                    .or_insert(FoundSource { owner, name: None })
+            }
+        };
+        if source
+            .name
+            .as_ref()
+            .is_some_and(|named| named.evidence == Evidence::Dkim)
+        {
+            return;
+        }
+        let dkim = record
+            .dkim_results
+            .iter()
+            .filter(|dkim| dkim.result.as_sql() == "pass")
+            .map(|dkim| (Evidence::Dkim, dkim.domain.as_str()));
+        let spf = record
+            .spf_results
+            .iter()
+            .filter(|spf| {
+                spf.result.as_sql() == "pass"
+                    && spf
+                        .scope
+                        .as_ref()
+                        .is_none_or(|scope| scope.as_sql() == "mfrom")
+            })
+            .map(|spf| (Evidence::Spf, spf.domain.as_str()));
+        for (evidence, domain) in dkim.chain(spf) {
+            if source
+                .name
+                .as_ref()
+                .is_some_and(|named| named.evidence <= evidence)
+            {
+                break;
+            }
+            if let Some(service) = domains.service_for(evidence, domain) {
+                source.name = Some(Named {
+                    evidence,
+                    service: service.name.clone(),
+                    service_kind: service.kind.as_str(),
+                    setup: service.setup.clone(),
+                    domain: domain.to_owned(),
+                });
+                break;
+            }
+        }
+    }
+
+    /// `owner`, shared with the sources that have the same.
+    fn shared(&mut self, owner: NetworkOwner) -> Arc<NetworkOwner> {
+        if let Some(shared) = self.owners.get(&owner) {
+            return Arc::clone(shared);
+        }
+        if self.owners.len() >= OWNER_MEMORY {
+            self.owners.clear();
+        }
+        let shared = Arc::new(owner.clone());
+        self.owners.insert(owner, Arc::clone(&shared));
+        shared
+    }
+
+    fn finish(self, last: i64, databases: Option<&IpDatabases>) -> Found {
+        let mut sources: Vec<(Box<str>, FoundSource)> = self.sources.into_iter().collect();
+        // Key order: the table's B-tree is appended to rather than split at random.
+        sources.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        Found {
+            before: self.before,
+            last,
+            signature: databases.map(|databases| databases.signature().to_owned()),
+            sources,
+        }
+    }
+}
+
+/// The greatest record id.
+pub(super) fn last_record(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM records")?
+        .query_row([], |row| row.get(0))?)
+}
+
+impl Store {
+    /// Writes what `identifier` found for the batch just committed, in a transaction of its
+    /// own, if identification was up to date when the batch began (otherwise the scan of the
+    /// stored records does it). Waits for the thread to finish the batch.
+    pub fn record_identified(&mut self, identifier: &Identifier) -> Result<(), StoreError> {
+        let Ok(Some(found)) = identifier.found.recv() else {
+            return Ok(());
+        };
+        let transaction = self.connection.transaction()?;
+        let progress: i64 = transaction
+            .query_row(
+                "SELECT last_record FROM identify_progress WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if progress != found.before {
+            return Ok(());
+        }
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO source_identities \
+                   (source_ip, asn, as_org, country, ip_database, ip_lookup) \
+                 VALUES (:source_ip, :asn, :as_org, :country, :ip_database, :signature)",
+            )?;
+            let mut name = transaction.prepare_cached(&name_sql())?;
+            for (source_ip, source) in &found.sources {
+                let source_ip: &str = source_ip;
+                let owner = source.owner.as_deref();
+                insert.execute(named_params! {
+                    ":source_ip": source_ip,
+                    ":asn": owner.and_then(|owner| owner.asn),
+                    ":as_org": owner.and_then(|owner| owner.as_org.as_deref()),
+                    ":country": owner.and_then(|owner| owner.country.as_deref()),
+                    ":ip_database": owner.and_then(|owner| owner.ip_database.as_deref()),
+                    ":signature": owner.and(found.signature.as_deref()),
+                })?;
+                if let Some(named) = &source.name {
+                    name.execute(named_params![
+                        ":source_ip": source_ip,
+                        ":service": named.service,
+                        ":service_kind": named.service_kind,
+                        ":evidence": named.evidence.as_str(),
+                        ":evidence_domain": named.domain,
+                        ":setup": named.setup,
+                    ])?;
+                }
+            }
+        }
+        transaction.execute(
+            "INSERT INTO identify_progress (id, last_record) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET last_record = excluded.last_record",
+            [found.last],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+}
