@@ -182,9 +182,7 @@ impl Batch<'_> {
     /// [`Store::record_identified`](crate::Store::record_identified) writes what it found.
     pub fn identify_alongside(&mut self, identifier: &Identifier) -> Result<(), StoreError> {
         let before = last_record(&self.transaction)?;
-        self.identify = identifier
-            .feed()
-            .filter(|feed| feed.send(Fed::Begin { before }).is_ok());
+        self.identify = identifier.begin(before);
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use crate::sql_value::ReportEnum;
 use crate::{Store, StoreError};
 use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, Service};
 use rusqlite::{Connection, OptionalExtension, named_params};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use std::thread::JoinHandle;
 /// Messages from the batch thread, in the order it stores.
 pub(super) enum Fed {
     /// A batch began; identification had reached record `before` (its greatest id then).
-    Begin { before: i64 },
+    /// `previous_written`: what was found for the batch before was written.
+    Begin { before: i64, previous_written: bool },
     /// Records stored (written; their report may still fail).
     Records(Vec<PendingRecord>),
     /// A report or an input whose records were handed over was taken back: this batch is
@@ -45,12 +47,19 @@ const FED_DEPTH: usize = 16;
 /// scanned from the stored records, as a whole): a few megabytes.
 const MAX_BATCH_SOURCES: usize = 32_768;
 
+/// Sources the thread remembers as written by the batches before (with the strongest
+/// evidence written for each), so that a source met again is neither looked up nor written
+/// again unless it has stronger evidence: about 5 MiB at most.
+const KNOWN_SOURCES: usize = 65_536;
+
 /// Identification run alongside an ingest: see the module documentation. Dropping it ends
 /// its thread.
 pub struct Identifier {
     fed: Option<SyncSender<Fed>>,
     found: Receiver<Option<Found>>,
     thread: Option<JoinHandle<(Catalogue, IpDatabases)>>,
+    /// Whether [`Store::record_identified`] wrote what was found for the last batch.
+    written: Cell<bool>,
 }
 
 /// What the thread found for one committed batch.
@@ -66,6 +75,10 @@ struct Found {
 /// One source of a batch.
 #[derive(Default)]
 struct FoundSource {
+    /// Not written by the batches before: its row is added if missing.
+    new: bool,
+    /// For a source written before, the strongest evidence written for it then.
+    written: Option<Evidence>,
     /// The IP databases' answer; `None` without databases or when a file failed (the IP
     /// database step then asks again and reports the error). Shared: many sources have the
     /// same owner and country.
@@ -101,12 +114,21 @@ impl Identifier {
             fed: Some(fed),
             found,
             thread: Some(thread),
+            written: Cell::new(false),
         })
     }
 
-    /// A sender for a batch.
-    pub(super) fn feed(&self) -> Option<SyncSender<Fed>> {
-        self.fed.clone()
+    /// A sender for a batch that begins with identification at record `before`: `None` if
+    /// the thread is gone.
+    pub(super) fn begin(&self, before: i64) -> Option<SyncSender<Fed>> {
+        let previous_written = self.written.replace(false);
+        let fed = self.fed.clone()?;
+        fed.send(Fed::Begin {
+            before,
+            previous_written,
+        })
+        .ok()?;
+        Some(fed)
     }
 
     /// Ends the thread; the catalogue and the IP databases it was given (`None` if it
@@ -142,9 +164,24 @@ fn identify_fed(
     };
     let mut batch: Option<BatchSources> = None;
     let mut ip_text = String::with_capacity(64);
+    // Sources written by the batches before, and those of the last batch until it is known
+    // to be written.
+    let mut known: HashMap<Box<str>, Option<Evidence>> = HashMap::new();
+    let mut provisional: Vec<(Box<str>, Option<Evidence>)> = Vec::new();
     while let Ok(message) = fed.recv() {
         match message {
-            Fed::Begin { before } => {
+            Fed::Begin {
+                before,
+                previous_written,
+            } => {
+                if previous_written {
+                    if known.len() + provisional.len() > KNOWN_SOURCES {
+                        known.clear();
+                    }
+                    known.extend(provisional.drain(..));
+                } else {
+                    provisional.clear();
+                }
                 batch = Some(BatchSources {
                     before,
                     sources: HashMap::new(),
@@ -156,7 +193,13 @@ fn identify_fed(
                     continue;
                 };
                 for pending in &records {
-                    sources.add(&pending.record, databases, &mut domains, &mut ip_text);
+                    sources.add(
+                        &pending.record,
+                        databases,
+                        &mut domains,
+                        &known,
+                        &mut ip_text,
+                    );
                 }
                 if sources.sources.len() > MAX_BATCH_SOURCES {
                     batch = None;
@@ -164,7 +207,9 @@ fn identify_fed(
             }
             Fed::Undone => batch = None,
             Fed::Committed { last } => {
-                let result = batch.take().map(|batch| batch.finish(last, databases));
+                let result = batch
+                    .take()
+                    .map(|batch| batch.finish(last, databases, &mut provisional));
                 if found.send(result).is_err() {
                     return;
                 }
@@ -222,6 +267,7 @@ impl BatchSources {
         record: &ruadb_report::Record,
         databases: Option<&IpDatabases>,
         domains: &mut DomainServices<'_>,
+        known: &HashMap<Box<str>, Option<Evidence>>,
         ip_text: &mut String,
     ) {
         ip_text.clear();
@@ -230,19 +276,25 @@ impl BatchSources {
         let source = match self.sources.get_mut(ip_text.as_str()) {
             Some(source) => source,
             None => {
-                let owner = databases
-                    .and_then(|databases| databases.lookup(record.source_ip).ok())
-                    .map(|owner| self.shared(owner));
+                let source = match known.get(ip_text.as_str()) {
+                    Some(&written) => FoundSource {
+                        written,
+                        ..FoundSource::default()
+                    },
+                    None => FoundSource {
+                        new: true,
+                        owner: databases
+                            .and_then(|databases| databases.lookup(record.source_ip).ok())
+                            .map(|owner| self.shared(owner)),
+                        ..FoundSource::default()
+                    },
+                };
                 self.sources
                     .entry(ip_text.as_str().into())
-                    .or_insert(FoundSource { owner, name: None })
+                    .or_insert(source)
             }
         };
-        if source
-            .name
-            .as_ref()
-            .is_some_and(|named| named.evidence == Evidence::Dkim)
-        {
+        if source.strongest() == Some(Evidence::Dkim) {
             return;
         }
         let dkim = record
@@ -263,9 +315,8 @@ impl BatchSources {
             .map(|spf| (Evidence::Spf, spf.domain.as_str()));
         for (evidence, domain) in dkim.chain(spf) {
             if source
-                .name
-                .as_ref()
-                .is_some_and(|named| named.evidence <= evidence)
+                .strongest()
+                .is_some_and(|strongest| strongest <= evidence)
             {
                 break;
             }
@@ -295,8 +346,32 @@ impl BatchSources {
         shared
     }
 
-    fn finish(self, last: i64, databases: Option<&IpDatabases>) -> Found {
-        let mut sources: Vec<(Box<str>, FoundSource)> = self.sources.into_iter().collect();
+    /// What is to be written for the batch: its new sources and those with stronger
+    /// evidence than written before, also remembered in `provisional`.
+    fn finish(
+        self,
+        last: i64,
+        databases: Option<&IpDatabases>,
+        provisional: &mut Vec<(Box<str>, Option<Evidence>)>,
+    ) -> Found {
+        let mut sources: Vec<(Box<str>, FoundSource)> = self
+            .sources
+            .into_iter()
+            .filter(|(_, source)| {
+                source.new
+                    || source.name.as_ref().is_some_and(|named| {
+                        source
+                            .written
+                            .is_none_or(|written| named.evidence < written)
+                    })
+            })
+            .collect();
+        provisional.clear();
+        provisional.extend(
+            sources
+                .iter()
+                .map(|(source_ip, source)| (source_ip.clone(), source.strongest())),
+        );
         // Key order: the table's B-tree is appended to rather than split at random.
         sources.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         Found {
@@ -304,6 +379,17 @@ impl BatchSources {
             last,
             signature: databases.map(|databases| databases.signature().to_owned()),
             sources,
+        }
+    }
+}
+
+impl FoundSource {
+    /// The strongest evidence written before or found in this batch.
+    fn strongest(&self) -> Option<Evidence> {
+        let found = self.name.as_ref().map(|named| named.evidence);
+        match (found, self.written) {
+            (Some(found), Some(written)) => Some(found.min(written)),
+            (found, written) => found.or(written),
         }
     }
 }
@@ -345,14 +431,16 @@ impl Store {
             for (source_ip, source) in &found.sources {
                 let source_ip: &str = source_ip;
                 let owner = source.owner.as_deref();
-                insert.execute(named_params! {
+                if source.new {
+                    insert.execute(named_params! {
                     ":source_ip": source_ip,
                     ":asn": owner.and_then(|owner| owner.asn),
                     ":as_org": owner.and_then(|owner| owner.as_org.as_deref()),
                     ":country": owner.and_then(|owner| owner.country.as_deref()),
                     ":ip_database": owner.and_then(|owner| owner.ip_database.as_deref()),
                     ":signature": owner.and(found.signature.as_deref()),
-                })?;
+                    })?;
+                }
                 if let Some(named) = &source.name {
                     name.execute(named_params![
                         ":source_ip": source_ip,
@@ -371,6 +459,7 @@ impl Store {
             [found.last],
         )?;
         transaction.commit()?;
+        identifier.written.set(true);
         Ok(())
     }
 }
