@@ -49,8 +49,8 @@ const MAX_BATCH_SOURCES: usize = 32_768;
 
 /// Sources the thread remembers as written by the batches before (with the strongest
 /// evidence written for each), so that a source met again is neither looked up nor written
-/// again unless it has stronger evidence: about 5 MiB at most.
-const KNOWN_SOURCES: usize = 65_536;
+/// again unless it has stronger evidence: a few megabytes at most.
+const KNOWN_SOURCES: usize = 32_768;
 
 /// Identification run alongside an ingest: see the module documentation. Dropping it ends
 /// its thread.
