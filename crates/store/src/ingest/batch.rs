@@ -2,7 +2,7 @@
 //! next ones are parsed on parser threads; the queue this needs never outlives the call.
 
 use super::failure::replace_raw_input;
-use super::identify::{Fed, Identifier, last_record};
+use super::identify::{Handover, Identifier, last_record};
 use super::rows::insert_message;
 use super::sink::StoreSink;
 use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
-use std::sync::mpsc::SyncSender;
 
 /// One write transaction (`BEGIN IMMEDIATE`). Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'s> {
@@ -37,7 +36,7 @@ pub struct Batch<'s> {
     /// savepoint is rolled back, which takes the names it added away.
     rollups: RollupWriter,
     /// Identification alongside this batch ([`Batch::identify_alongside`]).
-    identify: Option<SyncSender<Fed>>,
+    identify: Option<Handover>,
 }
 
 /// One input for [`Batch::ingest`].
@@ -146,7 +145,7 @@ impl Batch<'_> {
         let options = self.options;
         let compressor = &mut self.compressor;
         let rollups = &mut self.rollups;
-        let identify = self.identify.as_ref();
+        let identify = self.identify.as_mut();
         // What is held belongs to the inputs before: written outside the savepoint.
         rollups.flush(connection)?;
         let stored = with_savepoint(connection, || {
@@ -222,8 +221,8 @@ impl Batch<'_> {
             None => 0,
         };
         self.transaction.commit()?;
-        if let Some(identify) = &self.identify {
-            let _ = identify.send(Fed::Committed { last });
+        if let Some(identify) = &mut self.identify {
+            identify.committed(last);
         }
         Ok(())
     }
@@ -271,7 +270,7 @@ impl Batch<'_> {
             options,
             message_id,
             &mut self.rollups,
-            self.identify.as_ref(),
+            self.identify.as_mut(),
             |sink, _| worker.replay(sink, &mut |chunk| chunks.insert(chunk)),
         )
     }
@@ -290,7 +289,7 @@ impl Batch<'_> {
         let options = self.options;
         let compressor = &mut self.compressor;
         let rollups = &mut self.rollups;
-        let identify = self.identify.as_ref();
+        let identify = self.identify.as_mut();
         // What is held belongs to the inputs before: written outside the savepoint.
         rollups.flush(connection)?;
         let stored = with_savepoint(connection, || {
@@ -329,8 +328,8 @@ impl Batch<'_> {
     /// gone, and identification is told that records handed over were taken back.
     fn rolled_back(&mut self) {
         self.rollups = RollupWriter::default();
-        if let Some(identify) = &self.identify {
-            let _ = identify.send(Fed::Undone);
+        if let Some(identify) = &mut self.identify {
+            identify.undone();
         }
     }
 
@@ -653,7 +652,7 @@ fn parse_in_savepoint(
     connection: &Connection,
     options: &StoreOptions,
     message_id: i64,
-    (rollups, identify): (&mut RollupWriter, Option<&SyncSender<Fed>>),
+    (rollups, identify): (&mut RollupWriter, Option<&mut Handover>),
     read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
 ) -> Result<MessageOutcome, StoreError> {
     let outcome = parse_into(connection, options, message_id, rollups, identify, read)?;
@@ -669,7 +668,7 @@ pub(super) fn parse_into(
     options: &StoreOptions,
     message_id: i64,
     rollups: &mut RollupWriter,
-    identify: Option<&SyncSender<Fed>>,
+    identify: Option<&mut Handover>,
     read: impl FnOnce(&mut StoreSink<'_>, &ruadb_report::Limits) -> Result<(), StoreError>,
 ) -> Result<MessageOutcome, StoreError> {
     let parsed = (|| {

@@ -20,7 +20,7 @@ use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, Service};
 use rusqlite::{Connection, OptionalExtension, named_params};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -41,7 +41,48 @@ pub(super) enum Fed {
 
 /// Handed-over messages waiting for the identification thread: enough to ride out its
 /// pauses, few enough that the records they hold stay a few megabytes.
-const FED_DEPTH: usize = 16;
+const FED_DEPTH: usize = 4;
+
+/// Records per message: a message per report cost the thread a wake-up each.
+const HANDOVER_RECORDS: usize = 256;
+
+/// The batch thread's end of the channel: written records gathered into messages of
+/// [`HANDOVER_RECORDS`].
+pub(super) struct Handover {
+    fed: SyncSender<Fed>,
+    records: Vec<PendingRecord>,
+}
+
+impl Handover {
+    /// Takes the records written (leaving `records` empty); a thread that is gone leaves
+    /// its batches to the scan of the stored records.
+    pub(super) fn hand(&mut self, records: &mut Vec<PendingRecord>) {
+        self.records.append(records);
+        if self.records.len() >= HANDOVER_RECORDS {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        if !self.records.is_empty() {
+            let records =
+                std::mem::replace(&mut self.records, Vec::with_capacity(HANDOVER_RECORDS));
+            let _ = self.fed.send(Fed::Records(records));
+        }
+    }
+
+    /// Records handed over were taken back (a report failed, a savepoint was rolled back).
+    pub(super) fn undone(&mut self) {
+        self.records.clear();
+        let _ = self.fed.send(Fed::Undone);
+    }
+
+    /// The batch committed with its records ending at id `last`.
+    pub(super) fn committed(&mut self, last: i64) {
+        self.send();
+        let _ = self.fed.send(Fed::Committed { last });
+    }
+}
 
 /// Distinct sources held for one batch before the thread gives the batch up (it is then
 /// scanned from the stored records, as a whole): a few megabytes.
@@ -69,7 +110,7 @@ struct Found {
     /// The databases' signature, `None` when no file is configured.
     signature: Option<String>,
     /// The batch's sources in key order.
-    sources: Vec<(Box<str>, FoundSource)>,
+    sources: Vec<(String, FoundSource)>,
 }
 
 /// One source of a batch.
@@ -118,9 +159,9 @@ impl Identifier {
         })
     }
 
-    /// A sender for a batch that begins with identification at record `before`: `None` if
-    /// the thread is gone.
-    pub(super) fn begin(&self, before: i64) -> Option<SyncSender<Fed>> {
+    /// The hand-over of a batch that begins with identification at record `before`:
+    /// `None` if the thread is gone.
+    pub(super) fn begin(&self, before: i64) -> Option<Handover> {
         let previous_written = self.written.replace(false);
         let fed = self.fed.clone()?;
         fed.send(Fed::Begin {
@@ -128,7 +169,10 @@ impl Identifier {
             previous_written,
         })
         .ok()?;
-        Some(fed)
+        Some(Handover {
+            fed,
+            records: Vec::with_capacity(HANDOVER_RECORDS),
+        })
     }
 
     /// Ends the thread; the catalogue and the IP databases it was given (`None` if it
@@ -163,11 +207,10 @@ fn identify_fed(
         spf: HashMap::new(),
     };
     let mut batch: Option<BatchSources> = None;
-    let mut ip_text = String::with_capacity(64);
     // Sources written by the batches before, and those of the last batch until it is known
     // to be written.
-    let mut known: HashMap<Box<str>, Option<Evidence>> = HashMap::new();
-    let mut provisional: Vec<(Box<str>, Option<Evidence>)> = Vec::new();
+    let mut known: HashMap<IpAddr, Option<Evidence>> = HashMap::new();
+    let mut provisional: Vec<(IpAddr, Option<Evidence>)> = Vec::new();
     while let Ok(message) = fed.recv() {
         match message {
             Fed::Begin {
@@ -193,13 +236,7 @@ fn identify_fed(
                     continue;
                 };
                 for pending in &records {
-                    sources.add(
-                        &pending.record,
-                        databases,
-                        &mut domains,
-                        &known,
-                        &mut ip_text,
-                    );
+                    sources.add(&pending.record, databases, &mut domains, &known);
                 }
                 if sources.sources.len() > MAX_BATCH_SOURCES {
                     batch = None;
@@ -251,7 +288,7 @@ impl<'c> DomainServices<'c> {
 /// The sources of the batch being stored.
 struct BatchSources {
     before: i64,
-    sources: HashMap<Box<str>, FoundSource>,
+    sources: HashMap<IpAddr, FoundSource>,
     /// The distinct answers of the IP databases met in the batch.
     owners: HashMap<NetworkOwner, Arc<NetworkOwner>>,
 }
@@ -267,16 +304,12 @@ impl BatchSources {
         record: &ruadb_report::Record,
         databases: Option<&IpDatabases>,
         domains: &mut DomainServices<'_>,
-        known: &HashMap<Box<str>, Option<Evidence>>,
-        ip_text: &mut String,
+        known: &HashMap<IpAddr, Option<Evidence>>,
     ) {
-        ip_text.clear();
-        // The text `records.source_ip` holds; writing to a String cannot fail.
-        let _ = write!(ip_text, "{}", record.source_ip);
-        let source = match self.sources.get_mut(ip_text.as_str()) {
+        let source = match self.sources.get_mut(&record.source_ip) {
             Some(source) => source,
             None => {
-                let source = match known.get(ip_text.as_str()) {
+                let source = match known.get(&record.source_ip) {
                     Some(&written) => FoundSource {
                         written,
                         ..FoundSource::default()
@@ -289,9 +322,7 @@ impl BatchSources {
                         ..FoundSource::default()
                     },
                 };
-                self.sources
-                    .entry(ip_text.as_str().into())
-                    .or_insert(source)
+                self.sources.entry(record.source_ip).or_insert(source)
             }
         };
         if source.strongest() == Some(Evidence::Dkim) {
@@ -352,9 +383,9 @@ impl BatchSources {
         self,
         last: i64,
         databases: Option<&IpDatabases>,
-        provisional: &mut Vec<(Box<str>, Option<Evidence>)>,
+        provisional: &mut Vec<(IpAddr, Option<Evidence>)>,
     ) -> Found {
-        let mut sources: Vec<(Box<str>, FoundSource)> = self
+        let included: Vec<(IpAddr, FoundSource)> = self
             .sources
             .into_iter()
             .filter(|(_, source)| {
@@ -368,10 +399,15 @@ impl BatchSources {
             .collect();
         provisional.clear();
         provisional.extend(
-            sources
+            included
                 .iter()
-                .map(|(source_ip, source)| (source_ip.clone(), source.strongest())),
+                .map(|(source_ip, source)| (*source_ip, source.strongest())),
         );
+        // The text `records.source_ip` holds.
+        let mut sources: Vec<(String, FoundSource)> = included
+            .into_iter()
+            .map(|(source_ip, source)| (source_ip.to_string(), source))
+            .collect();
         // Key order: the table's B-tree is appended to rather than split at random.
         sources.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         Found {

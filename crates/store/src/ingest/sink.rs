@@ -2,7 +2,7 @@
 //! conflict or rejected, and writes it as the parser streams it.
 
 use super::failure::{FailureStored, store_failure_report};
-use super::identify::Fed;
+use super::identify::Handover;
 use super::rows::{
     PendingRecord, RECORDS_PER_FLUSH, insert_rejected, insert_report, write_records,
 };
@@ -18,7 +18,6 @@ use ruadb_report::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
-use std::sync::mpsc::SyncSender;
 
 /// Record text ([`Record::text_bytes`]) held before the pending records are written, besides
 /// [`RECORDS_PER_FLUSH`]: records of up to [`ruadb_report::MAX_RECORD_BYTES`] each are
@@ -78,7 +77,7 @@ pub(super) struct StoreSink<'c> {
     /// The rollups of this transaction: names looked up, cells not written yet.
     rollups: &'c mut RollupWriter,
     /// Where records go once written, for identification alongside the ingest.
-    identify: Option<&'c SyncSender<Fed>>,
+    identify: Option<&'c mut Handover>,
     current: Option<CurrentReport>,
     outcome: MessageOutcome,
     documents: u64,
@@ -93,7 +92,7 @@ impl<'c> StoreSink<'c> {
         options: &'c StoreOptions,
         message_id: i64,
         rollups: &'c mut RollupWriter,
-        identify: Option<&'c SyncSender<Fed>>,
+        identify: Option<&'c mut Handover>,
     ) -> Result<Self, StoreError> {
         Ok(StoreSink {
             connection,
@@ -327,14 +326,9 @@ impl<'c> StoreSink<'c> {
     fn write_pending(&mut self) -> Result<(), StoreError> {
         self.pending_text = 0;
         write_records(self.connection, &self.pending, &mut self.ip_text)?;
-        match self.identify {
-            Some(identify) if !self.pending.is_empty() => {
-                let records =
-                    std::mem::replace(&mut self.pending, Vec::with_capacity(RECORDS_PER_FLUSH));
-                // A thread that is gone leaves its batches to the scan of the stored records.
-                let _ = identify.send(Fed::Records(records));
-            }
-            _ => self.pending.clear(),
+        match &mut self.identify {
+            Some(identify) => identify.hand(&mut self.pending),
+            None => self.pending.clear(),
         }
         Ok(())
     }
@@ -351,9 +345,9 @@ impl<'c> StoreSink<'c> {
             ..
         }) = self.current.take()
         {
-            if let Some(identify) = self.identify {
+            if let Some(identify) = &mut self.identify {
                 // Some of its records may have been handed over.
-                let _ = identify.send(Fed::Undone);
+                identify.undone();
             }
             for sql in [
                 "DELETE FROM dkim_results WHERE record IN (SELECT id FROM records WHERE report = ?1)",
