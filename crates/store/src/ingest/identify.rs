@@ -125,7 +125,8 @@ struct FoundSource {
     /// same owner and country.
     owner: Option<Arc<NetworkOwner>>,
     /// The strongest evidence met first, as the scan of the stored records would find it.
-    name: Option<Named>,
+    /// Boxed: few sources are named, and every source of a batch is held.
+    name: Option<Box<Named>>,
 }
 
 /// A service named for a source, as `source_identities` stores it.
@@ -352,13 +353,13 @@ impl BatchSources {
                 break;
             }
             if let Some(service) = domains.service_for(evidence, domain) {
-                source.name = Some(Named {
+                source.name = Some(Box::new(Named {
                     evidence,
                     service: service.name.clone(),
                     service_kind: service.kind.as_str(),
                     setup: service.setup.clone(),
                     domain: domain.to_owned(),
-                });
+                }));
                 break;
             }
         }
