@@ -1,12 +1,68 @@
 //! Who the sources are: each source's identity from the store, the per-service totals of a
 //! domain ("By service"), and advice that uses a known service's setup hint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ruadb_store::SourceIdentity;
 use ruadb_store::classify::ClassTally;
+use ruadb_store::{SourceIdentity, Store, StoreError};
 
 use super::{Classification, DomainSummary, ServiceSummary, Summary, rate, total};
+
+/// Identities looked up for the domains of one summary, kept for the domains after them: the
+/// addresses of shared services (an ESP, a forwarder) are sources of many domains, a domain's
+/// own addresses of one. An address is kept once a second domain asks for it, so what is kept
+/// is mostly the shared ones; both sets are bounded (emptied when full).
+#[derive(Debug, Default)]
+pub(crate) struct IdentityCache {
+    /// Addresses asked for once.
+    asked: HashSet<Box<str>>,
+    /// Addresses asked for again, with what the store knows of them.
+    kept: HashMap<Box<str>, Option<SourceIdentity>>,
+}
+
+/// Addresses [`IdentityCache`] remembers having been asked for.
+const ASKED: usize = 1 << 16;
+/// Identities [`IdentityCache`] keeps.
+const KEPT: usize = 1 << 14;
+
+impl IdentityCache {
+    /// What the store knows of each of `source_ips`, as [`Store::source_identities_of`]
+    /// gives it.
+    pub(crate) fn identities_of<'a>(
+        &mut self,
+        store: &Store,
+        source_ips: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for source_ip in source_ips {
+            match self.kept.get(source_ip) {
+                Some(Some(identity)) => {
+                    found.insert(source_ip.to_owned(), identity.clone());
+                }
+                Some(None) => {}
+                None => missing.push(source_ip),
+            }
+        }
+        let looked_up = store.source_identities_of(missing.iter().copied())?;
+        for source_ip in missing {
+            if self.asked.contains(source_ip) {
+                if self.kept.len() >= KEPT {
+                    self.kept.clear();
+                }
+                self.kept
+                    .insert(source_ip.into(), looked_up.get(source_ip).cloned());
+            } else {
+                if self.asked.len() >= ASKED {
+                    self.asked.clear();
+                }
+                self.asked.insert(source_ip.into());
+            }
+        }
+        found.extend(looked_up);
+        Ok(found)
+    }
+}
 
 /// Fills `sources[].identity`, `services` and the service advice of every domain.
 pub(crate) fn apply(summary: &mut Summary, identities: &HashMap<String, SourceIdentity>) {

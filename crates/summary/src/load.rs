@@ -4,6 +4,7 @@
 //! begins or ends within a week), per reporter and day.
 
 use super::compute::{SummaryBuilder, Windows};
+use super::identity::IdentityCache;
 use super::period::DAY;
 use super::tls::TlsBuilder;
 use super::{FailureSampleGroup, FailureSamples, Period, Summary};
@@ -25,6 +26,17 @@ pub fn summarise(
     store: &Store,
     period: Period,
     domain: Option<&DomainName>,
+) -> Result<Summary, StoreError> {
+    summarise_with(store, period, domain, &mut IdentityCache::default())
+}
+
+/// [`summarise`], the sources' identities looked up through `identities` (kept from one
+/// domain's summary to the next).
+pub(crate) fn summarise_with(
+    store: &Store,
+    period: Period,
+    domain: Option<&DomainName>,
+    identities: &mut IdentityCache,
 ) -> Result<Summary, StoreError> {
     let domain_filter = domain.map(DomainName::to_string);
     let window = Windows::new(period).read();
@@ -106,7 +118,8 @@ pub fn summarise(
     // Only the identities and DNS checks of what the summary shows: one domain's summary
     // reads its own, however many sources and domains the database holds.
     let shown = summary.domains.iter().flat_map(|shown| &shown.sources);
-    let identities = store.source_identities_of(shown.map(|source| source.source_ip.as_str()))?;
+    let identities =
+        identities.identities_of(store, shown.map(|source| source.source_ip.as_str()))?;
     super::identity::apply(&mut summary, &identities);
     add_failure_samples(store, period, domain, &mut summary)?;
     let checks = match domain {

@@ -4,7 +4,7 @@
 //! the whole [`Summary`] of it (every source of every domain, with its results and reporters)
 //! does not fit the memory a cron job should take, and its JSON is hundreds of megabytes. So
 //! [`DomainByDomain`] first lists the domains (from the reports alone, no records), then
-//! summarises each domain on its own ([`summarise`] of that domain) and writes it before the
+//! summarises each domain on its own ([`summarise`](crate::summarise) of that domain) and writes it before the
 //! next is read: memory holds one domain. The output is byte for byte what rendering the whole
 //! summary gives, because the whole summary is, domain by domain, the same fold.
 
@@ -18,12 +18,13 @@ use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::compute::Windows;
+use super::identity::IdentityCache;
 use super::markdown::Markdown;
 use super::period::{DAY, report_midpoint};
 use super::render::{PartWriter, render_domain, render_start};
 use super::text::Text;
 use super::tls::TlsBuilder;
-use super::{Alert, AlertThresholds, DomainSummary, Period, Summary, alerts, load::summarise};
+use super::{Alert, AlertThresholds, DomainSummary, Period, Summary, alerts, load::summarise_with};
 
 /// Why writing a summary failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,8 @@ pub struct DomainByDomain<'s> {
     store: &'s Store,
     head: Summary,
     domains: Vec<DomainName>,
+    /// The identities of shared sources, looked up once for all domains.
+    identities: RefCell<IdentityCache>,
 }
 
 impl<'s> DomainByDomain<'s> {
@@ -74,6 +77,7 @@ impl<'s> DomainByDomain<'s> {
                 domains: Vec::new(),
             },
             domains,
+            identities: RefCell::default(),
         })
     }
 
@@ -90,9 +94,12 @@ impl<'s> DomainByDomain<'s> {
 
     /// The summary of one domain of the period.
     pub fn domain(&self, name: &DomainName) -> Result<Option<DomainSummary>, StoreError> {
-        Ok(summarise(self.store, self.head.period, Some(name))?
-            .domains
-            .pop())
+        let mut identities = self.identities.borrow_mut();
+        Ok(
+            summarise_with(self.store, self.head.period, Some(name), &mut identities)?
+                .domains
+                .pop(),
+        )
     }
 
     /// Each domain's summary, in order.
