@@ -166,3 +166,59 @@ fn service_advice(domain: &mut DomainSummary, identities: &HashMap<String, Sourc
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruadb_store::{MessageSource, StoreOptions};
+
+    /// The summary fixtures, ingested and identified, one source with a reverse DNS name.
+    fn fixture_store() -> Store {
+        let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/summary");
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        paths.sort();
+        let mut batch = store.begin_batch().unwrap();
+        for path in paths {
+            let source = MessageSource::File {
+                path: path.display().to_string(),
+            };
+            batch
+                .ingest_bytes(&std::fs::read(&path).unwrap(), &source)
+                .unwrap();
+        }
+        batch.commit().unwrap();
+        let catalogue = ruadb_identify::Catalogue::builtin().unwrap();
+        store.identify_from_reports(&catalogue, false).unwrap();
+        let answer = ruadb_store::ReverseDns {
+            source_ip: "192.0.2.30".to_owned(),
+            ptr: Some("mx1.example.org".to_owned()),
+            confirmed: true,
+        };
+        store.record_reverse_dns(&catalogue, &[answer], 0).unwrap();
+        store
+    }
+
+    #[test]
+    fn an_address_asked_for_by_a_second_domain_is_kept_for_the_next() {
+        let store = fixture_store();
+        let known = store.source_identities().unwrap();
+        let (ip, identity) = known.iter().next().expect("an identified fixture source");
+        let mut cache = IdentityCache::default();
+        let unknown = "192.0.2.254";
+        let first = cache.identities_of(&store, [ip.as_str(), unknown]).unwrap();
+        assert_eq!(first.get(ip), Some(identity));
+        assert!(!first.contains_key(unknown));
+        assert!(cache.kept.is_empty(), "asked for once: not kept");
+        let second = cache.identities_of(&store, [ip.as_str(), unknown]).unwrap();
+        assert_eq!(second, first);
+        assert_eq!(cache.kept.len(), 2, "asked for again: kept, known or not");
+        // Now answered from what was kept, without the store.
+        let empty = Store::open_in_memory(StoreOptions::default()).unwrap();
+        let third = cache.identities_of(&empty, [ip.as_str(), unknown]).unwrap();
+        assert_eq!(third, first);
+    }
+}
