@@ -71,9 +71,7 @@ pub enum StoreError {
     #[error("cannot switch the database to WAL mode (SQLite kept journal mode {0})")]
     WalUnavailable(String),
     /// A rollup row's stored sets cannot be read (the database was damaged or edited).
-    #[error(
-        "a stored rollup (table source_days or source_weeks) is damaged; run `ruadb reparse` to rebuild it"
-    )]
+    #[error("a stored rollup (table source_days) is damaged; run `ruadb reparse` to rebuild it")]
     DamagedRollup,
     /// A stored input cannot be read back for `reparse` (damaged raw data).
     #[error("the stored bytes of message {message_id} cannot be read back: {reason}")]

@@ -54,6 +54,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_source_weeks",
         include_str!("../../../sql/migrations/0012_source_weeks.sql"),
     ),
+    (
+        "0013_drop_source_weeks",
+        include_str!("../../../sql/migrations/0013_drop_source_weeks.sql"),
+    ),
 ];
 
 /// A step in Rust after a migration's SQL: what SQL alone cannot derive from the stored rows.
@@ -62,13 +66,13 @@ type Step = fn(&Connection) -> Result<(), StoreError>;
 /// The step in Rust that follows the SQL of the pending migrations `pending`, in their
 /// transaction, with the migration it belongs to. It runs once every pending file has, so that
 /// it builds its tables as the newest schema has them; the first pending migration with a step
-/// decides it (building every rollup from the records covers the coarser ones too).
+/// decides it (building every rollup from the records covers `domain_days` too).
 fn after(pending: &[&'static str]) -> Option<(&'static str, Step)> {
     pending.iter().find_map(|&name| match name {
         "0010_rollups" => Some((name, crate::rollup::rebuild_all as Step)),
         "0012_source_weeks" => Some((
             name,
-            (|connection| crate::rollup::rebuild_coarse(connection, None)) as Step,
+            (|connection| crate::rollup::rebuild_domain_days(connection, None)) as Step,
         )),
         _ => None,
     })

@@ -9,7 +9,7 @@
 //!   (duplicates and conflicts are never counted, a report that fails mid-stream is not).
 //! - They are written in the transaction of the records they summarise. A report's cells are
 //!   merged in memory when it ends ([`RollupWriter`]), across the reports of the transaction,
-//!   and each source-day and source-week is written once, in key order, when the transaction
+//!   and each source-day is written once, in key order, when the transaction
 //!   commits (or earlier, by size, and before any savepoint, so that a rollback takes back
 //!   exactly the cells of what it undoes). A report with very many sources writes its cells
 //!   before it ends; if it then fails, its day is rebuilt from the records left.
@@ -158,16 +158,6 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 impl NameSets {
-    /// The number of values in all sets.
-    pub fn len(&self) -> usize {
-        self.reporters.len()
-            + self.dkim.len()
-            + self.spf.len()
-            + self.helo.len()
-            + self.misaligned_dkim_pass.len()
-            + self.misaligned_spf_pass.len()
-    }
-
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -521,25 +511,16 @@ impl ReportRollup {
         Ok(())
     }
 
-    /// Merges the cells held into `source_days` and `source_weeks` and empties them (a
-    /// report with very many sources, before it ends).
+    /// Merges the cells held into `source_days` and empties them (a report with very many
+    /// sources, before it ends).
     fn write_cells(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        let week = Span::Week.start(self.day);
         for (source_ip, Cell { counts, sets }) in self.cells.drain() {
             // Sorted and cut to their cap whether or not a row exists; the stored sets are
             // merged in only when it does.
             let names = sets.merged(NameSets::default()).encode();
-            merge_source_row(
+            merge_source_day(
                 connection,
-                Span::Day,
                 (self.domain, self.day, &source_ip),
-                counts,
-                &names,
-            )?;
-            merge_source_row(
-                connection,
-                Span::Week,
-                (self.domain, week, &source_ip),
                 counts,
                 &names,
             )?;
@@ -549,7 +530,7 @@ impl ReportRollup {
     }
 }
 
-/// Where a source cell goes: (policy domain id, first day of its span, source IP).
+/// Where a source cell goes: (policy domain id, day, source IP).
 type CellKey = (u64, i64, Box<str>);
 
 /// A source cell held by a [`RollupWriter`]: its counts and its sets as stored
@@ -576,11 +557,11 @@ struct ReporterDay {
 const PENDING_ROLLUP_BYTES: usize = 2 << 20;
 
 /// The rollups' side of one write transaction: the names looked up in it, and the source
-/// cells (per day and per week), reporter-days and domain-days of the reports that ended and
-/// are not written yet, merged in memory.
+/// cells, reporter-days and domain-days of the reports that ended and are not written yet,
+/// merged in memory.
 ///
-/// Most sources send in several reports of a transaction (one per reporter, and one per day
-/// of a week), so a source-day or source-week is written once instead of once per report, in
+/// Most sources send in several reports of a transaction (one per reporter), so a
+/// source-day is written once instead of once per report, in
 /// key order (appending to the tables' B-trees rather than splitting them at random), and a
 /// row already in a table is read and merged only once. Whoever commits calls
 /// [`RollupWriter::flush`] first; whoever rolls back to a savepoint flushes before taking it
@@ -590,7 +571,6 @@ pub(crate) struct RollupWriter {
     /// The names looked up in this transaction.
     pub names: Interner,
     days: HashMap<CellKey, HeldCell>,
-    weeks: HashMap<CellKey, HeldCell>,
     reporters: HashMap<(u64, i64, u64), ReporterDay>,
     domain_days: HashMap<(u64, i64), SourceCounts>,
     /// Approximate memory of what is held.
@@ -615,15 +595,8 @@ impl RollupWriter {
             totals,
             ..
         } = report;
-        let week = Span::Week.start(day);
         for (source_ip, cell) in cells {
             let names = cell.sets.merged(NameSets::default());
-            self.bytes += hold(
-                &mut self.weeks,
-                (domain, week, source_ip.clone()),
-                &cell.counts,
-                &names,
-            )?;
             self.bytes += hold(
                 &mut self.days,
                 (domain, day, source_ip),
@@ -649,25 +622,22 @@ impl RollupWriter {
 
     /// Writes what is held, source rows in key order.
     pub fn flush(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        for (span, cells) in [(Span::Day, &mut self.days), (Span::Week, &mut self.weeks)] {
-            // The keys are sorted by reference: a second copy of the cells would double the
-            // memory they take.
-            let mut keys: Vec<&CellKey> = cells.keys().collect();
-            keys.sort_unstable();
-            for key in keys {
-                if let Some(held) = cells.get(key) {
-                    let (domain, start, source_ip) = key;
-                    merge_source_row(
-                        connection,
-                        span,
-                        (*domain, *start, source_ip),
-                        held.counts,
-                        &held.names,
-                    )?;
-                }
+        // The keys are sorted by reference: a second copy of the cells would double the
+        // memory they take.
+        let mut keys: Vec<&CellKey> = self.days.keys().collect();
+        keys.sort_unstable();
+        for key in keys {
+            if let Some(held) = self.days.get(key) {
+                let (domain, day, source_ip) = key;
+                merge_source_day(
+                    connection,
+                    (*domain, *day, source_ip),
+                    held.counts,
+                    &held.names,
+                )?;
             }
-            cells.clear();
         }
+        self.days.clear();
         if !self.reporters.is_empty() {
             let mut reporters: Vec<((u64, i64, u64), ReporterDay)> =
                 self.reporters.drain().collect();
@@ -751,139 +721,73 @@ fn hold(
     }
 }
 
-/// The spans of days the source rollups are kept for: a row per policy domain, source IP and
-/// day (`source_days`) or ISO week (`source_weeks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Span {
-    /// One UTC day.
-    Day,
-    /// Monday to Sunday (UTC).
-    Week,
-}
-
-impl Span {
-    /// The first day (days since 1970-01-01) of the span holding `day`.
-    pub fn start(self, day: i64) -> i64 {
-        match self {
-            Span::Day => day,
-            // 1970-01-01 was a Thursday: day 0 is 3 days after a Monday.
-            Span::Week => day.saturating_sub(day.saturating_add(3).rem_euclid(7)),
-        }
-    }
-
-    /// Its length in days.
-    pub fn days(self) -> i64 {
-        match self {
-            Span::Day => 1,
-            Span::Week => 7,
-        }
-    }
-}
-
-/// `verb INTO table … tail` writing one row of every column of a source rollup table, for
-/// [`write_source_row`].
-macro_rules! source_row_sql {
-    ($verb:literal, $table:literal, $span:literal, $tail:literal) => {
+/// `verb INTO source_days … tail` writing one row of every column, for
+/// [`write_source_day`].
+macro_rules! source_day_sql {
+    ($verb:literal, $tail:literal) => {
         concat!(
             $verb,
-            " INTO ",
-            $table,
-            " (domain, ",
-            $span,
-            ", source_ip, records, aligned, forwarded, misaligned, unauthenticated,
-            classes_seen, spf_aligned, dkim_aligned, quarantined, rejected, begin_offset,
-            end_offset, names)
+            " INTO source_days (domain, day, source_ip, records, aligned, forwarded, misaligned,
+            unauthenticated, classes_seen, spf_aligned, dkim_aligned, quarantined, rejected,
+            begin_offset, end_offset, names)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ",
             $tail
         )
     };
 }
 
-/// The counts and sets of one row of a source rollup table, for [`merge_source_row`].
-macro_rules! source_row_select {
-    ($table:literal, $span:literal) => {
-        concat!(
-            "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
-                    spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
-                    names
-             FROM ",
-            $table,
-            " WHERE domain = ?1 AND ",
-            $span,
-            " = ?2 AND source_ip = ?3"
-        )
-    };
-}
-
-/// Merges one source's counts and sets into its row of `span` at (policy domain id, first
-/// day of the span, source IP).
+/// Merges one source's counts and sets into its row at (policy domain id, day, source IP).
 ///
 /// Most cells are a source's first on its day: they are inserted as they are, and only
 /// when the row exists is it read and merged (a read first for every cell cost a
 /// lookup each).
-fn merge_source_row(
+fn merge_source_day(
     connection: &Connection,
-    span: Span,
     place: (u64, i64, &str),
     mut counts: SourceCounts,
     names: &[u8],
 ) -> Result<(), StoreError> {
-    let (insert, select, replace) = match span {
-        Span::Day => (
-            source_row_sql!("INSERT", "source_days", "day", "ON CONFLICT DO NOTHING"),
-            source_row_select!("source_days", "day"),
-            source_row_sql!("INSERT OR REPLACE", "source_days", "day", ""),
-        ),
-        Span::Week => (
-            source_row_sql!("INSERT", "source_weeks", "week", "ON CONFLICT DO NOTHING"),
-            source_row_select!("source_weeks", "week"),
-            source_row_sql!("INSERT OR REPLACE", "source_weeks", "week", ""),
-        ),
-    };
-    if write_source_row(
-        &mut connection.prepare_cached(insert)?,
-        place,
-        &counts,
-        names,
-    )? == 1
-    {
+    let mut insert =
+        connection.prepare_cached(source_day_sql!("INSERT", "ON CONFLICT DO NOTHING"))?;
+    if write_source_day(&mut insert, place, &counts, names)? == 1 {
         return Ok(());
     }
-    let (domain, start, source_ip) = place;
+    let (domain, day, source_ip) = place;
     let (stored_counts, stored_names) = connection
-        .prepare_cached(select)?
-        .query_row(params![stored(domain), start, source_ip], |row| {
-            Ok((read_counts(row, 0, start)?, row.get::<_, Vec<u8>>(12)?))
+        .prepare_cached(
+            "SELECT records, aligned, forwarded, misaligned, unauthenticated, classes_seen,
+                    spf_aligned, dkim_aligned, quarantined, rejected, begin_offset, end_offset,
+                    names
+             FROM source_days WHERE domain = ?1 AND day = ?2 AND source_ip = ?3",
+        )?
+        .query_row(params![stored(domain), day, source_ip], |row| {
+            Ok((read_counts(row, 0, day)?, row.get::<_, Vec<u8>>(12)?))
         })?;
     counts.merge(&stored_counts);
     let damaged = || StoreError::DamagedRollup;
     let mut building = BuildingSets::from(NameSets::decode(&stored_names).ok_or_else(damaged)?);
     building.extend(NameSets::decode(names).ok_or_else(damaged)?);
     let sets = building.merged(NameSets::default());
-    write_source_row(
-        &mut connection.prepare_cached(replace)?,
-        place,
-        &counts,
-        &sets.encode(),
-    )?;
+    let mut replace = connection.prepare_cached(source_day_sql!("INSERT OR REPLACE", ""))?;
+    write_source_day(&mut replace, place, &counts, &sets.encode())?;
     Ok(())
 }
 
-/// Runs a [`source_row_sql`] statement for the row at (policy domain id, first day of its
-/// span, source IP); the number of rows it changed.
-fn write_source_row(
+/// Runs a [`source_day_sql`] statement for the row at (policy domain id, day, source IP);
+/// the number of rows it changed.
+fn write_source_day(
     statement: &mut rusqlite::CachedStatement<'_>,
-    (domain, start, source_ip): (u64, i64, &str),
+    (domain, day, source_ip): (u64, i64, &str),
     counts: &SourceCounts,
     names: &[u8],
 ) -> Result<usize, StoreError> {
     let [aligned, forwarded, misaligned, unauthenticated] = counts.classes.map(stored);
-    // From the span's start: most reports begin and end within a day of it, so the offsets
+    // From the day's start: most reports begin and end within a day of it, so the offsets
     // take a few bytes where the times take six.
-    let span_start = start.saturating_mul(DAY);
+    let day_start = day.saturating_mul(DAY);
     Ok(statement.execute(params![
         stored(domain),
-        start,
+        day,
         source_ip,
         stored(counts.records),
         aligned,
@@ -895,8 +799,8 @@ fn write_source_row(
         stored(counts.dkim_aligned),
         stored(counts.quarantined),
         stored(counts.rejected),
-        counts.first_begin.saturating_sub(span_start),
-        counts.last_end.saturating_sub(span_start),
+        counts.first_begin.saturating_sub(day_start),
+        counts.last_end.saturating_sub(day_start),
         names,
     ])?)
 }
@@ -975,7 +879,7 @@ pub(crate) fn read_counts(
 pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
     connection.execute_batch(
         "DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;
-         DELETE FROM source_weeks; DELETE FROM domain_days;",
+         DELETE FROM domain_days;",
     )?;
     let mut rollups = RollupWriter::default();
     let mut reports = connection.prepare(
@@ -999,7 +903,7 @@ pub(crate) fn rebuild_all(connection: &Connection) -> Result<(), StoreError> {
 
 /// Builds the rollups of one policy domain and day again from the stored records (after a
 /// report that had written some of its cells failed and its records were deleted), and the
-/// domain's week and days of that week in the coarser rollups from its `source_days` (see
+/// domain's row of that day in `domain_days` from its `source_days` (see
 /// [`RollupWriter::rebuild_day`]).
 fn rebuild_day(connection: &Connection, domain: u64, day: i64) -> Result<(), StoreError> {
     let domain_id = stored(domain);
@@ -1041,132 +945,52 @@ fn rebuild_day(connection: &Connection, domain: u64, day: i64) -> Result<(), Sto
         fold_stored_records(connection, &mut rollups, id, rollup)?;
     }
     rollups.flush(connection)?;
-    // The refold above added the day's rows to the week's again: the week is summed anew.
-    let week = Span::Week.start(day);
-    rebuild_coarse(connection, Some((domain, week, week.saturating_add(7))))
+    // The refold above added the day's counts to the domain's day again: it is summed anew.
+    rebuild_domain_days(connection, Some((domain, day)))
 }
 
-/// Builds `source_weeks` and `domain_days` from `source_days`: all of them (after the
-/// migration that adds them), or those of one policy domain id over days `[first, end)` that
-/// are whole weeks.
-pub(crate) fn rebuild_coarse(
+/// Builds `domain_days` from `source_days`: all of it (after the migration that adds it), or
+/// the row of one policy domain id and day.
+pub(crate) fn rebuild_domain_days(
     connection: &Connection,
-    scope: Option<(u64, i64, i64)>,
+    scope: Option<(u64, i64)>,
 ) -> Result<(), StoreError> {
     let (domain, first, end) = match scope {
-        Some((domain, first, end)) => (Some(stored(domain)), first, end),
+        Some((domain, day)) => (Some(stored(domain)), day, day.saturating_add(1)),
         None => (None, i64::MIN, i64::MAX),
     };
-    for sql in [
-        "DELETE FROM source_weeks WHERE (?1 IS NULL OR domain = ?1) AND week >= ?2 AND week < ?3",
-        "DELETE FROM domain_days WHERE (?1 IS NULL OR domain = ?1) AND day >= ?2 AND day < ?3",
-    ] {
-        connection
-            .prepare_cached(sql)?
-            .execute(params![domain, first, end])?;
-    }
+    connection
+        .prepare_cached(
+            "DELETE FROM domain_days WHERE (?1 IS NULL OR domain = ?1) AND day >= ?2 AND day < ?3",
+        )?
+        .execute(params![domain, first, end])?;
     let mut rows = connection.prepare_cached(
-        "SELECT domain, day, source_ip, records, aligned, forwarded, misaligned,
-                unauthenticated, classes_seen, spf_aligned, dkim_aligned, quarantined, rejected,
-                begin_offset, end_offset, names
+        "SELECT domain, day, records, aligned, forwarded, misaligned, unauthenticated,
+                classes_seen, spf_aligned, dkim_aligned, quarantined, rejected, begin_offset,
+                end_offset
          FROM source_days WHERE (?1 IS NULL OR domain = ?1) AND day >= ?2 AND day < ?3
-         ORDER BY domain, day, source_ip",
+         ORDER BY domain, day",
     )?;
     let mut rows = rows.query(params![domain, first, end])?;
-    let mut fold = CoarseFold::default();
+    let mut day_totals: Option<((u64, i64), SourceCounts)> = None;
     while let Some(row) = rows.next()? {
         let domain = u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default();
         let day: i64 = row.get(1)?;
-        let source_ip: String = row.get(2)?;
-        let counts = read_counts(row, 3, day)?;
-        let blob = row
-            .get_ref(15)?
-            .as_blob()
-            .map_err(|_| StoreError::DamagedRollup)?;
-        let sets = NameSets::decode(blob).ok_or(StoreError::DamagedRollup)?;
-        fold.add(connection, domain, day, source_ip, counts, sets)?;
-    }
-    fold.flush_week(connection)?;
-    fold.flush_day(connection)
-}
-
-/// `source_days` rows, in key order, folded into the rows of the domain's week and day.
-#[derive(Default)]
-struct CoarseFold {
-    /// The policy domain id and day of `day_totals`.
-    day: Option<(u64, i64)>,
-    day_totals: SourceCounts,
-    /// The policy domain id and week of `week_cells`.
-    week: Option<(u64, i64)>,
-    week_cells: HashMap<String, Cell>,
-    /// Approximate memory of `week_cells`.
-    bytes: usize,
-}
-
-impl CoarseFold {
-    fn add(
-        &mut self,
-        connection: &Connection,
-        domain: u64,
-        day: i64,
-        source_ip: String,
-        counts: SourceCounts,
-        sets: NameSets,
-    ) -> Result<(), StoreError> {
-        if self.day != Some((domain, day)) {
-            self.flush_day(connection)?;
-            self.day = Some((domain, day));
-        }
-        self.day_totals.merge(&counts);
-        let week = (domain, Span::Week.start(day));
-        // A domain's week with very many sources is written in parts, merged by the table.
-        if self.week != Some(week) || self.bytes > REPORT_ROLLUP_BYTES {
-            self.flush_week(connection)?;
-            self.week = Some(week);
-        }
-        self.bytes += CELL_BYTES + source_ip.len() + 32 * sets.len();
-        match self.week_cells.get_mut(&source_ip) {
-            Some(cell) => {
-                cell.counts.merge(&counts);
-                cell.sets.extend(sets);
-            }
-            None => {
-                self.week_cells.insert(
-                    source_ip,
-                    Cell {
-                        counts,
-                        sets: BuildingSets::from(sets),
-                    },
-                );
+        let counts = read_counts(row, 2, day)?;
+        match &mut day_totals {
+            Some((place, totals)) if *place == (domain, day) => totals.merge(&counts),
+            _ => {
+                if let Some(((domain, day), totals)) = day_totals.take() {
+                    add_domain_day(connection, domain, day, &totals)?;
+                }
+                day_totals = Some(((domain, day), counts));
             }
         }
-        Ok(())
     }
-
-    fn flush_day(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        if let Some((domain, day)) = self.day.take() {
-            add_domain_day(connection, domain, day, &self.day_totals)?;
-        }
-        self.day_totals = SourceCounts::default();
-        Ok(())
+    if let Some(((domain, day), totals)) = day_totals {
+        add_domain_day(connection, domain, day, &totals)?;
     }
-
-    fn flush_week(&mut self, connection: &Connection) -> Result<(), StoreError> {
-        if let Some((domain, week)) = self.week.take() {
-            for (source_ip, Cell { counts, sets }) in self.week_cells.drain() {
-                let names = sets.merged(NameSets::default()).encode();
-                merge_source_row(
-                    connection,
-                    Span::Week,
-                    (domain, week, &source_ip),
-                    counts,
-                    &names,
-                )?;
-            }
-        }
-        self.bytes = 0;
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Folds the stored records of report `report` into `rollup` and hands it to `rollups`.

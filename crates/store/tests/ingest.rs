@@ -1232,7 +1232,7 @@ fn daily_views_do_not_overflow_on_huge_stored_counts() {
             "UPDATE records SET message_count = {max};
              UPDATE reports SET message_total = {max};
              DROP TABLE source_days; DROP TABLE reporter_days; DROP TABLE rollup_names;
-             DROP TABLE source_weeks; DROP TABLE domain_days;
+             DROP TABLE domain_days;
              PRAGMA user_version = 9;",
             max = i64::MAX
         ))

@@ -1,8 +1,7 @@
-//! The rollups kept at ingest (`source_days`, `reporter_days`, `source_weeks`, `domain_days`)
-//! against a full scan of the stored records through the read API: equal to the message, on
-//! the fixtures, a generated corpus, reports straddling days and weeks, duplicates and
-//! conflicts, a report failing after part of its rollup was written, `reparse` and the
-//! migrations that build them.
+//! The rollups kept at ingest (`source_days`, `reporter_days`, `domain_days`) against a full
+//! scan of the stored records through the read API: equal to the message, on the fixtures, a
+//! generated corpus, reports straddling days and weeks, duplicates and conflicts, a report
+//! failing after part of its rollup was written, `reparse` and the migrations that build them.
 
 #![allow(
     clippy::unwrap_used,
@@ -296,13 +295,13 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
     );
     drop(store);
 
-    // A database from before the weekly rollups: the migration builds them from the daily
-    // ones; one from before any rollup: from the records.
+    // A database from before `domain_days`: the migration builds it from the source-days; one
+    // from before any rollup: from the records.
     for (drop, version) in [
-        ("DROP TABLE source_weeks; DROP TABLE domain_days;", 11),
+        ("DROP TABLE domain_days;", 11),
         (
-            "DROP TABLE source_weeks; DROP TABLE domain_days; DROP TABLE source_days;
-             DROP TABLE reporter_days; DROP TABLE rollup_names;",
+            "DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE reporter_days;
+             DROP TABLE rollup_names;",
             9,
         ),
     ] {

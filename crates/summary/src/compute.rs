@@ -1,11 +1,11 @@
 //! Folding reports and the store's rollups into a [`Summary`]: cost and memory grow with the
-//! number of reports and of sources × weeks, never with the number of records.
+//! number of reports and of sources × days, never with the number of records.
 //!
 //! Every report is placed in the windows it belongs to (by the midpoint rule) for what is
 //! counted per report (reports, policies, reporters); each domain-day rollup row gives the
 //! domain's totals and days in the period and the previous period and its trend weeks; each
-//! source rollup row (a source's day or week, wholly inside or outside each window) then
-//! updates only what the windows containing it need: full per-source detail for the period,
+//! source-day rollup row then updates only what the windows containing its day need: full
+//! per-source detail for the period,
 //! the set of source IPs for the baseline, and per-source class tallies for the readiness
 //! window; each reporter-day row adds its messages to its reporter in the period.
 
@@ -342,10 +342,10 @@ impl SummaryBuilder {
         }
     }
 
-    /// Adds what one source IP's records said on one day or week (of their reports'
-    /// midpoints), which lies wholly inside or outside each window: the sources of the
-    /// period in full, the addresses of the baseline, the classes of the readiness window.
-    /// Rows outside the period may come without their names ([`ruadb_store::SourceDetail`]).
+    /// Adds what one source IP's records said on one day (of their reports' midpoints): the
+    /// sources of the period in full, the addresses of the baseline, the classes of the
+    /// readiness window. Rows outside the period may come without their names
+    /// ([`ruadb_store::Store::read_source_counts`]).
     pub fn add_source_day(&mut self, row: &SourceDayRow) {
         let windows = self.windows.membership(row.day);
         let index = self.domain(&row.policy_domain);
@@ -724,7 +724,6 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
         let row = SourceDayRow {
             policy_domain: report.policy_domain.clone(),
             day,
-            days: 1,
             source_ip: record.source_ip.clone(),
             records: 1,
             classes,

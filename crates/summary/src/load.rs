@@ -1,7 +1,7 @@
 //! Reading what a summary needs through the store's typed read API: the reports whose
 //! midpoint falls in the windows around the period (their records are not read), then the
-//! rollups of those days: per domain and day, per source and week (or day, where a window
-//! begins or ends within a week), per reporter and day.
+//! rollups of those days: per domain and day, per source and day (the names only for the
+//! period), per reporter and day.
 
 use super::compute::{SummaryBuilder, Windows};
 use super::identity::IdentityCache;
@@ -11,7 +11,7 @@ use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
     DayFilter, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
-    SourceDayRow, SourceDetail, SpanFilter, Store, StoreError,
+    SourceDayRow, Store, StoreError,
 };
 use std::collections::BTreeMap;
 
@@ -64,34 +64,23 @@ pub(crate) fn summarise_with(
     };
     store.read_domain_days(&days(window), &mut |row| builder.add_domain_day(row))?;
     // Sources: those of the period with everything they say, those of the weeks before it
-    // (baseline, readiness) by their counts alone; by week where no window begins or ends
-    // inside one (a week's summary: one row per source and week).
+    // (baseline, readiness) by their counts alone.
     let windows = Windows::new(period);
-    let split_at = [windows.current, windows.baseline, windows.readiness]
-        .iter()
-        .flat_map(|window| [window.start, window.end])
-        .collect::<Vec<_>>();
-    let spans = |since: i64, until: i64| SpanFilter {
-        days: DayFilter {
-            policy_domain: domain_filter.clone(),
-            since: Some(since),
-            until: Some(until),
-        },
-        split_at: split_at.clone(),
-    };
     let sources = windows
         .current
         .union(&windows.baseline)
         .union(&windows.readiness);
     let mut add = |row: &SourceDayRow| builder.add_source_day(row);
-    store.read_source_spans(
-        &spans(period.start, period.end),
-        SourceDetail::Names,
-        &mut add,
-    )?;
+    store.read_source_days(&days(period), &mut add)?;
     for (since, until) in [(sources.start, period.start), (period.end, sources.end)] {
         if since < until {
-            store.read_source_spans(&spans(since, until), SourceDetail::Counts, &mut add)?;
+            store.read_source_counts(
+                &days(Period {
+                    start: since,
+                    end: until,
+                }),
+                &mut add,
+            )?;
         }
     }
     store.read_reporter_days(&days(period), &mut |row| builder.add_reporter_day(row))?;

@@ -30,7 +30,7 @@ impl Store {
              DELETE FROM failure_report_duplicates; DELETE FROM failure_reports;
              DELETE FROM reports; DELETE FROM ingest_errors; DELETE FROM rejected_reports;
              DELETE FROM source_days; DELETE FROM reporter_days; DELETE FROM rollup_names;
-             DELETE FROM source_weeks; DELETE FROM domain_days;",
+             DELETE FROM domain_days;",
         )?;
         let messages = transaction
             .prepare("SELECT id, raw_encoding, size FROM messages ORDER BY id")?

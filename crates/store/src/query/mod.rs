@@ -14,10 +14,7 @@ pub use read::{
     DkimRow, PublishedPolicy, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
     SpfRow,
 };
-pub use rollup::{
-    DayFilter, DispositionCounts, DomainDayRow, ReporterDayRow, SourceDayRow, SourceDetail,
-    SpanFilter,
-};
+pub use rollup::{DayFilter, DispositionCounts, DomainDayRow, ReporterDayRow, SourceDayRow};
 pub use sources::{SourceFilter, SourceRow, SourceTable};
 pub use tls::{TlsFailureRow, TlsPolicyRow};
 

@@ -4,7 +4,7 @@
 
 use super::read::{DkimRow, SpfRow};
 use crate::classify::{ClassTally, Classification};
-use crate::rollup::{NameSets, Span, read_counts};
+use crate::rollup::{NameSets, read_counts};
 use crate::sql_value::count;
 use crate::{Store, StoreError};
 use ruadb_report::{DkimResult, SpfResult};
@@ -53,11 +53,8 @@ pub struct DispositionCounts {
 pub struct SourceDayRow {
     /// The policy domain.
     pub policy_domain: String,
-    /// The day: unix seconds of its start (00:00 UTC); of a week row, its Monday's.
+    /// The day: unix seconds of its start (00:00 UTC).
     pub day: i64,
-    /// The days the row covers from `day` on: 1, or 7 for a week row
-    /// ([`Store::read_source_spans`]).
-    pub days: i64,
     /// The source IP, in the canonical text form ingest stores.
     pub source_ip: String,
     /// Records.
@@ -205,77 +202,13 @@ impl Names<'_> {
     }
 }
 
-/// How much of each source row [`Store::read_source_spans`] reads.
+/// How much of each source row [`SourceRows`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceDetail {
+enum SourceDetail {
     /// The counts only: reporters, DKIM, SPF and the other name lists are left empty.
     Counts,
     /// Everything.
     Names,
-}
-
-/// Which source rollup rows [`Store::read_source_spans`] covers: the days `days` selects,
-/// read by whole weeks except where the caller needs day rows (a week holding one of
-/// `split_at`, other than at its start, is read by day).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpanFilter {
-    /// The policy domain and days.
-    pub days: DayFilter,
-    /// Times (unix seconds) no week row may straddle: the boundaries of the windows the
-    /// caller tells apart.
-    pub split_at: Vec<i64>,
-}
-
-/// Day numbers far beyond any report's (a report's day is its midpoint's, which lies within
-/// about ±1.1 × 10^14 days): an open end of a range, kept clear of overflow.
-const FAR_DAYS: i64 = 1 << 50;
-
-impl SpanFilter {
-    /// The ranges of day numbers (end excluded) to read, each from the table of its span.
-    fn segments(&self) -> Vec<(Span, (i64, i64))> {
-        let (first, end) = self.days.days();
-        let (first, end) = (first.max(-FAR_DAYS), end.min(FAR_DAYS));
-        let mut segments: Vec<(Span, (i64, i64))> = Vec::new();
-        let mut push = |span: Span, from: i64, to: i64| {
-            if from >= to {
-                return;
-            }
-            match segments.last_mut() {
-                Some((last, (_, last_end))) if *last == span && *last_end == from => {
-                    *last_end = to;
-                }
-                _ => segments.push((span, (from, to))),
-            }
-        };
-        // Whole weeks from the first Monday on or after `first` to the last one at or before
-        // `end`; the days around them, and the weeks split, by day.
-        let weeks_start = Span::Week.start(first.saturating_add(6));
-        let weeks_end = Span::Week.start(end);
-        if weeks_start >= weeks_end {
-            push(Span::Day, first, end);
-            return segments;
-        }
-        let mut split: Vec<i64> = self
-            .split_at
-            .iter()
-            .map(|at| at.div_euclid(DAY) + i64::from(at.rem_euclid(DAY) != 0))
-            .filter(|&day| Span::Week.start(day) != day)
-            .map(|day| Span::Week.start(day))
-            .filter(|week| (weeks_start..weeks_end).contains(week))
-            .collect();
-        split.sort_unstable();
-        split.dedup();
-        push(Span::Day, first, weeks_start);
-        let mut at = weeks_start;
-        for week in split {
-            push(Span::Week, at, week);
-            push(Span::Day, week, week + 7);
-            at = week + 7;
-        }
-        push(Span::Week, at, weeks_end);
-        push(Span::Day, weeks_end, end);
-        segments
-    }
 }
 
 /// Reads source rollup rows into one reused [`SourceDayRow`].
@@ -299,11 +232,10 @@ impl<'c> SourceRows<'c> {
         }
     }
 
-    /// Streams the rows of `span` of days `[first, end)` (the first day of each span), of
-    /// one policy domain or all, by policy domain, span and source IP.
+    /// Streams the rows of days `[first, end)`, of one policy domain or all, by policy
+    /// domain, day and source IP.
     fn read(
         &mut self,
-        span: Span,
         domain: Option<&str>,
         (first, end): (i64, i64),
         visit: &mut dyn FnMut(&SourceDayRow),
@@ -312,31 +244,25 @@ impl<'c> SourceRows<'c> {
             SourceDetail::Names => "s.names",
             SourceDetail::Counts => "NULL",
         };
-        let (table, column) = match span {
-            Span::Day => ("source_days", "day"),
-            Span::Week => ("source_weeks", "week"),
-        };
         let columns = format!(
-            "n.name, s.{column}, s.source_ip, s.records, s.aligned, s.forwarded,
-                s.misaligned, s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned,
-                s.quarantined, s.rejected, s.begin_offset, s.end_offset, {names}"
+            "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
+                s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned, s.quarantined,
+                s.rejected, s.begin_offset, s.end_offset, {names}"
         );
-        let span_column = format!("s.{column}");
         let key = Key {
             domain: "s.domain",
-            span: &span_column,
+            span: "s.day",
             rest: ", s.source_ip",
             joins: "",
         };
         let mut statement = self.connection.prepare_cached(&by_domain(
             &columns,
-            &format!("{table} AS s"),
+            "source_days AS s",
             &key,
             domain.is_some(),
         ))?;
         let mut rows = statement.query(rusqlite::params![domain, first, end])?;
         let out = &mut self.out;
-        out.days = span.days();
         while let Some(row) = rows.next()? {
             // Most rows repeat the domain of the one before.
             let domain = row.get_ref(0)?.as_str().unwrap_or_default();
@@ -380,8 +306,8 @@ impl<'c> SourceRows<'c> {
     }
 }
 
-/// The key of a rollup table, for [`by_domain`]: its policy domain id column, its day (or
-/// week) column, the rest of the key, and the joins of the other names its columns need.
+/// The key of a rollup table, for [`by_domain`]: its policy domain id column, its day column,
+/// the rest of the key, and the joins of the other names its columns need.
 struct Key<'a> {
     domain: &'a str,
     span: &'a str,
@@ -390,7 +316,7 @@ struct Key<'a> {
 }
 
 /// `SELECT columns FROM table` (joined to the policy domain's name as `n`), the rows of ?1 (a
-/// domain's name; NULL for every domain when `one_domain` is false) whose day or week is in
+/// domain's name; NULL for every domain when `one_domain` is false) whose day is in
 /// `[?2, ?3)`, in key order. With a domain, its name is found first and its rows are one
 /// range of the key; without, the table is read in order.
 fn by_domain(columns: &str, table: &str, key: &Key<'_>, one_domain: bool) -> String {
@@ -457,34 +383,20 @@ impl Store {
         let _snapshot = self.connection.unchecked_transaction()?;
         let (first, last) = filter.days();
         let mut reader = SourceRows::new(&self.connection, SourceDetail::Names);
-        reader.read(
-            Span::Day,
-            filter.policy_domain.as_deref(),
-            (first, last),
-            visit,
-        )
+        reader.read(filter.policy_domain.as_deref(), (first, last), visit)
     }
 
-    /// Streams the source rollup rows of the days `filter` selects, each covering a whole ISO
-    /// week (read from `source_weeks`) or, where `filter` begins or ends within a week or one
-    /// of `filter.split_at` falls inside it, one day (`source_days`): rows of the same source
-    /// and day or week are never both given, and adding them up gives what the day rows
-    /// give. [`SourceDayRow::days`] tells a row's span. With [`SourceDetail::Counts`] the
-    /// rows' names (reporters, DKIM, SPF, ...) are left empty, which reads much faster. By
-    /// policy domain, then span, in no promised order within that; one row is reused.
-    pub fn read_source_spans(
+    /// [`Store::read_source_days`] with the counts only: the name lists (reporters, DKIM,
+    /// SPF, ...) of each row are left empty, which reads much faster.
+    pub fn read_source_counts(
         &self,
-        filter: &SpanFilter,
-        detail: SourceDetail,
+        filter: &DayFilter,
         visit: &mut dyn FnMut(&SourceDayRow),
     ) -> Result<(), StoreError> {
         let _snapshot = self.connection.unchecked_transaction()?;
-        let mut reader = SourceRows::new(&self.connection, detail);
-        let domain = filter.days.policy_domain.as_deref();
-        for (span, days) in filter.segments() {
-            reader.read(span, domain, days, visit)?;
-        }
-        Ok(())
+        let (first, last) = filter.days();
+        let mut reader = SourceRows::new(&self.connection, SourceDetail::Counts);
+        reader.read(filter.policy_domain.as_deref(), (first, last), visit)
     }
 
     /// Streams the rows of `domain_days` `filter` selects to `visit`, by policy domain and
@@ -563,62 +475,5 @@ impl Store {
             });
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Monday 2025-01-06 as days since 1970-01-01.
-    const MONDAY: i64 = 20_094;
-
-    fn segments(
-        since: Option<i64>,
-        until: Option<i64>,
-        split_at: &[i64],
-    ) -> Vec<(Span, (i64, i64))> {
-        SpanFilter {
-            days: DayFilter {
-                policy_domain: None,
-                since: since.map(|day| day * DAY),
-                until: until.map(|day| day * DAY),
-            },
-            split_at: split_at.iter().map(|day| day * DAY).collect(),
-        }
-        .segments()
-    }
-
-    #[test]
-    fn whole_weeks_are_read_by_week_and_the_rest_by_day() {
-        assert_eq!(Span::Week.start(MONDAY + 6), MONDAY);
-        assert_eq!(Span::Week.start(MONDAY + 7), MONDAY + 7);
-        assert_eq!(
-            segments(Some(MONDAY), Some(MONDAY + 28), &[MONDAY, MONDAY + 21]),
-            [(Span::Week, (MONDAY, MONDAY + 28))]
-        );
-        // Thursday to the Wednesday three weeks on, split on a Sunday.
-        assert_eq!(
-            segments(Some(MONDAY + 3), Some(MONDAY + 23), &[MONDAY + 13]),
-            [
-                (Span::Day, (MONDAY + 3, MONDAY + 14)),
-                (Span::Week, (MONDAY + 14, MONDAY + 21)),
-                (Span::Day, (MONDAY + 21, MONDAY + 23)),
-            ]
-        );
-        // Less than a whole week.
-        assert_eq!(
-            segments(Some(MONDAY + 1), Some(MONDAY + 8), &[]),
-            [(Span::Day, (MONDAY + 1, MONDAY + 8))]
-        );
-        // Open ends: everything, by week, with days only far out.
-        let open = segments(None, None, &[]);
-        let weeks: Vec<_> = open
-            .iter()
-            .filter(|(span, _)| *span == Span::Week)
-            .collect();
-        assert_eq!(weeks.len(), 1);
-        assert!(weeks[0].1.0 < -(1 << 49) && weeks[0].1.1 > 1 << 49);
-        assert!(open.len() <= 3);
     }
 }

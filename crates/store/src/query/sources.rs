@@ -1,9 +1,8 @@
 //! `ruadb sources`: every sending source (policy domain, source IP) of the selected days, in
-//! one pass over the source rollups ([`Store::read_source_spans`]: whole weeks, and days at
-//! the ends of the selection), kept as counts and interned names until a row is read. Its cost
-//! grows with sources × weeks, not with records.
+//! one pass over the source-day rollups ([`Store::read_source_days`]), kept as counts and
+//! interned names until a row is read. Its cost grows with sources × days, not with records.
 
-use super::rollup::{DayFilter, SourceDayRow, SourceDetail, SpanFilter};
+use super::rollup::{DayFilter, SourceDayRow};
 use crate::SourceIdentity;
 use crate::classify::{ClassTally, Classification};
 use crate::sorted_set::SortedSet;
@@ -80,23 +79,19 @@ impl Store {
     }
 
     /// Every (policy domain, source IP) among the records `filter` selects, in one pass over
-    /// the source rollups (a row per source and week, and per day where the selection begins
-    /// or ends within a week).
+    /// the source-day rollups.
     fn source_table(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
-        let selection = SpanFilter {
-            days: DayFilter {
-                policy_domain: filter.domain.clone(),
-                since: filter.since,
-                until: filter.until,
-            },
-            split_at: Vec::new(),
+        let selection = DayFilter {
+            policy_domain: filter.domain.clone(),
+            since: filter.since,
+            until: filter.until,
         };
         // The rollups are read once, in order: a small page cache does, and leaves the
         // memory budget to the sources.
         self.connection
             .pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
         let mut builder = TableBuilder::default();
-        self.read_source_spans(&selection, SourceDetail::Names, &mut |row| builder.add(row))?;
+        self.read_source_days(&selection, &mut |row| builder.add(row))?;
         let mut table = builder.finish();
         table.identities = self.source_identities()?;
         Ok(table)
@@ -440,9 +435,7 @@ mod tests {
             .connection
             .execute_batch(
                 "UPDATE source_days SET source_ip = 'relay-7'
-                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_days);
-                 UPDATE source_weeks SET source_ip = 'relay-7'
-                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_weeks);",
+                 WHERE source_ip = (SELECT MIN(source_ip) FROM source_days);",
             )
             .unwrap();
         let after = store.sources(&SourceFilter::default()).unwrap();

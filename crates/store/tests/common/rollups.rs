@@ -1,5 +1,5 @@
-//! The rollups (`source_days`, `reporter_days`, `source_weeks`, `domain_days`) against a full
-//! scan of the stored records through the read API. Shared by the store's rollup tests and the CLI's crash test.
+//! The rollups (`source_days`, `reporter_days`, `domain_days`) against a full scan of the
+//! stored records through the read API. Shared by the store's rollup tests and the CLI's crash test.
 
 #![allow(
     dead_code,
@@ -10,7 +10,7 @@ use ruadb_report::Disposition;
 use ruadb_store::classify::{ClassTally, Classification, classify_record};
 use ruadb_store::{
     DayFilter, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted, SourceDayRow,
-    SourceDetail, SpanFilter, Store, report_midpoint,
+    Store, report_midpoint,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,44 +156,6 @@ fn cell_of(row: &SourceDayRow) -> Cell {
     }
 }
 
-impl Cell {
-    /// Adds what `other` holds (the same source on another day).
-    fn merge(&mut self, other: &Cell) {
-        self.records += other.records;
-        self.classes.merge(&other.classes);
-        self.spf_aligned += other.spf_aligned;
-        self.dkim_aligned += other.dkim_aligned;
-        for (mine, theirs) in self.dispositions.iter_mut().zip(other.dispositions) {
-            *mine += theirs;
-        }
-        self.first_begin = self.first_begin.min(other.first_begin);
-        self.last_end = self.last_end.max(other.last_end);
-        self.reporters.extend(other.reporters.iter().cloned());
-        self.dkim.extend(other.dkim.iter().cloned());
-        self.spf.extend(other.spf.iter().cloned());
-        self.helo.extend(other.helo.iter().cloned());
-        self.misaligned_dkim_pass
-            .extend(other.misaligned_dkim_pass.iter().cloned());
-        self.misaligned_spf_pass
-            .extend(other.misaligned_spf_pass.iter().cloned());
-    }
-
-    /// An empty cell to merge into.
-    fn empty() -> Cell {
-        Cell {
-            first_begin: i64::MAX,
-            last_end: i64::MIN,
-            ..Cell::default()
-        }
-    }
-}
-
-/// The Monday (unix seconds) of the ISO week holding the day starting at `day`.
-pub fn week_of(day: i64) -> i64 {
-    let number = day.div_euclid(DAY);
-    (number - (number + 3).rem_euclid(7)) * DAY
-}
-
 /// The rollups as stored.
 pub fn rollups(store: &Store, filter: &DayFilter) -> Scan {
     let mut read = Scan::default();
@@ -201,7 +163,6 @@ pub fn rollups(store: &Store, filter: &DayFilter) -> Scan {
         .read_source_days(filter, &mut |row| {
             let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
             let cell = cell_of(row);
-            assert_eq!(row.days, 1);
             assert_eq!(row.messages(), cell.dispositions.iter().sum::<u64>());
             assert!(read.sources.insert(key, cell).is_none(), "one row per key");
         })
@@ -219,17 +180,11 @@ pub fn rollups(store: &Store, filter: &DayFilter) -> Scan {
     read
 }
 
-/// Asserts that the coarser rollups equal the full scan `expected` folded: `source_weeks`
-/// per week, `domain_days` per domain and day, and sources read by week and day around a
-/// split equal to the days they cover.
-pub fn assert_coarse_match(store: &Store, expected: &Scan) {
-    let mut weeks: BTreeMap<SourceKey, Cell> = BTreeMap::new();
+/// Asserts that `domain_days` equals the full scan `expected` folded per domain and day, and
+/// that the source-days read by their counts alone equal them without their names.
+pub fn assert_domain_days_match(store: &Store, expected: &Scan) {
     let mut domain_days: BTreeMap<(String, i64), DomainCell> = BTreeMap::new();
-    for ((domain, day, ip), cell) in &expected.sources {
-        weeks
-            .entry((domain.clone(), week_of(*day), ip.clone()))
-            .or_insert_with(Cell::empty)
-            .merge(cell);
+    for ((domain, day, _), cell) in &expected.sources {
         let totals = domain_days.entry((domain.clone(), *day)).or_default();
         totals.0 += cell.records;
         for class in Classification::ALL {
@@ -240,23 +195,6 @@ pub fn assert_coarse_match(store: &Store, expected: &Scan) {
         for (sum, add) in totals.4.iter_mut().zip(cell.dispositions) {
             *sum += add;
         }
-    }
-    let mut stored = BTreeMap::new();
-    store
-        .read_source_spans(&SpanFilter::default(), SourceDetail::Names, &mut |row| {
-            assert_eq!((row.days, week_of(row.day)), (7, row.day), "a week row");
-            let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
-            assert!(
-                stored.insert(key, cell_of(row)).is_none(),
-                "one row per key"
-            );
-        })
-        .unwrap();
-    if stored != weeks {
-        for (key, cell) in &weeks {
-            assert_eq!(stored.get(key), Some(cell), "source week {key:?}");
-        }
-        assert_eq!(stored.len(), weeks.len(), "source weeks");
     }
     let mut stored_days = BTreeMap::new();
     store
@@ -278,46 +216,33 @@ pub fn assert_coarse_match(store: &Store, expected: &Scan) {
         .unwrap();
     assert_eq!(stored_days, domain_days, "domain days");
 
-    // Read from a Thursday to a Tuesday, split on a Sunday: weeks where whole, days around
-    // them; summed per source, what the days say.
-    let (Some(first), Some(last)) = (
-        expected.sources.keys().map(|key| key.1).min(),
-        expected.sources.keys().map(|key| key.1).max(),
-    ) else {
-        return;
-    };
-    let since = week_of(first) + 3 * DAY;
-    let until = week_of(last) + 15 * DAY;
-    let split = week_of(first) + 13 * DAY;
-    let mut want: BTreeMap<(String, String), Cell> = BTreeMap::new();
-    for ((domain, day, ip), cell) in &expected.sources {
-        if (since..until).contains(day) {
-            want.entry((domain.clone(), ip.clone()))
-                .or_insert_with(Cell::empty)
-                .merge(cell);
-        }
-    }
-    let mut got: BTreeMap<(String, String), Cell> = BTreeMap::new();
-    let filter = SpanFilter {
-        days: DayFilter {
-            policy_domain: None,
-            since: Some(since),
-            until: Some(until),
-        },
-        split_at: vec![split],
-    };
+    let mut counted = BTreeMap::new();
     store
-        .read_source_spans(&filter, SourceDetail::Names, &mut |row| {
-            if row.days == 7 {
-                assert!(row.day >= since && row.day + 7 * DAY <= until);
-                assert!(!(row.day..row.day + 7 * DAY).contains(&split) || row.day == split);
-            }
-            got.entry((row.policy_domain.clone(), row.source_ip.clone()))
-                .or_insert_with(Cell::empty)
-                .merge(&cell_of(row));
+        .read_source_counts(&DayFilter::default(), &mut |row| {
+            let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
+            assert!(
+                counted.insert(key, cell_of(row)).is_none(),
+                "one row per key"
+            );
         })
         .unwrap();
-    assert_eq!(got, want, "sources read by week and day");
+    let without_names: BTreeMap<SourceKey, Cell> = expected
+        .sources
+        .iter()
+        .map(|(key, cell)| {
+            let cell = Cell {
+                reporters: BTreeSet::new(),
+                dkim: BTreeSet::new(),
+                spf: BTreeSet::new(),
+                helo: BTreeSet::new(),
+                misaligned_dkim_pass: BTreeSet::new(),
+                misaligned_spf_pass: BTreeSet::new(),
+                ..*cell
+            };
+            (key.clone(), cell)
+        })
+        .collect();
+    assert!(counted == without_names, "source-days by their counts");
 }
 
 /// (records, messages per class, SPF aligned, DKIM aligned, dispositions) of a domain's day.
@@ -337,7 +262,7 @@ pub fn assert_rollups_match(store: &Store) -> usize {
             expected.sources.keys().collect::<Vec<_>>()
         );
     }
-    assert_coarse_match(store, &expected);
+    assert_domain_days_match(store, &expected);
     expected.sources.len()
 }
 
