@@ -1,6 +1,7 @@
 //! Rollups kept at ingest: what the records of a policy domain say per UTC day and source IP
-//! (`source_days`) and per day and reporter (`reporter_days`), so that `sources`, the summary
-//! and the daily views read sources × days instead of every record.
+//! (`source_days`), per day over all sources (`domain_days`) and per day and reporter
+//! (`reporter_days`), so that `sources`, the summary and the daily views read sources × days
+//! instead of every record.
 //!
 //! Rules:
 //! - A report counts on the UTC day of its midpoint ([`report_midpoint`]), the summary's
