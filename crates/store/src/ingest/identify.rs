@@ -86,12 +86,12 @@ impl Handover {
 
 /// Distinct sources held for one batch before the thread gives the batch up (it is then
 /// scanned from the stored records, as a whole): a few megabytes.
-const MAX_BATCH_SOURCES: usize = 32_768;
+const MAX_BATCH_SOURCES: usize = 16_384;
 
 /// Sources the thread remembers as written by the batches before (with the strongest
 /// evidence written for each), so that a source met again is neither looked up nor written
 /// again unless it has stronger evidence: a few megabytes at most.
-const KNOWN_SOURCES: usize = 32_768;
+const KNOWN_SOURCES: usize = 16_384;
 
 /// Identification run alongside an ingest: see the module documentation. Dropping it ends
 /// its thread.
