@@ -6,6 +6,7 @@
 //! get the reporter's bytes, not our rendering of them. To look at CSV in a terminal, use a
 //! viewer that shows controls (`less`, `cat -v`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use ruadb_report::escape_for_terminal;
@@ -106,38 +107,176 @@ impl<W: Write> RowWriter<W> {
 
 /// A value as table or CSV text: NULL is empty, a blob is `x'hex'` as in SQL.
 fn text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::Integer(number) => number.to_string(),
-        // As SQLite prints them: a whole-valued real keeps its ".0" (100.0, not 100).
-        Value::Real(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
-            format!("{number:.1}")
-        }
-        Value::Real(number) => number.to_string(),
-        Value::Text(text) => text.clone(),
+    let mut text = String::new();
+    push_text(&mut text, value);
+    text
+}
+
+/// Appends `value` as table or CSV text (see [`text`]).
+fn push_text(out: &mut String, value: &Value) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = match value {
+        Value::Null => Ok(()),
+        Value::Integer(number) => write!(out, "{number}"),
+        Value::Real(number) => write_real(out, *number),
+        Value::Text(text) => out.write_str(text),
         Value::Blob(bytes) => {
-            let mut hex = String::with_capacity(bytes.len() * 2 + 3);
-            hex.push_str("x'");
+            out.reserve(bytes.len() * 2 + 3);
+            out.push_str("x'");
             for byte in bytes {
-                hex.push_str(&format!("{byte:02x}"));
+                let _ = write!(out, "{byte:02x}");
             }
-            hex.push('\'');
-            hex
+            out.write_str("'")
         }
+    };
+}
+
+/// A real as SQLite prints it: a whole-valued real keeps its ".0" (100.0, not 100).
+fn write_real(out: &mut String, number: f64) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    if number.fract() == 0.0 && number.abs() < 1e15 {
+        write!(out, "{number:.1}")
+    } else {
+        write!(out, "{number}")
     }
 }
 
-fn is_number(value: &Value) -> bool {
-    matches!(value, Value::Integer(_) | Value::Real(_))
+/// What a cell holds, for the alignment of its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellKind {
+    Null,
+    Number,
+    Text,
+}
+
+/// The cells of one row as text, back to back in one buffer: a row is made without a
+/// [`Value`] (and a `String`) per cell. Cells are added in column order; in a table, text is
+/// escaped for the terminal as it is added.
+pub struct Cells {
+    text: String,
+    /// Where each cell ends in `text`, and what it holds.
+    ends: Vec<(usize, CellKind)>,
+    /// Whether text is escaped for a terminal (a table) or kept as is (CSV).
+    escape: bool,
+}
+
+impl Cells {
+    fn new(escape: bool) -> Cells {
+        Cells {
+            text: String::new(),
+            ends: Vec::new(),
+            escape,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    /// The cells added, with their kinds.
+    fn iter(&self) -> impl Iterator<Item = (&str, CellKind)> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(end, kind)| {
+            let cell = self.text.get(start..end).unwrap_or("");
+            start = end;
+            (cell, kind)
+        })
+    }
+
+    fn end(&mut self, kind: CellKind) {
+        self.ends.push((self.text.len(), kind));
+    }
+
+    /// Ends a text cell begun at `start`, escaping it for a table.
+    fn end_text(&mut self, start: usize) {
+        if self.escape
+            && let Some(cell) = self.text.get(start..)
+            && let Cow::Owned(escaped) = escape_for_terminal(cell)
+        {
+            self.text.truncate(start);
+            self.text.push_str(&escaped);
+        }
+        self.end(CellKind::Text);
+    }
+
+    /// A text cell.
+    pub fn text(&mut self, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.end_text(start);
+    }
+
+    /// A text cell written by `Display`.
+    pub fn display(&mut self, value: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let start = self.text.len();
+        // Writing to a String cannot fail.
+        let _ = write!(self.text, "{value}");
+        self.end_text(start);
+    }
+
+    /// A text cell: `items` with `separator` between them.
+    pub fn joined<'t>(&mut self, items: impl Iterator<Item = &'t str>, separator: &str) {
+        let start = self.text.len();
+        for (position, item) in items.enumerate() {
+            if position > 0 {
+                self.text.push_str(separator);
+            }
+            self.text.push_str(item);
+        }
+        self.end_text(start);
+    }
+
+    /// A text cell, or an empty one for `None` (NULL).
+    pub fn text_or_null(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => self.text(text),
+            None => self.null(),
+        }
+    }
+
+    /// An integer cell.
+    pub fn integer(&mut self, number: i64) {
+        use std::fmt::Write as _;
+        let _ = write!(self.text, "{number}");
+        self.end(CellKind::Number);
+    }
+
+    /// A real cell, as SQLite prints it.
+    pub fn real(&mut self, number: f64) {
+        let _ = write_real(&mut self.text, number);
+        self.end(CellKind::Number);
+    }
+
+    /// An empty cell (NULL).
+    pub fn null(&mut self) {
+        self.end(CellKind::Null);
+    }
+
+    /// A cell of any [`Value`].
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.null(),
+            Value::Integer(number) => self.integer(*number),
+            Value::Real(number) => self.real(*number),
+            Value::Text(text) => self.text(text),
+            Value::Blob(_) => {
+                let start = self.text.len();
+                push_text(&mut self.text, value);
+                self.end_text(start);
+            }
+        }
+    }
 }
 
 fn write_table(out: &mut impl Write, columns: &[String], rows: &[Vec<Value>]) -> io::Result<()> {
     write_table_twice(out, columns, || rows.iter())
 }
 
-/// Writes an aligned table from rows that `rows` can produce twice: once to size the
-/// columns, once to write them. Nothing is kept between the passes but the column widths,
-/// so a large table costs time rather than memory.
+/// Writes an aligned table from rows that `rows` can produce twice (see
+/// [`write_table_of`]).
 pub fn write_table_twice<I>(
     out: &mut impl Write,
     columns: &[String],
@@ -147,72 +286,210 @@ where
     I: Iterator,
     I::Item: AsRef<[Value]>,
 {
-    let columns: Vec<String> = columns
+    write_table_of(out, columns, rows, |row, cells| {
+        for value in row.as_ref() {
+            cells.value(value);
+        }
+    })
+}
+
+/// Bytes of cells (text and offsets) an aligned table keeps from its first pass (sizing the
+/// columns) for its second (writing them); rows beyond are made again. The 12,600 rows of
+/// one large domain's sources take about 4 MiB.
+const KEPT_CELL_BYTES: usize = 8 << 20;
+
+/// Writes an aligned table of the items that `items` can produce twice, each made into a row
+/// of cells by `fill`: once to size the columns, once to write them. The cells of the first
+/// rows (up to [`KEPT_CELL_BYTES`]) are kept from the first pass, each cell made once; rows
+/// beyond are made again, so a large table costs time rather than memory.
+pub fn write_table_of<I>(
+    out: &mut impl Write,
+    columns: &[String],
+    items: impl Fn() -> I,
+    fill: impl Fn(&I::Item, &mut Cells),
+) -> io::Result<()>
+where
+    I: Iterator,
+{
+    let mut header = Cells::new(true);
+    for name in columns {
+        header.text(name);
+    }
+    let mut widths: Vec<usize> = header
         .iter()
-        .map(|name| escape_for_terminal(name).into_owned())
+        .map(|(name, _)| name.chars().count())
         .collect();
-    let mut widths: Vec<usize> = columns.iter().map(|name| name.chars().count()).collect();
     // A column is right-aligned when it holds numbers and nothing else but NULL.
     let mut only_numbers = vec![true; columns.len()];
     let mut any_number = vec![false; columns.len()];
-    for row in rows() {
-        for (index, value) in row.as_ref().iter().enumerate() {
+    let mut kept = KeptRows::default();
+    let mut keeping = true;
+    let mut cells = Cells::new(true);
+    for item in items() {
+        cells.clear();
+        fill(&item, &mut cells);
+        for (index, (cell, kind)) in cells.iter().enumerate() {
             if let Some(width) = widths.get_mut(index) {
-                *width = (*width).max(cell(value).chars().count());
+                *width = (*width).max(cell.chars().count());
             }
             if let (Some(only), Some(any)) =
                 (only_numbers.get_mut(index), any_number.get_mut(index))
             {
-                *only &= is_number(value) || *value == Value::Null;
-                *any |= is_number(value);
+                *only &= kind != CellKind::Text;
+                *any |= kind == CellKind::Number;
             }
         }
+        keeping = keeping && kept.keep(&cells);
     }
     let numeric: Vec<bool> = only_numbers
         .iter()
         .zip(&any_number)
         .map(|(only, any)| *only && *any)
         .collect();
-    let line = |out: &mut dyn Write, values: &[String]| -> io::Result<()> {
-        let mut text = String::new();
-        for (index, value) in values.iter().enumerate() {
+    let mut line = String::new();
+    let mut write_line = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| {
+        line.clear();
+        for (index, value) in cells.enumerate() {
             let width = widths.get(index).copied().unwrap_or(0);
+            let padding = width.saturating_sub(value.chars().count());
             if index > 0 {
-                text.push_str("  ");
+                line.push_str("  ");
             }
             if numeric.get(index).copied().unwrap_or(false) {
-                text.push_str(&format!("{value:>width$}"));
+                push_spaces(&mut line, padding);
+                line.push_str(value);
             } else {
-                text.push_str(&format!("{value:<width$}"));
+                line.push_str(value);
+                push_spaces(&mut line, padding);
             }
         }
-        writeln!(out, "{}", text.trim_end())
+        out.write_all(line.trim_end().as_bytes())?;
+        out.write_all(b"\n")
     };
-    line(out, &columns)?;
+    write_line(out, &mut header.iter().map(|(name, _)| name))?;
     let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
-    line(out, &rule)?;
-    for row in rows() {
-        let cells: Vec<String> = row.as_ref().iter().map(cell).collect();
-        line(out, &cells)?;
+    write_line(out, &mut rule.iter().map(String::as_str))?;
+    for row in kept.rows() {
+        write_line(out, &mut row.into_iter())?;
+    }
+    for item in items().skip(kept.row_ends.len()) {
+        cells.clear();
+        fill(&item, &mut cells);
+        write_line(out, &mut cells.iter().map(|(cell, _)| cell))?;
     }
     Ok(())
 }
 
-/// A value as a table cell, escaped: line breaks and tabs would break the grid, and other
-/// controls could act on the terminal.
-fn cell(value: &Value) -> String {
-    match value {
-        Value::Text(text) => escape_for_terminal(text).into_owned(),
-        other => text(other),
+/// The cells of the first rows of a table, from the pass that sizes the columns to the pass
+/// that writes them: at most [`KEPT_CELL_BYTES`], text and offsets.
+#[derive(Default)]
+struct KeptRows {
+    text: String,
+    /// Where each cell ends in `text`.
+    cell_ends: Vec<u32>,
+    /// Where each row ends in `cell_ends`.
+    row_ends: Vec<u32>,
+}
+
+impl KeptRows {
+    /// Keeps the row `cells` if it fits; false (and nothing kept) if not.
+    fn keep(&mut self, cells: &Cells) -> bool {
+        let size = |text: usize, cells: usize| text + 4 * cells;
+        let after = size(
+            self.text.len() + cells.text.len(),
+            self.cell_ends.len() + cells.ends.len() + self.row_ends.len() + 1,
+        );
+        let offset = self.text.len();
+        if after > KEPT_CELL_BYTES {
+            return false;
+        }
+        self.text.push_str(&cells.text);
+        // Below KEPT_CELL_BYTES, every offset fits.
+        let fit = |at: usize| u32::try_from(at).unwrap_or(u32::MAX);
+        self.cell_ends
+            .extend(cells.ends.iter().map(|&(end, _)| fit(offset + end)));
+        self.row_ends.push(fit(self.cell_ends.len()));
+        true
+    }
+
+    /// The rows kept, in order, each as its cells.
+    fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = &str>> {
+        let mut first_cell = 0usize;
+        let mut start = 0usize;
+        self.row_ends.iter().map(move |&row_end| {
+            let ends = self
+                .cell_ends
+                .get(first_cell..row_end as usize)
+                .unwrap_or(&[]);
+            first_cell = row_end as usize;
+            let row_start = start;
+            if let Some(&last) = ends.last() {
+                start = last as usize;
+            }
+            let mut cell_start = row_start;
+            ends.iter().map(move |&end| {
+                let cell = self.text.get(cell_start..end as usize).unwrap_or("");
+                cell_start = end as usize;
+                cell
+            })
+        })
+    }
+}
+
+/// Appends `count` spaces.
+fn push_spaces(line: &mut String, count: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut left = count;
+    while left > 0 {
+        let now = left.min(SPACES.len());
+        line.push_str(&SPACES[..now]);
+        left -= now;
+    }
+}
+
+/// Writes RFC 4180 CSV (see [`TableFormat::Csv`]) of `items`, each made into a row of cells
+/// by `fill`.
+pub fn write_csv_of<T>(
+    out: &mut impl Write,
+    columns: &[String],
+    items: impl Iterator<Item = T>,
+    fill: impl Fn(&T, &mut Cells),
+) -> io::Result<()> {
+    let header: Vec<String> = columns.iter().map(|name| csv_field(name)).collect();
+    write!(out, "{}\r\n", header.join(","))?;
+    let mut cells = Cells::new(false);
+    let mut line = String::new();
+    for item in items {
+        cells.clear();
+        fill(&item, &mut cells);
+        line.clear();
+        for (index, (cell, _)) in cells.iter().enumerate() {
+            if index > 0 {
+                line.push(',');
+            }
+            push_csv_field(&mut line, cell);
+        }
+        line.push_str("\r\n");
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Appends `value` as a CSV field, quoted if it must be.
+fn push_csv_field(out: &mut String, value: &str) {
+    if value.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
     }
 }
 
 fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
+    let mut field = String::new();
+    push_csv_field(&mut field, value);
+    field
 }
 
 fn write_csv_row(out: &mut impl Write, row: &[Value]) -> io::Result<()> {

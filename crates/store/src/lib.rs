@@ -80,7 +80,7 @@ pub use query::{
     DayFilter, DispositionCounts, DkimRow, DomainDayRow, FailureSampleRow, PublishedPolicy,
     QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter,
     ReportRow, ReportVisitor, ReporterDayRow, ResultsWanted, SourceDayRow, SourceFilter, SourceRow,
-    SourceTable, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
+    SourceTable, SourceView, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
 pub use rollup::report_midpoint;
 pub use sorted_set::SortedSet;

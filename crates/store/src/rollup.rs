@@ -198,11 +198,20 @@ impl NameSets {
     }
 
     /// Reads the stored form; `None` if it is damaged.
-    pub fn decode(mut bytes: &[u8]) -> Option<NameSets> {
-        fn list<const N: usize>(bytes: &mut &[u8]) -> Option<Vec<[u64; N]>> {
+    pub fn decode(bytes: &[u8]) -> Option<NameSets> {
+        let mut sets = NameSets::default();
+        sets.decode_from(bytes).then_some(sets)
+    }
+
+    /// Replaces the sets with those of the stored form `bytes`, reusing their memory (a
+    /// reader of many rows decodes each into the same sets); false if it is damaged, and
+    /// then the sets are left partly filled.
+    pub fn decode_from(&mut self, mut bytes: &[u8]) -> bool {
+        fn list<const N: usize>(bytes: &mut &[u8], values: &mut Vec<[u64; N]>) -> Option<()> {
+            values.clear();
             let len = usize::try_from(take_varint(bytes)?).ok()?;
             // Every value takes at least a byte: a damaged length cannot reserve more.
-            let mut values = Vec::with_capacity(len.min(bytes.len()));
+            values.reserve(len.min(bytes.len()));
             for _ in 0..len {
                 let mut value = [0; N];
                 for part in &mut value {
@@ -210,18 +219,26 @@ impl NameSets {
                 }
                 values.push(value);
             }
-            Some(values)
+            Some(())
         }
-        let flat = |values: Vec<[u64; 1]>| values.into_iter().map(|[value]| value).collect();
-        let sets = NameSets {
-            reporters: flat(list(&mut bytes)?),
-            dkim: list(&mut bytes)?,
-            spf: list(&mut bytes)?,
-            helo: flat(list(&mut bytes)?),
-            misaligned_dkim_pass: flat(list(&mut bytes)?),
-            misaligned_spf_pass: flat(list(&mut bytes)?),
-        };
-        bytes.is_empty().then_some(sets)
+        fn flat(bytes: &mut &[u8], values: &mut Vec<u64>) -> Option<()> {
+            values.clear();
+            let len = usize::try_from(take_varint(bytes)?).ok()?;
+            values.reserve(len.min(bytes.len()));
+            for _ in 0..len {
+                values.push(take_varint(bytes)?);
+            }
+            Some(())
+        }
+        let decoded = (|| {
+            flat(&mut bytes, &mut self.reporters)?;
+            list(&mut bytes, &mut self.dkim)?;
+            list(&mut bytes, &mut self.spf)?;
+            flat(&mut bytes, &mut self.helo)?;
+            flat(&mut bytes, &mut self.misaligned_dkim_pass)?;
+            flat(&mut bytes, &mut self.misaligned_spf_pass)
+        })();
+        decoded.is_some() && bytes.is_empty()
     }
 }
 

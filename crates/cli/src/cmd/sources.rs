@@ -8,11 +8,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use ruadb_report::DomainName;
-use ruadb_store::{SourceFilter, SourceRow, Store, Value};
+#[cfg(test)]
+use ruadb_store::Value;
+use ruadb_store::{SourceFilter, SourceRow, SourceTable, SourceView, Store};
 
 use crate::Outcome;
 use crate::context::Context;
-use crate::render::{self, RowWriter, TableFormat};
+use crate::render::{self, Cells, TableFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -60,20 +62,32 @@ pub fn run(args: &Args, context: &Context) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot open database {}", path.display()))?;
     let sources = store.sources_compact(&filter)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
-    // Rows are made from the compact table as they are written, never all at once: a table
-    // reads them twice (to align, then to write), CSV and JSON once.
-    let columns = columns();
-    let written = match args.format {
-        TableFormat::Json => write_json(&mut out, sources.rows()),
-        TableFormat::Table => render::write_table_twice(&mut out, &columns, || {
-            sources.rows().map(|source| table_row(&source))
-        }),
-        TableFormat::Csv => write_csv(&mut out, &columns, sources.rows()),
-    };
+    let written = write(&mut out, args.format, &sources);
     written
         .and_then(|()| out.flush())
         .context("cannot write to stdout")?;
     Ok(Outcome::Success)
+}
+
+/// Writes `sources` in `format`. Rows are made from the compact table as they are written,
+/// never all at once: a table reads them twice (to align, then to write), CSV and JSON once.
+fn write(out: &mut impl Write, format: TableFormat, sources: &SourceTable) -> io::Result<()> {
+    let columns = columns();
+    let days = Days::default();
+    match format {
+        TableFormat::Json => write_json(out, sources.rows()),
+        TableFormat::Table => render::write_table_of(
+            out,
+            &columns,
+            || sources.views(),
+            |source, cells| fill_cells(source, &days, cells),
+        ),
+        TableFormat::Csv => {
+            render::write_csv_of(out, &columns, sources.views(), |source, cells| {
+                fill_cells(source, &days, cells)
+            })
+        }
+    }
 }
 
 /// Share of `messages`, in percent with one decimal.
@@ -84,11 +98,23 @@ fn percent(part: u64, messages: u64) -> f64 {
     (part as f64 * 1000.0 / messages as f64).round() / 10.0
 }
 
-fn day(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
-        || seconds.to_string(),
-        |time| time.format("%Y-%m-%d").to_string(),
-    )
+/// Unix seconds as the UTC day, `YYYY-MM-DD`, with the format parsed once.
+struct Days(Vec<chrono::format::Item<'static>>);
+
+impl Default for Days {
+    fn default() -> Self {
+        Days(chrono::format::StrftimeItems::new("%Y-%m-%d").collect())
+    }
+}
+
+impl Days {
+    /// The day of `seconds` (the number itself if it is out of range).
+    fn write(&self, seconds: i64, cells: &mut Cells) {
+        match chrono::DateTime::from_timestamp(seconds, 0) {
+            Some(time) => cells.display(time.format_with_items(self.0.iter())),
+            None => cells.display(seconds),
+        }
+    }
 }
 
 fn columns() -> Vec<String> {
@@ -115,6 +141,36 @@ fn columns() -> Vec<String> {
     .to_vec()
 }
 
+/// The cells of a source in a table or CSV, in the order of [`columns`].
+fn fill_cells(source: &SourceView<'_>, days: &Days, cells: &mut Cells) {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let messages = source.messages();
+    cells.text(source.policy_domain());
+    cells.display(source.source_ip());
+    cells.integer(count(messages));
+    cells.real(percent(source.dmarc_pass(), messages));
+    cells.real(percent(source.spf_aligned(), messages));
+    cells.real(percent(source.dkim_aligned(), messages));
+    cells.joined(source.dkim_domains(), " ");
+    cells.joined(source.spf_domains(), " ");
+    cells.joined(source.reporters(), ", ");
+    days.write(source.first_seen(), cells);
+    days.write(source.last_seen(), cells);
+    cells.text(source.classification().as_str());
+    let identity = source.identity();
+    cells.text_or_null(identity.and_then(|identity| identity.service.as_deref()));
+    cells.text_or_null(identity.and_then(|identity| identity.ptr.as_deref()));
+    match identity.and_then(|identity| identity.asn) {
+        Some(asn) => cells.integer(asn),
+        None => cells.null(),
+    }
+    cells.text_or_null(identity.and_then(|identity| identity.as_org.as_deref()));
+    cells.text_or_null(identity.and_then(|identity| identity.country.as_deref()));
+}
+
+/// A source as the values of a table or CSV row: what [`fill_cells`] writes, made the slow
+/// way, to check it against.
+#[cfg(test)]
 fn table_row(source: &SourceRow) -> Vec<Value> {
     let count = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
     vec![
@@ -138,6 +194,15 @@ fn table_row(source: &SourceRow) -> Vec<Value> {
     ]
 }
 
+#[cfg(test)]
+fn day(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
+        || seconds.to_string(),
+        |time| time.format("%Y-%m-%d").to_string(),
+    )
+}
+
+#[cfg(test)]
 fn text_or_null(text: Option<&str>) -> Value {
     text.map_or(Value::Null, |text| Value::Text(text.to_owned()))
 }
@@ -150,18 +215,6 @@ struct SourceJson {
     dmarc_pass_pct: f64,
     spf_aligned_pct: f64,
     dkim_aligned_pct: f64,
-}
-
-fn write_csv(
-    out: &mut impl Write,
-    columns: &[String],
-    sources: impl Iterator<Item = SourceRow>,
-) -> io::Result<()> {
-    let mut csv = RowWriter::start(out, TableFormat::Csv, columns)?;
-    for source in sources {
-        csv.write_row(&table_row(&source))?;
-    }
-    csv.finish().map(drop)
 }
 
 /// A pretty-printed JSON array, one object per source, written as the rows come.

@@ -15,7 +15,7 @@ pub use read::{
     SpfRow,
 };
 pub use rollup::{DayFilter, DispositionCounts, DomainDayRow, ReporterDayRow, SourceDayRow};
-pub use sources::{SourceFilter, SourceRow, SourceTable};
+pub use sources::{SourceFilter, SourceRow, SourceTable, SourceView};
 pub use tls::{TlsFailureRow, TlsPolicyRow};
 
 use crate::ingest::ImapCursor;

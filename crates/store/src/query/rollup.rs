@@ -178,16 +178,11 @@ const CACHED_NAMES: usize = 1 << 16;
 impl Names<'_> {
     fn name(&mut self, id: u64) -> Result<&str, StoreError> {
         if !self.cached.contains_key(&id) {
-            let name: Option<String> = self
-                .connection
-                .prepare_cached("SELECT name FROM rollup_names WHERE id = ?1")?
-                .query_row([i64::try_from(id).unwrap_or(-1)], |row| row.get(0))
-                .optional()?;
+            let name = lookup_name(self.connection, id)?;
             if self.cached.len() >= CACHED_NAMES {
                 self.cached.clear();
             }
-            self.cached
-                .insert(id, name.ok_or(StoreError::DamagedRollup)?.into());
+            self.cached.insert(id, name.into());
         }
         Ok(self.cached.get(&id).map_or("", |name| name))
     }
@@ -202,6 +197,15 @@ impl Names<'_> {
     }
 }
 
+/// The name `rollup_names` holds under `id`; a missing one is damage.
+fn lookup_name(connection: &Connection, id: u64) -> Result<String, StoreError> {
+    connection
+        .prepare_cached("SELECT name FROM rollup_names WHERE id = ?1")?
+        .query_row([i64::try_from(id).unwrap_or(-1)], |row| row.get(0))
+        .optional()?
+        .ok_or(StoreError::DamagedRollup)
+}
+
 /// How much of each source row [`SourceRows`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SourceDetail {
@@ -209,14 +213,18 @@ enum SourceDetail {
     Counts,
     /// Everything.
     Names,
+    /// The counts, and the name lists as `rollup_names` ids only ([`NameSets`]): for a
+    /// reader that looks each distinct name up once rather than once per row.
+    Ids,
 }
 
-/// Reads source rollup rows into one reused [`SourceDayRow`].
+/// Reads source rollup rows into one reused [`SourceDayRow`] (and [`NameSets`]).
 struct SourceRows<'c> {
     connection: &'c Connection,
     detail: SourceDetail,
     names: Names<'c>,
     out: SourceDayRow,
+    sets: NameSets,
 }
 
 impl<'c> SourceRows<'c> {
@@ -229,6 +237,7 @@ impl<'c> SourceRows<'c> {
                 cached: HashMap::new(),
             },
             out: SourceDayRow::default(),
+            sets: NameSets::default(),
         }
     }
 
@@ -238,10 +247,10 @@ impl<'c> SourceRows<'c> {
         &mut self,
         domain: Option<&str>,
         (first, end): (i64, i64),
-        visit: &mut dyn FnMut(&SourceDayRow),
+        visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
     ) -> Result<(), StoreError> {
         let names = match self.detail {
-            SourceDetail::Names => "s.names",
+            SourceDetail::Names | SourceDetail::Ids => "s.names",
             SourceDetail::Counts => "NULL",
         };
         let columns = format!(
@@ -292,15 +301,19 @@ impl<'c> SourceRows<'c> {
             );
             out.first_begin = counts.first_begin;
             out.last_end = counts.last_end;
-            if self.detail == SourceDetail::Names {
+            if self.detail != SourceDetail::Counts {
                 let blob = row
                     .get_ref(15)?
                     .as_blob()
                     .map_err(|_| StoreError::DamagedRollup)?;
-                let sets = NameSets::decode(blob).ok_or(StoreError::DamagedRollup)?;
-                fill_names(&mut self.names, out, &sets)?;
+                if !self.sets.decode_from(blob) {
+                    return Err(StoreError::DamagedRollup);
+                }
+                if self.detail == SourceDetail::Names {
+                    fill_names(&mut self.names, out, &self.sets)?;
+                }
             }
-            visit(out);
+            visit(out, &self.sets);
         }
         Ok(())
     }
@@ -383,7 +396,31 @@ impl Store {
         let _snapshot = self.connection.unchecked_transaction()?;
         let (first, last) = filter.days();
         let mut reader = SourceRows::new(&self.connection, SourceDetail::Names);
+        reader.read(
+            filter.policy_domain.as_deref(),
+            (first, last),
+            &mut |row, _| {
+                visit(row);
+            },
+        )
+    }
+
+    /// [`Store::read_source_days`] with the name lists left empty in the row and given as
+    /// `rollup_names` ids instead (see [`Store::rollup_name`]).
+    pub(crate) fn read_source_day_ids(
+        &self,
+        filter: &DayFilter,
+        visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.connection.unchecked_transaction()?;
+        let (first, last) = filter.days();
+        let mut reader = SourceRows::new(&self.connection, SourceDetail::Ids);
         reader.read(filter.policy_domain.as_deref(), (first, last), visit)
+    }
+
+    /// The name `rollup_names` holds under `id`.
+    pub(crate) fn rollup_name(&self, id: u64) -> Result<String, StoreError> {
+        lookup_name(&self.connection, id)
     }
 
     /// [`Store::read_source_days`] with the counts only: the name lists (reporters, DKIM,
@@ -396,7 +433,13 @@ impl Store {
         let _snapshot = self.connection.unchecked_transaction()?;
         let (first, last) = filter.days();
         let mut reader = SourceRows::new(&self.connection, SourceDetail::Counts);
-        reader.read(filter.policy_domain.as_deref(), (first, last), visit)
+        reader.read(
+            filter.policy_domain.as_deref(),
+            (first, last),
+            &mut |row, _| {
+                visit(row);
+            },
+        )
     }
 
     /// Streams the rows of `domain_days` `filter` selects to `visit`, by policy domain and

@@ -5,10 +5,12 @@
 use super::rollup::{DayFilter, SourceDayRow};
 use crate::SourceIdentity;
 use crate::classify::{ClassTally, Classification};
+use crate::rollup::NameSets;
 use crate::sorted_set::SortedSet;
 use crate::{Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Which records [`Store::sources`] aggregates: those of reports whose midpoint falls on a
@@ -65,6 +67,13 @@ pub struct SourceRow {
 /// SQLite page cache, in KiB, while `ruadb sources` streams the records.
 const STREAMING_CACHE_KIB: i64 = 2 * 1024;
 
+/// Up to this many sources, their identities are looked up one by one (by primary key);
+/// beyond it every known identity is read in one pass. A domain's few thousand sources cost
+/// a few milliseconds of lookups, where the pass reads an identity table of every source of
+/// the database (600,000 rows on the 10-million-record benchmark, 60 ms); for all the
+/// sources of such a database the pass is the cheaper.
+const LOOKUP_SOURCES: usize = 50_000;
+
 impl Store {
     /// Aggregates records per (policy_domain, source_ip), most messages first (then by
     /// domain and IP).
@@ -73,7 +82,8 @@ impl Store {
     }
 
     /// The same sources as [`Store::sources`], kept compact: [`SourceTable::rows`] makes each
-    /// row when it is read, so output can be written row by row in little memory.
+    /// row when it is read, and [`SourceTable::views`] lends it without making one, so output
+    /// can be written row by row in little memory.
     pub fn sources_compact(&self, filter: &SourceFilter) -> Result<SourceTable, StoreError> {
         self.source_table(filter)
     }
@@ -91,12 +101,44 @@ impl Store {
         self.connection
             .pragma_update(None, "cache_size", -STREAMING_CACHE_KIB)?;
         let mut builder = TableBuilder::default();
-        self.read_source_days(&selection, &mut |row| builder.add(row))?;
-        let mut table = builder.finish();
-        table.identities = self.source_identities()?;
+        self.read_source_day_ids(&selection, &mut |row, sets| builder.add(row, sets))?;
+        let mut table = builder.finish(self)?;
+        self.attach_identities(&mut table)?;
         Ok(table)
     }
+
+    /// Sets who each source of `table` is.
+    fn attach_identities(&self, table: &mut SourceTable) -> Result<(), StoreError> {
+        let known = if table.sources.len() <= LOOKUP_SOURCES {
+            let ips: Vec<String> = (0..table.sources.len())
+                .map(|number| table.source_ip(number).to_string())
+                .collect();
+            self.source_identities_of(ips.iter().map(String::as_str))?
+        } else {
+            self.source_identities()?
+        };
+        // Identities are kept once each: a service's address may send for many domains.
+        let mut positions: HashMap<String, u32> = HashMap::with_capacity(known.len());
+        for (ip, identity) in known {
+            let position = u32::try_from(table.identities.len()).unwrap_or(NO_IDENTITY);
+            table.identities.push(identity);
+            positions.insert(ip, position);
+        }
+        let mut ip = String::new();
+        table.identity_of = (0..table.sources.len())
+            .map(|number| {
+                ip.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(ip, "{}", table.source_ip(number));
+                positions.get(ip.as_str()).copied().unwrap_or(NO_IDENTITY)
+            })
+            .collect();
+        Ok(())
+    }
 }
+
+/// In [`SourceTable::identity_of`]: nothing is known about the source.
+const NO_IDENTITY: u32 = u32::MAX;
 
 /// Every sending source of [`Store::sources`], most messages first (then by domain and IP),
 /// kept compact: a row with its strings and lists is made only when it is read, so a caller
@@ -104,10 +146,13 @@ impl Store {
 #[derive(Default)]
 pub struct SourceTable {
     domains: Vec<String>,
-    names: Interned,
+    /// Every DKIM `domain:selector`, SPF domain and reporter the sources show, once each, in
+    /// byte order (the order of each source's lists).
+    names: Vec<Box<str>>,
     sources: Vec<SourceCounts>,
     /// The DKIM `domain:selector`s, SPF domains and reporters of each source (by its position
-    /// in `sources`), as interned numbers tagged with [`DKIM`], [`SPF`] or [`REPORTER`].
+    /// in `sources`), as positions in `names` tagged with [`DKIM`], [`SPF`] or [`REPORTER`],
+    /// sorted: by list, then by name.
     source_names: Vec<Box<[u32]>>,
     /// The IP of each source, by its position in `sources`. Ingest stores every IP in the
     /// canonical form the address prints as, so the address (no heap memory) is kept...
@@ -116,8 +161,11 @@ pub struct SourceTable {
     texts: HashMap<u32, Box<str>>,
     /// Positions in `sources`, in output order.
     order: Vec<u32>,
-    /// Who each source IP is, by IP text.
-    identities: HashMap<String, SourceIdentity>,
+    /// Who each source is, by its position in `sources`: a position in `identities`, or
+    /// [`NO_IDENTITY`].
+    identity_of: Vec<u32>,
+    /// The identities of the sources about which something is known.
+    identities: Vec<SourceIdentity>,
 }
 
 impl SourceTable {
@@ -133,20 +181,26 @@ impl SourceTable {
 
     /// The rows, most messages first; each call starts over.
     pub fn rows(&self) -> impl Iterator<Item = SourceRow> + '_ {
-        self.order
-            .iter()
-            .filter_map(|&number| self.row(number as usize))
+        self.views().map(|view| view.to_row())
     }
 
-    /// The source IP of source `number` as text.
-    fn ip(&self, number: usize) -> String {
+    /// The rows as views that borrow from the table (no row is made), most messages first;
+    /// each call starts over.
+    pub fn views(&self) -> impl Iterator<Item = SourceView<'_>> {
+        self.order
+            .iter()
+            .filter_map(|&number| self.view(number as usize))
+    }
+
+    /// The source IP of source `number`, to print.
+    fn source_ip(&self, number: usize) -> SourceIp<'_> {
         let text = u32::try_from(number)
             .ok()
             .and_then(|number| self.texts.get(&number));
         match (text, self.ips.get(number)) {
-            (Some(text), _) => text.to_string(),
-            (None, Some(address)) => address.to_string(),
-            (None, None) => String::new(),
+            (Some(text), _) => SourceIp::Text(text),
+            (None, Some(&address)) => SourceIp::Address(address),
+            (None, None) => SourceIp::Text(""),
         }
     }
 
@@ -154,39 +208,151 @@ impl SourceTable {
         self.domains.get(number as usize).map_or("", String::as_str)
     }
 
-    fn row(&self, number: usize) -> Option<SourceRow> {
+    fn view(&self, number: usize) -> Option<SourceView<'_>> {
         let counts = self.sources.get(number)?;
-        let names = self.source_names.get(number).map_or(&[][..], |names| names);
-        let listed = |kind: u32| -> Vec<String> {
-            let mut listed: Vec<String> = names
-                .iter()
-                .filter(|number| *number & KIND == kind)
-                .map(|number| self.names.name(number & !KIND))
-                .collect();
-            listed.sort();
-            listed
-        };
-        let source_ip = self.ip(number);
-        let identity = self.identities.get(&source_ip).cloned().unwrap_or_default();
-        Some(SourceRow {
-            policy_domain: self.domain(counts.domain).to_owned(),
-            source_ip,
-            messages: counts.messages(),
-            dmarc_pass: counts.tally.messages(Classification::Aligned),
-            spf_aligned: counts.spf_aligned,
-            dkim_aligned: counts.dkim_aligned,
-            dkim_domains: listed(DKIM),
-            spf_domains: listed(SPF),
-            reporters: listed(REPORTER),
-            first_seen: counts.first_seen,
-            last_seen: counts.last_seen,
+        Some(SourceView {
+            table: self,
+            number,
+            counts,
             classification: counts.tally.winner()?,
-            service: identity.service,
-            ptr: identity.ptr,
-            asn: identity.asn,
-            as_org: identity.as_org,
-            country: identity.country,
         })
+    }
+}
+
+/// One row of a [`SourceTable`], borrowed: what [`SourceRow`] holds, without copying it out.
+#[derive(Clone, Copy)]
+pub struct SourceView<'a> {
+    table: &'a SourceTable,
+    number: usize,
+    counts: &'a SourceCounts,
+    classification: Classification,
+}
+
+impl<'a> SourceView<'a> {
+    /// The policy domain.
+    pub fn policy_domain(&self) -> &'a str {
+        self.table.domain(self.counts.domain)
+    }
+
+    /// The source IP, in the canonical text form it prints as.
+    pub fn source_ip(&self) -> impl std::fmt::Display + 'a {
+        self.table.source_ip(self.number)
+    }
+
+    /// Messages reported.
+    pub fn messages(&self) -> u64 {
+        self.counts.messages()
+    }
+
+    /// Messages that pass DMARC (recomputed).
+    pub fn dmarc_pass(&self) -> u64 {
+        self.counts.tally.messages(Classification::Aligned)
+    }
+
+    /// Messages with aligned SPF (recomputed).
+    pub fn spf_aligned(&self) -> u64 {
+        self.counts.spf_aligned
+    }
+
+    /// Messages with aligned DKIM (recomputed).
+    pub fn dkim_aligned(&self) -> u64 {
+        self.counts.dkim_aligned
+    }
+
+    /// DKIM signatures seen, as `domain:selector` (`domain` alone when no selector), sorted.
+    pub fn dkim_domains(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.listed(DKIM)
+    }
+
+    /// SPF domains seen, sorted.
+    pub fn spf_domains(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.listed(SPF)
+    }
+
+    /// Reporting organisations, sorted.
+    pub fn reporters(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.listed(REPORTER)
+    }
+
+    /// Earliest report begin (unix seconds).
+    pub fn first_seen(&self) -> i64 {
+        self.counts.first_seen
+    }
+
+    /// Latest report end (unix seconds).
+    pub fn last_seen(&self) -> i64 {
+        self.counts.last_seen
+    }
+
+    /// The class carrying most of the source's messages (see [`crate::classify`]).
+    pub fn classification(&self) -> Classification {
+        self.classification
+    }
+
+    /// Who the source is, when something is known about it (see `source_identity`).
+    pub fn identity(&self) -> Option<&'a SourceIdentity> {
+        let position = *self.table.identity_of.get(self.number)?;
+        self.table.identities.get(position as usize)
+    }
+
+    /// The names of one list, in order.
+    fn listed(&self, kind: u32) -> impl Iterator<Item = &'a str> + 'a {
+        let table = self.table;
+        let names = table
+            .source_names
+            .get(self.number)
+            .map_or(&[][..], |names| names);
+        names
+            .iter()
+            .filter(move |number| *number & KIND == kind)
+            .map(move |number| {
+                table
+                    .names
+                    .get((number & !KIND) as usize)
+                    .map_or("", |name| name)
+            })
+    }
+
+    /// The row, copied out.
+    pub fn to_row(&self) -> SourceRow {
+        let identity = self.identity();
+        let identity_text =
+            |field: fn(&SourceIdentity) -> &Option<String>| identity.and_then(|i| field(i).clone());
+        let owned = |names: &mut dyn Iterator<Item = &str>| names.map(str::to_owned).collect();
+        SourceRow {
+            policy_domain: self.policy_domain().to_owned(),
+            source_ip: self.source_ip().to_string(),
+            messages: self.messages(),
+            dmarc_pass: self.dmarc_pass(),
+            spf_aligned: self.spf_aligned(),
+            dkim_aligned: self.dkim_aligned(),
+            dkim_domains: owned(&mut self.dkim_domains()),
+            spf_domains: owned(&mut self.spf_domains()),
+            reporters: owned(&mut self.reporters()),
+            first_seen: self.first_seen(),
+            last_seen: self.last_seen(),
+            classification: self.classification,
+            service: identity_text(|identity| &identity.service),
+            ptr: identity_text(|identity| &identity.ptr),
+            asn: identity.and_then(|identity| identity.asn),
+            as_org: identity_text(|identity| &identity.as_org),
+            country: identity_text(|identity| &identity.country),
+        }
+    }
+}
+
+/// A source IP to print: an address, or text that is not one.
+enum SourceIp<'a> {
+    Address(IpAddr),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for SourceIp<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceIp::Address(address) => address.fmt(out),
+            SourceIp::Text(text) => out.write_str(text),
+        }
     }
 }
 
@@ -194,34 +360,35 @@ impl SourceTable {
 /// address) by text, to their positions in [`SourceTable::sources`].
 type SourceIndex = (HashMap<IpAddr, u32>, HashMap<Box<str>, u32>);
 
+/// What a source lists, as `rollup_names` ids: a name (a reporter, an SPF domain), or a DKIM
+/// signature's domain and selector (0 for none), shown as `domain:selector`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum NameKey {
+    Name(u64),
+    Dkim { domain: u64, selector: u64 },
+}
+
 /// Folds the source-day rows of [`Store::source_table`] into a [`SourceTable`].
 #[derive(Default)]
 struct TableBuilder {
     table: SourceTable,
     /// Policy domains by name, to their positions in [`SourceTable::domains`].
     domain_numbers: HashMap<String, u32>,
+    /// The position of the policy domain of the row before: rows come by domain.
+    last_domain: Option<u32>,
     /// Per policy domain (by position), its sources.
     index: Vec<SourceIndex>,
-    /// Per source, its names while they are collected.
+    /// Per source, its names while they are collected: positions in `keys`, tagged.
     names: Vec<SortedSet<u32>>,
-    /// Scratch space for a `domain:selector`.
-    dkim_name: String,
+    /// Every name a source lists, numbered in the order first seen; names are looked up
+    /// once each when the table is finished, not once per row.
+    key_numbers: HashMap<NameKey, u32>,
+    keys: Vec<NameKey>,
 }
 
 impl TableBuilder {
-    fn add(&mut self, row: &SourceDayRow) {
-        let domain = match self.domain_numbers.get(&row.policy_domain) {
-            Some(&number) => number,
-            None => {
-                // Four billion policy domains cannot be in memory at once; the last number
-                // is shared rather than wrapping.
-                let number = u32::try_from(self.table.domains.len()).unwrap_or(u32::MAX);
-                self.table.domains.push(row.policy_domain.clone());
-                self.domain_numbers
-                    .insert(row.policy_domain.clone(), number);
-                number
-            }
-        };
+    fn add(&mut self, row: &SourceDayRow, sets: &NameSets) {
+        let domain = self.domain_number(&row.policy_domain);
         let table = &mut self.table;
         if self.index.len() <= domain as usize {
             self.index
@@ -266,33 +433,110 @@ impl TableBuilder {
         source.first_seen = source.first_seen.min(row.first_begin);
         source.last_seen = source.last_seen.max(row.last_end);
         source.tally.merge(&row.classes);
-        for org in &row.reporters {
-            names.insert(table.names.number(org) | REPORTER);
+        let mut key_number = |key: NameKey| {
+            *self.key_numbers.entry(key).or_insert_with(|| {
+                // A billion distinct names cannot come from one database's reports in
+                // memory; the last number is shared rather than spilling into the tag bits.
+                let number = u32::try_from(self.keys.len()).unwrap_or(!KIND).min(!KIND);
+                self.keys.push(key);
+                number
+            })
+        };
+        for &org in &sets.reporters {
+            names.insert(key_number(NameKey::Name(org)) | REPORTER);
         }
-        for dkim in row.dkim.iter().filter(|dkim| !dkim.domain.is_empty()) {
-            let dkim_name = &mut self.dkim_name;
-            dkim_name.clear();
-            dkim_name.push_str(&dkim.domain);
-            if let Some(selector) = &dkim.selector {
-                dkim_name.push(':');
-                dkim_name.push_str(selector);
-            }
-            names.insert(table.names.number(dkim_name) | DKIM);
+        for &[domain, selector, _result] in &sets.dkim {
+            names.insert(key_number(NameKey::Dkim { domain, selector }) | DKIM);
         }
-        let spf = row.spf.iter().map(|spf| spf.domain.as_str());
-        let helo = row.helo_domains.iter().map(String::as_str);
-        for domain in spf.chain(helo).filter(|domain| !domain.is_empty()) {
-            names.insert(table.names.number(domain) | SPF);
+        let spf = sets.spf.iter().map(|&[domain, _result]| domain);
+        for domain in spf.chain(sets.helo.iter().copied()) {
+            names.insert(key_number(NameKey::Name(domain)) | SPF);
         }
     }
 
-    fn finish(self) -> SourceTable {
+    /// The position of `name` in [`SourceTable::domains`], added if new.
+    fn domain_number(&mut self, name: &str) -> u32 {
+        if let Some(last) = self.last_domain
+            && self.table.domain(last) == name
+        {
+            return last;
+        }
+        let number = match self.domain_numbers.get(name) {
+            Some(&number) => number,
+            None => {
+                // Four billion policy domains cannot be in memory at once; the last number
+                // is shared rather than wrapping.
+                let number = u32::try_from(self.table.domains.len()).unwrap_or(u32::MAX);
+                self.table.domains.push(name.to_owned());
+                self.domain_numbers.insert(name.to_owned(), number);
+                number
+            }
+        };
+        self.last_domain = Some(number);
+        number
+    }
+
+    /// Looks up the names (each once), sorts each source's lists and the sources.
+    fn finish(self, store: &Store) -> Result<SourceTable, StoreError> {
         let mut table = self.table;
+        // The text of every key, or None for a DKIM signature or SPF domain without a
+        // domain (not listed; a reporter is listed whatever its name).
+        let mut looked_up: HashMap<u64, Box<str>> = HashMap::new();
+        let mut name = |id: u64| -> Result<Box<str>, StoreError> {
+            if let Some(name) = looked_up.get(&id) {
+                return Ok(name.clone());
+            }
+            let name: Box<str> = store.rollup_name(id)?.into();
+            looked_up.insert(id, name.clone());
+            Ok(name)
+        };
+        let mut texts: Vec<Option<Box<str>>> = Vec::with_capacity(self.keys.len());
+        for key in &self.keys {
+            texts.push(match *key {
+                NameKey::Name(id) => Some(name(id)?),
+                NameKey::Dkim { domain, selector } => {
+                    let domain = name(domain)?;
+                    match selector {
+                        _ if domain.is_empty() => None,
+                        0 => Some(domain),
+                        selector => Some(format!("{domain}:{}", name(selector)?).into()),
+                    }
+                }
+            });
+        }
+        // Names in byte order, once each (two signatures may read the same).
+        let mut sorted: Vec<&str> = texts.iter().flatten().map(|text| &**text).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let rank = |text: &str| {
+            let position = sorted.binary_search(&text).unwrap_or(0);
+            u32::try_from(position).unwrap_or(!KIND).min(!KIND)
+        };
+        let ranks: Vec<Option<u32>> = texts.iter().map(|text| text.as_deref().map(rank)).collect();
         table.source_names = self
             .names
             .into_iter()
-            .map(|names| names.into_sorted().into_boxed_slice())
+            .map(|names| {
+                let mut listed: Vec<u32> = names
+                    .into_sorted()
+                    .into_iter()
+                    .filter_map(|tagged| {
+                        let kind = tagged & KIND;
+                        let position = (tagged & !KIND) as usize;
+                        let text = texts.get(position)?.as_deref()?;
+                        // An SPF result without a domain is not listed.
+                        if kind == SPF && text.is_empty() {
+                            return None;
+                        }
+                        Some(kind | (*ranks.get(position)?)?)
+                    })
+                    .collect();
+                listed.sort_unstable();
+                listed.dedup();
+                listed.into_boxed_slice()
+            })
             .collect();
+        table.names = sorted.into_iter().map(Box::from).collect();
         table.ips = vec![IpAddr::from([0u8; 4]); table.sources.len()];
         for (by_address, by_text) in self.index {
             for (address, number) in by_address {
@@ -304,44 +548,49 @@ impl TableBuilder {
                 .texts
                 .extend(by_text.into_iter().map(|(text, number)| (number, text)));
         }
-        // Most messages first, then by domain name, then by the IP's text. The text is made
-        // only to order sources that tie on the first two, one run of ties at a time.
-        let mut by_name: Vec<u32> = (0..table.domains.len())
-            .filter_map(|number| u32::try_from(number).ok())
-            .collect();
-        by_name.sort_by_key(|&number| table.domain(number));
-        let mut rank = vec![0u32; table.domains.len()];
-        for (position, &number) in by_name.iter().enumerate() {
-            rank[number as usize] = u32::try_from(position).unwrap_or(u32::MAX);
-        }
-        let key = |number: u32| {
-            let source = &table.sources[number as usize];
-            (
-                std::cmp::Reverse(source.messages()),
-                rank.get(source.domain as usize)
-                    .copied()
-                    .unwrap_or(u32::MAX),
-            )
-        };
-        let mut order: Vec<u32> = (0..table.sources.len())
-            .filter_map(|number| u32::try_from(number).ok())
-            .collect();
-        order.sort_by_key(|&number| key(number));
-        for run in order.chunk_by_mut(|&a, &b| key(a) == key(b)) {
-            if run.len() > 1 {
-                let mut named: Vec<(String, u32)> = run
-                    .iter()
-                    .map(|&number| (table.ip(number as usize), number))
-                    .collect();
-                named.sort_unstable();
-                for (slot, (_, number)) in run.iter_mut().zip(named) {
-                    *slot = number;
-                }
+        table.order = output_order(&table);
+        Ok(table)
+    }
+}
+
+/// The positions of the sources of `table`: most messages first, then by domain name, then
+/// by the IP's text. The text is made only to order sources that tie on the first two, one
+/// run of ties at a time.
+fn output_order(table: &SourceTable) -> Vec<u32> {
+    let mut by_name: Vec<u32> = (0..table.domains.len())
+        .filter_map(|number| u32::try_from(number).ok())
+        .collect();
+    by_name.sort_by_key(|&number| table.domain(number));
+    let mut rank = vec![0u32; table.domains.len()];
+    for (position, &number) in by_name.iter().enumerate() {
+        rank[number as usize] = u32::try_from(position).unwrap_or(u32::MAX);
+    }
+    let key = |number: u32| {
+        let source = &table.sources[number as usize];
+        (
+            std::cmp::Reverse(source.messages()),
+            rank.get(source.domain as usize)
+                .copied()
+                .unwrap_or(u32::MAX),
+        )
+    };
+    let mut order: Vec<u32> = (0..table.sources.len())
+        .filter_map(|number| u32::try_from(number).ok())
+        .collect();
+    order.sort_by_key(|&number| key(number));
+    for run in order.chunk_by_mut(|&a, &b| key(a) == key(b)) {
+        if run.len() > 1 {
+            let mut named: Vec<(String, u32)> = run
+                .iter()
+                .map(|&number| (table.source_ip(number as usize).to_string(), number))
+                .collect();
+            named.sort_unstable();
+            for (slot, (_, number)) in run.iter_mut().zip(named) {
+                *slot = number;
             }
         }
-        table.order = order;
-        table
     }
+    order
 }
 
 /// What [`SourceTable`] keeps per source. Messages and DMARC passes are not counted apart:
@@ -365,40 +614,12 @@ impl SourceCounts {
     }
 }
 
-/// The two top bits of an interned number in [`SourceTable::source_names`]: which list it is
-/// in.
+/// The two top bits of a number in [`SourceTable::source_names`] (and of a key number while
+/// building): which list it is in.
 const KIND: u32 = 0b11 << 30;
 const DKIM: u32 = 0b01 << 30;
 const SPF: u32 = 0b10 << 30;
 const REPORTER: u32 = 0b11 << 30;
-
-/// Names stored once, numbered from 0 (below [`KIND`]).
-#[derive(Default)]
-struct Interned {
-    numbers: HashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
-}
-
-impl Interned {
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(&number) = self.numbers.get(name) {
-            return number;
-        }
-        // A billion distinct names cannot come from one database's reports in memory; the
-        // last number is shared rather than spilling into the tag bits.
-        let number = u32::try_from(self.names.len()).unwrap_or(!KIND).min(!KIND);
-        self.names.push(name.into());
-        self.numbers.insert(name.into(), number);
-        number
-    }
-
-    fn name(&self, number: u32) -> String {
-        self.names
-            .get(number as usize)
-            .map(|name| name.to_string())
-            .unwrap_or_default()
-    }
-}
 
 #[cfg(test)]
 mod tests {
