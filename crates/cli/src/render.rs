@@ -311,6 +311,20 @@ pub fn write_table_of<I>(
 where
     I: Iterator,
 {
+    write_table_keeping(out, columns, items, fill, KEPT_CELL_BYTES)
+}
+
+/// [`write_table_of`], keeping at most `kept_bytes` of cells between the passes.
+fn write_table_keeping<I>(
+    out: &mut impl Write,
+    columns: &[String],
+    items: impl Fn() -> I,
+    fill: impl Fn(&I::Item, &mut Cells),
+    kept_bytes: usize,
+) -> io::Result<()>
+where
+    I: Iterator,
+{
     let mut header = Cells::new(true);
     for name in columns {
         header.text(name);
@@ -322,7 +336,10 @@ where
     // A column is right-aligned when it holds numbers and nothing else but NULL.
     let mut only_numbers = vec![true; columns.len()];
     let mut any_number = vec![false; columns.len()];
-    let mut kept = KeptRows::default();
+    let mut kept = KeptRows {
+        limit: kept_bytes,
+        ..KeptRows::default()
+    };
     let mut keeping = true;
     let mut cells = Cells::new(true);
     for item in items() {
@@ -381,9 +398,10 @@ where
 }
 
 /// The cells of the first rows of a table, from the pass that sizes the columns to the pass
-/// that writes them: at most [`KEPT_CELL_BYTES`], text and offsets.
+/// that writes them: at most `limit` bytes, text and offsets.
 #[derive(Default)]
 struct KeptRows {
+    limit: usize,
     text: String,
     /// Where each cell ends in `text`.
     cell_ends: Vec<u32>,
@@ -400,7 +418,7 @@ impl KeptRows {
             self.cell_ends.len() + cells.ends.len() + self.row_ends.len() + 1,
         );
         let offset = self.text.len();
-        if after > KEPT_CELL_BYTES {
+        if after > self.limit {
             return false;
         }
         self.text.push_str(&cells.text);
@@ -553,6 +571,42 @@ mod tests {
              192.0.2.1           5  a, \"quoted\"\n\
              2001:db8::1       120\n"
         );
+    }
+
+    #[test]
+    fn a_table_is_the_same_whatever_it_keeps_between_its_passes() {
+        let columns = vec!["name".to_owned(), "n".to_owned(), "rate".to_owned()];
+        let rows: Vec<Vec<Value>> = (0..50)
+            .map(|n| {
+                vec![
+                    Value::Text(format!("row\t{}", "x".repeat(n % 7))),
+                    if n % 5 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Integer(n as i64 * 1001)
+                    },
+                    Value::Real(n as f64 / 4.0),
+                ]
+            })
+            .collect();
+        let table = |kept_bytes| {
+            let mut out = Vec::new();
+            write_table_keeping(
+                &mut out,
+                &columns,
+                || rows.iter(),
+                |row, cells| row.iter().for_each(|value| cells.value(value)),
+                kept_bytes,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let whole = table(KEPT_CELL_BYTES);
+        assert_eq!(whole.lines().count(), 52);
+        assert!(whole.contains("row\\txxxxxx   6006    1.5\n"), "{whole}");
+        for kept_bytes in [0, 1, 100, 1000] {
+            assert_eq!(table(kept_bytes), whole, "keeping {kept_bytes} bytes");
+        }
     }
 
     #[test]

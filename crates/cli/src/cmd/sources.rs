@@ -250,6 +250,71 @@ mod tests {
         assert_eq!(percent(5, 5), 100.0);
     }
 
+    /// The fixtures, and one of them again from a reporter whose name has a control
+    /// sequence, a comma, quotes and an invisible character (escaped in a table, kept and
+    /// quoted in CSV).
+    fn store_of_fixtures() -> Store {
+        let mut store = Store::open_in_memory(ruadb_store::StoreOptions::default()).unwrap();
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/summary");
+        let mut paths: Vec<_> = std::fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "xml"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 5, "{paths:?}");
+        let hostile = std::fs::read_to_string(&paths[0])
+            .unwrap()
+            .replacen("<org_name>", "<org_name>evil\u{1b}[2J, \"org\"\u{200b} ", 1)
+            .replacen("<report_id>", "<report_id>hostile-", 1);
+        let mut batch = store.begin_batch().unwrap();
+        for path in &paths {
+            let source = ruadb_store::MessageSource::File {
+                path: path.display().to_string(),
+            };
+            batch
+                .ingest_bytes(&std::fs::read(path).unwrap(), &source)
+                .unwrap();
+        }
+        batch
+            .ingest_bytes(hostile.as_bytes(), &ruadb_store::MessageSource::Stdin)
+            .unwrap();
+        batch.commit().unwrap();
+        store
+    }
+
+    #[test]
+    fn cells_are_the_values_of_the_rows() {
+        let store = store_of_fixtures();
+        let table = store.sources_compact(&SourceFilter::default()).unwrap();
+        assert!(table.len() > 5, "{}", table.len());
+        let columns = columns();
+        let mut expected = Vec::new();
+        render::write_table_twice(&mut expected, &columns, || {
+            table.rows().map(|source| table_row(&source))
+        })
+        .unwrap();
+        let mut written = Vec::new();
+        write(&mut written, TableFormat::Table, &table).unwrap();
+        let text = String::from_utf8(written).unwrap();
+        assert_eq!(text, String::from_utf8(expected).unwrap());
+        assert!(text.contains(r#"evil\x1b[2J, "org"\u{200b}"#), "{text}");
+
+        let mut expected =
+            render::RowWriter::start(Vec::new(), TableFormat::Csv, &columns).unwrap();
+        for source in table.rows() {
+            expected.write_row(&table_row(&source)).unwrap();
+        }
+        let mut written = Vec::new();
+        write(&mut written, TableFormat::Csv, &table).unwrap();
+        let csv = String::from_utf8(written).unwrap();
+        assert_eq!(csv, String::from_utf8(expected.finish().unwrap()).unwrap());
+        assert!(
+            csv.contains("\"evil\u{1b}[2J, \"\"org\"\"\u{200b}"),
+            "{csv}"
+        );
+    }
+
     #[test]
     fn days_are_utc_midnights() {
         let day = parse_day("2026-11-16").unwrap();
