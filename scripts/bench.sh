@@ -93,6 +93,7 @@ measure() {
 }
 
 rate() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.0f", $1 / $2; else print "-" }'; }
+ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "-" }'; }
 
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -111,7 +112,7 @@ median_run() {
 
 ROWS=()
 RUN_LINES=()
-declare -A RECORDS_PER_SECOND
+declare -A RECORDS_PER_SECOND REPORTS_PER_SECOND
 for size in $SIZES; do
     dir=$(corpus "$size")
     reports=$(json_field "$dir.json" reports)
@@ -147,6 +148,7 @@ for size in $SIZES; do
     RUN_LINES+=("- $size parse: $WALLS s")
     median_run "$CACHE/ingest-$size.runs"
     RECORDS_PER_SECOND[$size]=$(rate "$records" "$WALL")
+    REPORTS_PER_SECOND[$size]=$(rate "$reports" "$WALL")
     ROWS+=("| $size | ingest | $reports | $records | $mb | $WALL | $CPU | $(busy "$CPU" "$WALL") | $(rate "$reports" "$WALL") | $(rate "$records" "$WALL") | $(rate "$mb" "$WALL") | $RSS_MIB | $LOAD |")
     RUN_LINES+=("- $size ingest: $WALLS s")
 done
@@ -195,6 +197,10 @@ fi
         last=${sizes[${#sizes[@]}-1]}
         echo
         echo "Ingest records/s at $last reports vs $first: $(echo "${RECORDS_PER_SECOND[$last]} ${RECORDS_PER_SECOND[$first]}" | awk '{ printf "%.2f", $1 / $2 }') (1.00 = linear)."
+        # Every size against the first (issue 18: linear from 10k to 200k reports).
+        for size in "${sizes[@]:1}"; do
+            echo "Ingest at $size reports vs $first: reports/s $(ratio "${REPORTS_PER_SECOND[$size]}" "${REPORTS_PER_SECOND[$first]}"), records/s $(ratio "${RECORDS_PER_SECOND[$size]}" "${RECORDS_PER_SECOND[$first]}") (1.00 = linear)."
+        done
     fi
     if [ "${#QUERY_ROWS[@]}" -gt 0 ]; then
         echo
