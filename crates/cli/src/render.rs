@@ -193,6 +193,8 @@ impl Cells {
     fn end_text(&mut self, start: usize) {
         if self.escape
             && let Some(cell) = self.text.get(start..)
+            // Printable ASCII, most cells, needs no escape: skip the look at every character.
+            && !cell.bytes().all(|byte| matches!(byte, b' '..=b'~'))
             && let Cow::Owned(escaped) = escape_for_terminal(cell)
         {
             self.text.truncate(start);
@@ -347,7 +349,7 @@ where
         fill(&item, &mut cells);
         for (index, (cell, kind)) in cells.iter().enumerate() {
             if let Some(width) = widths.get_mut(index) {
-                *width = (*width).max(cell.chars().count());
+                *width = (*width).max(chars(cell));
             }
             if let (Some(only), Some(any)) =
                 (only_numbers.get_mut(index), any_number.get_mut(index))
@@ -368,7 +370,7 @@ where
         line.clear();
         for (index, value) in cells.enumerate() {
             let width = widths.get(index).copied().unwrap_or(0);
-            let padding = width.saturating_sub(value.chars().count());
+            let padding = width.saturating_sub(chars(value));
             if index > 0 {
                 line.push_str("  ");
             }
@@ -451,6 +453,15 @@ impl KeptRows {
                 cell
             })
         })
+    }
+}
+
+/// The characters of `text`, which is their bytes when it is ASCII (most cells).
+fn chars(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
     }
 }
 

@@ -110,9 +110,12 @@ impl Store {
     /// Sets who each source of `table` is.
     fn attach_identities(&self, table: &mut SourceTable) -> Result<(), StoreError> {
         let known = if table.sources.len() <= LOOKUP_SOURCES {
-            let ips: Vec<String> = (0..table.sources.len())
+            let mut ips: Vec<String> = (0..table.sources.len())
                 .map(|number| table.source_ip(number).to_string())
                 .collect();
+            // In key order, each lookup starts where the one before ended in the table.
+            ips.sort_unstable();
+            ips.dedup();
             self.source_identities_of(ips.iter().map(String::as_str))?
         } else {
             self.source_identities()?
