@@ -385,8 +385,57 @@ struct TableBuilder {
     names: Vec<SortedSet<u32>>,
     /// Every name a source lists, numbered in the order first seen; names are looked up
     /// once each when the table is finished, not once per row.
-    key_numbers: HashMap<NameKey, u32>,
+    keys: KeyNumbers,
+}
+
+/// [`NameKey`]s numbered in the order first seen. The ids of `rollup_names` are dense (a
+/// database holds thousands of names), so a name's number is found by its id in a vector; a
+/// DKIM signature, or an id from [`DIRECT_IDS`] on, by hashing.
+#[derive(Default)]
+struct KeyNumbers {
+    /// By id, a name's number, or `u32::MAX` while it has none.
+    by_id: Vec<u32>,
+    hashed: HashMap<NameKey, u32>,
+    /// The keys, by number.
     keys: Vec<NameKey>,
+}
+
+/// Ids below this are numbered through [`KeyNumbers::by_id`] (at most 4 MiB).
+const DIRECT_IDS: u64 = 1 << 20;
+
+impl KeyNumbers {
+    fn number(&mut self, key: NameKey) -> u32 {
+        if let NameKey::Name(id) = key
+            && id < DIRECT_IDS
+        {
+            let slot = id as usize;
+            if self.by_id.len() <= slot {
+                self.by_id.resize(slot + 1, u32::MAX);
+            }
+            let number = match self.by_id.get(slot) {
+                Some(&number) if number != u32::MAX => number,
+                _ => self.push(key),
+            };
+            if let Some(known) = self.by_id.get_mut(slot) {
+                *known = number;
+            }
+            return number;
+        }
+        if let Some(&number) = self.hashed.get(&key) {
+            return number;
+        }
+        let number = self.push(key);
+        self.hashed.insert(key, number);
+        number
+    }
+
+    fn push(&mut self, key: NameKey) -> u32 {
+        // A billion distinct names cannot come from one database's reports in memory; the
+        // last number is shared rather than spilling into the tag bits.
+        let number = u32::try_from(self.keys.len()).unwrap_or(!KIND).min(!KIND);
+        self.keys.push(key);
+        number
+    }
 }
 
 impl TableBuilder {
@@ -436,15 +485,7 @@ impl TableBuilder {
         source.first_seen = source.first_seen.min(row.first_begin);
         source.last_seen = source.last_seen.max(row.last_end);
         source.tally.merge(&row.classes);
-        let mut key_number = |key: NameKey| {
-            *self.key_numbers.entry(key).or_insert_with(|| {
-                // A billion distinct names cannot come from one database's reports in
-                // memory; the last number is shared rather than spilling into the tag bits.
-                let number = u32::try_from(self.keys.len()).unwrap_or(!KIND).min(!KIND);
-                self.keys.push(key);
-                number
-            })
-        };
+        let mut key_number = |key: NameKey| self.keys.number(key);
         for &org in &sets.reporters {
             names.insert(key_number(NameKey::Name(org)) | REPORTER);
         }
@@ -493,8 +534,8 @@ impl TableBuilder {
             looked_up.insert(id, name.clone());
             Ok(name)
         };
-        let mut texts: Vec<Option<Box<str>>> = Vec::with_capacity(self.keys.len());
-        for key in &self.keys {
+        let mut texts: Vec<Option<Box<str>>> = Vec::with_capacity(self.keys.keys.len());
+        for key in &self.keys.keys {
             texts.push(match *key {
                 NameKey::Name(id) => Some(name(id)?),
                 NameKey::Dkim { domain, selector } => {
