@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use ruadb_report::DomainName;
+use ruadb_store::{SourceFilter, SourceIdentity, SourceTable, SourceView, Store};
 #[cfg(test)]
-use ruadb_store::Value;
-use ruadb_store::{SourceFilter, SourceRow, SourceTable, SourceView, Store};
+use ruadb_store::{SourceRow, Value};
 
 use crate::Outcome;
 use crate::context::Context;
@@ -75,7 +75,7 @@ fn write(out: &mut impl Write, format: TableFormat, sources: &SourceTable) -> io
     let columns = columns();
     let days = Days::default();
     match format {
-        TableFormat::Json => write_json(out, sources.rows()),
+        TableFormat::Json => write_json(out, sources),
         TableFormat::Table => render::write_table_of(
             out,
             &columns,
@@ -207,34 +207,65 @@ fn text_or_null(text: Option<&str>) -> Value {
     text.map_or(Value::Null, |text| Value::Text(text.to_owned()))
 }
 
-/// A source in JSON: the store's row (counts, lists, unix seconds, class) plus the rates.
-#[derive(Serialize)]
-struct SourceJson {
-    #[serde(flatten)]
-    row: SourceRow,
-    dmarc_pass_pct: f64,
-    spf_aligned_pct: f64,
-    dkim_aligned_pct: f64,
+/// A source in JSON, written from the table's view with no row copied out: the keys and
+/// values of [`SourceRow`] (counts, lists, unix seconds, class) in its order, then the rates.
+struct SourceJson<'a>(SourceView<'a>);
+
+impl Serialize for SourceJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let source = &self.0;
+        let messages = source.messages();
+        let identity = source.identity();
+        let text = |field: fn(&SourceIdentity) -> &Option<String>| {
+            identity.and_then(|identity| field(identity).as_deref())
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("policy_domain", source.policy_domain())?;
+        map.serialize_entry("source_ip", &format_args!("{}", source.source_ip()))?;
+        map.serialize_entry("messages", &messages)?;
+        map.serialize_entry("dmarc_pass", &source.dmarc_pass())?;
+        map.serialize_entry("spf_aligned", &source.spf_aligned())?;
+        map.serialize_entry("dkim_aligned", &source.dkim_aligned())?;
+        map.serialize_entry("dkim_domains", &Listed(|| source.dkim_domains()))?;
+        map.serialize_entry("spf_domains", &Listed(|| source.spf_domains()))?;
+        map.serialize_entry("reporters", &Listed(|| source.reporters()))?;
+        map.serialize_entry("first_seen", &source.first_seen())?;
+        map.serialize_entry("last_seen", &source.last_seen())?;
+        map.serialize_entry("classification", &source.classification())?;
+        map.serialize_entry("service", &text(|identity| &identity.service))?;
+        map.serialize_entry("ptr", &text(|identity| &identity.ptr))?;
+        map.serialize_entry("asn", &identity.and_then(|identity| identity.asn))?;
+        map.serialize_entry("as_org", &text(|identity| &identity.as_org))?;
+        map.serialize_entry("country", &text(|identity| &identity.country))?;
+        map.serialize_entry("dmarc_pass_pct", &percent(source.dmarc_pass(), messages))?;
+        map.serialize_entry("spf_aligned_pct", &percent(source.spf_aligned(), messages))?;
+        map.serialize_entry(
+            "dkim_aligned_pct",
+            &percent(source.dkim_aligned(), messages),
+        )?;
+        map.end()
+    }
+}
+
+/// A list of names, serialized as an array from the iterator `.0` makes.
+struct Listed<F>(F);
+
+impl<'a, F, I> Serialize for Listed<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = &'a str>,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
 }
 
 /// A pretty-printed JSON array, one object per source, written as the rows come.
-fn write_json(out: &mut impl Write, sources: impl Iterator<Item = SourceRow>) -> io::Result<()> {
+fn write_json(out: &mut impl Write, sources: &SourceTable) -> io::Result<()> {
     use serde::Serializer as _;
-    let objects = sources.map(|row| {
-        let (dmarc_pass_pct, spf_aligned_pct, dkim_aligned_pct) = (
-            percent(row.dmarc_pass, row.messages),
-            percent(row.spf_aligned, row.messages),
-            percent(row.dkim_aligned, row.messages),
-        );
-        SourceJson {
-            row,
-            dmarc_pass_pct,
-            spf_aligned_pct,
-            dkim_aligned_pct,
-        }
-    });
     let mut serializer = serde_json::Serializer::pretty(&mut *out);
-    serializer.collect_seq(objects)?;
+    serializer.collect_seq(sources.views().map(SourceJson))?;
     writeln!(out)
 }
 
@@ -284,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn cells_are_the_values_of_the_rows() {
+    fn cells_and_json_are_the_values_of_the_rows() {
         let store = store_of_fixtures();
         let table = store.sources_compact(&SourceFilter::default()).unwrap();
         assert!(table.len() > 5, "{}", table.len());
@@ -312,6 +343,33 @@ mod tests {
         assert!(
             csv.contains("\"evil\u{1b}[2J, \"\"org\"\"\u{200b}"),
             "{csv}"
+        );
+
+        /// The JSON of a source as serde derives it from the row.
+        #[derive(Serialize)]
+        struct RowJson {
+            #[serde(flatten)]
+            row: SourceRow,
+            dmarc_pass_pct: f64,
+            spf_aligned_pct: f64,
+            dkim_aligned_pct: f64,
+        }
+        let rows: Vec<RowJson> = table
+            .rows()
+            .map(|row| RowJson {
+                dmarc_pass_pct: percent(row.dmarc_pass, row.messages),
+                spf_aligned_pct: percent(row.spf_aligned, row.messages),
+                dkim_aligned_pct: percent(row.dkim_aligned, row.messages),
+                row,
+            })
+            .collect();
+        let mut written = Vec::new();
+        write(&mut written, TableFormat::Json, &table).unwrap();
+        let json = String::from_utf8(written).unwrap();
+        assert_eq!(json, serde_json::to_string_pretty(&rows).unwrap() + "\n");
+        assert!(
+            json.contains("\"evil\\u001b[2J, \\\"org\\\"\u{200b} "),
+            "{json}"
         );
     }
 
