@@ -208,7 +208,8 @@ fn text_or_null(text: Option<&str>) -> Value {
 }
 
 /// A source in JSON, written from the table's view with no row copied out: the keys and
-/// values of [`SourceRow`] (counts, lists, unix seconds, class) in its order, then the rates.
+/// values of [`SourceRow`](ruadb_store::SourceRow) (counts, lists, unix seconds, class) in
+/// its order, then the rates.
 struct SourceJson<'a>(SourceView<'a>);
 
 impl Serialize for SourceJson<'_> {
