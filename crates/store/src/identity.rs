@@ -300,7 +300,7 @@ impl Store {
     ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
         // One snapshot for all the lookups: a statement outside a transaction takes and
         // drops the database's read lock each time.
-        let _snapshot = self.connection.unchecked_transaction()?;
+        let _snapshot = self.read_transaction()?;
         let mut statement = self.connection.prepare_cached(&format!(
             "{IDENTITY_SELECT} WHERE source_ip = ?1 AND ({IDENTITY_KNOWN})"
         ))?;

@@ -79,8 +79,8 @@ pub use migrate::SCHEMA_VERSION;
 pub use query::{
     DayFilter, DispositionCounts, DkimRow, DomainDayRow, FailureSampleRow, PublishedPolicy,
     QUERY_HEAP_BYTES, QUERY_SQL_BYTES, QUERY_VALUE_BYTES, QueryRow, RecordRow, ReportFilter,
-    ReportRow, ReportVisitor, ReporterDayRow, ResultsWanted, SourceDayRow, SourceFilter, SourceRow,
-    SourceTable, SourceView, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
+    ReportRow, ReportVisitor, ReporterDayRow, ResultsWanted, Snapshot, SourceDayRow, SourceFilter,
+    SourceRow, SourceTable, SourceView, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
 pub use rollup::report_midpoint;
 pub use sorted_set::SortedSet;

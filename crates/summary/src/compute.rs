@@ -119,7 +119,11 @@ impl Names {
     }
 
     fn name(&self, number: u32) -> String {
-        self.names.get(number as usize).cloned().unwrap_or_default()
+        self.text(number).to_owned()
+    }
+
+    fn text(&self, number: u32) -> &str {
+        self.names.get(number as usize).map_or("", String::as_str)
     }
 }
 
@@ -415,16 +419,31 @@ impl SummaryBuilder {
         self.domains[index].listed = true;
     }
 
+    /// The names of the domains the summary shows, in no order.
+    pub fn shown_domains(&self) -> impl Iterator<Item = &str> {
+        self.domains
+            .iter()
+            .filter(|domain| shows(self.only.as_deref(), domain))
+            .map(|domain| domain.name.as_str())
+    }
+
+    /// The addresses of the period's sources of the domains shown, in no order.
+    pub fn shown_source_ips(&self) -> impl Iterator<Item = &str> {
+        self.domains
+            .iter()
+            .filter(|domain| shows(self.only.as_deref(), domain))
+            .flat_map(|domain| domain.sources.keys())
+            .map(|&ip| self.names.text(ip))
+    }
+
     /// The summary.
     pub fn finish(self) -> Summary {
         let windows = self.windows;
+        let only = self.only;
         let mut domains: Vec<DomainSummary> = self
             .domains
             .into_iter()
-            .filter(|domain| match &self.only {
-                Some(only) => domain.name == *only,
-                None => domain.listed,
-            })
+            .filter(|domain| shows(only.as_deref(), domain))
             .map(|domain| domain.finish(&windows, &self.names))
             .collect();
         domains.sort_by(|a, b| a.domain.cmp(&b.domain));
@@ -435,6 +454,14 @@ impl SummaryBuilder {
             baseline: windows.baseline,
             domains,
         }
+    }
+}
+
+/// Whether a summary of `only` (that domain) or of every listed domain shows `domain`.
+fn shows(only: Option<&str>, domain: &DomainBuilder) -> bool {
+    match only {
+        Some(only) => domain.name == only,
+        None => domain.listed,
     }
 }
 

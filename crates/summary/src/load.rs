@@ -10,10 +10,10 @@ use super::tls::TlsBuilder;
 use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
-    DayFilter, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
-    SourceDayRow, Store, StoreError,
+    DayFilter, DnsCheckRow, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor,
+    ResultsWanted, SourceDayRow, SourceIdentity, Store, StoreError,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How far before a window a report may begin and still have its midpoint inside it. Real
 /// reports cover a day; this only bounds the index scan.
@@ -38,6 +38,34 @@ pub(crate) fn summarise_with(
     domain: Option<&DomainName>,
     identities: &mut IdentityCache,
 ) -> Result<Summary, StoreError> {
+    Ok(load(store, period, domain, identities)?.finish())
+}
+
+/// What a summary needs from the store, read; [`Loaded::finish`] makes the summary of it
+/// without the store (on another thread, when many domains are summarised).
+pub(crate) struct Loaded {
+    builder: SummaryBuilder,
+    tls: TlsBuilder,
+    identities: HashMap<String, SourceIdentity>,
+    /// Failure reports by shown domain, then (source IP, failure type).
+    failures: BTreeMap<String, BTreeMap<FailureKey, u64>>,
+    checks: Vec<(DnsCheckRow, Option<DnsCheckRow>)>,
+}
+
+/// The source IP and failure type a failure report is counted under.
+type FailureKey = (Option<String>, Option<String>);
+
+/// Reads what the summary of `period` (of `domain`, or of all domains) needs from `store`:
+/// the reports and rollups folded as they come, the TLS reports, the identities of the
+/// period's sources, the failure reports and the DNS checks of the domains shown.
+pub(crate) fn load(
+    store: &Store,
+    period: Period,
+    domain: Option<&DomainName>,
+    identities: &mut IdentityCache,
+) -> Result<Loaded, StoreError> {
+    // One state of the database for all the reads below.
+    let _snapshot = store.snapshot()?;
     let domain_filter = domain.map(DomainName::to_string);
     let window = Windows::new(period).read();
     // The midpoint rule itself is applied as the reports come ([`Period::contains_report`]);
@@ -96,52 +124,63 @@ pub(crate) fn summarise_with(
     store.read_tls_policies(&tls_filter, &mut |policy| {
         tls.add(&policy, &windows.current, &windows.previous);
     })?;
-    let tls_domains: Vec<String> = tls.domains().map(str::to_owned).collect();
-    for name in &tls_domains {
+    for name in tls.domains() {
         builder.list(name);
     }
-    let mut summary = builder.finish();
-    for domain in &mut summary.domains {
-        domain.tls = tls.summary(&domain.domain);
-    }
-    // Only the identities and DNS checks of what the summary shows: one domain's summary
-    // reads its own, however many sources and domains the database holds.
-    let shown = summary.domains.iter().flat_map(|shown| &shown.sources);
-    let identities =
-        identities.identities_of(store, shown.map(|source| source.source_ip.as_str()))?;
-    super::identity::apply(&mut summary, &identities);
-    add_failure_samples(store, period, domain, &mut summary)?;
+    // Only the identities, failure reports and DNS checks of what the summary shows: one
+    // domain's summary reads its own, however many sources and domains the database holds.
+    let identities = identities.identities_of(store, builder.shown_source_ips())?;
+    let shown: BTreeSet<&str> = builder.shown_domains().collect();
+    let failures = failure_samples(store, period, domain, &shown)?;
     let checks = match domain {
         Some(domain) => Vec::from_iter(store.latest_dns_checks_of(domain.as_str())?),
         None => store.latest_dns_checks()?,
     };
-    super::dns::apply(&mut summary, &checks);
-    Ok(summary)
+    Ok(Loaded {
+        builder,
+        tls,
+        identities,
+        failures,
+        checks,
+    })
+}
+
+impl Loaded {
+    /// The summary of what was read.
+    pub(crate) fn finish(self) -> Summary {
+        let Loaded {
+            builder,
+            mut tls,
+            identities,
+            failures,
+            checks,
+        } = self;
+        let mut summary = builder.finish();
+        for domain in &mut summary.domains {
+            domain.tls = tls.summary(&domain.domain);
+        }
+        super::identity::apply(&mut summary, &identities);
+        add_failure_samples(failures, &mut summary);
+        super::dns::apply(&mut summary, &checks);
+        summary
+    }
 }
 
 /// Counts the failure reports that arrived in `period` by domain, source IP and failure
-/// type, each linked to the source's class in the domain's aggregate reports. Only domains
-/// the summary shows get them; memory grows with the distinct (IP, failure) pairs.
-fn add_failure_samples(
+/// type, for the domains in `shown` only; memory grows with the distinct (IP, failure) pairs.
+fn failure_samples(
     store: &Store,
     period: Period,
     domain: Option<&DomainName>,
-    summary: &mut Summary,
-) -> Result<(), StoreError> {
-    type Key = (Option<String>, Option<String>);
-    let mut counts: BTreeMap<String, BTreeMap<Key, u64>> = BTreeMap::new();
-    let shown: BTreeMap<String, usize> = summary
-        .domains
-        .iter()
-        .enumerate()
-        .map(|(index, shown)| (shown.domain.clone(), index))
-        .collect();
+    shown: &BTreeSet<&str>,
+) -> Result<BTreeMap<String, BTreeMap<FailureKey, u64>>, StoreError> {
+    let mut counts: BTreeMap<String, BTreeMap<FailureKey, u64>> = BTreeMap::new();
     store.read_failure_samples(
         domain.map(DomainName::as_str),
         period.start,
         period.end,
         &mut |row: FailureSampleRow| {
-            if !shown.contains_key(&row.reported_domain) {
+            if !shown.contains(row.reported_domain.as_str()) {
                 return;
             }
             let key = (row.source_ip.map(|ip| ip.to_string()), row.auth_failure);
@@ -152,6 +191,18 @@ fn add_failure_samples(
                 .or_default() += 1;
         },
     )?;
+    Ok(counts)
+}
+
+/// Adds the failure report counts to the domains they belong to, each group linked to the
+/// source's class in the domain's aggregate reports.
+fn add_failure_samples(counts: BTreeMap<String, BTreeMap<FailureKey, u64>>, summary: &mut Summary) {
+    let shown: BTreeMap<String, usize> = summary
+        .domains
+        .iter()
+        .enumerate()
+        .map(|(index, shown)| (shown.domain.clone(), index))
+        .collect();
     for (name, groups) in counts {
         let Some(&index) = shown.get(&name) else {
             continue;
@@ -182,7 +233,6 @@ fn add_failure_samples(
             by_source,
         });
     }
-    Ok(())
 }
 
 /// Hands the reports whose midpoint lies in `window` to the builder, and keeps none (their

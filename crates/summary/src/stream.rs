@@ -11,11 +11,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::mpsc;
 
 use ruadb_report::DomainName;
 use ruadb_store::{ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError};
-use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
-use serde::{Serialize, Serializer};
 
 use super::compute::Windows;
 use super::identity::IdentityCache;
@@ -24,7 +23,10 @@ use super::period::{DAY, report_midpoint};
 use super::render::{PartWriter, render_domain, render_start};
 use super::text::Text;
 use super::tls::TlsBuilder;
-use super::{Alert, AlertThresholds, DomainSummary, Period, Summary, alerts, load::summarise_with};
+use super::{
+    Alert, AlertThresholds, DomainSummary, Period, Summary, alerts,
+    load::{Loaded, load, summarise_with},
+};
 
 /// Why writing a summary failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,13 +119,18 @@ impl<'s> DomainByDomain<'s> {
         if self.domains.is_empty() {
             found = alerts(&self.head, thresholds);
         }
-        for domain in self.each() {
+        let head = &self.head;
+        let alerts_of = |domain: DomainSummary| {
             let one = Summary {
-                domains: vec![domain?],
-                ..self.head.clone()
+                domains: vec![domain],
+                ..head.clone()
             };
-            found.extend(alerts(&one, thresholds));
-        }
+            alerts(&one, thresholds)
+        };
+        self.pipelined(alerts_of, |alerts| {
+            found.extend(alerts);
+            Ok::<_, StoreError>(())
+        })?;
         // Stable, as in `alerts()`: within a severity, domains and checks keep their order.
         found.sort_by_key(|alert| std::cmp::Reverse(alert.severity));
         Ok(self.head.alerts.insert(found))
@@ -131,7 +138,14 @@ impl<'s> DomainByDomain<'s> {
 
     /// The whole summary in memory, for the renderings that need it at once (HTML, mail).
     pub fn collect(self) -> Result<Summary, StoreError> {
-        let domains = self.each().collect::<Result<Vec<_>, _>>()?;
+        let mut domains = Vec::with_capacity(self.domains.len());
+        self.pipelined(
+            |domain| domain,
+            |domain| {
+                domains.push(domain);
+                Ok::<_, StoreError>(())
+            },
+        )?;
         Ok(Summary {
             domains,
             ..self.head
@@ -155,74 +169,108 @@ impl<'s> DomainByDomain<'s> {
         let mut start = W::default();
         render_start(&self.head, !self.domains.is_empty(), &mut start);
         out.write_all(start.into_part().as_bytes())?;
-        for domain in self.each() {
+        let head = &self.head;
+        let render = |domain: DomainSummary| {
             let mut part = W::default();
-            render_domain(&self.head, &domain?, &mut part);
-            out.write_all(part.into_part().as_bytes())?;
-        }
-        Ok(())
+            render_domain(head, &domain, &mut part);
+            part.into_part()
+        };
+        self.pipelined(render, |part| Ok(out.write_all(part.as_bytes())?))
     }
 
     /// Writes the summary as pretty-printed JSON with a final newline, byte for byte what
     /// serde gives for the whole [`Summary`], one domain at a time.
     pub fn write_json(&self, out: &mut impl Write) -> Result<(), WriteError> {
-        let failed = RefCell::new(None);
-        let streamed = Streamed {
-            parts: self,
-            failed: &failed,
-        };
-        let written = serde_json::to_writer_pretty(&mut *out, &streamed);
-        if let Some(error) = failed.into_inner() {
-            return Err(WriteError::Store(error));
+        // The head (without domains) ends in `"domains": []` and the object's end; the
+        // domains go between the brackets, each as serde's pretty printer writes an element
+        // at that depth.
+        let head = serde_json::to_string_pretty(&self.head).map_err(std::io::Error::from)?;
+        let start = head
+            .strip_suffix("[]\n}")
+            .ok_or_else(|| std::io::Error::other("the summary's JSON does not end in domains"))?;
+        out.write_all(start.as_bytes())?;
+        if self.domains.is_empty() {
+            out.write_all(b"[]")?;
+        } else {
+            out.write_all(b"[")?;
+            let mut first = true;
+            self.pipelined(json_element, |element| {
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                first = false;
+                Ok::<_, WriteError>(out.write_all(&element?)?)
+            })?;
+            out.write_all(b"\n  ]")?;
         }
-        written.map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
+        out.write_all(b"\n}\n")?;
         Ok(())
     }
-}
 
-/// The summary as serde sees it, its domains computed as they are serialised; a store error
-/// is kept in `failed` (serde's errors carry only text).
-struct Streamed<'a, 's> {
-    parts: &'a DomainByDomain<'s>,
-    failed: &'a RefCell<Option<StoreError>>,
-}
-
-/// The domains of a [`Streamed`] summary.
-struct StreamedDomains<'a, 's>(&'a Streamed<'a, 's>);
-
-impl Serialize for Streamed<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // The fields of `Summary`, in its order, with its rule for `alerts`.
-        let head = &self.parts.head;
-        let mut summary = serializer.serialize_struct("Summary", 5)?;
-        match &head.alerts {
-            Some(alerts) => summary.serialize_field("alerts", alerts)?,
-            None => summary.skip_field("alerts")?,
-        }
-        summary.serialize_field("period", &head.period)?;
-        summary.serialize_field("previous_period", &head.previous_period)?;
-        summary.serialize_field("baseline", &head.baseline)?;
-        summary.serialize_field("domains", &StreamedDomains(self))?;
-        summary.end()
-    }
-}
-
-impl Serialize for StreamedDomains<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let streamed = self.0;
-        let mut domains = serializer.serialize_seq(Some(streamed.parts.domains.len()))?;
-        for domain in streamed.parts.each() {
-            match domain {
-                Ok(domain) => domains.serialize_element(&domain)?,
-                Err(error) => {
-                    *streamed.failed.borrow_mut() = Some(error);
-                    return Err(S::Error::custom("reading the database failed"));
+    /// Hands `sink` each domain's summary made into a `T` by `work`, in order. This thread
+    /// reads the store (a connection serves one thread at a time) while another folds what
+    /// was read into the summary and runs `work`: reading a domain and making the one before
+    /// it take a core each. At most [`IN_FLIGHT`] domains wait between the two.
+    fn pipelined<T: Send, E: From<StoreError>>(
+        &self,
+        work: impl Fn(DomainSummary) -> T + Sync,
+        mut sink: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // One state of the database for every domain, whatever an ingest commits meanwhile.
+        let _snapshot = self.store.snapshot()?;
+        let mut identities = self.identities.borrow_mut();
+        std::thread::scope(|scope| {
+            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(IN_FLIGHT);
+            // Unbounded, but short: the worker makes no more than it was sent.
+            let (to_sink, made) = mpsc::channel::<T>();
+            let work = &work;
+            let worker = scope.spawn(move || {
+                for loaded in loaded {
+                    if let Some(domain) = loaded.finish().domains.pop()
+                        && to_sink.send(work(domain)).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            for name in &self.domains {
+                let loaded = load(self.store, self.head.period, Some(name), &mut identities)?;
+                if to_worker.send(loaded).is_err() {
+                    break;
+                }
+                while let Ok(part) = made.try_recv() {
+                    sink(part)?;
                 }
             }
-        }
-        domains.end()
+            drop(to_worker);
+            for part in made {
+                sink(part)?;
+            }
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
+            Ok(())
+        })
     }
+}
+
+/// Domains read ahead of the one being made ([`DomainByDomain::pipelined`]).
+const IN_FLIGHT: usize = 2;
+
+/// A domain's summary as an element of the summary's `domains` in pretty-printed JSON.
+fn json_element(domain: DomainSummary) -> Result<Vec<u8>, std::io::Error> {
+    let alone = serde_json::to_vec_pretty(&domain)?;
+    // Newlines only end lines in serde's output (in strings they are escaped), so indenting
+    // after each one indents every line.
+    const INDENT: &[u8] = b"    ";
+    let lines = alone.iter().filter(|&&byte| byte == b'\n').count();
+    let mut element = Vec::with_capacity(alone.len() + (lines + 1) * INDENT.len());
+    element.extend_from_slice(INDENT);
+    for &byte in &alone {
+        element.push(byte);
+        if byte == b'\n' {
+            element.extend_from_slice(INDENT);
+        }
+    }
+    Ok(element)
 }
 
 /// The domains a summary of `period` lists on its own: those with a report whose midpoint is

@@ -24,6 +24,41 @@ use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+/// A read snapshot of the database: while it lives, every read through its [`Store`] sees the
+/// database as of the first of them, whatever another connection commits meanwhile. A
+/// summary of a thousand domains reads each domain on its own; inside one snapshot it is
+/// still a function of one database state while an ingest runs beside it.
+#[must_use = "the snapshot ends when this is dropped"]
+pub struct Snapshot<'s> {
+    _transaction: Option<rusqlite::Transaction<'s>>,
+}
+
+impl std::fmt::Debug for Snapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Starts a [`Snapshot`] (nothing new when one is already open).
+    pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        Ok(Snapshot {
+            _transaction: self.read_transaction()?,
+        })
+    }
+
+    /// The read transaction of one read: a statement outside a transaction takes and drops
+    /// the database's read lock at each step, and the several statements of one read must
+    /// see one state. None when a transaction is already open (a [`Snapshot`]): the read
+    /// belongs to it.
+    pub(crate) fn read_transaction(&self) -> Result<Option<rusqlite::Transaction<'_>>, StoreError> {
+        if !self.connection.is_autocommit() {
+            return Ok(None);
+        }
+        Ok(Some(self.connection.unchecked_transaction()?))
+    }
+}
+
 /// One SQL value of a query result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]

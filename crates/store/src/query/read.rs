@@ -254,7 +254,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // One snapshot for the reports and the record streams, whatever an ingest commits
         // meanwhile; nothing is written, so it is rolled back.
-        let _snapshot = self.connection.unchecked_transaction()?;
+        let _snapshot = self.read_transaction()?;
         let selection = Selection::of(filter);
         let mut handles = HashMap::new();
         // The begin times of the reports kept, to narrow the record streams.

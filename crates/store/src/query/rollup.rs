@@ -187,11 +187,16 @@ impl Names<'_> {
         Ok(self.cached.get(&id).map_or("", |name| name))
     }
 
-    /// Replaces `target` with the names of `ids`.
+    /// Replaces `target` with the names of `ids`, in the strings already there when it has
+    /// them (the row is reused: most rows allocate nothing).
     fn fill(&mut self, target: &mut Vec<String>, ids: &[u64]) -> Result<(), StoreError> {
-        target.clear();
-        for &id in ids {
-            target.push(self.name(id)?.to_owned());
+        target.truncate(ids.len());
+        for (index, &id) in ids.iter().enumerate() {
+            let name = self.name(id)?;
+            match target.get_mut(index) {
+                Some(slot) => replace(slot, name),
+                None => target.push(name.to_owned()),
+            }
         }
         Ok(())
     }
@@ -204,6 +209,12 @@ fn lookup_name(connection: &Connection, id: u64) -> Result<String, StoreError> {
         .query_row([i64::try_from(id).unwrap_or(-1)], |row| row.get(0))
         .optional()?
         .ok_or(StoreError::DamagedRollup)
+}
+
+/// Sets `slot` to `text`, in its own allocation when it fits.
+fn replace(slot: &mut String, text: &str) {
+    slot.clear();
+    slot.push_str(text);
 }
 
 /// How much of each source row [`SourceRows`] reads.
@@ -361,23 +372,27 @@ fn fill_names(
     sets: &NameSets,
 ) -> Result<(), StoreError> {
     names.fill(&mut out.reporters, &sets.reporters)?;
-    out.dkim.clear();
-    for &[domain, selector, result] in &sets.dkim {
-        out.dkim.push(DkimRow {
-            domain: names.name(domain)?.to_owned(),
-            selector: match selector {
-                0 => None,
-                id => Some(names.name(id)?.to_owned()),
-            },
-            result: DkimResult::from_xml(names.name(result)?),
-        });
+    out.dkim.resize_with(sets.dkim.len(), || DkimRow {
+        domain: String::new(),
+        selector: None,
+        result: DkimResult::None,
+    });
+    for (row, &[domain, selector, result]) in out.dkim.iter_mut().zip(&sets.dkim) {
+        replace(&mut row.domain, names.name(domain)?);
+        match (selector, &mut row.selector) {
+            (0, kept) => *kept = None,
+            (id, Some(kept)) => replace(kept, names.name(id)?),
+            (id, kept) => *kept = Some(names.name(id)?.to_owned()),
+        }
+        row.result = DkimResult::from_xml(names.name(result)?);
     }
-    out.spf.clear();
-    for &[domain, result] in &sets.spf {
-        out.spf.push(SpfRow {
-            domain: names.name(domain)?.to_owned(),
-            result: SpfResult::from_xml(names.name(result)?),
-        });
+    out.spf.resize_with(sets.spf.len(), || SpfRow {
+        domain: String::new(),
+        result: SpfResult::None,
+    });
+    for (row, &[domain, result]) in out.spf.iter_mut().zip(&sets.spf) {
+        replace(&mut row.domain, names.name(domain)?);
+        row.result = SpfResult::from_xml(names.name(result)?);
     }
     names.fill(&mut out.helo_domains, &sets.helo)?;
     names.fill(&mut out.misaligned_dkim_pass, &sets.misaligned_dkim_pass)?;
@@ -393,16 +408,7 @@ impl Store {
         filter: &DayFilter,
         visit: &mut dyn FnMut(&SourceDayRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
-        let (first, last) = filter.days();
-        let mut reader = SourceRows::new(&self.connection, SourceDetail::Names);
-        reader.read(
-            filter.policy_domain.as_deref(),
-            (first, last),
-            &mut |row, _| {
-                visit(row);
-            },
-        )
+        self.read_sources(filter, SourceDetail::Names, &mut |row, _| visit(row))
     }
 
     /// [`Store::read_source_days`] with the name lists left empty in the row and given as
@@ -412,10 +418,7 @@ impl Store {
         filter: &DayFilter,
         visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
-        let (first, last) = filter.days();
-        let mut reader = SourceRows::new(&self.connection, SourceDetail::Ids);
-        reader.read(filter.policy_domain.as_deref(), (first, last), visit)
+        self.read_sources(filter, SourceDetail::Ids, visit)
     }
 
     /// The name `rollup_names` holds under `id`.
@@ -430,16 +433,20 @@ impl Store {
         filter: &DayFilter,
         visit: &mut dyn FnMut(&SourceDayRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
-        let (first, last) = filter.days();
-        let mut reader = SourceRows::new(&self.connection, SourceDetail::Counts);
-        reader.read(
-            filter.policy_domain.as_deref(),
-            (first, last),
-            &mut |row, _| {
-                visit(row);
-            },
-        )
+        self.read_sources(filter, SourceDetail::Counts, &mut |row, _| visit(row))
+    }
+
+    /// The reader behind [`Store::read_source_days`], [`Store::read_source_day_ids`] and
+    /// [`Store::read_source_counts`].
+    fn read_sources(
+        &self,
+        filter: &DayFilter,
+        detail: SourceDetail,
+        visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.read_transaction()?;
+        let mut reader = SourceRows::new(&self.connection, detail);
+        reader.read(filter.policy_domain.as_deref(), filter.days(), visit)
     }
 
     /// Streams the rows of `domain_days` `filter` selects to `visit`, by policy domain and
@@ -449,7 +456,7 @@ impl Store {
         filter: &DayFilter,
         visit: &mut dyn FnMut(&DomainDayRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
+        let _snapshot = self.read_transaction()?;
         let (first, last) = filter.days();
         let columns = "n.name, d.day, d.records, d.aligned, d.forwarded, d.misaligned,
             d.unauthenticated, d.spf_aligned, d.dkim_aligned, d.quarantined, d.rejected";
@@ -492,7 +499,7 @@ impl Store {
         filter: &DayFilter,
         visit: &mut dyn FnMut(&ReporterDayRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
+        let _snapshot = self.read_transaction()?;
         let (first, last) = filter.days();
         let key = Key {
             domain: "r.domain",

@@ -50,7 +50,7 @@ impl Store {
         filter: &ReportFilter,
         visit: &mut dyn FnMut(TlsPolicyRow),
     ) -> Result<(), StoreError> {
-        let _snapshot = self.connection.unchecked_transaction()?;
+        let _snapshot = self.read_transaction()?;
         let selection = Selection::default()
             .and_some("pol.policy_domain = ?", &filter.policy_domain)
             .and_some("rep.begin_utc >= ?", &filter.begin_at_or_after)
