@@ -290,6 +290,27 @@ impl Store {
         Ok(identities)
     }
 
+    /// [`Store::source_identities`] when there are at most `limit` (`None` when there are
+    /// more): a summary of many domains asks about most known sources, and one read of them
+    /// all costs less than a lookup for each source it shows.
+    pub fn source_identities_up_to(
+        &self,
+        limit: usize,
+    ) -> Result<Option<HashMap<String, SourceIdentity>>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("{IDENTITY_SELECT} WHERE {IDENTITY_KNOWN}"))?;
+        let mut rows = statement.query([])?;
+        let mut identities = HashMap::new();
+        while let Some(row) = rows.next()? {
+            if identities.len() == limit {
+                return Ok(None);
+            }
+            identities.insert(row.get::<_, String>(0)?, identity_of(row)?);
+        }
+        Ok(Some(identities))
+    }
+
     /// The identities of `source_ips` about which something is known, as
     /// [`Store::source_identities`] gives them: one lookup by primary key each, so the cost
     /// and the memory follow the addresses asked about, not the size of the table (a

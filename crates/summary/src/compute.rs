@@ -19,8 +19,9 @@ use super::{
 use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification};
 use ruadb_store::{DomainDayRow, ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// All the periods a summary looks at.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +99,7 @@ struct Membership {
 /// reporters), stored once; the fold keeps their numbers.
 #[derive(Debug, Default)]
 struct Names {
-    numbers: HashMap<String, u32>,
+    numbers: FxHashMap<String, u32>,
     names: Vec<String>,
 }
 
@@ -131,7 +132,7 @@ impl Names {
 pub(crate) struct SummaryBuilder {
     windows: Windows,
     only: Option<String>,
-    domain_index: HashMap<String, usize>,
+    domain_index: FxHashMap<String, usize>,
     domains: Vec<DomainBuilder>,
     names: Names,
 }
@@ -170,15 +171,15 @@ struct DomainBuilder {
     daily: BTreeMap<i64, DayCell>,
     previous_daily: BTreeMap<i64, DayCell>,
     weekly: BTreeMap<usize, (u64, u64)>,
-    sources: HashMap<u32, SourceBuilding>,
+    sources: FxHashMap<u32, SourceBuilding>,
     baseline_reports: u64,
-    baseline_ips: HashSet<u32>,
-    readiness: HashMap<u32, ReadinessCell>,
+    baseline_ips: FxHashSet<u32>,
+    readiness: FxHashMap<u32, ReadinessCell>,
     readiness_latest: Option<PolicyReport>,
     before_latest: Option<PolicyReport>,
     policy_reports: Vec<PolicyReport>,
-    reporters: HashMap<u32, (u64, u64)>,
-    baseline_reporters: HashMap<u32, (u64, i64)>,
+    reporters: FxHashMap<u32, (u64, u64)>,
+    baseline_reporters: FxHashMap<u32, (u64, i64)>,
 }
 
 /// One day's messages: all, passing DMARC, and by class.
@@ -261,7 +262,7 @@ impl SummaryBuilder {
         let mut builder = SummaryBuilder {
             windows: Windows::new(period),
             only: only.map(str::to_owned),
-            domain_index: HashMap::new(),
+            domain_index: FxHashMap::default(),
             domains: Vec::new(),
             names: Names::default(),
         };
@@ -561,25 +562,28 @@ impl DomainBuilder {
                 classification: source.classification,
             })
             .collect();
-        let mut top_failing: Vec<FailingSource> = sources
+        let failing = |source: &SourceSummary| source.messages.saturating_sub(source.dmarc_pass);
+        // Chosen before their addresses are copied: a domain may have many thousands.
+        let mut most_failing: Vec<&SourceSummary> = sources
             .iter()
-            .map(|source| FailingSource {
-                source_ip: source.summary.source_ip.clone(),
-                messages: source.summary.messages,
-                failing: source
-                    .summary
-                    .messages
-                    .saturating_sub(source.summary.dmarc_pass),
-                classification: source.summary.classification,
-            })
-            .filter(|source| source.failing > 0)
+            .map(|source| &source.summary)
+            .filter(|source| failing(source) > 0)
             .collect();
-        top_failing.sort_by(|a, b| {
-            b.failing
-                .cmp(&a.failing)
+        most_failing.sort_by(|a, b| {
+            failing(b)
+                .cmp(&failing(a))
                 .then_with(|| a.source_ip.cmp(&b.source_ip))
         });
-        top_failing.truncate(TOP_FAILING);
+        most_failing.truncate(TOP_FAILING);
+        let top_failing: Vec<FailingSource> = most_failing
+            .into_iter()
+            .map(|source| FailingSource {
+                source_ip: source.source_ip.clone(),
+                messages: source.messages,
+                failing: failing(source),
+                classification: source.classification,
+            })
+            .collect();
 
         let readiness_sources: Vec<(Classification, u64, u64)> = self
             .readiness

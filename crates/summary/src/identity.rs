@@ -18,6 +18,8 @@ pub(crate) struct IdentityCache {
     asked: HashSet<Box<str>>,
     /// Addresses asked for again, with what the store knows of them.
     kept: HashMap<Box<str>, Option<SourceIdentity>>,
+    /// Every identity the store knows, when read at once ([`IdentityCache::read_all`]).
+    all: Option<HashMap<String, SourceIdentity>>,
 }
 
 /// Addresses [`IdentityCache`] remembers having been asked for.
@@ -26,6 +28,15 @@ const ASKED: usize = 1 << 16;
 const KEPT: usize = 1 << 14;
 
 impl IdentityCache {
+    /// Reads every identity the store knows, when they are at most as many as the cache
+    /// keeps ([`Store::source_identities_up_to`]): then no address needs a lookup of its own.
+    pub(crate) fn read_all(&mut self, store: &Store) -> Result<(), StoreError> {
+        if self.all.is_none() {
+            self.all = store.source_identities_up_to(KEPT)?;
+        }
+        Ok(())
+    }
+
     /// What the store knows of each of `source_ips`, as [`Store::source_identities_of`]
     /// gives it.
     pub(crate) fn identities_of<'a>(
@@ -34,6 +45,14 @@ impl IdentityCache {
         source_ips: impl IntoIterator<Item = &'a str>,
     ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
         let mut found = HashMap::new();
+        if let Some(all) = &self.all {
+            for source_ip in source_ips {
+                if let Some(identity) = all.get(source_ip) {
+                    found.insert(source_ip.to_owned(), identity.clone());
+                }
+            }
+            return Ok(found);
+        }
         let mut missing = Vec::new();
         for source_ip in source_ips {
             match self.kept.get(source_ip) {
@@ -200,6 +219,35 @@ mod tests {
         };
         store.record_reverse_dns(&catalogue, &[answer], 0).unwrap();
         store
+    }
+
+    #[test]
+    fn identities_read_at_once_answer_as_the_lookups() {
+        let store = fixture_store();
+        let known = store.source_identities().unwrap();
+        assert!(!known.is_empty());
+        let mut asked: Vec<&str> = known.keys().map(String::as_str).collect();
+        asked.push("192.0.2.254");
+        let looked_up = IdentityCache::default()
+            .identities_of(&store, asked.iter().copied())
+            .unwrap();
+        let mut cache = IdentityCache::default();
+        cache.read_all(&store).unwrap();
+        assert_eq!(cache.all.as_ref(), Some(&known));
+        // Now answered without the store.
+        let empty = Store::open_in_memory(StoreOptions::default()).unwrap();
+        let read = cache.identities_of(&empty, asked.iter().copied()).unwrap();
+        assert_eq!(read, looked_up);
+        assert_eq!(read, known);
+        // More identities than the cache keeps: none read, each looked up.
+        assert_eq!(
+            store.source_identities_up_to(known.len() - 1).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.source_identities_up_to(known.len()).unwrap(),
+            Some(known)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TrySendError};
 
 use ruadb_report::DomainName;
 use ruadb_store::{ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError};
@@ -194,11 +194,23 @@ impl<'s> DomainByDomain<'s> {
         } else {
             out.write_all(b"[")?;
             let mut first = true;
-            self.pipelined(json_element, |element| {
-                out.write_all(if first { b"\n" } else { b",\n" })?;
-                first = false;
-                Ok::<_, WriteError>(out.write_all(&element?)?)
-            })?;
+            // Serialised here as the domains come: a large domain's JSON runs to megabytes.
+            self.pipelined(
+                |domain| domain,
+                |domain| {
+                    out.write_all(if first { b"\n" } else { b",\n" })?;
+                    first = false;
+                    const INDENT: &[u8] = b"    ";
+                    out.write_all(INDENT)?;
+                    let indented = Indented {
+                        out: &mut *out,
+                        indent: INDENT,
+                    };
+                    serde_json::to_writer_pretty(indented, &domain)
+                        .map_err(std::io::Error::from)?;
+                    Ok::<_, WriteError>(())
+                },
+            )?;
             out.write_all(b"\n  ]")?;
         }
         out.write_all(b"\n}\n")?;
@@ -208,7 +220,8 @@ impl<'s> DomainByDomain<'s> {
     /// Hands `sink` each domain's summary made into a `T` by `work`, in order. This thread
     /// reads the store (a connection serves one thread at a time) while another folds what
     /// was read into the summary and runs `work`: reading a domain and making the one before
-    /// it take a core each. At most [`IN_FLIGHT`] domains wait between the two.
+    /// it take a core each. Memory holds a few domains: the one read, one waiting for the
+    /// worker, the one made, and one made waiting for `sink`.
     fn pipelined<T: Send, E: From<StoreError>>(
         &self,
         work: impl Fn(DomainSummary) -> T + Sync,
@@ -217,32 +230,41 @@ impl<'s> DomainByDomain<'s> {
         // One state of the database for every domain, whatever an ingest commits meanwhile.
         let _snapshot = self.store.snapshot()?;
         let mut identities = self.identities.borrow_mut();
+        if self.domains.len() >= READ_ALL_IDENTITIES {
+            identities.read_all(self.store)?;
+        }
         std::thread::scope(|scope| {
-            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(IN_FLIGHT);
-            // Unbounded, but short: the worker makes no more than it was sent.
-            let (to_sink, made) = mpsc::channel::<T>();
+            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(1);
+            // One message per domain received, so that this thread can wait for one.
+            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(1);
             let work = &work;
             let worker = scope.spawn(move || {
                 for loaded in loaded {
-                    if let Some(domain) = loaded.finish().domains.pop()
-                        && to_sink.send(work(domain)).is_err()
-                    {
+                    let part = loaded.finish().domains.pop().map(work);
+                    if to_sink.send(part).is_err() {
                         return;
                     }
                 }
             });
-            for name in &self.domains {
-                let loaded = load(self.store, self.head.period, Some(name), &mut identities)?;
-                if to_worker.send(loaded).is_err() {
-                    break;
+            'domains: for name in &self.domains {
+                let mut next = load(self.store, self.head.period, Some(name), &mut identities)?;
+                // The worker has a domain waiting: give `sink` what it makes meanwhile.
+                while let Err(error) = to_worker.try_send(next) {
+                    match (error, made.recv()) {
+                        (TrySendError::Full(back), Ok(part)) => {
+                            next = back;
+                            part.map(&mut sink).transpose()?;
+                        }
+                        _ => break 'domains,
+                    }
                 }
                 while let Ok(part) = made.try_recv() {
-                    sink(part)?;
+                    part.map(&mut sink).transpose()?;
                 }
             }
             drop(to_worker);
             for part in made {
-                sink(part)?;
+                part.map(&mut sink).transpose()?;
             }
             if let Err(panic) = worker.join() {
                 std::panic::resume_unwind(panic);
@@ -252,25 +274,33 @@ impl<'s> DomainByDomain<'s> {
     }
 }
 
-/// Domains read ahead of the one being made ([`DomainByDomain::pipelined`]).
-const IN_FLIGHT: usize = 2;
+/// From this many domains on, [`DomainByDomain::pipelined`] reads all the identities the store
+/// knows at once (when they are few enough, [`IdentityCache::read_all`]) instead of looking up
+/// each domain's sources: one domain's summary reads only its own.
+const READ_ALL_IDENTITIES: usize = 16;
 
-/// A domain's summary as an element of the summary's `domains` in pretty-printed JSON.
-fn json_element(domain: DomainSummary) -> Result<Vec<u8>, std::io::Error> {
-    let alone = serde_json::to_vec_pretty(&domain)?;
-    // Newlines only end lines in serde's output (in strings they are escaped), so indenting
-    // after each one indents every line.
-    const INDENT: &[u8] = b"    ";
-    let lines = alone.iter().filter(|&&byte| byte == b'\n').count();
-    let mut element = Vec::with_capacity(alone.len() + (lines + 1) * INDENT.len());
-    element.extend_from_slice(INDENT);
-    for &byte in &alone {
-        element.push(byte);
-        if byte == b'\n' {
-            element.extend_from_slice(INDENT);
+/// Writes to `out` with `indent` after each newline: serde's pretty JSON of a value, one level
+/// deeper (newlines only end lines in it; in strings they are escaped).
+struct Indented<'w, W: Write> {
+    out: &'w mut W,
+    indent: &'static [u8],
+}
+
+impl<W: Write> Write for Indented<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
+            self.out.write_all(&rest[..=end])?;
+            self.out.write_all(self.indent)?;
+            rest = &rest[end + 1..];
         }
+        self.out.write_all(rest)?;
+        Ok(buf.len())
     }
-    Ok(element)
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The domains a summary of `period` lists on its own: those with a report whose midpoint is
