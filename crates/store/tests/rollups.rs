@@ -318,3 +318,54 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
         assert_eq!(migrated.reporters, before.reporters);
     }
 }
+
+/// The messages of every source-day `store` reads.
+fn messages_read(store: &Store) -> u64 {
+    let mut messages = 0;
+    store
+        .read_source_days(&DayFilter::default(), &mut |row| messages += row.messages())
+        .unwrap();
+    messages
+}
+
+#[test]
+fn reads_in_a_snapshot_see_one_state_while_another_connection_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ruadb.sqlite");
+    let mut writer = Store::open(&path, StoreOptions::default()).unwrap();
+    let one = |id: &str, ip: &str, count: u64| {
+        let xml = report(
+            "google.com",
+            id,
+            "example.com",
+            (SUNDAY, SUNDAY + DAY),
+            &[(
+                ip,
+                count,
+                "none",
+                "example.com",
+                "pass",
+                "example.com",
+                "pass",
+            )],
+        );
+        vec![(format!("{id}.xml"), xml.into_bytes())]
+    };
+    ingest(&mut writer, &one("first", "192.0.2.1", 5));
+    let reader = Store::open_read_only(&path).unwrap();
+    let snapshot = reader.snapshot().unwrap();
+    assert_eq!(messages_read(&reader), 5);
+    ingest(&mut writer, &one("second", "192.0.2.2", 7));
+    // Every read of the snapshot, however many, sees the database as it was at the first.
+    assert_eq!(messages_read(&reader), 5);
+    let mut days = 0;
+    reader
+        .read_domain_days(&DayFilter::default(), &mut |row| {
+            days += 1;
+            assert_eq!(row.messages(), 5);
+        })
+        .unwrap();
+    assert_eq!(days, 1);
+    drop(snapshot);
+    assert_eq!(messages_read(&reader), 12);
+}

@@ -235,8 +235,9 @@ impl<'s> DomainByDomain<'s> {
         }
         std::thread::scope(|scope| {
             let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(1);
-            // One message per domain received, so that this thread can wait for one.
-            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(1);
+            // One message per domain received, so that this thread can wait for one; handed
+            // over only when this thread takes it.
+            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(0);
             let work = &work;
             let worker = scope.spawn(move || {
                 for loaded in loaded {
