@@ -279,15 +279,9 @@ impl Store {
     /// missing from the map is unknown): on a database of many unknown sources the map stays
     /// small, which keeps `sources` and the summary within their memory budget.
     pub fn source_identities(&self) -> Result<HashMap<String, SourceIdentity>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare(&format!("{IDENTITY_SELECT} WHERE {IDENTITY_KNOWN}"))?;
-        let mut rows = statement.query([])?;
-        let mut identities = HashMap::new();
-        while let Some(row) = rows.next()? {
-            identities.insert(row.get::<_, String>(0)?, identity_of(row)?);
-        }
-        Ok(identities)
+        Ok(self
+            .source_identities_up_to(usize::MAX)?
+            .unwrap_or_default())
     }
 
     /// [`Store::source_identities`] when there are at most `limit` (`None` when there are
