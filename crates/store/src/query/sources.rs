@@ -380,8 +380,12 @@ struct TableBuilder {
     domain_numbers: HashMap<String, u32>,
     /// The position of the policy domain of the row before: rows come by domain.
     last_domain: Option<u32>,
-    /// Per policy domain (by position), its sources.
-    index: Vec<SourceIndex>,
+    /// The sources of the policy domain being read. Rows come by domain, so a domain's
+    /// sources are all found when the next domain begins, and the index starts over: it
+    /// holds one domain's sources, not the database's.
+    index: SourceIndex,
+    /// The position of the policy domain `index` holds.
+    index_domain: Option<u32>,
     /// Per source, its names while they are collected: positions in `keys`, tagged.
     names: Vec<SortedSet<u32>>,
     /// Every name a source lists, numbered in the order first seen; names are looked up
@@ -443,11 +447,12 @@ impl TableBuilder {
     fn add(&mut self, row: &SourceDayRow, sets: &NameSets) {
         let domain = self.domain_number(&row.policy_domain);
         let table = &mut self.table;
-        if self.index.len() <= domain as usize {
-            self.index
-                .resize_with(domain as usize + 1, Default::default);
+        let (by_address, by_text) = &mut self.index;
+        if self.index_domain != Some(domain) {
+            by_address.clear();
+            by_text.clear();
+            self.index_domain = Some(domain);
         }
-        let (by_address, by_text) = &mut self.index[domain as usize];
         let address = row.source_ip.parse::<IpAddr>().ok();
         let known = match address {
             Some(address) => by_address.get(&address),
@@ -463,8 +468,10 @@ impl TableBuilder {
                     }
                     None => {
                         by_text.insert(row.source_ip.as_str().into(), number);
+                        table.texts.insert(number, row.source_ip.as_str().into());
                     }
                 }
+                table.ips.push(address.unwrap_or(IpAddr::from([0u8; 4])));
                 table.sources.push(SourceCounts {
                     domain,
                     first_seen: row.first_begin,
@@ -523,6 +530,7 @@ impl TableBuilder {
 
     /// Looks up the names (each once), sorts each source's lists and the sources.
     fn finish(self, store: &Store) -> Result<SourceTable, StoreError> {
+        drop(self.index);
         let mut table = self.table;
         // The text of every key, or None for a DKIM signature or SPF domain without a
         // domain (not listed; a reporter is listed whatever its name).
@@ -582,17 +590,6 @@ impl TableBuilder {
             })
             .collect();
         table.names = sorted.into_iter().map(Box::from).collect();
-        table.ips = vec![IpAddr::from([0u8; 4]); table.sources.len()];
-        for (by_address, by_text) in self.index {
-            for (address, number) in by_address {
-                if let Some(slot) = table.ips.get_mut(number as usize) {
-                    *slot = address;
-                }
-            }
-            table
-                .texts
-                .extend(by_text.into_iter().map(|(text, number)| (number, text)));
-        }
         table.order = output_order(&table);
         Ok(table)
     }
