@@ -10,11 +10,13 @@
 #     scripts/bench.sh) with identification off (`--no-identify`) and on without network
 #     (catalogue and IP database, `dns = false`). Target: "on" within 5% of "off". Reverse DNS
 #     after an ingest waits on the network, within `dns_budget_secs`: its own cost is the
-#     `ruadb identify` figure above.
+#     `ruadb identify` figure above. The two modes alternate, IDENTIFY_INGEST_RUNS times each
+#     (default 7): a difference of a few percent needs more runs than the spread of one.
 #
-# Each figure is the median of RUNS runs (default 3) by wall time, with the 1-minute load
-# average of the machine when it was taken: on a shared machine the numbers are only as good
-# as the quiet they were taken in.
+# Each `ruadb identify` figure is the median of RUNS runs (default 3) by wall time; each ingest
+# figure is the median wall time and, separately, the median CPU time of its runs. Every figure
+# comes with the 1-minute load average of the machine when it was taken: on a shared machine
+# the numbers are only as good as the quiet they were taken in.
 #
 # Everything generated (reports, zones, the MMDB, the DNS server's state) is cached under
 # target/bench-corpus/identify-*, keyed by the number of addresses; the DNS server runs on
@@ -25,6 +27,7 @@ cd "$(dirname "$0")/.."
 IDENTIFY_IPS=${IDENTIFY_IPS:-10000}
 IDENTIFY_INGEST_REPORTS=${IDENTIFY_INGEST_REPORTS:-10000}
 RUNS=${RUNS:-3}
+IDENTIFY_INGEST_RUNS=${IDENTIFY_INGEST_RUNS:-7}
 SEED=${SEED:-1}
 RESULTS=${RESULTS:-bench/results.md}
 BENCH_DNS_PORT=${BENCH_DNS_PORT:-10153}
@@ -120,6 +123,19 @@ median() {
         END { split(line[int((NR + 1) / 2)], m, " "); printf "%s %s %s %s\n", m[1], m[2], rss, m[4] }'
 }
 
+# medians NAME: "WALL CPU RSS_MIB LOAD1": the median wall time (with the load of its run) and,
+# separately, the median CPU time, with the largest RSS.
+medians() {
+    local cpu
+    cpu=$(awk '{ print $2 }' "$WORK/$1.runs" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    median "$1" | awk -v cpu="$cpu" '{ printf "%s %s %s %s\n", $1, cpu, $3, $4 }'
+}
+
+# cpus NAME: every run's CPU time, "1.23 / 1.31 / …".
+cpus() {
+    awk '{ printf "%s%s", (NR > 1 ? " / " : ""), $2 }' "$WORK/$1.runs"
+}
+
 # walls NAME: every run's wall time and load, "1.23 s (load 0.41) / …".
 walls() {
     awk '{ printf "%s%s s (load %s)", (NR > 1 ? " / " : ""), $1, $4 }' "$WORK/$1.runs"
@@ -183,7 +199,7 @@ if [ ! -f "$corpus.json" ]; then
 fi
 find "$corpus" -type f -exec cat {} + >/dev/null
 rm -f "$WORK"/ingest-off.runs "$WORK"/ingest-offline.runs
-for _ in $(seq "$RUNS"); do
+for _ in $(seq "$IDENTIFY_INGEST_RUNS"); do
     for mode in off offline; do
         db="$WORK/ingest-$mode.sqlite"
         rm -f "$db" "$db-wal" "$db-shm"
@@ -194,8 +210,8 @@ for _ in $(seq "$RUNS"); do
     done
 done
 sources=$("$RUADB" --db "$WORK/ingest-offline.sqlite" sql "SELECT COUNT(*) FROM source_identity" | tail -n1 | tr -dc '0-9')
-read -r off_wall off_cpu off_rss off_load < <(median ingest-off)
-read -r offline_wall offline_cpu offline_rss offline_load < <(median ingest-offline)
+read -r off_wall off_cpu off_rss off_load < <(medians ingest-off)
+read -r offline_wall offline_cpu offline_rss offline_load < <(medians ingest-offline)
 ratio() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
 
 {
@@ -218,10 +234,12 @@ ratio() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
     echo "- identify, new: $(walls identify-new)"
     echo "- identify, cached: $(walls identify-cached)"
     echo
-    echo "| \`ruadb ingest\` of $IDENTIFY_INGEST_REPORTS reports ($sources sources) | wall s | CPU s | peak RSS MiB | load (1 min) | wall vs off | CPU vs off |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    echo "| identification off (\`--no-identify\`) | $off_wall | $off_cpu | $off_rss | $off_load | | |"
-    echo "| on, offline (catalogue, IP database; \`dns = false\`) | $offline_wall | $offline_cpu | $offline_rss | $offline_load | $(ratio "$offline_wall" "$off_wall") | $(ratio "$offline_cpu" "$off_cpu") |"
+    echo "| \`ruadb ingest\` of $IDENTIFY_INGEST_REPORTS reports ($sources sources) | wall s | CPU s | peak RSS MiB | load (1 min) | wall vs off | CPU vs off | runs |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| identification off (\`--no-identify\`) | $off_wall | $off_cpu | $off_rss | $off_load | | | $IDENTIFY_INGEST_RUNS |"
+    echo "| on, offline (catalogue, IP database; \`dns = false\`) | $offline_wall | $offline_cpu | $offline_rss | $offline_load | $(ratio "$offline_wall" "$off_wall") | $(ratio "$offline_cpu" "$off_cpu") | $IDENTIFY_INGEST_RUNS |"
     echo
-    echo "Every run: off $(walls ingest-off); on $(walls ingest-offline)."
+    echo "Median wall time and, separately, median CPU time of $IDENTIFY_INGEST_RUNS alternating runs each. Every run: off $(walls ingest-off); on $(walls ingest-offline)."
+    echo
+    echo "CPU s of every run: off $(cpus ingest-off); on $(cpus ingest-offline)."
 } | tee -a "$RESULTS"
