@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -82,8 +83,14 @@ impl IpDatabase {
         &self.label
     }
 
-    /// What this file says about `ip`: `None` when the address is not in it.
-    fn lookup(&self, ip: IpAddr) -> Result<Option<Answer>, IdentifyError> {
+    /// What this file says about `ip`, the `index`th of its [`IpDatabases`]: `None` when the
+    /// address is not in it. A record met before is taken from `cache`.
+    fn lookup<'c>(
+        &self,
+        ip: IpAddr,
+        index: usize,
+        cache: &'c mut OwnerCache,
+    ) -> Result<Option<(usize, &'c Answer)>, IdentifyError> {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return Ok(None);
         }
@@ -92,11 +99,37 @@ impl IpDatabase {
             message: format!("cannot read the record of {ip}: {error}"),
         };
         let found = self.reader.lookup(ip).map_err(failed)?;
-        let Some(record) = found.decode::<Loose>().map_err(failed)? else {
+        let Some(offset) = found.offset() else {
             return Ok(None);
         };
-        Ok(Some(Answer::from_record(&record)))
+        if !cache.answers.contains_key(&(index, offset)) {
+            let Some(record) = found.decode::<Loose>().map_err(failed)? else {
+                return Ok(None);
+            };
+            cache
+                .answers
+                .insert((index, offset), Answer::from_record(&record));
+        }
+        Ok(cache
+            .answers
+            .get(&(index, offset))
+            .map(|answer| (offset, answer)))
     }
+}
+
+/// The records of [`IpDatabases`] decoded so far, by file and place in the file, and the
+/// owners made of them, for [`IpDatabases::lookup_cached`]: many addresses share a network's
+/// record, which is then decoded once. A few thousand of each at most.
+#[derive(Debug, Default)]
+pub struct OwnerCache {
+    answers: HashMap<(usize, usize), Answer>,
+    /// Owners by the place of each file's record (in file order, up to the last file asked).
+    owners: HashMap<Vec<Option<usize>>, Arc<NetworkOwner>>,
+}
+
+impl OwnerCache {
+    /// Records, and owners, held before the cache starts over.
+    const ENTRIES: usize = 4096;
 }
 
 /// `database_type` (cut to [`MAX_TYPE_CHARS`]) and the build date, as a day in UTC.
@@ -168,27 +201,64 @@ impl IpDatabases {
 
     /// The owner and country of `ip`, each field from the first file that answers it.
     pub fn lookup(&self, ip: IpAddr) -> Result<NetworkOwner, IdentifyError> {
-        let mut owner = NetworkOwner::default();
-        let mut answered: Vec<&str> = Vec::new();
-        for database in &self.databases {
-            if owner.asn.is_some() && owner.as_org.is_some() && owner.country.is_some() {
+        let owner = self.lookup_cached(ip, &mut OwnerCache::default())?;
+        Ok(Arc::unwrap_or_clone(owner))
+    }
+
+    /// [`IpDatabases::lookup`] with the records and owners of the addresses asked before in
+    /// `cache`: addresses of the same networks share one owner, made once.
+    pub fn lookup_cached(
+        &self,
+        ip: IpAddr,
+        cache: &mut OwnerCache,
+    ) -> Result<Arc<NetworkOwner>, IdentifyError> {
+        // Started over before, never during, a lookup: the records it finds are read again
+        // below.
+        if cache.answers.len() + self.databases.len() > OwnerCache::ENTRIES {
+            cache.answers.clear();
+        }
+        // Which record each file has for `ip`, and whether the fields are answered: the
+        // files after the one that answers the last field are not asked.
+        let mut places = Vec::with_capacity(self.databases.len());
+        let mut answered = [false; 3];
+        for (index, database) in self.databases.iter().enumerate() {
+            if answered == [true; 3] {
                 break;
             }
-            let Some(answer) = database.lookup(ip)? else {
+            let found = database.lookup(ip, index, cache)?;
+            places.push(found.map(|(offset, _)| offset));
+            if let Some((_, answer)) = found {
+                answered[0] |= answer.asn.is_some();
+                answered[1] |= answer.as_org.is_some();
+                answered[2] |= answer.country.is_some();
+            }
+        }
+        if let Some(owner) = cache.owners.get(&places) {
+            return Ok(Arc::clone(owner));
+        }
+        let mut owner = NetworkOwner::default();
+        let mut labels: Vec<&str> = Vec::new();
+        for (index, (database, offset)) in self.databases.iter().zip(&places).enumerate() {
+            let Some(answer) = offset.and_then(|offset| cache.answers.get(&(index, offset))) else {
                 continue;
             };
             let used = [
                 fill(&mut owner.asn, answer.asn),
-                fill(&mut owner.as_org, answer.as_org),
-                fill(&mut owner.country, answer.country),
+                fill(&mut owner.as_org, answer.as_org.clone()),
+                fill(&mut owner.country, answer.country.clone()),
             ];
-            if used.contains(&true) && !answered.contains(&database.label()) {
-                answered.push(database.label());
+            if used.contains(&true) && !labels.contains(&database.label()) {
+                labels.push(database.label());
             }
         }
-        if !answered.is_empty() {
-            owner.ip_database = Some(answered.join(", "));
+        if !labels.is_empty() {
+            owner.ip_database = Some(labels.join(", "));
         }
+        let owner = Arc::new(owner);
+        if cache.owners.len() >= OwnerCache::ENTRIES {
+            cache.owners.clear();
+        }
+        cache.owners.insert(places, Arc::clone(&owner));
         Ok(owner)
     }
 }
@@ -203,6 +273,7 @@ fn fill<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
 }
 
 /// What one file's record says, each field checked ([`IpDatabases`]'s rules).
+#[derive(Debug)]
 struct Answer {
     asn: Option<u32>,
     as_org: Option<String>,

@@ -38,7 +38,7 @@ mod catalogue;
 mod ipdb;
 
 pub use catalogue::{BUILTIN_CATALOGUE, Catalogue, Service, ServiceKind};
-pub use ipdb::{IpDatabase, IpDatabases, MAX_AS_ORG_CHARS, NetworkOwner};
+pub use ipdb::{IpDatabase, IpDatabases, MAX_AS_ORG_CHARS, NetworkOwner, OwnerCache};
 
 /// What went wrong reading a catalogue or an IP database.
 #[derive(Debug, thiserror::Error)]

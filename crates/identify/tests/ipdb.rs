@@ -7,8 +7,11 @@
     reason = "tests (helpers included) fail loudly"
 )]
 
-use ruadb_identify::{IdentifyError, IpDatabase, IpDatabases, MAX_AS_ORG_CHARS, NetworkOwner};
+use ruadb_identify::{
+    IdentifyError, IpDatabase, IpDatabases, MAX_AS_ORG_CHARS, NetworkOwner, OwnerCache,
+};
 use ruadb_testgen::{MmdbEntry, MmdbLayout, write_mmdb};
+use std::net::IpAddr;
 
 /// 2026-11-28 12:00 UTC.
 const BUILT: u64 = 1_795_867_200;
@@ -132,6 +135,44 @@ fn the_first_file_that_answers_a_field_wins() {
             .as_deref(),
         Some("US")
     );
+}
+
+#[test]
+fn one_cache_across_many_addresses_gives_what_each_lookup_does() {
+    let ipinfo = || {
+        database(
+            MmdbLayout::IpinfoLite,
+            "ipinfo lite.mmdb",
+            &[MmdbEntry::new(
+                "192.0.2.0/26",
+                Some(15169),
+                None,
+                Some("us"),
+            )],
+        )
+    };
+    let orders = [
+        vec![asn_file(), country_file()],
+        vec![country_file(), ipinfo(), asn_file()],
+        vec![ipinfo(), country_file()],
+    ];
+    // Addresses of the same networks again and again, in and out of every file.
+    let addresses: Vec<IpAddr> = (0..6000u32)
+        .map(|n| match n % 4 {
+            0 => IpAddr::from([192, 0, 2, (n % 256) as u8]),
+            1 => IpAddr::from([198, 51, 100, (n % 256) as u8]),
+            2 => format!("2001:db8:{:x}::{:x}", n % 3, n).parse().unwrap(),
+            _ => IpAddr::from(std::net::Ipv4Addr::from(n.wrapping_mul(2_654_435_761))),
+        })
+        .collect();
+    for files in orders {
+        let databases = IpDatabases::new(files);
+        let mut cache = OwnerCache::default();
+        for ip in &addresses {
+            let cached = databases.lookup_cached(*ip, &mut cache).unwrap();
+            assert_eq!(*cached, databases.lookup(*ip).unwrap(), "{ip}");
+        }
+    }
 }
 
 #[test]

@@ -279,6 +279,9 @@ fn ingest_batches(
             store.record_identified(identifier).unwrap();
         }
     }
+    if let Some(identifier) = identifier {
+        store.write_identified(identifier).unwrap();
+    }
 }
 
 /// `identify_progress.last_record` and the greatest record id.

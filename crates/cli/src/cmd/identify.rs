@@ -8,11 +8,12 @@
 use std::io::{Read as _, Write as _};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use ruadb_dns::{Resolver, Reverse};
-use ruadb_identify::{Catalogue, IpDatabase, IpDatabases};
+use ruadb_identify::{Catalogue, IpDatabase, IpDatabases, OwnerCache};
 use ruadb_report::escape_for_terminal;
 use ruadb_store::{Identifier, NetworkLookup, OfflineTally, ReverseDns, Store};
 use serde::Serialize;
@@ -152,6 +153,7 @@ fn network_owners(
         ..NetworkTally::default()
     };
     let mut after = String::new();
+    let mut owners = OwnerCache::default();
     loop {
         let page = store
             .sources_to_look_up(signature, refresh, &after, IP_DATABASE_PAGE)
@@ -165,7 +167,7 @@ fn network_owners(
             // Records hold canonical address text; anything else is recorded as not found,
             // so it is not asked again until the files change.
             let owner = match source_ip.parse::<IpAddr>() {
-                Ok(ip) => databases.lookup(ip)?,
+                Ok(ip) => Arc::unwrap_or_clone(databases.lookup_cached(ip, &mut owners)?),
                 Err(_) => ruadb_identify::NetworkOwner::default(),
             };
             tally.looked_up += 1;
@@ -312,6 +314,10 @@ pub fn after_ingest(store: &mut Store, context: &Context, alongside: Option<Iden
         let line = format!("warning: {error:#}; `ruadb identify` tries again");
         eprintln!("ruadb: {}", escape_for_terminal(&line));
     };
+    if let Some(alongside) = &alongside {
+        // What it holds of the last batches; left to the scan below if this fails.
+        let _ = store.write_identified(alongside);
+    }
     if let Some((catalogue, databases)) = alongside.and_then(Identifier::finish) {
         if let Err(error) = identify(store, context, &catalogue, &databases, false) {
             warn(&error);

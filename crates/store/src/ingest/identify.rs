@@ -3,8 +3,11 @@
 //! (from passed DKIM signatures and SPF passes, with the catalogue) and looks up the network
 //! owners (with the IP databases) of the sources it has not met in the batch, while the batch
 //! thread writes on. What it found for a batch is written after the batch commits, in a
-//! transaction of its own ([`Store::record_identified`]): never inside the ingest's, and a
-//! failure there never fails the ingest.
+//! transaction of its own: never inside the ingest's, and a failure there never fails the
+//! ingest. [`Store::record_identified`] takes it after each commit and holds it, so that the
+//! findings of consecutive batches, up to [`HELD_SOURCES`] sources, are written together
+//! (each page of `source_identities` once rather than once a batch);
+//! [`Store::write_identified`] writes what is held at the end.
 //!
 //! It covers the records of a batch only if identification was up to date when the batch
 //! began and every report the batch started was stored whole; otherwise it writes nothing and
@@ -12,14 +15,15 @@
 //! ([`Store::identify_from_reports`]) does that batch's records as before. Either way the
 //! table ends the same.
 
-use super::rows::PendingRecord;
+use super::rows::{MultiRowInsert, PendingRecord};
 use crate::identity::name_sql;
 use crate::sql_value::ReportEnum;
 use crate::{Store, StoreError};
-use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, Service};
+use foldhash::HashMap;
+use foldhash::HashMapExt as _;
+use ruadb_identify::{Catalogue, Evidence, IpDatabases, NetworkOwner, OwnerCache, Service};
 use rusqlite::{Connection, OptionalExtension, named_params};
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -93,14 +97,21 @@ const MAX_BATCH_SOURCES: usize = 16_384;
 /// again unless it has stronger evidence: a few megabytes at most.
 const KNOWN_SOURCES: usize = 16_384;
 
+/// Sources found by consecutive batches that [`Store::record_identified`] holds before it
+/// writes them: a few megabytes.
+const HELD_SOURCES: usize = 32_768;
+
 /// Identification run alongside an ingest: see the module documentation. Dropping it ends
-/// its thread.
+/// its thread; what it holds unwritten is then left to the scan of the stored records.
 pub struct Identifier {
     fed: Option<SyncSender<Fed>>,
     found: Receiver<Option<Found>>,
     thread: Option<JoinHandle<(Catalogue, IpDatabases)>>,
-    /// Whether [`Store::record_identified`] wrote what was found for the last batch.
+    /// Whether [`Store::record_identified`] took what was found for the last batch (to be
+    /// written with what it holds).
     written: Cell<bool>,
+    /// What was found for consecutive batches and is not written yet, oldest first.
+    held: RefCell<Vec<Found>>,
 }
 
 /// What the thread found for one committed batch.
@@ -157,6 +168,7 @@ impl Identifier {
             found,
             thread: Some(thread),
             written: Cell::new(false),
+            held: RefCell::new(Vec::new()),
         })
     }
 
@@ -202,6 +214,8 @@ fn identify_fed(
     found: &SyncSender<Option<Found>>,
 ) {
     let databases = Some(databases).filter(|databases| !databases.is_empty());
+    // Kept from batch to batch: sources of the same networks, in every batch.
+    let mut owners = OwnerCache::default();
     let mut domains = DomainServices {
         catalogue,
         dkim: HashMap::new(),
@@ -229,7 +243,6 @@ fn identify_fed(
                 batch = Some(BatchSources {
                     before,
                     sources: HashMap::new(),
-                    owners: HashMap::new(),
                 });
             }
             Fed::Records(records) => {
@@ -237,7 +250,13 @@ fn identify_fed(
                     continue;
                 };
                 for pending in &records {
-                    sources.add(&pending.record, databases, &mut domains, &known);
+                    sources.add(
+                        &pending.record,
+                        databases,
+                        &mut owners,
+                        &mut domains,
+                        &known,
+                    );
                 }
                 if sources.sources.len() > MAX_BATCH_SOURCES {
                     batch = None;
@@ -290,12 +309,7 @@ impl<'c> DomainServices<'c> {
 struct BatchSources {
     before: i64,
     sources: HashMap<IpAddr, FoundSource>,
-    /// The distinct answers of the IP databases met in the batch.
-    owners: HashMap<NetworkOwner, Arc<NetworkOwner>>,
 }
-
-/// Distinct IP database answers shared before [`BatchSources::owners`] starts over.
-const OWNER_MEMORY: usize = 4096;
 
 impl BatchSources {
     /// Adds one stored record: its source, and what names it (the first passed DKIM
@@ -304,28 +318,25 @@ impl BatchSources {
         &mut self,
         record: &ruadb_report::Record,
         databases: Option<&IpDatabases>,
+        owners: &mut OwnerCache,
         domains: &mut DomainServices<'_>,
         known: &HashMap<IpAddr, Option<Evidence>>,
     ) {
-        let source = match self.sources.get_mut(&record.source_ip) {
-            Some(source) => source,
-            None => {
-                let source = match known.get(&record.source_ip) {
-                    Some(&written) => FoundSource {
-                        written,
-                        ..FoundSource::default()
-                    },
-                    None => FoundSource {
-                        new: true,
-                        owner: databases
-                            .and_then(|databases| databases.lookup(record.source_ip).ok())
-                            .map(|owner| self.shared(owner)),
-                        ..FoundSource::default()
-                    },
-                };
-                self.sources.entry(record.source_ip).or_insert(source)
+        let source = self.sources.entry(record.source_ip).or_insert_with(|| {
+            match known.get(&record.source_ip) {
+                Some(&written) => FoundSource {
+                    written,
+                    ..FoundSource::default()
+                },
+                None => FoundSource {
+                    new: true,
+                    owner: databases.and_then(|databases| {
+                        databases.lookup_cached(record.source_ip, owners).ok()
+                    }),
+                    ..FoundSource::default()
+                },
             }
-        };
+        });
         if source.strongest() == Some(Evidence::Dkim) {
             return;
         }
@@ -363,19 +374,6 @@ impl BatchSources {
                 break;
             }
         }
-    }
-
-    /// `owner`, shared with the sources that have the same.
-    fn shared(&mut self, owner: NetworkOwner) -> Arc<NetworkOwner> {
-        if let Some(shared) = self.owners.get(&owner) {
-            return Arc::clone(shared);
-        }
-        if self.owners.len() >= OWNER_MEMORY {
-            self.owners.clear();
-        }
-        let shared = Arc::new(owner.clone());
-        self.owners.insert(owner, Arc::clone(&shared));
-        shared
     }
 
     /// What is to be written for the batch: its new sources and those with stronger
@@ -438,12 +436,43 @@ pub(super) fn last_record(connection: &Connection) -> Result<i64, StoreError> {
         .query_row([], |row| row.get(0))?)
 }
 
+/// The `source_identities` rows of new sources.
+static NEW_SOURCES: MultiRowInsert = MultiRowInsert::or_ignore("source_identities");
+
 impl Store {
-    /// Writes what `identifier` found for the batch just committed, in a transaction of its
-    /// own, if identification was up to date when the batch began (otherwise the scan of the
-    /// stored records does it). Waits for the thread to finish the batch.
+    /// Takes what `identifier` found for the batch just committed (waiting for the thread to
+    /// finish it) and holds it with what it found for the batches before, which it writes
+    /// first if this batch does not follow them or would make too many to hold. A batch
+    /// identification did not cover (begun while it lagged, or a report taken back) has
+    /// nothing to hold: what is held is written then, and that batch is left to the scan of
+    /// the stored records. [`Store::write_identified`] writes what is held at the end.
     pub fn record_identified(&mut self, identifier: &Identifier) -> Result<(), StoreError> {
         let Ok(Some(found)) = identifier.found.recv() else {
+            return self.write_identified(identifier);
+        };
+        let follows = {
+            let held = identifier.held.borrow();
+            let sources: usize = held.iter().map(|found| found.sources.len()).sum();
+            held.last().is_none_or(|last| {
+                last.last == found.before
+                    && last.signature == found.signature
+                    && sources + found.sources.len() <= HELD_SOURCES
+            })
+        };
+        if !follows {
+            self.write_identified(identifier)?;
+        }
+        identifier.held.borrow_mut().push(found);
+        identifier.written.set(true);
+        Ok(())
+    }
+
+    /// Writes what [`Store::record_identified`] holds, in a transaction of its own, if
+    /// identification was up to date when the first of its batches began (otherwise the scan
+    /// of the stored records does them).
+    pub fn write_identified(&mut self, identifier: &Identifier) -> Result<(), StoreError> {
+        let held = std::mem::take(&mut *identifier.held.borrow_mut());
+        let (Some(first), Some(last)) = (held.first(), held.last()) else {
             return Ok(());
         };
         let transaction = self.connection.transaction()?;
@@ -455,29 +484,42 @@ impl Store {
             )
             .optional()?
             .unwrap_or(0);
-        if progress != found.before {
+        if progress != first.before {
             return Ok(());
         }
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO source_identities \
-                   (source_ip, asn, as_org, country, ip_database, ip_lookup) \
-                 VALUES (:source_ip, :asn, :as_org, :country, :ip_database, :signature)",
-            )?;
-            let mut name = transaction.prepare_cached(&name_sql())?;
-            for (source_ip, source) in &found.sources {
-                let source_ip: &str = source_ip;
+        // Every source of every batch in key order; for a source met in several batches,
+        // in batch order, so that it ends as if each batch had been written in turn.
+        let mut sources: Vec<(&str, &FoundSource, Option<&str>)> = held
+            .iter()
+            .flat_map(|found| {
+                found.sources.iter().map(|(source_ip, source)| {
+                    (source_ip.as_str(), source, found.signature.as_deref())
+                })
+            })
+            .collect();
+        sources.sort_by(|(a, ..), (b, ..)| a.cmp(b));
+        let new: Vec<_> = sources.iter().filter(|(_, source, _)| source.new).collect();
+        NEW_SOURCES.insert(
+            &transaction,
+            &new,
+            &mut |(source_ip, source, signature), bind| {
                 let owner = source.owner.as_deref();
-                if source.new {
-                    insert.execute(named_params! {
-                    ":source_ip": source_ip,
-                    ":asn": owner.and_then(|owner| owner.asn),
-                    ":as_org": owner.and_then(|owner| owner.as_org.as_deref()),
-                    ":country": owner.and_then(|owner| owner.country.as_deref()),
-                    ":ip_database": owner.and_then(|owner| owner.ip_database.as_deref()),
-                    ":signature": owner.and(found.signature.as_deref()),
-                    })?;
-                }
+                bind(&[
+                    ("source_ip", source_ip),
+                    ("asn", &owner.and_then(|owner| owner.asn)),
+                    ("as_org", &owner.and_then(|owner| owner.as_org.as_deref())),
+                    ("country", &owner.and_then(|owner| owner.country.as_deref())),
+                    (
+                        "ip_database",
+                        &owner.and_then(|owner| owner.ip_database.as_deref()),
+                    ),
+                    ("ip_lookup", &owner.and(*signature)),
+                ])
+            },
+        )?;
+        {
+            let mut name = transaction.prepare_cached(&name_sql())?;
+            for (source_ip, source, _) in &sources {
                 if let Some(named) = &source.name {
                     name.execute(named_params![
                         ":source_ip": source_ip,
@@ -493,10 +535,9 @@ impl Store {
         transaction.execute(
             "INSERT INTO identify_progress (id, last_record) VALUES (1, ?1) \
              ON CONFLICT (id) DO UPDATE SET last_record = excluded.last_record",
-            [found.last],
+            [last.last],
         )?;
         transaction.commit()?;
-        identifier.written.set(true);
         Ok(())
     }
 }

@@ -144,39 +144,53 @@ const ROWS_PER_INSERT: [usize; 3] = [16, 4, 1];
 pub(super) const RECORDS_PER_FLUSH: usize = 64;
 
 /// One row's values, each with its column's name, in the order of the `INSERT`'s columns.
-type NamedValues<'v> = [(&'static str, &'v dyn ToSql)];
+pub(super) type NamedValues<'v> = [(&'static str, &'v dyn ToSql)];
 
 /// Hands one row's named values to `bind` (values often borrow locals of the caller, so they
 /// are passed down rather than returned).
-type RowValues<'f, T> = dyn FnMut(&T, &mut dyn FnMut(&NamedValues<'_>) -> rusqlite::Result<()>) -> rusqlite::Result<()>
+pub(super) type RowValues<'f, T> = dyn FnMut(&T, &mut dyn FnMut(&NamedValues<'_>) -> rusqlite::Result<()>) -> rusqlite::Result<()>
     + 'f;
 
-/// One table's multi-row `INSERT`: `INSERT INTO table (columns) VALUES (?,…),(?,…)…`, its
-/// columns taken from the names of the values of the first row it writes.
-struct MultiRowInsert {
+/// One table's multi-row `INSERT`: `INSERT OR … INTO table (columns) VALUES (?,…),(?,…)…`,
+/// its columns taken from the names of the values of the first row it writes.
+pub(super) struct MultiRowInsert {
     table: &'static str,
+    /// The conflict resolution: `FAIL` (records) or `IGNORE`.
+    or: &'static str,
     /// The SQL for each size in [`ROWS_PER_INSERT`].
     sql: OnceLock<[String; ROWS_PER_INSERT.len()]>,
 }
 
 impl MultiRowInsert {
+    /// `INSERT OR FAIL`: a failing row keeps the rows before it instead of undoing the
+    /// statement, so SQLite needs no statement journal; a failure breaks the whole batch
+    /// anyway.
     const fn new(table: &'static str) -> MultiRowInsert {
         MultiRowInsert {
             table,
+            or: "FAIL",
+            sql: OnceLock::new(),
+        }
+    }
+
+    /// `INSERT OR IGNORE`: a row whose key is stored already is left as it is.
+    pub(super) const fn or_ignore(table: &'static str) -> MultiRowInsert {
+        MultiRowInsert {
+            table,
+            or: "IGNORE",
             sql: OnceLock::new(),
         }
     }
 
     /// The statements for rows with these columns.
-    fn statements(table: &str, columns: &NamedValues<'_>) -> [String; ROWS_PER_INSERT.len()] {
+    fn statements(&self, columns: &NamedValues<'_>) -> [String; ROWS_PER_INSERT.len()] {
         let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
         let row = format!("({})", vec!["?"; names.len()].join(", "));
         ROWS_PER_INSERT.map(|rows| {
-            // OR FAIL: a failing row keeps the rows before it instead of undoing the
-            // statement, so SQLite needs no statement journal; a failure breaks the whole
-            // batch anyway.
             format!(
-                "INSERT OR FAIL INTO {table} ({}) VALUES {}",
+                "INSERT OR {} INTO {} ({}) VALUES {}",
+                self.or,
+                self.table,
                 names.join(", "),
                 vec![row.as_str(); rows].join(", ")
             )
@@ -184,7 +198,7 @@ impl MultiRowInsert {
     }
 
     /// Inserts `rows`, each with the named values `values` gives for it.
-    fn insert<T>(
+    pub(super) fn insert<T>(
         &self,
         connection: &Connection,
         rows: &[T],
@@ -198,7 +212,7 @@ impl MultiRowInsert {
             None => {
                 let mut statements = None;
                 values(first, &mut |columns| {
-                    statements = Some(Self::statements(self.table, columns));
+                    statements = Some(self.statements(columns));
                     Ok(())
                 })?;
                 match statements {
