@@ -259,8 +259,21 @@ fn batches() -> Vec<Vec<(String, Vec<u8>)>> {
     vec![first, second, third]
 }
 
-/// Stores each batch in a transaction, identifying alongside with `identifier` if given.
+/// Stores each batch in a transaction, identifying alongside with `identifier` if given,
+/// and writes what it found.
 fn ingest_batches(
+    store: &mut Store,
+    batches: &[Vec<(String, Vec<u8>)>],
+    identifier: Option<&Identifier>,
+) {
+    ingest_held(store, batches, identifier);
+    if let Some(identifier) = identifier {
+        store.write_identified(identifier).unwrap();
+    }
+}
+
+/// [`ingest_batches`], leaving what `identifier` found held.
+fn ingest_held(
     store: &mut Store,
     batches: &[Vec<(String, Vec<u8>)>],
     identifier: Option<&Identifier>,
@@ -279,9 +292,6 @@ fn ingest_batches(
             store.record_identified(identifier).unwrap();
         }
     }
-    if let Some(identifier) = identifier {
-        store.write_identified(identifier).unwrap();
-    }
 }
 
 /// `identify_progress.last_record` and the greatest record id.
@@ -296,6 +306,18 @@ fn progress(store: &Store) -> Vec<String> {
                 Ok(())
             },
         )
+        .unwrap();
+    rows
+}
+
+/// The rows of `identify_progress` (none until identification first writes).
+fn identify_progress_rows(store: &Store) -> usize {
+    let mut rows = 0;
+    store
+        .query("SELECT * FROM identify_progress", &mut |_| {
+            rows += 1;
+            Ok(())
+        })
         .unwrap();
     rows
 }
@@ -367,6 +389,43 @@ fn batches_without_a_broken_report_are_written_alongside_and_equal_the_scan() {
     ingest_batches(&mut store, &batches, Some(&identifier));
     // No scan: every batch was written alongside, a source named by SPF first and by DKIM
     // in a later batch included.
+    assert_as_scanned(&store, &batches);
+}
+
+#[test]
+fn what_consecutive_batches_found_is_written_together_or_left_to_the_scan() {
+    let batches: Vec<_> = batches()
+        .into_iter()
+        .map(|batch| {
+            batch
+                .into_iter()
+                .filter(|(name, _)| name != "c.xml")
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let start = || {
+        Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread")
+    };
+    // Held after each commit, written at the end in one transaction: the scan's table.
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let identifier = start();
+    ingest_held(&mut store, &batches, Some(&identifier));
+    assert!(identities(&store).is_empty(), "{:?}", identities(&store));
+    assert_eq!(identify_progress_rows(&store), 0);
+    store.write_identified(&identifier).unwrap();
+    assert_as_scanned(&store, &batches);
+
+    // Never written (the process ended first): progress stays where it was, and the scan
+    // of the stored records does every batch.
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let identifier = start();
+    ingest_held(&mut store, &batches, Some(&identifier));
+    drop(identifier);
+    assert!(identities(&store).is_empty(), "{:?}", identities(&store));
+    assert_eq!(identify_progress_rows(&store), 0);
+    store
+        .identify_from_reports(&Catalogue::builtin().unwrap(), false)
+        .unwrap();
     assert_as_scanned(&store, &batches);
 }
 
