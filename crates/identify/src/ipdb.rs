@@ -23,6 +23,7 @@
 //!   decoded is an error naming the file: a damaged file is not silently "no answer".
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -102,18 +103,16 @@ impl IpDatabase {
         let Some(offset) = found.offset() else {
             return Ok(None);
         };
-        if !cache.answers.contains_key(&(index, offset)) {
-            let Some(record) = found.decode::<Loose>().map_err(failed)? else {
-                return Ok(None);
-            };
-            cache
-                .answers
-                .insert((index, offset), Answer::from_record(&record));
-        }
-        Ok(cache
-            .answers
-            .get(&(index, offset))
-            .map(|answer| (offset, answer)))
+        let answer = match cache.answers.entry((index, offset)) {
+            Entry::Occupied(answer) => answer.into_mut(),
+            Entry::Vacant(place) => {
+                let Some(record) = found.decode::<Loose>().map_err(failed)? else {
+                    return Ok(None);
+                };
+                place.insert(Answer::from_record(&record))
+            }
+        };
+        Ok(Some((offset, answer)))
     }
 }
 

@@ -497,7 +497,7 @@ impl Store {
                 })
             })
             .collect();
-        sources.sort_by(|(a, ..), (b, ..)| a.cmp(b));
+        sources.sort_by_key(|(source_ip, ..)| *source_ip);
         let new: Vec<_> = sources.iter().filter(|(_, source, _)| source.new).collect();
         NEW_SOURCES.insert(
             &transaction,
