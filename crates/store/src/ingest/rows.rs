@@ -3,12 +3,11 @@
 
 use super::MessageSource;
 use crate::raw::RawEncoding;
-use crate::sql_value::Sql;
+use crate::sql_value::{Sql, write_source_ip};
 use crate::{StoreError, StoreOptions, alignment};
 use ruadb_report::{Record, ReportHeader, Verdict};
 use rusqlite::types::ToSql;
 use rusqlite::{CachedStatement, Connection, named_params};
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 /// Inserts the `messages` row of a new input; returns its id.
@@ -341,9 +340,7 @@ fn record_values(
         record,
         alignment,
     } = pending;
-    ip_text.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(ip_text, "{}", record.source_ip);
+    write_source_ip(ip_text, record.source_ip);
     let source_ip: &str = ip_text;
     let passes = |verdict: &Verdict| *verdict == Verdict::Pass;
     let disagrees = record

@@ -12,6 +12,7 @@ use crate::alignment;
 use crate::classify::is_forwarding_reason;
 use crate::digest::DigestedSink;
 use crate::rollup::{DkimFact, Interner, RecordFold, ReportRollup, RollupWriter, SpfFact};
+use crate::sql_value::write_source_ip;
 use crate::{StoreError, StoreOptions};
 use ruadb_report::{
     DomainName, FailureReport, Record, ReportHeader, ReportTrailer, SpfScope, TlsReport,
@@ -477,10 +478,7 @@ fn fold(
     alignment: &alignment::Alignment,
     ip_text: &mut String,
 ) -> Result<(), StoreError> {
-    use std::fmt::Write as _;
-    ip_text.clear();
-    // Writing to a String cannot fail; the text is the one `records.source_ip` holds.
-    let _ = write!(ip_text, "{}", record.source_ip);
+    write_source_ip(ip_text, record.source_ip);
     rollup.add(
         connection,
         names,
