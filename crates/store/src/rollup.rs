@@ -23,9 +23,9 @@ use crate::StoreError;
 use crate::classify::{Classification, RecordFacts, classify_record, is_forwarding_reason};
 use crate::sorted_set::SortedSet;
 use crate::sql_value::{Sql, optional_enum, report_enum};
+use foldhash::{HashMap, HashMapExt as _};
 use ruadb_report::{Disposition, DkimResult, PolicyOverride, SpfResult, SpfScope};
 use rusqlite::{Connection, OptionalExtension, named_params, params};
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 /// Seconds in a day.

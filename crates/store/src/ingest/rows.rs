@@ -222,9 +222,13 @@ impl MultiRowInsert {
         };
         let mut rest = rows;
         for (size, sql) in ROWS_PER_INSERT.iter().zip(sql) {
+            if rest.len() < *size {
+                continue;
+            }
+            // Taken from the cache once per size: finding it hashes the whole SQL text.
+            let mut statement = connection.prepare_cached(sql)?;
             while rest.len() >= *size {
                 let (chunk, tail) = rest.split_at(*size);
-                let mut statement = connection.prepare_cached(sql)?;
                 let mut index = 1;
                 for row in chunk {
                     values(row, &mut |columns| {
