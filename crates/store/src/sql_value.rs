@@ -135,10 +135,39 @@ pub(crate) fn count(row: &Row<'_>, index: impl RowIndex) -> rusqlite::Result<u64
     Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
 }
 
+/// Replaces `text` with the canonical text of `ip`, the one `records.source_ip` holds
+/// (`Display`'s). IPv4 addresses, most sources, are written digit by digit: the formatting
+/// machinery cost the writer about a thousand instructions per record.
+pub(crate) fn write_source_ip(text: &mut String, ip: std::net::IpAddr) {
+    use std::fmt::Write as _;
+    text.clear();
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (position, octet) in v4.octets().into_iter().enumerate() {
+                if position > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+        }
+        // Writing to a String cannot fail.
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(text, "{v6}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rusqlite::Connection;
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[test]
     fn enums_round_trip_through_sql_text() {
@@ -187,40 +216,6 @@ mod tests {
             .unwrap_err();
         assert!(error.to_string().contains("Invalid column type"), "{error}");
     }
-}
-
-/// Replaces `text` with the canonical text of `ip`, the one `records.source_ip` holds
-/// (`Display`'s). IPv4 addresses, most sources, are written digit by digit: the formatting
-/// machinery cost the writer about a thousand instructions per record.
-pub(crate) fn write_source_ip(text: &mut String, ip: std::net::IpAddr) {
-    use std::fmt::Write as _;
-    text.clear();
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            for (position, octet) in v4.octets().into_iter().enumerate() {
-                if position > 0 {
-                    text.push('.');
-                }
-                if octet >= 100 {
-                    text.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    text.push(char::from(b'0' + octet / 10 % 10));
-                }
-                text.push(char::from(b'0' + octet % 10));
-            }
-        }
-        // Writing to a String cannot fail.
-        std::net::IpAddr::V6(v6) => {
-            let _ = write!(text, "{v6}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::write_source_ip;
-    use std::net::{IpAddr, Ipv4Addr};
 
     #[test]
     fn source_ip_text_is_display_text() {
