@@ -372,17 +372,22 @@ fn identification_alongside_the_ingest_leaves_the_table_as_the_scan_of_the_recor
     assert_as_scanned(&store, &batches);
 }
 
-#[test]
-fn batches_without_a_broken_report_are_written_alongside_and_equal_the_scan() {
-    let batches: Vec<_> = batches()
+/// [`batches`] without the report that breaks half-way.
+fn batches_without_the_broken_report() -> Vec<Vec<(String, Vec<u8>)>> {
+    batches()
         .into_iter()
         .map(|batch| {
             batch
                 .into_iter()
                 .filter(|(name, _)| name != "c.xml")
-                .collect::<Vec<_>>()
+                .collect()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn batches_without_a_broken_report_are_written_alongside_and_equal_the_scan() {
+    let batches = batches_without_the_broken_report();
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     let identifier =
         Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread");
@@ -394,15 +399,7 @@ fn batches_without_a_broken_report_are_written_alongside_and_equal_the_scan() {
 
 #[test]
 fn what_consecutive_batches_found_is_written_together_or_left_to_the_scan() {
-    let batches: Vec<_> = batches()
-        .into_iter()
-        .map(|batch| {
-            batch
-                .into_iter()
-                .filter(|(name, _)| name != "c.xml")
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let batches = batches_without_the_broken_report();
     let start = || {
         Identifier::start(Catalogue::builtin().unwrap(), IpDatabases::default()).expect("a thread")
     };
