@@ -350,7 +350,7 @@ impl SummaryBuilder {
     /// Adds what one source IP's records said on one day (of their reports' midpoints): the
     /// sources of the period in full, the addresses of the baseline, the classes of the
     /// readiness window. Rows outside the period may come without their names
-    /// ([`ruadb_store::Store::read_source_counts`]).
+    /// ([`ruadb_store::Store::read_source_classes`]).
     pub fn add_source_day(&mut self, row: &SourceDayRow) {
         let windows = self.windows.membership(row.day);
         let index = self.domain(&row.policy_domain);

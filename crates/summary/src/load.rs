@@ -92,7 +92,7 @@ pub(crate) fn load(
     };
     store.read_domain_days(&days(window), &mut |row| builder.add_domain_day(row))?;
     // Sources: those of the period with everything they say, those of the weeks before it
-    // (baseline, readiness) by their counts alone.
+    // (baseline: the addresses; readiness: their classes) by their classes alone.
     let windows = Windows::new(period);
     let sources = windows
         .current
@@ -102,7 +102,7 @@ pub(crate) fn load(
     store.read_source_days(&days(period), &mut add)?;
     for (since, until) in [(sources.start, period.start), (period.end, sources.end)] {
         if since < until {
-            store.read_source_counts(
+            store.read_source_classes(
                 &days(Period {
                     start: since,
                     end: until,

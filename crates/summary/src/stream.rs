@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::sync::mpsc::{self, TrySendError};
+use std::sync::mpsc;
 
 use ruadb_report::DomainName;
 use ruadb_store::{ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError};
@@ -220,8 +220,8 @@ impl<'s> DomainByDomain<'s> {
     /// Hands `sink` each domain's summary made into a `T` by `work`, in order. This thread
     /// reads the store (a connection serves one thread at a time) while another folds what
     /// was read into the summary and runs `work`: reading a domain and making the one before
-    /// it take a core each. Memory holds a few domains: the one read, one waiting for the
-    /// worker, the one made, and one made waiting for `sink`.
+    /// it take a core each. Memory holds three domains at most: the one read, the one the
+    /// worker makes, and the one before in `sink`.
     fn pipelined<T: Send, E: From<StoreError>>(
         &self,
         work: impl Fn(DomainSummary) -> T + Sync,
@@ -234,9 +234,11 @@ impl<'s> DomainByDomain<'s> {
             identities.read_all(self.store)?;
         }
         std::thread::scope(|scope| {
-            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(1);
-            // One message per domain received, so that this thread can wait for one; handed
-            // over only when this thread takes it.
+            // Both hand over only when the other side takes: the worker takes a domain,
+            // hands its part over, and takes the next; this thread reads a domain while the
+            // worker makes the one before, then takes that part and gives the next domain.
+            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(0);
+            // One message per domain, so that this thread can wait for it.
             let (to_sink, made) = mpsc::sync_channel::<Option<T>>(0);
             let work = &work;
             let worker = scope.spawn(move || {
@@ -247,21 +249,23 @@ impl<'s> DomainByDomain<'s> {
                     }
                 }
             });
-            'domains: for name in &self.domains {
-                let mut next = load(self.store, self.head.period, Some(name), &mut identities)?;
-                // The worker has a domain waiting: give `sink` what it makes meanwhile.
-                while let Err(error) = to_worker.try_send(next) {
-                    match (error, made.recv()) {
-                        (TrySendError::Full(back), Ok(part)) => {
-                            next = back;
-                            part.map(&mut sink).transpose()?;
-                        }
-                        _ => break 'domains,
+            let mut worker_busy = false;
+            for name in &self.domains {
+                let next = load(self.store, self.head.period, Some(name), &mut identities)?;
+                let mut made_before = None;
+                if worker_busy {
+                    match made.recv() {
+                        Ok(part) => made_before = part,
+                        // The worker stopped (panicked): see below.
+                        Err(_) => break,
                     }
                 }
-                while let Ok(part) = made.try_recv() {
-                    part.map(&mut sink).transpose()?;
+                if to_worker.send(next).is_err() {
+                    break;
                 }
+                worker_busy = true;
+                // Written while the worker makes the next.
+                made_before.map(&mut sink).transpose()?;
             }
             drop(to_worker);
             for part in made {

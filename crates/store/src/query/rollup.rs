@@ -224,6 +224,8 @@ enum SourceDetail {
     Counts,
     /// Everything.
     Names,
+    /// The messages per class only: every other count is 0, the name lists empty.
+    Classes,
     /// The counts, and the name lists as `rollup_names` ids only ([`NameSets`]): for a
     /// reader that looks each distinct name up once rather than once per row.
     Ids,
@@ -262,13 +264,19 @@ impl<'c> SourceRows<'c> {
     ) -> Result<(), StoreError> {
         let names = match self.detail {
             SourceDetail::Names | SourceDetail::Ids => "s.names",
-            SourceDetail::Counts => "NULL",
+            SourceDetail::Counts | SourceDetail::Classes => "NULL",
         };
-        let columns = format!(
-            "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
+        let columns = match self.detail {
+            // The columns of the classes at the same places as below.
+            SourceDetail::Classes => "n.name, s.day, s.source_ip, NULL, s.aligned, s.forwarded,
+                s.misaligned, s.unauthenticated, s.classes_seen"
+                .to_owned(),
+            _ => format!(
+                "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
                 s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned, s.quarantined,
                 s.rejected, s.begin_offset, s.end_offset, {names}"
-        );
+            ),
+        };
         let key = Key {
             domain: "s.domain",
             span: "s.day",
@@ -295,6 +303,17 @@ impl<'c> SourceRows<'c> {
             out.source_ip.clear();
             out.source_ip
                 .push_str(row.get_ref(2)?.as_str().unwrap_or_default());
+            if self.detail == SourceDetail::Classes {
+                let seen = row.get::<_, i64>(8)?;
+                out.classes = ClassTally::default();
+                for class in Classification::ALL {
+                    if seen & (1 << class as usize) != 0 {
+                        out.classes.add(class, count(row, 4 + class as usize)?);
+                    }
+                }
+                visit(out, &self.sets);
+                continue;
+            }
             let counts = read_counts(row, 3, day)?;
             out.records = counts.records;
             out.classes = ClassTally::default();
@@ -436,8 +455,19 @@ impl Store {
         self.read_sources(filter, SourceDetail::Counts, &mut |row, _| visit(row))
     }
 
-    /// The reader behind [`Store::read_source_days`], [`Store::read_source_day_ids`] and
-    /// [`Store::read_source_counts`].
+    /// [`Store::read_source_days`] with the messages per class only (every other count 0,
+    /// the name lists empty): what the weeks before a summary's period are read for (the
+    /// sources seen, and their classes for the readiness), at the cost of fewer columns.
+    pub fn read_source_classes(
+        &self,
+        filter: &DayFilter,
+        visit: &mut dyn FnMut(&SourceDayRow),
+    ) -> Result<(), StoreError> {
+        self.read_sources(filter, SourceDetail::Classes, &mut |row, _| visit(row))
+    }
+
+    /// The reader behind [`Store::read_source_days`], [`Store::read_source_day_ids`],
+    /// [`Store::read_source_counts`] and [`Store::read_source_classes`].
     fn read_sources(
         &self,
         filter: &DayFilter,

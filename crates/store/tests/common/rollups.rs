@@ -243,6 +243,33 @@ pub fn assert_domain_days_match(store: &Store, expected: &Scan) {
         })
         .collect();
     assert!(counted == without_names, "source-days by their counts");
+
+    let mut classes = BTreeMap::new();
+    store
+        .read_source_classes(&DayFilter::default(), &mut |row| {
+            let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
+            let only = ruadb_store::SourceDayRow {
+                policy_domain: row.policy_domain.clone(),
+                day: row.day,
+                source_ip: row.source_ip.clone(),
+                classes: row.classes,
+                ..Default::default()
+            };
+            assert_eq!(row, &only, "the classes alone");
+            assert!(
+                classes.insert(key, row.classes).is_none(),
+                "one row per key"
+            );
+        })
+        .unwrap();
+    let mut counted_classes = BTreeMap::new();
+    store
+        .read_source_counts(&DayFilter::default(), &mut |row| {
+            let key = (row.policy_domain.clone(), row.day, row.source_ip.clone());
+            counted_classes.insert(key, row.classes);
+        })
+        .unwrap();
+    assert!(classes == counted_classes, "source-days by their classes");
 }
 
 /// (records, messages per class, SPF aligned, DKIM aligned, dispositions) of a domain's day.
