@@ -202,12 +202,18 @@ impl<'s> DomainByDomain<'s> {
                     first = false;
                     const INDENT: &[u8] = b"    ";
                     out.write_all(INDENT)?;
-                    let indented = Indented {
-                        out: &mut *out,
-                        indent: INDENT,
-                    };
-                    serde_json::to_writer_pretty(indented, &domain)
+                    // serde writes a token at a time: buffered, the indenting sees blocks.
+                    let mut indented = std::io::BufWriter::with_capacity(
+                        1 << 16,
+                        Indented {
+                            out: &mut *out,
+                            indent: INDENT,
+                        },
+                    );
+                    serde_json::to_writer_pretty(&mut indented, &domain)
                         .map_err(std::io::Error::from)?;
+                    // Without flushing `out` itself.
+                    indented.into_inner().map_err(|error| error.into_error())?;
                     Ok::<_, WriteError>(())
                 },
             )?;
