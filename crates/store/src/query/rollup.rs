@@ -220,8 +220,6 @@ fn replace(slot: &mut String, text: &str) {
 /// How much of each source row [`SourceRows`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SourceDetail {
-    /// The counts only: reporters, DKIM, SPF and the other name lists are left empty.
-    Counts,
     /// Everything.
     Names,
     /// The messages per class only: every other count is 0, the name lists empty.
@@ -262,20 +260,17 @@ impl<'c> SourceRows<'c> {
         (first, end): (i64, i64),
         visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
     ) -> Result<(), StoreError> {
-        let names = match self.detail {
-            SourceDetail::Names | SourceDetail::Ids => "s.names",
-            SourceDetail::Counts | SourceDetail::Classes => "NULL",
-        };
         let columns = match self.detail {
             // The columns of the classes at the same places as below.
-            SourceDetail::Classes => "n.name, s.day, s.source_ip, NULL, s.aligned, s.forwarded,
+            SourceDetail::Classes => {
+                "n.name, s.day, s.source_ip, NULL, s.aligned, s.forwarded,
                 s.misaligned, s.unauthenticated, s.classes_seen"
-                .to_owned(),
-            _ => format!(
+            }
+            SourceDetail::Names | SourceDetail::Ids => {
                 "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
                 s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned, s.quarantined,
-                s.rejected, s.begin_offset, s.end_offset, {names}"
-            ),
+                s.rejected, s.begin_offset, s.end_offset, s.names"
+            }
         };
         let key = Key {
             domain: "s.domain",
@@ -284,7 +279,7 @@ impl<'c> SourceRows<'c> {
             joins: "",
         };
         let mut statement = self.connection.prepare_cached(&by_domain(
-            &columns,
+            columns,
             "source_days AS s",
             &key,
             domain.is_some(),
@@ -331,17 +326,15 @@ impl<'c> SourceRows<'c> {
             );
             out.first_begin = counts.first_begin;
             out.last_end = counts.last_end;
-            if self.detail != SourceDetail::Counts {
-                let blob = row
-                    .get_ref(15)?
-                    .as_blob()
-                    .map_err(|_| StoreError::DamagedRollup)?;
-                if !self.sets.decode_from(blob) {
-                    return Err(StoreError::DamagedRollup);
-                }
-                if self.detail == SourceDetail::Names {
-                    fill_names(&mut self.names, out, &self.sets)?;
-                }
+            let blob = row
+                .get_ref(15)?
+                .as_blob()
+                .map_err(|_| StoreError::DamagedRollup)?;
+            if !self.sets.decode_from(blob) {
+                return Err(StoreError::DamagedRollup);
+            }
+            if self.detail == SourceDetail::Names {
+                fill_names(&mut self.names, out, &self.sets)?;
             }
             visit(out, &self.sets);
         }
@@ -445,16 +438,6 @@ impl Store {
         lookup_name(&self.connection, id)
     }
 
-    /// [`Store::read_source_days`] with the counts only: the name lists (reporters, DKIM,
-    /// SPF, ...) of each row are left empty, which reads much faster.
-    pub fn read_source_counts(
-        &self,
-        filter: &DayFilter,
-        visit: &mut dyn FnMut(&SourceDayRow),
-    ) -> Result<(), StoreError> {
-        self.read_sources(filter, SourceDetail::Counts, &mut |row, _| visit(row))
-    }
-
     /// [`Store::read_source_days`] with the messages per class only (every other count 0,
     /// the name lists empty): what the weeks before a summary's period are read for (the
     /// sources seen, and their classes for the readiness), at the cost of fewer columns.
@@ -467,7 +450,7 @@ impl Store {
     }
 
     /// The reader behind [`Store::read_source_days`], [`Store::read_source_day_ids`],
-    /// [`Store::read_source_counts`] and [`Store::read_source_classes`].
+    /// and [`Store::read_source_classes`].
     fn read_sources(
         &self,
         filter: &DayFilter,
