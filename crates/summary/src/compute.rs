@@ -16,12 +16,14 @@ use super::{
     SilentReporter, SourceSummary, SpfSeen, Summary, TOP_FAILING, TREND_WEEKS, WeeklyPass, advice,
     rate,
 };
+use hashbrown::HashTable;
 use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification};
 use ruadb_store::{DomainDayRow, ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 /// All the periods a summary looks at.
 #[derive(Debug, Clone, Copy)]
@@ -96,11 +98,27 @@ struct Membership {
 }
 
 /// Strings that repeat across millions of records (IPs, domains, selectors, results,
-/// reporters), stored once; the fold keeps their numbers.
-#[derive(Debug, Default)]
+/// reporters), stored once; the fold keeps their numbers. The text of every name lives in one
+/// buffer and the table holds only numbers: a new name allocates nothing of its own, and the
+/// whole is freed in a few blocks (hundreds of thousands of names a summary of many domains
+/// would otherwise free one by one, on another thread than the one that made them).
+#[derive(Default)]
 struct Names {
-    numbers: FxHashMap<String, u32>,
-    names: Vec<String>,
+    /// The numbers, hashed by the text they stand for.
+    numbers: HashTable<u32>,
+    /// Every name's text, one after the other.
+    text: String,
+    /// Where each name's text ends in `text`, by number (it starts where the one before ends).
+    ends: Vec<usize>,
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Names")
+            .field("names", &self.ends.len())
+            .finish()
+    }
 }
 
 /// The number [`Names`] gives to "no selector".
@@ -108,14 +126,24 @@ const NO_SELECTOR: u32 = u32::MAX;
 
 impl Names {
     fn number(&mut self, name: &str) -> u32 {
-        if let Some(&number) = self.numbers.get(name) {
+        let hash = FxBuildHasher.hash_one(name);
+        let Names {
+            numbers,
+            text,
+            ends,
+        } = self;
+        let text_of = |number: u32| name_text(text, ends, number);
+        if let Some(&number) = numbers.find(hash, |&number| text_of(number) == name) {
             return number;
         }
         // More than four billion distinct names cannot come from one SQLite query's worth
         // of reports; saturating keeps this total rather than wrapping.
-        let number = u32::try_from(self.names.len()).unwrap_or(NO_SELECTOR - 1);
-        self.names.push(name.to_owned());
-        self.numbers.insert(name.to_owned(), number);
+        let number = u32::try_from(ends.len()).unwrap_or(NO_SELECTOR - 1);
+        text.push_str(name);
+        ends.push(text.len());
+        numbers.insert_unique(hash, number, |&number| {
+            FxBuildHasher.hash_one(name_text(text, ends, number))
+        });
         number
     }
 
@@ -124,8 +152,21 @@ impl Names {
     }
 
     fn text(&self, number: u32) -> &str {
-        self.names.get(number as usize).map_or("", String::as_str)
+        name_text(&self.text, &self.ends, number)
     }
+}
+
+/// The text of name `number` in [`Names`]' buffer `text` with the ends `ends`.
+fn name_text<'t>(text: &'t str, ends: &[usize], number: u32) -> &'t str {
+    let index = number as usize;
+    let Some(&end) = ends.get(index) else {
+        return "";
+    };
+    let start = match index {
+        0 => 0,
+        _ => ends.get(index - 1).copied().unwrap_or(0),
+    };
+    text.get(start..end).unwrap_or("")
 }
 
 /// Builds a [`Summary`] from reports, source-day and reporter-day rollup rows, in any order.
@@ -273,6 +314,12 @@ impl SummaryBuilder {
     }
 
     fn domain(&mut self, name: &str) -> usize {
+        // Rows come by domain: most are of the domain of the row before.
+        if let Some(last) = self.domains.last()
+            && last.name == name
+        {
+            return self.domains.len() - 1;
+        }
         if let Some(&index) = self.domain_index.get(name) {
             return index;
         }
@@ -480,61 +527,60 @@ impl DomainBuilder {
         let published = policy.as_ref().and_then(|policy| policy.current.p.clone());
         let baseline_reports = self.baseline_reports;
 
-        let mut sources: Vec<SourceAggregate> = self
-            .sources
-            .into_iter()
-            .filter_map(|(ip, source)| {
-                let classification = source.tally.winner()?;
-                let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
-                let mut dkim: Vec<DkimSeen> = source
-                    .dkim
-                    .into_sorted()
-                    .into_iter()
-                    .map(|(domain, selector, result)| DkimSeen {
-                        domain: names.name(domain),
-                        selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
-                        result: names.name(result),
-                    })
-                    .collect();
-                dkim.sort();
-                let mut spf: Vec<SpfSeen> = source
-                    .spf
-                    .into_sorted()
-                    .into_iter()
-                    .map(|(domain, result)| SpfSeen {
-                        domain: names.name(domain),
-                        result: names.name(result),
-                    })
-                    .collect();
-                spf.sort();
-                let named = |numbers: SortedSet<u32>| -> BTreeSet<String> {
-                    numbers
-                        .into_sorted()
-                        .into_iter()
-                        .map(|number| names.name(number))
-                        .collect()
-                };
-                Some(SourceAggregate {
-                    summary: SourceSummary {
-                        source_ip: names.name(ip),
-                        messages: source.messages,
-                        dmarc_pass: source.dmarc_pass,
-                        dmarc_pass_rate: rate(source.dmarc_pass, source.messages),
-                        spf_aligned: source.spf_aligned,
-                        dkim_aligned: source.dkim_aligned,
-                        classification,
-                        advice: None,
-                        new,
-                        dkim,
-                        spf,
-                        reporters: named(source.reporters).into_iter().collect(),
-                        identity: SourceIdentity::default(),
-                    },
-                    spf_pass_domains: named(source.spf_pass_domains),
-                    dkim_pass_domains: named(source.dkim_pass_domains),
+        // Sized at once: a domain may have many thousands of sources, and growing the vector
+        // would copy them over and over.
+        let mut sources: Vec<SourceAggregate> = Vec::with_capacity(self.sources.len());
+        sources.extend(self.sources.into_iter().filter_map(|(ip, source)| {
+            let classification = source.tally.winner()?;
+            let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
+            let mut dkim: Vec<DkimSeen> = source
+                .dkim
+                .into_sorted()
+                .into_iter()
+                .map(|(domain, selector, result)| DkimSeen {
+                    domain: names.name(domain),
+                    selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
+                    result: names.name(result),
                 })
+                .collect();
+            dkim.sort();
+            let mut spf: Vec<SpfSeen> = source
+                .spf
+                .into_sorted()
+                .into_iter()
+                .map(|(domain, result)| SpfSeen {
+                    domain: names.name(domain),
+                    result: names.name(result),
+                })
+                .collect();
+            spf.sort();
+            let named = |numbers: SortedSet<u32>| -> BTreeSet<String> {
+                numbers
+                    .into_sorted()
+                    .into_iter()
+                    .map(|number| names.name(number))
+                    .collect()
+            };
+            Some(SourceAggregate {
+                summary: SourceSummary {
+                    source_ip: names.name(ip),
+                    messages: source.messages,
+                    dmarc_pass: source.dmarc_pass,
+                    dmarc_pass_rate: rate(source.dmarc_pass, source.messages),
+                    spf_aligned: source.spf_aligned,
+                    dkim_aligned: source.dkim_aligned,
+                    classification,
+                    advice: None,
+                    new,
+                    dkim,
+                    spf,
+                    reporters: named(source.reporters).into_iter().collect(),
+                    identity: SourceIdentity::default(),
+                },
+                spf_pass_domains: named(source.spf_pass_domains),
+                dkim_pass_domains: named(source.dkim_pass_domains),
             })
-            .collect();
+        }));
         // By class, then most messages first, then IP.
         sources.sort_by(|a, b| {
             let (a, b) = (&a.summary, &b.summary);

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use ruadb_store::classify::ClassTally;
 use ruadb_store::{SourceIdentity, Store, StoreError};
 
@@ -19,7 +21,7 @@ pub(crate) struct IdentityCache {
     /// Addresses asked for again, with what the store knows of them.
     kept: HashMap<Box<str>, Option<SourceIdentity>>,
     /// Every identity the store knows, when read at once ([`IdentityCache::read_all`]).
-    all: Option<HashMap<String, SourceIdentity>>,
+    all: Option<Identities>,
 }
 
 /// Addresses [`IdentityCache`] remembers having been asked for.
@@ -32,7 +34,9 @@ impl IdentityCache {
     /// keeps ([`Store::source_identities_up_to`]): then no address needs a lookup of its own.
     pub(crate) fn read_all(&mut self, store: &Store) -> Result<(), StoreError> {
         if self.all.is_none() {
-            self.all = store.source_identities_up_to(KEPT)?;
+            self.all = store
+                .source_identities_up_to(KEPT)?
+                .map(|all| all.into_iter().collect());
         }
         Ok(())
     }
@@ -43,8 +47,8 @@ impl IdentityCache {
         &mut self,
         store: &Store,
         source_ips: impl IntoIterator<Item = &'a str>,
-    ) -> Result<HashMap<String, SourceIdentity>, StoreError> {
-        let mut found = HashMap::new();
+    ) -> Result<Identities, StoreError> {
+        let mut found = Identities::default();
         if let Some(all) = &self.all {
             for source_ip in source_ips {
                 if let Some(identity) = all.get(source_ip) {
@@ -83,16 +87,27 @@ impl IdentityCache {
     }
 }
 
-/// Fills `sources[].identity`, `services` and the service advice of every domain.
-pub(crate) fn apply(summary: &mut Summary, identities: &HashMap<String, SourceIdentity>) {
-    for domain in &mut summary.domains {
+/// The identities of the sources a summary shows, by address.
+pub(crate) type Identities = FxHashMap<String, SourceIdentity>;
+
+/// Fills `sources[].identity`, `services` and the service advice of every domain. The last
+/// domain takes its identities out of `identities` rather than copying them: a summary of
+/// one domain (each of many, written one at a time) copies none.
+pub(crate) fn apply(summary: &mut Summary, mut identities: Identities) {
+    let last = summary.domains.len().saturating_sub(1);
+    for (index, domain) in summary.domains.iter_mut().enumerate() {
         for source in &mut domain.sources {
-            if let Some(identity) = identities.get(&source.source_ip) {
-                source.identity = identity.clone();
+            // A domain's sources are distinct addresses: each is taken once.
+            let identity = match index == last {
+                true => identities.remove(&source.source_ip),
+                false => identities.get(&source.source_ip).cloned(),
+            };
+            if let Some(identity) = identity {
+                source.identity = identity;
             }
         }
         domain.services = services(domain);
-        service_advice(domain, identities);
+        service_advice(domain);
     }
 }
 
@@ -159,15 +174,13 @@ fn services(domain: &DomainSummary) -> Vec<ServiceSummary> {
 
 /// For a misaligned source of a known service with a setup hint: advice in the service's
 /// own terms, replacing the generic line (in the source and in the domain's list).
-fn service_advice(domain: &mut DomainSummary, identities: &HashMap<String, SourceIdentity>) {
+fn service_advice(domain: &mut DomainSummary) {
     let name = domain.domain.clone();
     for source in &mut domain.sources {
         if source.classification != Classification::Misaligned {
             continue;
         }
-        let Some(identity) = identities.get(&source.source_ip) else {
-            continue;
-        };
+        let identity = &source.identity;
         let (Some(service), Some(setup)) = (&identity.service, &identity.setup) else {
             continue;
         };
@@ -233,12 +246,15 @@ mod tests {
             .unwrap();
         let mut cache = IdentityCache::default();
         cache.read_all(&store).unwrap();
-        assert_eq!(cache.all.as_ref(), Some(&known));
+        assert_eq!(
+            cache.all.as_ref(),
+            Some(&known.clone().into_iter().collect::<Identities>())
+        );
         // Now answered without the store.
         let empty = Store::open_in_memory(StoreOptions::default()).unwrap();
         let read = cache.identities_of(&empty, asked.iter().copied()).unwrap();
         assert_eq!(read, looked_up);
-        assert_eq!(read, known);
+        assert_eq!(read, known.clone().into_iter().collect::<Identities>());
         // More identities than the cache keeps: none read, each looked up.
         assert_eq!(
             store.source_identities_up_to(known.len() - 1).unwrap(),

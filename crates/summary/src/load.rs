@@ -4,16 +4,16 @@
 //! period), per reporter and day.
 
 use super::compute::{SummaryBuilder, Windows};
-use super::identity::IdentityCache;
+use super::identity::{Identities, IdentityCache};
 use super::period::DAY;
 use super::tls::TlsBuilder;
 use super::{FailureSampleGroup, FailureSamples, Period, Summary};
 use ruadb_report::DomainName;
 use ruadb_store::{
     DayFilter, DnsCheckRow, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor,
-    ResultsWanted, SourceDayRow, SourceIdentity, Store, StoreError,
+    ResultsWanted, SourceDayRow, Store, StoreError,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How far before a window a report may begin and still have its midpoint inside it. Real
 /// reports cover a day; this only bounds the index scan.
@@ -46,7 +46,7 @@ pub(crate) fn summarise_with(
 pub(crate) struct Loaded {
     builder: SummaryBuilder,
     tls: TlsBuilder,
-    identities: HashMap<String, SourceIdentity>,
+    identities: Identities,
     /// Failure reports by shown domain, then (source IP, failure type).
     failures: BTreeMap<String, BTreeMap<FailureKey, u64>>,
     checks: Vec<(DnsCheckRow, Option<DnsCheckRow>)>,
@@ -159,7 +159,7 @@ impl Loaded {
         for domain in &mut summary.domains {
             domain.tls = tls.summary(&domain.domain);
         }
-        super::identity::apply(&mut summary, &identities);
+        super::identity::apply(&mut summary, identities);
         add_failure_samples(failures, &mut summary);
         super::dns::apply(&mut summary, &checks);
         summary

@@ -7,9 +7,9 @@ use crate::classify::{ClassTally, Classification};
 use crate::rollup::{NameSets, read_counts};
 use crate::sql_value::count;
 use crate::{Store, StoreError};
+use foldhash::{HashMap, HashMapExt as _};
 use ruadb_report::{DkimResult, SpfResult};
 use rusqlite::{Connection, OptionalExtension};
-use std::collections::HashMap;
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
