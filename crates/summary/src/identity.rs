@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use ruadb_store::classify::ClassTally;
@@ -21,7 +23,7 @@ pub(crate) struct IdentityCache {
     /// Addresses asked for again, with what the store knows of them.
     kept: HashMap<Box<str>, Option<SourceIdentity>>,
     /// Every identity the store knows, when read at once ([`IdentityCache::read_all`]).
-    all: Option<Identities>,
+    all: Option<Arc<IdentityMap>>,
 }
 
 /// Addresses [`IdentityCache`] remembers having been asked for.
@@ -36,27 +38,24 @@ impl IdentityCache {
         if self.all.is_none() {
             self.all = store
                 .source_identities_up_to(KEPT)?
-                .map(|all| all.into_iter().collect());
+                .map(|all| Arc::new(all.into_iter().collect()));
         }
         Ok(())
     }
 
     /// What the store knows of each of `source_ips`, as [`Store::source_identities_of`]
-    /// gives it.
+    /// gives it; every identity it knows when they were read at once (then `source_ips` is
+    /// not even looked at: the summary looks its sources up itself, on whichever thread makes
+    /// it).
     pub(crate) fn identities_of<'a>(
         &mut self,
         store: &Store,
         source_ips: impl IntoIterator<Item = &'a str>,
     ) -> Result<Identities, StoreError> {
-        let mut found = Identities::default();
         if let Some(all) = &self.all {
-            for source_ip in source_ips {
-                if let Some(identity) = all.get(source_ip) {
-                    found.insert(source_ip.to_owned(), identity.clone());
-                }
-            }
-            return Ok(found);
+            return Ok(Identities::All(Arc::clone(all)));
         }
+        let mut found = IdentityMap::default();
         let mut missing = Vec::new();
         for source_ip in source_ips {
             match self.kept.get(source_ip) {
@@ -83,24 +82,50 @@ impl IdentityCache {
             }
         }
         found.extend(looked_up);
-        Ok(found)
+        Ok(Identities::Found(found))
     }
 }
 
-/// The identities of the sources a summary shows, by address.
-pub(crate) type Identities = FxHashMap<String, SourceIdentity>;
+/// Identities by address.
+pub(crate) type IdentityMap = FxHashMap<String, SourceIdentity>;
+
+/// The identities a summary gives its sources.
+#[derive(Debug)]
+pub(crate) enum Identities {
+    /// Those of the sources shown, looked up for them.
+    Found(IdentityMap),
+    /// Every identity the store knows, read once for the summaries of many domains.
+    All(Arc<IdentityMap>),
+}
+
+impl Identities {
+    /// The identities by address.
+    fn map(&self) -> &IdentityMap {
+        match self {
+            Identities::Found(map) => map,
+            Identities::All(map) => map,
+        }
+    }
+
+    /// The identity of `source_ip`, taken out when it is the summary's own to take.
+    fn take(&mut self, source_ip: &str) -> Option<SourceIdentity> {
+        match self {
+            Identities::Found(map) => map.remove(source_ip),
+            Identities::All(map) => map.get(source_ip).cloned(),
+        }
+    }
+}
 
 /// Fills `sources[].identity`, `services` and the service advice of every domain. The last
-/// domain takes its identities out of `identities` rather than copying them: a summary of
-/// one domain (each of many, written one at a time) copies none.
+/// domain takes the identities looked up for it out of `identities` rather than copying them.
 pub(crate) fn apply(summary: &mut Summary, mut identities: Identities) {
     let last = summary.domains.len().saturating_sub(1);
     for (index, domain) in summary.domains.iter_mut().enumerate() {
         for source in &mut domain.sources {
             // A domain's sources are distinct addresses: each is taken once.
             let identity = match index == last {
-                true => identities.remove(&source.source_ip),
-                false => identities.get(&source.source_ip).cloned(),
+                true => identities.take(&source.source_ip),
+                false => identities.map().get(&source.source_ip).cloned(),
             };
             if let Some(identity) = identity {
                 source.identity = identity;
@@ -246,15 +271,13 @@ mod tests {
             .unwrap();
         let mut cache = IdentityCache::default();
         cache.read_all(&store).unwrap();
-        assert_eq!(
-            cache.all.as_ref(),
-            Some(&known.clone().into_iter().collect::<Identities>())
-        );
+        let known_map: IdentityMap = known.clone().into_iter().collect();
+        assert_eq!(cache.all.as_deref(), Some(&known_map));
         // Now answered without the store.
         let empty = Store::open_in_memory(StoreOptions::default()).unwrap();
         let read = cache.identities_of(&empty, asked.iter().copied()).unwrap();
-        assert_eq!(read, looked_up);
-        assert_eq!(read, known.clone().into_iter().collect::<Identities>());
+        assert_eq!(read.map(), looked_up.map());
+        assert_eq!(read.map(), &known_map);
         // More identities than the cache keeps: none read, each looked up.
         assert_eq!(
             store.source_identities_up_to(known.len() - 1).unwrap(),
@@ -274,15 +297,15 @@ mod tests {
         let mut cache = IdentityCache::default();
         let unknown = "192.0.2.254";
         let first = cache.identities_of(&store, [ip.as_str(), unknown]).unwrap();
-        assert_eq!(first.get(ip), Some(identity));
-        assert!(!first.contains_key(unknown));
+        assert_eq!(first.map().get(ip), Some(identity));
+        assert!(!first.map().contains_key(unknown));
         assert!(cache.kept.is_empty(), "asked for once: not kept");
         let second = cache.identities_of(&store, [ip.as_str(), unknown]).unwrap();
-        assert_eq!(second, first);
+        assert_eq!(second.map(), first.map());
         assert_eq!(cache.kept.len(), 2, "asked for again: kept, known or not");
         // Now answered from what was kept, without the store.
         let empty = Store::open_in_memory(StoreOptions::default()).unwrap();
         let third = cache.identities_of(&empty, [ip.as_str(), unknown]).unwrap();
-        assert_eq!(third, first);
+        assert_eq!(third.map(), first.map());
     }
 }
