@@ -56,6 +56,13 @@ impl<T: Ord> SortedSet<T> {
         self.values
     }
 
+    /// The values, sorted, without repeats, for a reader that goes through them once (not
+    /// shrunk to fit first, as [`SortedSet::into_sorted`] does for values that are kept).
+    pub fn into_sorted_iter(mut self) -> std::vec::IntoIter<T> {
+        self.merge();
+        self.values.into_iter()
+    }
+
     fn merge(&mut self) {
         self.values.sort_unstable();
         self.values.dedup();
@@ -74,6 +81,10 @@ mod tests {
         for value in [5, 3, 5, 1, 3, 3, 9, 1, 0, 5, 7, 7, 2, 8, 6, 4, 4, 5] {
             set.insert(value);
         }
+        assert_eq!(
+            set.clone().into_sorted_iter().collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
         assert_eq!(set.into_sorted(), (0..10).collect::<Vec<_>>());
         assert!(SortedSet::<u8>::default().into_sorted().is_empty());
     }

@@ -527,16 +527,31 @@ impl DomainBuilder {
         let published = policy.as_ref().and_then(|policy| policy.current.p.clone());
         let baseline_reports = self.baseline_reports;
 
-        // Sized at once: a domain may have many thousands of sources, and growing the vector
-        // would copy them over and over.
-        let mut sources: Vec<SourceAggregate> = Vec::with_capacity(self.sources.len());
-        sources.extend(self.sources.into_iter().filter_map(|(ip, source)| {
-            let classification = source.tally.winner()?;
+        // The sources with a class, ordered by class, then most messages first, then IP, as
+        // small keys: a domain may have many thousands of sources, each far larger than its key
+        // (and sorting moves what it sorts).
+        let mut buildings: Vec<Option<(u32, SourceBuilding)>> = Vec::new();
+        let mut order: Vec<(Classification, u64, u32, usize)> = Vec::new();
+        for (ip, source) in self.sources {
+            if let Some(classification) = source.tally.winner() {
+                order.push((classification, source.messages, ip, buildings.len()));
+                buildings.push(Some((ip, source)));
+            }
+        }
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| names.text(a.2).cmp(names.text(b.2)))
+        });
+        let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
+        for &(classification, _, _, index) in &order {
+            let Some((ip, source)) = buildings.get_mut(index).and_then(Option::take) else {
+                continue;
+            };
             let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
             let mut dkim: Vec<DkimSeen> = source
                 .dkim
-                .into_sorted()
-                .into_iter()
+                .into_sorted_iter()
                 .map(|(domain, selector, result)| DkimSeen {
                     domain: names.name(domain),
                     selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
@@ -546,8 +561,7 @@ impl DomainBuilder {
             dkim.sort();
             let mut spf: Vec<SpfSeen> = source
                 .spf
-                .into_sorted()
-                .into_iter()
+                .into_sorted_iter()
                 .map(|(domain, result)| SpfSeen {
                     domain: names.name(domain),
                     result: names.name(result),
@@ -556,12 +570,11 @@ impl DomainBuilder {
             spf.sort();
             let named = |numbers: SortedSet<u32>| -> BTreeSet<String> {
                 numbers
-                    .into_sorted()
-                    .into_iter()
+                    .into_sorted_iter()
                     .map(|number| names.name(number))
                     .collect()
             };
-            Some(SourceAggregate {
+            sources.push(SourceAggregate {
                 summary: SourceSummary {
                     source_ip: names.name(ip),
                     messages: source.messages,
@@ -574,21 +587,23 @@ impl DomainBuilder {
                     new,
                     dkim,
                     spf,
-                    reporters: named(source.reporters).into_iter().collect(),
+                    reporters: {
+                        // Distinct numbers are distinct names: sorted, they are the set.
+                        let mut reporters: Vec<String> = source
+                            .reporters
+                            .into_sorted_iter()
+                            .map(|number| names.name(number))
+                            .collect();
+                        reporters.sort_unstable();
+                        reporters
+                    },
                     identity: SourceIdentity::default(),
                 },
                 spf_pass_domains: named(source.spf_pass_domains),
                 dkim_pass_domains: named(source.dkim_pass_domains),
-            })
-        }));
-        // By class, then most messages first, then IP.
-        sources.sort_by(|a, b| {
-            let (a, b) = (&a.summary, &b.summary);
-            a.classification
-                .cmp(&b.classification)
-                .then_with(|| b.messages.cmp(&a.messages))
-                .then_with(|| a.source_ip.cmp(&b.source_ip))
-        });
+            });
+        }
+        drop(buildings);
         for source in &mut sources {
             source.summary.advice = advice::for_source(&domain, source, published.as_ref());
         }

@@ -147,23 +147,23 @@ fn services(domain: &DomainSummary) -> Vec<ServiceSummary> {
         return Vec::new();
     }
     #[derive(Default)]
-    struct Group {
-        service_kind: Option<String>,
+    struct Group<'a> {
+        service_kind: Option<&'a str>,
         sources: u64,
         messages: u64,
         dmarc_pass: u64,
         tally: ClassTally,
     }
     // Keyed by (service, AS organisation): a named service ignores the AS.
-    let mut groups: BTreeMap<(Option<String>, Option<String>), Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(Option<&str>, Option<&str>), Group<'_>> = BTreeMap::new();
     for source in &domain.sources {
         let identity = &source.identity;
         let key = match &identity.service {
-            Some(service) => (Some(service.clone()), None),
-            None => (None, identity.as_org.clone()),
+            Some(service) => (Some(service.as_str()), None),
+            None => (None, identity.as_org.as_deref()),
         };
         let group = groups.entry(key).or_default();
-        group.service_kind.clone_from(&identity.service_kind);
+        group.service_kind = identity.service_kind.as_deref();
         group.sources += 1;
         group.messages = group.messages.saturating_add(source.messages);
         group.dmarc_pass = group.dmarc_pass.saturating_add(source.dmarc_pass);
@@ -172,9 +172,9 @@ fn services(domain: &DomainSummary) -> Vec<ServiceSummary> {
     let mut services: Vec<ServiceSummary> = groups
         .into_iter()
         .map(|((service, as_org), group)| ServiceSummary {
-            service,
-            service_kind: group.service_kind,
-            as_org,
+            service: service.map(str::to_owned),
+            service_kind: group.service_kind.map(str::to_owned),
+            as_org: as_org.map(str::to_owned),
             sources: group.sources,
             messages: group.messages,
             dmarc_pass: group.dmarc_pass,
