@@ -104,7 +104,11 @@ struct Membership {
 /// would otherwise free one by one, on another thread than the one that made them).
 #[derive(Default)]
 struct Names {
-    /// The numbers, hashed by the text they stand for.
+    /// The numbers of the names of at most [`SHORT`] bytes (an IPv4 address, most reporters
+    /// and results), by their bytes packed in a key ([`packed`]): found without reading the
+    /// text.
+    short: FxHashMap<u128, u32>,
+    /// The numbers of longer names, hashed by the text they stand for.
     numbers: HashTable<u32>,
     /// Every name's text, one after the other.
     text: String,
@@ -126,24 +130,45 @@ const NO_SELECTOR: u32 = u32::MAX;
 
 impl Names {
     fn number(&mut self, name: &str) -> u32 {
+        if let Some(key) = packed(name) {
+            if let Some(&number) = self.short.get(&key) {
+                return number;
+            }
+            let number = self.push(name);
+            self.short.insert(key, number);
+            return number;
+        }
         let hash = FxBuildHasher.hash_one(name);
         let Names {
             numbers,
             text,
             ends,
+            ..
         } = self;
         let text_of = |number: u32| name_text(text, ends, number);
         if let Some(&number) = numbers.find(hash, |&number| text_of(number) == name) {
             return number;
         }
-        // More than four billion distinct names cannot come from one SQLite query's worth
-        // of reports; saturating keeps this total rather than wrapping.
-        let number = u32::try_from(ends.len()).unwrap_or(NO_SELECTOR - 1);
-        text.push_str(name);
-        ends.push(text.len());
+        let number = self.push(name);
+        let Names {
+            numbers,
+            text,
+            ends,
+            ..
+        } = self;
         numbers.insert_unique(hash, number, |&number| {
             FxBuildHasher.hash_one(name_text(text, ends, number))
         });
+        number
+    }
+
+    /// Adds `name`'s text (not yet numbered) and gives it the next number.
+    fn push(&mut self, name: &str) -> u32 {
+        // More than four billion distinct names cannot come from one SQLite query's worth
+        // of reports; saturating keeps this total rather than wrapping.
+        let number = u32::try_from(self.ends.len()).unwrap_or(NO_SELECTOR - 1);
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
         number
     }
 
@@ -154,6 +179,22 @@ impl Names {
     fn text(&self, number: u32) -> &str {
         name_text(&self.text, &self.ends, number)
     }
+}
+
+/// The longest name [`packed`] packs: its bytes and their count fill a `u128`.
+const SHORT: usize = 15;
+
+/// `name`'s bytes and their count as one number, when it has at most [`SHORT`] bytes: two
+/// names have the same key exactly when they are the same.
+fn packed(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    if bytes.len() > SHORT {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[SHORT] = bytes.len() as u8;
+    Some(u128::from_le_bytes(key))
 }
 
 /// The text of name `number` in [`Names`]' buffer `text` with the ends `ends`.
@@ -868,4 +909,40 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
         });
     }
     builder.finish()
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::Names;
+
+    #[test]
+    fn a_name_keeps_one_number_and_its_exact_text() {
+        // Short and long, IPv4 and IPv6 text, empty, names equal but for trailing NULs,
+        // and a name of exactly the packed length and one byte more.
+        let texts = [
+            "192.0.2.1",
+            "",
+            "2001:db8::1",
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+            "a",
+            "a\0",
+            "a\0\0",
+            "123456789012345",
+            "1234567890123456",
+            "google.com",
+            "pass",
+            "Ünïcode.example",
+        ];
+        let mut names = Names::default();
+        let numbers: Vec<u32> = texts.iter().map(|text| names.number(text)).collect();
+        for (text, &number) in texts.iter().zip(&numbers) {
+            assert_eq!(names.text(number), *text);
+            assert_eq!(names.number(text), number, "asked again: {text:?}");
+        }
+        let mut distinct = numbers.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), texts.len());
+        assert_eq!(names.text(u32::MAX), "");
+    }
 }
