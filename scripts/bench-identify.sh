@@ -7,11 +7,14 @@
 #     record confirms it, 1 in 10 has none). Wall time, peak RSS; then the cached re-run, with
 #     nothing to look up. Targets: <= 10 s, <= 0.2 s, <= 64 MiB.
 #   - `ruadb ingest` of the IDENTIFY_INGEST_REPORTS-report corpus (default 10,000, the corpus of
-#     scripts/bench.sh) with identification off (`--no-identify`) and on without network
-#     (catalogue and IP database, `dns = false`). Target: "on" within 5% of "off". Reverse DNS
+#     scripts/bench.sh) with identification off (`--no-identify`) and on without network:
+#     the catalogue alone (the default, which configures no IP database), and the catalogue
+#     with the IP database (`dns = false` both). Target: "on" within 5% of "off". Reverse DNS
 #     after an ingest waits on the network, within `dns_budget_secs`: its own cost is the
-#     `ruadb identify` figure above. The two modes alternate, IDENTIFY_INGEST_RUNS times each
-#     (default 7): a difference of a few percent needs more runs than the spread of one.
+#     `ruadb identify` figure above. The three modes run in rounds, IDENTIFY_INGEST_RUNS rounds
+#     (default 7): a difference of a few percent needs more runs than the spread of one, and
+#     besides the medians of each mode the table gives the median of each round's run against
+#     that round's "off" run, which a slow drift of a shared machine does not move.
 #
 # Each `ruadb identify` figure is the median of RUNS runs (default 3) by wall time; each ingest
 # figure is the median wall time and, separately, the median CPU time of its runs. Every figure
@@ -168,6 +171,9 @@ config() { # FILE DNS(true|false): identification settings of the benchmark
 }
 config "$WORK/dns.toml" true
 config "$WORK/offline.toml" false
+# The default settings without network: the catalogue alone (no IP database is configured by
+# default), reverse DNS off.
+printf 'domains = ["example.com", "example.org", "example.net"]\n[identify]\ndns = false\n' >"$WORK/catalogue.toml"
 
 # --- identify on new addresses, then cached -----------------------------------------------------
 
@@ -198,13 +204,14 @@ if [ ! -f "$corpus.json" ]; then
     mv "$corpus.json.part" "$corpus.json"
 fi
 find "$corpus" -type f -exec cat {} + >/dev/null
-rm -f "$WORK"/ingest-off.runs "$WORK"/ingest-offline.runs
+rm -f "$WORK"/ingest-off.runs "$WORK"/ingest-offline.runs "$WORK"/ingest-catalogue.runs
 for _ in $(seq "$IDENTIFY_INGEST_RUNS"); do
-    for mode in off offline; do
+    for mode in off catalogue offline; do
         db="$WORK/ingest-$mode.sqlite"
         rm -f "$db" "$db-wal" "$db-shm"
         case $mode in
         off) timed ingest-off "$RUADB" --config "$WORK/offline.toml" --db "$db" ingest --no-identify "$corpus" ;;
+        catalogue) timed ingest-catalogue "$RUADB" --config "$WORK/catalogue.toml" --db "$db" ingest "$corpus" ;;
         offline) timed ingest-offline "$RUADB" --config "$WORK/offline.toml" --db "$db" ingest "$corpus" ;;
         esac
     done
@@ -212,7 +219,16 @@ done
 sources=$("$RUADB" --db "$WORK/ingest-offline.sqlite" sql "SELECT COUNT(*) FROM source_identity" | tail -n1 | tr -dc '0-9')
 read -r off_wall off_cpu off_rss off_load < <(medians ingest-off)
 read -r offline_wall offline_cpu offline_rss offline_load < <(medians ingest-offline)
+read -r catalogue_wall catalogue_cpu catalogue_rss catalogue_load < <(medians ingest-catalogue)
 ratio() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
+# paired NAME COLUMN: the median over the rounds of NAME's run against the "off" run of the
+# same round (column 1 wall, 2 CPU), "+1.2%". The runs of a round follow each other within
+# seconds, so a drift of the machine over the minutes of the comparison cancels out.
+paired() {
+    paste -d' ' "$WORK/$1.runs" "$WORK/ingest-off.runs" |
+        awk -v c="$2" '{ print ($(c) / $(c + 4) - 1) * 100 }' | sort -g |
+        awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%+.1f%%", m }'
+}
 
 {
     if [ -z "${BENCH_PARENT:-}" ]; then
@@ -234,12 +250,13 @@ ratio() { echo "$1 $2" | awk '{ printf "%+.1f%%", ($1 / $2 - 1) * 100 }'; }
     echo "- identify, new: $(walls identify-new)"
     echo "- identify, cached: $(walls identify-cached)"
     echo
-    echo "| \`ruadb ingest\` of $IDENTIFY_INGEST_REPORTS reports ($sources sources) | wall s | CPU s | peak RSS MiB | load (1 min) | wall vs off | CPU vs off | runs |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    echo "| identification off (\`--no-identify\`) | $off_wall | $off_cpu | $off_rss | $off_load | | | $IDENTIFY_INGEST_RUNS |"
-    echo "| on, offline (catalogue, IP database; \`dns = false\`) | $offline_wall | $offline_cpu | $offline_rss | $offline_load | $(ratio "$offline_wall" "$off_wall") | $(ratio "$offline_cpu" "$off_cpu") | $IDENTIFY_INGEST_RUNS |"
+    echo "| \`ruadb ingest\` of $IDENTIFY_INGEST_REPORTS reports ($sources sources) | wall s | CPU s | peak RSS MiB | load (1 min) | wall vs off | CPU vs off | paired wall vs off | paired CPU vs off | runs |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| identification off (\`--no-identify\`) | $off_wall | $off_cpu | $off_rss | $off_load | | | | | $IDENTIFY_INGEST_RUNS |"
+    echo "| on, catalogue only (the default without an IP database; \`dns = false\`) | $catalogue_wall | $catalogue_cpu | $catalogue_rss | $catalogue_load | $(ratio "$catalogue_wall" "$off_wall") | $(ratio "$catalogue_cpu" "$off_cpu") | $(paired ingest-catalogue 1) | $(paired ingest-catalogue 2) | $IDENTIFY_INGEST_RUNS |"
+    echo "| on, catalogue and IP database (\`dns = false\`) | $offline_wall | $offline_cpu | $offline_rss | $offline_load | $(ratio "$offline_wall" "$off_wall") | $(ratio "$offline_cpu" "$off_cpu") | $(paired ingest-offline 1) | $(paired ingest-offline 2) | $IDENTIFY_INGEST_RUNS |"
     echo
-    echo "Median wall time and, separately, median CPU time of $IDENTIFY_INGEST_RUNS alternating runs each. Every run: off $(walls ingest-off); on $(walls ingest-offline)."
+    echo "Median wall time and, separately, median CPU time of $IDENTIFY_INGEST_RUNS rounds; each round runs off, catalogue only, and catalogue with IP database, one after the other. \"Paired\": the median over the rounds of each run against the \"off\" run of its own round. Every run: off $(walls ingest-off); catalogue only $(walls ingest-catalogue); with IP database $(walls ingest-offline)."
     echo
-    echo "CPU s of every run: off $(cpus ingest-off); on $(cpus ingest-offline)."
+    echo "CPU s of every run: off $(cpus ingest-off); catalogue only $(cpus ingest-catalogue); with IP database $(cpus ingest-offline)."
 } | tee -a "$RESULTS"
