@@ -77,18 +77,28 @@ pub(crate) fn parse_threads(setting: Option<NonZeroUsize>) -> usize {
 struct InFlight {
     /// This thread's share of [`MAX_IN_FLIGHT_BYTES`].
     limit: usize,
-    bytes: Mutex<usize>,
+    held: Mutex<Held>,
     taken: Condvar,
     /// The most ever in flight.
     #[cfg(test)]
     peak: AtomicU64,
 }
 
+/// What [`InFlight`] guards.
+#[derive(Default)]
+struct Held {
+    bytes: usize,
+    /// The parser thread waits for bytes to be taken: only then does the batch thread signal
+    /// (a signal is a system call even when nobody waits, and it takes bytes every batch of
+    /// events).
+    waiting: bool,
+}
+
 impl InFlight {
     fn new(limit: usize) -> InFlight {
         InFlight {
             limit,
-            bytes: Mutex::new(0),
+            held: Mutex::new(Held::default()),
             taken: Condvar::new(),
             #[cfg(test)]
             peak: AtomicU64::new(0),
@@ -98,18 +108,20 @@ impl InFlight {
     /// Waits until `bytes` more fit within the limit (at once if nothing is in flight), then
     /// counts them. The batch thread always takes what was handed over, so the wait ends.
     fn reserve(&self, bytes: usize) {
-        let Ok(mut in_flight) = self.bytes.lock() else {
+        let Ok(mut held) = self.held.lock() else {
             return;
         };
-        while *in_flight > 0 && in_flight.saturating_add(bytes) > self.limit {
-            in_flight = match self.taken.wait(in_flight) {
-                Ok(in_flight) => in_flight,
+        while held.bytes > 0 && held.bytes.saturating_add(bytes) > self.limit {
+            held.waiting = true;
+            held = match self.taken.wait(held) {
+                Ok(held) => held,
                 Err(_) => return,
             };
         }
-        *in_flight += bytes;
+        held.waiting = false;
+        held.bytes += bytes;
         #[cfg(test)]
-        self.peak.fetch_max(*in_flight as u64, Ordering::Relaxed);
+        self.peak.fetch_max(held.bytes as u64, Ordering::Relaxed);
     }
 
     /// The batch thread took `bytes`.
@@ -117,10 +129,16 @@ impl InFlight {
         if bytes == 0 {
             return;
         }
-        if let Ok(mut in_flight) = self.bytes.lock() {
-            *in_flight = in_flight.saturating_sub(bytes);
+        let waiting = match self.held.lock() {
+            Ok(mut held) => {
+                held.bytes = held.bytes.saturating_sub(bytes);
+                held.waiting
+            }
+            Err(_) => true,
+        };
+        if waiting {
+            self.taken.notify_one();
         }
-        self.taken.notify_one();
     }
 }
 
