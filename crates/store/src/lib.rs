@@ -82,7 +82,7 @@ pub use query::{
     ReportRow, ReportVisitor, ReporterDayRow, ResultsWanted, Snapshot, SourceDayRow, SourceFilter,
     SourceRow, SourceTable, SourceView, SpfRow, TlsFailureRow, TlsPolicyRow, Totals, Value,
 };
-pub use rollup::report_midpoint;
+pub use rollup::{NameSets, report_midpoint};
 pub use sorted_set::SortedSet;
 pub use worker::MAX_PARSE_THREADS;
 

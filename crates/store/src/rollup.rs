@@ -57,9 +57,10 @@ const REPORT_ROLLUP_BYTES: usize = 1 << 20;
 
 /// The sets of one source-day, as `rollup_names` ids, each sorted without repeats. Stored as
 /// one BLOB: per set (in field order) its length, then its values, as LEB128 varints; a DKIM
-/// result is (domain, selector or 0, result), an SPF result (domain, result).
+/// result is (domain, selector or 0, result), an SPF result (domain, result). A reader
+/// looks an id's name up with [`Store::rollup_name`](crate::Store::rollup_name).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct NameSets {
+pub struct NameSets {
     /// Reporting organisations.
     pub reporters: Vec<u64>,
     /// DKIM results: (d=, s= or 0, result).
@@ -160,7 +161,7 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
 
 impl NameSets {
     /// The stored form.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let list = |out: &mut Vec<u8>, values: &mut dyn Iterator<Item = u64>, len: usize| {
             put_varint(out, len as u64);
@@ -198,7 +199,7 @@ impl NameSets {
     }
 
     /// Reads the stored form; `None` if it is damaged.
-    pub fn decode(bytes: &[u8]) -> Option<NameSets> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<NameSets> {
         let mut sets = NameSets::default();
         sets.decode_from(bytes).then_some(sets)
     }
@@ -206,7 +207,7 @@ impl NameSets {
     /// Replaces the sets with those of the stored form `bytes`, reusing their memory (a
     /// reader of many rows decodes each into the same sets); false if it is damaged, and
     /// then the sets are left partly filled.
-    pub fn decode_from(&mut self, mut bytes: &[u8]) -> bool {
+    pub(crate) fn decode_from(&mut self, mut bytes: &[u8]) -> bool {
         fn list<const N: usize>(bytes: &mut &[u8], values: &mut Vec<[u64; N]>) -> Option<()> {
             values.clear();
             let len = usize::try_from(take_varint(bytes)?).ok()?;

@@ -19,7 +19,10 @@ use super::{
 use hashbrown::HashTable;
 use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification};
-use ruadb_store::{DomainDayRow, ReportRow, ReporterDayRow, SortedSet, SourceDayRow};
+use ruadb_report::{DkimResult, SpfResult};
+use ruadb_store::{
+    DomainDayRow, NameSets, ReportRow, ReporterDayRow, SortedSet, SourceDayRow, StoreError,
+};
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -217,6 +220,42 @@ pub(crate) struct SummaryBuilder {
     domain_index: FxHashMap<String, usize>,
     domains: Vec<DomainBuilder>,
     names: Names,
+    ids: IdNumbers,
+}
+
+/// The names of `rollup_names` ids, for [`SummaryBuilder::add_source_day_ids`].
+pub(crate) trait RollupNames {
+    /// The name the store holds under `id`.
+    fn name(&mut self, id: u64) -> Result<&str, StoreError>;
+}
+
+/// The [`Names`] numbers of the `rollup_names` ids seen: each distinct id is looked up and
+/// numbered once, and every row after that names it by a probe of a `u64`.
+#[derive(Debug, Default)]
+struct IdNumbers {
+    /// Names as written (reporters, domains, selectors).
+    names: FxHashMap<u64, u32>,
+    /// DKIM results, numbered by their canonical spelling (as the store reads them).
+    dkim_results: FxHashMap<u64, u32>,
+    /// SPF results, numbered by their canonical spelling.
+    spf_results: FxHashMap<u64, u32>,
+}
+
+/// The number in `names` of the name `texts` holds under `id`, made by `number` from its
+/// text the first time `id` comes (`numbers` keeps it).
+fn numbered(
+    numbers: &mut FxHashMap<u64, u32>,
+    names: &mut Names,
+    texts: &mut dyn RollupNames,
+    id: u64,
+    number: fn(&mut Names, &str) -> u32,
+) -> Result<u32, StoreError> {
+    if let Some(&known) = numbers.get(&id) {
+        return Ok(known);
+    }
+    let known = number(names, texts.name(id)?);
+    numbers.insert(id, known);
+    Ok(known)
 }
 
 /// A report seen for the policy: when it ran, who sent it, what it showed. Ordered by time
@@ -347,6 +386,7 @@ impl SummaryBuilder {
             domain_index: FxHashMap::default(),
             domains: Vec::new(),
             names: Names::default(),
+            ids: IdNumbers::default(),
         };
         if let Some(name) = only {
             builder.list(name);
@@ -440,30 +480,9 @@ impl SummaryBuilder {
     /// readiness window. Rows outside the period may come without their names
     /// ([`ruadb_store::Store::read_source_classes`]).
     pub fn add_source_day(&mut self, row: &SourceDayRow) {
-        let windows = self.windows.membership(row.day);
-        let index = self.domain(&row.policy_domain);
-        let names = &mut self.names;
-        let domain = &mut self.domains[index];
-        let ip = names.number(&row.source_ip);
-        let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
-        if windows.baseline {
-            domain.baseline_ips.insert(ip);
-        }
-        if windows.readiness {
-            let cell = domain.readiness.entry(ip).or_default();
-            cell.messages = cell.messages.saturating_add(messages);
-            cell.dmarc_pass = cell.dmarc_pass.saturating_add(dmarc_pass);
-            cell.tally.merge(&row.classes);
-        }
-        if !windows.current {
+        let Some((source, names, _)) = self.add_source_counts(row) else {
             return;
-        }
-        let source = domain.sources.entry(ip).or_default();
-        source.messages = source.messages.saturating_add(messages);
-        source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
-        source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
-        source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
-        source.tally.merge(&row.classes);
+        };
         for org in &row.reporters {
             source.reporters.insert(names.number(org));
         }
@@ -489,6 +508,91 @@ impl SummaryBuilder {
         for passed in &row.misaligned_spf_pass {
             source.spf_pass_domains.insert(names.number(passed));
         }
+    }
+
+    /// [`SummaryBuilder::add_source_day`] of a row whose name lists come as `rollup_names`
+    /// ids ([`ruadb_store::Store::read_source_day_ids`]), their names looked up in `texts`
+    /// the first time each id comes.
+    pub fn add_source_day_ids(
+        &mut self,
+        row: &SourceDayRow,
+        sets: &NameSets,
+        texts: &mut dyn RollupNames,
+    ) -> Result<(), StoreError> {
+        let Some((source, names, ids)) = self.add_source_counts(row) else {
+            return Ok(());
+        };
+        let IdNumbers {
+            names: plain,
+            dkim_results,
+            spf_results,
+        } = ids;
+        for &org in &sets.reporters {
+            let org = numbered(plain, names, texts, org, Names::number)?;
+            source.reporters.insert(org);
+        }
+        for &[domain, selector, result] in &sets.dkim {
+            let domain = numbered(plain, names, texts, domain, Names::number)?;
+            // Id 0 is "no selector" (absent or empty).
+            let selector = match selector {
+                0 => NO_SELECTOR,
+                id => numbered(plain, names, texts, id, Names::number)?,
+            };
+            let result = numbered(dkim_results, names, texts, result, |names, text| {
+                names.number(DkimResult::from_xml(text).as_str())
+            })?;
+            source.dkim.insert((domain, selector, result));
+        }
+        for &[domain, result] in &sets.spf {
+            let domain = numbered(plain, names, texts, domain, Names::number)?;
+            let result = numbered(spf_results, names, texts, result, |names, text| {
+                names.number(SpfResult::from_xml(text).as_str())
+            })?;
+            source.spf.insert((domain, result));
+        }
+        for &passed in &sets.misaligned_dkim_pass {
+            let passed = numbered(plain, names, texts, passed, Names::number)?;
+            source.dkim_pass_domains.insert(passed);
+        }
+        for &passed in &sets.misaligned_spf_pass {
+            let passed = numbered(plain, names, texts, passed, Names::number)?;
+            source.spf_pass_domains.insert(passed);
+        }
+        Ok(())
+    }
+
+    /// Adds the counts of a source-day row to the address's baseline, readiness and period;
+    /// the source of the period its names go to, with the numbers of names, when the row's
+    /// day is in the period.
+    fn add_source_counts(
+        &mut self,
+        row: &SourceDayRow,
+    ) -> Option<(&mut SourceBuilding, &mut Names, &mut IdNumbers)> {
+        let windows = self.windows.membership(row.day);
+        let index = self.domain(&row.policy_domain);
+        let names = &mut self.names;
+        let domain = &mut self.domains[index];
+        let ip = names.number(&row.source_ip);
+        let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
+        if windows.baseline {
+            domain.baseline_ips.insert(ip);
+        }
+        if windows.readiness {
+            let cell = domain.readiness.entry(ip).or_default();
+            cell.messages = cell.messages.saturating_add(messages);
+            cell.dmarc_pass = cell.dmarc_pass.saturating_add(dmarc_pass);
+            cell.tally.merge(&row.classes);
+        }
+        if !windows.current {
+            return None;
+        }
+        let source = domain.sources.entry(ip).or_default();
+        source.messages = source.messages.saturating_add(messages);
+        source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
+        source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
+        source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
+        source.tally.merge(&row.classes);
+        Some((source, names, &mut self.ids))
     }
 
     /// Adds the messages one reporter sent about one day, when the day is in the period.

@@ -3,7 +3,7 @@
 //! rollups of those days: per domain and day, per source and day (the names only for the
 //! period), per reporter and day.
 
-use super::compute::{SummaryBuilder, Windows};
+use super::compute::{RollupNames, SummaryBuilder, Windows};
 use super::identity::{Identities, IdentityCache};
 use super::period::DAY;
 use super::tls::TlsBuilder;
@@ -13,6 +13,7 @@ use ruadb_store::{
     DayFilter, DnsCheckRow, FailureSampleRow, RecordRow, ReportFilter, ReportRow, ReportVisitor,
     ResultsWanted, SourceDayRow, Store, StoreError,
 };
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How far before a window a report may begin and still have its midpoint inside it. Real
@@ -27,18 +28,56 @@ pub fn summarise(
     period: Period,
     domain: Option<&DomainName>,
 ) -> Result<Summary, StoreError> {
-    summarise_with(store, period, domain, &mut IdentityCache::default())
+    summarise_with(
+        store,
+        period,
+        domain,
+        &mut IdentityCache::default(),
+        &mut NameCache::default(),
+    )
 }
 
-/// [`summarise`], the sources' identities looked up through `identities` (kept from one
-/// domain's summary to the next).
+/// [`summarise`], the sources' identities looked up through `identities` and the names of
+/// the rollups through `names` (both kept from one domain's summary to the next).
 pub(crate) fn summarise_with(
     store: &Store,
     period: Period,
     domain: Option<&DomainName>,
     identities: &mut IdentityCache,
+    names: &mut NameCache,
 ) -> Result<Summary, StoreError> {
-    Ok(load(store, period, domain, identities)?.finish())
+    Ok(load(store, period, domain, identities, names)?.finish())
+}
+
+/// The names of `rollup_names` ids, looked up once for all the domains summarised in one
+/// state of the database (rebuilding the rollups numbers the names anew: a cache must not
+/// outlive the snapshot it was filled in). Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    texts: FxHashMap<u64, Box<str>>,
+}
+
+/// Names [`NameCache`] keeps before it starts over.
+const CACHED_NAMES: usize = 1 << 16;
+
+/// A [`NameCache`] filled from `store`.
+struct CachedNames<'a> {
+    store: &'a Store,
+    cache: &'a mut NameCache,
+}
+
+impl RollupNames for CachedNames<'_> {
+    fn name(&mut self, id: u64) -> Result<&str, StoreError> {
+        let texts = &mut self.cache.texts;
+        if !texts.contains_key(&id) {
+            let name = self.store.rollup_name(id)?;
+            if texts.len() >= CACHED_NAMES {
+                texts.clear();
+            }
+            texts.insert(id, name.into());
+        }
+        Ok(texts.get(&id).map_or("", |name| name))
+    }
 }
 
 /// What a summary needs from the store, read; [`Loaded::finish`] makes the summary of it
@@ -63,6 +102,7 @@ pub(crate) fn load(
     period: Period,
     domain: Option<&DomainName>,
     identities: &mut IdentityCache,
+    names: &mut NameCache,
 ) -> Result<Loaded, StoreError> {
     // One state of the database for all the reads below.
     let _snapshot = store.snapshot()?;
@@ -98,8 +138,16 @@ pub(crate) fn load(
         .current
         .union(&windows.baseline)
         .union(&windows.readiness);
+    // The period's rows with their names as ids: each distinct name is looked up once.
+    let mut names = CachedNames { store, cache: names };
+    let mut added = Ok(());
+    store.read_source_day_ids(&days(period), &mut |row, sets| {
+        if added.is_ok() {
+            added = builder.add_source_day_ids(row, sets, &mut names);
+        }
+    })?;
+    added?;
     let mut add = |row: &SourceDayRow| builder.add_source_day(row);
-    store.read_source_days(&days(period), &mut add)?;
     for (since, until) in [(sources.start, period.start), (period.end, sources.end)] {
         if since < until {
             store.read_source_classes(

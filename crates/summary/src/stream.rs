@@ -25,7 +25,7 @@ use super::text::Text;
 use super::tls::TlsBuilder;
 use super::{
     Alert, AlertThresholds, DomainSummary, Period, Summary, alerts,
-    load::{Loaded, load, summarise_with},
+    load::{Loaded, NameCache, load, summarise_with},
 };
 
 /// Why writing a summary failed.
@@ -97,11 +97,17 @@ impl<'s> DomainByDomain<'s> {
     /// The summary of one domain of the period.
     pub fn domain(&self, name: &DomainName) -> Result<Option<DomainSummary>, StoreError> {
         let mut identities = self.identities.borrow_mut();
-        Ok(
-            summarise_with(self.store, self.head.period, Some(name), &mut identities)?
-                .domains
-                .pop(),
-        )
+        // Its own names: a snapshot of this domain's read alone, not of the run.
+        let mut names = NameCache::default();
+        Ok(summarise_with(
+            self.store,
+            self.head.period,
+            Some(name),
+            &mut identities,
+            &mut names,
+        )?
+        .domains
+        .pop())
     }
 
     /// Each domain's summary, in order.
@@ -239,6 +245,8 @@ impl<'s> DomainByDomain<'s> {
         if self.domains.len() >= READ_ALL_IDENTITIES {
             identities.read_all(self.store)?;
         }
+        // The names of the rollups, looked up once for every domain (under the snapshot).
+        let mut names = NameCache::default();
         std::thread::scope(|scope| {
             // Both hand over only when the other side takes: the worker takes a domain,
             // hands its part over, and takes the next; this thread reads a domain while the
@@ -257,7 +265,13 @@ impl<'s> DomainByDomain<'s> {
             });
             let mut worker_busy = false;
             for name in &self.domains {
-                let next = load(self.store, self.head.period, Some(name), &mut identities)?;
+                let next = load(
+                    self.store,
+                    self.head.period,
+                    Some(name),
+                    &mut identities,
+                    &mut names,
+                )?;
                 let mut made_before = None;
                 if worker_busy {
                     match made.recv() {

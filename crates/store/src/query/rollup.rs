@@ -424,8 +424,9 @@ impl Store {
     }
 
     /// [`Store::read_source_days`] with the name lists left empty in the row and given as
-    /// `rollup_names` ids instead (see [`Store::rollup_name`]).
-    pub(crate) fn read_source_day_ids(
+    /// `rollup_names` ids instead (see [`Store::rollup_name`]): for a reader that looks
+    /// each distinct name up once rather than copying it out of every row.
+    pub fn read_source_day_ids(
         &self,
         filter: &DayFilter,
         visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
@@ -433,8 +434,9 @@ impl Store {
         self.read_sources(filter, SourceDetail::Ids, visit)
     }
 
-    /// The name `rollup_names` holds under `id`.
-    pub(crate) fn rollup_name(&self, id: u64) -> Result<String, StoreError> {
+    /// The name `rollup_names` holds under `id` (an id of [`NameSets`]); a missing one is
+    /// [`StoreError::DamagedRollup`].
+    pub fn rollup_name(&self, id: u64) -> Result<String, StoreError> {
         lookup_name(&self.connection, id)
     }
 
