@@ -17,9 +17,9 @@ use super::{
     rate,
 };
 use hashbrown::HashTable;
+use ruadb_report::{DkimResult, SpfResult};
 use ruadb_store::SourceIdentity;
 use ruadb_store::classify::{ClassTally, Classification};
-use ruadb_report::{DkimResult, SpfResult};
 use ruadb_store::{
     DomainDayRow, NameSets, ReportRow, ReporterDayRow, SortedSet, SourceDayRow, StoreError,
 };

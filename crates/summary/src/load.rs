@@ -139,7 +139,10 @@ pub(crate) fn load(
         .union(&windows.baseline)
         .union(&windows.readiness);
     // The period's rows with their names as ids: each distinct name is looked up once.
-    let mut names = CachedNames { store, cache: names };
+    let mut names = CachedNames {
+        store,
+        cache: names,
+    };
     let mut added = Ok(());
     store.read_source_day_ids(&days(period), &mut |row, sets| {
         if added.is_ok() {
