@@ -98,6 +98,68 @@ fn the_fixtures_rollups_equal_a_full_scan() {
 }
 
 #[test]
+fn the_source_rows_read_as_ids_name_what_the_rows_read_with_names_say() {
+    use ruadb_report::{DkimResult, SpfResult};
+    use ruadb_store::{DkimRow, SourceDayRow, SpfRow};
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest(&mut store, &files_under(&fixtures_dir()));
+    let mut named: Vec<SourceDayRow> = Vec::new();
+    store
+        .read_source_days(&DayFilter::default(), &mut |row| named.push(row.clone()))
+        .unwrap();
+    let mut by_ids: Vec<(SourceDayRow, ruadb_store::NameSets)> = Vec::new();
+    store
+        .read_source_day_ids(&DayFilter::default(), &mut |row, sets| {
+            by_ids.push((row.clone(), sets.clone()));
+        })
+        .unwrap();
+    let name = |id: u64| store.rollup_name(id).unwrap();
+    let names = |ids: &[u64]| ids.iter().map(|&id| name(id)).collect::<Vec<_>>();
+    let rebuilt: Vec<SourceDayRow> = by_ids
+        .into_iter()
+        .map(|(row, sets)| {
+            // The lists are left empty: the ids stand for them.
+            assert!(row.reporters.is_empty() && row.dkim.is_empty() && row.spf.is_empty());
+            SourceDayRow {
+                reporters: names(&sets.reporters),
+                dkim: sets
+                    .dkim
+                    .iter()
+                    .map(|&[domain, selector, result]| DkimRow {
+                        domain: name(domain),
+                        selector: (selector != 0).then(|| name(selector)),
+                        result: DkimResult::from_xml(&name(result)),
+                    })
+                    .collect(),
+                spf: sets
+                    .spf
+                    .iter()
+                    .map(|&[domain, result]| SpfRow {
+                        domain: name(domain),
+                        result: SpfResult::from_xml(&name(result)),
+                    })
+                    .collect(),
+                helo_domains: names(&sets.helo),
+                misaligned_dkim_pass: names(&sets.misaligned_dkim_pass),
+                misaligned_spf_pass: names(&sets.misaligned_spf_pass),
+                ..row
+            }
+        })
+        .collect();
+    assert!(named.len() > 20, "{} source-days", named.len());
+    assert!(
+        named
+            .iter()
+            .any(|row| !row.dkim.is_empty() && !row.spf.is_empty())
+    );
+    assert_eq!(rebuilt, named);
+    assert!(matches!(
+        store.rollup_name(u64::MAX >> 1),
+        Err(ruadb_store::StoreError::DamagedRollup)
+    ));
+}
+
+#[test]
 fn reports_straddling_days_and_weeks_duplicates_and_conflicts_count_as_the_records_do() {
     let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
     let own = ("example.com", "pass", "example.com", "pass");
