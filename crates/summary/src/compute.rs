@@ -23,7 +23,7 @@ use ruadb_store::classify::{ClassTally, Classification};
 use ruadb_store::{
     DomainDayRow, NameSets, ReportRow, ReporterDayRow, SortedSet, SourceDayRow, StoreError,
 };
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
@@ -292,10 +292,11 @@ struct DomainBuilder {
     daily: BTreeMap<i64, DayCell>,
     previous_daily: BTreeMap<i64, DayCell>,
     weekly: BTreeMap<usize, (u64, u64)>,
-    sources: FxHashMap<u32, SourceBuilding>,
+    /// What each address did in the windows, by its number: one probe a row.
+    cells: FxHashMap<u32, SourceCells>,
+    /// The sources of the period, where [`SourceCells::current`] says.
+    sources: Vec<SourceBuilding>,
     baseline_reports: u64,
-    baseline_ips: FxHashSet<u32>,
-    readiness: FxHashMap<u32, ReadinessCell>,
     readiness_latest: Option<PolicyReport>,
     before_latest: Option<PolicyReport>,
     policy_reports: Vec<PolicyReport>,
@@ -335,6 +336,33 @@ struct SourceBuilding {
     reporters: SortedSet<u32>,
     spf_pass_domains: SortedSet<u32>,
     dkim_pass_domains: SortedSet<u32>,
+}
+
+/// One address of a domain in the windows around the period.
+#[derive(Debug)]
+struct SourceCells {
+    /// Seen in the baseline weeks.
+    in_baseline: bool,
+    /// Seen in the readiness window, with what it sent there in `readiness`.
+    in_readiness: bool,
+    readiness: ReadinessCell,
+    /// Its place in [`DomainBuilder::sources`] when seen in the period, [`NOT_CURRENT`]
+    /// otherwise (most addresses of the weeks before are not: a place, not a source, each).
+    current: u32,
+}
+
+/// [`SourceCells::current`] of an address not seen in the period.
+const NOT_CURRENT: u32 = u32::MAX;
+
+impl Default for SourceCells {
+    fn default() -> SourceCells {
+        SourceCells {
+            in_baseline: false,
+            in_readiness: false,
+            readiness: ReadinessCell::default(),
+            current: NOT_CURRENT,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -574,11 +602,11 @@ impl SummaryBuilder {
         let domain = &mut self.domains[index];
         let ip = names.number(&row.source_ip);
         let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
-        if windows.baseline {
-            domain.baseline_ips.insert(ip);
-        }
+        let cells = domain.cells.entry(ip).or_default();
+        cells.in_baseline |= windows.baseline;
         if windows.readiness {
-            let cell = domain.readiness.entry(ip).or_default();
+            cells.in_readiness = true;
+            let cell = &mut cells.readiness;
             cell.messages = cell.messages.saturating_add(messages);
             cell.dmarc_pass = cell.dmarc_pass.saturating_add(dmarc_pass);
             cell.tally.merge(&row.classes);
@@ -586,7 +614,14 @@ impl SummaryBuilder {
         if !windows.current {
             return None;
         }
-        let source = domain.sources.entry(ip).or_default();
+        if cells.current == NOT_CURRENT {
+            // Saturating: past four billion sources they share the last place (not reached:
+            // each is a row of the rollups).
+            cells.current = u32::try_from(domain.sources.len()).unwrap_or(NOT_CURRENT - 1);
+            domain.sources.push(SourceBuilding::default());
+        }
+        let last = domain.sources.len() - 1;
+        let source = &mut domain.sources[(cells.current as usize).min(last)];
         source.messages = source.messages.saturating_add(messages);
         source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
         source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
@@ -625,7 +660,13 @@ impl SummaryBuilder {
         self.domains
             .iter()
             .filter(|domain| shows(self.only.as_deref(), domain))
-            .flat_map(|domain| domain.sources.keys())
+            .flat_map(|domain| {
+                domain
+                    .cells
+                    .iter()
+                    .filter(|(_, cells)| cells.current != NOT_CURRENT)
+                    .map(|(ip, _)| ip)
+            })
             .map(|&ip| self.names.text(ip))
     }
 
@@ -675,14 +716,23 @@ impl DomainBuilder {
         // The sources with a class, ordered by class, then most messages first, then IP, as
         // small keys: a domain may have many thousands of sources, each far larger than its key
         // (and sorting moves what it sorts).
-        let mut buildings: Vec<Option<(u32, SourceBuilding)>> = Vec::new();
+        let mut buildings: Vec<Option<(u32, bool, SourceBuilding)>> = Vec::new();
         let mut order: Vec<(Classification, u64, u32, usize)> = Vec::new();
-        for (ip, source) in self.sources {
+        let mut sources_built: Vec<Option<SourceBuilding>> =
+            self.sources.into_iter().map(Some).collect();
+        for (&ip, cells) in &self.cells {
+            let Some(source) = sources_built
+                .get_mut(cells.current as usize)
+                .and_then(Option::take)
+            else {
+                continue;
+            };
             if let Some(classification) = source.tally.winner() {
                 order.push((classification, source.messages, ip, buildings.len()));
-                buildings.push(Some((ip, source)));
+                buildings.push(Some((ip, cells.in_baseline, source)));
             }
         }
+        drop(sources_built);
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| b.1.cmp(&a.1))
@@ -690,10 +740,11 @@ impl DomainBuilder {
         });
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
         for &(classification, _, _, index) in &order {
-            let Some((ip, source)) = buildings.get_mut(index).and_then(Option::take) else {
+            let Some((ip, in_baseline, source)) = buildings.get_mut(index).and_then(Option::take)
+            else {
                 continue;
             };
-            let new = baseline_reports > 0 && !self.baseline_ips.contains(&ip);
+            let new = baseline_reports > 0 && !in_baseline;
             let mut dkim: Vec<DkimSeen> = source
                 .dkim
                 .into_sorted_iter()
@@ -792,8 +843,10 @@ impl DomainBuilder {
             .collect();
 
         let readiness_sources: Vec<(Classification, u64, u64)> = self
-            .readiness
+            .cells
             .values()
+            .filter(|cells| cells.in_readiness)
+            .map(|cells| &cells.readiness)
             .filter_map(|cell| Some((cell.tally.winner()?, cell.messages, cell.dmarc_pass)))
             .collect();
         let readiness = advice::readiness(
