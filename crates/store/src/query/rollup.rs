@@ -299,24 +299,17 @@ impl<'c> SourceRows<'c> {
             out.source_ip
                 .push_str(row.get_ref(2)?.as_str().unwrap_or_default());
             if self.detail == SourceDetail::Classes {
-                let seen = row.get::<_, i64>(8)?;
-                out.classes = ClassTally::default();
-                for class in Classification::ALL {
-                    if seen & (1 << class as usize) != 0 {
-                        out.classes.add(class, count(row, 4 + class as usize)?);
-                    }
-                }
+                out.classes = class_tally(row.get::<_, i64>(8)? as u8, |class| {
+                    count(row, 4 + class as usize)
+                })?;
                 visit(out, &self.sets);
                 continue;
             }
             let counts = read_counts(row, 3, day)?;
             out.records = counts.records;
-            out.classes = ClassTally::default();
-            for class in Classification::ALL {
-                if counts.classes_seen & (1 << class as usize) != 0 {
-                    out.classes.add(class, counts.classes[class as usize]);
-                }
-            }
+            out.classes = class_tally(counts.classes_seen, |class| {
+                Ok(counts.classes[class as usize])
+            })?;
             out.spf_aligned = counts.spf_aligned;
             out.dkim_aligned = counts.dkim_aligned;
             out.dispositions = dispositions(
@@ -340,6 +333,21 @@ impl<'c> SourceRows<'c> {
         }
         Ok(())
     }
+}
+
+/// The tally of a source-day: the classes whose bit is set in `seen`, each with the messages
+/// `messages` gives for it (a class with 0 messages but seen is kept, so it still counts).
+fn class_tally(
+    seen: u8,
+    mut messages: impl FnMut(Classification) -> rusqlite::Result<u64>,
+) -> rusqlite::Result<ClassTally> {
+    let mut tally = ClassTally::default();
+    for class in Classification::ALL {
+        if seen & (1 << class as usize) != 0 {
+            tally.add(class, messages(class)?);
+        }
+    }
+    Ok(tally)
 }
 
 /// The key of a rollup table, for [`by_domain`]: its policy domain id column, its day column,
