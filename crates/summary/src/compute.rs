@@ -503,10 +503,19 @@ impl SummaryBuilder {
         }
     }
 
-    /// Adds what one source IP's records said on one day (of their reports' midpoints): the
-    /// sources of the period in full, the addresses of the baseline, the classes of the
-    /// readiness window. Rows outside the period may come without their names
-    /// ([`ruadb_store::Store::read_source_classes`]).
+    /// Adds a source-day row of the weeks before or after the period, read with its messages
+    /// per class alone ([`ruadb_store::Store::read_source_classes`]): the address in the
+    /// baseline, its classes in the readiness window. The period's rows come with their
+    /// names, through [`SummaryBuilder::add_source_day_ids`].
+    pub fn add_source_classes(&mut self, row: &SourceDayRow) {
+        let _ = self.add_source_counts(row);
+    }
+
+    /// Adds what one source IP's records said on one day (of their reports' midpoints), its
+    /// names as text: the sources of the period in full, the addresses of the baseline, the
+    /// classes of the readiness window. For the records [`compute`] folds; the store's rows
+    /// come through [`SummaryBuilder::add_source_day_ids`].
+    #[cfg(test)]
     pub fn add_source_day(&mut self, row: &SourceDayRow) {
         let Some((source, names, _)) = self.add_source_counts(row) else {
             return;
@@ -538,9 +547,11 @@ impl SummaryBuilder {
         }
     }
 
-    /// [`SummaryBuilder::add_source_day`] of a row whose name lists come as `rollup_names`
-    /// ids ([`ruadb_store::Store::read_source_day_ids`]), their names looked up in `texts`
-    /// the first time each id comes.
+    /// Adds what one source IP's records said on one day (of their reports' midpoints): the
+    /// sources of the period in full, the addresses of the baseline, the classes of the
+    /// readiness window. The row's name lists come as `rollup_names` ids
+    /// ([`ruadb_store::Store::read_source_day_ids`]), their names looked up in `texts` the
+    /// first time each id comes.
     pub fn add_source_day_ids(
         &mut self,
         row: &SourceDayRow,
@@ -578,6 +589,8 @@ impl SummaryBuilder {
             })?;
             source.spf.insert((domain, result));
         }
+        // The advice names what passed in the misaligned mail only (the store keeps these
+        // apart): a pass in the source's aligned mail is aligned by definition.
         for &passed in &sets.misaligned_dkim_pass {
             let passed = numbered(plain, names, texts, passed, Names::number)?;
             source.dkim_pass_domains.insert(passed);

@@ -150,7 +150,7 @@ pub(crate) fn load(
         }
     })?;
     added?;
-    let mut add = |row: &SourceDayRow| builder.add_source_day(row);
+    let mut add = |row: &SourceDayRow| builder.add_source_classes(row);
     for (since, until) in [(sources.start, period.start), (period.end, sources.end)] {
         if since < until {
             store.read_source_classes(
