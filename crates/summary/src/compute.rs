@@ -728,33 +728,34 @@ impl DomainBuilder {
 
         // The sources with a class, ordered by class, then most messages first, then IP, as
         // small keys: a domain may have many thousands of sources, each far larger than its key
-        // (and sorting moves what it sorts).
-        let mut buildings: Vec<Option<(u32, bool, SourceBuilding)>> = Vec::new();
-        let mut order: Vec<(Classification, u64, u32, usize)> = Vec::new();
-        let mut sources_built: Vec<Option<SourceBuilding>> =
-            self.sources.into_iter().map(Some).collect();
+        // (and sorting moves what it sorts). Each key holds its source's place in
+        // `self.sources`.
+        let mut order: Vec<(Classification, u64, u32, usize, bool)> = Vec::new();
         for (&ip, cells) in &self.cells {
-            let Some(source) = sources_built
-                .get_mut(cells.current as usize)
-                .and_then(Option::take)
-            else {
+            let place = cells.current as usize;
+            let Some(source) = self.sources.get(place) else {
                 continue;
             };
             if let Some(classification) = source.tally.winner() {
-                order.push((classification, source.messages, ip, buildings.len()));
-                buildings.push(Some((ip, cells.in_baseline, source)));
+                order.push((
+                    classification,
+                    source.messages,
+                    ip,
+                    place,
+                    cells.in_baseline,
+                ));
             }
         }
-        drop(sources_built);
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
                 .then_with(|| b.1.cmp(&a.1))
                 .then_with(|| names.text(a.2).cmp(names.text(b.2)))
         });
+        let mut sources_built: Vec<Option<SourceBuilding>> =
+            self.sources.into_iter().map(Some).collect();
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
-        for &(classification, _, _, index) in &order {
-            let Some((ip, in_baseline, source)) = buildings.get_mut(index).and_then(Option::take)
-            else {
+        for &(classification, _, ip, place, in_baseline) in &order {
+            let Some(source) = sources_built.get_mut(place).and_then(Option::take) else {
                 continue;
             };
             let new = baseline_reports > 0 && !in_baseline;
@@ -812,7 +813,7 @@ impl DomainBuilder {
                 dkim_pass_domains: named(source.dkim_pass_domains),
             });
         }
-        drop(buildings);
+        drop(sources_built);
         for source in &mut sources {
             source.summary.advice = advice::for_source(&domain, source, published.as_ref());
         }
