@@ -292,10 +292,14 @@ struct DomainBuilder {
     daily: BTreeMap<i64, DayCell>,
     previous_daily: BTreeMap<i64, DayCell>,
     weekly: BTreeMap<usize, (u64, u64)>,
-    /// What each address did in the windows, by its number: one probe a row.
+    /// What each address did in the windows, by its number: one probe a row. Emptied by
+    /// [`DomainBuilder::settle`] once every row is in.
     cells: FxHashMap<u32, SourceCells>,
     /// The sources of the period, where [`SourceCells::current`] says.
     sources: Vec<SourceBuilding>,
+    /// The messages and DMARC passes of the readiness window by each address's class there,
+    /// summed over the addresses by [`DomainBuilder::settle`]: all the readiness needs.
+    readiness_by_class: Vec<(Classification, u64, u64)>,
     baseline_reports: u64,
     readiness_latest: Option<PolicyReport>,
     before_latest: Option<PolicyReport>,
@@ -324,6 +328,10 @@ impl DayCell {
 
 #[derive(Debug, Default)]
 struct SourceBuilding {
+    /// Its address, numbered.
+    ip: u32,
+    /// Seen in the baseline weeks (known once every row is in: [`DomainBuilder::settle`]).
+    in_baseline: bool,
     messages: u64,
     dmarc_pass: u64,
     spf_aligned: u64,
@@ -420,6 +428,23 @@ impl SummaryBuilder {
             builder.list(name);
         }
         builder
+    }
+
+    /// Called once every row is in: keeps of the addresses of the weeks around the period only
+    /// what the summary shows of them ([`DomainBuilder::settle`]).
+    pub fn settle(&mut self) {
+        for domain in &mut self.domains {
+            domain.settle();
+        }
+    }
+
+    /// How much it holds, in addresses and sources: what its memory grows with (sources
+    /// only, once [settled](SummaryBuilder::settle)).
+    pub fn entries(&self) -> usize {
+        self.domains
+            .iter()
+            .map(|domain| domain.cells.len() + domain.sources.len())
+            .sum()
     }
 
     fn domain(&mut self, name: &str) -> usize {
@@ -631,7 +656,10 @@ impl SummaryBuilder {
             // Saturating: past four billion sources they share the last place (not reached:
             // each is a row of the rollups).
             cells.current = u32::try_from(domain.sources.len()).unwrap_or(NOT_CURRENT - 1);
-            domain.sources.push(SourceBuilding::default());
+            domain.sources.push(SourceBuilding {
+                ip,
+                ..SourceBuilding::default()
+            });
         }
         let last = domain.sources.len() - 1;
         let source = &mut domain.sources[(cells.current as usize).min(last)];
@@ -673,14 +701,8 @@ impl SummaryBuilder {
         self.domains
             .iter()
             .filter(|domain| shows(self.only.as_deref(), domain))
-            .flat_map(|domain| {
-                domain
-                    .cells
-                    .iter()
-                    .filter(|(_, cells)| cells.current != NOT_CURRENT)
-                    .map(|(ip, _)| ip)
-            })
-            .map(|&ip| self.names.text(ip))
+            .flat_map(|domain| domain.sources.iter().map(|source| source.ip))
+            .map(|ip| self.names.text(ip))
     }
 
     /// The summary.
@@ -720,7 +742,36 @@ fn latest(slot: &mut Option<PolicyReport>, report: &PolicyReport) {
 }
 
 impl DomainBuilder {
-    fn finish(self, windows: &Windows, names: &Names) -> DomainSummary {
+    /// Once every row is in: sums the readiness window by class, notes which sources of the
+    /// period were seen in the baseline, and frees the table of addresses. What remains is the
+    /// period's sources: for a large domain, the addresses of the weeks around the period are
+    /// most of its memory, and finishing it (on another thread, later) needs none of them.
+    fn settle(&mut self) {
+        if self.cells.is_empty() {
+            return;
+        }
+        let mut by_class = [(0u64, 0u64); Classification::ALL.len()];
+        for cells in self.cells.values() {
+            if let Some(source) = self.sources.get_mut(cells.current as usize) {
+                source.in_baseline |= cells.in_baseline;
+            }
+            let cell = &cells.readiness;
+            if let Some(class) = cells.in_readiness.then(|| cell.tally.winner()).flatten() {
+                let sums = &mut by_class[class as usize];
+                sums.0 = sums.0.saturating_add(cell.messages);
+                sums.1 = sums.1.saturating_add(cell.dmarc_pass);
+            }
+        }
+        self.readiness_by_class = Classification::ALL
+            .into_iter()
+            .zip(by_class)
+            .map(|(class, (messages, dmarc_pass))| (class, messages, dmarc_pass))
+            .collect();
+        self.cells = FxHashMap::default();
+    }
+
+    fn finish(mut self, windows: &Windows, names: &Names) -> DomainSummary {
+        self.settle();
         let domain = self.name;
         let policy = policy_summary(self.policy_reports, self.before_latest);
         let published = policy.as_ref().and_then(|policy| policy.current.p.clone());
@@ -731,18 +782,14 @@ impl DomainBuilder {
         // (and sorting moves what it sorts). Each key holds its source's place in
         // `self.sources`.
         let mut order: Vec<(Classification, u64, u32, usize, bool)> = Vec::new();
-        for (&ip, cells) in &self.cells {
-            let place = cells.current as usize;
-            let Some(source) = self.sources.get(place) else {
-                continue;
-            };
+        for (place, source) in self.sources.iter().enumerate() {
             if let Some(classification) = source.tally.winner() {
                 order.push((
                     classification,
                     source.messages,
-                    ip,
+                    source.ip,
                     place,
-                    cells.in_baseline,
+                    source.in_baseline,
                 ));
             }
         }
@@ -751,11 +798,15 @@ impl DomainBuilder {
                 .then_with(|| b.1.cmp(&a.1))
                 .then_with(|| names.text(a.2).cmp(names.text(b.2)))
         });
-        let mut sources_built: Vec<Option<SourceBuilding>> =
-            self.sources.into_iter().map(Some).collect();
+        let readiness = advice::readiness(
+            windows.readiness,
+            &self.readiness_by_class,
+            self.readiness_latest.as_ref().map(|report| &report.policy),
+        );
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
         for &(classification, _, ip, place, in_baseline) in &order {
-            let Some(source) = sources_built.get_mut(place).and_then(Option::take) else {
+            // Each place is in `order` once: taken, it leaves an empty source behind.
+            let Some(source) = self.sources.get_mut(place).map(std::mem::take) else {
                 continue;
             };
             let new = baseline_reports > 0 && !in_baseline;
@@ -813,7 +864,7 @@ impl DomainBuilder {
                 dkim_pass_domains: named(source.dkim_pass_domains),
             });
         }
-        drop(sources_built);
+        self.sources = Vec::new();
         for source in &mut sources {
             source.summary.advice = advice::for_source(&domain, source, published.as_ref());
         }
@@ -856,18 +907,6 @@ impl DomainBuilder {
             })
             .collect();
 
-        let readiness_sources: Vec<(Classification, u64, u64)> = self
-            .cells
-            .values()
-            .filter(|cells| cells.in_readiness)
-            .map(|cells| &cells.readiness)
-            .filter_map(|cell| Some((cell.tally.winner()?, cell.messages, cell.dmarc_pass)))
-            .collect();
-        let readiness = advice::readiness(
-            windows.readiness,
-            &readiness_sources,
-            self.readiness_latest.as_ref().map(|report| &report.policy),
-        );
         let mut advice_lines = Vec::new();
         if let Some(line) = readiness.as_ref().and_then(advice::for_readiness) {
             advice_lines.push(line);

@@ -163,6 +163,7 @@ pub(crate) fn load(
         }
     }
     store.read_reporter_days(&days(period), &mut |row| builder.add_reporter_day(row))?;
+    builder.settle();
 
     let tls_window = windows.current.union(&windows.previous);
     let tls_filter = ReportFilter {
@@ -197,6 +198,11 @@ pub(crate) fn load(
 }
 
 impl Loaded {
+    /// How much it holds, in sources: what its memory grows with.
+    pub(crate) fn entries(&self) -> usize {
+        self.builder.entries()
+    }
+
     /// The summary of what was read.
     pub(crate) fn finish(self) -> Summary {
         let Loaded {

@@ -9,7 +9,7 @@
 //! summary gives, because the whole summary is, domain by domain, the same fold.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::sync::mpsc;
 
@@ -133,7 +133,7 @@ impl<'s> DomainByDomain<'s> {
             };
             alerts(&one, thresholds)
         };
-        self.pipelined(alerts_of, |alerts| {
+        self.pipelined(alerts_of, SMALL_PARTS_AHEAD, |alerts| {
             found.extend(alerts);
             Ok::<_, StoreError>(())
         })?;
@@ -147,6 +147,7 @@ impl<'s> DomainByDomain<'s> {
         let mut domains = Vec::with_capacity(self.domains.len());
         self.pipelined(
             |domain| domain,
+            SMALL_PARTS_AHEAD,
             |domain| {
                 domains.push(domain);
                 Ok::<_, StoreError>(())
@@ -181,7 +182,9 @@ impl<'s> DomainByDomain<'s> {
             render_domain(head, &domain, &mut part);
             part.into_part()
         };
-        self.pipelined(render, |part| Ok(out.write_all(part.as_bytes())?))
+        self.pipelined(render, SMALL_PARTS_AHEAD, |part| {
+            Ok(out.write_all(part.as_bytes())?)
+        })
     }
 
     /// Writes the summary as pretty-printed JSON with a final newline, byte for byte what
@@ -201,8 +204,10 @@ impl<'s> DomainByDomain<'s> {
             out.write_all(b"[")?;
             let mut first = true;
             // Serialised here as the domains come: a large domain's JSON runs to megabytes.
+            // A domain's summary is megabytes (its JSON is written here, from it): few wait.
             self.pipelined(
                 |domain| domain,
+                LARGE_PARTS_AHEAD,
                 |domain| {
                     out.write_all(if first { b"\n" } else { b",\n" })?;
                     first = false;
@@ -230,13 +235,19 @@ impl<'s> DomainByDomain<'s> {
     }
 
     /// Hands `sink` each domain's summary made into a `T` by `work`, in order. This thread
-    /// reads the store (a connection serves one thread at a time) while another folds what
-    /// was read into the summary and runs `work`: reading a domain and making the one before
-    /// it take a core each. Memory holds three domains at most: the one read, the one the
-    /// worker makes, and the one before in `sink`.
+    /// reads the store (a connection serves one thread at a time) and hands the parts to
+    /// `sink`, while another folds what was read into each domain's summary and runs `work`.
+    ///
+    /// This thread reads ahead of the other: domain sizes are skewed (an MSP's largest
+    /// domains have ten times the sources of the average), and reading a large domain while
+    /// the other waits, then making it while this one waits, would leave a core idle for
+    /// both. Memory bounds how far ahead: the domains read and not yet written hold at most
+    /// [`AHEAD_ENTRIES`] sources (one larger domain goes alone) and are at most
+    /// [`AHEAD_DOMAINS`]. Of those, at most `parts_ahead` are made and wait for `sink`.
     fn pipelined<T: Send, E: From<StoreError>>(
         &self,
         work: impl Fn(DomainSummary) -> T + Sync,
+        parts_ahead: usize,
         mut sink: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
         // One state of the database for every domain, whatever an ingest commits meanwhile.
@@ -248,12 +259,10 @@ impl<'s> DomainByDomain<'s> {
         // The names of the rollups, looked up once for every domain (under the snapshot).
         let mut names = NameCache::default();
         std::thread::scope(|scope| {
-            // Both hand over only when the other side takes: the worker takes a domain,
-            // hands its part over, and takes the next; this thread reads a domain while the
-            // worker makes the one before, then takes that part and gives the next domain.
-            let (to_worker, loaded) = mpsc::sync_channel::<Loaded>(0);
-            // One message per domain, so that this thread can wait for it.
-            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(0);
+            // Unbounded, but never holding more than the domains ahead (below).
+            let (to_worker, loaded) = mpsc::channel::<Loaded>();
+            // This thread takes the parts after each domain it reads, or when it waits.
+            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(parts_ahead);
             let work = &work;
             let worker = scope.spawn(move || {
                 for loaded in loaded {
@@ -263,8 +272,10 @@ impl<'s> DomainByDomain<'s> {
                     }
                 }
             });
-            let mut worker_busy = false;
-            for name in &self.domains {
+            // The entries of each domain read and not yet written, oldest first.
+            let mut ahead: VecDeque<usize> = VecDeque::new();
+            let mut ahead_entries = 0;
+            'domains: for name in &self.domains {
                 let next = load(
                     self.store,
                     self.head.period,
@@ -272,20 +283,29 @@ impl<'s> DomainByDomain<'s> {
                     &mut identities,
                     &mut names,
                 )?;
-                let mut made_before = None;
-                if worker_busy {
+                let entries = next.entries();
+                while !ahead.is_empty()
+                    && (ahead.len() >= AHEAD_DOMAINS || ahead_entries + entries > AHEAD_ENTRIES)
+                {
                     match made.recv() {
-                        Ok(part) => made_before = part,
+                        Ok(part) => {
+                            ahead_entries -= ahead.pop_front().unwrap_or_default();
+                            part.map(&mut sink).transpose()?;
+                        }
                         // The worker stopped (panicked): see below.
-                        Err(_) => break,
+                        Err(_) => break 'domains,
                     }
                 }
                 if to_worker.send(next).is_err() {
                     break;
                 }
-                worker_busy = true;
+                ahead.push_back(entries);
+                ahead_entries += entries;
                 // Written while the worker makes the next.
-                made_before.map(&mut sink).transpose()?;
+                for part in made.try_iter() {
+                    ahead_entries -= ahead.pop_front().unwrap_or_default();
+                    part.map(&mut sink).transpose()?;
+                }
             }
             drop(to_worker);
             for part in made {
@@ -298,6 +318,23 @@ impl<'s> DomainByDomain<'s> {
         })
     }
 }
+
+/// How many sources [`DomainByDomain::pipelined`] may hold in the domains read and not yet
+/// written: about twice the largest domain of a thousand-domain week (a few hundred bytes
+/// each, with their name lists).
+const AHEAD_ENTRIES: usize = 16_384;
+
+/// How many domains [`DomainByDomain::pipelined`] may have read and not yet written.
+const AHEAD_DOMAINS: usize = 64;
+
+/// How many parts of a few kilobytes (a domain's text, its alerts) may wait to be written: as
+/// many as the domains ahead, so that the worker makes the small domains after a large one
+/// while this thread reads it.
+const SMALL_PARTS_AHEAD: usize = AHEAD_DOMAINS;
+
+/// How many whole domain summaries (megabytes each for a large domain) may wait to be
+/// written.
+const LARGE_PARTS_AHEAD: usize = 2;
 
 /// From this many domains on, [`DomainByDomain::pipelined`] reads all the identities the store
 /// knows at once (when they are few enough, [`IdentityCache::read_all`]) instead of looking up
