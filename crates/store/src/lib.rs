@@ -48,6 +48,7 @@
 //! ```
 
 pub mod alignment;
+mod checkpoint;
 pub mod classify;
 mod content_hash;
 mod digest;
@@ -63,6 +64,7 @@ mod sorted_set;
 mod sql_value;
 mod worker;
 
+use checkpoint::{Checkpointer, WalLimits};
 use ruadb_report::DomainName;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -124,8 +126,23 @@ impl Default for StoreOptions {
 
 /// A connection to a ruadb database.
 pub struct Store {
+    /// Declared before `connection` so that it closes first: the writer, closing last,
+    /// copies back what is left of the WAL and removes it.
+    checkpoints: Checkpoints,
     connection: Connection,
     options: StoreOptions,
+}
+
+/// Who checkpoints the WAL of a store.
+enum Checkpoints {
+    /// The writer, as SQLite does by default (`wal_autocheckpoint`): until the first batch of
+    /// a store on a file, and always in memory or when the thread could not start.
+    Writer {
+        /// Whether to start a [`Checkpointer`] with the first batch (a store on a file).
+        start: Option<WalLimits>,
+    },
+    /// The checkpoint thread (`checkpoint.rs`).
+    Thread(Checkpointer),
 }
 
 impl std::fmt::Debug for Store {
@@ -143,7 +160,8 @@ impl std::fmt::Debug for Store {
 const CACHE_KIB: i64 = 8 * 1024;
 
 /// WAL pages after which a commit copies the WAL back into the database (SQLite's default is
-/// 1,000). An ingest commits every few megabytes; checkpointing after each commit rewrote the
+/// 1,000), until a batch starts the checkpoint thread (`checkpoint.rs`), which then copies it
+/// instead. An ingest commits every few megabytes; checkpointing after each commit rewrote the
 /// same tail pages of every table over and over. The WAL is checkpointed and removed when the
 /// last connection closes.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
@@ -185,6 +203,7 @@ impl Store {
         migrate::check_ours(&connection)?;
         migrate::check_read_only(&connection)?;
         Ok(Store {
+            checkpoints: Checkpoints::Writer { start: None },
             connection,
             options,
         })
@@ -240,6 +259,9 @@ impl Store {
         connection.set_prepared_statement_cache_capacity(64);
         migrate::migrate(&mut connection)?;
         Ok(Store {
+            checkpoints: Checkpoints::Writer {
+                start: wal.then(WalLimits::default),
+            },
             connection,
             options,
         })

@@ -6,18 +6,20 @@ use super::identify::{Handover, Identifier, last_record};
 use super::rows::insert_message;
 use super::sink::StoreSink;
 use super::{ImapCursor, InputFailure, MessageOutcome, MessageSource, StoredReports};
+use crate::checkpoint::Checkpointer;
 use crate::digest::Digesting;
 use crate::raw::{
     ChunkEncoder, ChunkInserter, Compressor, CopyError, RawEncoding, copy_into, hash_reader,
 };
 use crate::rollup::RollupWriter;
 use crate::worker::{PARALLEL_MAX_BYTES, ParsePool, parse_threads};
-use crate::{Store, StoreError, StoreOptions};
+use crate::{Checkpoints, Store, StoreError, StoreOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
+use std::path::Path;
 
 /// One write transaction (`BEGIN IMMEDIATE`). Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'s> {
@@ -37,6 +39,8 @@ pub struct Batch<'s> {
     rollups: RollupWriter,
     /// Identification alongside this batch ([`Batch::identify_alongside`]).
     identify: Option<Handover>,
+    /// Told when the batch commits, to copy the WAL back off this thread.
+    checkpointer: Option<&'s Checkpointer>,
 }
 
 /// One input for [`Batch::ingest`].
@@ -56,10 +60,16 @@ impl Store {
     /// Starts a write transaction. Fails with [`StoreError::Busy`] if another writer holds
     /// the lock past the busy timeout.
     pub fn begin_batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        self.prepare_checkpoints()?;
+        let checkpointer = match &self.checkpoints {
+            Checkpoints::Thread(checkpointer) => Some(checkpointer),
+            Checkpoints::Writer { .. } => None,
+        };
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         Ok(Batch {
+            checkpointer,
             transaction,
             options: &self.options,
             compressor: Compressor::default(),
@@ -69,6 +79,33 @@ impl Store {
             rollups: RollupWriter::default(),
             identify: None,
         })
+    }
+
+    /// Starts the checkpoint thread with the first batch of a store on a file (the writer
+    /// then stops checkpointing), and gets the WAL ready for a batch: copied back whole if it
+    /// is to start over.
+    fn prepare_checkpoints(&mut self) -> Result<(), StoreError> {
+        if let Checkpoints::Writer {
+            start: Some(limits),
+        } = self.checkpoints
+        {
+            let started = self
+                .connection
+                .path()
+                .and_then(|path| Checkpointer::start(Path::new(path), limits));
+            self.checkpoints = match started {
+                Some(checkpointer) => {
+                    self.connection
+                        .pragma_update(None, "wal_autocheckpoint", 0)?;
+                    Checkpoints::Thread(checkpointer)
+                }
+                None => Checkpoints::Writer { start: None },
+            };
+        }
+        if let Checkpoints::Thread(checkpointer) = &self.checkpoints {
+            checkpointer.before_batch(&self.connection)?;
+        }
+        Ok(())
     }
 }
 
@@ -221,6 +258,9 @@ impl Batch<'_> {
             None => 0,
         };
         self.transaction.commit()?;
+        if let Some(checkpointer) = self.checkpointer {
+            checkpointer.committed();
+        }
         if let Some(identify) = &mut self.identify {
             identify.committed(last);
         }
