@@ -1,19 +1,26 @@
 //! What the store derives from a report stream before any SQL: the content hash of each
-//! report and the recomputed alignment of each record. Computed by [`Digesting`], which wraps
+//! report, and the recomputed alignment and the source IP's text of each record. Computed by [`Digesting`], which wraps
 //! a [`DigestedSink`]; it runs on the parser threads for the inputs they parse (`worker`), and
 //! on the batch thread for inputs parsed there.
 
 use crate::alignment::{self, Alignment};
 use crate::content_hash::{ContentHasher, tls_content_hash};
+use crate::sql_value::IpText;
 use ruadb_report::{
     AlignmentMode, Error, FailureReport, Record, ReportHeader, ReportTrailer, Sink, TlsReport,
 };
 use std::ops::ControlFlow;
 
-/// A report stream with each record's alignment and each report's content hash.
+/// A report stream with each record's alignment and source IP text, and each report's
+/// content hash.
 pub(crate) trait DigestedSink {
     fn begin_report(&mut self, member: Option<&str>, header: &ReportHeader) -> ControlFlow<()>;
-    fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()>;
+    fn record(
+        &mut self,
+        record: Record,
+        alignment: Alignment,
+        source_ip: IpText,
+    ) -> ControlFlow<()>;
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()>;
     fn failure_report(&mut self, member: Option<&str>, report: FailureReport) -> ControlFlow<()>;
     fn report_failed(&mut self, member: Option<&str>, error: Error) -> ControlFlow<()>;
@@ -68,7 +75,8 @@ impl<S: DigestedSink + ?Sized> Sink for Digesting<'_, S> {
             current.dkim_mode.as_ref(),
             current.spf_mode.as_ref(),
         );
-        self.inner.record(record, alignment)
+        let source_ip = IpText::new(record.source_ip);
+        self.inner.record(record, alignment, source_ip)
     }
 
     fn end_report(&mut self, trailer: ReportTrailer) -> ControlFlow<()> {

@@ -18,6 +18,7 @@ use crate::StoreError;
 use crate::alignment::Alignment;
 use crate::digest::{DigestedSink, Digesting};
 use crate::raw::{ChunkEncoder, Compressor, RawEncoding};
+use crate::sql_value::IpText;
 use ruadb_report::{Error, FailureReport, Limits, Record, ReportHeader, ReportTrailer, TlsReport};
 use std::collections::VecDeque;
 use std::io;
@@ -145,7 +146,7 @@ impl InFlight {
 /// One [`DigestedSink`] call, as data.
 enum Event {
     Begin(Option<String>, ReportHeader),
-    Record(Record, Alignment),
+    Record(Record, Alignment, IpText),
     End(ReportTrailer, [u8; 32]),
     /// A failure report: small (its header blocks are capped), so it travels whole.
     FailureReport(Option<String>, Box<FailureReport>),
@@ -492,7 +493,9 @@ fn forward(events: Vec<Event>, sink: &mut dyn DigestedSink) -> ControlFlow<()> {
     for event in events {
         match event {
             Event::Begin(member, header) => sink.begin_report(member.as_deref(), &header)?,
-            Event::Record(record, alignment) => sink.record(record, alignment)?,
+            Event::Record(record, alignment, source_ip) => {
+                sink.record(record, alignment, source_ip)?;
+            }
             Event::End(trailer, content_hash) => sink.end_report(trailer, content_hash)?,
             Event::FailureReport(member, report) => {
                 sink.failure_report(member.as_deref(), *report)?;
@@ -548,9 +551,14 @@ impl DigestedSink for ChannelSink<'_> {
         self.push(Event::Begin(member.map(str::to_owned), header.clone()))
     }
 
-    fn record(&mut self, record: Record, alignment: Alignment) -> ControlFlow<()> {
+    fn record(
+        &mut self,
+        record: Record,
+        alignment: Alignment,
+        source_ip: IpText,
+    ) -> ControlFlow<()> {
         self.bytes += record.text_bytes();
-        self.push(Event::Record(record, alignment))
+        self.push(Event::Record(record, alignment, source_ip))
     }
 
     fn end_report(&mut self, trailer: ReportTrailer, content_hash: [u8; 32]) -> ControlFlow<()> {
@@ -597,7 +605,7 @@ mod tests {
             self.1.push("begin_report".to_owned());
             ControlFlow::Continue(())
         }
-        fn record(&mut self, _: Record, _: Alignment) -> ControlFlow<()> {
+        fn record(&mut self, _: Record, _: Alignment, _: IpText) -> ControlFlow<()> {
             ControlFlow::Continue(())
         }
         fn end_report(&mut self, _: ReportTrailer, _: [u8; 32]) -> ControlFlow<()> {

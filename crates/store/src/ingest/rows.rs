@@ -3,7 +3,7 @@
 
 use super::MessageSource;
 use crate::raw::RawEncoding;
-use crate::sql_value::{Sql, write_source_ip};
+use crate::sql_value::{IpText, Sql};
 use crate::{StoreError, StoreOptions, alignment};
 use ruadb_report::{Record, ReportHeader, Verdict};
 use rusqlite::types::ToSql;
@@ -268,20 +268,20 @@ pub(super) struct PendingRecord {
     pub(super) report_row: i64,
     pub(super) record: Record,
     pub(super) alignment: alignment::Alignment,
+    /// The record's source IP as `records.source_ip` holds it.
+    pub(super) source_ip: IpText,
 }
 
 /// Writes `pending` records and their DKIM, SPF and reason rows (the caller empties it).
-/// `ip_text` is reused for the canonical text of each source IP.
 pub(super) fn write_records(
     connection: &Connection,
     pending: &[PendingRecord],
-    ip_text: &mut String,
 ) -> Result<(), StoreError> {
     if pending.is_empty() {
         return Ok(());
     }
     RECORDS.insert(connection, pending, &mut |pending, bind| {
-        record_values(pending, ip_text, bind)
+        record_values(pending, bind)
     })?;
     let dkim = numbered(pending, |record| &record.dkim_results);
     DKIM_RESULTS.insert(connection, &dkim, &mut |(record, seq, dkim), bind| {
@@ -335,7 +335,6 @@ fn numbered<'p, T>(
 /// The `records` row of a pending record.
 fn record_values(
     pending: &PendingRecord,
-    ip_text: &mut String,
     bind: &mut dyn FnMut(&NamedValues<'_>) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
     let PendingRecord {
@@ -343,9 +342,9 @@ fn record_values(
         report_row,
         record,
         alignment,
+        source_ip,
     } = pending;
-    write_source_ip(ip_text, record.source_ip);
-    let source_ip: &str = ip_text;
+    let source_ip = source_ip.as_str();
     let passes = |verdict: &Verdict| *verdict == Verdict::Pass;
     let disagrees = record
         .dkim

@@ -12,7 +12,7 @@ use crate::alignment;
 use crate::classify::is_forwarding_reason;
 use crate::digest::DigestedSink;
 use crate::rollup::{DkimFact, Interner, RecordFold, ReportRollup, RollupWriter, SpfFact};
-use crate::sql_value::write_source_ip;
+use crate::sql_value::IpText;
 use crate::{StoreError, StoreOptions};
 use ruadb_report::{
     DomainName, FailureReport, Record, ReportHeader, ReportTrailer, SpfScope, TlsReport,
@@ -73,8 +73,6 @@ pub(super) struct StoreSink<'c> {
     /// The id of the next record: ids are assigned here so that a record's results can be
     /// written in the same multi-row statements as other records' results.
     next_record_id: i64,
-    /// Reused for the canonical text of each source IP.
-    ip_text: String,
     /// The rollups of this transaction: names looked up, cells not written yet.
     rollups: &'c mut RollupWriter,
     /// Where records go once written, for identification alongside the ingest.
@@ -104,7 +102,6 @@ impl<'c> StoreSink<'c> {
             next_record_id: connection
                 .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM records")?
                 .query_row([], |row| row.get(0))?,
-            ip_text: String::with_capacity(64),
             rollups,
             identify,
             current: None,
@@ -326,7 +323,7 @@ impl<'c> StoreSink<'c> {
     /// Writes the pending records, then hands them to identification (or drops them).
     fn write_pending(&mut self) -> Result<(), StoreError> {
         self.pending_text = 0;
-        write_records(self.connection, &self.pending, &mut self.ip_text)?;
+        write_records(self.connection, &self.pending)?;
         match &mut self.identify {
             Some(identify) => identify.hand(&mut self.pending),
             None => self.pending.clear(),
@@ -400,7 +397,12 @@ impl DigestedSink for StoreSink<'_> {
         self.check(result)
     }
 
-    fn record(&mut self, record: Record, alignment: alignment::Alignment) -> ControlFlow<()> {
+    fn record(
+        &mut self,
+        record: Record,
+        alignment: alignment::Alignment,
+        source_ip: IpText,
+    ) -> ControlFlow<()> {
         let Some(current) = &mut self.current else {
             return ControlFlow::Continue(());
         };
@@ -416,7 +418,7 @@ impl DigestedSink for StoreSink<'_> {
             rollup,
             &record,
             &alignment,
-            &mut self.ip_text,
+            source_ip.as_str(),
         );
         if self.check(folded).is_break() {
             return ControlFlow::Break(());
@@ -427,6 +429,7 @@ impl DigestedSink for StoreSink<'_> {
             report_row,
             record,
             alignment,
+            source_ip,
         });
         self.next_record_id += 1;
         if self.pending.len() < RECORDS_PER_FLUSH && self.pending_text < PENDING_TEXT_BYTES {
@@ -476,14 +479,13 @@ fn fold(
     rollup: &mut ReportRollup,
     record: &Record,
     alignment: &alignment::Alignment,
-    ip_text: &mut String,
+    source_ip: &str,
 ) -> Result<(), StoreError> {
-    write_source_ip(ip_text, record.source_ip);
     rollup.add(
         connection,
         names,
         RecordFold {
-            source_ip: ip_text,
+            source_ip,
             messages: record.count,
             disposition: &record.disposition,
             dmarc_pass: alignment.dmarc_pass(),
