@@ -201,6 +201,9 @@ fn services(domain: &DomainSummary) -> Vec<ServiceSummary> {
 /// own terms, replacing the generic line (in the source and in the domain's list).
 fn service_advice(domain: &mut DomainSummary) {
     let name = domain.domain.clone();
+    // The generic lines replaced, with their replacements: the domain's list is rewritten in
+    // one pass afterwards (a large domain has thousands of lines and of such sources).
+    let mut replaced: FxHashMap<String, String> = FxHashMap::default();
     for source in &mut domain.sources {
         if source.classification != Classification::Misaligned {
             continue;
@@ -215,11 +218,16 @@ fn service_advice(domain: &mut DomainSummary) {
             setup.replace("{domain}", &name)
         );
         if let Some(old) = source.advice.replace(line.clone()) {
-            for advice in &mut domain.advice {
-                if *advice == old {
-                    advice.clone_from(&line);
-                }
-            }
+            // Each line names its source's address: no two sources share one.
+            replaced.entry(old).or_insert(line);
+        }
+    }
+    if replaced.is_empty() {
+        return;
+    }
+    for advice in &mut domain.advice {
+        if let Some(line) = replaced.get(advice.as_str()) {
+            advice.clone_from(line);
         }
     }
 }
