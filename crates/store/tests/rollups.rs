@@ -98,6 +98,64 @@ fn the_fixtures_rollups_equal_a_full_scan() {
 }
 
 #[test]
+fn the_source_rows_read_for_results_are_the_rows_read_as_ids_without_their_span() {
+    use ruadb_store::{DispositionCounts, NameSets, SourceDayRow};
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest(&mut store, &files_under(&fixtures_dir()));
+    let read = |filter: &DayFilter, results: bool| {
+        let mut rows: Vec<(SourceDayRow, NameSets)> = Vec::new();
+        let mut push = |row: &SourceDayRow, sets: &NameSets| rows.push((row.clone(), sets.clone()));
+        if results {
+            store.read_source_day_results(filter, &mut push).unwrap();
+        } else {
+            store.read_source_day_ids(filter, &mut push).unwrap();
+        }
+        rows
+    };
+    let all = DayFilter::default();
+    let by_ids = read(&all, false);
+    let expected: Vec<(SourceDayRow, NameSets)> = by_ids
+        .iter()
+        .cloned()
+        .map(|(row, sets)| {
+            let row = SourceDayRow {
+                records: 0,
+                dispositions: DispositionCounts::default(),
+                first_begin: 0,
+                last_end: 0,
+                ..row
+            };
+            (row, sets)
+        })
+        .collect();
+    assert!(
+        by_ids
+            .iter()
+            .any(|(row, _)| row.records > 0 && row.last_end > 0)
+    );
+    assert_eq!(read(&all, true), expected);
+    // One domain's rows carry the name asked for, as when every domain is read.
+    let mut domains: Vec<&str> = expected
+        .iter()
+        .map(|(row, _)| row.policy_domain.as_str())
+        .collect();
+    domains.dedup();
+    assert!(domains.len() > 1, "{domains:?}");
+    for domain in domains {
+        let one = DayFilter {
+            policy_domain: Some(domain.to_owned()),
+            ..DayFilter::default()
+        };
+        let of_domain: Vec<_> = expected
+            .iter()
+            .filter(|(row, _)| row.policy_domain == domain)
+            .cloned()
+            .collect();
+        assert_eq!(read(&one, true), of_domain, "{domain}");
+    }
+}
+
+#[test]
 fn the_source_rows_read_as_ids_name_what_the_rows_read_with_names_say() {
     use ruadb_report::{DkimResult, SpfResult};
     use ruadb_store::{DkimRow, SourceDayRow, SpfRow};

@@ -575,7 +575,7 @@ impl SummaryBuilder {
     /// Adds what one source IP's records said on one day (of their reports' midpoints): the
     /// sources of the period in full, the addresses of the baseline, the classes of the
     /// readiness window. The row's name lists come as `rollup_names` ids
-    /// ([`ruadb_store::Store::read_source_day_ids`]), their names looked up in `texts` the
+    /// ([`ruadb_store::Store::read_source_day_results`]), their names looked up in `texts` the
     /// first time each id comes.
     pub fn add_source_day_ids(
         &mut self,

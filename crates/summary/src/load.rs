@@ -144,7 +144,7 @@ pub(crate) fn load(
         cache: names,
     };
     let mut added = Ok(());
-    store.read_source_day_ids(&days(period), &mut |row, sets| {
+    store.read_source_day_results(&days(period), &mut |row, sets| {
         if added.is_ok() {
             added = builder.add_source_day_ids(row, sets, &mut names);
         }
