@@ -145,6 +145,7 @@ impl<'s> DomainByDomain<'s> {
     /// The whole summary in memory, for the renderings that need it at once (HTML, mail).
     pub fn collect(self) -> Result<Summary, StoreError> {
         let mut domains = Vec::with_capacity(self.domains.len());
+        // Every part is kept here anyway: those waiting take no memory of their own.
         self.pipelined(
             |domain| domain,
             SMALL_PARTS_AHEAD,
@@ -203,8 +204,8 @@ impl<'s> DomainByDomain<'s> {
         } else {
             out.write_all(b"[")?;
             let mut first = true;
-            // Serialised here as the domains come: a large domain's JSON runs to megabytes.
-            // A domain's summary is megabytes (its JSON is written here, from it): few wait.
+            // Serialised here as the domains come: a large domain's JSON runs to megabytes, and
+            // so does its summary, so few wait.
             self.pipelined(
                 |domain| domain,
                 LARGE_PARTS_AHEAD,
@@ -320,8 +321,8 @@ impl<'s> DomainByDomain<'s> {
 }
 
 /// How many sources [`DomainByDomain::pipelined`] may hold in the domains read and not yet
-/// written: about twice the largest domain of a thousand-domain week (a few hundred bytes
-/// each, with their name lists).
+/// written: about twice the largest domain of the scale benchmark's week (9,000 sources; a
+/// few hundred bytes each, with their name lists).
 const AHEAD_ENTRIES: usize = 16_384;
 
 /// How many domains [`DomainByDomain::pipelined`] may have read and not yet written.
