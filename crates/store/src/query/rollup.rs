@@ -263,22 +263,24 @@ impl<'c> SourceRows<'c> {
         (first, end): (i64, i64),
         visit: &mut dyn FnMut(&SourceDayRow, &NameSets),
     ) -> Result<(), StoreError> {
+        // The domain's name first (not read for one domain: it is the one asked for), then
+        // the columns of the classes at the same places in every detail.
+        let name = if domain.is_some() { "NULL" } else { "n.name" };
         let columns = match self.detail {
-            // The columns of the classes at the same places as below.
-            SourceDetail::Classes => {
-                "n.name, s.day, s.source_ip, NULL, s.aligned, s.forwarded,
-                s.misaligned, s.unauthenticated, s.classes_seen"
-            }
-            SourceDetail::Names | SourceDetail::Ids => {
-                "n.name, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
+            SourceDetail::Classes => format!(
+                "{name}, s.day, s.source_ip, NULL, s.aligned, s.forwarded, s.misaligned,
+                s.unauthenticated, s.classes_seen"
+            ),
+            SourceDetail::Names | SourceDetail::Ids => format!(
+                "{name}, s.day, s.source_ip, s.records, s.aligned, s.forwarded, s.misaligned,
                 s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned, s.quarantined,
                 s.rejected, s.begin_offset, s.end_offset, s.names"
-            }
-            SourceDetail::Results => {
-                "n.name, s.day, s.source_ip, NULL, s.aligned, s.forwarded, s.misaligned,
+            ),
+            SourceDetail::Results => format!(
+                "{name}, s.day, s.source_ip, NULL, s.aligned, s.forwarded, s.misaligned,
                 s.unauthenticated, s.classes_seen, s.spf_aligned, s.dkim_aligned, NULL, NULL,
                 NULL, NULL, s.names"
-            }
+            ),
         };
         let key = Key {
             domain: "s.domain",
@@ -287,7 +289,7 @@ impl<'c> SourceRows<'c> {
             joins: "",
         };
         let mut statement = self.connection.prepare_cached(&by_domain(
-            columns,
+            &columns,
             "source_days AS s",
             &key,
             domain.is_some(),
