@@ -133,7 +133,7 @@ impl<'s> DomainByDomain<'s> {
             };
             alerts(&one, thresholds)
         };
-        self.pipelined(alerts_of, SMALL_PARTS_AHEAD, |alerts| {
+        self.pipelined(alerts_of, AHEAD_DOMAINS, |alerts| {
             found.extend(alerts);
             Ok::<_, StoreError>(())
         })?;
@@ -148,7 +148,7 @@ impl<'s> DomainByDomain<'s> {
         // Every part is kept here anyway: those waiting take no memory of their own.
         self.pipelined(
             |domain| domain,
-            SMALL_PARTS_AHEAD,
+            AHEAD_DOMAINS,
             |domain| {
                 domains.push(domain);
                 Ok::<_, StoreError>(())
@@ -183,7 +183,7 @@ impl<'s> DomainByDomain<'s> {
             render_domain(head, &domain, &mut part);
             part.into_part()
         };
-        self.pipelined(render, SMALL_PARTS_AHEAD, |part| {
+        self.pipelined(render, AHEAD_DOMAINS, |part| {
             Ok(out.write_all(part.as_bytes())?)
         })
     }
@@ -205,10 +205,11 @@ impl<'s> DomainByDomain<'s> {
             out.write_all(b"[")?;
             let mut first = true;
             // Serialised here as the domains come: a large domain's JSON runs to megabytes, and
-            // so does its summary, so few wait.
+            // so does its summary. This thread, which also serialises, is the slower one: few
+            // domains ahead gain nothing and would take memory.
             self.pipelined(
                 |domain| domain,
-                LARGE_PARTS_AHEAD,
+                WHOLE_SUMMARIES_AHEAD,
                 |domain| {
                     out.write_all(if first { b"\n" } else { b",\n" })?;
                     first = false;
@@ -244,11 +245,11 @@ impl<'s> DomainByDomain<'s> {
     /// the other waits, then making it while this one waits, would leave a core idle for
     /// both. Memory bounds how far ahead: the domains read and not yet written hold at most
     /// [`AHEAD_ENTRIES`] sources (one larger domain goes alone) and are at most
-    /// [`AHEAD_DOMAINS`]. Of those, at most `parts_ahead` are made and wait for `sink`.
+    /// `domains_ahead`.
     fn pipelined<T: Send, E: From<StoreError>>(
         &self,
         work: impl Fn(DomainSummary) -> T + Sync,
-        parts_ahead: usize,
+        domains_ahead: usize,
         mut sink: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
         // One state of the database for every domain, whatever an ingest commits meanwhile.
@@ -263,7 +264,7 @@ impl<'s> DomainByDomain<'s> {
             // Unbounded, but never holding more than the domains ahead (below).
             let (to_worker, loaded) = mpsc::channel::<Loaded>();
             // This thread takes the parts after each domain it reads, or when it waits.
-            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(parts_ahead);
+            let (to_sink, made) = mpsc::sync_channel::<Option<T>>(domains_ahead);
             let work = &work;
             let worker = scope.spawn(move || {
                 for loaded in loaded {
@@ -286,7 +287,7 @@ impl<'s> DomainByDomain<'s> {
                 )?;
                 let entries = next.entries();
                 while !ahead.is_empty()
-                    && (ahead.len() >= AHEAD_DOMAINS || ahead_entries + entries > AHEAD_ENTRIES)
+                    && (ahead.len() >= domains_ahead || ahead_entries + entries > AHEAD_ENTRIES)
                 {
                     match made.recv() {
                         Ok(part) => {
@@ -325,17 +326,15 @@ impl<'s> DomainByDomain<'s> {
 /// few hundred bytes each, with their name lists).
 const AHEAD_ENTRIES: usize = 16_384;
 
-/// How many domains [`DomainByDomain::pipelined`] may have read and not yet written.
+/// How many domains [`DomainByDomain::pipelined`] may have read and not yet written when
+/// each is made into a part of a few kilobytes (its text, its alerts) or kept whole anyway
+/// (HTML, mail): enough that the worker makes the small domains after a large one while this
+/// thread reads it.
 const AHEAD_DOMAINS: usize = 64;
 
-/// How many parts of a few kilobytes (a domain's text, its alerts) may wait to be written: as
-/// many as the domains ahead, so that the worker makes the small domains after a large one
-/// while this thread reads it.
-const SMALL_PARTS_AHEAD: usize = AHEAD_DOMAINS;
-
-/// How many whole domain summaries (megabytes each for a large domain) may wait to be
-/// written.
-const LARGE_PARTS_AHEAD: usize = 2;
+/// How many domains [`DomainByDomain::pipelined`] may have read and not yet written when each
+/// part is the domain's whole summary, megabytes for a large domain, written as JSON.
+const WHOLE_SUMMARIES_AHEAD: usize = 2;
 
 /// From this many domains on, [`DomainByDomain::pipelined`] reads all the identities the store
 /// knows at once (when they are few enough, [`IdentityCache::read_all`]) instead of looking up
