@@ -781,16 +781,10 @@ impl DomainBuilder {
         // small keys: a domain may have many thousands of sources, each far larger than its key
         // (and sorting moves what it sorts). Each key holds its source's place in
         // `self.sources`.
-        let mut order: Vec<(Classification, u64, u32, usize, bool)> = Vec::new();
+        let mut order: Vec<(Classification, u64, u32, usize)> = Vec::new();
         for (place, source) in self.sources.iter().enumerate() {
             if let Some(classification) = source.tally.winner() {
-                order.push((
-                    classification,
-                    source.messages,
-                    source.ip,
-                    place,
-                    source.in_baseline,
-                ));
+                order.push((classification, source.messages, source.ip, place));
             }
         }
         order.sort_unstable_by(|a, b| {
@@ -798,18 +792,13 @@ impl DomainBuilder {
                 .then_with(|| b.1.cmp(&a.1))
                 .then_with(|| names.text(a.2).cmp(names.text(b.2)))
         });
-        let readiness = advice::readiness(
-            windows.readiness,
-            &self.readiness_by_class,
-            self.readiness_latest.as_ref().map(|report| &report.policy),
-        );
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
-        for &(classification, _, ip, place, in_baseline) in &order {
+        for &(classification, _, ip, place) in &order {
             // Each place is in `order` once: taken, it leaves an empty source behind.
             let Some(source) = self.sources.get_mut(place).map(std::mem::take) else {
                 continue;
             };
-            let new = baseline_reports > 0 && !in_baseline;
+            let new = baseline_reports > 0 && !source.in_baseline;
             let mut dkim: Vec<DkimSeen> = source
                 .dkim
                 .into_sorted_iter()
@@ -907,6 +896,11 @@ impl DomainBuilder {
             })
             .collect();
 
+        let readiness = advice::readiness(
+            windows.readiness,
+            &self.readiness_by_class,
+            self.readiness_latest.as_ref().map(|report| &report.policy),
+        );
         let mut advice_lines = Vec::new();
         if let Some(line) = readiness.as_ref().and_then(advice::for_readiness) {
             advice_lines.push(line);
