@@ -315,20 +315,15 @@ impl<'c> SourceRows<'c> {
             out.source_ip.clear();
             out.source_ip
                 .push_str(row.get_ref(2)?.as_str().unwrap_or_default());
-            if self.detail == SourceDetail::Classes {
+            if matches!(self.detail, SourceDetail::Classes | SourceDetail::Results) {
                 out.classes = class_tally(row.get::<_, i64>(8)? as u8, |class| {
                     count(row, 4 + class as usize)
                 })?;
-                visit(out, &self.sets);
-                continue;
-            }
-            if self.detail == SourceDetail::Results {
-                out.classes = class_tally(row.get::<_, i64>(8)? as u8, |class| {
-                    count(row, 4 + class as usize)
-                })?;
-                out.spf_aligned = count(row, 9)?;
-                out.dkim_aligned = count(row, 10)?;
-                decode_sets(&mut self.sets, row)?;
+                if self.detail == SourceDetail::Results {
+                    out.spf_aligned = count(row, 9)?;
+                    out.dkim_aligned = count(row, 10)?;
+                    decode_sets(&mut self.sets, row)?;
+                }
                 visit(out, &self.sets);
                 continue;
             }
