@@ -1,7 +1,7 @@
 //! What the store derives from a report stream before any SQL: the content hash of each
-//! report, and the recomputed alignment and the source IP's text of each record. Computed by [`Digesting`], which wraps
-//! a [`DigestedSink`]; it runs on the parser threads for the inputs they parse (`worker`), and
-//! on the batch thread for inputs parsed there.
+//! report, and the recomputed alignment and the source IP's text of each record. Computed by
+//! [`Digesting`], which wraps a [`DigestedSink`]; it runs on the parser threads for the inputs
+//! they parse (`worker`), and on the batch thread for inputs parsed there.
 
 use crate::alignment::{self, Alignment};
 use crate::content_hash::{ContentHasher, tls_content_hash};
