@@ -338,13 +338,17 @@ struct SourceBuilding {
     dkim_aligned: u64,
     tally: ClassTally,
     /// (domain, selector or [`NO_SELECTOR`], result).
-    dkim: SortedSet<(u32, u32, u32)>,
+    dkim: SortedSet<(u32, u32, u32), SMALL_SET>,
     /// (domain, result).
-    spf: SortedSet<(u32, u32)>,
-    reporters: SortedSet<u32>,
-    spf_pass_domains: SortedSet<u32>,
-    dkim_pass_domains: SortedSet<u32>,
+    spf: SortedSet<(u32, u32), SMALL_SET>,
+    reporters: SortedSet<u32, SMALL_SET>,
+    spf_pass_domains: SortedSet<u32, SMALL_SET>,
+    dkim_pass_domains: SortedSet<u32, SMALL_SET>,
 }
+
+/// The values each of a source's sets holds without an allocation of its own: most sources
+/// show one signature, one SPF domain and one to three reporters in a week.
+const SMALL_SET: usize = 2;
 
 /// One address of a domain in the windows around the period.
 #[derive(Debug)]
@@ -818,7 +822,7 @@ impl DomainBuilder {
                 })
                 .collect();
             spf.sort();
-            let named = |numbers: SortedSet<u32>| -> BTreeSet<String> {
+            let named = |numbers: SortedSet<u32, SMALL_SET>| -> BTreeSet<String> {
                 numbers
                     .into_sorted_iter()
                     .map(|number| names.name(number))
