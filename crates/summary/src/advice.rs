@@ -5,6 +5,7 @@ use super::numbers::{percent, thousands};
 use super::{Classification, Period, PublishedPolicy, Readiness, SourceAggregate, rate, total};
 use ruadb_report::Policy;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The share of the domain's own mail that must be aligned before a stricter policy is
 /// advised. Below it, tightening would send a noticeable part of real mail to spam.
@@ -64,9 +65,9 @@ pub(crate) fn for_source(
 }
 
 /// `a, b and c`, `a, b, c and 2 more`; `None` when empty.
-fn list(domains: &BTreeSet<String>) -> Option<String> {
+fn list(domains: &BTreeSet<Arc<str>>) -> Option<String> {
     const SHOWN: usize = 3;
-    let names: Vec<&str> = domains.iter().map(String::as_str).collect();
+    let names: Vec<&str> = domains.iter().map(|name| &**name).collect();
     match names.as_slice() {
         [] => None,
         [one] => Some((*one).to_owned()),

@@ -27,6 +27,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// All the periods a summary looks at.
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +185,29 @@ impl Names {
     }
 }
 
+/// The names of [`Names`] as shared text, each made on first use.
+struct SharedNames<'n> {
+    names: &'n Names,
+    made: Vec<Option<Arc<str>>>,
+}
+
+impl<'n> SharedNames<'n> {
+    fn new(names: &'n Names) -> SharedNames<'n> {
+        SharedNames {
+            names,
+            made: Vec::new(),
+        }
+    }
+
+    fn name(&mut self, number: u32) -> Arc<str> {
+        let index = number as usize;
+        if index >= self.made.len() {
+            self.made.resize(index + 1, None);
+        }
+        Arc::clone(self.made[index].get_or_insert_with(|| self.names.text(number).into()))
+    }
+}
+
 /// The longest name [`packed`] packs: its bytes and their count fill a `u128`.
 const SHORT: usize = 15;
 
@@ -199,6 +223,18 @@ fn packed(name: &str) -> Option<u128> {
     key[SHORT] = bytes.len() as u8;
     Some(u128::from_le_bytes(key))
 }
+
+/// The key of a source address in [`DomainBuilder::cells`]: its text [`packed`] when short
+/// (every IPv4 address, short IPv6 ones), else its number in `names` with a length byte no
+/// packed text has. Most addresses of the weeks before a period are never shown, and are
+/// not named for being counted.
+fn address_key(names: &mut Names, address: &str) -> u128 {
+    packed(address).unwrap_or_else(|| LONG_ADDRESS | u128::from(names.number(address)))
+}
+
+/// The length byte of an [`address_key`] made of a number (a packed text's is at most
+/// [`SHORT`]).
+const LONG_ADDRESS: u128 = 0xff << 120;
 
 /// The text of name `number` in [`Names`]' buffer `text` with the ends `ends`.
 fn name_text<'t>(text: &'t str, ends: &[usize], number: u32) -> &'t str {
@@ -221,6 +257,9 @@ pub(crate) struct SummaryBuilder {
     domains: Vec<DomainBuilder>,
     names: Names,
     ids: IdNumbers,
+    /// The windows of the last day asked for ([`SummaryBuilder::day_membership`]): rollup
+    /// rows come by domain and day, so most rows repeat the day of the row before.
+    last_day: Option<(i64, Membership)>,
 }
 
 /// The names of `rollup_names` ids, for [`SummaryBuilder::add_source_day_ids`].
@@ -292,9 +331,10 @@ struct DomainBuilder {
     daily: BTreeMap<i64, DayCell>,
     previous_daily: BTreeMap<i64, DayCell>,
     weekly: BTreeMap<usize, (u64, u64)>,
-    /// What each address did in the windows, by its number: one probe a row. Emptied by
+    /// What each address did in the windows, by its [`address_key`]: one probe a row, and
+    /// no name for the addresses of the weeks before the period alone. Emptied by
     /// [`DomainBuilder::settle`] once every row is in.
-    cells: FxHashMap<u32, SourceCells>,
+    cells: FxHashMap<u128, SourceCells>,
     /// The sources of the period, where [`SourceCells::current`] says.
     sources: Vec<SourceBuilding>,
     /// The messages and DMARC passes of the readiness window by each address's class there,
@@ -389,9 +429,9 @@ struct ReadinessCell {
 pub(crate) struct SourceAggregate {
     pub summary: SourceSummary,
     /// Domains with an SPF pass (scope mfrom) in misaligned records, for the advice.
-    pub spf_pass_domains: BTreeSet<String>,
+    pub spf_pass_domains: BTreeSet<Arc<str>>,
     /// Domains with a DKIM pass in misaligned records, for the advice.
-    pub dkim_pass_domains: BTreeSet<String>,
+    pub dkim_pass_domains: BTreeSet<Arc<str>>,
 }
 
 impl PeriodTotals {
@@ -427,6 +467,7 @@ impl SummaryBuilder {
             domains: Vec::new(),
             names: Names::default(),
             ids: IdNumbers::default(),
+            last_day: None,
         };
         if let Some(name) = only {
             builder.list(name);
@@ -514,7 +555,7 @@ impl SummaryBuilder {
     /// midpoints): the domain's totals and days in the period and the one before, and the
     /// weeks of the trend.
     pub fn add_domain_day(&mut self, row: &DomainDayRow) {
-        let windows = self.windows.membership(row.day);
+        let windows = self.day_membership(row.day);
         let index = self.domain(&row.policy_domain);
         let domain = &mut self.domains[index];
         if windows.previous {
@@ -638,13 +679,15 @@ impl SummaryBuilder {
         &mut self,
         row: &SourceDayRow,
     ) -> Option<(&mut SourceBuilding, &mut Names, &mut IdNumbers)> {
-        let windows = self.windows.membership(row.day);
+        let windows = self.day_membership(row.day);
         let index = self.domain(&row.policy_domain);
         let names = &mut self.names;
         let domain = &mut self.domains[index];
-        let ip = names.number(&row.source_ip);
         let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
-        let cells = domain.cells.entry(ip).or_default();
+        let cells = domain
+            .cells
+            .entry(address_key(names, &row.source_ip))
+            .or_default();
         cells.in_baseline |= windows.baseline;
         if windows.readiness {
             cells.in_readiness = true;
@@ -661,7 +704,7 @@ impl SummaryBuilder {
             // each is a row of the rollups).
             cells.current = u32::try_from(domain.sources.len()).unwrap_or(NOT_CURRENT - 1);
             domain.sources.push(SourceBuilding {
-                ip,
+                ip: names.number(&row.source_ip),
                 ..SourceBuilding::default()
             });
         }
@@ -673,6 +716,18 @@ impl SummaryBuilder {
         source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
         source.tally.merge(&row.classes);
         Some((source, names, &mut self.ids))
+    }
+
+    /// The windows a rollup row of the day starting at `day` belongs to.
+    fn day_membership(&mut self, day: i64) -> Membership {
+        match self.last_day {
+            Some((last, membership)) if last == day => membership,
+            _ => {
+                let membership = self.windows.membership(day);
+                self.last_day = Some((day, membership));
+                membership
+            }
+        }
     }
 
     /// Adds the messages one reporter sent about one day, when the day is in the period.
@@ -797,6 +852,9 @@ impl DomainBuilder {
                 .then_with(|| names.text(a.2).cmp(names.text(b.2)))
         });
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
+        // The names many sources list (reporters, signing domains, results) are made once
+        // each and shared: a large domain has thousands of sources naming the same few.
+        let mut shared = SharedNames::new(names);
         for &(classification, _, ip, place) in &order {
             // Each place is in `order` once: taken, it leaves an empty source behind.
             let Some(source) = self.sources.get_mut(place).map(std::mem::take) else {
@@ -807,9 +865,9 @@ impl DomainBuilder {
                 .dkim
                 .into_sorted_iter()
                 .map(|(domain, selector, result)| DkimSeen {
-                    domain: names.name(domain),
-                    selector: (selector != NO_SELECTOR).then(|| names.name(selector)),
-                    result: names.name(result),
+                    domain: shared.name(domain),
+                    selector: (selector != NO_SELECTOR).then(|| shared.name(selector)),
+                    result: shared.name(result),
                 })
                 .collect();
             dkim.sort();
@@ -817,17 +875,19 @@ impl DomainBuilder {
                 .spf
                 .into_sorted_iter()
                 .map(|(domain, result)| SpfSeen {
-                    domain: names.name(domain),
-                    result: names.name(result),
+                    domain: shared.name(domain),
+                    result: shared.name(result),
                 })
                 .collect();
             spf.sort();
-            let named = |numbers: SortedSet<u32, SMALL_SET>| -> BTreeSet<String> {
+            let mut named = |numbers: SortedSet<u32, SMALL_SET>| -> BTreeSet<Arc<str>> {
                 numbers
                     .into_sorted_iter()
-                    .map(|number| names.name(number))
+                    .map(|number| shared.name(number))
                     .collect()
             };
+            let spf_pass_domains = named(source.spf_pass_domains);
+            let dkim_pass_domains = named(source.dkim_pass_domains);
             sources.push(SourceAggregate {
                 summary: SourceSummary {
                     source_ip: names.name(ip),
@@ -843,18 +903,18 @@ impl DomainBuilder {
                     spf,
                     reporters: {
                         // Distinct numbers are distinct names: sorted, they are the set.
-                        let mut reporters: Vec<String> = source
+                        let mut reporters: Vec<Arc<str>> = source
                             .reporters
                             .into_sorted_iter()
-                            .map(|number| names.name(number))
+                            .map(|number| shared.name(number))
                             .collect();
                         reporters.sort_unstable();
                         reporters
                     },
                     identity: SourceIdentity::default(),
                 },
-                spf_pass_domains: named(source.spf_pass_domains),
-                dkim_pass_domains: named(source.dkim_pass_domains),
+                spf_pass_domains,
+                dkim_pass_domains,
             });
         }
         self.sources = Vec::new();

@@ -70,6 +70,7 @@ pub use ruadb_store::SourceIdentity;
 #[cfg(doc)]
 use ruadb_store::Store;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How many weeks before the period count as "seen before" (new sources, silent reporters).
 pub const BASELINE_WEEKS: u32 = 4;
@@ -295,8 +296,9 @@ pub struct SourceSummary {
     pub dkim: Vec<DkimSeen>,
     /// SPF results seen (scope mfrom or unstated).
     pub spf: Vec<SpfSeen>,
-    /// Reporting organisations that saw this source.
-    pub reporters: Vec<String>,
+    /// Reporting organisations that saw this source (shared text: most sources name the
+    /// same few).
+    pub reporters: Vec<Arc<str>>,
     /// Who the source is (service, reverse DNS, network); nulls when unknown.
     pub identity: SourceIdentity,
 }
@@ -326,20 +328,20 @@ pub struct ServiceSummary {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct DkimSeen {
     /// `d=`.
-    pub domain: String,
+    pub domain: Arc<str>,
     /// `s=`, when reported.
-    pub selector: Option<String>,
+    pub selector: Option<Arc<str>>,
     /// `pass`, `fail`, …
-    pub result: String,
+    pub result: Arc<str>,
 }
 
 /// An SPF result seen for a source.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SpfSeen {
     /// The domain checked (the envelope sender's).
-    pub domain: String,
+    pub domain: Arc<str>,
     /// `pass`, `fail`, `softfail`, …
-    pub result: String,
+    pub result: Arc<str>,
 }
 
 /// A source not seen in the baseline weeks.

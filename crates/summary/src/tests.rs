@@ -30,8 +30,8 @@ fn source(ip: &str, class: Classification, messages: u64, dmarc_pass: u64) -> So
     }
 }
 
-fn names(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|name| (*name).to_owned()).collect()
+fn names(names: &[&str]) -> BTreeSet<std::sync::Arc<str>> {
+    names.iter().map(|&name| name.into()).collect()
 }
 
 fn policy(p: &str) -> PublishedPolicy {
