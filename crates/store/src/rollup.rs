@@ -112,7 +112,7 @@ impl BuildingSets {
     /// written from the sets themselves rather than through a [`NameSets`] of vectors that
     /// would be dropped at once.
     fn encode(self) -> Vec<u8> {
-        fn capped<T: Ord>(set: SortedSet<T>) -> std::iter::Take<std::vec::IntoIter<T>> {
+        fn capped<T: Ord>(set: SortedSet<T>) -> impl ExactSizeIterator<Item = T> {
             set.into_sorted_iter().take(MAX_SET_VALUES)
         }
         let flat = |set| capped(set).map(|value| [value]);

@@ -67,7 +67,7 @@ impl<T: Ord, const INLINE: usize> SortedSet<T, INLINE> {
     /// The values, sorted, without repeats, for a reader that goes through them once (not
     /// copied into a vector of their own, as [`SortedSet::into_sorted`] does for values that
     /// are kept).
-    pub fn into_sorted_iter(mut self) -> impl Iterator<Item = T> {
+    pub fn into_sorted_iter(mut self) -> impl ExactSizeIterator<Item = T> {
         self.merge();
         self.values.into_iter()
     }
