@@ -65,12 +65,16 @@ impl Input {
             Content::Bytes(bytes) => Ok(Opened::Bytes(Cow::Borrowed(bytes))),
             Content::File(path) => {
                 let mut file = File::open(path)?;
-                if file.metadata()?.len() >= STREAM_FROM_BYTES {
+                let size = file.metadata()?.len();
+                if size >= STREAM_FROM_BYTES {
                     return Ok(Opened::Stream(BufReader::new(file)));
                 }
                 // The size was taken before reading: a file that grew since (or that reports
-                // no size, as in /proc) is streamed once it turns out large.
-                let mut bytes = Vec::new();
+                // no size, as in /proc) is streamed once it turns out large. Room for the
+                // size and a byte more (to see the end) lets a report be read in two calls;
+                // from an empty buffer, doubling as it filled, it took about eight.
+                let mut bytes =
+                    Vec::with_capacity(usize::try_from(size).map_or(0, |size| size + 1));
                 (&mut file)
                     .take(STREAM_FROM_BYTES)
                     .read_to_end(&mut bytes)?;
