@@ -184,6 +184,11 @@ impl ClassTally {
         }
     }
 
+    /// Messages counted for every class (saturating).
+    pub fn total(&self) -> u64 {
+        self.messages.iter().copied().fold(0, u64::saturating_add)
+    }
+
     /// Messages counted for `class`.
     pub fn messages(&self, class: Classification) -> u64 {
         self.messages[class as usize]

@@ -260,6 +260,63 @@ pub(crate) struct SummaryBuilder {
     /// The windows of the last day asked for ([`SummaryBuilder::day_membership`]): rollup
     /// rows come by domain and day, so most rows repeat the day of the row before.
     last_day: Option<(i64, Membership)>,
+    /// Rows read with their classes alone and not folded yet
+    /// ([`SummaryBuilder::add_source_classes`]).
+    class_rows: ClassRows,
+}
+
+/// Source-day rows of the weeks around the period with their classes alone, kept as they
+/// were read: folding them into the addresses' cells (a hash table of every address of four
+/// weeks) is left to whoever finishes the summary. Reading is the slower half of a
+/// many-domain summary ([`crate::DomainByDomain`]): it reads while another thread finishes,
+/// and a row kept costs it a copy where a row folded costs a probe of a large table.
+#[derive(Debug, Default)]
+struct ClassRows {
+    rows: Vec<ClassRow>,
+    /// The rows' addresses, one after the other.
+    addresses: String,
+}
+
+#[derive(Debug)]
+struct ClassRow {
+    /// Its place in [`SummaryBuilder::domains`].
+    domain: usize,
+    day: i64,
+    classes: ClassTally,
+    /// Where its address ends in [`ClassRows::addresses`] (it starts where the one before
+    /// ends).
+    address_end: usize,
+}
+
+/// How many rows [`ClassRows`] keeps before they are folded where they are read: as many as
+/// a few large domains' four weeks, a few megabytes. A domain with more has its cells made
+/// as its rows come (they hold each address once, the rows each address once a day).
+const KEPT_CLASS_ROWS: usize = 1 << 16;
+
+impl ClassRows {
+    fn push(&mut self, domain: usize, row: &SourceDayRow) {
+        self.addresses.push_str(&row.source_ip);
+        self.rows.push(ClassRow {
+            domain,
+            day: row.day,
+            classes: row.classes,
+            address_end: self.addresses.len(),
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The rows with their addresses, in the order they came.
+    fn iter(&self) -> impl Iterator<Item = (&ClassRow, &str)> {
+        let mut start = 0;
+        self.rows.iter().map(move |row| {
+            let address = self.addresses.get(start..row.address_end).unwrap_or("");
+            start = row.address_end;
+            (row, address)
+        })
+    }
 }
 
 /// The names of `rollup_names` ids, for [`SummaryBuilder::add_source_day_ids`].
@@ -390,6 +447,16 @@ struct SourceBuilding {
 /// show one signature, one SPF domain and one to three reporters in a week.
 const SMALL_SET: usize = 2;
 
+/// What [`SummaryBuilder::add_counts`] adds of a source-day row.
+struct RowCounts<'r> {
+    /// The day's start.
+    day: i64,
+    address: &'r str,
+    classes: &'r ClassTally,
+    spf_aligned: u64,
+    dkim_aligned: u64,
+}
+
 /// One address of a domain in the windows around the period.
 #[derive(Debug)]
 struct SourceCells {
@@ -468,6 +535,7 @@ impl SummaryBuilder {
             names: Names::default(),
             ids: IdNumbers::default(),
             last_day: None,
+            class_rows: ClassRows::default(),
         };
         if let Some(name) = only {
             builder.list(name);
@@ -475,21 +543,13 @@ impl SummaryBuilder {
         builder
     }
 
-    /// Called once every row is in: keeps of the addresses of the weeks around the period only
-    /// what the summary shows of them ([`DomainBuilder::settle`]).
-    pub fn settle(&mut self) {
-        for domain in &mut self.domains {
-            domain.settle();
-        }
-    }
-
-    /// How much it holds, in addresses and sources: what its memory grows with (sources
-    /// only, once [settled](SummaryBuilder::settle)).
+    /// How much it holds, in addresses, sources and rows kept: what its memory grows with.
     pub fn entries(&self) -> usize {
         self.domains
             .iter()
             .map(|domain| domain.cells.len() + domain.sources.len())
-            .sum()
+            .sum::<usize>()
+            + self.class_rows.len()
     }
 
     fn domain(&mut self, name: &str) -> usize {
@@ -577,8 +637,31 @@ impl SummaryBuilder {
     /// per class alone ([`ruadb_store::Store::read_source_classes`]): the address in the
     /// baseline, its classes in the readiness window. The period's rows come with their
     /// names, through [`SummaryBuilder::add_source_day_ids`].
+    ///
+    /// The row is kept as read and folded later ([`ClassRows`]) by [`SummaryBuilder::finish`],
+    /// or here once [`KEPT_CLASS_ROWS`] are waiting.
     pub fn add_source_classes(&mut self, row: &SourceDayRow) {
-        let _ = self.add_source_counts(row);
+        if self.class_rows.len() >= KEPT_CLASS_ROWS {
+            self.fold_class_rows();
+        }
+        let domain = self.domain(&row.policy_domain);
+        self.class_rows.push(domain, row);
+    }
+
+    /// Folds the rows [`SummaryBuilder::add_source_classes`] kept into their addresses'
+    /// cells, as [`SummaryBuilder::add_source_counts`] folds a row.
+    fn fold_class_rows(&mut self) {
+        let rows = std::mem::take(&mut self.class_rows);
+        for (row, address) in rows.iter() {
+            let counts = RowCounts {
+                day: row.day,
+                address,
+                classes: &row.classes,
+                spf_aligned: 0,
+                dkim_aligned: 0,
+            };
+            let _ = self.add_counts(row.domain, &counts);
+        }
     }
 
     /// Adds what one source IP's records said on one day (of their reports' midpoints), its
@@ -679,14 +762,31 @@ impl SummaryBuilder {
         &mut self,
         row: &SourceDayRow,
     ) -> Option<(&mut SourceBuilding, &mut Names, &mut IdNumbers)> {
-        let windows = self.day_membership(row.day);
         let index = self.domain(&row.policy_domain);
+        let counts = RowCounts {
+            day: row.day,
+            address: &row.source_ip,
+            classes: &row.classes,
+            spf_aligned: row.spf_aligned,
+            dkim_aligned: row.dkim_aligned,
+        };
+        self.add_counts(index, &counts)
+    }
+
+    /// [`SummaryBuilder::add_source_counts`] of a row of the domain at `index`.
+    fn add_counts(
+        &mut self,
+        index: usize,
+        row: &RowCounts<'_>,
+    ) -> Option<(&mut SourceBuilding, &mut Names, &mut IdNumbers)> {
+        let windows = self.day_membership(row.day);
         let names = &mut self.names;
         let domain = &mut self.domains[index];
-        let (messages, dmarc_pass) = (row.messages(), row.dmarc_pass());
+        let messages = row.classes.total();
+        let dmarc_pass = row.classes.messages(Classification::Aligned);
         let cells = domain
             .cells
-            .entry(address_key(names, &row.source_ip))
+            .entry(address_key(names, row.address))
             .or_default();
         cells.in_baseline |= windows.baseline;
         if windows.readiness {
@@ -694,7 +794,7 @@ impl SummaryBuilder {
             let cell = &mut cells.readiness;
             cell.messages = cell.messages.saturating_add(messages);
             cell.dmarc_pass = cell.dmarc_pass.saturating_add(dmarc_pass);
-            cell.tally.merge(&row.classes);
+            cell.tally.merge(row.classes);
         }
         if !windows.current {
             return None;
@@ -704,7 +804,7 @@ impl SummaryBuilder {
             // each is a row of the rollups).
             cells.current = u32::try_from(domain.sources.len()).unwrap_or(NOT_CURRENT - 1);
             domain.sources.push(SourceBuilding {
-                ip: names.number(&row.source_ip),
+                ip: names.number(row.address),
                 ..SourceBuilding::default()
             });
         }
@@ -714,7 +814,7 @@ impl SummaryBuilder {
         source.dmarc_pass = source.dmarc_pass.saturating_add(dmarc_pass);
         source.spf_aligned = source.spf_aligned.saturating_add(row.spf_aligned);
         source.dkim_aligned = source.dkim_aligned.saturating_add(row.dkim_aligned);
-        source.tally.merge(&row.classes);
+        source.tally.merge(row.classes);
         Some((source, names, &mut self.ids))
     }
 
@@ -765,7 +865,8 @@ impl SummaryBuilder {
     }
 
     /// The summary.
-    pub fn finish(self) -> Summary {
+    pub fn finish(mut self) -> Summary {
+        self.fold_class_rows();
         let windows = self.windows;
         let only = self.only;
         let mut domains: Vec<DomainSummary> = self
@@ -802,9 +903,9 @@ fn latest(slot: &mut Option<PolicyReport>, report: &PolicyReport) {
 
 impl DomainBuilder {
     /// Once every row is in: sums the readiness window by class, notes which sources of the
-    /// period were seen in the baseline, and frees the table of addresses. What remains is the
-    /// period's sources: for a large domain, the addresses of the weeks around the period are
-    /// most of its memory, and finishing it (on another thread, later) needs none of them.
+    /// period were seen in the baseline, and frees the table of addresses (for a large domain,
+    /// the addresses of the weeks around the period are most of its memory) before the
+    /// period's sources are finished.
     fn settle(&mut self) {
         if self.cells.is_empty() {
             return;
@@ -1104,9 +1205,33 @@ pub(crate) struct Dataset {
 
 /// Folds `data` into the summary of `period`, each record handed over as the source-day,
 /// domain-day and reporter-day rollup rows of its own (the fold adds up rows of the same day
-/// and source).
+/// and source); the source-day rows outside the period with their classes alone, as the
+/// store's are read.
 #[cfg(test)]
 pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> Summary {
+    compute_with(period, domain, data, ClassRowsFolded::AtTheEnd)
+}
+
+/// When [`compute_with`] folds the source-day rows read with their classes alone.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ClassRowsFolded {
+    /// Kept until the summary is finished, as a many-domain summary does.
+    AtTheEnd,
+    /// Each as it comes, as when more than [`KEPT_CLASS_ROWS`] are waiting.
+    EachAsItComes,
+    /// Not kept apart: read whole, with their names, like the period's.
+    ReadWhole,
+}
+
+/// [`compute`], the rows outside the period folded as `folded` says.
+#[cfg(test)]
+pub(crate) fn compute_with(
+    period: Period,
+    domain: Option<&str>,
+    data: &Dataset,
+    folded: ClassRowsFolded,
+) -> Summary {
     use ruadb_report::{Disposition, DkimResult, SpfResult};
     use ruadb_store::classify::classify_record;
     let mut builder = SummaryBuilder::new(period, domain);
@@ -1157,7 +1282,14 @@ pub(crate) fn compute(period: Period, domain: Option<&str>, data: &Dataset) -> S
                 .map(|spf| spf.domain.clone())
                 .collect(),
         };
-        builder.add_source_day(&row);
+        if period.contains(day) || folded == ClassRowsFolded::ReadWhole {
+            builder.add_source_day(&row);
+        } else {
+            builder.add_source_classes(&row);
+            if folded == ClassRowsFolded::EachAsItComes {
+                builder.fold_class_rows();
+            }
+        }
         builder.add_domain_day(&DomainDayRow {
             policy_domain: row.policy_domain.clone(),
             day,

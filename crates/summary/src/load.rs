@@ -163,7 +163,6 @@ pub(crate) fn load(
         }
     }
     store.read_reporter_days(&days(period), &mut |row| builder.add_reporter_day(row))?;
-    builder.settle();
 
     let tls_window = windows.current.union(&windows.previous);
     let tls_filter = ReportFilter {

@@ -1,7 +1,7 @@
 //! Unit tests of the advice rules and of `compute` on hand-built data. The end-to-end tests
 //! over a real database are in `crates/store/tests/summary.rs`.
 
-use super::compute::{Dataset, compute};
+use super::compute::{ClassRowsFolded, Dataset, compute, compute_with};
 use super::*;
 use ruadb_report::{AlignmentMode, Disposition, Testing};
 use ruadb_store::classify::RecordFacts;
@@ -229,6 +229,65 @@ fn new_sources_need_a_baseline() {
         .collect();
     assert_eq!(new, ["192.0.2.1"]);
     assert_eq!(summary.domains[0].previous.messages, 5);
+}
+
+#[test]
+fn rows_of_the_weeks_before_give_the_same_summary_however_they_are_folded() {
+    let aligned = RecordFacts {
+        dmarc_pass: true,
+        ..RecordFacts::default()
+    };
+    let unauthenticated = RecordFacts::default();
+    let start = week().start;
+    let mut data = Dataset::default();
+    // Addresses seen in the period and before, before only, in the period only; a long IPv6
+    // address (not packed); classes that differ from day to day, so the readiness window's
+    // winner of an address is a sum over its days; two domains.
+    let addresses = [
+        "192.0.2.1",
+        "192.0.2.2",
+        "2001:db8:ffff:ffff:ffff:ffff:ffff:1",
+        "2001:db8::2",
+    ];
+    for (day, domain) in (-27..7).flat_map(|day| [(day, "example.com"), (day, "example.org")]) {
+        let index = data.reports.len();
+        data.reports.push(report(
+            "r.example",
+            domain,
+            start + day * period::DAY,
+            "none",
+        ));
+        for (place, address) in addresses.iter().enumerate() {
+            let skip = (day + place as i64).rem_euclid(3) == 0 || (place == 3 && day < 0);
+            if skip {
+                continue;
+            }
+            let facts = if (day + place as i64) % 2 == 0 {
+                aligned
+            } else {
+                unauthenticated
+            };
+            let messages = 1 + (day.unsigned_abs() + place as u64) % 5;
+            data.records.push(record(index, address, messages, facts));
+        }
+    }
+    let at_the_end = compute_with(week(), None, &data, ClassRowsFolded::AtTheEnd);
+    let domain = &at_the_end.domains[0];
+    assert!(domain.readiness.is_some());
+    assert!(domain.baseline_reports > 0);
+    let new: Vec<&str> = domain
+        .new_sources
+        .iter()
+        .map(|source| source.source_ip.as_str())
+        .collect();
+    assert_eq!(new, ["2001:db8::2"]);
+    for folded in [ClassRowsFolded::EachAsItComes, ClassRowsFolded::ReadWhole] {
+        assert_eq!(
+            compute_with(week(), None, &data, folded),
+            at_the_end,
+            "{folded:?}"
+        );
+    }
 }
 
 #[test]

@@ -100,10 +100,7 @@ impl SourceDayRow {
 
 /// The messages of every class.
 fn all_messages(classes: &ClassTally) -> u64 {
-    Classification::ALL
-        .into_iter()
-        .map(|class| classes.messages(class))
-        .fold(0, u64::saturating_add)
+    classes.total()
 }
 
 /// What the records of all sources of one policy domain say on one day.
