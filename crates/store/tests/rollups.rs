@@ -14,7 +14,10 @@ mod common;
 
 use common::rollups::{DAY, assert_rollups_match, assert_sources_match, rollups};
 use ruadb_store::classify::Classification;
-use ruadb_store::{DayFilter, MessageSource, Store, StoreOptions};
+use ruadb_store::{
+    DayFilter, MessageSource, RecordRow, ReportFilter, ReportRow, ReportVisitor, ResultsWanted,
+    Store, StoreOptions,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -440,6 +443,57 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
 }
 
 /// The messages of every source-day `store` reads.
+#[test]
+fn the_report_spans_are_those_of_the_reports_a_filter_selects() {
+    struct Spans(Vec<(String, i64, i64)>);
+    impl ReportVisitor for Spans {
+        type Handle = ();
+        fn report(&mut self, report: ReportRow) -> Option<()> {
+            self.0
+                .push((report.policy_domain, report.begin, report.end));
+            None
+        }
+        fn record(&mut self, _: &(), _: &RecordRow) {}
+    }
+    let mut store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    ingest(&mut store, &files_under(&fixtures_dir()));
+    let mut all = Spans(Vec::new());
+    store
+        .read_reports(&ReportFilter::default(), &ResultsWanted::All, &mut all)
+        .unwrap();
+    let (domain, begin, _) = all.0[all.0.len() / 2].clone();
+    let filters = [
+        ReportFilter::default(),
+        ReportFilter {
+            policy_domain: Some(domain),
+            ..ReportFilter::default()
+        },
+        ReportFilter {
+            begin_at_or_after: Some(begin),
+            begin_before: Some(begin + 3 * DAY),
+            end_at_or_after: Some(begin + 1),
+            ..ReportFilter::default()
+        },
+    ];
+    for filter in filters {
+        let mut expected = Spans(Vec::new());
+        store
+            .read_reports(&filter, &ResultsWanted::All, &mut expected)
+            .unwrap();
+        let mut spans = Vec::new();
+        store
+            .read_report_spans(&filter, &mut |domain, begin, end| {
+                spans.push((domain.to_owned(), begin, end));
+            })
+            .unwrap();
+        expected.0.sort();
+        spans.sort();
+        assert!(!spans.is_empty(), "{filter:?}");
+        assert_eq!(spans, expected.0, "{filter:?}");
+    }
+    assert!(all.0.len() > 10, "{} reports", all.0.len());
+}
+
 fn messages_read(store: &Store) -> u64 {
     let mut messages = 0;
     store

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::mpsc;
 
 use ruadb_report::DomainName;
-use ruadb_store::{ReportFilter, ReportRow, ReportVisitor, ResultsWanted, Store, StoreError};
+use ruadb_store::{ReportFilter, Store, StoreError};
 
 use super::compute::Windows;
 use super::identity::IdentityCache;
@@ -371,12 +371,14 @@ impl<W: Write> Write for Indented<'_, W> {
 fn listed_domains(store: &Store, period: Period) -> Result<BTreeSet<String>, StoreError> {
     let windows = Windows::new(period);
     let filter = reports_around(windows.read());
-    let mut lister = Lister {
-        windows,
-        names: BTreeSet::new(),
-    };
-    store.read_reports(&filter, &ResultsWanted::All, &mut lister)?;
-    let mut names = lister.names;
+    let mut names = BTreeSet::new();
+    store.read_report_spans(&filter, &mut |domain, begin, end| {
+        let midpoint = report_midpoint(begin, end);
+        let listed = windows.current.contains(midpoint) || windows.baseline.contains(midpoint);
+        if listed && !names.contains(domain) {
+            names.insert(domain.to_owned());
+        }
+    })?;
 
     let tls_filter = reports_around(windows.current.union(&windows.previous));
     let mut tls = TlsBuilder::default();
@@ -401,25 +403,3 @@ fn reports_around(window: Period) -> ReportFilter {
 /// How far before a window a report may begin and still have its midpoint inside it (as the
 /// full summary reads them).
 const LONGEST_REPORT: i64 = 400 * DAY;
-
-/// Notes the domain of each report the summary lists a domain for; keeps no report.
-struct Lister {
-    windows: Windows,
-    names: BTreeSet<String>,
-}
-
-impl ReportVisitor for Lister {
-    type Handle = ();
-
-    fn report(&mut self, report: ReportRow) -> Option<()> {
-        let midpoint = report_midpoint(report.begin, report.end);
-        let listed =
-            self.windows.current.contains(midpoint) || self.windows.baseline.contains(midpoint);
-        if listed && !self.names.contains(&report.policy_domain) {
-            self.names.insert(report.policy_domain);
-        }
-        None
-    }
-
-    fn record(&mut self, _: &(), _: &ruadb_store::RecordRow) {}
-}

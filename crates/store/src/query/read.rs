@@ -240,6 +240,28 @@ pub trait ReportVisitor {
 }
 
 impl Store {
+    /// Hands `visit` the policy domain, begin and end of each report `filter` selects, in no
+    /// particular order: what deciding which domains a period shows needs, read without the
+    /// rest of the report or an ordering of them.
+    pub fn read_report_spans(
+        &self,
+        filter: &ReportFilter,
+        visit: &mut dyn FnMut(&str, i64, i64),
+    ) -> Result<(), StoreError> {
+        let _snapshot = self.read_transaction()?;
+        let selection = Selection::of(filter);
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT rep.policy_domain, rep.begin_utc, rep.end_utc FROM reports AS rep {}",
+            selection.where_clause()
+        ))?;
+        let mut rows = statement.query(selection.params())?;
+        while let Some(row) = rows.next()? {
+            let domain = borrowed_text(row, 0)?.unwrap_or_default();
+            visit(domain, row.get(1)?, row.get(2)?);
+        }
+        Ok(())
+    }
+
     /// Streams the reports `filter` selects to the visitor, in storage order, then the records
     /// of every report it kept, by report begin time. Records of reports it passed over are
     /// not decoded.
