@@ -333,7 +333,8 @@ impl Store {
 /// The columns [`identity_of`] reads, in its order.
 const IDENTITY_SELECT: &str = "SELECT source_ip, service, service_kind, evidence, ptr, \
      ptr_confirmed, asn, as_org, country, setup FROM source_identities";
-/// A source about which something is known.
+/// A source about which something is known; the condition of the partial index
+/// `source_identities_known` (migration 0014), word for word, so that SQLite reads that index.
 const IDENTITY_KNOWN: &str = "service IS NOT NULL OR ptr IS NOT NULL OR asn IS NOT NULL \
      OR as_org IS NOT NULL OR country IS NOT NULL";
 

@@ -58,6 +58,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_drop_source_weeks",
         include_str!("../../../sql/migrations/0013_drop_source_weeks.sql"),
     ),
+    (
+        "0014_source_identities_known",
+        include_str!("../../../sql/migrations/0014_source_identities_known.sql"),
+    ),
 ];
 
 /// A step in Rust after a migration's SQL: what SQL alone cannot derive from the stored rows.
