@@ -288,6 +288,9 @@ struct ClassRow {
     address_end: usize,
 }
 
+/// How many kept rows [`SummaryBuilder::entries`] counts as one source.
+const ROWS_PER_ENTRY: usize = 4;
+
 /// How many rows [`ClassRows`] keeps before they are folded where they are read: as many as
 /// a few large domains' four weeks, a few megabytes. A domain with more has its cells made
 /// as its rows come (they hold each address once, the rows each address once a day).
@@ -543,13 +546,15 @@ impl SummaryBuilder {
         builder
     }
 
-    /// How much it holds, in addresses, sources and rows kept: what its memory grows with.
+    /// How much it holds, in sources: what its memory grows with. An address of the weeks
+    /// around the period counts as one, and so do [`ROWS_PER_ENTRY`] rows kept (a kept row is
+    /// a few dozen bytes, a source or an address's cells a few hundred with its sets).
     pub fn entries(&self) -> usize {
         self.domains
             .iter()
             .map(|domain| domain.cells.len() + domain.sources.len())
             .sum::<usize>()
-            + self.class_rows.len()
+            + self.class_rows.len().div_ceil(ROWS_PER_ENTRY)
     }
 
     fn domain(&mut self, name: &str) -> usize {

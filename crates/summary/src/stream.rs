@@ -322,9 +322,12 @@ impl<'s> DomainByDomain<'s> {
 }
 
 /// How many sources [`DomainByDomain::pipelined`] may hold in the domains read and not yet
-/// written: about twice the largest domain of the scale benchmark's week (9,000 sources; a
-/// few hundred bytes each, with their name lists).
-const AHEAD_ENTRIES: usize = 16_384;
+/// written, a source being a few hundred bytes with its name lists (the rows of the weeks
+/// around the period kept for the worker count a quarter each): about 8 MiB. The largest
+/// domain of the scale benchmark's week counts about 19,000 (9,000 sources, 40,000 rows kept);
+/// with less, such a domain would go alone, the reading thread waiting for the worker to make
+/// every domain before it (16,384 cost the week of all domains a third of its wall time).
+const AHEAD_ENTRIES: usize = 32_768;
 
 /// How many domains [`DomainByDomain::pipelined`] may have read and not yet written when
 /// each is made into a part of a few kilobytes (its text, its alerts) or kept whole anyway
