@@ -185,7 +185,9 @@ impl Names {
     }
 }
 
-/// The names of [`Names`] as shared text, each made on first use.
+/// The names of [`Names`] as shared text, each made on first use: the names many sources list
+/// (reporters, signing domains, results) are made once each, not once per source (a large
+/// domain has thousands of sources naming the same few).
 struct SharedNames<'n> {
     names: &'n Names,
     made: Vec<Option<Arc<str>>>,
@@ -874,11 +876,14 @@ impl SummaryBuilder {
         self.fold_class_rows();
         let windows = self.windows;
         let only = self.only;
+        // One for all the domains: the names are the builder's, and a summary of every domain
+        // in one builder numbers millions of them.
+        let mut shared = SharedNames::new(&self.names);
         let mut domains: Vec<DomainSummary> = self
             .domains
             .into_iter()
             .filter(|domain| shows(only.as_deref(), domain))
-            .map(|domain| domain.finish(&windows, &self.names))
+            .map(|domain| domain.finish(&windows, &mut shared))
             .collect();
         domains.sort_by(|a, b| a.domain.cmp(&b.domain));
         Summary {
@@ -935,7 +940,8 @@ impl DomainBuilder {
         self.cells = FxHashMap::default();
     }
 
-    fn finish(mut self, windows: &Windows, names: &Names) -> DomainSummary {
+    fn finish(mut self, windows: &Windows, shared: &mut SharedNames<'_>) -> DomainSummary {
+        let names = shared.names;
         self.settle();
         let domain = self.name;
         let policy = policy_summary(self.policy_reports, self.before_latest);
@@ -958,9 +964,6 @@ impl DomainBuilder {
                 .then_with(|| names.text(a.2).cmp(names.text(b.2)))
         });
         let mut sources: Vec<SourceAggregate> = Vec::with_capacity(order.len());
-        // The names many sources list (reporters, signing domains, results) are made once
-        // each and shared: a large domain has thousands of sources naming the same few.
-        let mut shared = SharedNames::new(names);
         for &(classification, _, ip, place) in &order {
             // Each place is in `order` once: taken, it leaves an empty source behind.
             let Some(source) = self.sources.get_mut(place).map(std::mem::take) else {
