@@ -326,7 +326,7 @@ impl<'s> DomainByDomain<'s> {
 /// around the period kept for the worker count a quarter each): about 8 MiB. The largest
 /// domain of the scale benchmark's week counts about 19,000 (9,000 sources, 40,000 rows kept);
 /// with less, such a domain would go alone, the reading thread waiting for the worker to make
-/// every domain before it (with 16,384 the week of all domains took about a third longer).
+/// every domain before it (with 16,384 the week of all domains took about a quarter longer).
 const AHEAD_ENTRIES: usize = 32_768;
 
 /// How many domains [`DomainByDomain::pipelined`] may have read and not yet written when
