@@ -442,7 +442,6 @@ fn a_generated_corpus_rollups_equal_a_full_scan_also_after_reparse_and_the_migra
     }
 }
 
-/// The messages of every source-day `store` reads.
 #[test]
 fn the_report_spans_are_those_of_the_reports_a_filter_selects() {
     struct Spans(Vec<(String, i64, i64)>);
@@ -494,6 +493,7 @@ fn the_report_spans_are_those_of_the_reports_a_filter_selects() {
     assert!(all.0.len() > 10, "{} reports", all.0.len());
 }
 
+/// The messages of every source-day `store` reads.
 fn messages_read(store: &Store) -> u64 {
     let mut messages = 0;
     store
