@@ -189,6 +189,12 @@ impl ClassTally {
         self.messages.iter().copied().fold(0, u64::saturating_add)
     }
 
+    /// Messages passing DMARC: those of the aligned class (recomputed, never the reporter's
+    /// verdict).
+    pub fn dmarc_pass(&self) -> u64 {
+        self.messages(Classification::Aligned)
+    }
+
     /// Messages counted for `class`.
     pub fn messages(&self, class: Classification) -> u64 {
         self.messages[class as usize]

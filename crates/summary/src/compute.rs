@@ -790,7 +790,7 @@ impl SummaryBuilder {
         let names = &mut self.names;
         let domain = &mut self.domains[index];
         let messages = row.classes.total();
-        let dmarc_pass = row.classes.messages(Classification::Aligned);
+        let dmarc_pass = row.classes.dmarc_pass();
         let cells = domain
             .cells
             .entry(address_key(names, row.address))

@@ -89,18 +89,13 @@ pub struct SourceDayRow {
 impl SourceDayRow {
     /// Messages.
     pub fn messages(&self) -> u64 {
-        all_messages(&self.classes)
+        self.classes.total()
     }
 
     /// Messages passing DMARC (recomputed).
     pub fn dmarc_pass(&self) -> u64 {
-        self.classes.messages(Classification::Aligned)
+        self.classes.dmarc_pass()
     }
-}
-
-/// The messages of every class.
-fn all_messages(classes: &ClassTally) -> u64 {
-    classes.total()
 }
 
 /// What the records of all sources of one policy domain say on one day.
@@ -126,12 +121,12 @@ pub struct DomainDayRow {
 impl DomainDayRow {
     /// Messages.
     pub fn messages(&self) -> u64 {
-        all_messages(&self.classes)
+        self.classes.total()
     }
 
     /// Messages passing DMARC (recomputed).
     pub fn dmarc_pass(&self) -> u64 {
-        self.classes.messages(Classification::Aligned)
+        self.classes.dmarc_pass()
     }
 }
 
@@ -331,11 +326,8 @@ impl<'c> SourceRows<'c> {
             })?;
             out.spf_aligned = counts.spf_aligned;
             out.dkim_aligned = counts.dkim_aligned;
-            out.dispositions = dispositions(
-                all_messages(&out.classes),
-                counts.quarantined,
-                counts.rejected,
-            );
+            out.dispositions =
+                dispositions(out.classes.total(), counts.quarantined, counts.rejected);
             out.first_begin = counts.first_begin;
             out.last_end = counts.last_end;
             decode_sets(&mut self.sets, row)?;
@@ -539,7 +531,7 @@ impl Store {
             for class in Classification::ALL {
                 classes.add(class, count(row, 3 + class as usize)?);
             }
-            let messages = all_messages(&classes);
+            let messages = classes.total();
             visit(&DomainDayRow {
                 policy_domain: row.get(0)?,
                 day: row.get::<_, i64>(1)?.saturating_mul(DAY),

@@ -250,7 +250,7 @@ impl<'a> SourceView<'a> {
 
     /// Messages that pass DMARC (recomputed).
     pub fn dmarc_pass(&self) -> u64 {
-        self.counts.tally.messages(Classification::Aligned)
+        self.counts.tally.dmarc_pass()
     }
 
     /// Messages with aligned SPF (recomputed).
@@ -649,10 +649,7 @@ struct SourceCounts {
 
 impl SourceCounts {
     fn messages(&self) -> u64 {
-        Classification::ALL
-            .into_iter()
-            .map(|class| self.tally.messages(class))
-            .fold(0, u64::saturating_add)
+        self.tally.total()
     }
 }
 
